@@ -1,0 +1,123 @@
+// swift-tools-version: 6.1
+//
+// swift-collectives: collective communication (all-reduce and friends) for Swift
+// programs on CPU clusters.
+//
+// Modules, from the bottom up (arrows point one way only):
+//   CollectivesSystem      system calls, sockets, deadlines, locks: the only code that talks to the kernel
+//   CollectivesTransport   the `Transport` protocol and its implementations (TCP, in-process)
+//   CollectivesRendezvous  key-value stores (TCP, file, in-memory) and configuration from the environment
+//   Collectives            the public face: `Communicator`, element types, reductions, algorithms
+//   collectives-run        launcher: starts N local ranks and prefixes their output
+//   collectives-bench      nccl-tests-style benchmark
+//   CollectivesVerification  inputs and sequential reference results, shared by tests and checkers
+//   collectives-check      a small program that checks all-reduce results; used by the multi-process tests
+import PackageDescription
+
+/// Swift 6 language mode everywhere (strict concurrency checking is on by default in it).
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+]
+
+let package = Package(
+    name: "swift-collectives",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Collectives", targets: ["Collectives"]),
+        .executable(name: "collectives-run", targets: ["collectives-run"]),
+        .executable(name: "collectives-bench", targets: ["collectives-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        .target(
+            name: "CollectivesSystem",
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CollectivesTransport",
+            dependencies: [
+                "CollectivesSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CollectivesRendezvous",
+            dependencies: [
+                "CollectivesSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Collectives",
+            dependencies: [
+                "CollectivesSystem",
+                "CollectivesTransport",
+                "CollectivesRendezvous",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CollectivesVerification",
+            dependencies: ["Collectives"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "collectives-run",
+            dependencies: [
+                "CollectivesSystem",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "collectives-bench",
+            dependencies: [
+                "Collectives",
+                "CollectivesVerification",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "collectives-check",
+            dependencies: [
+                "Collectives",
+                "CollectivesVerification",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CollectivesSystemTests",
+            dependencies: ["CollectivesSystem"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CollectivesTransportTests",
+            dependencies: ["CollectivesTransport", "CollectivesSystem"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CollectivesRendezvousTests",
+            dependencies: ["CollectivesRendezvous", "CollectivesSystem"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CollectivesTests",
+            dependencies: ["Collectives", "CollectivesTransport", "CollectivesRendezvous", "CollectivesVerification"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "MultiProcessTests",
+            dependencies: ["CollectivesSystem"],
+            swiftSettings: strict
+        ),
+    ]
+)

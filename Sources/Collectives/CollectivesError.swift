@@ -1,0 +1,79 @@
+import CollectivesRendezvous
+import CollectivesTransport
+
+/// An error from a communicator: it names the rank that saw it, the operation, and the peer
+/// involved when there is one.
+///
+/// Reads like `rank 1: all-reduce #7 (1000 × float32, sum): receive from rank 0 (127.0.0.1:40111): timed out`.
+public struct CollectivesError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure this is, for code that reacts to it.
+    public enum Kind: Sendable, Hashable {
+        /// A deadline passed.
+        case timedOut
+        /// A peer closed its connection or died.
+        case peerGone
+        /// Ranks called different collectives, or the same one with different arguments.
+        case mismatch
+        /// The caller passed something invalid.
+        case invalidArgument
+        /// The communicator was closed or aborted.
+        case closed
+        /// Finding the other ranks failed (store unreachable, rank claimed twice, timeout…).
+        case rendezvous
+        /// The configuration (environment variables, options) is invalid.
+        case configuration
+        /// A system call or the peer's protocol failed.
+        case transport
+    }
+
+    public let kind: Kind
+    /// The rank that saw the error (-1 before the rank is known).
+    public let rank: Int
+    /// The operation: `"bootstrap"`, `"all-reduce #7 (1000 × float32, sum)"`…
+    public let operation: String
+    /// The peer involved, if any.
+    public let peer: Int?
+    /// What went wrong, in words.
+    public let reason: String
+
+    public init(_ kind: Kind, rank: Int, operation: String, peer: Int? = nil, reason: String) {
+        self.kind = kind
+        self.rank = rank
+        self.operation = operation
+        self.peer = peer
+        self.reason = reason
+    }
+
+    public var description: String {
+        rank >= 0 ? "rank \(rank): \(operation): \(reason)" : "\(operation): \(reason)"
+    }
+
+    /// Wraps a transport error met during `operation`.
+    init(_ error: TransportError, operation: String) {
+        let kind: Kind
+        switch error.kind {
+        case .timedOut: kind = .timedOut
+        case .peerGone: kind = .peerGone
+        case .mismatch: kind = .mismatch
+        case .invalidArgument: kind = .invalidArgument
+        case .closed: kind = .closed
+        case .system, .protocolViolation: kind = .transport
+        }
+        // The transport's text starts with "rank N: "; keep the rest.
+        let text = error.description
+        let prefix = "rank \(error.rank): "
+        self.init(kind, rank: error.rank, operation: operation, peer: error.peer,
+                  reason: text.hasPrefix(prefix) ? String(text.dropFirst(prefix.count)) : text)
+    }
+
+    /// Wraps a rendezvous error met during `operation`.
+    init(_ error: RendezvousError, rank: Int, operation: String) {
+        let kind: Kind
+        switch error {
+        case .timedOut: kind = .timedOut
+        case .invalidEnvironment, .invalidConfiguration: kind = .configuration
+        default: kind = .rendezvous
+        }
+        self.init(kind, rank: rank, operation: operation, reason: error.description)
+    }
+}

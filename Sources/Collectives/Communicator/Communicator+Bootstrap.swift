@@ -1,0 +1,195 @@
+import CollectivesRendezvous
+import CollectivesSystem
+import CollectivesTransport
+import Logging
+
+extension Communicator {
+    /// Makes a communicator from the environment a launcher set (see ``LaunchConfiguration``):
+    /// `collectives-run`, torchrun, Slurm or OpenMPI variables, and `COLLECTIVES_TIMEOUT`.
+    public static func fromEnvironment(options: CommunicatorOptions = CommunicatorOptions()) throws(CollectivesError) -> Communicator {
+        let configuration: LaunchConfiguration
+        do {
+            configuration = try LaunchConfiguration.fromEnvironment()
+        } catch {
+            throw CollectivesError(error, rank: -1, operation: "reading the environment")
+        }
+        var options = options
+        options.timeoutSeconds = configuration.timeoutSeconds
+        return try Communicator(configuration: configuration, options: options)
+    }
+
+    /// Finds the other ranks through a TCP store at the configuration's master address (served
+    /// by rank 0) and connects to them over TCP.
+    ///
+    /// Steps: rank 0 starts the store; every rank connects to it, claims its rank (a rank
+    /// claimed twice is an error on every rank), listens on the address it advertises (the local
+    /// address of its store connection, or `COLLECTIVES_SOCKET_IFNAME`'s), publishes it, waits for
+    /// everyone's, and connects to each peer. The whole set-up is bounded by the configuration's
+    /// timeout, and `options.timeoutSeconds` is set from it.
+    public convenience init(configuration: LaunchConfiguration, options: CommunicatorOptions = CommunicatorOptions()) throws(CollectivesError) {
+        var options = options
+        options.timeoutSeconds = configuration.timeoutSeconds
+        let rank = configuration.rank
+        let logger = options.logger
+        let operation = "bootstrap"
+        do {
+            try configuration.validate()
+        } catch {
+            throw CollectivesError(error, rank: -1, operation: operation)
+        }
+        let deadline = Deadline.after(seconds: configuration.timeoutSeconds)
+        let started = Deadline.now
+        let world = configuration.worldSize
+
+        // 1. The store: rank 0 serves it, everyone (rank 0 too) is a client.
+        let masterAddresses: [SocketAddress]
+        do {
+            masterAddresses = try SocketAddress.resolve(host: configuration.masterAddress, port: configuration.masterPort)
+        } catch {
+            throw CollectivesError(.configuration, rank: rank, operation: operation,
+                                   reason: "cannot resolve MASTER_ADDR \(configuration.masterAddress): \(error)")
+        }
+        guard let master = masterAddresses.first else {
+            throw CollectivesError(.configuration, rank: rank, operation: operation,
+                                   reason: "MASTER_ADDR \(configuration.masterAddress) has no address")
+        }
+        var server: TCPStoreServer?
+        if rank == 0 && world > 1 {
+            server = try Self.startStoreServer(at: master, rank: rank, logger: logger)
+        }
+        let store: TCPStore
+        let transport: any Transport
+        do {
+            if world == 1 {
+                transport = SingleRankTransport()
+                logger.debug("rank 0: world of one, no rendezvous")
+                self.init(transport: transport, options: options, store: nil, storeServer: nil)
+                return
+            }
+            store = try TCPStore(connectingTo: master, deadline: deadline)
+
+            // 2. Job id and rank claims.
+            let jobID: UInt64
+            if rank == 0 {
+                jobID = UInt64.random(in: 1...UInt64.max)
+                try store.set("job/id", string: String(jobID))
+            } else {
+                let text = try store.getString("job/id", deadline: deadline)
+                guard let value = UInt64(text) else { throw RendezvousError.protocolViolation("bad job id \(text)") }
+                jobID = value
+            }
+            if try store.add("rank/\(rank)/claims", 1) > 1 {
+                let why = "rank \(rank) was claimed by two processes (check RANK and WORLD_SIZE of every process)"
+                try? store.set("job/error", string: why)
+                throw CollectivesError(.rendezvous, rank: rank, operation: operation, reason: why)
+            }
+
+            // 3. Listen where peers can reach us, and say so.
+            let advertised = try Self.advertisedAddress(configuration: configuration, store: store, rank: rank)
+            let listener: Socket
+            do {
+                listener = try Socket.listen(on: advertised)
+            } catch {
+                throw CollectivesError(.transport, rank: rank, operation: operation,
+                                       reason: "cannot listen on \(advertised): \(error)")
+            }
+            defer { listener.close() }
+            let listening: SocketAddress
+            do { listening = try listener.localAddress() } catch {
+                throw CollectivesError(.transport, rank: rank, operation: operation, reason: "\(error)")
+            }
+            try store.set("rank/\(rank)/address", string: listening.description)
+
+            // 4. Everyone's address.
+            let keys = (0..<world).map { "rank/\($0)/address" }
+            try Self.waitForAll(keys, store: store, rank: rank, deadline: deadline)
+            var addresses: [SocketAddress] = []
+            for (peer, key) in keys.enumerated() {
+                let text = try store.getString(key, deadline: deadline)
+                guard let address = SocketAddress(parsing: text) else {
+                    throw RendezvousError.protocolViolation("rank \(peer) published a bad address \"\(text)\"")
+                }
+                addresses.append(address)
+            }
+
+            // 5. Connect.
+            transport = try TCPTransport.establish(
+                rank: rank, worldSize: world, jobID: jobID, listener: listener, peerAddresses: addresses,
+                options: options.tcp, deadline: deadline, logger: logger)
+        } catch let error as CollectivesError {
+            server?.close()
+            throw error
+        } catch let error as RendezvousError {
+            server?.close()
+            throw CollectivesError(error, rank: rank, operation: operation)
+        } catch let error as TransportError {
+            server?.close()
+            throw CollectivesError(error, operation: operation)
+        } catch {
+            server?.close()
+            throw CollectivesError(.rendezvous, rank: rank, operation: operation, reason: "\(error)")
+        }
+        logger.debug("rank \(rank)/\(world): connected over TCP in \(Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9) s")
+        self.init(transport: transport, options: options, store: store, storeServer: server)
+    }
+
+    private static func startStoreServer(at master: SocketAddress, rank: Int, logger: Logger) throws(CollectivesError) -> TCPStoreServer {
+        do {
+            return try TCPStoreServer(listeningOn: master, logger: logger)
+        } catch {
+            // MASTER_ADDR may name this host by an address it cannot bind (NAT, a container's
+            // public name): serve on every interface instead, but never on a port in use.
+            if case .cannotListen(_, let cause) = error, cause.contains("errno \(EADDRNOTAVAIL)") {
+                var any = SocketAddress.anyIPv4(port: master.port)
+                any.port = master.port
+                do { return try TCPStoreServer(listeningOn: any, logger: logger) } catch {
+                    throw CollectivesError(error, rank: rank, operation: "bootstrap")
+                }
+            }
+            throw CollectivesError(error, rank: rank, operation: "bootstrap")
+        }
+    }
+
+    /// The address this rank listens on: `COLLECTIVES_SOCKET_IFNAME`'s, or else the local end of
+    /// its connection to the store, which is on a network the store (and so the peers) can reach.
+    private static func advertisedAddress(configuration: LaunchConfiguration, store: TCPStore, rank: Int) throws -> SocketAddress {
+        if let name = configuration.socketInterface {
+            guard var address = try SocketAddress.ofInterface(named: name) else {
+                throw CollectivesError(.configuration, rank: rank, operation: "bootstrap",
+                                       reason: "COLLECTIVES_SOCKET_IFNAME=\(name): no such interface with an IP address")
+            }
+            address.port = 0
+            return address
+        }
+        var address = try store.localAddress()
+        address.port = 0
+        return address
+    }
+
+    /// Waits for `keys`, checking between short waits whether another rank reported a failure.
+    private static func waitForAll(_ keys: [String], store: TCPStore, rank: Int, deadline: Deadline) throws {
+        while true {
+            do {
+                try store.wait(keys, deadline: deadline.earlier(.after(seconds: 0.25)))
+                return
+            } catch {
+                guard case .timedOut(_, let missing) = error else { throw error }
+                if try store.check(["job/error"]) {
+                    let why = try store.getString("job/error", deadline: deadline)
+                    throw RendezvousError.peerReported(why)
+                }
+                if deadline.hasPassed {
+                    let ranks = missing.compactMap { $0.split(separator: "/").dropFirst().first.flatMap { Int($0) } }
+                    throw CollectivesError(.timedOut, rank: rank, operation: "bootstrap",
+                                           reason: "timed out waiting for ranks \(ranks.map(String.init).joined(separator: ", ")) to join")
+                }
+            }
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,83 @@
+import CollectivesRendezvous
+import CollectivesSystem
+import CollectivesTransport
+import Logging
+
+/// A group of ranks that run collectives together: the object a program makes once and calls
+/// for every all-reduce.
+///
+/// ```swift
+/// import Collectives
+///
+/// // Under collectives-run, torchrun, srun or mpirun:
+/// let communicator = try Communicator.fromEnvironment()
+/// var gradients = [Float](repeating: Float(communicator.rank), count: 1_000_000)
+/// try communicator.allReduce(&gradients, op: .average)
+/// // or, from async code, without blocking a cooperative thread:
+/// try await communicator.allReduce(&gradients, op: .sum)
+/// communicator.close()
+/// ```
+///
+/// Every rank must call the same collectives in the same order with the same counts, types and
+/// operations. Calls on one communicator run one at a time, in the order they were issued;
+/// blocking calls run on the caller's thread, `async` calls on the communicator's own thread.
+/// Every call is bounded by ``CommunicatorOptions/timeoutSeconds``.
+public final class Communicator: @unchecked Sendable {
+    /// This process's rank, `0..<worldSize`.
+    public let rank: Int
+    /// The number of ranks.
+    public let worldSize: Int
+    /// The settings this communicator was made with.
+    public let options: CommunicatorOptions
+    /// The transport's name, for example `"tcp"`.
+    public var transportName: String { transport.name }
+
+    let transport: any Transport
+    let queue = OperationQueue()
+    let logger: Logger
+    /// The rendezvous store and, on the rank that serves it, its server; kept for the
+    /// communicator's lifetime.
+    private let store: (any Store)?
+    private let storeServer: TCPStoreServer?
+
+    // Touched only inside operations, which the queue serializes.
+    var sequence: UInt64 = 0
+    let workspace: Workspace
+
+    /// Makes a communicator over a transport that is already connected (for example one of an
+    /// ``InProcessTransport`` group).
+    public convenience init(transport: any Transport, options: CommunicatorOptions = CommunicatorOptions()) {
+        self.init(transport: transport, options: options, store: nil, storeServer: nil)
+    }
+
+    init(transport: any Transport, options: CommunicatorOptions, store: (any Store)?, storeServer: TCPStoreServer?) {
+        self.transport = transport
+        self.rank = transport.rank
+        self.worldSize = transport.worldSize
+        self.options = options
+        self.store = store
+        self.storeServer = storeServer
+        self.logger = options.logger
+        workspace = Workspace(scratchBytes: options.ringWindow * options.ringSegmentBytes)
+    }
+
+    deinit { close() }
+
+    /// Closes the connections, stops the communicator's thread and, on the rank that serves it,
+    /// the rendezvous store. Calls still queued fail with ``CollectivesError/Kind/closed``.
+    public func close() {
+        transport.close()
+        queue.shutdown()
+        (store as? TCPStore)?.close()
+        storeServer?.close()
+    }
+
+    /// The next sequence number; every rank numbers its collectives the same way.
+    func nextSequence() -> UInt64 {
+        sequence &+= 1
+        return sequence
+    }
+
+    /// The deadline for an operation starting now.
+    func operationDeadline() -> Deadline { .after(seconds: options.timeoutSeconds) }
+}

@@ -1,0 +1,83 @@
+import CollectivesSystem
+
+/// Runs a communicator's operations one at a time, in the order they were issued, whether they
+/// were issued by blocking calls (which run on the caller's thread) or by `async` calls (which
+/// run on the queue's own thread, so they never block Swift's cooperative threads).
+///
+/// Every call takes a ticket when it is issued; a call runs when its ticket comes up.
+final class OperationQueue: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var nextTicket: UInt64 = 0
+    private var serving: UInt64 = 0
+    private var jobs: [(ticket: UInt64, run: @Sendable () -> Void)] = []
+    private var worker: SystemThread?
+    private var stopping = false
+
+    /// Runs `body` on the calling thread once every earlier operation has finished.
+    func runHere<R>(_ body: () throws(CollectivesError) -> R) throws(CollectivesError) -> R {
+        lock.lock()
+        let ticket = nextTicket
+        nextTicket += 1
+        while serving != ticket { lock.wait(until: .never) }
+        lock.unlock()
+        defer { finish() }
+        return try body()
+    }
+
+    /// Runs `body` on the queue's thread once every earlier operation has finished, and
+    /// suspends (without blocking a thread) until it has.
+    func runOnWorker<R: Sendable>(_ body: @escaping @Sendable () throws(CollectivesError) -> R) async throws(CollectivesError) -> R {
+        let result: Result<R, CollectivesError> = await withCheckedContinuation { continuation in
+            enqueue {
+                continuation.resume(returning: Result { () throws(CollectivesError) in try body() })
+            }
+        }
+        return try result.get()
+    }
+
+    private func enqueue(_ run: @escaping @Sendable () -> Void) {
+        lock.withLock {
+            let ticket = nextTicket
+            nextTicket += 1
+            jobs.append((ticket, run))
+            if worker == nil {
+                worker = SystemThread(name: "collectives") { [self] in workLoop() }
+            }
+            lock.broadcast()
+        }
+    }
+
+    private func workLoop() {
+        lock.lock()
+        while true {
+            if let first = jobs.first, first.ticket == serving {
+                jobs.removeFirst()
+                lock.unlock()
+                first.run()
+                finish()
+                lock.lock()
+                continue
+            }
+            if stopping && jobs.isEmpty { break }
+            lock.wait(until: .never)
+        }
+        lock.unlock()
+    }
+
+    private func finish() {
+        lock.withLock {
+            serving += 1
+            lock.broadcast()
+        }
+    }
+
+    /// Lets queued work finish, then stops the worker thread.
+    func shutdown() {
+        let thread: SystemThread? = lock.withLock {
+            stopping = true
+            lock.broadcast()
+            return worker
+        }
+        thread?.join()
+    }
+}

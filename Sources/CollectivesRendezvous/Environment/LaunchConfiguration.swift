@@ -1,0 +1,173 @@
+import CollectivesSystem
+
+/// Who this process is in a job and where the job meets: read from the environment that a
+/// launcher sets (`collectives-run`, torchrun, Slurm's `srun`, OpenMPI's `mpirun`).
+///
+/// | launcher | rank | world size | local rank | store address |
+/// |----------|------|------------|------------|---------------|
+/// | torchrun, `collectives-run` | `RANK` | `WORLD_SIZE` | `LOCAL_RANK` | `MASTER_ADDR`, `MASTER_PORT` |
+/// | Slurm | `SLURM_PROCID` | `SLURM_NTASKS` | `SLURM_LOCALID` | `MASTER_ADDR`/`MASTER_PORT`, else the first host of `SLURM_JOB_NODELIST` at port 20000 + `SLURM_JOB_ID` mod 10000 |
+/// | OpenMPI | `OMPI_COMM_WORLD_RANK` | `OMPI_COMM_WORLD_SIZE` | `OMPI_COMM_WORLD_LOCAL_RANK` | `MASTER_ADDR`, `MASTER_PORT` |
+///
+/// Our own settings: `COLLECTIVES_TIMEOUT` (seconds, bounds every wait; default 300),
+/// `COLLECTIVES_SOCKET_IFNAME` (the interface whose address this rank advertises).
+public struct LaunchConfiguration: Sendable, Hashable {
+    /// Which launcher's variables were read.
+    public enum Source: String, Sendable {
+        case torchrun, slurm, openMPI = "OpenMPI", explicit
+    }
+
+    public var rank: Int
+    public var worldSize: Int
+    public var localRank: Int?
+    /// Host name or address of the rendezvous store, served by rank 0.
+    public var masterAddress: String
+    public var masterPort: UInt16
+    /// Bounds every blocking wait, rendezvous included.
+    public var timeoutSeconds: Double
+    /// The network interface whose address this rank advertises to its peers.
+    public var socketInterface: String?
+    public var source: Source
+
+    /// The default for `COLLECTIVES_TIMEOUT`.
+    public static let defaultTimeoutSeconds: Double = 300
+    /// The default `MASTER_PORT` when a launcher gives none (torchrun's default).
+    public static let defaultPort: UInt16 = 29500
+
+    public init(rank: Int, worldSize: Int, localRank: Int? = nil, masterAddress: String = "127.0.0.1",
+                masterPort: UInt16 = LaunchConfiguration.defaultPort,
+                timeoutSeconds: Double = LaunchConfiguration.defaultTimeoutSeconds,
+                socketInterface: String? = nil, source: Source = .explicit) {
+        self.rank = rank
+        self.worldSize = worldSize
+        self.localRank = localRank
+        self.masterAddress = masterAddress
+        self.masterPort = masterPort
+        self.timeoutSeconds = timeoutSeconds
+        self.socketInterface = socketInterface
+        self.source = source
+    }
+
+    /// Checks that the rank is inside the world.
+    public func validate() throws(RendezvousError) {
+        guard worldSize >= 1 else {
+            throw .invalidConfiguration("world size \(worldSize) must be at least 1")
+        }
+        guard rank >= 0, rank < worldSize else {
+            throw .invalidConfiguration("rank \(rank) is outside the world of \(worldSize) ranks (0..<\(worldSize))")
+        }
+        guard timeoutSeconds > 0 else {
+            throw .invalidConfiguration("timeout \(timeoutSeconds) s must be positive")
+        }
+    }
+
+    /// Reads the configuration from `environment` (by default the process's).
+    ///
+    /// A variable that is missing where one is needed, or malformed, is
+    /// ``RendezvousError/invalidEnvironment(variable:value:expected:)`` naming it.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessEnvironment.current()) throws(RendezvousError) -> LaunchConfiguration {
+        let env = Reader(environment)
+        let rank: Int, world: Int, local: Int?
+        let source: Source
+        var address = env["MASTER_ADDR"]
+        var port: UInt16? = try env.port("MASTER_PORT")
+
+        if env["RANK"] != nil || env["WORLD_SIZE"] != nil {
+            source = .torchrun
+            rank = try env.integer("RANK", minimum: 0)
+            world = try env.integer("WORLD_SIZE", minimum: 1)
+            local = try env.optionalInteger("LOCAL_RANK")
+        } else if env["OMPI_COMM_WORLD_RANK"] != nil {
+            source = .openMPI
+            rank = try env.integer("OMPI_COMM_WORLD_RANK", minimum: 0)
+            world = try env.integer("OMPI_COMM_WORLD_SIZE", minimum: 1)
+            local = try env.optionalInteger("OMPI_COMM_WORLD_LOCAL_RANK")
+        } else if env["SLURM_PROCID"] != nil {
+            source = .slurm
+            rank = try env.integer("SLURM_PROCID", minimum: 0)
+            world = try env.integer("SLURM_NTASKS", minimum: 1)
+            local = try env.optionalInteger("SLURM_LOCALID")
+            if address == nil {
+                let variable = env["SLURM_JOB_NODELIST"] != nil ? "SLURM_JOB_NODELIST" : "SLURM_NODELIST"
+                guard let list = env[variable] else {
+                    throw .invalidEnvironment(variable: "SLURM_JOB_NODELIST", value: nil,
+                                              expected: "Slurm's node list (or set MASTER_ADDR)")
+                }
+                guard let first = SlurmNodeList.firstHost(list) else {
+                    throw .invalidEnvironment(variable: variable, value: list, expected: "a Slurm host list such as node[01-04,07]")
+                }
+                address = first
+            }
+            if port == nil {
+                let job = try env.integer("SLURM_JOB_ID", minimum: 0)
+                port = UInt16(20000 + job % 10000)
+            }
+        } else {
+            throw .invalidEnvironment(variable: "RANK", value: nil,
+                                      expected: "a rank from a launcher: RANK and WORLD_SIZE (collectives-run, torchrun), SLURM_PROCID (srun) or OMPI_COMM_WORLD_RANK (mpirun)")
+        }
+
+        guard let masterAddress = address, !masterAddress.isEmpty else {
+            throw .invalidEnvironment(variable: "MASTER_ADDR", value: address,
+                                      expected: "the host name or address of rank 0 (where the rendezvous store runs)")
+        }
+        var timeout = defaultTimeoutSeconds
+        if let text = env["COLLECTIVES_TIMEOUT"] {
+            guard let value = Double(text), value > 0, value.isFinite else {
+                throw .invalidEnvironment(variable: "COLLECTIVES_TIMEOUT", value: text, expected: "a positive number of seconds")
+            }
+            timeout = value
+        }
+        let configuration = LaunchConfiguration(
+            rank: rank, worldSize: world, localRank: local, masterAddress: masterAddress,
+            masterPort: port ?? defaultPort, timeoutSeconds: timeout,
+            socketInterface: env["COLLECTIVES_SOCKET_IFNAME"].flatMap { $0.isEmpty ? nil : $0 }, source: source)
+        do {
+            try configuration.validate()
+        } catch {
+            throw .invalidConfiguration("\(error.description.replacingInvalid()) (from \(source.rawValue) variables)")
+        }
+        return configuration
+    }
+
+    private struct Reader {
+        let values: [String: String]
+        init(_ values: [String: String]) { self.values = values }
+        subscript(_ name: String) -> String? { values[name] }
+
+        func integer(_ name: String, minimum: Int) throws(RendezvousError) -> Int {
+            guard let text = values[name] else {
+                throw .invalidEnvironment(variable: name, value: nil, expected: "an integer ≥ \(minimum)")
+            }
+            guard let value = Int(text.trimmingSpaces()), value >= minimum else {
+                throw .invalidEnvironment(variable: name, value: text, expected: "an integer ≥ \(minimum)")
+            }
+            return value
+        }
+
+        func optionalInteger(_ name: String) throws(RendezvousError) -> Int? {
+            guard values[name] != nil else { return nil }
+            return try integer(name, minimum: 0)
+        }
+
+        func port(_ name: String) throws(RendezvousError) -> UInt16? {
+            guard let text = values[name] else { return nil }
+            guard let value = UInt16(text.trimmingSpaces()), value > 0 else {
+                throw .invalidEnvironment(variable: name, value: text, expected: "a TCP port from 1 to 65535")
+            }
+            return value
+        }
+    }
+}
+
+extension String {
+    fileprivate func trimmingSpaces() -> Substring {
+        let start = firstIndex { $0 != " " } ?? endIndex
+        let end = lastIndex { $0 != " " }.map { index(after: $0) } ?? start
+        return self[start..<max(start, end)]
+    }
+
+    fileprivate func replacingInvalid() -> String {
+        self.hasPrefix("invalid configuration: ") ? String(dropFirst("invalid configuration: ".count)) : self
+    }
+}

@@ -1,0 +1,53 @@
+import CollectivesSystem
+
+/// A store shared by the threads of one process: for tests, and for ranks run as threads.
+public final class InMemoryStore: Store, @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var values: [String: [UInt8]] = [:]
+
+    public init() {}
+
+    public func set(_ key: String, _ value: [UInt8]) throws(RendezvousError) {
+        lock.withLock {
+            values[key] = value
+            lock.broadcast()
+        }
+    }
+
+    public func get(_ key: String, deadline: Deadline) throws(RendezvousError) -> [UInt8] {
+        lock.lock()
+        defer { lock.unlock() }
+        while true {
+            if let value = values[key] { return value }
+            if !lock.wait(until: deadline), deadline.hasPassed {
+                throw .timedOut(operation: "get", keys: [key])
+            }
+        }
+    }
+
+    public func add(_ key: String, _ delta: Int64) throws(RendezvousError) -> Int64 {
+        lock.withLock {
+            let current = values[key].flatMap { Int64(String(decoding: $0, as: UTF8.self)) } ?? 0
+            let next = current &+ delta
+            values[key] = Array(String(next).utf8)
+            lock.broadcast()
+            return next
+        }
+    }
+
+    public func wait(_ keys: [String], deadline: Deadline) throws(RendezvousError) {
+        lock.lock()
+        defer { lock.unlock() }
+        while true {
+            let missing = keys.filter { values[$0] == nil }
+            if missing.isEmpty { return }
+            if !lock.wait(until: deadline), deadline.hasPassed {
+                throw .timedOut(operation: "wait", keys: missing)
+            }
+        }
+    }
+
+    public func check(_ keys: [String]) throws(RendezvousError) -> Bool {
+        lock.withLock { keys.allSatisfy { values[$0] != nil } }
+    }
+}

@@ -1,0 +1,48 @@
+import CollectivesSystem
+
+/// Why a rendezvous, a store call or reading the configuration failed.
+public enum RendezvousError: Error, Sendable, CustomStringConvertible {
+    /// The deadline passed while waiting for `keys` (the operation names what was waited for).
+    case timedOut(operation: String, keys: [String])
+    /// The store could not be reached at `address`.
+    case storeUnreachable(address: String, cause: String)
+    /// The connection to the store broke during `operation`.
+    case connectionLost(address: String, operation: String, cause: String)
+    /// The store server could not listen on `address` (for example: the port is in use).
+    case cannotListen(address: String, cause: String)
+    /// Bytes from the other end break the store protocol.
+    case protocolViolation(String)
+    /// A file store's file could not be read or written.
+    case fileSystem(path: String, cause: String)
+    /// An environment variable is missing or malformed.
+    case invalidEnvironment(variable: String, value: String?, expected: String)
+    /// The configuration is inconsistent (for example a rank outside the world).
+    case invalidConfiguration(String)
+    /// Another rank reported a failure through the store while this one waited.
+    case peerReported(String)
+
+    public var description: String {
+        switch self {
+        case .timedOut(let operation, let keys):
+            let shown = keys.prefix(8).joined(separator: ", ") + (keys.count > 8 ? ", …" : "")
+            return "\(operation): timed out waiting for \(shown)"
+        case .storeUnreachable(let address, let cause):
+            return "cannot reach the rendezvous store at \(address): \(cause)"
+        case .connectionLost(let address, let operation, let cause):
+            return "lost the connection to the rendezvous store at \(address) during \(operation): \(cause)"
+        case .cannotListen(let address, let cause):
+            return "cannot serve the rendezvous store on \(address): \(cause)"
+        case .protocolViolation(let why):
+            return "rendezvous store protocol violation: \(why)"
+        case .fileSystem(let path, let cause):
+            return "file store: \(path): \(cause)"
+        case .invalidEnvironment(let variable, let value, let expected):
+            if let value { return "environment variable \(variable)=\"\(value)\" is invalid: expected \(expected)" }
+            return "environment variable \(variable) is not set: expected \(expected)"
+        case .invalidConfiguration(let why):
+            return "invalid configuration: \(why)"
+        case .peerReported(let why):
+            return why
+        }
+    }
+}

@@ -1,0 +1,164 @@
+import CollectivesSystem
+
+/// A client of a ``TCPStoreServer``.
+///
+/// Connecting retries until the deadline, so ranks may start before the server does. Calls are
+/// serialized on one connection. A lost server is ``RendezvousError/connectionLost(address:operation:cause:)``.
+public final class TCPStore: Store, @unchecked Sendable {
+    /// The server's address.
+    public let serverAddress: SocketAddress
+    private let socket: Socket
+    private let lock = ConditionLock()
+    /// Bounds calls that do not wait for keys (set, add, check).
+    public var callTimeoutSeconds: Double = 60
+
+    /// Connects to the server at `address`, retrying refused connections until `deadline`.
+    public init(connectingTo address: SocketAddress, deadline: Deadline) throws(RendezvousError) {
+        serverAddress = address
+        var pause = 0.01
+        var lastError = ""
+        while true {
+            do {
+                let socket = try Socket.connect(to: address, deadline: deadline)
+                socket.setNoDelay()
+                try socket.sendAll(TCPStoreMessage.greeting(), deadline: deadline, operation: "store greeting")
+                let answer = try socket.receive(count: 8, deadline: deadline, operation: "store greeting")
+                guard TCPStoreMessage.isGreeting(answer) else {
+                    throw RendezvousError.protocolViolation("\(address) answered, but it is not a swift-collectives store")
+                }
+                self.socket = socket
+                return
+            } catch let error as RendezvousError {
+                throw error
+            } catch let error as SocketError {
+                lastError = error.description
+                if case .timedOut = error { break }
+                if case .system(let e) = error, ![ECONNREFUSED, ECONNRESET, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH].contains(e.errno) {
+                    throw .storeUnreachable(address: address.description, cause: e.description)
+                }
+            } catch {
+                lastError = "\(error)"
+            }
+            if deadline.remainingSeconds < pause { break }
+            sleepSeconds(pause)
+            pause = min(pause * 2, 0.25)
+        }
+        throw .timedOut(operation: "connecting to the rendezvous store at \(address) (last error: \(lastError))",
+                        keys: [])
+    }
+
+    deinit { socket.close() }
+
+    /// The local address of the connection to the server: an address of this host that the
+    /// server's network can reach, which ranks advertise to each other by default.
+    public func localAddress() throws(RendezvousError) -> SocketAddress {
+        do { return try socket.localAddress() } catch {
+            throw .connectionLost(address: serverAddress.description, operation: "getsockname", cause: error.description)
+        }
+    }
+
+    /// Closes the connection.
+    public func close() { socket.close() }
+
+    private func call(_ request: [UInt8], operation: String, waitSeconds: Double = 0) throws(RendezvousError) -> ByteReader {
+        lock.lock()
+        defer { lock.unlock() }
+        let deadline = Deadline.after(seconds: callTimeoutSeconds + waitSeconds)
+        do {
+            try TCPStoreMessage.send(request, on: socket, deadline: deadline, operation: operation)
+            guard let response = try TCPStoreMessage.receive(on: socket, deadline: deadline, operation: operation) else {
+                throw RendezvousError.protocolViolation("response frame too large")
+            }
+            return ByteReader(response)
+        } catch let error as SocketError {
+            throw .connectionLost(address: serverAddress.description, operation: operation, cause: error.description)
+        } catch let error as RendezvousError {
+            throw error
+        } catch {
+            throw .protocolViolation("\(error)")
+        }
+    }
+
+    private func status(_ r: inout ByteReader, operation: String, keys: [String]) throws(RendezvousError) {
+        switch r.read(UInt8.self).flatMap(TCPStoreMessage.Status.init(rawValue:)) {
+        case .ok: return
+        case .timedOut: throw .timedOut(operation: operation, keys: keys)
+        case .badRequest, nil: throw .protocolViolation("bad response to \(operation)")
+        }
+    }
+
+    private static func milliseconds(_ deadline: Deadline) -> UInt64 {
+        let s = deadline.remainingSeconds
+        return s.isFinite ? UInt64(s * 1000) : UInt64(Int64.max)
+    }
+
+    public func set(_ key: String, _ value: [UInt8]) throws(RendezvousError) {
+        var w = ByteWriter()
+        w.write(TCPStoreMessage.Operation.set.rawValue)
+        w.writeString(key)
+        w.writeBytes(value)
+        var r = try call(w.bytes, operation: "set")
+        try status(&r, operation: "set", keys: [key])
+    }
+
+    public func get(_ key: String, deadline: Deadline) throws(RendezvousError) -> [UInt8] {
+        var w = ByteWriter()
+        w.write(TCPStoreMessage.Operation.get.rawValue)
+        w.writeString(key)
+        w.write(Self.milliseconds(deadline))
+        var r = try call(w.bytes, operation: "get", waitSeconds: min(deadline.remainingSeconds, 1e9))
+        try status(&r, operation: "get", keys: [key])
+        guard let value = r.readBytes() else { throw .protocolViolation("bad response to get") }
+        return value
+    }
+
+    public func add(_ key: String, _ delta: Int64) throws(RendezvousError) -> Int64 {
+        var w = ByteWriter()
+        w.write(TCPStoreMessage.Operation.add.rawValue)
+        w.writeString(key)
+        w.write(delta)
+        var r = try call(w.bytes, operation: "add")
+        try status(&r, operation: "add", keys: [key])
+        guard let value = r.read(Int64.self) else { throw .protocolViolation("bad response to add") }
+        return value
+    }
+
+    public func wait(_ keys: [String], deadline: Deadline) throws(RendezvousError) {
+        var w = ByteWriter()
+        w.write(TCPStoreMessage.Operation.wait.rawValue)
+        TCPStoreMessage.writeKeys(keys, to: &w)
+        w.write(Self.milliseconds(deadline))
+        var r = try call(w.bytes, operation: "wait", waitSeconds: min(deadline.remainingSeconds, 1e9))
+        do {
+            try status(&r, operation: "wait", keys: keys)
+        } catch {
+            // Name only the keys still missing.
+            if case .timedOut = error, let present = try? checkEach(keys) {
+                throw .timedOut(operation: "wait", keys: zip(keys, present).filter { !$0.1 }.map(\.0))
+            }
+            throw error
+        }
+    }
+
+    private func checkEach(_ keys: [String]) throws(RendezvousError) -> [Bool] {
+        var result: [Bool] = []
+        for key in keys { result.append(try check([key])) }
+        return result
+    }
+
+    public func check(_ keys: [String]) throws(RendezvousError) -> Bool {
+        var w = ByteWriter()
+        w.write(TCPStoreMessage.Operation.check.rawValue)
+        TCPStoreMessage.writeKeys(keys, to: &w)
+        var r = try call(w.bytes, operation: "check")
+        try status(&r, operation: "check", keys: keys)
+        guard let flag = r.read(UInt8.self) else { throw .protocolViolation("bad response to check") }
+        return flag != 0
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

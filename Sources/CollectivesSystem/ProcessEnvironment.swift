@@ -1,0 +1,26 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The process's environment variables, read without Foundation.
+public enum ProcessEnvironment {
+    /// Every variable of the current process.
+    public static func current() -> [String: String] {
+        var result: [String: String] = [:]
+        #if canImport(Glibc)
+        var pointer = environ
+        #else
+        var pointer = NSGetEnviron().pointee!
+        #endif
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+}

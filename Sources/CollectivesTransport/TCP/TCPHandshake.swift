@@ -1,0 +1,110 @@
+import CollectivesSystem
+
+/// The first bytes on every TCP data connection: the connecting rank says who it is, the
+/// accepting rank checks it and answers. 28 bytes, little-endian:
+///
+/// | bytes | field |
+/// |-------|-------|
+/// | 0..<4 | magic `0x4C4C4F43` ("COLL") |
+/// | 4..<6 | protocol version |
+/// | 6..<8 | reserved, zero |
+/// | 8..<16 | job id (the same on every rank of a job, from the rendezvous) |
+/// | 16..<20 | sender's rank |
+/// | 20..<24 | world size |
+/// | 24..<28 | intended receiver's rank |
+///
+/// The answer is 8 bytes: the magic and a ``Status``.
+public struct TCPHello: Sendable, Hashable {
+    public static let magic: UInt32 = 0x4C4C_4F43
+    public static let version: UInt16 = 1
+    public static let size = 28
+    public static let replySize = 8
+
+    public var version: UInt16 = TCPHello.version
+    public var jobID: UInt64
+    public var rank: UInt32
+    public var worldSize: UInt32
+    public var receiver: UInt32
+
+    public init(jobID: UInt64, rank: Int, worldSize: Int, receiver: Int) {
+        self.jobID = jobID
+        self.rank = UInt32(rank)
+        self.worldSize = UInt32(worldSize)
+        self.receiver = UInt32(receiver)
+    }
+
+    /// The answer to a hello.
+    public enum Status: UInt32, Sendable {
+        case accepted = 0
+        case badMagic = 1
+        case wrongVersion = 2
+        case wrongJob = 3
+        case wrongWorldSize = 4
+        case wrongRank = 5
+        case duplicateRank = 6
+
+        public var explanation: String {
+            switch self {
+            case .accepted: return "accepted"
+            case .badMagic: return "not a swift-collectives connection (bad magic number)"
+            case .wrongVersion: return "protocol version differs"
+            case .wrongJob: return "belongs to another job (job id differs)"
+            case .wrongWorldSize: return "world size differs"
+            case .wrongRank: return "rank is not one this rank accepts connections from"
+            case .duplicateRank: return "another connection already claimed this rank"
+            }
+        }
+    }
+
+    public func encoded() -> [UInt8] {
+        var w = ByteWriter(capacity: TCPHello.size)
+        w.write(TCPHello.magic)
+        w.write(version)
+        w.write(UInt16(0))
+        w.write(jobID)
+        w.write(rank)
+        w.write(worldSize)
+        w.write(receiver)
+        return w.bytes
+    }
+
+    /// Decodes a hello; a wrong magic number or short input is ``Status/badMagic``.
+    public static func decode(_ bytes: [UInt8]) -> Result<TCPHello, StatusError> {
+        var r = ByteReader(bytes)
+        guard bytes.count == size, r.read(UInt32.self) == magic,
+              let version = r.read(UInt16.self), r.read(UInt16.self) != nil,
+              let job = r.read(UInt64.self), let rank = r.read(UInt32.self),
+              let world = r.read(UInt32.self), let receiver = r.read(UInt32.self)
+        else { return .failure(StatusError(status: .badMagic)) }
+        var hello = TCPHello(jobID: job, rank: Int(rank), worldSize: Int(world), receiver: Int(receiver))
+        hello.version = version
+        return .success(hello)
+    }
+
+    /// Checks a hello received by `rank`, which accepts connections from ranks above it.
+    public func validate(jobID: UInt64, rank: Int, worldSize: Int) -> Status {
+        if version != TCPHello.version { return .wrongVersion }
+        if self.jobID != jobID { return .wrongJob }
+        if Int(self.worldSize) != worldSize { return .wrongWorldSize }
+        if Int(receiver) != rank || Int(self.rank) <= rank || Int(self.rank) >= worldSize { return .wrongRank }
+        return .accepted
+    }
+
+    public static func encodeReply(_ status: Status) -> [UInt8] {
+        var w = ByteWriter(capacity: replySize)
+        w.write(magic)
+        w.write(status.rawValue)
+        return w.bytes
+    }
+
+    public static func decodeReply(_ bytes: [UInt8]) -> Status? {
+        var r = ByteReader(bytes)
+        guard r.read(UInt32.self) == magic, let raw = r.read(UInt32.self) else { return nil }
+        return Status(rawValue: raw)
+    }
+
+    /// A hello that failed to decode, carrying the status to answer with.
+    public struct StatusError: Error, Sendable {
+        public let status: Status
+    }
+}

@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CollectivesSystem
+import Logging
+
+extension TCPTransport {
+    /// Connects this rank to every other rank and checks each connection with a ``TCPHello``.
+    ///
+    /// Rank *r* connects to every rank below it and accepts a connection from every rank above
+    /// it, so each pair has exactly one connection. The three phases (connect and say hello to
+    /// lower ranks; accept and answer higher ranks; read the lower ranks' answers) cannot
+    /// deadlock, because no rank waits for an answer before it has answered everyone.
+    ///
+    /// A connection that does not introduce itself properly (another program, another job, a
+    /// rank that is not expected) is refused, logged, and does not stop the job.
+    ///
+    /// - Parameters:
+    ///   - listener: this rank's listening socket; its address is `peerAddresses[rank]`.
+    ///   - peerAddresses: every rank's listening address, by rank.
+    ///   - deadline: bounds the whole set-up.
+    public static func establish(
+        rank: Int,
+        worldSize: Int,
+        jobID: UInt64,
+        listener: Socket,
+        peerAddresses: [SocketAddress],
+        options: TCPOptions = TCPOptions(),
+        deadline: Deadline,
+        logger: Logger = Logger(label: "collectives.tcp")
+    ) throws(TransportError) -> TCPTransport {
+        precondition(peerAddresses.count == worldSize && rank >= 0 && rank < worldSize)
+        var sockets = [Socket?](repeating: nil, count: worldSize)
+
+        func configure(_ socket: Socket) {
+            socket.setNoDelay()
+            socket.setBufferSizes(options.socketBufferBytes)
+        }
+
+        // 1. Connect to every lower rank and introduce ourselves.
+        for peer in 0..<rank {
+            let address = peerAddresses[peer]
+            let socket = try connectWithRetry(to: address, rank: rank, peer: peer, deadline: deadline)
+            configure(socket)
+            let hello = TCPHello(jobID: jobID, rank: rank, worldSize: worldSize, receiver: peer)
+            do {
+                try socket.sendAll(hello.encoded(), deadline: deadline, operation: "handshake")
+            } catch {
+                throw TransportError(error, rank: rank, peer: peer, operation: "handshake")
+            }
+            sockets[peer] = socket
+        }
+
+        // 2. Accept one connection from every higher rank.
+        var missing = Set((rank + 1)..<worldSize)
+        while !missing.isEmpty {
+            let accepted: Socket?
+            do {
+                accepted = try listener.accept(deadline: deadline)
+            } catch {
+                throw TransportError(error, rank: rank, peer: nil, operation: "accept")
+            }
+            guard let socket = accepted else {
+                throw TransportError(.timedOut, rank: rank, peer: missing.min(),
+                                     operation: "accept (waiting for ranks \(missing.sorted()))")
+            }
+            let helloDeadline = deadline.earlier(.after(seconds: options.helloTimeoutSeconds))
+            let status: TCPHello.Status
+            var from = -1
+            do {
+                let bytes = try socket.receive(count: TCPHello.size, deadline: helloDeadline, operation: "handshake")
+                switch TCPHello.decode(bytes) {
+                case .failure(let error):
+                    status = error.status
+                case .success(let hello):
+                    from = Int(hello.rank)
+                    let verdict = hello.validate(jobID: jobID, rank: rank, worldSize: worldSize)
+                    status = verdict == .accepted && !missing.contains(from) ? .duplicateRank : verdict
+                }
+                try socket.sendAll(TCPHello.encodeReply(status), deadline: helloDeadline, operation: "handshake")
+            } catch {
+                logger.warning("rank \(rank): dropped a connection from \(socket.remoteDescription ?? "?") during the handshake: \(error)")
+                continue
+            }
+            guard status == .accepted else {
+                logger.warning("rank \(rank): refused a connection from \(socket.remoteDescription ?? "?") claiming rank \(from): \(status.explanation)")
+                continue
+            }
+            configure(socket)
+            sockets[from] = socket
+            missing.remove(from)
+        }
+
+        // 3. Read each lower rank's answer.
+        for peer in 0..<rank {
+            let socket = sockets[peer]!
+            let reply: [UInt8]
+            do {
+                reply = try socket.receive(count: TCPHello.replySize, deadline: deadline, operation: "handshake")
+            } catch {
+                throw TransportError(error, rank: rank, peer: peer, operation: "handshake")
+            }
+            guard let status = TCPHello.decodeReply(reply) else {
+                throw TransportError(.protocolViolation("handshake answer is not from swift-collectives"),
+                                     rank: rank, peer: peer, operation: "handshake", peerAddress: socket.remoteDescription)
+            }
+            guard status == .accepted else {
+                throw TransportError(.protocolViolation("rank \(peer) refused the connection: \(status.explanation)"),
+                                     rank: rank, peer: peer, operation: "handshake", peerAddress: socket.remoteDescription)
+            }
+        }
+        logger.debug("rank \(rank): connected to \(worldSize - 1) peers over TCP")
+        return TCPTransport(rank: rank, worldSize: worldSize, sockets: sockets)
+    }
+
+    /// Connects, retrying refused connections (the peer may not listen yet) until the deadline.
+    static func connectWithRetry(to address: SocketAddress, rank: Int, peer: Int?, deadline: Deadline,
+                                 operation: String = "connect") throws(TransportError) -> Socket {
+        var pause = 0.01
+        while true {
+            do {
+                return try Socket.connect(to: address, deadline: deadline)
+            } catch {
+                let retryable: Bool
+                if case .system(let e) = error, [ECONNREFUSED, ECONNRESET, EAGAIN, ETIMEDOUT].contains(e.errno) {
+                    retryable = true
+                } else {
+                    retryable = false
+                }
+                if !retryable || deadline.remainingSeconds < pause {
+                    throw TransportError(error, rank: rank, peer: peer, operation: operation)
+                }
+                sleepSeconds(pause)
+                pause = min(pause * 2, 0.5)
+            }
+        }
+    }
+}
+

@@ -1,0 +1,241 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CollectivesSystem
+import Synchronization
+
+/// The TCP transport: one connection per pair of ranks, non-blocking sockets, and a progress
+/// engine that runs in the thread that waits.
+///
+/// A wait first tries every connection with queued work, then sleeps in `poll(2)` on exactly the
+/// sockets that can make progress: writable for queued sends, readable for queued receives. So
+/// sends and receives progress together (a ring step never waits on its own send) and a waiting
+/// rank uses no CPU. Between waits the kernel's socket buffers (asked to be
+/// ``TCPOptions/socketBufferBytes`` large) keep data flowing while the caller reduces.
+///
+/// Build one with ``establish(rank:worldSize:jobID:listener:peerAddresses:options:deadline:)``.
+public final class TCPTransport: Transport, @unchecked Sendable {
+    public let rank: Int
+    public let worldSize: Int
+    public var name: String { "tcp" }
+
+    private let lock = ConditionLock()
+    private let connections: [TCPConnection?]
+    private var table = RequestTable(capacity: 256)
+    /// Per request slot: the peer it concerns and whether it is a send, for error messages.
+    private var slotPeers: [Int] = []
+    private var slotIsSend: [Bool] = []
+    private var pollSet: [pollfd] = []
+    private var pollPeers: [Int] = []
+    private let closedFlag = Atomic<Bool>(false)
+
+    /// Wraps connected, handshaken sockets; `sockets[peer]` is `nil` for this rank.
+    public init(rank: Int, worldSize: Int, sockets: [Socket?]) {
+        precondition(sockets.count == worldSize)
+        self.rank = rank
+        self.worldSize = worldSize
+        connections = sockets.enumerated().map { peer, socket in socket.map { TCPConnection(peer: peer, socket: $0) } }
+        pollSet.reserveCapacity(worldSize)
+        pollPeers.reserveCapacity(worldSize)
+    }
+
+    deinit { close() }
+
+    // MARK: Posting
+
+    public func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: UInt64) throws(TransportError) -> TransportRequest {
+        lock.lock()
+        defer { lock.unlock() }
+        let connection = try usableConnection(peer, operation: "send")
+        let (slot, request) = allocate(peer: peer, isSend: true)
+        let wasIdle = !connection.hasPendingSends
+        connection.enqueueSend(.init(base: buffer.baseAddress, count: buffer.count, tag: tag, done: 0, slot: slot))
+        if wasIdle {
+            // Start at once: small messages usually leave in this one call.
+            do {
+                try connection.progressSends(rank: rank) { table.complete($0) }
+            } catch {
+                fail(connection, error)
+            }
+        }
+        return request
+    }
+
+    public func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: UInt64) throws(TransportError) -> TransportRequest {
+        lock.lock()
+        defer { lock.unlock() }
+        let connection = try usableConnection(peer, operation: "receive")
+        let (slot, request) = allocate(peer: peer, isSend: false)
+        connection.enqueueReceive(.init(base: buffer.baseAddress, count: buffer.count, tag: tag, done: 0, slot: slot))
+        return request
+    }
+
+    private func usableConnection(_ peer: Int, operation: String) throws(TransportError) -> TCPConnection {
+        if closedFlag.load(ordering: .acquiring) {
+            throw TransportError(.closed, rank: rank, peer: peer, operation: operation)
+        }
+        guard peer >= 0, peer < worldSize, peer != rank, let connection = connections[peer] else {
+            throw TransportError(.invalidArgument("peer \(peer) is not another rank of 0..<\(worldSize)"),
+                                 rank: rank, peer: peer, operation: operation)
+        }
+        if let failure = connection.failure { throw failure }
+        return connection
+    }
+
+    private func allocate(peer: Int, isSend: Bool) -> (Int, TransportRequest) {
+        let (slot, request) = table.allocate()
+        if slot >= slotPeers.count {
+            slotPeers.append(peer)
+            slotIsSend.append(isSend)
+        } else {
+            slotPeers[slot] = peer
+            slotIsSend[slot] = isSend
+        }
+        return (slot, request)
+    }
+
+    // MARK: Waiting
+
+    public func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let slot = table.slot(of: request) else {
+            throw TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
+        }
+        var first = true
+        while true {
+            switch table.state(slot) {
+            case .done:
+                table.release(slot)
+                return
+            case .failed(let error):
+                table.release(slot)
+                throw error
+            case .pending, .free:
+                break
+            }
+            if closedFlag.load(ordering: .acquiring) {
+                table.release(slot)
+                throw TransportError(.closed, rank: rank, peer: slotPeers[slot], operation: slotIsSend[slot] ? "send" : "receive")
+            }
+            if first {
+                // Optimistic pass: data may already be there, or the socket may take more.
+                first = false
+                progressAll(readyOnly: false)
+                continue
+            }
+            if deadline.hasPassed {
+                let peer = slotPeers[slot]
+                table.release(slot)
+                throw TransportError(.timedOut, rank: rank, peer: peer, operation: slotIsSend[slot] ? "send" : "receive",
+                                     peerAddress: connections[peer]?.socket.remoteDescription)
+            }
+            pollOnce(deadline: deadline)
+            progressAll(readyOnly: true)
+        }
+    }
+
+    /// Sleeps in `poll` on the sockets that can move queued work (and, for the others, on the
+    /// peer hanging up, so a dead peer is noticed), until one is ready or the deadline passes.
+    private func pollOnce(deadline: Deadline) {
+        pollSet.removeAll(keepingCapacity: true)
+        pollPeers.removeAll(keepingCapacity: true)
+        for case let connection? in connections where connection.failure == nil {
+            var events: Int32 = 0
+            if connection.hasPendingSends { events |= Int32(POLLOUT) }
+            if connection.hasPendingReceives { events |= Int32(POLLIN) }
+            if events == 0 {
+                if connection.peerShutDown { continue }
+                events = pollPeerHangUp
+            }
+            pollSet.append(pollfd(fd: connection.socket.descriptor, events: Int16(truncatingIfNeeded: events), revents: 0))
+            pollPeers.append(connection.peer)
+        }
+        let count = nfds_t(pollSet.count)
+        let timeout = deadline.pollTimeoutMilliseconds
+        // Sleep without the lock would let close() in; close() shuts the sockets down, which
+        // wakes this poll, so holding the lock is fine and keeps the state consistent.
+        let rc = pollSet.withUnsafeMutableBufferPointer { poll($0.baseAddress, count, timeout) }
+        if rc <= 0 {
+            for i in pollSet.indices { pollSet[i].revents = 0 }
+        }
+    }
+
+    /// Moves bytes on connections with queued work: all of them, or those `poll` marked ready.
+    private func progressAll(readyOnly: Bool) {
+        if readyOnly {
+            for (index, entry) in pollSet.enumerated() where entry.revents != 0 {
+                guard let connection = connections[pollPeers[index]] else { continue }
+                let revents = Int32(entry.revents)
+                if !connection.hasPendingSends && !connection.hasPendingReceives {
+                    if revents & Int32(POLLERR) != 0 {
+                        fail(connection, TransportError(.peerGone, rank: rank, peer: connection.peer, operation: "idle",
+                                                        peerAddress: connection.socket.remoteDescription))
+                    } else {
+                        connection.peerShutDown = true
+                    }
+                    continue
+                }
+                progress(connection)
+            }
+        } else {
+            for case let connection? in connections
+            where connection.failure == nil && (connection.hasPendingSends || connection.hasPendingReceives) {
+                progress(connection)
+            }
+        }
+    }
+
+    private func progress(_ connection: TCPConnection) {
+        do {
+            if connection.hasPendingSends {
+                try connection.progressSends(rank: rank) { table.complete($0) }
+            }
+            if connection.hasPendingReceives {
+                try connection.progressReceives(rank: rank) { table.complete($0) }
+            }
+        } catch {
+            fail(connection, error)
+        }
+    }
+
+    /// Marks a connection broken and fails everything queued on it.
+    private func fail(_ connection: TCPConnection, _ error: TransportError) {
+        connection.failure = error
+        for slot in connection.pendingSlots() {
+            // Name the operation of each request, keeping the cause.
+            let operation = slotIsSend[slot] ? "send" : "receive"
+            table.fail(slot, TransportError(error.kind, rank: rank, peer: connection.peer, operation: operation,
+                                            peerAddress: error.peerAddress ?? connection.socket.remoteDescription))
+        }
+        connection.dropPending()
+        connection.socket.shutdown()
+    }
+
+    // MARK: Closing
+
+    public func close() {
+        if closedFlag.exchange(true, ordering: .acquiringAndReleasing) { return }
+        // Wake a thread sleeping in poll first, then take the lock and release everything.
+        for case let connection? in connections { connection.socket.shutdown() }
+        lock.withLock {
+            for case let connection? in connections {
+                for slot in connection.pendingSlots() {
+                    table.fail(slot, TransportError(.closed, rank: rank, peer: connection.peer,
+                                                    operation: slotIsSend[slot] ? "send" : "receive"))
+                }
+                connection.dropPending()
+                connection.socket.close()
+            }
+        }
+    }
+}
+
+/// `POLLRDHUP` (the peer shut down its writing side); Glibc hides it behind `_GNU_SOURCE`.
+#if os(Linux)
+let pollPeerHangUp: Int32 = 0x2000
+#else
+let pollPeerHangUp: Int32 = Int32(POLLHUP)
+#endif

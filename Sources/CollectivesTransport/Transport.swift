@@ -1,0 +1,73 @@
+import CollectivesSystem
+
+/// A handle for a posted send or receive, valid until it is waited on.
+public struct TransportRequest: Sendable, Hashable {
+    /// Slot index in the low 32 bits, generation in the high 32: a stale handle is detected.
+    public let rawValue: UInt64
+
+    @inlinable
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+}
+
+/// Moves bytes between the ranks of one group. Algorithms see only this protocol; TCP,
+/// in-process queues (and later shared memory and RDMA verbs) implement it.
+///
+/// ## Contract
+/// - **Ordering.** Messages from one rank to another are matched in the order they were posted:
+///   the *k*-th receive posted for peer *p* takes the *k*-th message *p* posted to this rank.
+///   Sends to different peers, and receives from different peers, are independent.
+/// - **Matching is checked.** A receive must be posted with the tag and the length that the sender
+///   used. A mismatch fails the request with ``TransportError/Kind/mismatch(_:)`` instead of
+///   producing garbage (this is how collectives called differently on two ranks are caught).
+/// - **Buffers are lent, not copied.** A buffer passed to a post must stay valid and, for a send,
+///   unchanged until the request completes. Transports may read or write it at any time until then,
+///   which is what lets RDMA write into registered memory and TCP receive in place.
+/// - **Progress.** Requests progress at least while some thread is inside ``wait(_:deadline:)``;
+///   a send and a receive with the same peer progress at the same time (full duplex).
+/// - **Deadlines.** Every wait takes one; when it passes the request fails with
+///   ``TransportError/Kind/timedOut``, naming the peer.
+/// - **Threads.** One thread at a time posts and waits (the communicator serializes its
+///   operations); implementations may still use threads of their own.
+public protocol Transport: AnyObject, Sendable {
+    /// This process's rank in the group, `0..<worldSize`.
+    var rank: Int { get }
+    /// The number of ranks in the group.
+    var worldSize: Int { get }
+    /// A short name for logs and benchmark output, for example `"tcp"`.
+    var name: String { get }
+
+    /// Starts sending `buffer` to `peer`.
+    func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: UInt64) throws(TransportError) -> TransportRequest
+
+    /// Starts receiving exactly `buffer.count` bytes from `peer` into `buffer`.
+    func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: UInt64) throws(TransportError) -> TransportRequest
+
+    /// Blocks (sleeping, not spinning) until `request` completes or fails, or `deadline` passes.
+    /// After it returns or throws, the request handle is spent.
+    func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError)
+
+    /// Fails every pending request and wakes every waiter with ``TransportError/Kind/closed``.
+    /// Later calls fail the same way. Releases sockets and other resources.
+    func close()
+}
+
+extension Transport {
+    /// Waits for every request in order. On failure the remaining requests are left pending;
+    /// the transport should then be closed.
+    @inlinable
+    public func waitAll(_ requests: some Sequence<TransportRequest>, deadline: Deadline) throws(TransportError) {
+        for request in requests { try wait(request, deadline: deadline) }
+    }
+
+    /// Sends `buffer` and waits for it.
+    public func send(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: UInt64, deadline: Deadline) throws(TransportError) {
+        let request = try postSend(buffer, to: peer, tag: tag)
+        try wait(request, deadline: deadline)
+    }
+
+    /// Receives into `buffer` and waits for it.
+    public func receive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: UInt64, deadline: Deadline) throws(TransportError) {
+        let request = try postReceive(into: buffer, from: peer, tag: tag)
+        try wait(request, deadline: deadline)
+    }
+}
