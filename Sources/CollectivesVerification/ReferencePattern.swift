@@ -26,15 +26,20 @@ public enum ReferencePattern {
 
     /// The exact reduction over ranks of the inputs at `index`, as a Double.
     public static func expected(index: Int, worldSize: Int, op: ReduceOperation, integerDivision: Bool) -> Double {
-        var values = (0..<worldSize).map { input(rank: $0, index: index, op: op) }
+        var sum = 0, product = 1, smallest = Int.max, largest = Int.min
+        for rank in 0..<worldSize {
+            let value = input(rank: rank, index: index, op: op)
+            sum += value
+            product *= value
+            smallest = Swift.min(smallest, value)
+            largest = Swift.max(largest, value)
+        }
         switch op {
-        case .sum: return Double(values.reduce(0, +))
-        case .product: return Double(values.reduce(1, *))
-        case .min: values.sort(); return Double(values.first!)
-        case .max: values.sort(); return Double(values.last!)
-        case .average:
-            let sum = values.reduce(0, +)
-            return integerDivision ? Double(sum / worldSize) : Double(sum) / Double(worldSize)
+        case .sum: return Double(sum)
+        case .product: return Double(product)
+        case .min: return Double(smallest)
+        case .max: return Double(largest)
+        case .average: return integerDivision ? Double(sum / worldSize) : Double(sum) / Double(worldSize)
         }
     }
 

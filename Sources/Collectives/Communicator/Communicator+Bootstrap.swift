@@ -15,6 +15,7 @@ extension Communicator {
         }
         var options = options
         options.timeoutSeconds = configuration.timeoutSeconds
+        try options.applyTuning(from: ProcessEnvironment.current())
         return try Communicator(configuration: configuration, options: options)
     }
 
@@ -116,18 +117,19 @@ extension Communicator {
             transport = try TCPTransport.establish(
                 rank: rank, worldSize: world, jobID: jobID, listener: listener, peerAddresses: addresses,
                 options: options.tcp, deadline: deadline, logger: logger)
-        } catch let error as CollectivesError {
-            server?.close()
-            throw error
-        } catch let error as RendezvousError {
-            server?.close()
-            throw CollectivesError(error, rank: rank, operation: operation)
-        } catch let error as TransportError {
-            server?.close()
-            throw CollectivesError(error, operation: operation)
         } catch {
-            server?.close()
-            throw CollectivesError(.rendezvous, rank: rank, operation: operation, reason: "\(error)")
+            if let server {
+                // Other ranks learn of a failure through the store, checking every 250 ms:
+                // serve it a little longer so that they read the reason instead of a lost store.
+                sleepSeconds(Swift.min(1, deadline.remainingSeconds))
+                server.close()
+            }
+            switch error {
+            case let error as CollectivesError: throw error
+            case let error as RendezvousError: throw CollectivesError(error, rank: rank, operation: operation)
+            case let error as TransportError: throw CollectivesError(error, operation: operation)
+            default: throw CollectivesError(.rendezvous, rank: rank, operation: operation, reason: "\(error)")
+            }
         }
         logger.debug("rank \(rank)/\(world): connected over TCP in \(Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9) s")
         self.init(transport: transport, options: options, store: store, storeServer: server)

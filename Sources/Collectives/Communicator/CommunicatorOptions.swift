@@ -1,3 +1,4 @@
+import CollectivesSystem
 import CollectivesTransport
 import Logging
 
@@ -21,4 +22,22 @@ public struct CommunicatorOptions: Sendable {
     public var logger = Logger(label: "collectives")
 
     public init() {}
+}
+
+extension CommunicatorOptions {
+    /// Reads the tuning variables `COLLECTIVES_RING_SEGMENT_BYTES`, `COLLECTIVES_RING_WINDOW` and
+    /// `COLLECTIVES_SOCKET_BUFFER_BYTES` where set; a malformed value is an error naming it.
+    public mutating func applyTuning(from environment: [String: String]) throws(CollectivesError) {
+        func positive(_ name: String, limit: Int) throws(CollectivesError) -> Int? {
+            guard let text = environment[name] else { return nil }
+            guard let value = Int(text), value > 0, value <= limit else {
+                throw CollectivesError(.configuration, rank: -1, operation: "reading the environment",
+                                       reason: "environment variable \(name)=\"\(text)\" is invalid: expected an integer from 1 to \(limit)")
+            }
+            return value
+        }
+        if let value = try positive("COLLECTIVES_RING_SEGMENT_BYTES", limit: 1 << 30) { ringSegmentBytes = value }
+        if let value = try positive("COLLECTIVES_RING_WINDOW", limit: 1024) { ringWindow = value }
+        if let value = try positive("COLLECTIVES_SOCKET_BUFFER_BYTES", limit: 1 << 30) { tcp.socketBufferBytes = Int32(value) }
+    }
 }

@@ -1,0 +1,106 @@
+import ArgumentParser
+import CollectivesSystem
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `collectives-run -n N [--] PROGRAM [ARGS…]`: starts N local ranks of PROGRAM, like
+/// `torchrun --standalone`.
+@main
+struct Launcher: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "collectives-run",
+        abstract: "Start N local ranks of a program, prefix their output with their rank, and stop them all if one fails.",
+        discussion: """
+        Each rank gets RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT \
+        (a free port unless --master-port is given), as torchrun sets them. When a rank exits with \
+        an error or is killed, the others get SIGTERM (then SIGKILL after --grace seconds) and \
+        collectives-run exits non-zero naming the rank that failed first. Ctrl-C or SIGTERM reaches \
+        every rank.
+        """)
+
+    @Option(name: [.customShort("n"), .customLong("nproc")], help: "Number of ranks to start.")
+    var ranks: Int
+
+    @Option(name: .customLong("master-addr"), help: "Address rank 0 serves the rendezvous store on.")
+    var masterAddress = "127.0.0.1"
+
+    @Option(name: .customLong("master-port"), help: "Port of the rendezvous store (default: a free port).")
+    var masterPort: UInt16?
+
+    @Option(name: .long, help: "Seconds the other ranks get to exit after SIGTERM before SIGKILL.")
+    var grace: Double = 5
+
+    @Flag(name: .customLong("no-prefix"), help: "Do not prefix output lines with the rank.")
+    var noPrefix = false
+
+    @Argument(parsing: .captureForPassthrough, help: "The program and its arguments.")
+    var command: [String] = []
+
+    mutating func validate() throws {
+        if command.first == "--" { command.removeFirst() }
+        guard ranks >= 1 else { throw ValidationError("-n must be at least 1, got \(ranks)") }
+        guard ranks <= 1024 else { throw ValidationError("-n \(ranks) is more local ranks than this launcher starts (1024)") }
+        guard !command.isEmpty else { throw ValidationError("missing PROGRAM: collectives-run -n N [--] PROGRAM [ARGS...]") }
+        guard grace >= 0 else { throw ValidationError("--grace must not be negative") }
+    }
+
+    func run() throws {
+        let port: UInt16
+        if let masterPort {
+            port = masterPort
+        } else {
+            port = try freePort()
+        }
+        var environment = ProcessEnvironment.current()
+        environment["MASTER_ADDR"] = masterAddress
+        environment["MASTER_PORT"] = String(port)
+        environment["WORLD_SIZE"] = String(ranks)
+        environment["LOCAL_WORLD_SIZE"] = String(ranks)
+        let group = RankGroup(prefixOutput: !noPrefix, grace: grace)
+        installSignalForwarding()
+        for rank in 0..<ranks {
+            environment["RANK"] = String(rank)
+            environment["LOCAL_RANK"] = String(rank)
+            do {
+                try group.spawn(rank: rank, command: command, environment: environment)
+            } catch {
+                group.terminateAll()
+                _ = group.waitForAll()
+                throw error
+            }
+        }
+        let outcome = group.waitForAll()
+        if let failure = outcome {
+            printError("collectives-run: \(failure.description)")
+            throw ExitCode(failure.exitCode)
+        }
+    }
+
+    /// A port that was free a moment ago on the master address (rank 0 binds it soon after).
+    func freePort() throws -> UInt16 {
+        guard let address = SocketAddress(parsing: masterAddress, defaultPort: 0) ?? SocketAddress(parsing: "127.0.0.1:0") else {
+            throw ValidationError("--master-addr \(masterAddress) is not a numeric address")
+        }
+        let socket = try Socket.listen(on: address)
+        defer { socket.close() }
+        return try socket.localAddress().port
+    }
+}
+
+/// The signal that asked the launcher to stop (0 for none); set from the signal handler.
+let stopSignal = Atomic<Int32>(0)
+
+func installSignalForwarding() {
+    for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
+        _ = signal(signalNumber) { received in stopSignal.store(received, ordering: .relaxed) }
+    }
+    _ = signal(SIGPIPE, SIG_IGN)
+}
+
+func printError(_ text: String) {
+    var line = text + "\n"
+    line.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
+}

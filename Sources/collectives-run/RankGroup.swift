@@ -1,0 +1,228 @@
+import CollectivesSystem
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a rank ended.
+struct RankFailure: CustomStringConvertible {
+    let rank: Int
+    let status: Int32
+    let signal: Int32?
+    let stoppedByLauncher: Bool
+
+    var exitCode: Int32 { signal.map { 128 + $0 } ?? status }
+
+    var description: String {
+        if stoppedByLauncher, let signal {
+            return "stopped every rank after signal \(signal) (\(signalName(signal)))"
+        }
+        if let signal {
+            return "rank \(rank) was killed by signal \(signal) (\(signalName(signal))); stopped the other ranks"
+        }
+        return "rank \(rank) exited with status \(status); stopped the other ranks"
+    }
+}
+
+func signalName(_ number: Int32) -> String {
+    switch number {
+    case SIGINT: return "SIGINT"
+    case SIGTERM: return "SIGTERM"
+    case SIGKILL: return "SIGKILL"
+    case SIGSEGV: return "SIGSEGV"
+    case SIGABRT: return "SIGABRT"
+    case SIGILL: return "SIGILL"
+    case SIGBUS: return "SIGBUS"
+    case SIGFPE: return "SIGFPE"
+    case SIGHUP: return "SIGHUP"
+    case SIGPIPE: return "SIGPIPE"
+    case SIGTRAP: return "SIGTRAP"
+    default: return "signal \(number)"
+    }
+}
+
+/// The started ranks: their process ids and the pipes carrying their output.
+final class RankGroup {
+    struct Rank {
+        let rank: Int
+        let pid: pid_t
+        var running = true
+    }
+
+    /// One output pipe of one rank, with the partial line read so far.
+    struct Output {
+        let rank: Int
+        let descriptor: Int32
+        let toStandardError: Bool
+        var pending: [UInt8] = []
+        var open = true
+    }
+
+    private var ranks: [Rank] = []
+    private var outputs: [Output] = []
+    private let prefixOutput: Bool
+    private let grace: Double
+
+    init(prefixOutput: Bool, grace: Double) {
+        self.prefixOutput = prefixOutput
+        self.grace = grace
+    }
+
+    /// Starts one rank with its stdout and stderr on pipes.
+    func spawn(rank: Int, command: [String], environment: [String: String]) throws {
+        var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
+        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
+            throw SystemError(call: "pipe", errno: errno)
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        for fd in [outPipe[0], outPipe[1], errPipe[0], errPipe[1]] {
+            posix_spawn_file_actions_addclose(&actions, fd)
+        }
+        let arguments = command.map { strdup($0) } + [nil]
+        let variables = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in arguments { free(pointer) }
+            for pointer in variables { free(pointer) }
+        }
+        // Each rank leads its own process group, so that stopping it stops what it started too.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var pid: pid_t = 0
+        let rc = posix_spawnp(&pid, command[0], &actions, &attributes, arguments, variables)
+        _ = close(outPipe[1])
+        _ = close(errPipe[1])
+        guard rc == 0 else {
+            _ = close(outPipe[0])
+            _ = close(errPipe[0])
+            throw SystemError(call: "posix_spawn(\(command[0]))", errno: rc)
+        }
+        ranks.append(Rank(rank: rank, pid: pid))
+        outputs.append(Output(rank: rank, descriptor: outPipe[0], toStandardError: false))
+        outputs.append(Output(rank: rank, descriptor: errPipe[0], toStandardError: true))
+    }
+
+    /// Sends SIGTERM (or `number`) to the process group of every rank, so that what a rank
+    /// started stops too.
+    func terminateAll(signal number: Int32 = SIGTERM) {
+        for rank in ranks {
+            if kill(-rank.pid, number) != 0 && rank.running { _ = kill(rank.pid, number) }
+        }
+    }
+
+    /// Relays output and reaps ranks until all have ended. Returns the first failure, if any.
+    func waitForAll() -> RankFailure? {
+        var firstFailure: RankFailure?
+        var killDeadline: Deadline?
+        var pollSet: [pollfd] = []
+        var readBuffer = [UInt8](repeating: 0, count: 65536)
+        var drainDeadline: Deadline?
+        while ranks.contains(where: \.running) || outputs.contains(where: \.open) {
+            // Once every rank has ended, read what is left for a moment, then stop the
+            // processes they left behind holding the pipes.
+            if !ranks.contains(where: \.running) {
+                if drainDeadline == nil { drainDeadline = .after(seconds: 1) }
+                if drainDeadline!.hasPassed {
+                    terminateAll(signal: SIGKILL)
+                    for index in outputs.indices where outputs[index].open {
+                        flush(index)
+                        _ = close(outputs[index].descriptor)
+                        outputs[index].open = false
+                    }
+                    break
+                }
+            }
+            // A stop request from the user.
+            let requested = stopSignal.exchange(0, ordering: .relaxed)
+            if requested != 0 {
+                if firstFailure == nil {
+                    firstFailure = RankFailure(rank: -1, status: 1, signal: requested, stoppedByLauncher: true)
+                }
+                terminateAll()
+                killDeadline = killDeadline ?? .after(seconds: grace)
+            }
+            // Ranks that ended.
+            for index in ranks.indices where ranks[index].running {
+                var status: Int32 = 0
+                let rc = waitpid(ranks[index].pid, &status, WNOHANG)
+                guard rc == ranks[index].pid else { continue }
+                ranks[index].running = false
+                let exited = status & 0x7f == 0
+                let code = (status >> 8) & 0xff
+                let signal: Int32? = exited ? nil : status & 0x7f
+                if (signal != nil || code != 0), firstFailure == nil {
+                    firstFailure = RankFailure(rank: ranks[index].rank, status: code, signal: signal, stoppedByLauncher: false)
+                    terminateAll()
+                    killDeadline = .after(seconds: grace)
+                }
+            }
+            if let deadline = killDeadline, deadline.hasPassed {
+                terminateAll(signal: SIGKILL)
+                killDeadline = .after(seconds: 3600)
+            }
+            // Output.
+            pollSet.removeAll(keepingCapacity: true)
+            var indices: [Int] = []
+            for (index, output) in outputs.enumerated() where output.open {
+                pollSet.append(pollfd(fd: output.descriptor, events: Int16(POLLIN), revents: 0))
+                indices.append(index)
+            }
+            let stillRunning = ranks.contains(where: \.running)
+            if pollSet.isEmpty {
+                if stillRunning { sleepSeconds(0.05) }
+                continue
+            }
+            // Wake at least every 100 ms to reap ranks (their pipes may stay open through children).
+            let rc = poll(&pollSet, nfds_t(pollSet.count), stillRunning ? 100 : 1000)
+            guard rc > 0 else { continue }
+            for (slot, entry) in pollSet.enumerated() where entry.revents != 0 {
+                let index = indices[slot]
+                let n = readBuffer.withUnsafeMutableBytes { read(outputs[index].descriptor, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    relay(index, readBuffer[0..<n])
+                } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
+                    flush(index)
+                    _ = close(outputs[index].descriptor)
+                    outputs[index].open = false
+                }
+            }
+        }
+        return firstFailure
+    }
+
+    private func relay(_ index: Int, _ bytes: ArraySlice<UInt8>) {
+        outputs[index].pending.append(contentsOf: bytes)
+        while let newline = outputs[index].pending.firstIndex(of: UInt8(ascii: "\n")) {
+            let line = Array(outputs[index].pending[...newline])
+            outputs[index].pending.removeSubrange(...newline)
+            emit(index, line)
+        }
+    }
+
+    private func flush(_ index: Int) {
+        if !outputs[index].pending.isEmpty {
+            emit(index, outputs[index].pending + [UInt8(ascii: "\n")])
+            outputs[index].pending.removeAll()
+        }
+    }
+
+    private func emit(_ index: Int, _ line: [UInt8]) {
+        let output = outputs[index]
+        let bytes = prefixOutput ? Array("[rank \(output.rank)] ".utf8) + line : line
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { write(output.toStandardError ? 2 : 1, $0.baseAddress! + offset, $0.count - offset) }
+            if n <= 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            offset += n
+        }
+    }
+}

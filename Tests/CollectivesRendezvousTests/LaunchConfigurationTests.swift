@@ -1,0 +1,59 @@
+import CollectivesRendezvous
+import Testing
+
+@Suite struct LaunchConfigurationTests {
+    @Test func torchrunVariables() throws {
+        let c = try LaunchConfiguration.fromEnvironment([
+            "RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "MASTER_ADDR": "node7", "MASTER_PORT": "1234",
+            "COLLECTIVES_TIMEOUT": "12.5", "COLLECTIVES_SOCKET_IFNAME": "eth1",
+        ])
+        #expect(c.rank == 3 && c.worldSize == 4 && c.localRank == 1)
+        #expect(c.masterAddress == "node7" && c.masterPort == 1234)
+        #expect(c.timeoutSeconds == 12.5 && c.socketInterface == "eth1" && c.source == .torchrun)
+    }
+
+    @Test func slurmWithoutMasterAddressUsesTheFirstNode() throws {
+        let c = try LaunchConfiguration.fromEnvironment([
+            "SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1",
+            "SLURM_JOB_NODELIST": "gpu[07-09,12],login1", "SLURM_JOB_ID": "123456",
+        ])
+        #expect(c.rank == 5 && c.worldSize == 8 && c.localRank == 1 && c.source == .slurm)
+        #expect(c.masterAddress == "gpu07")
+        #expect(c.masterPort == 20000 + 123456 % 10000)
+    }
+
+    @Test func openMPIVariables() throws {
+        let c = try LaunchConfiguration.fromEnvironment([
+            "OMPI_COMM_WORLD_RANK": "0", "OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_LOCAL_RANK": "0",
+            "MASTER_ADDR": "10.1.2.3",
+        ])
+        #expect(c.rank == 0 && c.worldSize == 2 && c.source == .openMPI && c.masterPort == 29500)
+    }
+
+    @Test(arguments: [
+        (["WORLD_SIZE": "4", "MASTER_ADDR": "a"], "RANK"),
+        (["RANK": "0", "MASTER_ADDR": "a"], "WORLD_SIZE"),
+        (["RANK": "x", "WORLD_SIZE": "4", "MASTER_ADDR": "a"], "RANK=\"x\""),
+        (["RANK": "0", "WORLD_SIZE": "4"], "MASTER_ADDR"),
+        (["RANK": "0", "WORLD_SIZE": "4", "MASTER_ADDR": "a", "MASTER_PORT": "99999"], "MASTER_PORT"),
+        (["RANK": "0", "WORLD_SIZE": "4", "MASTER_ADDR": "a", "COLLECTIVES_TIMEOUT": "-1"], "COLLECTIVES_TIMEOUT"),
+        (["RANK": "4", "WORLD_SIZE": "4", "MASTER_ADDR": "a"], "rank 4 is outside the world"),
+        (["OMPI_COMM_WORLD_RANK": "0", "OMPI_COMM_WORLD_SIZE": "2"], "MASTER_ADDR"),
+        (["SLURM_PROCID": "0", "SLURM_NTASKS": "2", "SLURM_JOB_NODELIST": "n[1-", "SLURM_JOB_ID": "1"], "SLURM_JOB_NODELIST"),
+        ([String: String](), "RANK"),
+    ])
+    func badEnvironmentNamesTheVariable(environment: [String: String], mentioned: String) {
+        let error = #expect(throws: RendezvousError.self) { try LaunchConfiguration.fromEnvironment(environment) }
+        #expect(error?.description.contains(mentioned) == true, "\(String(describing: error))")
+    }
+
+    @Test func slurmNodeLists() {
+        #expect(SlurmNodeList.expand("node[01-04,07]") == ["node01", "node02", "node03", "node04", "node07"])
+        #expect(SlurmNodeList.expand("a,b[1-2]") == ["a", "b1", "b2"])
+        #expect(SlurmNodeList.expand("r[1-2]n[08-09]") == ["r1n08", "r1n09", "r2n08", "r2n09"])
+        #expect(SlurmNodeList.expand("single") == ["single"])
+        #expect(SlurmNodeList.expand("bad[") == nil)
+        #expect(SlurmNodeList.expand("bad[3-1]") == nil)
+        #expect(SlurmNodeList.expand("") == nil)
+    }
+}

@@ -1,0 +1,93 @@
+import CollectivesRendezvous
+import CollectivesSystem
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The same behaviour from every store.
+@Suite(.serialized) struct StoreTests {
+    static func exercise(_ store: any Store, _ other: any Store) throws {
+        try store.set("a", [1, 2, 3])
+        #expect(try other.get("a", deadline: .after(seconds: 5)) == [1, 2, 3])
+        #expect(try store.check(["a"]))
+        #expect(try !store.check(["a", "missing"]))
+        #expect(try store.add("counter", 2) == 2)
+        #expect(try other.add("counter", 3) == 5)
+        #expect(try store.add("counter", -5) == 0)
+        // get waits for a key set later by another thread.
+        let setter = SystemThread(name: "setter") {
+            sleepSeconds(0.1)
+            try? other.set("late/key", string: "hello")
+        }
+        #expect(try store.getString("late/key", deadline: .after(seconds: 5)) == "hello")
+        setter.join()
+        try store.wait(["a", "late/key"], deadline: .after(seconds: 1))
+        // Waiting for what never comes times out, naming the key, in bounded time.
+        let start = Deadline.now
+        let error = #expect(throws: RendezvousError.self) { try store.wait(["never"], deadline: .after(seconds: 0.3)) }
+        #expect(error?.description.contains("never") == true)
+        #expect(Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds < 5_000_000_000)
+        #expect(throws: RendezvousError.self) { _ = try store.get("never", deadline: .after(seconds: 0.2)) }
+        // Empty values are values.
+        try store.set("empty", [])
+        #expect(try other.get("empty", deadline: .after(seconds: 1)) == [])
+    }
+
+    @Test func inMemory() throws {
+        let store = InMemoryStore()
+        try Self.exercise(store, store)
+    }
+
+    @Test func file() throws {
+        let directory = "/tmp/collectives-filestore-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { _ = system("rm -rf '\(directory)'") }
+        try Self.exercise(try FileStore(directory: directory), try FileStore(directory: directory))
+    }
+
+    @Test func tcp() throws {
+        let server = try TCPStoreServer(listeningOn: .loopback(port: 0))
+        defer { server.close() }
+        let a = try TCPStore(connectingTo: server.address, deadline: .after(seconds: 5))
+        let b = try TCPStore(connectingTo: server.address, deadline: .after(seconds: 5))
+        try Self.exercise(a, b)
+        #expect(try a.localAddress().isLoopback)
+    }
+
+    @Test func prefixStoresDoNotCollide() throws {
+        let base = InMemoryStore()
+        let one = PrefixStore(prefix: "one", base: base), two = PrefixStore(prefix: "two", base: base)
+        try one.set("k", [1])
+        try two.set("k", [2])
+        #expect(try one.get("k", deadline: .after(seconds: 1)) == [1])
+        #expect(try two.get("k", deadline: .after(seconds: 1)) == [2])
+    }
+
+    @Test func aServerOnAPortInUseSaysSo() throws {
+        let server = try TCPStoreServer(listeningOn: .loopback(port: 0))
+        defer { server.close() }
+        let error = #expect(throws: RendezvousError.self) { _ = try TCPStoreServer(listeningOn: server.address) }
+        #expect(error?.description.contains("in use") == true, "\(String(describing: error))")
+    }
+
+    @Test func aStoreThatGoesAwayIsAnError() throws {
+        let server = try TCPStoreServer(listeningOn: .loopback(port: 0))
+        let client = try TCPStore(connectingTo: server.address, deadline: .after(seconds: 5))
+        try client.set("x", [1])
+        server.close()
+        let error = #expect(throws: RendezvousError.self) { _ = try client.get("y", deadline: .after(seconds: 5)) }
+        #expect(error?.description.contains("lost the connection") == true, "\(String(describing: error))")
+    }
+
+    @Test func garbageDoesNotStopTheServer() throws {
+        let server = try TCPStoreServer(listeningOn: .loopback(port: 0))
+        defer { server.close() }
+        let rogue = try Socket.connect(to: server.address, deadline: .after(seconds: 5))
+        try rogue.sendAll(Array(repeating: 0xAB, count: 64), deadline: .after(seconds: 5))
+        rogue.close()
+        let client = try TCPStore(connectingTo: server.address, deadline: .after(seconds: 5))
+        try client.set("still", [1])
+        #expect(try client.get("still", deadline: .after(seconds: 1)) == [1])
+    }
+}

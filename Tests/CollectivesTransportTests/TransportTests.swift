@@ -1,0 +1,190 @@
+import CollectivesSystem
+import CollectivesTransport
+import Synchronization
+import Testing
+
+/// Two TCP transports connected over loopback, made by two threads as two ranks would.
+func connectedTCPPair(jobID: UInt64 = 42) throws -> [TCPTransport] {
+    let listeners = try (0..<2).map { _ in try Socket.listen(on: .loopback(port: 0)) }
+    let addresses = try listeners.map { try $0.localAddress() }
+    let results = Mutex<[Result<TCPTransport, TransportError>?]>([nil, nil])
+    let threads = (0..<2).map { rank in
+        SystemThread(name: "rank \(rank)") {
+            let result = Result { () throws(TransportError) in
+                try TCPTransport.establish(rank: rank, worldSize: 2, jobID: jobID, listener: listeners[rank],
+                                           peerAddresses: addresses, deadline: .after(seconds: 10))
+            }
+            results.withLock { $0[rank] = result }
+        }
+    }
+    for t in threads { t.join() }
+    for l in listeners { l.close() }
+    return try results.withLock { try $0.map { try $0!.get() } }
+}
+
+/// The contract of ``Transport`` checked on each implementation.
+@Suite(.serialized) struct TransportConformanceTests {
+    static func pairs() throws -> [(String, [any Transport])] {
+        [("in-process", InProcessTransport.makeGroup(worldSize: 2)), ("tcp", try connectedTCPPair())]
+    }
+
+    @Test func orderingLargeAndZeroLengthMessages() throws {
+        for (name, pair) in try Self.pairs() {
+            defer { pair.forEach { $0.close() } }
+            let sizes = [0, 1, 4096, 3 << 20, 0, 17]
+            let sent = sizes.enumerated().map { i, size in (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) } }
+            let receivedBox = Mutex<[[UInt8]]>([])
+            let receiver = SystemThread(name: "receiver") {
+                var received: [[UInt8]] = []
+                for size in sizes {
+                    var buffer = [UInt8](repeating: 0, count: size)
+                    buffer.withUnsafeMutableBytes { raw in
+                        try? pair[1].receive(into: raw, from: 0, tag: 7, deadline: .after(seconds: 10))
+                    }
+                    received.append(buffer)
+                }
+                receivedBox.withLock { $0 = received }
+            }
+            var requests: [TransportRequest] = []
+            for message in sent {
+                requests.append(try message.withUnsafeBytes { try pair[0].postSend($0, to: 1, tag: 7) })
+            }
+            // The arrays above outlive the requests: wait before they go.
+            try pair[0].waitAll(requests, deadline: .after(seconds: 10))
+            receiver.join()
+            #expect(receivedBox.withLock { $0 } == sent, "\(name)")
+        }
+    }
+
+    @Test func fullDuplexExchangeDoesNotDeadlock() throws {
+        for (name, pair) in try Self.pairs() {
+            defer { pair.forEach { $0.close() } }
+            let size = 16 << 20  // larger than any socket buffer
+            let ok = Mutex<[Bool]>([false, false])
+            let threads = (0..<2).map { rank in
+                SystemThread(name: "rank \(rank)") {
+                    let out = [UInt8](repeating: UInt8(rank + 1), count: size)
+                    var into = [UInt8](repeating: 0, count: size)
+                    do {
+                        try out.withUnsafeBytes { o in
+                            try into.withUnsafeMutableBytes { i in
+                                let s = try pair[rank].postSend(o, to: 1 - rank, tag: 1)
+                                let r = try pair[rank].postReceive(into: i, from: 1 - rank, tag: 1)
+                                try pair[rank].wait(r, deadline: .after(seconds: 20))
+                                try pair[rank].wait(s, deadline: .after(seconds: 20))
+                            }
+                        }
+                        let good = into.allSatisfy { $0 == UInt8(2 - rank) }
+                        ok.withLock { $0[rank] = good }
+                    } catch {}
+                }
+            }
+            threads.forEach { $0.join() }
+            #expect(ok.withLock { $0 } == [true, true], "\(name)")
+        }
+    }
+
+    @Test func waitingPastTheDeadlineTimesOutNamingThePeer() throws {
+        for (name, pair) in try Self.pairs() {
+            defer { pair.forEach { $0.close() } }
+            var buffer = [UInt8](repeating: 0, count: 8)
+            let start = Deadline.now
+            let error = buffer.withUnsafeMutableBytes { raw in
+                #expect(throws: TransportError.self) {
+                    try pair[0].receive(into: raw, from: 1, tag: 1, deadline: .after(seconds: 0.2))
+                }
+            }
+            #expect(error?.kind == .timedOut, "\(name)")
+            #expect(Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds < 3_000_000_000)
+            if name == "tcp" { #expect(error?.description.contains("from rank 1") == true, "\(String(describing: error))") }
+        }
+    }
+
+    @Test func mismatchedLengthOrTagIsAnError() throws {
+        for (name, pair) in try Self.pairs() {
+            defer { pair.forEach { $0.close() } }
+            let out = [UInt8](repeating: 1, count: 10)
+            var into = [UInt8](repeating: 0, count: 12)
+            let error = try out.withUnsafeBytes { o in
+                let s = try pair[0].postSend(o, to: 1, tag: 5)
+                defer { _ = try? pair[0].wait(s, deadline: .after(seconds: 1)) }
+                return into.withUnsafeMutableBytes { i in
+                    #expect(throws: TransportError.self) { try pair[1].receive(into: i, from: 0, tag: 5, deadline: .after(seconds: 5)) }
+                }
+            }
+            #expect(error?.kind == .mismatch(error.map { if case .mismatch(let w) = $0.kind { w } else { "" } } ?? ""), "\(name)")
+        }
+    }
+
+    @Test func aPeerThatClosesFailsPendingReceives() throws {
+        let pair = try connectedTCPPair()
+        defer { pair.forEach { $0.close() } }
+        var into = [UInt8](repeating: 0, count: 100)
+        let closer = SystemThread(name: "closer") {
+            sleepSeconds(0.1)
+            pair[1].close()
+        }
+        let error = into.withUnsafeMutableBytes { i in
+            #expect(throws: TransportError.self) { try pair[0].receive(into: i, from: 1, tag: 1, deadline: .after(seconds: 10)) }
+        }
+        closer.join()
+        #expect(error?.kind == .peerGone, "\(String(describing: error))")
+    }
+
+    @Test func closeWakesAWaiter() throws {
+        let pair = try connectedTCPPair()
+        defer { pair[1].close() }
+        var into = [UInt8](repeating: 0, count: 100)
+        let closer = SystemThread(name: "closer") {
+            sleepSeconds(0.1)
+            pair[0].close()
+        }
+        let start = Deadline.now
+        _ = into.withUnsafeMutableBytes { i in
+            #expect(throws: TransportError.self) { try pair[0].receive(into: i, from: 1, tag: 1, deadline: .after(seconds: 10)) }
+        }
+        closer.join()
+        #expect(Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds < 5_000_000_000)
+    }
+}
+
+@Suite struct HandshakeTests {
+    @Test func aConnectionFromAnotherJobIsRefusedAndTheJobGoesOn() throws {
+        // Rank 0 waits for rank 1; a stranger with the wrong job id connects first.
+        let listener = try Socket.listen(on: .loopback(port: 0))
+        let listener1 = try Socket.listen(on: .loopback(port: 0))
+        let addresses = [try listener.localAddress(), try listener1.localAddress()]
+        let strangerReply = Mutex<TCPHello.Status?>(nil)
+        let stranger = SystemThread(name: "stranger") {
+            guard let socket = try? Socket.connect(to: addresses[0], deadline: .after(seconds: 5)) else { return }
+            try? socket.sendAll(TCPHello(jobID: 999, rank: 1, worldSize: 2, receiver: 0).encoded(), deadline: .after(seconds: 5))
+            let reply = try? socket.receive(count: TCPHello.replySize, deadline: .after(seconds: 5))
+            strangerReply.withLock { $0 = reply.flatMap(TCPHello.decodeReply) }
+        }
+        let rank1 = SystemThread(name: "rank 1") {
+            sleepSeconds(0.2)  // let the stranger be first in the queue
+            let t = try? TCPTransport.establish(rank: 1, worldSize: 2, jobID: 42, listener: listener1,
+                                                peerAddresses: addresses, deadline: .after(seconds: 10))
+            t?.close()
+        }
+        let transport = try TCPTransport.establish(rank: 0, worldSize: 2, jobID: 42, listener: listener,
+                                                   peerAddresses: addresses, deadline: .after(seconds: 10))
+        stranger.join()
+        rank1.join()
+        transport.close()
+        #expect(strangerReply.withLock { $0 } == .wrongJob)
+    }
+
+    @Test func helloRoundTripsAndGarbageIsRejected() throws {
+        let hello = TCPHello(jobID: 7, rank: 3, worldSize: 4, receiver: 1)
+        #expect(try TCPHello.decode(hello.encoded()).get() == hello)
+        #expect(hello.validate(jobID: 7, rank: 1, worldSize: 4) == .accepted)
+        #expect(hello.validate(jobID: 8, rank: 1, worldSize: 4) == .wrongJob)
+        #expect(hello.validate(jobID: 7, rank: 1, worldSize: 5) == .wrongWorldSize)
+        #expect(hello.validate(jobID: 7, rank: 3, worldSize: 4) == .wrongRank)
+        for _ in 0..<1000 {
+            let garbage = (0..<Int.random(in: 0...40)).map { _ in UInt8.random(in: 0...255) }
+            if case .success = TCPHello.decode(garbage) { Issue.record("garbage decoded: \(garbage)") }
+        }
+    }
+}

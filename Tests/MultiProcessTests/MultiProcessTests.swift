@@ -1,0 +1,139 @@
+import CollectivesSystem
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The built executables, found next to the test bundle.
+enum Products {
+    static let directory: String = {
+        var path = CommandLine.arguments[0]
+        // .../.build/<triple>/<config>/swift-collectivesPackageTests.xctest (a file or a bundle)
+        while !path.isEmpty {
+            path = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+            if access(path + "/collectives-run", X_OK) == 0 { return path }
+        }
+        return ".build/debug"
+    }()
+
+    static func path(_ name: String) -> String { directory + "/" + name }
+}
+
+/// What a finished process printed and how it ended.
+struct Finished {
+    var status: Int32
+    var output: String
+}
+
+/// Runs a command with extra environment variables, killing it after `timeout` seconds.
+func run(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 120) throws -> Finished {
+    var env = ProcessEnvironment.current()
+    for key in ["RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK"] { env[key] = nil }
+    for (k, v) in environment { env[k] = v }
+    let command = ["/usr/bin/timeout", "-k", "5", String(Int(timeout))] + arguments
+    var pipeFDs: [Int32] = [0, 0]
+    guard pipe(&pipeFDs) == 0 else { throw SystemError(call: "pipe", errno: errno) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
+    posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 2)
+    posix_spawn_file_actions_addclose(&actions, pipeFDs[0])
+    posix_spawn_file_actions_addclose(&actions, pipeFDs[1])
+    let argv = command.map { strdup($0) } + [nil]
+    let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, command[0], &actions, nil, argv, envp)
+    _ = close(pipeFDs[1])
+    guard rc == 0 else { throw SystemError(call: "posix_spawn", errno: rc) }
+    var output: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(pipeFDs[0], $0.baseAddress, $0.count) }
+        if n > 0 { output += buffer[0..<n] } else if n == 0 || errno != EINTR { break }
+    }
+    _ = close(pipeFDs[0])
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let code = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    return Finished(status: code, output: String(decoding: output, as: UTF8.self))
+}
+
+/// Real processes over real TCP sockets, started by the launcher.
+@Suite(.serialized) struct MultiProcessTests {
+    @Test(arguments: [2, 3, 4])
+    func launcherRunsTheCheckProgram(ranks: Int) throws {
+        let result = try run([Products.path("collectives-run"), "-n", String(ranks), Products.path("collectives-check")],
+                             environment: ["COLLECTIVES_TIMEOUT": "60"], timeout: 600)
+        #expect(result.status == 0, "\(result.output)")
+        for rank in 0..<ranks {
+            #expect(result.output.contains("[rank \(rank)] rank \(rank) of \(ranks): 150 passed, 0 failed"), "\(result.output)")
+        }
+    }
+
+    @Test func asyncAPIAcrossProcesses() throws {
+        let result = try run([Products.path("collectives-run"), "-n", "3", "--", Products.path("collectives-check"),
+                              "--async", "--counts", "0", "2", "1001", "--types", "float32", "int32"],
+                             environment: ["COLLECTIVES_TIMEOUT": "60"])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.split(separator: "\n").filter { $0.hasSuffix("30 passed, 0 failed") }.count == 3, "\(result.output)")
+    }
+
+    @Test func aFailingRankStopsTheJobAndIsNamed() throws {
+        let start = Deadline.now
+        let result = try run([Products.path("collectives-run"), "-n", "3", "--", "/bin/sh", "-c",
+                              "if [ \"$RANK\" = 1 ]; then exit 7; fi; sleep 60"])
+        #expect(result.status == 7, "\(result.output)")
+        #expect(result.output.contains("rank 1 exited with status 7"), "\(result.output)")
+        #expect(Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds < 30_000_000_000)
+    }
+
+    @Test func aKilledRankIsNamedWithItsSignal() throws {
+        let result = try run([Products.path("collectives-run"), "-n", "2", "--", "/bin/sh", "-c",
+                              "if [ \"$RANK\" = 0 ]; then kill -9 $$; fi; sleep 60"])
+        #expect(result.status == 137, "\(result.output)")
+        #expect(result.output.contains("rank 0 was killed by signal 9 (SIGKILL)"), "\(result.output)")
+    }
+
+    @Test func outputIsPrefixedWithTheRank() throws {
+        let result = try run([Products.path("collectives-run"), "-n", "2", "--", "/bin/sh", "-c", "echo hello $RANK of $WORLD_SIZE"])
+        #expect(result.status == 0)
+        #expect(result.output.contains("[rank 0] hello 0 of 2"))
+        #expect(result.output.contains("[rank 1] hello 1 of 2"))
+    }
+
+    @Test func aMissingVariableIsNamed() throws {
+        let result = try run([Products.path("collectives-check")], environment: ["RANK": "0", "MASTER_ADDR": "127.0.0.1"])
+        #expect(result.status != 0)
+        #expect(result.output.contains("WORLD_SIZE"), "\(result.output)")
+    }
+
+    @Test func aMasterThatNeverComesUpTimesOut() throws {
+        let start = Deadline.now
+        let result = try run([Products.path("collectives-check")],
+                             environment: ["RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+                                           "MASTER_PORT": "9", "COLLECTIVES_TIMEOUT": "2"])
+        #expect(result.status != 0)
+        #expect(result.output.contains("timed out"), "\(result.output)")
+        #expect(Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds < 20_000_000_000)
+    }
+
+    @Test func badLauncherFlagsAreExplained() throws {
+        let result = try run([Products.path("collectives-run"), "-n", "0", "true"])
+        #expect(result.status != 0)
+        #expect(result.output.contains("-n must be at least 1"), "\(result.output)")
+    }
+
+    @Test func benchmarkPrintsTheTable() throws {
+        let result = try run([Products.path("collectives-run"), "-n", "2", "--", Products.path("collectives-bench"),
+                              "-b", "8", "-e", "4K", "-f", "8", "-n", "2", "-w", "1"],
+                             environment: ["COLLECTIVES_TIMEOUT": "60"])
+        #expect(result.status == 0, "\(result.output)")
+        let rows = result.output.split(separator: "\n").filter { $0.hasPrefix("[rank 0]  ") }
+        #expect(rows.count == 4, "\(result.output)")  // 8, 64, 512, 4096
+        #expect(rows.allSatisfy { $0.hasSuffix(" 0") }, "\(result.output)")
+        #expect(result.output.contains("# Avg bus bandwidth"))
+    }
+}
