@@ -25,19 +25,20 @@ public struct CommunicatorOptions: Sendable {
 }
 
 extension CommunicatorOptions {
-    /// Reads the tuning variables `COLLECTIVES_RING_SEGMENT_BYTES`, `COLLECTIVES_RING_WINDOW` and
-    /// `COLLECTIVES_SOCKET_BUFFER_BYTES` where set; a malformed value is an error naming it.
+    /// Reads the tuning variables `COLLECTIVES_RING_SEGMENT_BYTES`, `COLLECTIVES_RING_WINDOW`,
+    /// `COLLECTIVES_SOCKET_BUFFER_BYTES` and `COLLECTIVES_SPIN_MICROSECONDS` where set; a malformed value is an error naming it.
     public mutating func applyTuning(from environment: [String: String]) throws(CollectivesError) {
-        func positive(_ name: String, limit: Int) throws(CollectivesError) -> Int? {
+        func positive(_ name: String, minimum: Int = 1, limit: Int) throws(CollectivesError) -> Int? {
             guard let text = environment[name] else { return nil }
-            guard let value = Int(text), value > 0, value <= limit else {
+            guard let value = Int(text), value >= minimum, value <= limit else {
                 throw CollectivesError(.configuration, rank: -1, operation: "reading the environment",
-                                       reason: "environment variable \(name)=\"\(text)\" is invalid: expected an integer from 1 to \(limit)")
+                                       reason: "environment variable \(name)=\"\(text)\" is invalid: expected an integer from \(minimum) to \(limit)")
             }
             return value
         }
         if let value = try positive("COLLECTIVES_RING_SEGMENT_BYTES", limit: 1 << 30) { ringSegmentBytes = value }
         if let value = try positive("COLLECTIVES_RING_WINDOW", limit: 1024) { ringWindow = value }
         if let value = try positive("COLLECTIVES_SOCKET_BUFFER_BYTES", limit: 1 << 30) { tcp.socketBufferBytes = Int32(value) }
+        if let value = try positive("COLLECTIVES_SPIN_MICROSECONDS", minimum: 0, limit: 1_000_000) { tcp.spinMicroseconds = value }
     }
 }

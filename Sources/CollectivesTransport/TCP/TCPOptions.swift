@@ -7,5 +7,10 @@ public struct TCPOptions: Sendable, Hashable {
     /// How long one accepted connection may take to introduce itself before it is dropped.
     public var helloTimeoutSeconds: Double = 10
 
+    /// How long a wait keeps checking its sockets before it sleeps in `poll`. Waking from
+    /// `poll` costs tens of microseconds on virtual machines; a short spin pays for small
+    /// messages when each rank has a core, and wastes the core when ranks share them.
+    public var spinMicroseconds: Int = 0
+
     public init() {}
 }
