@@ -38,7 +38,7 @@ extension CommunicatorOptions {
         }
         if let value = try positive("COLLECTIVES_RING_SEGMENT_BYTES", limit: 1 << 30) { ringSegmentBytes = value }
         if let value = try positive("COLLECTIVES_RING_WINDOW", limit: 1024) { ringWindow = value }
-        if let value = try positive("COLLECTIVES_SOCKET_BUFFER_BYTES", limit: 1 << 30) { tcp.socketBufferBytes = Int32(value) }
+        if let value = try positive("COLLECTIVES_SOCKET_BUFFER_BYTES", minimum: 0, limit: 1 << 30) { tcp.socketBufferBytes = Int32(value) }
         if let value = try positive("COLLECTIVES_SPIN_MICROSECONDS", minimum: 0, limit: 1_000_000) { tcp.spinMicroseconds = value }
     }
 }

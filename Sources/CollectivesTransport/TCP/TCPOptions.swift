@@ -2,6 +2,7 @@
 public struct TCPOptions: Sendable, Hashable {
     /// Send and receive buffer size asked of the kernel for each data socket. Large buffers let a
     /// peer keep sending while this rank reduces; the kernel caps them at `net.core.wmem_max`.
+    /// Zero leaves the sizes to the kernel's autotuning.
     public var socketBufferBytes: Int32 = 4 << 20
 
     /// How long one accepted connection may take to introduce itself before it is dropped.

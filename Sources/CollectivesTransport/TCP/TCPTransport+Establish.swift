@@ -36,7 +36,7 @@ extension TCPTransport {
 
         func configure(_ socket: Socket) {
             socket.setNoDelay()
-            socket.setBufferSizes(options.socketBufferBytes)
+            if options.socketBufferBytes > 0 { socket.setBufferSizes(options.socketBufferBytes) }
         }
 
         // 1. Connect to every lower rank and introduce ourselves.
