@@ -8,6 +8,8 @@
 //   CollectivesTransport   the `Transport` protocol and its implementations (TCP, in-process)
 //   CollectivesRendezvous  key-value stores (TCP, file, in-memory) and configuration from the environment
 //   Collectives            the public face: `Communicator`, element types, reductions, algorithms
+//   DataParallel           a small MLP trainer on OpenBLAS whose ranks all-reduce gradients in buckets
+//   mnist-train            the demo: data-parallel training on Fashion-MNIST (or any MNIST-format data)
 //   collectives-run        launcher: starts N local ranks and prefixes their output
 //   collectives-bench      nccl-tests-style benchmark
 //   CollectivesVerification  inputs and sequential reference results, shared by tests and checkers
@@ -26,6 +28,8 @@ let package = Package(
         .library(name: "Collectives", targets: ["Collectives"]),
         .executable(name: "collectives-run", targets: ["collectives-run"]),
         .executable(name: "collectives-bench", targets: ["collectives-bench"]),
+        .executable(name: "mnist-train", targets: ["mnist-train"]),
+        .library(name: "DataParallel", targets: ["DataParallel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -65,6 +69,34 @@ let package = Package(
         .target(
             name: "CollectivesVerification",
             dependencies: ["Collectives"],
+            swiftSettings: strict
+        ),
+        // OpenBLAS (Debian: libopenblas-dev) for the trainer's matrix products.
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        // zlib (Debian: zlib1g-dev) to read gzip-compressed IDX files.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(
+            name: "DataParallel",
+            dependencies: ["Collectives", "COpenBLAS", "CZlib"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "mnist-train",
+            dependencies: [
+                "DataParallel",
+                "Collectives",
+                "CollectivesSystem",
+                "COpenBLAS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -112,6 +144,11 @@ let package = Package(
         .testTarget(
             name: "CollectivesTests",
             dependencies: ["Collectives", "CollectivesTransport", "CollectivesRendezvous", "CollectivesVerification"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DataParallelTests",
+            dependencies: ["DataParallel", "Collectives", "CollectivesTransport", "CollectivesSystem", "CZlib"],
             swiftSettings: strict
         ),
         .testTarget(

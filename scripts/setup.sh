@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build and tests need, when they are missing.
+# Installs the Debian packages the build needs when they are missing: OpenBLAS and zlib (with
+# pkg-config to find them). With --with-data, also Fashion-MNIST, the demo's default data.
 # Swift itself (6.1 or later) must be on PATH: see README.md.
 set -euo pipefail
 packages=()
-for tool in timeout:coreutils; do
-    command -v "${tool%%:*}" >/dev/null 2>&1 || packages+=("${tool##*:}")
-done
+dpkg -s libopenblas-dev >/dev/null 2>&1 || packages+=(libopenblas-dev)
+dpkg -s zlib1g-dev >/dev/null 2>&1 || packages+=(zlib1g-dev)
+command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
+if [ "${1:-}" = "--with-data" ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
+    packages+=(dataset-fashion-mnist)
+fi
 if ! command -v swift >/dev/null 2>&1; then
     echo "setup: swift is not on PATH; install Swift 6.1 or later (https://www.swift.org/install/linux/)" >&2
     exit 1
 fi
 if [ ${#packages[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    echo "setup: installing ${packages[*]}"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${packages[@]}"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${packages[@]}" >/dev/null
 fi

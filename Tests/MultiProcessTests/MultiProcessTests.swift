@@ -137,3 +137,74 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         #expect(result.output.contains("# Avg bus bandwidth"))
     }
 }
+
+/// The demo program across real processes, on a small generated MNIST-format data set.
+@Suite(.serialized) struct TrainingProcessTests {
+    @Test func lossFallsAndRanksAgree() throws {
+        let directory = "/tmp/collectives-train-\(getpid())"
+        defer { _ = system("rm -rf '\(directory)'") }
+        try writeSmallDataset(directory)
+        let metrics = directory + "/metrics.csv", timeline = directory + "/timeline.json"
+        let result = try run([Products.path("collectives-run"), "-n", "3", "--", Products.path("mnist-train"),
+                              "--data-dir", directory, "--epochs", "3", "--batch-size", "32", "--hidden", "16",
+                              "--metrics", metrics, "--timeline", timeline],
+                             environment: ["COLLECTIVES_TIMEOUT": "60"], timeout: 300)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("parameters identical on all 3 ranks"), "\(result.output)")
+        let csv = try readFile(metrics).split(separator: "\n")
+        #expect(csv.first == "epoch,train_loss,test_accuracy,samples_per_second,communication_seconds,communication_overhead")
+        let losses = csv.dropFirst().map { Double($0.split(separator: ",")[1])! }
+        #expect(losses.count == 3 && losses.last! < losses.first!, "\(csv)")
+        let accuracy = Double(csv.last!.split(separator: ",")[2])!
+        #expect(accuracy > 0.9, "\(csv)")
+        #expect(try readFile(directory + "/metrics.svg").contains("<svg"))
+        let trace = try readFile(timeline)
+        #expect(trace.contains("\"backward\"") && trace.contains("all-reduce bucket 0") && trace.contains("\"pid\":2"))
+    }
+
+    @Test func aBadDataDirectoryIsNamed() throws {
+        let result = try run([Products.path("collectives-run"), "-n", "2", "--", Products.path("mnist-train"),
+                              "--data-dir", "/nonexistent/data"], environment: ["COLLECTIVES_TIMEOUT": "30"])
+        #expect(result.status != 0)
+        #expect(result.output.contains("/nonexistent/data/train-images-idx3-ubyte"), "\(result.output)")
+    }
+
+    /// 600 training and 100 test images of 6×6 pixels, 3 classes, raw IDX files.
+    func writeSmallDataset(_ directory: String) throws {
+        _ = mkdir(directory, 0o755)
+        var state: UInt64 = 12345
+        func next() -> Int { state = state &* 6364136223846793005 &+ 1442695040888963407; return Int(state >> 33) }
+        for (split, count) in [("train", 600), ("t10k", 100)] {
+            var pixels: [UInt8] = [], labels: [UInt8] = []
+            for _ in 0..<count {
+                let label = next() % 3
+                labels.append(UInt8(label))
+                for p in 0..<36 { pixels.append(UInt8(p / 12 == label ? 160 + next() % 96 : next() % 90)) }
+            }
+            try writeIDX("\(directory)/\(split)-images-idx3-ubyte", pixels, [count, 6, 6])
+            try writeIDX("\(directory)/\(split)-labels-idx1-ubyte", labels, [count])
+        }
+    }
+
+    func writeIDX(_ path: String, _ data: [UInt8], _ dimensions: [Int]) throws {
+        var bytes: [UInt8] = [0, 0, 8, UInt8(dimensions.count)]
+        for d in dimensions { bytes += [UInt8(d >> 24 & 255), UInt8(d >> 16 & 255), UInt8(d >> 8 & 255), UInt8(d & 255)] }
+        bytes += data
+        guard let file = fopen(path, "wb") else { throw SystemError(call: "fopen(\(path))", errno: errno) }
+        _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+        fclose(file)
+    }
+
+    func readFile(_ path: String) throws -> String {
+        guard let file = fopen(path, "rb") else { throw SystemError(call: "fopen(\(path))", errno: errno) }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+            if n == 0 { break }
+            bytes += chunk[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

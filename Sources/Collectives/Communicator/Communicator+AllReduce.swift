@@ -60,6 +60,19 @@ extension Communicator {
         }
     }
 
+    // MARK: Non-blocking
+
+    /// Starts an all-reduce of `buffer` on the communicator's thread and returns at once; call
+    /// ``CollectiveRequest/wait()`` before touching the buffer again. Requests run in the order
+    /// they were started, after every call issued before them, so overlapping computation with
+    /// several of these in flight is safe.
+    public func startAllReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOperation = .sum) -> CollectiveRequest {
+        let memory = LentMemory(base: UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count)
+        return queue.start { () throws(CollectivesError) in
+            try self.performAllReduce(memory.base, count: memory.count, dataType: T.dataType, op: op)
+        }
+    }
+
     // MARK: The operation
 
     /// Runs one all-reduce; called inside the operation queue.
@@ -74,9 +87,7 @@ extension Communicator {
                 transport: transport, tag: tag, deadline: operationDeadline(), workspace: workspace,
                 parameters: .init(segmentBytes: options.ringSegmentBytes, window: options.ringWindow))
         } catch {
-            let failure = CollectivesError(error, operation: "all-reduce #\(sequence) (\(count) × \(dataType), \(op))")
-            logger.error("\(failure)")
-            throw failure
+            throw failure(error, "all-reduce #\(sequence) (\(count) × \(dataType), \(op))")
         }
     }
 }
@@ -84,6 +95,8 @@ extension Communicator {
 /// Which collective a message belongs to: the low byte of every tag.
 enum CollectiveKind: UInt64 {
     case allReduce = 1
+    case broadcast = 2
+    case reduce = 3
 }
 
 /// Memory lent to the communicator's thread for the length of one `async` call.

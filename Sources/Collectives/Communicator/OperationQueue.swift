@@ -35,6 +35,17 @@ final class OperationQueue: @unchecked Sendable {
         return try result.get()
     }
 
+    /// Queues `body` for the queue's thread and returns at once with a handle to wait on.
+    func start(_ body: @escaping @Sendable () throws(CollectivesError) -> Void) -> CollectiveRequest {
+        let request = CollectiveRequest()
+        enqueue {
+            let started = Deadline.now.uptimeNanoseconds
+            let outcome = Result { () throws(CollectivesError) in try body() }
+            request.complete(outcome, started: started, finished: Deadline.now.uptimeNanoseconds)
+        }
+        return request
+    }
+
     private func enqueue(_ run: @escaping @Sendable () -> Void) {
         lock.withLock {
             let ticket = nextTicket

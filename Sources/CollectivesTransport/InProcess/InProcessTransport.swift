@@ -39,8 +39,9 @@ public final class InProcessTransport: Transport, @unchecked Sendable {
         try fabric.wait(request, rank: rank, deadline: deadline)
     }
 
-    /// Closes the whole group: every rank's pending and later requests fail.
-    public func close() { fabric.close() }
+    /// Closes this rank: its pending and later requests fail with ``TransportError/Kind/closed``,
+    /// and peers' pending requests with it fail with ``TransportError/Kind/peerGone``.
+    public func close() { fabric.close(rank: rank) }
 }
 
 /// The shared state of an in-process group.
@@ -60,7 +61,9 @@ final class InProcessFabric: @unchecked Sendable {
     /// Pending sends and receives per (from, to) pair, indexed `from * worldSize + to`.
     private var sends: [[Operation]]
     private var receives: [[Operation]]
+    /// The whole group failed (a wait timed out while queues may still name its slot).
     private var closed = false
+    private var closedRanks: Set<Int> = []
 
     init(worldSize: Int) {
         self.worldSize = worldSize
@@ -76,7 +79,8 @@ final class InProcessFabric: @unchecked Sendable {
         }
         lock.lock()
         defer { lock.unlock() }
-        if closed { throw TransportError(.closed, rank: rank, peer: peer, operation: kind) }
+        if closed || closedRanks.contains(rank) { throw TransportError(.closed, rank: rank, peer: peer, operation: kind) }
+        if closedRanks.contains(peer) { throw TransportError(.peerGone, rank: rank, peer: peer, operation: kind) }
         let (slot, request) = tables[rank].allocate()
         var op = op
         op.slot = slot
@@ -124,7 +128,7 @@ final class InProcessFabric: @unchecked Sendable {
                 tables[rank].release(slot)
                 throw error
             case .pending, .free:
-                if closed {
+                if closed || closedRanks.contains(rank) {
                     tables[rank].release(slot)
                     throw TransportError(.closed, rank: rank, peer: nil, operation: "wait")
                 }
@@ -139,9 +143,23 @@ final class InProcessFabric: @unchecked Sendable {
         }
     }
 
-    func close() {
+    func close(rank: Int) {
         lock.withLock {
-            closed = true
+            closedRanks.insert(rank)
+            // Fail what is queued to or from the closed rank.
+            for from in 0..<worldSize {
+                for to in 0..<worldSize where from == rank || to == rank {
+                    let pair = from * worldSize + to
+                    for op in sends[pair] {
+                        tables[from].fail(op.slot, TransportError(from == rank ? .closed : .peerGone, rank: from, peer: to, operation: "send"))
+                    }
+                    for op in receives[pair] {
+                        tables[to].fail(op.slot, TransportError(to == rank ? .closed : .peerGone, rank: to, peer: from, operation: "receive"))
+                    }
+                    sends[pair].removeAll()
+                    receives[pair].removeAll()
+                }
+            }
             lock.broadcast()
         }
     }

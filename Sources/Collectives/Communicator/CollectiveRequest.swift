@@ -1,0 +1,40 @@
+import CollectivesSystem
+
+/// A collective started without waiting for it (``Communicator/startAllReduce(_:op:)``).
+///
+/// The collective runs on the communicator's own thread, after every call issued before it.
+/// Its buffer must stay valid, and untouched, until ``wait()`` returns.
+public final class CollectiveRequest: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var result: Result<Void, CollectivesError>?
+    private var times: (started: UInt64, finished: UInt64) = (0, 0)
+
+    init() {}
+
+    func complete(_ outcome: Result<Void, CollectivesError>, started: UInt64, finished: UInt64) {
+        lock.withLock {
+            result = outcome
+            times = (started, finished)
+            lock.broadcast()
+        }
+    }
+
+    /// When the collective started and finished running, in monotonic nanoseconds
+    /// (`Deadline.uptimeNanoseconds`), once complete; for timelines and overhead accounting.
+    public var executionInterval: (started: UInt64, finished: UInt64)? {
+        lock.withLock { result == nil ? nil : times }
+    }
+
+    /// Whether the collective has finished (successfully or not).
+    public var isComplete: Bool { lock.withLock { result != nil } }
+
+    /// Blocks until the collective has finished, and throws its error if it failed. The wait is
+    /// bounded by the communicator's timeout, which the collective itself enforces.
+    public func wait() throws(CollectivesError) {
+        let outcome: Result<Void, CollectivesError> = lock.withLock {
+            while result == nil { lock.wait(until: .never) }
+            return result!
+        }
+        try outcome.get()
+    }
+}

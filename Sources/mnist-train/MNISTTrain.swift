@@ -1,0 +1,199 @@
+import ArgumentParser
+import COpenBLAS
+import Collectives
+import CollectivesSystem
+import DataParallel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The demo: data-parallel training of an MLP on Fashion-MNIST (or any MNIST-format data),
+/// every rank computing gradients on its shard and all-reducing them.
+@main
+struct MNISTTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mnist-train",
+        abstract: "Data-parallel MLP training on MNIST-format data, gradients all-reduced between ranks.",
+        discussion: """
+        Run it under a launcher: collectives-run -n 4 mnist-train. Every rank reads only its \
+        shard of the data; rank 0 prints a line per epoch.
+        """)
+
+    @Option(help: "Passes over the training data.")
+    var epochs = 10
+
+    @Option(name: .customLong("batch-size"), help: "Examples per step over all ranks together.")
+    var batchSize = 128
+
+    @Option(name: .customLong("learning-rate"), help: "SGD learning rate.")
+    var learningRate: Float = 0.05
+
+    @Option(name: .customLong("lr-schedule"), help: "Learning rate over the epochs: cosine (decays to 0) or constant.")
+    var learningRateSchedule = "cosine"
+
+    @Option(help: "SGD momentum.")
+    var momentum: Float = 0.9
+
+    @Option(name: .customLong("weight-decay"), help: "L2 weight decay.")
+    var weightDecay: Float = 1e-4
+
+    @Option(help: "Hidden layer sizes, comma-separated.")
+    var hidden = "256,128"
+
+    @Option(name: .customLong("bucket-mib"), help: "Cap of the gradient buckets after the first, in MiB.")
+    var bucketMiB: Double = 1
+
+    @Option(name: .customLong("first-bucket-mib"), help: "Cap of the first gradient bucket, in MiB.")
+    var firstBucketMiB: Double = 0.0625
+
+    @Option(help: "All-reduce algorithm: ring (the one built so far) or auto.")
+    var algorithm = "auto"
+
+    @Flag(name: .customLong("no-overlap"), help: "All-reduce the gradients after backward instead of during it.")
+    var noOverlap = false
+
+    @Flag(name: .customLong("central-server"), help: "Reduce gradients to rank 0 and broadcast parameters from it (the parameter-server baseline).")
+    var centralServer = false
+
+    @Option(help: "Seed of the initial parameters and of the example order.")
+    var seed: UInt64 = 1
+
+    @Option(name: .customLong("data-dir"), help: "Directory with train-/t10k- images and labels in IDX format (.gz or raw).")
+    var dataDirectory = "/usr/share/datasets/fashion-mnist"
+
+    @Option(help: "Write a Chrome trace (forward, backward, each bucket's all-reduce, per rank) to this file.")
+    var timeline: String?
+
+    @Option(help: "Write one CSV row per epoch to this file, and an SVG plot beside it.")
+    var metrics: String?
+
+    @Option(name: .customLong("steps-per-epoch"), help: "Stop each epoch after this many steps (for quick runs).")
+    var stepsPerEpoch: Int?
+
+    mutating func validate() throws {
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard learningRate > 0 else { throw ValidationError("--learning-rate must be positive") }
+        guard ["cosine", "constant"].contains(learningRateSchedule) else {
+            throw ValidationError("--lr-schedule takes cosine or constant")
+        }
+        guard hiddenSizes != nil else { throw ValidationError("--hidden takes positive sizes separated by commas, such as 256,128") }
+        guard bucketMiB > 0, firstBucketMiB > 0 else { throw ValidationError("bucket sizes must be positive") }
+        guard ["auto", "ring"].contains(algorithm) else {
+            throw ValidationError("--algorithm \(algorithm): only ring (and auto, which picks it) exist so far")
+        }
+        if let stepsPerEpoch, stepsPerEpoch < 1 { throw ValidationError("--steps-per-epoch must be at least 1") }
+    }
+
+    var hiddenSizes: [Int]? {
+        if hidden.isEmpty { return [] }
+        let sizes = hidden.split(separator: ",").map { Int($0.trimmingCharacters()) }
+        guard sizes.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
+        return sizes.map { $0! }
+    }
+
+    func run() throws {
+        let communicator: Communicator
+        do {
+            communicator = try Communicator.fromEnvironment()
+        } catch {
+            printError("mnist-train: \(error)")
+            throw ExitCode(2)
+        }
+        defer { communicator.close() }
+        // Share the cores between the local ranks instead of letting each rank's OpenBLAS
+        // start a thread per core.
+        let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let local = ProcessEnvironment.current()["LOCAL_WORLD_SIZE"].flatMap { Int($0) } ?? 1
+        if ProcessEnvironment.current()["OPENBLAS_NUM_THREADS"] == nil {
+            openblas_set_num_threads(Int32(max(1, cores / max(1, local))))
+        }
+        let leader = communicator.rank == 0
+        let n = communicator.worldSize
+
+        let train: LabeledDataset, test: LabeledDataset
+        do {
+            train = try LabeledDataset.mnist(directory: dataDirectory, split: "train", rank: communicator.rank, worldSize: n)
+            test = try LabeledDataset.mnist(directory: dataDirectory, split: "t10k", rank: communicator.rank, worldSize: n)
+        } catch {
+            printError("mnist-train: rank \(communicator.rank): \(error)")
+            if dataDirectory == "/usr/share/datasets/fashion-mnist" {
+                printError("mnist-train: install Debian's dataset-fashion-mnist, or pass --data-dir")
+            }
+            throw ExitCode(2)
+        }
+        var classes = [Int32(train.labels.max() ?? 0) + 1]
+        try communicator.allReduce(&classes, op: .max)
+
+        var options = TrainingOptions()
+        options.globalBatchSize = batchSize
+        options.optimizer = SGD(learningRate: learningRate, momentum: momentum, weightDecay: weightDecay)
+        options.bucketCapBytes = Int(bucketMiB * 1048576)
+        options.firstBucketBytes = Int(firstBucketMiB * 1048576)
+        options.overlap = !noOverlap
+        options.exchange = centralServer ? .centralServer : .allReduce
+        options.seed = seed
+        options.recordTimeline = timeline != nil
+        let sizes = [train.featureCount] + hiddenSizes! + [Int(classes[0])]
+        let model = MLP(layerSizes: sizes, batchCapacity: batchSize, seed: seed)
+        let trainer = try DataParallelTrainer(model: model, communicator: communicator, options: options)
+
+        if leader {
+            let mode = centralServer ? "central server (reduce to rank 0, broadcast back)"
+                : "all-reduce, \(noOverlap ? "after backward" : "overlapped with backward")"
+            print("mnist-train: \(n) ranks over \(communicator.transportName), \(train.totalCount) training and \(test.totalCount) test examples from \(dataDirectory)")
+            print("model \(sizes.map(String.init).joined(separator: "-")) (\(model.parameterCount) parameters), global batch \(batchSize), \(trainer.buckets.buckets.count) gradient buckets, gradients by \(mode)")
+        }
+        let progress = ProgressBar(enabled: leader && isatty(1) != 0)
+        var rows: [EpochReport] = []
+        var accuracies: [Double] = []
+        for epoch in 1...epochs {
+            if learningRateSchedule == "cosine" {
+                // Half a cosine from the base rate at the first epoch towards 0 after the last.
+                let progress = Double(epoch - 1) / Double(epochs)
+                trainer.options.optimizer.learningRate = learningRate * Float(0.5 * (1 + cos(Double.pi * progress)))
+            }
+            let report = try trainer.trainEpoch(train, epoch: epoch, steps: stepsPerEpoch) { step, steps in
+                progress.update(epoch: epoch, of: epochs, step: step, steps: steps)
+            }
+            progress.finish()
+            let accuracy = try trainer.evaluate(test)
+            rows.append(report)
+            accuracies.append(accuracy)
+            if leader {
+                print("epoch \(epoch)/\(epochs): loss \(fixed(report.trainingLoss, 4)), test accuracy \(fixed(accuracy * 100, 2))%, "
+                      + "\(Int(report.examplesPerSecond)) samples/s, communication \(fixed(report.communicationSeconds, 2)) s, "
+                      + "overhead \(fixed(report.communicationOverhead * 100, 1))%")
+            }
+        }
+        let (checksum, identical) = try trainer.parameterChecksum()
+        if leader {
+            let hex = String(checksum, radix: 16)
+            print(identical ? "parameters identical on all \(n) ranks (checksum \(hex))"
+                            : "parameters DIFFER between ranks (rank 0 checksum \(hex))")
+        }
+        if let timeline {
+            let spans = try trainer.gatherTimeline()
+            if leader {
+                try writeFile(timeline, Timeline.chromeTrace(byRank: spans))
+                print("timeline written to \(timeline)")
+            }
+        }
+        if let metrics, leader {
+            try writeFile(metrics, MetricsReport.csv(rows, accuracies: accuracies))
+            let plot = MetricsReport.plotPath(for: metrics)
+            try writeFile(plot, MetricsReport.svg(rows, accuracies: accuracies))
+            print("metrics written to \(metrics) and \(plot)")
+        }
+        if !identical { throw ExitCode(1) }
+    }
+}
+
+extension Substring {
+    func trimmingCharacters() -> Substring {
+        let start = firstIndex { $0 != " " } ?? endIndex
+        let end = lastIndex { $0 != " " }.map { index(after: $0) } ?? start
+        return self[start..<Swift.max(start, end)]
+    }
+}
