@@ -8,8 +8,11 @@ public final class CollectiveRequest: @unchecked Sendable {
     private let lock = ConditionLock()
     private var result: Result<Void, CollectivesError>?
     private var times: (started: UInt64, finished: UInt64) = (0, 0)
+    private weak var queue: OperationQueue?
+    /// The request's place in the communicator's order; set once when it is queued.
+    var ticket: UInt64 = .max
 
-    init() {}
+    init(queue: OperationQueue) { self.queue = queue }
 
     func complete(_ outcome: Result<Void, CollectivesError>, started: UInt64, finished: UInt64) {
         lock.withLock {
@@ -31,6 +34,7 @@ public final class CollectiveRequest: @unchecked Sendable {
     /// Blocks until the collective has finished, and throws its error if it failed. The wait is
     /// bounded by the communicator's timeout, which the collective itself enforces.
     public func wait() throws(CollectivesError) {
+        if !isComplete { queue?.runIfNotStarted(ticket: ticket) }
         let outcome: Result<Void, CollectivesError> = lock.withLock {
             while result == nil { lock.wait(until: .never) }
             return result!

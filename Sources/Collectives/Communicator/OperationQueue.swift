@@ -37,8 +37,8 @@ final class OperationQueue: @unchecked Sendable {
 
     /// Queues `body` for the queue's thread and returns at once with a handle to wait on.
     func start(_ body: @escaping @Sendable () throws(CollectivesError) -> Void) -> CollectiveRequest {
-        let request = CollectiveRequest()
-        enqueue {
+        let request = CollectiveRequest(queue: self)
+        request.ticket = enqueue {
             let started = Deadline.now.uptimeNanoseconds
             let outcome = Result { () throws(CollectivesError) in try body() }
             request.complete(outcome, started: started, finished: Deadline.now.uptimeNanoseconds)
@@ -46,7 +46,8 @@ final class OperationQueue: @unchecked Sendable {
         return request
     }
 
-    private func enqueue(_ run: @escaping @Sendable () -> Void) {
+    @discardableResult
+    private func enqueue(_ run: @escaping @Sendable () -> Void) -> UInt64 {
         lock.withLock {
             let ticket = nextTicket
             nextTicket += 1
@@ -55,7 +56,26 @@ final class OperationQueue: @unchecked Sendable {
                 worker = SystemThread(name: "collectives") { [self] in workLoop() }
             }
             lock.broadcast()
+            return ticket
         }
+    }
+
+    /// Called by a thread about to wait for the job with `ticket`: once every earlier
+    /// operation has finished, if the worker has not taken the job yet, the caller runs it
+    /// itself, saving two thread hand-offs (each tens of microseconds on a virtual machine).
+    func runIfNotStarted(ticket: UInt64) {
+        lock.lock()
+        while serving < ticket, jobs.contains(where: { $0.ticket == ticket }) {
+            lock.wait(until: .never)
+        }
+        guard serving == ticket, let index = jobs.firstIndex(where: { $0.ticket == ticket }) else {
+            lock.unlock()
+            return
+        }
+        let job = jobs.remove(at: index)
+        lock.unlock()
+        job.run()
+        finish()
     }
 
     private func workLoop() {
