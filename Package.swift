@@ -103,6 +103,7 @@ let package = Package(
             name: "collectives-run",
             dependencies: [
                 "CollectivesSystem",
+                "CollectivesRendezvous",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -58,12 +58,12 @@ struct Bench: ParsableCommand {
         let n = communicator.worldSize
         let leader = communicator.rank == 0
         if leader {
-            print("# collectives-bench all-reduce: \(n) ranks, transport \(communicator.transportName), type \(type), op \(op)")
-            print("# iterations \(iterations), warm-up \(warmup), check \(check == 1 ? "on" : "off")")
-            print("#")
-            print("#" + pad("size", 11) + pad("count", 13) + pad("type", 9) + pad("redop", 8)
+            say("# collectives-bench all-reduce: \(n) ranks, transport \(communicator.transportName), type \(type), op \(op)")
+            say("# iterations \(iterations), warm-up \(warmup), check \(check == 1 ? "on" : "off")")
+            say("#")
+            say("#" + pad("size", 11) + pad("count", 13) + pad("type", 9) + pad("redop", 8)
                   + pad("time", 11) + pad("algbw", 9) + pad("busbw", 9) + pad("#wrong", 8))
-            print("#" + pad("(B)", 11) + pad("(elements)", 13) + pad("", 9) + pad("", 8)
+            say("#" + pad("(B)", 11) + pad("(elements)", 13) + pad("", 9) + pad("", 8)
                   + pad("(us)", 11) + pad("(GB/s)", 9) + pad("(GB/s)", 9) + pad("", 8))
         }
         var busTotal = 0.0, rows = 0, wrongTotal = 0
@@ -93,7 +93,7 @@ struct Bench: ParsableCommand {
             rows += 1
             wrongTotal += Int(wrong[0])
             if leader {
-                print(" " + pad(String(size), 11) + pad(String(count), 13) + pad(type.rawValue, 9) + pad(op.rawValue, 8)
+                say(" " + pad(String(size), 11) + pad(String(count), 13) + pad(type.rawValue, 9) + pad(op.rawValue, 8)
                       + pad(format(slowest[0] * 1e6, 1), 11) + pad(format(algbw, 2), 9) + pad(format(busbw, 2), 9)
                       + pad(check == 1 ? String(wrong[0]) : "N/A", 8))
             }
@@ -101,8 +101,8 @@ struct Bench: ParsableCommand {
             size *= factor
         }
         if leader {
-            print("# Out of bounds values : \(wrongTotal) \(wrongTotal == 0 ? "OK" : "FAILED")")
-            print("# Avg bus bandwidth    : \(format(rows > 0 ? busTotal / Double(rows) : 0, 4))")
+            say("# Out of bounds values : \(wrongTotal) \(wrongTotal == 0 ? "OK" : "FAILED")")
+            say("# Avg bus bandwidth    : \(format(rows > 0 ? busTotal / Double(rows) : 0, 4))")
         }
         if wrongTotal > 0 { throw ExitCode(1) }
     }
@@ -157,6 +157,12 @@ func format(_ value: Double, _ decimals: Int) -> String {
         text += "." + String(repeating: "0", count: decimals)
     }
     return text
+}
+
+/// Writes a line to standard output at once, even into a pipe (under a launcher).
+func say(_ text: String) {
+    var line = text + "\n"
+    line.withUTF8 { bytes in _ = write(1, bytes.baseAddress, bytes.count) }
 }
 
 func printError(_ text: String) {

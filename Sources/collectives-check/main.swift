@@ -75,3 +75,7 @@ struct Check: AsyncParsableCommand {
         try communicator.allReduce(&values, op: op)
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CollectivesRendezvous
 import CollectivesSystem
 import Synchronization
 
@@ -15,7 +16,8 @@ struct Launcher: ParsableCommand {
         abstract: "Start N local ranks of a program, prefix their output with their rank, and stop them all if one fails.",
         discussion: """
         Each rank gets RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT \
-        (a free port unless --master-port is given), as torchrun sets them. When a rank exits with \
+        as torchrun sets them; collectives-run serves the rendezvous store itself on that address \
+        (a free port unless --master-port is given) and sets COLLECTIVES_STORE=external. When a rank exits with \
         an error or is killed, the others get SIGTERM (then SIGKILL after --grace seconds) and \
         collectives-run exits non-zero naming the rank that failed first. Ctrl-C or SIGTERM reaches \
         every rank.
@@ -27,7 +29,7 @@ struct Launcher: ParsableCommand {
     @Option(name: .customLong("master-addr"), help: "Address rank 0 serves the rendezvous store on.")
     var masterAddress = "127.0.0.1"
 
-    @Option(name: .customLong("master-port"), help: "Port of the rendezvous store (default: a free port).")
+    @Option(name: .customLong("master-port"), help: "Port the launcher serves the rendezvous store on (default: a free port).")
     var masterPort: UInt16?
 
     @Option(name: .long, help: "Seconds the other ranks get to exit after SIGTERM before SIGKILL.")
@@ -48,15 +50,24 @@ struct Launcher: ParsableCommand {
     }
 
     func run() throws {
-        let port: UInt16
-        if let masterPort {
-            port = masterPort
-        } else {
-            port = try freePort()
+        // The launcher serves the rendezvous store itself (standalone), so that it outlives
+        // any rank and no rank races for the port.
+        guard let address = SocketAddress(parsing: masterAddress, defaultPort: masterPort ?? 0) else {
+            throw ValidationError("--master-addr \(masterAddress) is not a numeric address")
         }
+        let store: TCPStoreServer
+        do {
+            store = try TCPStoreServer(listeningOn: address)
+        } catch {
+            printError("collectives-run: \(error)")
+            throw ExitCode(1)
+        }
+        defer { store.close() }
         var environment = ProcessEnvironment.current()
         environment["MASTER_ADDR"] = masterAddress
-        environment["MASTER_PORT"] = String(port)
+        environment["MASTER_PORT"] = String(store.address.port)
+        environment["COLLECTIVES_STORE"] = "external"
+        if isatty(1) != 0 { environment["COLLECTIVES_STDOUT_IS_TERMINAL"] = "1" }
         environment["WORLD_SIZE"] = String(ranks)
         environment["LOCAL_WORLD_SIZE"] = String(ranks)
         let group = RankGroup(prefixOutput: !noPrefix, grace: grace)
@@ -79,15 +90,6 @@ struct Launcher: ParsableCommand {
         }
     }
 
-    /// A port that was free a moment ago on the master address (rank 0 binds it soon after).
-    func freePort() throws -> UInt16 {
-        guard let address = SocketAddress(parsing: masterAddress, defaultPort: 0) ?? SocketAddress(parsing: "127.0.0.1:0") else {
-            throw ValidationError("--master-addr \(masterAddress) is not a numeric address")
-        }
-        let socket = try Socket.listen(on: address)
-        defer { socket.close() }
-        return try socket.localAddress().port
-    }
 }
 
 /// The signal that asked the launcher to stop (0 for none); set from the signal handler.

@@ -196,11 +196,13 @@ final class RankGroup {
         return firstFailure
     }
 
+    /// Emits every complete line; a segment ended by a carriage return (a progress bar
+    /// redrawing itself) is emitted at once too, prefixed, so that it stays live.
     private func relay(_ index: Int, _ bytes: ArraySlice<UInt8>) {
         outputs[index].pending.append(contentsOf: bytes)
-        while let newline = outputs[index].pending.firstIndex(of: UInt8(ascii: "\n")) {
-            let line = Array(outputs[index].pending[...newline])
-            outputs[index].pending.removeSubrange(...newline)
+        while let end = outputs[index].pending.firstIndex(where: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) {
+            let line = Array(outputs[index].pending[...end])
+            outputs[index].pending.removeSubrange(...end)
             emit(index, line)
         }
     }

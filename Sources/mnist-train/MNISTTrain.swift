@@ -142,10 +142,12 @@ struct MNISTTrain: ParsableCommand {
         if leader {
             let mode = centralServer ? "central server (reduce to rank 0, broadcast back)"
                 : "all-reduce, \(noOverlap ? "after backward" : "overlapped with backward")"
-            print("mnist-train: \(n) ranks over \(communicator.transportName), \(train.totalCount) training and \(test.totalCount) test examples from \(dataDirectory)")
-            print("model \(sizes.map(String.init).joined(separator: "-")) (\(model.parameterCount) parameters), global batch \(batchSize), \(trainer.buckets.buckets.count) gradient buckets, gradients by \(mode)")
+            say("mnist-train: \(n) ranks over \(communicator.transportName), \(train.totalCount) training and \(test.totalCount) test examples from \(dataDirectory)")
+            say("model \(sizes.map(String.init).joined(separator: "-")) (\(model.parameterCount) parameters), global batch \(batchSize), \(trainer.buckets.buckets.count) gradient buckets, gradients by \(mode)")
         }
-        let progress = ProgressBar(enabled: leader && isatty(1) != 0)
+        // On a terminal, or under a launcher whose output is one.
+        let terminal = isatty(1) != 0 || ProcessEnvironment.current()["COLLECTIVES_STDOUT_IS_TERMINAL"] == "1"
+        let progress = ProgressBar(enabled: leader && terminal)
         var rows: [EpochReport] = []
         var accuracies: [Double] = []
         for epoch in 1...epochs {
@@ -162,7 +164,7 @@ struct MNISTTrain: ParsableCommand {
             rows.append(report)
             accuracies.append(accuracy)
             if leader {
-                print("epoch \(epoch)/\(epochs): loss \(fixed(report.trainingLoss, 4)), test accuracy \(fixed(accuracy * 100, 2))%, "
+                say("epoch \(epoch)/\(epochs): loss \(fixed(report.trainingLoss, 4)), test accuracy \(fixed(accuracy * 100, 2))%, "
                       + "\(Int(report.examplesPerSecond)) samples/s, communication \(fixed(report.communicationSeconds, 2)) s, "
                       + "overhead \(fixed(report.communicationOverhead * 100, 1))%")
             }
@@ -170,21 +172,21 @@ struct MNISTTrain: ParsableCommand {
         let (checksum, identical) = try trainer.parameterChecksum()
         if leader {
             let hex = String(checksum, radix: 16)
-            print(identical ? "parameters identical on all \(n) ranks (checksum \(hex))"
+            say(identical ? "parameters identical on all \(n) ranks (checksum \(hex))"
                             : "parameters DIFFER between ranks (rank 0 checksum \(hex))")
         }
         if let timeline {
             let spans = try trainer.gatherTimeline()
             if leader {
                 try writeFile(timeline, Timeline.chromeTrace(byRank: spans))
-                print("timeline written to \(timeline)")
+                say("timeline written to \(timeline)")
             }
         }
         if let metrics, leader {
             try writeFile(metrics, MetricsReport.csv(rows, accuracies: accuracies))
             let plot = MetricsReport.plotPath(for: metrics)
             try writeFile(plot, MetricsReport.svg(rows, accuracies: accuracies))
-            print("metrics written to \(metrics) and \(plot)")
+            say("metrics written to \(metrics) and \(plot)")
         }
         if !identical { throw ExitCode(1) }
     }

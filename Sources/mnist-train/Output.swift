@@ -24,12 +24,14 @@ final class ProgressBar {
         let elapsed = now - started
         let eta = step > 0 ? elapsed / Double(step) * Double(steps - step) : 0
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        writeOut("\repoch \(epoch)/\(epochs) [\(bar)] \(step)/\(steps) ETA \(fixed(eta, 1)) s ")
+        // The carriage return ends the text, so that a launcher relaying the output can pass
+        // each redraw on at once.
+        writeOut("epoch \(epoch)/\(epochs) [\(bar)] \(step)/\(steps) ETA \(fixed(eta, 1)) s \r")
         drawn = true
     }
 
     func finish() {
-        if drawn { writeOut("\r\u{1B}[K") }
+        if drawn { writeOut(String(repeating: " ", count: 70) + "\r") }
         drawn = false
     }
 }
@@ -113,6 +115,10 @@ func writeOut(_ text: String) {
     var text = text
     text.withUTF8 { bytes in _ = write(1, bytes.baseAddress, bytes.count) }
 }
+
+/// Writes a line to standard output at once (not through stdio's buffer, which holds output
+/// back when it goes to a pipe, as under a launcher), in order with the progress bar.
+func say(_ text: String) { writeOut(text + "\n") }
 
 func printError(_ text: String) {
     var line = text + "\n"

@@ -10,6 +10,9 @@ import Testing
         #expect(c.rank == 3 && c.worldSize == 4 && c.localRank == 1)
         #expect(c.masterAddress == "node7" && c.masterPort == 1234)
         #expect(c.timeoutSeconds == 12.5 && c.socketInterface == "eth1" && c.source == .torchrun)
+        #expect(!c.externalStore)
+        let external = try LaunchConfiguration.fromEnvironment(["RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "a", "COLLECTIVES_STORE": "external"])
+        #expect(external.externalStore)
     }
 
     @Test func slurmWithoutMasterAddressUsesTheFirstNode() throws {
@@ -41,6 +44,7 @@ import Testing
         (["OMPI_COMM_WORLD_RANK": "0", "OMPI_COMM_WORLD_SIZE": "2"], "MASTER_ADDR"),
         (["SLURM_PROCID": "0", "SLURM_NTASKS": "2", "SLURM_JOB_NODELIST": "n[1-", "SLURM_JOB_ID": "1"], "SLURM_JOB_NODELIST"),
         ([String: String](), "RANK"),
+        (["RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "a", "COLLECTIVES_STORE": "elsewhere"], "COLLECTIVES_STORE"),
     ])
     func badEnvironmentNamesTheVariable(environment: [String: String], mentioned: String) {
         let error = #expect(throws: RendezvousError.self) { try LaunchConfiguration.fromEnvironment(environment) }

@@ -27,7 +27,8 @@ extension Communicator {
     }
 
     /// Finds the other ranks through a TCP store at the configuration's master address (served
-    /// by rank 0) and connects to them over TCP.
+    /// by rank 0, or standalone when ``LaunchConfiguration/externalStore`` is set) and connects
+    /// to them over TCP.
     ///
     /// Steps: rank 0 starts the store; every rank connects to it, claims its rank (a rank
     /// claimed twice is an error on every rank), listens on the address it advertises (the local
@@ -62,7 +63,7 @@ extension Communicator {
                                    reason: "MASTER_ADDR \(configuration.masterAddress) has no address")
         }
         var server: TCPStoreServer?
-        if rank == 0 && world > 1 {
+        if rank == 0 && world > 1 && !configuration.externalStore {
             server = try Self.startStoreServer(at: master, rank: rank, logger: logger)
         }
         let store: TCPStore

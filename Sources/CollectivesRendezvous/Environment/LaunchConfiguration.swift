@@ -10,7 +10,8 @@ import CollectivesSystem
 /// | OpenMPI | `OMPI_COMM_WORLD_RANK` | `OMPI_COMM_WORLD_SIZE` | `OMPI_COMM_WORLD_LOCAL_RANK` | `MASTER_ADDR`, `MASTER_PORT` |
 ///
 /// Our own settings: `COLLECTIVES_TIMEOUT` (seconds, bounds every wait; default 300),
-/// `COLLECTIVES_SOCKET_IFNAME` (the interface whose address this rank advertises).
+/// `COLLECTIVES_SOCKET_IFNAME` (the interface whose address this rank advertises),
+/// `COLLECTIVES_STORE` (`rank0`, the default, or `external` when a standalone store serves the job).
 public struct LaunchConfiguration: Sendable, Hashable {
     /// Which launcher's variables were read.
     public enum Source: String, Sendable {
@@ -28,6 +29,9 @@ public struct LaunchConfiguration: Sendable, Hashable {
     /// The network interface whose address this rank advertises to its peers.
     public var socketInterface: String?
     public var source: Source
+    /// The store is served by someone else (`COLLECTIVES_STORE=external`, set by
+    /// `collectives-run`, which serves it itself), so rank 0 does not start one.
+    public var externalStore: Bool = false
 
     /// The default for `COLLECTIVES_TIMEOUT`.
     public static let defaultTimeoutSeconds: Double = 300
@@ -122,12 +126,20 @@ public struct LaunchConfiguration: Sendable, Hashable {
             rank: rank, worldSize: world, localRank: local, masterAddress: masterAddress,
             masterPort: port ?? defaultPort, timeoutSeconds: timeout,
             socketInterface: env["COLLECTIVES_SOCKET_IFNAME"].flatMap { $0.isEmpty ? nil : $0 }, source: source)
+        var withStore = configuration
+        switch env["COLLECTIVES_STORE"] {
+        case nil, "", "rank0": withStore.externalStore = false
+        case "external": withStore.externalStore = true
+        case let other?:
+            throw .invalidEnvironment(variable: "COLLECTIVES_STORE", value: other,
+                                      expected: "rank0 (rank 0 serves the store, the default) or external (it is already served)")
+        }
         do {
-            try configuration.validate()
+            try withStore.validate()
         } catch {
             throw .invalidConfiguration("\(error.description.replacingInvalid()) (from \(source.rawValue) variables)")
         }
-        return configuration
+        return withStore
     }
 
     private struct Reader {
