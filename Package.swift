@@ -88,9 +88,19 @@ let package = Package(
             dependencies: ["Collectives", "COpenBLAS", "CZlib"],
             swiftSettings: strict
         ),
+        // What the executables share: unbuffered output, number formatting, start-up.
+        .target(
+            name: "CommandLineSupport",
+            dependencies: [
+                "Collectives",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "mnist-train",
             dependencies: [
+                "CommandLineSupport",
                 "DataParallel",
                 "Collectives",
                 "CollectivesSystem",
@@ -102,6 +112,7 @@ let package = Package(
         .executableTarget(
             name: "collectives-run",
             dependencies: [
+                "CommandLineSupport",
                 "CollectivesSystem",
                 "CollectivesRendezvous",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -111,6 +122,7 @@ let package = Package(
         .executableTarget(
             name: "collectives-bench",
             dependencies: [
+                "CommandLineSupport",
                 "Collectives",
                 "CollectivesVerification",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -121,6 +133,7 @@ let package = Package(
         .executableTarget(
             name: "collectives-check",
             dependencies: [
+                "CommandLineSupport",
                 "Collectives",
                 "CollectivesVerification",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

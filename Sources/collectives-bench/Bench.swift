@@ -2,6 +2,7 @@ import ArgumentParser
 import Collectives
 import CollectivesSystem
 import CollectivesVerification
+import CommandLineSupport
 
 /// An nccl-tests-style all-reduce benchmark, run under a launcher:
 /// `collectives-run -n 4 collectives-bench -b 8 -e 64M -f 2`.
@@ -47,23 +48,17 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        let communicator: Communicator
-        do {
-            communicator = try Communicator.fromEnvironment()
-        } catch {
-            printError("collectives-bench: \(error)")
-            throw ExitCode(2)
-        }
+        let communicator = try Communicator.forCommand("collectives-bench")
         defer { communicator.close() }
         let n = communicator.worldSize
         let leader = communicator.rank == 0
         if leader {
-            say("# collectives-bench all-reduce: \(n) ranks, transport \(communicator.transportName), type \(type), op \(op)")
-            say("# iterations \(iterations), warm-up \(warmup), check \(check == 1 ? "on" : "off")")
-            say("#")
-            say("#" + pad("size", 11) + pad("count", 13) + pad("type", 9) + pad("redop", 8)
+            Console.say("# collectives-bench all-reduce: \(n) ranks, transport \(communicator.transportName), type \(type), op \(op)")
+            Console.say("# iterations \(iterations), warm-up \(warmup), check \(check == 1 ? "on" : "off")")
+            Console.say("#")
+            Console.say("#" + pad("size", 11) + pad("count", 13) + pad("type", 9) + pad("redop", 8)
                   + pad("time", 11) + pad("algbw", 9) + pad("busbw", 9) + pad("#wrong", 8))
-            say("#" + pad("(B)", 11) + pad("(elements)", 13) + pad("", 9) + pad("", 8)
+            Console.say("#" + pad("(B)", 11) + pad("(elements)", 13) + pad("", 9) + pad("", 8)
                   + pad("(us)", 11) + pad("(GB/s)", 9) + pad("(GB/s)", 9) + pad("", 8))
         }
         var busTotal = 0.0, rows = 0, wrongTotal = 0
@@ -93,16 +88,16 @@ struct Bench: ParsableCommand {
             rows += 1
             wrongTotal += Int(wrong[0])
             if leader {
-                say(" " + pad(String(size), 11) + pad(String(count), 13) + pad(type.rawValue, 9) + pad(op.rawValue, 8)
-                      + pad(format(slowest[0] * 1e6, 1), 11) + pad(format(algbw, 2), 9) + pad(format(busbw, 2), 9)
+                Console.say(" " + pad(String(size), 11) + pad(String(count), 13) + pad(type.rawValue, 9) + pad(op.rawValue, 8)
+                      + pad(fixed(slowest[0] * 1e6, 1), 11) + pad(fixed(algbw, 2), 9) + pad(fixed(busbw, 2), 9)
                       + pad(check == 1 ? String(wrong[0]) : "N/A", 8))
             }
             if size > largest / factor { break }
             size *= factor
         }
         if leader {
-            say("# Out of bounds values : \(wrongTotal) \(wrongTotal == 0 ? "OK" : "FAILED")")
-            say("# Avg bus bandwidth    : \(format(rows > 0 ? busTotal / Double(rows) : 0, 4))")
+            Console.say("# Out of bounds values : \(wrongTotal) \(wrongTotal == 0 ? "OK" : "FAILED")")
+            Console.say("# Avg bus bandwidth    : \(fixed(rows > 0 ? busTotal / Double(rows) : 0, 4))")
         }
         if wrongTotal > 0 { throw ExitCode(1) }
     }
@@ -140,35 +135,6 @@ struct ByteSize: ExpressibleByArgument {
 
 extension ReduceOperation: ExpressibleByArgument {}
 extension DataType: ExpressibleByArgument {}
-
-func pad(_ text: String, _ width: Int) -> String {
-    String(repeating: " ", count: max(0, width - text.count)) + text
-}
-
-func format(_ value: Double, _ decimals: Int) -> String {
-    var scale = 1.0
-    for _ in 0..<decimals { scale *= 10 }
-    let rounded = (value * scale).rounded() / scale
-    var text = String(rounded)
-    if let dot = text.firstIndex(of: ".") {
-        let have = text.distance(from: dot, to: text.endIndex) - 1
-        if have < decimals { text += String(repeating: "0", count: decimals - have) }
-    } else if decimals > 0 {
-        text += "." + String(repeating: "0", count: decimals)
-    }
-    return text
-}
-
-/// Writes a line to standard output at once, even into a pipe (under a launcher).
-func say(_ text: String) {
-    var line = text + "\n"
-    line.withUTF8 { bytes in _ = write(1, bytes.baseAddress, bytes.count) }
-}
-
-func printError(_ text: String) {
-    var line = text + "\n"
-    line.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
-}
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Collectives
 import CollectivesVerification
+import CommandLineSupport
 
 /// Run under a launcher; every rank all-reduces deterministic inputs for each count, type and
 /// operation and compares the result with a sequential reference. Exits non-zero on any
@@ -24,13 +25,7 @@ struct Check: AsyncParsableCommand {
     var async = false
 
     mutating func run() async throws {
-        let communicator: Communicator
-        do {
-            communicator = try Communicator.fromEnvironment()
-        } catch {
-            print("collectives-check: \(error)")
-            throw ExitCode(2)
-        }
+        let communicator = try Communicator.forCommand("collectives-check")
         defer { communicator.close() }
         let n = communicator.worldSize
         let counts = self.counts.isEmpty ? [0, 1, 3, max(0, n - 1), 1000, (1 << 20) + 7] : self.counts
@@ -50,12 +45,12 @@ struct Check: AsyncParsableCommand {
                     checks += 1
                     if wrong > 0 {
                         failures += 1
-                        print("rank \(communicator.rank): all-reduce of \(count) × \(type) with \(op): \(wrong) wrong elements")
+                        Console.say("rank \(communicator.rank): all-reduce of \(count) × \(type) with \(op): \(wrong) wrong elements")
                     }
                 }
             }
         }
-        print("rank \(communicator.rank) of \(n): \(checks - failures) passed, \(failures) failed")
+        Console.say("rank \(communicator.rank) of \(n): \(checks - failures) passed, \(failures) failed")
         if failures > 0 { throw ExitCode(1) }
     }
 

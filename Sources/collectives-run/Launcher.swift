@@ -1,6 +1,7 @@
 import ArgumentParser
 import CollectivesRendezvous
 import CollectivesSystem
+import CommandLineSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -59,7 +60,7 @@ struct Launcher: ParsableCommand {
         do {
             store = try TCPStoreServer(listeningOn: address)
         } catch {
-            printError("collectives-run: \(error)")
+            Console.error("collectives-run: \(error)")
             throw ExitCode(1)
         }
         defer { store.close() }
@@ -85,7 +86,7 @@ struct Launcher: ParsableCommand {
         }
         let outcome = group.waitForAll()
         if let failure = outcome {
-            printError("collectives-run: \(failure.description)")
+            Console.error("collectives-run: \(failure.description)")
             throw ExitCode(failure.exitCode)
         }
     }
@@ -100,9 +101,4 @@ func installSignalForwarding() {
         _ = signal(signalNumber) { received in stopSignal.store(received, ordering: .relaxed) }
     }
     _ = signal(SIGPIPE, SIG_IGN)
-}
-
-func printError(_ text: String) {
-    var line = text + "\n"
-    line.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
 }

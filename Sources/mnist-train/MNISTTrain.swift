@@ -2,6 +2,7 @@ import ArgumentParser
 import COpenBLAS
 import Collectives
 import CollectivesSystem
+import CommandLineSupport
 import DataParallel
 
 #if canImport(Glibc)
@@ -94,13 +95,7 @@ struct MNISTTrain: ParsableCommand {
     }
 
     func run() throws {
-        let communicator: Communicator
-        do {
-            communicator = try Communicator.fromEnvironment()
-        } catch {
-            printError("mnist-train: \(error)")
-            throw ExitCode(2)
-        }
+        let communicator = try Communicator.forCommand("mnist-train")
         defer { communicator.close() }
         // Share the cores between the local ranks instead of letting each rank's OpenBLAS
         // start a thread per core.
@@ -117,9 +112,9 @@ struct MNISTTrain: ParsableCommand {
             train = try LabeledDataset.mnist(directory: dataDirectory, split: "train", rank: communicator.rank, worldSize: n)
             test = try LabeledDataset.mnist(directory: dataDirectory, split: "t10k", rank: communicator.rank, worldSize: n)
         } catch {
-            printError("mnist-train: rank \(communicator.rank): \(error)")
+            Console.error("mnist-train: rank \(communicator.rank): \(error)")
             if dataDirectory == "/usr/share/datasets/fashion-mnist" {
-                printError("mnist-train: install Debian's dataset-fashion-mnist, or pass --data-dir")
+                Console.error("mnist-train: install Debian's dataset-fashion-mnist, or pass --data-dir")
             }
             throw ExitCode(2)
         }
@@ -142,12 +137,11 @@ struct MNISTTrain: ParsableCommand {
         if leader {
             let mode = centralServer ? "central server (reduce to rank 0, broadcast back)"
                 : "all-reduce, \(noOverlap ? "after backward" : "overlapped with backward")"
-            say("mnist-train: \(n) ranks over \(communicator.transportName), \(train.totalCount) training and \(test.totalCount) test examples from \(dataDirectory)")
-            say("model \(sizes.map(String.init).joined(separator: "-")) (\(model.parameterCount) parameters), global batch \(batchSize), \(trainer.buckets.buckets.count) gradient buckets, gradients by \(mode)")
+            Console.say("mnist-train: \(n) ranks over \(communicator.transportName), \(train.totalCount) training and \(test.totalCount) test examples from \(dataDirectory)")
+            Console.say("model \(sizes.map(String.init).joined(separator: "-")) (\(model.parameterCount) parameters), global batch \(batchSize), \(trainer.buckets.buckets.count) gradient buckets, gradients by \(mode)")
         }
         // On a terminal, or under a launcher whose output is one.
-        let terminal = isatty(1) != 0 || ProcessEnvironment.current()["COLLECTIVES_STDOUT_IS_TERMINAL"] == "1"
-        let progress = ProgressBar(enabled: leader && terminal)
+        let progress = ProgressBar(enabled: leader && Console.standardOutputIsTerminal)
         var rows: [EpochReport] = []
         var accuracies: [Double] = []
         for epoch in 1...epochs {
@@ -164,7 +158,7 @@ struct MNISTTrain: ParsableCommand {
             rows.append(report)
             accuracies.append(accuracy)
             if leader {
-                say("epoch \(epoch)/\(epochs): loss \(fixed(report.trainingLoss, 4)), test accuracy \(fixed(accuracy * 100, 2))%, "
+                Console.say("epoch \(epoch)/\(epochs): loss \(fixed(report.trainingLoss, 4)), test accuracy \(fixed(accuracy * 100, 2))%, "
                       + "\(Int(report.examplesPerSecond)) samples/s, communication \(fixed(report.communicationSeconds, 2)) s, "
                       + "overhead \(fixed(report.communicationOverhead * 100, 1))%")
             }
@@ -172,21 +166,21 @@ struct MNISTTrain: ParsableCommand {
         let (checksum, identical) = try trainer.parameterChecksum()
         if leader {
             let hex = String(checksum, radix: 16)
-            say(identical ? "parameters identical on all \(n) ranks (checksum \(hex))"
+            Console.say(identical ? "parameters identical on all \(n) ranks (checksum \(hex))"
                             : "parameters DIFFER between ranks (rank 0 checksum \(hex))")
         }
         if let timeline {
             let spans = try trainer.gatherTimeline()
             if leader {
                 try writeFile(timeline, Timeline.chromeTrace(byRank: spans))
-                say("timeline written to \(timeline)")
+                Console.say("timeline written to \(timeline)")
             }
         }
         if let metrics, leader {
             try writeFile(metrics, MetricsReport.csv(rows, accuracies: accuracies))
             let plot = MetricsReport.plotPath(for: metrics)
             try writeFile(plot, MetricsReport.svg(rows, accuracies: accuracies))
-            say("metrics written to \(metrics) and \(plot)")
+            Console.say("metrics written to \(metrics) and \(plot)")
         }
         if !identical { throw ExitCode(1) }
     }

@@ -1,3 +1,4 @@
+import CommandLineSupport
 import DataParallel
 
 #if canImport(Glibc)
@@ -26,12 +27,12 @@ final class ProgressBar {
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
         // The carriage return ends the text, so that a launcher relaying the output can pass
         // each redraw on at once.
-        writeOut("epoch \(epoch)/\(epochs) [\(bar)] \(step)/\(steps) ETA \(fixed(eta, 1)) s \r")
+        Console.write("epoch \(epoch)/\(epochs) [\(bar)] \(step)/\(steps) ETA \(fixed(eta, 1)) s \r")
         drawn = true
     }
 
     func finish() {
-        if drawn { writeOut(String(repeating: " ", count: 70) + "\r") }
+        if drawn { Console.write(String(repeating: " ", count: 70) + "\r") }
         drawn = false
     }
 }
@@ -90,39 +91,10 @@ enum MetricsReport {
     }
 }
 
-func fixed(_ value: Double, _ decimals: Int) -> String {
-    guard value.isFinite else { return String(value) }
-    var scale = 1.0
-    for _ in 0..<decimals { scale *= 10 }
-    let scaled = (abs(value) * scale).rounded()
-    let whole = Int(scaled / scale)
-    var text = (value < 0 && scaled > 0 ? "-" : "") + String(whole)
-    if decimals > 0 {
-        let fraction = Int(scaled - Double(whole) * scale)
-        let digits = String(fraction)
-        text += "." + String(repeating: "0", count: decimals - digits.count) + digits
-    }
-    return text
-}
-
 func monotonicSeconds() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-func writeOut(_ text: String) {
-    var text = text
-    text.withUTF8 { bytes in _ = write(1, bytes.baseAddress, bytes.count) }
-}
-
-/// Writes a line to standard output at once (not through stdio's buffer, which holds output
-/// back when it goes to a pipe, as under a launcher), in order with the progress bar.
-func say(_ text: String) { writeOut(text + "\n") }
-
-func printError(_ text: String) {
-    var line = text + "\n"
-    line.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
 }
 
 func writeFile(_ path: String, _ contents: String) throws {
