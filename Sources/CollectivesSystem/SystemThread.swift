@@ -39,10 +39,15 @@ public final class SystemThread: @unchecked Sendable {
         #endif
     }
 
-    /// Waits for the thread to finish; later calls return at once.
+    /// Waits for the thread to finish; later calls return at once. Called on the thread itself
+    /// (its owner released there), it detaches instead of waiting for itself forever.
     public func join() {
         guard !joined else { return }
         joined = true
+        if pthread_equal(pthread_self(), handle) != 0 {
+            pthread_detach(handle)
+            return
+        }
         pthread_join(handle, nil)
     }
 }
