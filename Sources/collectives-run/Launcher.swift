@@ -27,7 +27,7 @@ struct Launcher: ParsableCommand {
     @Option(name: [.customShort("n"), .customLong("nproc")], help: "Number of ranks to start.")
     var ranks: Int
 
-    @Option(name: .customLong("master-addr"), help: "Address rank 0 serves the rendezvous store on.")
+    @Option(name: .customLong("master-addr"), help: "Address the launcher serves the rendezvous store on (MASTER_ADDR of the ranks).")
     var masterAddress = "127.0.0.1"
 
     @Option(name: .customLong("master-port"), help: "Port the launcher serves the rendezvous store on (default: a free port).")

@@ -25,28 +25,28 @@ struct MNISTTrain: ParsableCommand {
     var epochs = 10
 
     @Option(name: .customLong("batch-size"), help: "Examples per step over all ranks together.")
-    var batchSize = 128
+    var batchSize = TrainingOptions().globalBatchSize
 
     @Option(name: .customLong("learning-rate"), help: "SGD learning rate.")
-    var learningRate: Float = 0.05
+    var learningRate = TrainingOptions().optimizer.learningRate
 
     @Option(name: .customLong("lr-schedule"), help: "Learning rate over the epochs: cosine (decays to 0) or constant.")
     var learningRateSchedule = "cosine"
 
     @Option(help: "SGD momentum.")
-    var momentum: Float = 0.9
+    var momentum = TrainingOptions().optimizer.momentum
 
     @Option(name: .customLong("weight-decay"), help: "L2 weight decay.")
-    var weightDecay: Float = 1e-4
+    var weightDecay = TrainingOptions().optimizer.weightDecay
 
     @Option(help: "Hidden layer sizes, comma-separated.")
     var hidden = "256,128"
 
     @Option(name: .customLong("bucket-mib"), help: "Cap of the gradient buckets after the first, in MiB.")
-    var bucketMiB: Double = 1
+    var bucketMiB = Double(TrainingOptions().bucketCapBytes) / 1048576
 
     @Option(name: .customLong("first-bucket-mib"), help: "Cap of the first gradient bucket, in MiB.")
-    var firstBucketMiB: Double = 0.0625
+    var firstBucketMiB = Double(TrainingOptions().firstBucketBytes) / 1048576
 
     @Option(help: "All-reduce algorithm: ring (the one built so far) or auto.")
     var algorithm = "auto"
@@ -58,7 +58,7 @@ struct MNISTTrain: ParsableCommand {
     var centralServer = false
 
     @Option(help: "Seed of the initial parameters and of the example order.")
-    var seed: UInt64 = 1
+    var seed = TrainingOptions().seed
 
     @Option(name: .customLong("data-dir"), help: "Directory with train-/t10k- images and labels in IDX format (.gz or raw).")
     var dataDirectory = "/usr/share/datasets/fashion-mnist"
@@ -100,8 +100,9 @@ struct MNISTTrain: ParsableCommand {
         // Share the cores between the local ranks instead of letting each rank's OpenBLAS
         // start a thread per core.
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        let local = ProcessEnvironment.current()["LOCAL_WORLD_SIZE"].flatMap { Int($0) } ?? 1
-        if ProcessEnvironment.current()["OPENBLAS_NUM_THREADS"] == nil {
+        let environment = ProcessEnvironment.current()
+        let local = environment["LOCAL_WORLD_SIZE"].flatMap { Int($0) } ?? 1
+        if environment["OPENBLAS_NUM_THREADS"] == nil {
             openblas_set_num_threads(Int32(max(1, cores / max(1, local))))
         }
         let leader = communicator.rank == 0

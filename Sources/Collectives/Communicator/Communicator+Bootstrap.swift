@@ -7,15 +7,14 @@ extension Communicator {
     /// Makes a communicator from the environment a launcher set (see ``LaunchConfiguration``):
     /// `collectives-run`, torchrun, Slurm or OpenMPI variables, and `COLLECTIVES_TIMEOUT`.
     public static func fromEnvironment(options: CommunicatorOptions = CommunicatorOptions()) throws(CollectivesError) -> Communicator {
+        let environment = ProcessEnvironment.current()
         let configuration: LaunchConfiguration
         do {
-            configuration = try LaunchConfiguration.fromEnvironment()
+            configuration = try LaunchConfiguration.fromEnvironment(environment)
         } catch {
             throw CollectivesError(error, rank: -1, operation: "reading the environment")
         }
         var options = options
-        options.timeoutSeconds = configuration.timeoutSeconds
-        let environment = ProcessEnvironment.current()
         // Spin briefly before sleeping only when every local rank has a core of its own:
         // waking from poll costs tens of microseconds, but spinning steals the core of the
         // rank being waited for when ranks share cores.

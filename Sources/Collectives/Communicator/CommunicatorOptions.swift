@@ -28,7 +28,7 @@ extension CommunicatorOptions {
     /// Reads the tuning variables `COLLECTIVES_RING_SEGMENT_BYTES`, `COLLECTIVES_RING_WINDOW`,
     /// `COLLECTIVES_SOCKET_BUFFER_BYTES` and `COLLECTIVES_SPIN_MICROSECONDS` where set; a malformed value is an error naming it.
     public mutating func applyTuning(from environment: [String: String]) throws(CollectivesError) {
-        func positive(_ name: String, minimum: Int = 1, limit: Int) throws(CollectivesError) -> Int? {
+        func integer(_ name: String, minimum: Int = 1, limit: Int) throws(CollectivesError) -> Int? {
             guard let text = environment[name] else { return nil }
             guard let value = Int(text), value >= minimum, value <= limit else {
                 throw CollectivesError(.configuration, rank: -1, operation: "reading the environment",
@@ -36,9 +36,9 @@ extension CommunicatorOptions {
             }
             return value
         }
-        if let value = try positive("COLLECTIVES_RING_SEGMENT_BYTES", limit: 1 << 30) { ringSegmentBytes = value }
-        if let value = try positive("COLLECTIVES_RING_WINDOW", limit: 1024) { ringWindow = value }
-        if let value = try positive("COLLECTIVES_SOCKET_BUFFER_BYTES", minimum: 0, limit: 1 << 30) { tcp.socketBufferBytes = Int32(value) }
-        if let value = try positive("COLLECTIVES_SPIN_MICROSECONDS", minimum: 0, limit: 1_000_000) { tcp.spinMicroseconds = value }
+        if let value = try integer("COLLECTIVES_RING_SEGMENT_BYTES", limit: 1 << 30) { ringSegmentBytes = value }
+        if let value = try integer("COLLECTIVES_RING_WINDOW", limit: 1024) { ringWindow = value }
+        if let value = try integer("COLLECTIVES_SOCKET_BUFFER_BYTES", minimum: 0, limit: 1 << 30) { tcp.socketBufferBytes = Int32(value) }
+        if let value = try integer("COLLECTIVES_SPIN_MICROSECONDS", minimum: 0, limit: 1_000_000) { tcp.spinMicroseconds = value }
     }
 }

@@ -63,6 +63,7 @@ final class InProcessFabric: @unchecked Sendable {
     private var receives: [[Operation]]
     /// The whole group failed (a wait timed out while queues may still name its slot).
     private var closed = false
+    /// Ranks that closed their transport.
     private var closedRanks: Set<Int> = []
 
     init(worldSize: Int) {
