@@ -67,7 +67,7 @@ public enum ReferencePattern {
         return wrong
     }
 
-    static func convert<T: CollectiveElement & Numeric>(_ value: Int) -> T {
+    public static func convert<T: CollectiveElement & Numeric>(_ value: Int) -> T {
         switch T.self {
         case is Float.Type: return Float(value) as! T
         case is Double.Type: return Double(value) as! T
@@ -81,7 +81,7 @@ public enum ReferencePattern {
         }
     }
 
-    static func toDouble<T: CollectiveElement & Numeric>(_ value: T) -> Double {
+    public static func toDouble<T: CollectiveElement & Numeric>(_ value: T) -> Double {
         switch value {
         case let v as Float: return Double(v)
         case let v as Double: return v

@@ -23,6 +23,9 @@ public struct TrainingOptions: Sendable {
     /// every bucket after backward (false), for comparison.
     public var overlap = true
     public var exchange = GradientExchange.allReduce
+    /// The all-reduce algorithm for gradient buckets; `nil` leaves it to the communicator
+    /// (``Algorithm/auto`` unless configured otherwise).
+    public var algorithm: Algorithm?
     /// Seeds the initial parameters (on rank 0) and the order of examples (on every rank).
     public var seed: UInt64 = 1
     /// Record a timeline of forward, backward and each bucket's communication.
@@ -165,7 +168,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
             pendingLayers[bucket] -= 1
             if pendingLayers[bucket] == 0 {
                 let range = buckets.buckets[bucket].range
-                requests[bucket] = communicator.startAllReduce(UnsafeMutableBufferPointer(rebasing: gradients[range]), op: .sum)
+                requests[bucket] = communicator.startAllReduce(UnsafeMutableBufferPointer(rebasing: gradients[range]), op: .sum, algorithm: options.algorithm)
             }
         }
         now = Deadline.now.uptimeNanoseconds
@@ -188,7 +191,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
         case .allReduce:
             for (index, bucket) in buckets.buckets.enumerated() {
                 let start = Deadline.now.uptimeNanoseconds
-                try communicator.allReduce(UnsafeMutableBufferPointer(rebasing: gradients[bucket.range]), op: .sum)
+                try communicator.allReduce(UnsafeMutableBufferPointer(rebasing: gradients[bucket.range]), op: .sum, algorithm: options.algorithm)
                 let end = Deadline.now.uptimeNanoseconds
                 timeline.record("all-reduce bucket \(index)", thread: 1, from: start, to: end)
                 communication += end - start

@@ -3,14 +3,14 @@ import Collectives
 import CollectivesVerification
 import CommandLineSupport
 
-/// Run under a launcher; every rank all-reduces deterministic inputs for each count, type and
-/// operation and compares the result with a sequential reference. Exits non-zero on any
-/// difference or error. The multi-process tests run it.
+/// Run under a launcher; every rank runs collectives on deterministic inputs for each count,
+/// type and operation and compares its results with a sequential reference. Exits non-zero on
+/// any difference or error. The multi-process tests run it.
 @main
 struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "collectives-check",
-        abstract: "All-reduce known inputs on every rank and check the results against a sequential reference.")
+        abstract: "Run collectives on known inputs on every rank and check the results against a sequential reference.")
 
     @Option(name: .long, parsing: .upToNextOption, help: "Element counts to check (default: 0 1 3 n-1 1000 1048583).")
     var counts: [Int] = []
@@ -21,7 +21,18 @@ struct Check: AsyncParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "Operations: sum product min max average (default: all).")
     var ops: [String] = []
 
-    @Flag(name: .long, help: "Use the async API instead of the blocking one.")
+    @Option(name: .long, parsing: .upToNextOption,
+            help: "Collectives: \(CollectiveName.allCases.map(\.rawValue).joined(separator: " ")), or all (default: all-reduce).")
+    var collectives: [String] = []
+
+    @Option(name: .long, parsing: .upToNextOption,
+            help: "All-reduce algorithms to force in turn: \(Algorithm.allCases.map(\.rawValue).joined(separator: " ")) (default: the communicator's).")
+    var algorithms: [String] = []
+
+    @Flag(name: .long, help: "Check the out-of-place forms too.")
+    var outOfPlace = false
+
+    @Flag(name: .long, help: "Use the async all-reduce instead of the blocking one.")
     var async = false
 
     mutating func run() async throws {
@@ -29,23 +40,28 @@ struct Check: AsyncParsableCommand {
         defer { communicator.close() }
         let n = communicator.worldSize
         let counts = self.counts.isEmpty ? [0, 1, 3, max(0, n - 1), 1000, (1 << 20) + 7] : self.counts
-        let types = try self.types.isEmpty ? DataType.allCases : self.types.map { name in
-            guard let type = DataType(rawValue: name) else { throw ValidationError("unknown type \(name)") }
-            return type
-        }
-        let ops = try self.ops.isEmpty ? ReduceOperation.allCases : self.ops.map { name in
-            guard let op = ReduceOperation(rawValue: name) else { throw ValidationError("unknown operation \(name)") }
-            return op
-        }
+        let types = try parse(self.types, DataType.allCases, "type") { DataType(rawValue: $0) }
+        let ops = try parse(self.ops, ReduceOperation.allCases, "operation") { ReduceOperation(rawValue: $0) }
+        let collectives = self.collectives == ["all"] ? CollectiveName.allCases
+            : try parse(self.collectives, [.allReduce], "collective") { CollectiveName(rawValue: $0) }
+        let algorithms: [Algorithm?] = self.algorithms.isEmpty ? [nil]
+            : try parse(self.algorithms, [], "algorithm") { Algorithm(name: $0) }
         var checks = 0, failures = 0
-        for count in counts {
-            for type in types {
-                for op in ops {
-                    let wrong = try await check(ElementTypes.type(of: type), count: count, op: op, communicator: communicator)
-                    checks += 1
-                    if wrong > 0 {
-                        failures += 1
-                        Console.say("rank \(communicator.rank): all-reduce of \(count) × \(type) with \(op): \(wrong) wrong elements")
+        for collective in collectives {
+            for algorithm in collective == .allReduce ? algorithms : [nil] {
+                for count in counts {
+                    for type in types {
+                        for op in collective.reduces ? ops : [.sum] {
+                            for inPlace in outOfPlace ? [true, false] : [true] {
+                                let wrong = try await check(collective, ElementTypes.type(of: type), count: count, op: op,
+                                                            algorithm: algorithm, inPlace: inPlace, communicator: communicator)
+                                checks += 1
+                                if wrong > 0 {
+                                    failures += 1
+                                    Console.say("rank \(communicator.rank): \(collective)\(algorithm.map { " (\($0))" } ?? "") of \(count) × \(type) with \(op): \(wrong) wrong elements")
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -54,23 +70,33 @@ struct Check: AsyncParsableCommand {
         if failures > 0 { throw ExitCode(1) }
     }
 
-    func check<T: CollectiveElement & Numeric>(_: T.Type, count: Int, op: ReduceOperation, communicator: Communicator) async throws -> Int {
+    func parse<T>(_ names: [String], _ all: [T], _ what: String, _ make: (String) -> T?) throws -> [T] {
+        guard !names.isEmpty else { return all }
+        return try names.map { name in
+            guard let value = make(name) else { throw ValidationError("unknown \(what) \(name)") }
+            return value
+        }
+    }
+
+    func check<T: CollectiveElement & Numeric>(
+        _ collective: CollectiveName, _ type: T.Type, count: Int, op: ReduceOperation, algorithm: Algorithm?, inPlace: Bool,
+        communicator: Communicator
+    ) async throws -> Int {
+        guard async, collective == .allReduce else {
+            return try blocking(collective, type, count: count, op: op, algorithm: algorithm, inPlace: inPlace, communicator: communicator)
+        }
         var values = [T](repeating: .zero, count: count)
         values.withUnsafeMutableBufferPointer { ReferencePattern.fill($0, rank: communicator.rank, op: op) }
-        if async {
-            try await communicator.allReduce(&values, op: op)
-        } else {
-            try blockingAllReduce(&values, op: op, communicator: communicator)
-        }
+        try await communicator.allReduce(&values, op: op, algorithm: algorithm)
         return values.withUnsafeBufferPointer { ReferencePattern.countWrong($0, worldSize: communicator.worldSize, op: op) }
     }
 
-    /// A synchronous context, where the blocking overload is the one chosen.
-    func blockingAllReduce<T: CollectiveElement>(_ values: inout [T], op: ReduceOperation, communicator: Communicator) throws {
-        try communicator.allReduce(&values, op: op)
+    /// A synchronous context, where the blocking overloads are the ones chosen.
+    func blocking<T: CollectiveElement & Numeric>(
+        _ collective: CollectiveName, _ type: T.Type, count: Int, op: ReduceOperation, algorithm: Algorithm?, inPlace: Bool,
+        communicator: Communicator
+    ) throws -> Int {
+        try CollectiveCheck.wrongElements(collective, type, count: count, op: op, algorithm: algorithm, inPlace: inPlace,
+                                          communicator: communicator)
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

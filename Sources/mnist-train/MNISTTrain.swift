@@ -48,8 +48,8 @@ struct MNISTTrain: ParsableCommand {
     @Option(name: .customLong("first-bucket-mib"), help: "Cap of the first gradient bucket, in MiB.")
     var firstBucketMiB = Double(TrainingOptions().firstBucketBytes) / 1048576
 
-    @Option(help: "All-reduce algorithm: ring (the one built so far) or auto.")
-    var algorithm = "auto"
+    @Option(help: "All-reduce algorithm for the gradients: auto, ring, tree, recursive-doubling or central (default: COLLECTIVES_ALGORITHM, else auto).")
+    var algorithm: String?
 
     @Flag(name: .customLong("no-overlap"), help: "All-reduce the gradients after backward instead of during it.")
     var noOverlap = false
@@ -81,8 +81,8 @@ struct MNISTTrain: ParsableCommand {
         }
         guard hiddenSizes != nil else { throw ValidationError("--hidden takes positive sizes separated by commas, such as 256,128") }
         guard bucketMiB > 0, firstBucketMiB > 0 else { throw ValidationError("bucket sizes must be positive") }
-        guard ["auto", "ring"].contains(algorithm) else {
-            throw ValidationError("--algorithm \(algorithm): only ring (and auto, which picks it) exist so far")
+        if let algorithm, Algorithm(name: algorithm) == nil {
+            throw ValidationError("--algorithm \(algorithm): expected one of \(Algorithm.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if let stepsPerEpoch, stepsPerEpoch < 1 { throw ValidationError("--steps-per-epoch must be at least 1") }
     }
@@ -129,6 +129,7 @@ struct MNISTTrain: ParsableCommand {
         options.firstBucketBytes = Int(firstBucketMiB * 1048576)
         options.overlap = !noOverlap
         options.exchange = centralServer ? .centralServer : .allReduce
+        options.algorithm = algorithm.flatMap { Algorithm(name: $0) }
         options.seed = seed
         options.recordTimeline = timeline != nil
         let sizes = [train.featureCount] + hiddenSizes! + [Int(classes[0])]

@@ -1,31 +1,50 @@
 import CollectivesTransport
 
-/// Memory an algorithm reuses from call to call: scratch space for incoming segments and the
-/// arrays of request handles, so that a collective allocates nothing once warmed up.
+/// Memory an algorithm reuses from call to call: scratch space for incoming segments, staging
+/// space for partial results and copies, and the arrays of request handles, so that a collective
+/// allocates nothing once warmed up.
 ///
 /// Owned by a communicator and used by one operation at a time.
 final class Workspace: @unchecked Sendable {
-    private(set) var scratch: UnsafeMutableRawPointer
-    private(set) var scratchBytes: Int
+    private var scratchMemory = Region()
+    private var stagingMemory = Region()
     var sends: [TransportRequest] = []
     var receives: [TransportRequest] = []
 
     init(scratchBytes: Int) {
-        self.scratchBytes = Swift.max(scratchBytes, 64)
-        scratch = .allocate(byteCount: self.scratchBytes, alignment: 64)
+        _ = scratchMemory.atLeast(scratchBytes)
         sends.reserveCapacity(256)
         receives.reserveCapacity(16)
     }
 
-    deinit { scratch.deallocate() }
+    deinit {
+        scratchMemory.free()
+        stagingMemory.free()
+    }
 
-    /// Scratch memory of at least `bytes`, grown (once) if needed.
-    func scratch(atLeast bytes: Int) -> UnsafeMutableRawPointer {
-        if bytes > scratchBytes {
-            scratch.deallocate()
-            scratchBytes = bytes
-            scratch = .allocate(byteCount: bytes, alignment: 64)
+    /// Scratch memory of at least `bytes` (where segments are received), grown if needed.
+    func scratch(atLeast bytes: Int) -> UnsafeMutableRawPointer { scratchMemory.atLeast(bytes) }
+
+    /// A second region of at least `bytes`, separate from ``scratch(atLeast:)``: running sums,
+    /// copies of an input that must not change.
+    func staging(atLeast bytes: Int) -> UnsafeMutableRawPointer { stagingMemory.atLeast(bytes) }
+
+    private struct Region {
+        var base: UnsafeMutableRawPointer?
+        var bytes = 0
+
+        mutating func atLeast(_ wanted: Int) -> UnsafeMutableRawPointer {
+            if let base, wanted <= bytes { return base }
+            base?.deallocate()
+            bytes = Swift.max(wanted, 64)
+            let memory = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            base = memory
+            return memory
         }
-        return scratch
+
+        mutating func free() {
+            base?.deallocate()
+            base = nil
+        }
     }
 }

@@ -7,55 +7,69 @@ extension Communicator {
     /// Replaces every element of `buffer`, on every rank, with the reduction of that element
     /// over all ranks. Blocks the calling thread until done.
     ///
-    /// Every rank must pass the same number of elements of the same type with the same `op`.
-    /// A count of zero, or a world of one rank, returns at once.
-    public func allReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOperation = .sum) throws(CollectivesError) {
+    /// Every rank must pass the same number of elements of the same type with the same `op`
+    /// and `algorithm`. A count of zero, or a world of one rank, returns at once. Every rank
+    /// ends with the same bits, whatever the algorithm.
+    ///
+    /// - Parameter algorithm: forces an algorithm for this call; `nil` uses
+    ///   ``CommunicatorOptions/algorithm`` (by default ``Algorithm/auto``).
+    public func allReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOperation = .sum, algorithm: Algorithm? = nil) throws(CollectivesError) {
         try queue.runHere { () throws(CollectivesError) in
-            try performAllReduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count, dataType: T.dataType, op: op)
+            try performAllReduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count, dataType: T.dataType, op: op, algorithm: algorithm)
         }
     }
 
-    /// All-reduces an array in place. See ``allReduce(_:op:)-(UnsafeMutableBufferPointer<T>,_)``.
-    public func allReduce<T: CollectiveElement>(_ array: inout [T], op: ReduceOperation = .sum) throws(CollectivesError) {
+    /// All-reduces an array in place. See ``allReduce(_:op:algorithm:)-(UnsafeMutableBufferPointer<T>,_,_)``.
+    public func allReduce<T: CollectiveElement>(_ array: inout [T], op: ReduceOperation = .sum, algorithm: Algorithm? = nil) throws(CollectivesError) {
         let result: Result<Void, CollectivesError> = array.withUnsafeMutableBufferPointer { buffer in
-            Result { () throws(CollectivesError) in try allReduce(buffer, op: op) }
+            Result { () throws(CollectivesError) in try allReduce(buffer, op: op, algorithm: algorithm) }
         }
         try result.get()
     }
 
-    /// All-reduces untyped memory holding `count` elements of `dataType`.
-    public func allReduce(_ buffer: UnsafeMutableRawBufferPointer, dataType: DataType, op: ReduceOperation = .sum) throws(CollectivesError) {
-        guard buffer.count % dataType.size == 0 else {
+    /// Out of place: `receive` gets the reduction of every rank's `send`; `send` is unchanged.
+    /// Both hold the same number of elements.
+    public func allReduce<T: CollectiveElement>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>, op: ReduceOperation = .sum, algorithm: Algorithm? = nil) throws(CollectivesError) {
+        guard send.count == receive.count else {
             throw CollectivesError(.invalidArgument, rank: rank, operation: "all-reduce",
-                                   reason: "\(buffer.count) bytes is not a whole number of \(dataType) elements")
+                                   reason: "the send buffer holds \(send.count) elements, the receive buffer \(receive.count)")
         }
+        if let from = send.baseAddress, let to = receive.baseAddress, from != UnsafePointer(to) {
+            to.update(from: from, count: send.count)
+        }
+        try allReduce(receive, op: op, algorithm: algorithm)
+    }
+
+    /// All-reduces untyped memory holding `count` elements of `dataType`.
+    public func allReduce(_ buffer: UnsafeMutableRawBufferPointer, dataType: DataType, op: ReduceOperation = .sum, algorithm: Algorithm? = nil) throws(CollectivesError) {
+        let count = try elementCount(buffer.count, dataType, operation: "all-reduce")
         try queue.runHere { () throws(CollectivesError) in
-            try performAllReduce(buffer.baseAddress, count: buffer.count / dataType.size, dataType: dataType, op: op)
+            try performAllReduce(buffer.baseAddress, count: count, dataType: dataType, op: op, algorithm: algorithm)
         }
     }
 
     // MARK: Async
 
-    /// The `async` form of ``allReduce(_:op:)-(UnsafeMutableBufferPointer<T>,_)``: the work and
-    /// the waiting happen on the communicator's own thread, so no cooperative thread is blocked.
-    /// `buffer` must stay valid until this returns.
-    public func allReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOperation = .sum) async throws(CollectivesError) {
-        let memory = LentMemory(base: UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count)
+    /// The `async` form of ``allReduce(_:op:algorithm:)-(UnsafeMutableBufferPointer<T>,_,_)``:
+    /// the work and the waiting happen on the communicator's own thread, so no cooperative thread
+    /// is blocked. `buffer` must stay valid until this returns.
+    public func allReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOperation = .sum, algorithm: Algorithm? = nil) async throws(CollectivesError) {
+        let memory = LentMemory(buffer)
         try await queue.runOnWorker { () throws(CollectivesError) in
-            try self.performAllReduce(memory.base, count: memory.count, dataType: T.dataType, op: op)
+            try self.performAllReduce(memory.base, count: memory.count, dataType: T.dataType, op: op, algorithm: algorithm)
         }
     }
 
-    /// The `async` form of ``allReduce(_:op:)-([T],_)``. The array's storage is handed to the
-    /// communicator's thread and back, never copied.
-    public func allReduce<T: CollectiveElement>(_ array: inout [T], op: ReduceOperation = .sum) async throws(CollectivesError) {
+    /// The `async` form of ``allReduce(_:op:algorithm:)-([T],_,_)``. The array's storage is
+    /// handed to the communicator's thread and back, never copied.
+    public func allReduce<T: CollectiveElement>(_ array: inout [T], op: ReduceOperation = .sum, algorithm: Algorithm? = nil) async throws(CollectivesError) {
         let box = ArrayBox(array)
         array = []
         defer { array = box.take() }
         try await queue.runOnWorker { () throws(CollectivesError) in
             try box.withUnsafeMutableBufferPointer { (buffer) throws(CollectivesError) in
                 try self.performAllReduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count,
-                                          dataType: T.dataType, op: op)
+                                          dataType: T.dataType, op: op, algorithm: algorithm)
             }
         }
     }
@@ -66,43 +80,78 @@ extension Communicator {
     /// ``CollectiveRequest/wait()`` before touching the buffer again. Requests run in the order
     /// they were started, after every call issued before them, so overlapping computation with
     /// several of these in flight is safe.
-    public func startAllReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOperation = .sum) -> CollectiveRequest {
-        let memory = LentMemory(base: UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count)
+    public func startAllReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOperation = .sum, algorithm: Algorithm? = nil) -> CollectiveRequest {
+        let memory = LentMemory(buffer)
         return queue.start { () throws(CollectivesError) in
-            try self.performAllReduce(memory.base, count: memory.count, dataType: T.dataType, op: op)
+            try self.performAllReduce(memory.base, count: memory.count, dataType: T.dataType, op: op, algorithm: algorithm)
         }
     }
 
     // MARK: The operation
 
     /// Runs one all-reduce; called inside the operation queue.
-    func performAllReduce(_ base: UnsafeMutableRawPointer?, count: Int, dataType: DataType, op: ReduceOperation) throws(CollectivesError) {
+    func performAllReduce(_ base: UnsafeMutableRawPointer?, count: Int, dataType: DataType, op: ReduceOperation, algorithm: Algorithm?) throws(CollectivesError) {
         let sequence = nextSequence()
         guard worldSize > 1, count > 0 else { return }
-        let tag = sequence << 8 | CollectiveKind.allReduce.rawValue
+        let bytes = count * dataType.size
+        let chosen = try resolve(algorithm, bytes: bytes)
+        let kernel = ReductionKernel(dataType: dataType, operation: op)
         do {
-            try RingAllReduce.run(
-                buffer: base, count: count, elementSize: dataType.size,
-                kernel: ReductionKernel(dataType: dataType, operation: op),
-                transport: transport, tag: tag, deadline: operationDeadline(), workspace: workspace,
-                parameters: .init(segmentBytes: options.ringSegmentBytes, window: options.ringWindow))
+            switch chosen {
+            case .ring, .auto:
+                try Ring.run(.allReduce, buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
+                             exchange: exchange(sequence: sequence, kind: .allReduce))
+            case .tree:
+                try TreeAllReduce.run(buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
+                                      exchange: exchange(sequence: sequence, kind: .allReduce, segmentBytes: options.treeSegmentBytes))
+            case .recursiveDoubling:
+                try RecursiveDoubling.run(buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
+                                          exchange: exchange(sequence: sequence, kind: .allReduce))
+            case .central:
+                let context = exchange(sequence: sequence, kind: .allReduce)
+                try CentralServer.reduce(buffer: base, count: count, elementSize: dataType.size, kernel: kernel, root: 0, exchange: context)
+                try CentralServer.broadcast(buffer: base, bytes: bytes, root: 0, exchange: context)
+            }
         } catch {
-            throw failure(error, "all-reduce #\(sequence) (\(count) × \(dataType), \(op))")
+            throw failure(error, "all-reduce #\(sequence) (\(count) × \(dataType), \(op), \(chosen))")
         }
+    }
+
+    /// The algorithm for an all-reduce of `bytes`: the call's, else the communicator's, and for
+    /// ``Algorithm/auto`` the cost model's choice (measuring the model first if need be).
+    func resolve(_ algorithm: Algorithm?, bytes: Int) throws(CollectivesError) -> Algorithm {
+        let wanted = algorithm ?? options.algorithm
+        guard wanted == .auto else { return wanted }
+        let model = try currentCostModel()
+        let choice = model.choose(bytes: bytes, worldSize: worldSize, segmentBytes: options.ringSegmentBytes)
+        logger.debug("rank \(rank): all-reduce of \(bytes) bytes over \(worldSize) ranks: \(choice) (\(model))")
+        return choice
+    }
+
+    /// `count` bytes as a number of `dataType` elements, or an error naming `operation`.
+    func elementCount(_ bytes: Int, _ dataType: DataType, operation: String) throws(CollectivesError) -> Int {
+        guard bytes % dataType.size == 0 else {
+            throw CollectivesError(.invalidArgument, rank: rank, operation: operation,
+                                   reason: "\(bytes) bytes is not a whole number of \(dataType) elements")
+        }
+        return bytes / dataType.size
     }
 }
 
-/// Which collective a message belongs to: the low byte of every tag.
-enum CollectiveKind: UInt64 {
-    case allReduce = 1
-    case broadcast = 2
-    case reduce = 3
-}
-
-/// Memory lent to the communicator's thread for the length of one `async` call.
+/// Memory lent to the communicator's thread for the length of one call.
 struct LentMemory: @unchecked Sendable {
     let base: UnsafeMutableRawPointer?
     let count: Int
+
+    init<T>(_ buffer: UnsafeMutableBufferPointer<T>) {
+        base = UnsafeMutableRawPointer(buffer.baseAddress)
+        count = buffer.count
+    }
+
+    init<T>(_ buffer: UnsafeBufferPointer<T>) {
+        base = UnsafeMutableRawPointer(mutating: buffer.baseAddress)
+        count = buffer.count
+    }
 }
 
 /// Carries an array's storage to the communicator's thread and back without copying it.

@@ -1,7 +1,13 @@
 import CollectivesSystem
 import CollectivesTransport
 
+/// Messages up to this size go along binomial trees (⌈log2 n⌉ latencies); larger ones along a
+/// pipelined chain (each link carries the message once).
+let rootedTreeLimitBytes = 64 << 10
+
 extension Communicator {
+    // MARK: Broadcast
+
     /// Copies `root`'s buffer into every other rank's buffer. Every rank passes the same count.
     public func broadcast<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) throws(CollectivesError) {
         try queue.runHere { () throws(CollectivesError) in
@@ -17,8 +23,32 @@ extension Communicator {
         try result.get()
     }
 
-    /// Reduces every rank's buffer into `root`'s, through `root` alone (the central-server
-    /// pattern). Other ranks' buffers are unchanged.
+    /// Out of place: `root` sends its `send`; every rank (the root too) gets it in `receive`.
+    /// `send` is read on the root only (pass an empty buffer elsewhere).
+    public func broadcast<T: CollectiveElement>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>, root: Int) throws(CollectivesError) {
+        if rank == root {
+            guard send.count == receive.count else {
+                throw CollectivesError(.invalidArgument, rank: rank, operation: "broadcast",
+                                       reason: "the root's send buffer holds \(send.count) elements, its receive buffer \(receive.count)")
+            }
+            if let from = send.baseAddress, let to = receive.baseAddress, from != UnsafePointer(to) {
+                to.update(from: from, count: send.count)
+            }
+        }
+        try broadcast(receive, root: root)
+    }
+
+    /// Starts a broadcast on the communicator's thread; see ``startAllReduce(_:op:algorithm:)``.
+    public func startBroadcast<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) -> CollectiveRequest {
+        let memory = LentMemory(buffer)
+        return queue.start { () throws(CollectivesError) in
+            try self.performBroadcast(memory.base, count: memory.count, dataType: T.dataType, root: root)
+        }
+    }
+
+    // MARK: Reduce
+
+    /// Reduces every rank's buffer into `root`'s. Other ranks' buffers are unchanged.
     public func reduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOperation = .sum, root: Int) throws(CollectivesError) {
         try queue.runHere { () throws(CollectivesError) in
             try performReduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count, dataType: T.dataType, op: op, root: root)
@@ -33,20 +63,37 @@ extension Communicator {
         try result.get()
     }
 
-    private func checkRoot(_ root: Int, operation: String) throws(CollectivesError) {
-        guard root >= 0, root < worldSize else {
-            throw CollectivesError(.invalidArgument, rank: rank, operation: operation,
-                                   reason: "root \(root) is outside 0..<\(worldSize)")
+    /// Out of place: the root's `receive` gets the reduction of every rank's `send`; `receive` is
+    /// not touched elsewhere (pass an empty buffer there).
+    public func reduce<T: CollectiveElement>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>, op: ReduceOperation = .sum, root: Int) throws(CollectivesError) {
+        if rank == root {
+            guard send.count == receive.count else {
+                throw CollectivesError(.invalidArgument, rank: rank, operation: "reduce",
+                                       reason: "the root's send buffer holds \(send.count) elements, its receive buffer \(receive.count)")
+            }
+            if let from = send.baseAddress, let to = receive.baseAddress, from != UnsafePointer(to) {
+                to.update(from: from, count: send.count)
+            }
+            try reduce(receive, op: op, root: root)
+        } else {
+            // Non-roots' buffers are only read.
+            try reduce(UnsafeMutableBufferPointer(mutating: send), op: op, root: root)
         }
     }
+
+    // MARK: The operations
 
     func performBroadcast(_ base: UnsafeMutableRawPointer?, count: Int, dataType: DataType, root: Int) throws(CollectivesError) {
         try checkRoot(root, operation: "broadcast")
         let sequence = nextSequence()
+        let bytes = count * dataType.size
         do {
-            try CentralServer.broadcast(buffer: base, bytes: count * dataType.size, root: root, transport: transport,
-                                        tag: sequence << 8 | CollectiveKind.broadcast.rawValue,
-                                        deadline: operationDeadline(), workspace: workspace)
+            let context = exchange(sequence: sequence, kind: .broadcast, segmentBytes: options.treeSegmentBytes)
+            if worldSize <= 2 || bytes <= rootedTreeLimitBytes {
+                try Broadcast.binomial(buffer: base, bytes: bytes, root: root, exchange: context)
+            } else {
+                try Broadcast.chain(buffer: base, bytes: bytes, root: root, exchange: context)
+            }
         } catch {
             throw failure(error, "broadcast #\(sequence) (\(count) × \(dataType), root \(root))")
         }
@@ -55,20 +102,16 @@ extension Communicator {
     func performReduce(_ base: UnsafeMutableRawPointer?, count: Int, dataType: DataType, op: ReduceOperation, root: Int) throws(CollectivesError) {
         try checkRoot(root, operation: "reduce")
         let sequence = nextSequence()
+        let kernel = ReductionKernel(dataType: dataType, operation: op)
         do {
-            try CentralServer.reduce(buffer: base, count: count, elementSize: dataType.size,
-                                     kernel: ReductionKernel(dataType: dataType, operation: op), root: root,
-                                     transport: transport, tag: sequence << 8 | CollectiveKind.reduce.rawValue,
-                                     deadline: operationDeadline(), workspace: workspace)
+            let context = exchange(sequence: sequence, kind: .reduce, segmentBytes: options.treeSegmentBytes)
+            if worldSize <= 2 || count * dataType.size <= rootedTreeLimitBytes {
+                try Reduce.binomial(buffer: base, count: count, elementSize: dataType.size, kernel: kernel, root: root, exchange: context)
+            } else {
+                try Reduce.chain(buffer: base, count: count, elementSize: dataType.size, kernel: kernel, root: root, exchange: context)
+            }
         } catch {
             throw failure(error, "reduce #\(sequence) (\(count) × \(dataType), \(op), root \(root))")
         }
-    }
-
-    /// Wraps and logs a transport error of `operation`.
-    func failure(_ error: TransportError, _ operation: String) -> CollectivesError {
-        let failure = CollectivesError(error, operation: operation)
-        logger.error("\(failure)")
-        return failure
     }
 }

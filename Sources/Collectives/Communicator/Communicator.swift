@@ -43,6 +43,8 @@ public final class Communicator: @unchecked Sendable {
     // Touched only inside operations, which the queue serializes.
     var sequence: UInt64 = 0
     let workspace: Workspace
+    /// The constants of the automatic choice, once known (set, or measured on first need).
+    var costModel: CostModel?
 
     /// Makes a communicator over a transport that is already connected (for example one of an
     /// ``InProcessTransport`` group).
@@ -58,6 +60,7 @@ public final class Communicator: @unchecked Sendable {
         self.store = store
         self.storeServer = storeServer
         self.logger = options.logger
+        costModel = options.costModel
         workspace = Workspace(scratchBytes: options.ringWindow * options.ringSegmentBytes)
     }
 
@@ -80,4 +83,42 @@ public final class Communicator: @unchecked Sendable {
 
     /// The deadline for an operation starting now.
     func operationDeadline() -> Deadline { .after(seconds: options.timeoutSeconds) }
+
+    /// The context of one collective's messages: its tag, deadline and segment size.
+    func exchange(sequence: UInt64, kind: CollectiveKind, segmentBytes: Int? = nil) -> Exchange {
+        Exchange(transport: transport, tag: sequence << 8 | kind.rawValue, deadline: operationDeadline(),
+                 workspace: workspace, segmentBytes: segmentBytes ?? options.ringSegmentBytes, window: options.ringWindow)
+    }
+
+    /// Throws unless `root` is a rank of this communicator.
+    func checkRoot(_ root: Int, operation: String) throws(CollectivesError) {
+        guard root >= 0, root < worldSize else {
+            throw CollectivesError(.invalidArgument, rank: rank, operation: operation,
+                                   reason: "root \(root) is outside 0..<\(worldSize)")
+        }
+    }
+
+    /// Wraps and logs a transport error of `operation`.
+    func failure(_ error: TransportError, _ operation: String) -> CollectivesError {
+        let failure = CollectivesError(error, operation: operation)
+        logger.error("\(failure)")
+        return failure
+    }
+}
+
+/// Which collective a message belongs to: the low byte of every tag (the high bytes hold the
+/// collective's sequence number, or a point-to-point message's own tag).
+enum CollectiveKind: UInt64 {
+    case allReduce = 1
+    case broadcast = 2
+    case reduce = 3
+    case allGather = 4
+    case reduceScatter = 5
+    case allToAll = 6
+    case gather = 7
+    case scatter = 8
+    case barrier = 9
+    case probe = 10
+    case split = 11
+    case pointToPoint = 12
 }

@@ -15,6 +15,19 @@ public struct CommunicatorOptions: Sendable {
     /// How many segments the ring receives ahead of the one it is reducing. Default 4.
     public var ringWindow: Int = 4
 
+    /// The tree all-reduce and the chain broadcast and reduce pipeline in segments of at most this
+    /// many bytes. Default 128 KiB.
+    public var treeSegmentBytes: Int = 128 << 10
+
+    /// The all-reduce algorithm used when a call does not name one. Default ``Algorithm/auto``;
+    /// `COLLECTIVES_ALGORITHM` sets it.
+    public var algorithm: Algorithm = .auto
+
+    /// The constants ``Algorithm/auto`` chooses with; `nil` (the default) measures them the first
+    /// time a choice is needed. `COLLECTIVES_LATENCY_US`, `COLLECTIVES_BANDWIDTH_GBPS` and
+    /// `COLLECTIVES_REDUCE_GBPS` set them.
+    public var costModel: CostModel?
+
     /// Settings of the TCP transport.
     public var tcp = TCPOptions()
 
@@ -25,17 +38,45 @@ public struct CommunicatorOptions: Sendable {
 }
 
 extension CommunicatorOptions {
-    /// Reads the tuning variables `COLLECTIVES_RING_SEGMENT_BYTES`, `COLLECTIVES_RING_WINDOW`,
-    /// `COLLECTIVES_SOCKET_BUFFER_BYTES` and `COLLECTIVES_SPIN_MICROSECONDS` where set; a malformed value is an error naming it.
+    /// Reads `COLLECTIVES_ALGORITHM`, the cost-model constants `COLLECTIVES_LATENCY_US`,
+    /// `COLLECTIVES_BANDWIDTH_GBPS` and `COLLECTIVES_REDUCE_GBPS`, and the tuning variables
+    /// `COLLECTIVES_RING_SEGMENT_BYTES`, `COLLECTIVES_RING_WINDOW`, `COLLECTIVES_TREE_SEGMENT_BYTES`,
+    /// `COLLECTIVES_SOCKET_BUFFER_BYTES` and `COLLECTIVES_SPIN_MICROSECONDS` where set; a
+    /// malformed value is an error naming it.
     public mutating func applyTuning(from environment: [String: String]) throws(CollectivesError) {
+        func invalid(_ name: String, _ text: String, _ expected: String) -> CollectivesError {
+            CollectivesError(.configuration, rank: -1, operation: "reading the environment",
+                             reason: "environment variable \(name)=\"\(text)\" is invalid: expected \(expected)")
+        }
         func integer(_ name: String, minimum: Int = 1, limit: Int) throws(CollectivesError) -> Int? {
             guard let text = environment[name] else { return nil }
             guard let value = Int(text), value >= minimum, value <= limit else {
-                throw CollectivesError(.configuration, rank: -1, operation: "reading the environment",
-                                       reason: "environment variable \(name)=\"\(text)\" is invalid: expected an integer from \(minimum) to \(limit)")
+                throw invalid(name, text, "an integer from \(minimum) to \(limit)")
             }
             return value
         }
+        func positive(_ name: String) throws(CollectivesError) -> Double? {
+            guard let text = environment[name] else { return nil }
+            guard let value = Double(text), value > 0, value.isFinite else { throw invalid(name, text, "a positive number") }
+            return value
+        }
+        if let text = environment["COLLECTIVES_ALGORITHM"] {
+            guard let value = Algorithm(name: text) else {
+                throw invalid("COLLECTIVES_ALGORITHM", text, Algorithm.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            algorithm = value
+        }
+        let latency = try positive("COLLECTIVES_LATENCY_US"), bandwidth = try positive("COLLECTIVES_BANDWIDTH_GBPS")
+        let reduce = try positive("COLLECTIVES_REDUCE_GBPS")
+        if latency != nil || bandwidth != nil || reduce != nil {
+            guard let latency, let bandwidth else {
+                throw CollectivesError(.configuration, rank: -1, operation: "reading the environment",
+                                       reason: "COLLECTIVES_LATENCY_US and COLLECTIVES_BANDWIDTH_GBPS must be set together")
+            }
+            costModel = CostModel(latencySeconds: latency * 1e-6, secondsPerByte: 1e-9 / bandwidth,
+                                  reduceSecondsPerByte: 1e-9 / (reduce ?? 10))
+        }
+        if let value = try integer("COLLECTIVES_TREE_SEGMENT_BYTES", limit: 1 << 30) { treeSegmentBytes = value }
         if let value = try integer("COLLECTIVES_RING_SEGMENT_BYTES", limit: 1 << 30) { ringSegmentBytes = value }
         if let value = try integer("COLLECTIVES_RING_WINDOW", limit: 1024) { ringWindow = value }
         if let value = try integer("COLLECTIVES_SOCKET_BUFFER_BYTES", minimum: 0, limit: 1 << 30) { tcp.socketBufferBytes = Int32(value) }

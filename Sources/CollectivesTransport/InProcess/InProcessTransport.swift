@@ -11,7 +11,7 @@ public final class InProcessTransport: Transport, @unchecked Sendable {
     public let rank: Int
     public var worldSize: Int { fabric.worldSize }
     public var name: String { "in-process" }
-    private let fabric: InProcessFabric
+    let fabric: InProcessFabric
 
     init(rank: Int, fabric: InProcessFabric) {
         self.rank = rank
@@ -65,12 +65,24 @@ final class InProcessFabric: @unchecked Sendable {
     private var closed = false
     /// Ranks that closed their transport.
     private var closedRanks: Set<Int> = []
+    /// Fabrics of subgroups, by subgroup id.
+    private var children: [UInt64: InProcessFabric] = [:]
 
     init(worldSize: Int) {
         self.worldSize = worldSize
         tables = Array(repeating: RequestTable(), count: worldSize)
         sends = Array(repeating: [], count: worldSize * worldSize)
         receives = Array(repeating: [], count: worldSize * worldSize)
+    }
+
+    /// The fabric of subgroup `id`, made by the first member to ask.
+    func child(id: UInt64, worldSize: Int) -> InProcessFabric {
+        lock.withLock {
+            if let existing = children[id] { return existing }
+            let made = InProcessFabric(worldSize: worldSize)
+            children[id] = made
+            return made
+        }
     }
 
     func post(_ op: Operation, rank: Int, peer: Int) throws(TransportError) -> TransportRequest {

@@ -112,7 +112,7 @@ extension TCPTransport {
             }
         }
         logger.debug("rank \(rank): connected to \(worldSize - 1) peers over TCP")
-        return TCPTransport(rank: rank, worldSize: worldSize, sockets: sockets, spinMicroseconds: options.spinMicroseconds)
+        return TCPTransport(rank: rank, worldSize: worldSize, sockets: sockets, jobID: jobID, options: options, logger: logger)
     }
 
     /// Connects, retrying refused connections (the peer may not listen yet) until the deadline.

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import CollectivesSystem
+import Logging
 import Synchronization
 
 /// The TCP transport: one connection per pair of ranks, non-blocking sockets, and a progress
@@ -33,10 +34,20 @@ public final class TCPTransport: Transport, @unchecked Sendable {
     /// How long a wait polls without sleeping first.
     private let spinNanoseconds: UInt64
 
+    /// The job this transport's connections were checked against.
+    let jobID: UInt64
+    /// The settings it was made with, for subgroups made from it.
+    let options: TCPOptions
+    let logger: Logger
+
     /// Wraps connected, handshaken sockets; `sockets[peer]` is `nil` for this rank.
-    public init(rank: Int, worldSize: Int, sockets: [Socket?], spinMicroseconds: Int = 0) {
+    public init(rank: Int, worldSize: Int, sockets: [Socket?], jobID: UInt64 = 0, options: TCPOptions = TCPOptions(),
+                logger: Logger = Logger(label: "collectives.tcp")) {
         precondition(sockets.count == worldSize)
-        spinNanoseconds = UInt64(max(0, spinMicroseconds)) * 1000
+        spinNanoseconds = UInt64(max(0, options.spinMicroseconds)) * 1000
+        self.jobID = jobID
+        self.options = options
+        self.logger = logger
         self.rank = rank
         self.worldSize = worldSize
         connections = sockets.enumerated().map { peer, socket in socket.map { TCPConnection(peer: peer, socket: $0) } }
@@ -45,6 +56,14 @@ public final class TCPTransport: Transport, @unchecked Sendable {
     }
 
     deinit { close() }
+
+    /// The local address of this rank's connections (its address on the network they use).
+    func localAddress() throws(SocketError) -> SocketAddress {
+        guard let connection = connections.first(where: { $0 != nil }) ?? nil else {
+            return .loopback(port: 0)
+        }
+        return try connection.socket.localAddress()
+    }
 
     // MARK: Posting
 

@@ -1,0 +1,79 @@
+import CollectivesSystem
+import CollectivesTransport
+
+extension Communicator {
+    /// The cost model of the automatic choice: the configured one, or one measured now.
+    ///
+    /// Measuring is a collective: it happens inside the first all-reduce that needs a choice,
+    /// which every rank reaches at the same point of its sequence of calls. Each rank times
+    /// small and large exchanges with its ring neighbours and its own reduction kernel; the ranks
+    /// then agree on the slowest values, so that every rank makes the same choices.
+    func currentCostModel() throws(CollectivesError) -> CostModel {
+        if let costModel { return costModel }
+        let started = Deadline.now
+        let sequence = nextSequence()
+        let measured: CostModel
+        do {
+            measured = try CostProbe.measure(exchange: exchange(sequence: sequence, kind: .probe))
+        } catch {
+            throw failure(error, "measuring the cost model (#\(sequence))")
+        }
+        costModel = measured
+        let elapsed = Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        logger.debug("rank \(rank): cost model measured in \(Int(elapsed * 1000)) ms: \(measured)")
+        return measured
+    }
+}
+
+/// The short measurements behind a ``CostModel``.
+enum CostProbe {
+    static let smallRounds = 12
+    static let largeBytes = 1 << 20
+    static let largeRounds = 3
+
+    static func measure(exchange: Exchange) throws(TransportError) -> CostModel {
+        let n = exchange.worldSize
+        let right = (exchange.rank + 1) % n, left = (exchange.rank + n - 1) % n
+        let memory = exchange.workspace.staging(atLeast: 2 * largeBytes)
+        memory.initializeMemory(as: UInt8.self, repeating: 1, count: 2 * largeBytes)
+
+        // α: a ring shift of 8 bytes is one step of any algorithm. The median of a dozen.
+        var small: [Double] = []
+        for _ in 0..<smallRounds {
+            let start = Deadline.now.uptimeNanoseconds
+            try exchange.exchange(send: memory, to: right, receive: memory + 8, from: left, bytes: 8)
+            small.append(Double(Deadline.now.uptimeNanoseconds - start) / 1e9)
+        }
+        small.sort()
+        let alpha = small[small.count / 2]
+
+        // β: a ring shift of 1 MiB, best of three, less one latency.
+        var best = Double.infinity
+        for _ in 0..<largeRounds {
+            let start = Deadline.now.uptimeNanoseconds
+            try exchange.exchange(send: memory, to: right, receive: memory + largeBytes, from: left, bytes: largeBytes)
+            best = Swift.min(best, Double(Deadline.now.uptimeNanoseconds - start) / 1e9)
+        }
+        let beta = Swift.max(best - alpha, best / 2) / Double(largeBytes)
+
+        // γ: this rank's float32 sum kernel over 1 MiB.
+        let kernel = ReductionKernel(dataType: .float32, operation: .sum)
+        memory.initializeMemory(as: Float.self, repeating: 1, count: 2 * largeBytes / 4)
+        var reduceBest = Double.infinity
+        for _ in 0..<3 {
+            let start = Deadline.now.uptimeNanoseconds
+            kernel.combine(memory, memory + largeBytes, largeBytes / 4)
+            reduceBest = Swift.min(reduceBest, Double(Deadline.now.uptimeNanoseconds - start) / 1e9)
+        }
+        let gamma = Swift.max(reduceBest, 1e-6) / Double(largeBytes)
+
+        // Agree: every rank takes the largest of each, by recursive doubling.
+        let values = memory.bindMemory(to: Double.self, capacity: 3)
+        values[0] = alpha
+        values[1] = beta
+        values[2] = gamma
+        try RecursiveDoubling.run(buffer: UnsafeMutableRawPointer(values), count: 3, elementSize: 8,
+                                  kernel: ReductionKernel(dataType: .float64, operation: .max), exchange: exchange)
+        return CostModel(latencySeconds: values[0], secondsPerByte: values[1], reduceSecondsPerByte: values[2])
+    }
+}

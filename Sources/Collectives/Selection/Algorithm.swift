@@ -1,0 +1,35 @@
+/// How an all-reduce moves its data.
+///
+/// ``auto`` (the default) lets the communicator choose by message size and world size with its
+/// ``CostModel``; the others force one. `COLLECTIVES_ALGORITHM` sets the communicator's default,
+/// and every all-reduce call can override it.
+public enum Algorithm: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// Chosen per call by the cost model among ``ring``, ``tree`` and ``recursiveDoubling``.
+    case auto
+    /// Pipelined ring: reduce-scatter then all-gather. Bandwidth-optimal; 2(*n* − 1) latencies.
+    case ring
+    /// Pipelined double binary tree: about 2 log2 *n* latencies and about twice the data per rank.
+    case tree
+    /// Recursive doubling: ⌈log2 *n*⌉ exchanges of the whole buffer. For small messages.
+    case recursiveDoubling = "recursive-doubling"
+    /// Reduce to rank 0, then broadcast from it: the parameter-server baseline. Never chosen
+    /// automatically.
+    case central
+
+    public var description: String { rawValue }
+
+    /// Parses a name as `COLLECTIVES_ALGORITHM` and the command lines spell it (`ring`, `tree`,
+    /// `recursive-doubling` or `rd`, `central`, `auto`).
+    public init?(name: String) {
+        switch name.lowercased() {
+        case "rd", "recursive_doubling", "recursivedoubling": self = .recursiveDoubling
+        case "parameter-server", "ps": self = .central
+        default:
+            guard let value = Algorithm(rawValue: name.lowercased()) else { return nil }
+            self = value
+        }
+    }
+
+    /// The algorithms ``auto`` chooses among.
+    public static let automaticCandidates: [Algorithm] = [.ring, .tree, .recursiveDoubling]
+}

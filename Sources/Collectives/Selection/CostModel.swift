@@ -1,0 +1,76 @@
+/// The alpha-beta(-gamma) model of a collective's time: each message costs a latency α, each
+/// byte on the busiest link β, each byte reduced γ.
+///
+/// A communicator measures α and β between ring neighbours (and γ on its own reduction kernel)
+/// the first time it has to choose, agrees on the slowest rank's values with the others (so
+/// every rank makes the same choice), and predicts each candidate's time with the formulas of
+/// docs/algorithms.md. `COLLECTIVES_LATENCY_US` and `COLLECTIVES_BANDWIDTH_GBPS` (with
+/// `COLLECTIVES_REDUCE_GBPS`) set the constants instead of measuring them.
+public struct CostModel: Sendable, Hashable, CustomStringConvertible {
+    /// α: seconds per message (one step of an algorithm).
+    public var latencySeconds: Double
+    /// β: seconds per byte sent over one link.
+    public var secondsPerByte: Double
+    /// γ: seconds per byte combined by the reduction kernel.
+    public var reduceSecondsPerByte: Double
+
+    public init(latencySeconds: Double, secondsPerByte: Double, reduceSecondsPerByte: Double) {
+        self.latencySeconds = latencySeconds
+        self.secondsPerByte = secondsPerByte
+        self.reduceSecondsPerByte = reduceSecondsPerByte
+    }
+
+    public var description: String {
+        let us = latencySeconds * 1e6, link = 1e-9 / secondsPerByte, reduce = 1e-9 / reduceSecondsPerByte
+        return "α \(Self.format(us)) µs, link \(Self.format(link)) GB/s, reduction \(Self.format(reduce)) GB/s"
+    }
+
+    private static func format(_ value: Double) -> String {
+        let rounded = (value * 100).rounded() / 100
+        return "\(rounded)"
+    }
+
+    /// The predicted time of an all-reduce of `bytes` over `worldSize` ranks with `algorithm`.
+    public func predictedSeconds(_ algorithm: Algorithm, bytes: Int, worldSize n: Int, segmentBytes: Int) -> Double {
+        guard n > 1, bytes > 0 else { return 0 }
+        let N = Double(bytes), α = latencySeconds, β = secondsPerByte, γ = reduceSecondsPerByte
+        let segment = Double(Swift.max(1, segmentBytes))
+        switch algorithm {
+        case .ring, .auto:
+            let share = Double(n - 1) / Double(n)
+            // One pipelined step per segment of a chunk, at least one per step.
+            let stepsPerChunk = Swift.max(1, (N / Double(n) / segment).rounded(.up))
+            return Double(2 * (n - 1)) * α + (stepsPerChunk - 1) * α + 2 * share * N * β + share * N * γ
+        case .tree:
+            let depth = Double(DoubleBinaryTree(worldSize: n).depth)
+            let children = n >= 4 ? 2.0 : 1.0
+            let half = N / 2
+            let fill = 2 * depth * Swift.min(segment, half) * β
+            return 2 * depth * α + (children + 2) * half * β + children * half * γ + fill
+        case .recursiveDoubling:
+            var power = 1, rounds = 0
+            while power * 2 <= n { power *= 2; rounds += 1 }
+            let extra = power < n
+            let r = Double(rounds)
+            return (r + (extra ? 2 : 0)) * α + (r + (extra ? 2 : 0)) * N * β + (r + (extra ? 1 : 0)) * N * γ
+        case .central:
+            // Reduce to and broadcast from one rank over its one link.
+            return 2 * α + 2 * Double(n - 1) * N * β + Double(n - 1) * N * γ
+        }
+    }
+
+    /// The candidate of ``Algorithm/automaticCandidates`` with the least predicted time (the
+    /// first of them on a tie).
+    public func choose(bytes: Int, worldSize: Int, segmentBytes: Int) -> Algorithm {
+        var best = Algorithm.ring
+        var bestTime = Double.infinity
+        for candidate in Algorithm.automaticCandidates {
+            let time = predictedSeconds(candidate, bytes: bytes, worldSize: worldSize, segmentBytes: segmentBytes)
+            if time < bestTime {
+                best = candidate
+                bestTime = time
+            }
+        }
+        return best
+    }
+}

@@ -1,0 +1,175 @@
+import Collectives
+
+/// The collectives ``CollectiveCheck`` can run, by the names the command lines use.
+public enum CollectiveName: String, Sendable, CaseIterable, CustomStringConvertible {
+    case allReduce = "all-reduce"
+    case broadcast
+    case reduce
+    case allGather = "all-gather"
+    case reduceScatter = "reduce-scatter"
+    case allToAll = "all-to-all"
+    case gather
+    case scatter
+    case barrier
+    case sendReceive = "send-receive"
+    /// Splits by parity and all-reduces in both halves while the parent all-reduces too.
+    case split
+
+    public var description: String { rawValue }
+
+    /// Whether the collective combines values (and so takes an operation).
+    public var reduces: Bool { self == .allReduce || self == .reduce || self == .reduceScatter || self == .split }
+}
+
+/// Runs one collective on deterministic inputs (``ReferencePattern``) and counts the elements of
+/// this rank's result that differ from a sequential reference. Every rank of the communicator
+/// calls it with the same arguments.
+///
+/// `count` is the per-rank element count: the whole buffer for all-reduce, broadcast and
+/// reduce; one block for the others (whose `worldSize`-block buffers hold `worldSize × count`).
+/// The root is `count % worldSize`, so that it moves as the counts change.
+public enum CollectiveCheck {
+    public static func wrongElements<T: CollectiveElement & Numeric>(
+        _ collective: CollectiveName, _: T.Type, count: Int, op: ReduceOperation, algorithm: Algorithm? = nil,
+        inPlace: Bool = true, communicator: Communicator
+    ) throws -> Int {
+        let n = communicator.worldSize, rank = communicator.rank
+        let root = count % n
+        let dataOp: ReduceOperation = collective.reduces ? op : .sum
+        func input(_ rank: Int, _ index: Int) -> T { ReferencePattern.convert(ReferencePattern.input(rank: rank, index: index, op: dataOp)) }
+        func filled(_ rank: Int, _ length: Int) -> [T] { (0..<length).map { input(rank, $0) } }
+        let integer = T.dataType == .int32 || T.dataType == .int64
+        let tolerance = ReferencePattern.tolerance(for: T.dataType)
+        func reduced(_ index: Int) -> Double {
+            ReferencePattern.expected(index: index, worldSize: n, op: op, integerDivision: integer)
+        }
+        func countWrong(_ output: [T], _ expected: (Int) -> Double) -> Int {
+            var wrong = 0
+            for i in output.indices {
+                let want = expected(i)
+                if abs(ReferencePattern.toDouble(output[i]) - want) > tolerance * max(1, abs(want)) { wrong += 1 }
+            }
+            return wrong
+        }
+        func exact(_ value: T) -> Double { ReferencePattern.toDouble(value) }
+
+        switch collective {
+        case .allReduce:
+            var values = filled(rank, count)
+            if inPlace {
+                try communicator.allReduce(&values, op: op, algorithm: algorithm)
+            } else {
+                var output = [T](repeating: .zero, count: count)
+                try values.withUnsafeBufferPointer { send in
+                    try output.withUnsafeMutableBufferPointer { receive in
+                        try communicator.allReduce(send, into: receive, op: op, algorithm: algorithm)
+                    }
+                }
+                if values != filled(rank, count) { return count + 1 }
+                values = output
+            }
+            return countWrong(values, reduced)
+
+        case .broadcast:
+            var values = rank == root ? filled(rank, count) : [T](repeating: .zero, count: count)
+            try communicator.broadcast(&values, root: root)
+            return countWrong(values) { exact(input(root, $0)) }
+
+        case .reduce:
+            let original = filled(rank, count)
+            var values = original
+            try communicator.reduce(&values, op: op, root: root)
+            if rank == root { return countWrong(values, reduced) }
+            return values == original ? 0 : count + 1
+
+        case .allGather:
+            let mine = filled(rank, count)
+            let output: [T]
+            if inPlace {
+                var buffer = [T](repeating: .zero, count: count * n)
+                for i in 0..<count { buffer[rank * count + i] = mine[i] }
+                try buffer.withUnsafeMutableBufferPointer { try communicator.allGather(inPlace: $0) }
+                output = buffer
+            } else {
+                output = try communicator.allGather(mine)
+            }
+            guard output.count == count * n else { return count * n + 1 }
+            return countWrong(output) { exact(input($0 / max(count, 1), $0 % max(count, 1))) }
+
+        case .reduceScatter:
+            var whole = filled(rank, count * n)
+            let output: [T]
+            if inPlace {
+                try whole.withUnsafeMutableBufferPointer { try communicator.reduceScatter(inPlace: $0, op: op) }
+                output = Array(whole[(rank * count)..<((rank + 1) * count)])
+            } else {
+                output = try communicator.reduceScatter(whole, op: op)
+            }
+            guard output.count == count else { return count + 1 }
+            return countWrong(output) { reduced(rank * count + $0) }
+
+        case .allToAll:
+            // Rank j's block for rank r is its inputs at indices r·count ..< (r+1)·count.
+            let mine = filled(rank, count * n)
+            let output: [T]
+            if inPlace {
+                var buffer = mine
+                try buffer.withUnsafeMutableBufferPointer { try communicator.allToAll(inPlace: $0) }
+                output = buffer
+            } else {
+                output = try communicator.allToAll(mine)
+            }
+            guard output.count == count * n else { return count * n + 1 }
+            return countWrong(output) { i in exact(input(i / max(count, 1), rank * count + i % max(count, 1))) }
+
+        case .gather:
+            let output = try communicator.gather(filled(rank, count), root: root)
+            guard rank == root else { return output.isEmpty ? 0 : 1 }
+            guard output.count == count * n else { return count * n + 1 }
+            return countWrong(output) { exact(input($0 / max(count, 1), $0 % max(count, 1))) }
+
+        case .scatter:
+            let output = try communicator.scatter(rank == root ? filled(root, count * n) : [], count: count, root: root)
+            return countWrong(output) { exact(input(root, rank * count + $0)) }
+
+        case .barrier:
+            try communicator.barrier()
+            return 0
+
+        case .sendReceive:
+            // A ring shift with non-blocking sends and receives, tagged by the sender.
+            guard n > 1 else { return 0 }
+            let right = (rank + 1) % n, left = (rank + n - 1) % n
+            let outgoing = filled(rank, count)
+            var incoming = [T](repeating: .zero, count: count)
+            try outgoing.withUnsafeBufferPointer { send in
+                try incoming.withUnsafeMutableBufferPointer { receive in
+                    let r = communicator.startReceive(into: receive, from: left, tag: left)
+                    let s = communicator.startSend(send, to: right, tag: rank)
+                    try r.wait()
+                    try s.wait()
+                }
+            }
+            return countWrong(incoming) { exact(input(left, $0)) }
+
+        case .split:
+            // Halves by parity, ranked in reverse; both all-reduce while the parent does too.
+            guard let half = try communicator.split(color: rank % 2, key: -rank) else { return 1 }
+            defer { half.close() }
+            let members = (0..<n).filter { $0 % 2 == rank % 2 }
+            guard half.worldSize == members.count, half.rank == members.count - 1 - members.firstIndex(of: rank)! else { return 1 }
+            // Memory of our own: it is lent to the half's thread while the parent works.
+            let lent = UnsafeMutableBufferPointer<T>.allocate(capacity: count)
+            defer { lent.deallocate() }
+            _ = lent.initialize(from: filled(rank, count))
+            var everyone = filled(rank, count)
+            let pending = half.startAllReduce(lent, op: .max)
+            try communicator.allReduce(&everyone, op: op, algorithm: algorithm)
+            try pending.wait()
+            let halfWrong = countWrong(Array(lent)) { i in
+                members.map { ReferencePattern.toDouble(input($0, i)) }.max() ?? 0
+            }
+            return halfWrong + countWrong(everyone, reduced)
+        }
+    }
+}
