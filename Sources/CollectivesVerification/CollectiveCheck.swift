@@ -35,23 +35,10 @@ public enum CollectiveCheck {
     ) throws -> Int {
         let n = communicator.worldSize, rank = communicator.rank
         let root = count % n
-        let dataOp: ReduceOperation = collective.reduces ? op : .sum
-        func input(_ rank: Int, _ index: Int) -> T { ReferencePattern.convert(ReferencePattern.input(rank: rank, index: index, op: dataOp)) }
+        let reference = CollectiveReference(collective, worldSize: n, rank: rank, blockCount: count, op: op, root: root)
+        func input(_ rank: Int, _ index: Int) -> T { ReferencePattern.convert(reference.input(rank: rank, index: index)) }
         func filled(_ rank: Int, _ length: Int) -> [T] { (0..<length).map { input(rank, $0) } }
-        let integer = T.dataType == .int32 || T.dataType == .int64
-        let tolerance = ReferencePattern.tolerance(for: T.dataType)
-        func reduced(_ index: Int) -> Double {
-            ReferencePattern.expected(index: index, worldSize: n, op: op, integerDivision: integer)
-        }
-        func countWrong(_ output: [T], _ expected: (Int) -> Double) -> Int {
-            var wrong = 0
-            for i in output.indices {
-                let want = expected(i)
-                if abs(ReferencePattern.toDouble(output[i]) - want) > tolerance * max(1, abs(want)) { wrong += 1 }
-            }
-            return wrong
-        }
-        func exact(_ value: T) -> Double { ReferencePattern.toDouble(value) }
+        func countWrong(_ output: [T]) -> Int { output.withUnsafeBufferPointer { reference.countWrong($0) } }
 
         switch collective {
         case .allReduce:
@@ -68,18 +55,18 @@ public enum CollectiveCheck {
                 if values != filled(rank, count) { return count + 1 }
                 values = output
             }
-            return countWrong(values, reduced)
+            return countWrong(values)
 
         case .broadcast:
             var values = rank == root ? filled(rank, count) : [T](repeating: .zero, count: count)
             try communicator.broadcast(&values, root: root)
-            return countWrong(values) { exact(input(root, $0)) }
+            return countWrong(values)
 
         case .reduce:
             let original = filled(rank, count)
             var values = original
             try communicator.reduce(&values, op: op, root: root)
-            if rank == root { return countWrong(values, reduced) }
+            if rank == root { return countWrong(values) }
             return values == original ? 0 : count + 1
 
         case .allGather:
@@ -94,7 +81,7 @@ public enum CollectiveCheck {
                 output = try communicator.allGather(mine)
             }
             guard output.count == count * n else { return count * n + 1 }
-            return countWrong(output) { exact(input($0 / max(count, 1), $0 % max(count, 1))) }
+            return countWrong(output)
 
         case .reduceScatter:
             var whole = filled(rank, count * n)
@@ -106,7 +93,7 @@ public enum CollectiveCheck {
                 output = try communicator.reduceScatter(whole, op: op)
             }
             guard output.count == count else { return count + 1 }
-            return countWrong(output) { reduced(rank * count + $0) }
+            return countWrong(output)
 
         case .allToAll:
             // Rank j's block for rank r is its inputs at indices r·count ..< (r+1)·count.
@@ -120,17 +107,17 @@ public enum CollectiveCheck {
                 output = try communicator.allToAll(mine)
             }
             guard output.count == count * n else { return count * n + 1 }
-            return countWrong(output) { i in exact(input(i / max(count, 1), rank * count + i % max(count, 1))) }
+            return countWrong(output)
 
         case .gather:
             let output = try communicator.gather(filled(rank, count), root: root)
             guard rank == root else { return output.isEmpty ? 0 : 1 }
             guard output.count == count * n else { return count * n + 1 }
-            return countWrong(output) { exact(input($0 / max(count, 1), $0 % max(count, 1))) }
+            return countWrong(output)
 
         case .scatter:
             let output = try communicator.scatter(rank == root ? filled(root, count * n) : [], count: count, root: root)
-            return countWrong(output) { exact(input(root, rank * count + $0)) }
+            return countWrong(output)
 
         case .barrier:
             try communicator.barrier()
@@ -150,7 +137,7 @@ public enum CollectiveCheck {
                     try s.wait()
                 }
             }
-            return countWrong(incoming) { exact(input(left, $0)) }
+            return countWrong(incoming)
 
         case .split:
             // Halves by parity, ranked in reverse; both all-reduce while the parent does too.
@@ -166,10 +153,11 @@ public enum CollectiveCheck {
             let pending = half.startAllReduce(lent, op: .max)
             try communicator.allReduce(&everyone, op: op, algorithm: algorithm)
             try pending.wait()
-            let halfWrong = countWrong(Array(lent)) { i in
-                members.map { ReferencePattern.toDouble(input($0, i)) }.max() ?? 0
+            var halfWrong = 0
+            for i in 0..<count where ReferencePattern.toDouble(lent[i]) != members.map({ Double(reference.input(rank: $0, index: i)) }).max() {
+                halfWrong += 1
             }
-            return halfWrong + countWrong(everyone, reduced)
+            return halfWrong + countWrong(everyone)
         }
     }
 }

@@ -4,17 +4,24 @@ import CollectivesSystem
 import CollectivesVerification
 import CommandLineSupport
 
-/// An nccl-tests-style all-reduce benchmark, run under a launcher:
-/// `collectives-run -n 4 collectives-bench -b 8 -e 64M -f 2`.
+/// An nccl-tests-style collective benchmark, run under a launcher:
+/// `collectives-run -n 4 collectives-bench all-reduce -b 8 -e 64M -f 2`.
 @main
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "collectives-bench",
-        abstract: "Measure all-reduce time, algorithm bandwidth and bus bandwidth over a range of sizes, nccl-tests style.",
+        abstract: "Measure a collective's time, algorithm bandwidth and bus bandwidth over a range of sizes, nccl-tests style.",
         discussion: """
         Run it under collectives-run, torchrun, srun or mpirun: it takes its rank from the \
-        environment. Times are the largest over ranks of each rank's mean; busbw = algbw × 2(n−1)/n.
+        environment, and its transport from COLLECTIVES_TRANSPORT. Times are the largest over ranks \
+        of each rank's mean. busbw = algbw × 2(n−1)/n for all-reduce, × (n−1)/n for all-gather, \
+        reduce-scatter and all-to-all, × 1 for broadcast and reduce. Sizes are the larger buffer's \
+        (nccl-tests' convention) and are rounded down to whole elements, and to whole blocks for \
+        the collectives that cut the buffer into one block per rank.
         """)
+
+    @Argument(help: "The collective: \(BenchCollective.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var collective: BenchCollective = .allReduce
 
     @Option(name: .customShort("b"), help: "Smallest size in bytes (K, M, G suffixes).")
     var minBytes: ByteSize = ByteSize(8)
@@ -40,77 +47,237 @@ struct Bench: ParsableCommand {
     @Option(name: .customShort("d"), help: "Type: float32, float64, float16, int32, int64.")
     var type: DataType = .float32
 
+    @Option(help: "All-reduce algorithm: ring, tree, recursive-doubling, central or auto (default: COLLECTIVES_ALGORITHM, else auto).")
+    var algorithm: Algorithm?
+
+    @Flag(help: "First measure latency and bandwidth between ring neighbours, and report busbw as a fraction of that link rate.")
+    var probe = false
+
+    @Flag(name: .customLong("sweep-algorithms"), help: "All-reduce with ring, tree, recursive doubling, the central server and auto side by side.")
+    var sweepAlgorithms = false
+
+    @Option(help: "Write a chart of busbw against size (SVG) to this file.")
+    var plot: String?
+
+    @Option(help: "Write the results as JSON to this file.")
+    var json: String?
+
+    @Option(help: "Write the results as CSV to this file.")
+    var csv: String?
+
+    @Option(name: .customLong("corrupt-rank"), help: ArgumentHelp("Corrupt one result element on this rank before checking (tests -c).", visibility: .hidden))
+    var corruptRank: Int?
+
     mutating func validate() throws {
         guard minBytes.bytes >= 0, maxBytes.bytes >= minBytes.bytes else { throw ValidationError("-e must be at least -b") }
         guard factor >= 2 else { throw ValidationError("-f must be at least 2") }
         guard iterations >= 1, warmup >= 0 else { throw ValidationError("-n must be at least 1 and -w at least 0") }
         guard check == 0 || check == 1 else { throw ValidationError("-c takes 0 or 1") }
+        if sweepAlgorithms && collective != .allReduce { throw ValidationError("--sweep-algorithms compares all-reduce algorithms; drop the collective or choose all-reduce") }
+        if algorithm != nil && collective != .allReduce { throw ValidationError("--algorithm applies to all-reduce only") }
+        if sweepAlgorithms && algorithm != nil { throw ValidationError("--sweep-algorithms runs every algorithm; drop --algorithm") }
+        if let corruptRank, check != 1 || corruptRank < 0 { throw ValidationError("--corrupt-rank needs -c 1 and a rank") }
     }
 
     func run() throws {
         let communicator = try Communicator.forCommand("collectives-bench")
         defer { communicator.close() }
-        let n = communicator.worldSize
-        let leader = communicator.rank == 0
-        if leader {
-            Console.say("# collectives-bench all-reduce: \(n) ranks, transport \(communicator.transportName), type \(type), op \(op)")
-            Console.say("# iterations \(iterations), warm-up \(warmup), check \(check == 1 ? "on" : "off")")
-            Console.say("#")
-            Console.say("#" + pad("size", 11) + pad("count", 13) + pad("type", 9) + pad("redop", 8)
-                  + pad("time", 11) + pad("algbw", 9) + pad("busbw", 9) + pad("#wrong", 8))
-            Console.say("#" + pad("(B)", 11) + pad("(elements)", 13) + pad("", 9) + pad("", 8)
-                  + pad("(us)", 11) + pad("(GB/s)", 9) + pad("(GB/s)", 9) + pad("", 8))
+        var session = BenchSession(options: self, communicator: communicator)
+        try session.run()
+        if session.wrongTotal > 0 { throw ExitCode(1) }
+    }
+}
+
+/// One run of the benchmark on one communicator.
+struct BenchSession {
+    let options: Bench
+    let communicator: Communicator
+    var rows: [ResultRow] = []
+    var wrongTotal = 0
+    var probe: LinkProbe?
+    private var progressShown = false
+
+    init(options: Bench, communicator: Communicator) {
+        self.options = options
+        self.communicator = communicator
+    }
+
+    var leader: Bool { communicator.rank == 0 }
+    var n: Int { communicator.worldSize }
+
+    /// The sizes to measure, in elements of the larger buffer.
+    func counts() -> [Int] {
+        let element = options.type.size
+        let multiple = options.collective.isBlocked ? n : 1
+        var result: [Int] = []
+        var size = Swift.max(options.minBytes.bytes, element)
+        while size <= options.maxBytes.bytes {
+            let count = Swift.max(size / element / multiple * multiple, multiple)
+            if result.last != count { result.append(count) }
+            if size > options.maxBytes.bytes / options.factor { break }
+            size *= options.factor
         }
-        var busTotal = 0.0, rows = 0, wrongTotal = 0
-        let element = type.size
-        var size = max(element, minBytes.bytes / element * element)
-        let largest = maxBytes.bytes
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(largest, element), alignment: 64)
-        defer { buffer.deallocate() }
-        memset(buffer.baseAddress!, 0, buffer.count)
-        while size <= largest {
-            let count = size / element
-            let region = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<(count * element)])
-            for _ in 0..<warmup { try communicator.allReduce(region, dataType: type, op: op) }
-            let start = Deadline.now
-            for _ in 0..<iterations { try communicator.allReduce(region, dataType: type, op: op) }
-            let seconds = Double(Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 / Double(iterations)
-            var slowest = [seconds]
-            try communicator.allReduce(&slowest, op: .max)
-            var wrong: [Int64] = [0]
-            if check == 1 {
-                wrong[0] = Int64(try checkOnce(communicator, region, count: count))
-                try communicator.allReduce(&wrong, op: .sum)
-            }
-            let algbw = Double(size) / slowest[0] / 1e9
-            let busbw = algbw * 2 * Double(n - 1) / Double(n)
-            busTotal += busbw
-            rows += 1
-            wrongTotal += Int(wrong[0])
+        return result
+    }
+
+    mutating func run() throws {
+        let algorithmName = options.algorithm?.rawValue ?? communicator.options.algorithm.rawValue
+        if leader {
+            Console.say("# collectives-bench \(options.collective.rawValue): \(n) ranks, transport \(communicator.transportName), type \(options.type), op \(options.op)"
+                        + (options.collective == .allReduce && !options.sweepAlgorithms ? ", algorithm \(algorithmName)" : ""))
+            Console.say("# iterations \(options.iterations), warm-up \(options.warmup), check \(options.check == 1 ? "on" : "off")")
+        }
+        if options.probe {
+            showProgress("probing the links between ring neighbours")
+            let measured = try LinkProbe.measure(communicator)
+            probe = measured
+            clearProgress()
             if leader {
-                Console.say(" " + pad(String(size), 11) + pad(String(count), 13) + pad(type.rawValue, 9) + pad(op.rawValue, 8)
-                      + pad(fixed(slowest[0] * 1e6, 1), 11) + pad(fixed(algbw, 2), 9) + pad(fixed(busbw, 2), 9)
-                      + pad(check == 1 ? String(wrong[0]) : "N/A", 8))
+                Console.say("# probe: ring-neighbour latency \(fixed(measured.latencySeconds * 1e6, 1)) us (8 B), bandwidth \(fixed(measured.bytesPerSecond / 1e9, 3)) GB/s (\(measured.largeBytes >> 20) MiB), slowest link")
             }
-            if size > largest / factor { break }
-            size *= factor
+        }
+        if leader { Console.say("#") }
+        let counts = self.counts()
+        // One buffer of each kind, for the largest size, reused at every size.
+        let largest = (counts.max() ?? 1) * options.type.size
+        let send = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(largest, 64), alignment: 64)
+        let receive = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(largest, 64), alignment: 64)
+        defer { send.deallocate(); receive.deallocate() }
+        send.initializeMemory(as: UInt8.self, repeating: 0, count: Swift.max(largest, 64))
+        receive.initializeMemory(as: UInt8.self, repeating: 0, count: Swift.max(largest, 64))
+
+        if options.sweepAlgorithms {
+            try sweep(counts, send: send, receive: receive)
+        } else {
+            if leader { BenchReport.tableHeader(probe: probe != nil).forEach(Console.say) }
+            for (index, count) in counts.enumerated() {
+                showProgress("\(options.collective.rawValue) \(count * options.type.size) B (\(index + 1)/\(counts.count))")
+                let outOfPlace = try measure(count: count, inPlace: false, algorithm: options.algorithm, send: send, receive: receive)
+                let inPlace = try measure(count: count, inPlace: true, algorithm: options.algorithm, send: send, receive: receive)
+                let row = ResultRow(collective: options.collective.rawValue, algorithm: algorithmName, bytes: count * options.type.size,
+                                    count: count, type: options.type.rawValue, op: options.collective.reduces ? options.op.rawValue : "none",
+                                    root: options.collective.root, outOfPlace: outOfPlace, inPlace: inPlace)
+                rows.append(row)
+                clearProgress()
+                if leader { Console.say(BenchReport.tableRow(row, linkBytesPerSecond: probe?.bytesPerSecond)) }
+            }
+            if leader {
+                let bus = rows.flatMap { [$0.outOfPlace?.busbw, $0.inPlace?.busbw].compactMap { $0 } }
+                Console.say("# Out of bounds values : \(wrongTotal) \(wrongTotal == 0 ? "OK" : "FAILED")")
+                Console.say("# Avg bus bandwidth    : \(fixed(bus.isEmpty ? 0 : bus.reduce(0, +) / Double(bus.count), 4))")
+            }
+        }
+        if leader { try writeOutputs() }
+    }
+
+    /// All-reduce with every algorithm at every size, side by side.
+    mutating func sweep(_ counts: [Int], send: UnsafeMutableRawPointer, receive: UnsafeMutableRawPointer) throws {
+        let algorithms: [Algorithm] = [.ring, .tree, .recursiveDoubling, .central, .auto]
+        if leader {
+            Console.say("# in-place all-reduce; time (us) and busbw (GB/s) per algorithm; auto/best = auto's time over the best forced one's")
+            Console.say("#" + pad("size", 12) + algorithms.map { pad($0 == .recursiveDoubling ? "rec-doubling" : $0.rawValue, 20) }.joined()
+                        + pad("best", 20) + pad("auto/best", 10) + pad("#wrong", 7))
+        }
+        for (index, count) in counts.enumerated() {
+            showProgress("all-reduce \(count * options.type.size) B, every algorithm (\(index + 1)/\(counts.count))")
+            var cells = ""
+            var times: [Algorithm: Double] = [:]
+            var wrong = 0
+            for algorithm in algorithms {
+                let m = try measure(count: count, inPlace: true, algorithm: algorithm, send: send, receive: receive)
+                times[algorithm] = m.seconds
+                wrong += m.wrong ?? 0
+                cells += pad(fixed(m.seconds * 1e6, 1), 11) + pad(fixed(m.busbw, 3), 9)
+                rows.append(ResultRow(collective: "all-reduce", algorithm: algorithm.rawValue, bytes: count * options.type.size, count: count,
+                                      type: options.type.rawValue, op: options.op.rawValue, root: -1, outOfPlace: nil, inPlace: m))
+            }
+            let forced = algorithms.filter { $0 != .auto && $0 != .central }
+            let best = forced.min { times[$0]! < times[$1]! }!
+            clearProgress()
+            if leader {
+                Console.say(" " + pad(String(count * options.type.size), 12) + cells + pad(best.rawValue, 20)
+                            + pad(fixed(times[.auto]! / times[best]!, 2), 10) + pad(options.check == 1 ? String(wrong) : "N/A", 7))
+            }
         }
         if leader {
             Console.say("# Out of bounds values : \(wrongTotal) \(wrongTotal == 0 ? "OK" : "FAILED")")
-            Console.say("# Avg bus bandwidth    : \(fixed(rows > 0 ? busTotal / Double(rows) : 0, 4))")
         }
-        if wrongTotal > 0 { throw ExitCode(1) }
     }
 
-    /// Fills the buffer with the reference inputs, all-reduces once, and counts wrong elements.
-    func checkOnce(_ communicator: Communicator, _ region: UnsafeMutableRawBufferPointer, count: Int) throws -> Int {
-        func typed<T: CollectiveElement & Numeric>(_: T.Type) throws -> Int {
-            let typed = region.bindMemory(to: T.self)
-            ReferencePattern.fill(typed, rank: communicator.rank, op: op)
-            try communicator.allReduce(typed, op: op)
-            return ReferencePattern.countWrong(UnsafeBufferPointer(typed), worldSize: communicator.worldSize, op: op)
+    /// Times one collective at one size (max over ranks of each rank's mean), then checks it.
+    mutating func measure(count: Int, inPlace: Bool, algorithm: Algorithm?, send: UnsafeMutableRawPointer,
+                          receive: UnsafeMutableRawPointer) throws -> Measurement {
+        let collective = options.collective, op = options.op
+        let type = ElementTypes.type(of: options.type)
+        func once() throws {
+            try collective.run(type, send: send, receive: receive, count: count, inPlace: inPlace, op: op,
+                               algorithm: algorithm, communicator: communicator)
         }
-        return try typed(ElementTypes.type(of: type))
+        for _ in 0..<options.warmup { try once() }
+        try communicator.barrier()
+        let start = Deadline.now.uptimeNanoseconds
+        for _ in 0..<options.iterations { try once() }
+        let mean = Double(Deadline.now.uptimeNanoseconds - start) / 1e9 / Double(options.iterations)
+        var slowest = [mean]
+        try communicator.allReduce(&slowest, op: .max)
+        var wrong: Int?
+        if options.check == 1 {
+            let mine = try collective.check(type, send: send, receive: receive, count: count, inPlace: inPlace, op: op,
+                                            algorithm: algorithm, communicator: communicator,
+                                            corrupt: options.corruptRank == communicator.rank)
+            var total = [Int64(mine)]
+            try communicator.allReduce(&total, op: .sum)
+            wrong = Int(total[0])
+            wrongTotal += Int(total[0])
+        }
+        let algbw = Double(count * options.type.size) / slowest[0] / 1e9
+        return Measurement(seconds: slowest[0], algbw: algbw, busbw: algbw * collective.busFactor(worldSize: n), wrong: wrong)
+    }
+
+    func writeOutputs() throws {
+        let context = [("collective", options.collective.rawValue), ("ranks", String(n)), ("transport", communicator.transportName),
+                       ("type", options.type.rawValue), ("redop", options.op.rawValue),
+                       ("iterations", String(options.iterations)), ("warmup", String(options.warmup))]
+        if let path = options.csv {
+            try writeTextFile(path, ([BenchReport.csvHeader] + rows.flatMap(BenchReport.csvLines)).joined(separator: "\n") + "\n")
+        }
+        if let path = options.json {
+            try writeTextFile(path, BenchReport.json(rows, context: context, probe: probe))
+        }
+        if let path = options.plot {
+            var series: [SVGChart.Series] = []
+            if options.sweepAlgorithms {
+                for name in Set(rows.map(\.algorithm)).sorted() {
+                    series.append(.init(name: name, points: rows.filter { $0.algorithm == name }.compactMap { row in
+                        row.inPlace.map { (Double(row.bytes), $0.busbw) }
+                    }))
+                }
+            } else {
+                series.append(.init(name: "out-of-place", points: rows.compactMap { r in r.outOfPlace.map { (Double(r.bytes), $0.busbw) } }))
+                series.append(.init(name: "in-place", points: rows.compactMap { r in r.inPlace.map { (Double(r.bytes), $0.busbw) } }))
+            }
+            if let probe {
+                let sizes = rows.map { Double($0.bytes) }
+                if let low = sizes.min(), let high = sizes.max() {
+                    series.append(.init(name: "link (probe)", points: [(low, probe.bytesPerSecond / 1e9), (high, probe.bytesPerSecond / 1e9)]))
+                }
+            }
+            let title = "\(options.collective.rawValue), \(n) ranks over \(communicator.transportName), \(options.type)"
+            try writeTextFile(path, SVGChart(title: title, xLabel: "size (bytes)", yLabel: "busbw (GB/s)", series: series).render())
+        }
+    }
+
+    /// A progress line on rank 0's terminal, redrawn in place.
+    mutating func showProgress(_ text: String) {
+        guard leader, Console.standardOutputIsTerminal else { return }
+        Console.write("# running \(text)…" + String(repeating: " ", count: 8) + "\r")
+        progressShown = true
+    }
+
+    mutating func clearProgress() {
+        guard progressShown else { return }
+        Console.write(String(repeating: " ", count: 100) + "\r")
+        progressShown = false
     }
 }
 
@@ -123,9 +290,9 @@ struct ByteSize: ExpressibleByArgument {
     init?(argument: String) {
         let text = argument.uppercased()
         let multipliers: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
-        if let last = text.last, let multiplier = multipliers[last], let value = Int(text.dropLast()) {
+        if let last = text.last, let multiplier = multipliers[last], let value = Int(text.dropLast()), value >= 0 {
             bytes = value * multiplier
-        } else if let value = Int(text) {
+        } else if let value = Int(text), value >= 0 {
             bytes = value
         } else {
             return nil
@@ -135,7 +302,7 @@ struct ByteSize: ExpressibleByArgument {
 
 extension ReduceOperation: ExpressibleByArgument {}
 extension DataType: ExpressibleByArgument {}
-
-#if canImport(Glibc)
-import Glibc
-#endif
+extension BenchCollective: ExpressibleByArgument {}
+extension Algorithm: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+}

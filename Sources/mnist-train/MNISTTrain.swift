@@ -174,14 +174,14 @@ struct MNISTTrain: ParsableCommand {
         if let timeline {
             let spans = try trainer.gatherTimeline()
             if leader {
-                try writeFile(timeline, Timeline.chromeTrace(byRank: spans))
+                try writeTextFile(timeline, Timeline.chromeTrace(byRank: spans))
                 Console.say("timeline written to \(timeline)")
             }
         }
         if let metrics, leader {
-            try writeFile(metrics, MetricsReport.csv(rows, accuracies: accuracies))
+            try writeTextFile(metrics, MetricsReport.csv(rows, accuracies: accuracies))
             let plot = MetricsReport.plotPath(for: metrics)
-            try writeFile(plot, MetricsReport.svg(rows, accuracies: accuracies))
+            try writeTextFile(plot, MetricsReport.svg(rows, accuracies: accuracies))
             Console.say("metrics written to \(metrics) and \(plot)")
         }
         if !identical { throw ExitCode(1) }

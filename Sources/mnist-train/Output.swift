@@ -90,23 +90,3 @@ enum MetricsReport {
         return svg
     }
 }
-
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-func writeFile(_ path: String, _ contents: String) throws {
-    guard let file = fopen(path, "w") else {
-        throw ValidationErrorMessage("cannot write \(path): \(String(cString: strerror(errno)))")
-    }
-    defer { fclose(file) }
-    var contents = contents
-    contents.withUTF8 { bytes in _ = fwrite(bytes.baseAddress, 1, bytes.count, file) }
-}
-
-struct ValidationErrorMessage: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}

@@ -1,0 +1,31 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A file that could not be written, with the path and the system's reason.
+public struct FileWriteError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Writes `contents` to `path`, replacing it.
+public func writeTextFile(_ path: String, _ contents: String) throws(FileWriteError) {
+    guard let file = fopen(path, "w") else {
+        throw FileWriteError("cannot write \(path): \(String(cString: strerror(errno)))")
+    }
+    var contents = contents
+    let written = contents.withUTF8 { bytes in fwrite(bytes.baseAddress, 1, bytes.count, file) }
+    let closed = fclose(file)
+    guard written == contents.utf8.count, closed == 0 else {
+        throw FileWriteError("cannot write \(path): \(String(cString: strerror(errno)))")
+    }
+}
+
+/// Seconds on the monotonic clock.
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
