@@ -149,8 +149,69 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         #expect(result.status == 0, "\(result.output)")
         let rows = result.output.split(separator: "\n").filter { $0.hasPrefix("[rank 0]  ") }
         #expect(rows.count == 4, "\(result.output)")  // 8, 64, 512, 4096
-        #expect(rows.allSatisfy { $0.hasSuffix(" 0") }, "\(result.output)")
+        // size count type redop root | time algbw busbw #wrong (out of place) | the same in place
+        for row in rows {
+            let fields = row.split(separator: " ").dropFirst(2)
+            #expect(fields.count == 13, "\(row)")
+            #expect(fields[fields.startIndex + 8] == "0" && fields.last == "0", "\(row)")
+        }
+        #expect(result.output.contains("out-of-place") && result.output.contains("in-place"))
         #expect(result.output.contains("# Avg bus bandwidth"))
+    }
+
+    @Test(arguments: ["all-gather", "reduce-scatter", "broadcast", "reduce", "all-to-all"])
+    func benchmarkRunsEveryCollective(collective: String) throws {
+        let result = try run([Products.path("collectives-run"), "-n", "3", "--", Products.path("collectives-bench"), collective,
+                              "-b", "8", "-e", "100K", "-f", "32", "-n", "2", "-w", "1", "-d", "int32"],
+                             environment: ["COLLECTIVES_TIMEOUT": "60"])
+        #expect(result.status == 0, "\(result.output)")
+        let rows = result.output.split(separator: "\n").filter { $0.hasPrefix("[rank 0]  ") }
+        #expect(rows.count == 3, "\(result.output)")  // 8 (rounded up to a block per rank), 256, 8192
+        #expect(result.output.contains("# Out of bounds values : 0 OK"), "\(result.output)")
+    }
+
+    @Test func theBenchmarkCheckCatchesACorruptedResult() throws {
+        let result = try run([Products.path("collectives-run"), "-n", "2", "--", Products.path("collectives-bench"),
+                              "-b", "1K", "-e", "1K", "-n", "1", "-w", "0", "--corrupt-rank", "1"],
+                             environment: ["COLLECTIVES_TIMEOUT": "60"])
+        #expect(result.status != 0, "\(result.output)")
+        let row = result.output.split(separator: "\n").first { $0.hasPrefix("[rank 0]  ") }
+        #expect(row?.hasSuffix(" 1") == true, "\(result.output)")
+        #expect(result.output.contains("# Out of bounds values : 2 FAILED"), "\(result.output)")
+    }
+
+    @Test func benchmarkSweepWritesJSONCSVAndAPlot() throws {
+        let directory = "/tmp/collectives-bench-\(getpid())"
+        _ = mkdir(directory, 0o755)
+        defer { _ = system("rm -rf '\(directory)'") }
+        let result = try run([Products.path("collectives-run"), "-n", "3", "--", Products.path("collectives-bench"),
+                              "--sweep-algorithms", "--probe", "-b", "8", "-e", "64K", "-f", "64", "-n", "2", "-w", "1",
+                              "--json", directory + "/r.json", "--csv", directory + "/r.csv", "--plot", directory + "/r.svg"],
+                             environment: ["COLLECTIVES_TIMEOUT": "60"])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("# probe: ring-neighbour latency"), "\(result.output)")
+        let rows = result.output.split(separator: "\n").filter { $0.hasPrefix("[rank 0]  ") }
+        #expect(rows.count == 3, "\(result.output)")  // 8, 512, 32768
+        let csv = try TrainingProcessTests().readFile(directory + "/r.csv").split(separator: "\n")
+        #expect(csv.count == 1 + 3 * 5, "\(csv)")
+        for algorithm in ["ring", "tree", "recursive-doubling", "central", "auto"] {
+            #expect(csv.contains { $0.hasPrefix("all-reduce,\(algorithm),in-place,512,128,float32,sum") }, "\(algorithm)")
+        }
+        let json = try TrainingProcessTests().readFile(directory + "/r.json")
+        #expect(json.contains("\"probe\": {\"latency_us\"") && json.contains("\"busbw_gbps\""))
+        let svg = try TrainingProcessTests().readFile(directory + "/r.svg")
+        #expect(svg.hasPrefix("<svg") && svg.contains("recursive-doubling") && svg.contains("<polyline"))
+    }
+
+    @Test func badBenchmarkFlagsAreExplained() throws {
+        for (flags, message) in [(["-f", "1"], "-f must be at least 2"), (["-b", "lots"], "lots"),
+                                 (["all-gather", "--algorithm", "tree"], "--algorithm applies to all-reduce only"),
+                                 (["--algorithm", "fastest"], "fastest"), (["gather"], "gather")] {
+            let result = try run([Products.path("collectives-bench")] + flags,
+                                 environment: ["RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"])
+            #expect(result.status != 0, "\(flags)")
+            #expect(result.output.contains(message), "\(flags): \(result.output)")
+        }
     }
 }
 
