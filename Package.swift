@@ -26,6 +26,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Collectives", targets: ["Collectives"]),
+        // The transport layer on its own (for the micro-benchmarks, and for programs that build
+        // their own algorithms on it).
+        .library(name: "CollectivesTransport", targets: ["CollectivesTransport", "CollectivesSystem"]),
         .executable(name: "collectives-run", targets: ["collectives-run"]),
         .executable(name: "collectives-bench", targets: ["collectives-bench"]),
         .executable(name: "mnist-train", targets: ["mnist-train"]),

@@ -8,18 +8,23 @@
 /// The receiver knows the tag and length it expects (see ``Transport``'s matching contract) and
 /// checks both before it accepts the payload, so a mismatched call or garbage on the wire is
 /// caught at the first header.
-struct TCPFrameHeader {
-    static let size = 16
+public struct TCPFrameHeader: Sendable, Hashable {
+    public static let size = 16
 
-    var tag: UInt64
-    var length: UInt64
+    public var tag: UInt64
+    public var length: UInt64
 
-    func store(to pointer: UnsafeMutableRawPointer) {
+    public init(tag: UInt64, length: UInt64) {
+        self.tag = tag
+        self.length = length
+    }
+
+    public func store(to pointer: UnsafeMutableRawPointer) {
         pointer.storeBytes(of: tag.littleEndian, toByteOffset: 0, as: UInt64.self)
         pointer.storeBytes(of: length.littleEndian, toByteOffset: 8, as: UInt64.self)
     }
 
-    static func load(from pointer: UnsafeRawPointer) -> TCPFrameHeader {
+    public static func load(from pointer: UnsafeRawPointer) -> TCPFrameHeader {
         TCPFrameHeader(
             tag: UInt64(littleEndian: pointer.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
             length: UInt64(littleEndian: pointer.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))

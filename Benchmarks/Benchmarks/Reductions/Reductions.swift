@@ -1,0 +1,64 @@
+import Benchmark
+import Collectives
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The reduction kernels, per type and operation, on 4 MiB buffers, beside a plain copy of the
+/// same bytes: `GB/s` counts the bytes of the destination buffer per second (the kernel reads
+/// it, reads as many from the source, and writes it back; the copy reads and writes as many).
+let benchmarks: @Sendable () -> Void = {
+    let bytes = 4 << 20
+    let rate = BenchmarkMetric.custom("GB/s ×100", polarity: .prefersLarger, useScalingFactor: false)
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .mallocCountTotal, rate],
+        timeUnits: .microseconds,
+        maxDuration: .seconds(1),
+        maxIterations: 200)
+
+    /// Times `body` itself, so that the rate excludes the harness.
+    func record(_ benchmark: Benchmark, _ body: () -> Void) {
+        var start = timespec(), end = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &start)
+        body()
+        clock_gettime(CLOCK_MONOTONIC, &end)
+        let seconds = Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) / 1e9
+        benchmark.measurement(rate, Int(Double(bytes) / seconds / 1e9 * 100))
+    }
+
+    Benchmark("memcpy 4 MiB") { benchmark in
+        let a = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        let b = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        defer { a.deallocate(); b.deallocate() }
+        memset(a, 1, bytes)
+        memset(b, 2, bytes)
+        for _ in benchmark.scaledIterations { record(benchmark) { memcpy(a, b, bytes) } }
+        blackHole(a.load(as: UInt8.self))
+    }
+
+    func kernel<T: CollectiveElement & Numeric>(_: T.Type, _ op: ReduceOperation) {
+        Benchmark("\(T.dataType) \(op) 4 MiB") { benchmark in
+            let count = bytes / MemoryLayout<T>.stride
+            let target = UnsafeMutableBufferPointer<T>.allocate(capacity: count)
+            let source = UnsafeMutableBufferPointer<T>.allocate(capacity: count)
+            defer { target.deallocate(); source.deallocate() }
+            target.initialize(repeating: 1)
+            source.initialize(repeating: 1)
+            for _ in benchmark.scaledIterations {
+                record(benchmark) { LocalReduction.combine(target, UnsafeBufferPointer(source), op: op) }
+                // Keep products and sums bounded, outside the timed part.
+                if op == .product || op == .sum { target.update(repeating: 1) }
+            }
+            blackHole(target[0])
+        }
+    }
+
+    for op in [ReduceOperation.sum, .product, .min, .max] {
+        kernel(Float.self, op)
+        kernel(Double.self, op)
+        kernel(Float16.self, op)
+        kernel(Int32.self, op)
+        kernel(Int64.self, op)
+    }
+}
