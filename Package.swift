@@ -43,9 +43,13 @@ let package = Package(
             name: "CollectivesSystem",
             swiftSettings: strict
         ),
+        // Futexes, atomics on shared memory and cross-memory reads, which Swift cannot call
+        // directly (syscall(2) is variadic).
+        .target(name: "CCollectivesShim"),
         .target(
             name: "CollectivesTransport",
             dependencies: [
+                "CCollectivesShim",
                 "CollectivesSystem",
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CollectivesSystem
 import CollectivesTransport
 import Synchronization
@@ -22,10 +25,57 @@ func connectedTCPPair(jobID: UInt64 = 42) throws -> [TCPTransport] {
     return try results.withLock { try $0.map { try $0!.get() } }
 }
 
+/// An all-gather between threads that play ranks, for setting up shared memory in one process.
+final class ExchangeBoard: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var rounds: [[[UInt8]?]] = []
+    private var calls: [Int]
+    let worldSize: Int
+
+    init(worldSize: Int) {
+        self.worldSize = worldSize
+        calls = Array(repeating: 0, count: worldSize)
+    }
+
+    func allGather(rank: Int, _ bytes: [UInt8]) -> [[UInt8]] {
+        lock.withLock {
+            let round = calls[rank]
+            calls[rank] += 1
+            while rounds.count <= round { rounds.append(Array(repeating: nil, count: worldSize)) }
+            rounds[round][rank] = bytes
+            lock.broadcast()
+            while rounds[round].contains(where: { $0 == nil }) { _ = lock.wait(until: .after(seconds: 10)) }
+            return rounds[round].map { $0! }
+        }
+    }
+}
+
+/// `worldSize` shared-memory transports in this process, made by one thread per rank.
+func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10) throws -> [SharedMemoryTransport] {
+    let board = ExchangeBoard(worldSize: worldSize)
+    let jobID = UInt64.random(in: 1...UInt64.max)
+    let results = Mutex<[Result<SharedMemoryTransport, TransportError>?]>(Array(repeating: nil, count: worldSize))
+    var settings = SharedMemoryOptions()
+    settings.ringBytes = ringBytes
+    let options = settings
+    let threads = (0..<worldSize).map { rank in
+        SystemThread(name: "rank \(rank)") {
+            let result = Result { () throws(TransportError) in
+                try SharedMemoryTransport.establish(rank: rank, worldSize: worldSize, jobID: jobID, options: options,
+                                                    allGather: { board.allGather(rank: rank, $0) })
+            }
+            results.withLock { $0[rank] = result }
+        }
+    }
+    for t in threads { t.join() }
+    return try results.withLock { try $0.map { try $0!.get() } }
+}
+
 /// The contract of ``Transport`` checked on each implementation.
 @Suite(.serialized) struct TransportConformanceTests {
     static func pairs() throws -> [(String, [any Transport])] {
-        [("in-process", InProcessTransport.makeGroup(worldSize: 2)), ("tcp", try connectedTCPPair())]
+        [("in-process", InProcessTransport.makeGroup(worldSize: 2)), ("tcp", try connectedTCPPair()),
+         ("shm", try sharedMemoryGroup())]
     }
 
     @Test func orderingLargeAndZeroLengthMessages() throws {
@@ -117,7 +167,12 @@ func connectedTCPPair(jobID: UInt64 = 42) throws -> [TCPTransport] {
     }
 
     @Test func aPeerThatClosesFailsPendingReceives() throws {
-        let pair = try connectedTCPPair()
+        for (name, pair) in [("tcp", try connectedTCPPair() as [any Transport]), ("shm", try sharedMemoryGroup())] {
+            try closedPeer(name, pair)
+        }
+    }
+
+    func closedPeer(_ name: String, _ pair: [any Transport]) throws {
         defer { pair.forEach { $0.close() } }
         var into = [UInt8](repeating: 0, count: 100)
         let closer = SystemThread(name: "closer") {
@@ -128,11 +183,16 @@ func connectedTCPPair(jobID: UInt64 = 42) throws -> [TCPTransport] {
             #expect(throws: TransportError.self) { try pair[0].receive(into: i, from: 1, tag: 1, deadline: .after(seconds: 10)) }
         }
         closer.join()
-        #expect(error?.kind == .peerGone, "\(String(describing: error))")
+        #expect(error?.kind == .peerGone, "\(name): \(String(describing: error))")
     }
 
     @Test func closeWakesAWaiter() throws {
-        let pair = try connectedTCPPair()
+        for pair in [try connectedTCPPair() as [any Transport], try sharedMemoryGroup()] {
+            try closeWakes(pair)
+        }
+    }
+
+    func closeWakes(_ pair: [any Transport]) throws {
         defer { pair[1].close() }
         var into = [UInt8](repeating: 0, count: 100)
         let closer = SystemThread(name: "closer") {
@@ -145,6 +205,63 @@ func connectedTCPPair(jobID: UInt64 = 42) throws -> [TCPTransport] {
         }
         closer.join()
         #expect(Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds < 5_000_000_000)
+    }
+}
+
+@Suite struct SharedMemoryTests {
+    @Test func segmentsAreGoneOnceSetUpAndStaleOnesAreRemoved() throws {
+        // A segment left by a process that no longer exists (pid 2^22 - 1 is above pid_max on
+        // most systems; if it exists the test only checks the rest).
+        let stale = "/dev/shm/swift-collectives-4194303-1-0-0"
+        if let file = fopen(stale, "w") { fclose(file) }
+        let group = try sharedMemoryGroup(worldSize: 3)
+        defer { group.forEach { $0.close() } }
+        #expect(access(stale, F_OK) != 0, "the stale segment is still there")
+        let left = try listSharedMemory()
+        #expect(left.isEmpty, "\(left)")
+    }
+
+    @Test func messagesLargerThanTheRingAndMismatches() throws {
+        let group = try sharedMemoryGroup(worldSize: 3, ringBytes: 4096)
+        defer { group.forEach { $0.close() } }
+        // 1 MiB through 4 KiB rings, from two senders at once, and a 3-byte message between.
+        let size = 1 << 20
+        let received = Mutex<[Bool]>([])
+        let receiver = SystemThread(name: "receiver") {
+            var a = [UInt8](repeating: 0, count: size), b = [UInt8](repeating: 0, count: size), c = [UInt8](repeating: 0, count: 3)
+            a.withUnsafeMutableBytes { a in
+                b.withUnsafeMutableBytes { b in
+                    c.withUnsafeMutableBytes { c in
+                        let r1 = try? group[0].postReceive(into: a, from: 1, tag: 5)
+                        let r2 = try? group[0].postReceive(into: b, from: 2, tag: 6)
+                        let r3 = try? group[0].postReceive(into: c, from: 1, tag: 7)
+                        for r in [r1, r2, r3] { try? group[0].wait(r!, deadline: .after(seconds: 20)) }
+                    }
+                }
+            }
+            received.withLock { $0 = [a.allSatisfy { $0 == 1 }, b.allSatisfy { $0 == 2 }, c == [9, 9, 9]] }
+        }
+        let senders = (1...2).map { rank in
+            SystemThread(name: "sender \(rank)") {
+                let out = [UInt8](repeating: UInt8(rank), count: size)
+                out.withUnsafeBytes { try? group[rank].send($0, to: 0, tag: UInt64(4 + rank), deadline: .after(seconds: 20)) }
+                if rank == 1 { [UInt8](repeating: 9, count: 3).withUnsafeBytes { try? group[1].send($0, to: 0, tag: 7, deadline: .after(seconds: 20)) } }
+            }
+        }
+        receiver.join()
+        senders.forEach { $0.join() }
+        #expect(received.withLock { $0 } == [true, true, true])
+    }
+
+    func listSharedMemory() throws -> [String] {
+        guard let directory = opendir("/dev/shm") else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
+            if name.hasPrefix("swift-collectives-") { names.append(name) }
+        }
+        return names
     }
 }
 

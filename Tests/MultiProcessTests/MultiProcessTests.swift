@@ -81,20 +81,29 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         #expect(result.output.split(separator: "\n").filter { $0.hasSuffix("30 passed, 0 failed") }.count == 3, "\(result.output)")
     }
 
-    /// Every collective and every forced all-reduce algorithm between real processes over TCP,
-    /// in place and out of place, on counts that are zero, below the world size, not divisible,
-    /// and (below 13 ranks) past the switch to pipelined chains.
-    @Test(arguments: [2, 3, 4, 8, 13])
-    func everyCollectiveAndAlgorithmOverTCP(ranks: Int) throws {
+    /// Every collective and every forced all-reduce algorithm between real processes, over TCP
+    /// and over shared memory, in place and out of place, on counts that are zero, below the
+    /// world size, not divisible, and (below 13 ranks) past the switch to pipelined chains.
+    @Test(arguments: [2, 3, 4, 8, 13], ["tcp", "shm"])
+    func everyCollectiveAndAlgorithmAcrossProcesses(ranks: Int, transport: String) throws {
         var counts = ["0", "1", String(ranks - 1), "1001"]
         if ranks < 13 { counts.append("70001") }
         let result = try run([Products.path("collectives-run"), "-n", String(ranks), "--", Products.path("collectives-check"),
                               "--collectives", "all", "--algorithms", "ring", "tree", "recursive-doubling", "central", "auto",
                               "--counts"] + counts + ["--types", "float32", "int64", "--ops", "sum", "average", "max", "--out-of-place"],
-                             environment: ["COLLECTIVES_TIMEOUT": "60"], timeout: 600)
+                             environment: ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_TRANSPORT": transport,
+                                           "COLLECTIVES_LOG_LEVEL": "debug"], timeout: 600)
         #expect(result.status == 0, "\(result.output)")
         let summaries = result.output.split(separator: "\n").filter { $0.contains(" passed, 0 failed") }
         #expect(summaries.count == ranks, "\(result.output)")
+        #expect(result.output.contains("connected (\(transport))"), "the job did not run over \(transport)")
+    }
+
+    @Test func anUnknownTransportIsNamed() throws {
+        let result = try run([Products.path("collectives-run"), "-n", "2", "--", Products.path("collectives-check"), "--counts", "1"],
+                             environment: ["COLLECTIVES_TRANSPORT": "carrier-pigeon"])
+        #expect(result.status != 0)
+        #expect(result.output.contains("COLLECTIVES_TRANSPORT=\"carrier-pigeon\" is invalid"), "\(result.output)")
     }
 
     @Test func aFailingRankStopsTheJobAndIsNamed() throws {

@@ -121,9 +121,10 @@ extension Communicator {
             }
 
             // 5. Connect.
-            transport = try TCPTransport.establish(
+            let tcp = try TCPTransport.establish(
                 rank: rank, worldSize: world, jobID: jobID, listener: listener, peerAddresses: addresses,
                 options: options.tcp, deadline: deadline, logger: logger)
+            transport = try Self.chooseTransport(tcp: tcp, jobID: jobID, options: options, deadline: deadline, logger: logger)
         } catch {
             if let server {
                 // Other ranks learn of a failure through the store, checking every 250 ms:
@@ -138,7 +139,7 @@ extension Communicator {
             default: throw CollectivesError(.rendezvous, rank: rank, operation: operation, reason: "\(error)")
             }
         }
-        logger.debug("rank \(rank)/\(world): connected over TCP in \(Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9) s")
+        logger.debug("rank \(rank)/\(world): connected (\(transport.name)) in \(Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9) s")
         self.init(transport: transport, options: options, store: store, storeServer: server)
     }
 

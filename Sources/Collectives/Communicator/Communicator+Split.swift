@@ -38,22 +38,19 @@ extension Communicator {
         var keepPlan = false
         defer { if !keepPlan { plan.cancel() } }
 
-        // Everyone's colour, key and endpoint, in fixed-size records.
-        let recordSize = SplitRecord.size
+        // Everyone's colour, key and endpoint.
         guard plan.endpoint.count <= SplitRecord.maximumEndpoint else {
             throw CollectivesError(.transport, rank: rank, operation: operation,
                                    reason: "endpoint of \(plan.endpoint.count) bytes is too long")
         }
-        var records = [UInt8](repeating: 0, count: recordSize * worldSize)
-        SplitRecord(color: color, key: key, endpoint: plan.endpoint).encode(into: &records, at: rank * recordSize)
-        let context = exchange(sequence: sequence, kind: .split)
-        let exchanged: Result<Void, TransportError> = records.withUnsafeMutableBytes { raw in
-            Result { () throws(TransportError) in
-                try Ring.run(.allGather, buffer: raw.baseAddress, count: raw.count, elementSize: 1, kernel: nil, exchange: context)
-            }
+        let all: [SplitRecord]
+        do {
+            all = try RecordExchange.allGather(SplitRecord(color: color, key: key, endpoint: plan.endpoint).encoded(),
+                                               transport: transport, tag: sequence << 8 | CollectiveKind.split.rawValue,
+                                               deadline: operationDeadline(), workspace: workspace).map(SplitRecord.init(decoding:))
+        } catch {
+            throw failure(error, operation)
         }
-        if case .failure(let error) = exchanged { throw failure(error, operation) }
-        let all = (0..<worldSize).map { SplitRecord.decode(records, at: $0 * recordSize) }
         guard let color else { return nil }
         let members = (0..<worldSize).filter { all[$0].color == color }.sorted { (all[$0].key, $0) < (all[$1].key, $1) }
         guard let newRank = members.firstIndex(of: rank) else {
@@ -74,28 +71,33 @@ extension Communicator {
 
 /// One rank's contribution to a split: colour (or none), key and transport endpoint.
 struct SplitRecord {
-    static let size = 256
-    static let maximumEndpoint = size - 21
+    static let maximumEndpoint = RecordExchange.recordSize - 4 - 21
 
     var color: Int?
     var key: Int
     var endpoint: [UInt8]
 
-    func encode(into bytes: inout [UInt8], at offset: Int) {
-        var writer = ByteWriter(capacity: Self.size)
+    func encoded() -> [UInt8] {
+        var writer = ByteWriter(capacity: 32 + endpoint.count)
         writer.write(UInt8(color == nil ? 0 : 1))
         writer.write(Int64(color ?? 0))
         writer.write(Int64(key))
         writer.writeBytes(endpoint)
-        bytes.replaceSubrange(offset..<(offset + writer.bytes.count), with: writer.bytes)
+        return writer.bytes
     }
 
-    static func decode(_ bytes: [UInt8], at offset: Int) -> SplitRecord {
-        var reader = ByteReader(Array(bytes[offset..<(offset + size)]))
+    init(color: Int?, key: Int, endpoint: [UInt8]) {
+        self.color = color
+        self.key = key
+        self.endpoint = endpoint
+    }
+
+    init(decoding bytes: [UInt8]) {
+        var reader = ByteReader(bytes)
         let hasColor = reader.read(UInt8.self) == 1
         let color = Int(reader.read(Int64.self) ?? 0)
-        let key = Int(reader.read(Int64.self) ?? 0)
-        let endpoint = reader.readBytes(limit: maximumEndpoint) ?? []
-        return SplitRecord(color: hasColor ? color : nil, key: key, endpoint: endpoint)
+        key = Int(reader.read(Int64.self) ?? 0)
+        endpoint = reader.readBytes(limit: Self.maximumEndpoint) ?? []
+        self.color = hasColor ? color : nil
     }
 }

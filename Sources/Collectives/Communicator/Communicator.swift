@@ -121,4 +121,5 @@ enum CollectiveKind: UInt64 {
     case probe = 10
     case split = 11
     case pointToPoint = 12
+    case setUp = 13
 }

@@ -28,6 +28,13 @@ public struct CommunicatorOptions: Sendable {
     /// `COLLECTIVES_REDUCE_GBPS` set them.
     public var costModel: CostModel?
 
+    /// Which transport carries the data. Default ``TransportChoice/auto``;
+    /// `COLLECTIVES_TRANSPORT` sets it.
+    public var transport: TransportChoice = .auto
+
+    /// Settings of the shared-memory transport. `COLLECTIVES_SHM_RING_BYTES` sets the ring size.
+    public var sharedMemory = SharedMemoryOptions()
+
     /// Settings of the TCP transport.
     public var tcp = TCPOptions()
 
@@ -38,7 +45,7 @@ public struct CommunicatorOptions: Sendable {
 }
 
 extension CommunicatorOptions {
-    /// Reads `COLLECTIVES_ALGORITHM`, the cost-model constants `COLLECTIVES_LATENCY_US`,
+    /// Reads `COLLECTIVES_TRANSPORT`, `COLLECTIVES_SHM_RING_BYTES`, `COLLECTIVES_ALGORITHM`, the cost-model constants `COLLECTIVES_LATENCY_US`,
     /// `COLLECTIVES_BANDWIDTH_GBPS` and `COLLECTIVES_REDUCE_GBPS`, and the tuning variables
     /// `COLLECTIVES_RING_SEGMENT_BYTES`, `COLLECTIVES_RING_WINDOW`, `COLLECTIVES_TREE_SEGMENT_BYTES`,
     /// `COLLECTIVES_SOCKET_BUFFER_BYTES` and `COLLECTIVES_SPIN_MICROSECONDS` where set; a
@@ -60,6 +67,13 @@ extension CommunicatorOptions {
             guard let value = Double(text), value > 0, value.isFinite else { throw invalid(name, text, "a positive number") }
             return value
         }
+        if let text = environment["COLLECTIVES_TRANSPORT"] {
+            guard let value = TransportChoice(rawValue: text.lowercased()) ?? (text.lowercased() == "rdma" ? .verbs : nil) else {
+                throw invalid("COLLECTIVES_TRANSPORT", text, TransportChoice.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            transport = value
+        }
+        if let value = try integer("COLLECTIVES_SHM_RING_BYTES", minimum: 4096, limit: 1 << 30) { sharedMemory.ringBytes = value }
         if let text = environment["COLLECTIVES_ALGORITHM"] {
             guard let value = Algorithm(name: text) else {
                 throw invalid("COLLECTIVES_ALGORITHM", text, Algorithm.allCases.map(\.rawValue).joined(separator: ", "))
@@ -82,4 +96,17 @@ extension CommunicatorOptions {
         if let value = try integer("COLLECTIVES_SOCKET_BUFFER_BYTES", minimum: 0, limit: 1 << 30) { tcp.socketBufferBytes = Int32(value) }
         if let value = try integer("COLLECTIVES_SPIN_MICROSECONDS", minimum: 0, limit: 1_000_000) { tcp.spinMicroseconds = value }
     }
+}
+
+/// Which transport a communicator uses between its ranks.
+public enum TransportChoice: String, Sendable, Hashable, CaseIterable {
+    /// Shared memory when every rank is on this host, else RDMA verbs where a device exists, else
+    /// TCP.
+    case auto
+    /// TCP sockets, always.
+    case tcp
+    /// Shared memory; an error unless every rank is on one host.
+    case shm
+    /// RDMA verbs where a device exists; otherwise TCP, with one log line saying why.
+    case verbs
 }

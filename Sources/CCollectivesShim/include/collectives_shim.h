@@ -1,0 +1,58 @@
+// Small C helpers for what Swift cannot express directly: atomics on memory shared between
+// processes, the futex system call (syscall(2) is variadic), and cross-memory reads.
+#ifndef COLLECTIVES_SHIM_H
+#define COLLECTIVES_SHIM_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+static inline uint64_t collectives_load_acquire_u64(const void *address) {
+    return __atomic_load_n((const uint64_t *)address, __ATOMIC_ACQUIRE);
+}
+
+static inline void collectives_store_release_u64(void *address, uint64_t value) {
+    __atomic_store_n((uint64_t *)address, value, __ATOMIC_RELEASE);
+}
+
+static inline uint32_t collectives_load_u32(const void *address) {
+    return __atomic_load_n((const uint32_t *)address, __ATOMIC_SEQ_CST);
+}
+
+static inline void collectives_store_u32(void *address, uint32_t value) {
+    __atomic_store_n((uint32_t *)address, value, __ATOMIC_SEQ_CST);
+}
+
+static inline uint32_t collectives_fetch_add_u32(void *address, uint32_t value) {
+    return __atomic_fetch_add((uint32_t *)address, value, __ATOMIC_SEQ_CST);
+}
+
+static inline void collectives_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/// Sleeps while the 32-bit word at `address` (in shared memory) still holds `expected`, at most
+/// `timeout_ns` nanoseconds. Returns 0 when woken or when the value had changed, -1 with errno set
+/// otherwise (ETIMEDOUT, EINTR).
+int collectives_futex_wait(void *address, uint32_t expected, int64_t timeout_ns);
+
+/// Wakes up to `count` sleepers on the word at `address`.
+int collectives_futex_wake(void *address, int count);
+
+/// Copies `length` bytes at `remote` in process `pid` to `local` (process_vm_readv); returns the
+/// bytes copied or -1 with errno set.
+ssize_t collectives_read_process_memory(pid_t pid, void *local, const void *remote, size_t length);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

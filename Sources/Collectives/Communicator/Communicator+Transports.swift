@@ -1,0 +1,57 @@
+import CollectivesSystem
+import CollectivesTransport
+import Logging
+
+extension Communicator {
+    /// Chooses the data transport once the TCP mesh is up (``TransportChoice``): shared memory
+    /// when every rank is on this host (set up over the TCP connections, which are then closed),
+    /// otherwise TCP. The choice is logged at debug level; a fallback that the configuration did
+    /// not ask for is logged once, on rank 0, at notice level.
+    static func chooseTransport(tcp: TCPTransport, jobID: UInt64, options: CommunicatorOptions, deadline: Deadline,
+                                logger: Logger) throws(CollectivesError) -> any Transport {
+        let rank = tcp.rank, n = tcp.worldSize
+        let operation = "bootstrap"
+        let workspace = Workspace(scratchBytes: 0)
+        let tag = CollectiveKind.setUp.rawValue
+        func allGather(_ bytes: [UInt8]) throws(TransportError) -> [[UInt8]] {
+            try RecordExchange.allGather(bytes, transport: tcp, tag: tag, deadline: deadline, workspace: workspace)
+        }
+        switch options.transport {
+        case .tcp:
+            return tcp
+        case .verbs:
+            let why = RDMAAvailability.probe().reason
+            if rank == 0 { logger.notice("COLLECTIVES_TRANSPORT=verbs: \(why); using TCP") }
+            return tcp
+        case .auto, .shm:
+            break
+        }
+        let keys: [[UInt8]]
+        do { keys = try allGather(Array(SharedMemoryTransport.localityKey().utf8)) } catch {
+            throw CollectivesError(error, operation: operation)
+        }
+        let elsewhere = keys.indices.filter { keys[$0] != keys[rank] }
+        guard elsewhere.isEmpty else {
+            if options.transport == .shm {
+                throw CollectivesError(.configuration, rank: rank, operation: operation,
+                                       reason: "COLLECTIVES_TRANSPORT=shm, but ranks \(elsewhere) are on another host (or in another container)")
+            }
+            if rank == 0 {
+                logger.notice("ranks span several hosts; \(RDMAAvailability.probe().reason); using TCP")
+            }
+            return tcp
+        }
+        do {
+            let shared = try SharedMemoryTransport.establish(
+                rank: rank, worldSize: n, jobID: jobID, options: options.sharedMemory,
+                spinMicroseconds: options.tcp.spinMicroseconds, allGather: allGather, logger: logger)
+            tcp.close()
+            logger.debug("rank \(rank): all \(n) ranks on this host: shared memory, rings of \(options.sharedMemory.ringBytes) bytes")
+            return shared
+        } catch {
+            if options.transport == .shm { throw CollectivesError(error, operation: operation) }
+            if rank == 0 { logger.notice("shared memory unavailable (\(error)); using TCP") }
+            return tcp
+        }
+    }
+}

@@ -1,0 +1,149 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CCollectivesShim
+import CollectivesSystem
+
+/// One rank's shared-memory segment in `/dev/shm`: a header (who owns it, whether it is closed,
+/// the owner's doorbell) and one inbound ring per sender.
+///
+/// | offset | field |
+/// |---|---|
+/// | 0 | magic `"SCOLLSHM"` (u64) |
+/// | 8 | layout version (u32) |
+/// | 12 | slots: how many rings follow (u32) |
+/// | 16 | owner's rank in its group (u32) |
+/// | 20 | owner's process id (u32) |
+/// | 24 | ring capacity in bytes (u64) |
+/// | 64 | closed flag (u32), set when the owner closes |
+/// | 128 | doorbell (u32): bumped by anyone who gives the owner something to do; the owner sleeps on it (futex) |
+/// | 192 | sleepers (u32): how many of the owner's threads sleep on the doorbell |
+/// | 4096 + s·(128 + capacity) | ring for sender *s*: head (u64, written by the sender) at +0, tail (u64, written by the owner) at +64, data at +128 |
+///
+/// The name holds the creator's process id, so that segments left by a crashed job can be
+/// recognized and removed (``removeStale()``); a segment is unlinked as soon as every member has
+/// mapped it, so a job that crashes later leaves nothing behind.
+final class SharedMemorySegment: @unchecked Sendable {
+    static let magic: UInt64 = 0x4D48_534C_4C4F_4353  // "SCOLLSHM" little-endian
+    static let version: UInt32 = 1
+    static let headerBytes = 4096
+    static let ringHeaderBytes = 128
+    static let namePrefix = "swift-collectives-"
+
+    let name: String
+    let base: UnsafeMutableRawPointer
+    let bytes: Int
+    let capacity: Int
+    let slots: Int
+    private(set) var unlinked = false
+
+    private init(name: String, base: UnsafeMutableRawPointer, bytes: Int, capacity: Int, slots: Int) {
+        self.name = name
+        self.base = base
+        self.bytes = bytes
+        self.capacity = capacity
+        self.slots = slots
+    }
+
+    deinit { munmap(base, bytes) }
+
+    static func size(slots: Int, capacity: Int) -> Int { headerBytes + slots * (ringHeaderBytes + capacity) }
+
+    /// Creates and maps a new segment owned by this process.
+    static func create(jobID: UInt64, group: UInt64, rank: Int, slots: Int, capacity: Int) throws(SystemError) -> SharedMemorySegment {
+        removeStale()
+        let name = "/\(namePrefix)\(getpid())-\(String(jobID, radix: 16))-\(String(group, radix: 16))-\(rank)"
+        let descriptor = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0o600)
+        guard descriptor >= 0 else { throw SystemError(call: "shm_open(\(name))", errno: errno) }
+        defer { close(descriptor) }
+        let bytes = size(slots: slots, capacity: capacity)
+        guard ftruncate(descriptor, off_t(bytes)) == 0 else {
+            let error = SystemError(call: "ftruncate(\(name), \(bytes))", errno: errno)
+            shm_unlink(name)
+            throw error
+        }
+        guard let memory = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0), memory != MAP_FAILED else {
+            let error = SystemError(call: "mmap(\(name))", errno: errno)
+            shm_unlink(name)
+            throw error
+        }
+        let segment = SharedMemorySegment(name: name, base: memory, bytes: bytes, capacity: capacity, slots: slots)
+        memory.storeBytes(of: UInt32(slots), toByteOffset: 12, as: UInt32.self)
+        memory.storeBytes(of: UInt32(rank), toByteOffset: 16, as: UInt32.self)
+        memory.storeBytes(of: UInt32(getpid()), toByteOffset: 20, as: UInt32.self)
+        memory.storeBytes(of: UInt64(capacity), toByteOffset: 24, as: UInt64.self)
+        memory.storeBytes(of: version, toByteOffset: 8, as: UInt32.self)
+        collectives_store_release_u64(memory, magic)
+        return segment
+    }
+
+    /// Maps another rank's segment by name and checks its header.
+    static func open(name: String, expectedRank: Int) throws(TransportError) -> SharedMemorySegment {
+        func failure(_ why: String) -> TransportError {
+            TransportError(.protocolViolation("shared-memory segment \(name): \(why)"), rank: -1, peer: expectedRank, operation: "shared-memory set-up")
+        }
+        guard name.hasPrefix("/" + namePrefix), !name.dropFirst().contains("/") else { throw failure("not a segment name") }
+        let descriptor = shm_open(name, O_RDWR, 0)
+        guard descriptor >= 0 else { throw failure("cannot open: \(SystemError(call: "shm_open", errno: errno))") }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_size >= headerBytes else { throw failure("too small") }
+        let bytes = Int(status.st_size)
+        guard let memory = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0), memory != MAP_FAILED else {
+            throw failure("cannot map: \(SystemError(call: "mmap", errno: errno))")
+        }
+        let slots = Int(memory.load(fromByteOffset: 12, as: UInt32.self))
+        let capacity = Int(memory.load(fromByteOffset: 24, as: UInt64.self))
+        guard collectives_load_acquire_u64(memory) == magic, memory.load(fromByteOffset: 8, as: UInt32.self) == version,
+              Int(memory.load(fromByteOffset: 16, as: UInt32.self)) == expectedRank,
+              capacity > 0, size(slots: slots, capacity: capacity) <= bytes else {
+            munmap(memory, bytes)
+            throw failure("unexpected header")
+        }
+        return SharedMemorySegment(name: name, base: memory, bytes: bytes, capacity: capacity, slots: slots)
+    }
+
+    /// Removes the name; the memory stays mapped by everyone who has it.
+    func unlink() {
+        guard !unlinked else { return }
+        unlinked = true
+        shm_unlink(name)
+    }
+
+    var ownerPID: pid_t { pid_t(base.load(fromByteOffset: 20, as: UInt32.self)) }
+    var closedFlag: UnsafeMutableRawPointer { base + 64 }
+    var doorbell: UnsafeMutableRawPointer { base + 128 }
+    var sleepers: UnsafeMutableRawPointer { base + 192 }
+
+    /// The ring that `sender` writes into.
+    func ring(from sender: Int) -> UnsafeMutableRawPointer {
+        precondition(sender < slots)
+        return base + Self.headerBytes + sender * (Self.ringHeaderBytes + capacity)
+    }
+
+    var isClosed: Bool { collectives_load_u32(closedFlag) != 0 }
+
+    /// Whether the owner still runs (a process that is gone cannot answer).
+    var ownerIsAlive: Bool { kill(ownerPID, 0) == 0 || errno != ESRCH }
+
+    /// Gives the owner something to do: bumps its doorbell and wakes it if it sleeps.
+    func ring() {
+        _ = collectives_fetch_add_u32(doorbell, 1)
+        if collectives_load_u32(sleepers) != 0 { _ = collectives_futex_wake(doorbell, Int32.max) }
+    }
+
+    /// Unlinks segments in `/dev/shm` whose creator is no longer running (left by a crashed job).
+    static func removeStale() {
+        guard let directory = opendir("/dev/shm") else { return }
+        defer { closedir(directory) }
+        while let entry = readdir(directory) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
+                pointer.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            guard name.hasPrefix(namePrefix) else { continue }
+            let rest = name.dropFirst(namePrefix.count)
+            guard let dash = rest.firstIndex(of: "-"), let pid = Int32(rest[..<dash]) else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { shm_unlink("/" + name) }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CCollectivesShim
+import CollectivesSystem
+import Logging
+
+/// Settings of the shared-memory transport.
+public struct SharedMemoryOptions: Sendable, Hashable {
+    /// Bytes of each ring (one per sender in every rank's segment). Default 4 MiB; the memory is
+    /// only touched as far as messages reach.
+    public var ringBytes = 4 << 20
+    public init() {}
+}
+
+extension SharedMemoryTransport {
+    /// What identifies "the same host" for shared memory: the kernel's boot id and this
+    /// process's PID, mount and IPC namespaces (ranks in different containers on one machine
+    /// cannot share `/dev/shm` or see each other's processes).
+    public static func localityKey() -> String {
+        var parts: [String] = []
+        if let file = fopen("/proc/sys/kernel/random/boot_id", "r") {
+            var buffer = [CChar](repeating: 0, count: 64)
+            if fgets(&buffer, 64, file) != nil {
+                parts.append(String(decoding: buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            }
+            fclose(file)
+        }
+        for namespace in ["pid", "mnt", "ipc"] {
+            var buffer = [CChar](repeating: 0, count: 128)
+            let n = readlink("/proc/self/ns/\(namespace)", &buffer, 127)
+            parts.append(n > 0 ? String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?")
+        }
+        return parts.joined(separator: "/")
+    }
+
+    /// Sets up shared memory among the ranks of a group that are all on this host.
+    ///
+    /// Each rank creates its segment, the names are exchanged with `allGather` (which must give
+    /// every rank's bytes, by rank), each rank maps everyone's, the outcome is exchanged again,
+    /// and each rank unlinks its own name once everyone holds a mapping. If any rank failed,
+    /// every rank throws (and the caller can fall back to another transport).
+    ///
+    /// - Parameter group: distinguishes the segments of sub-communicators of one job.
+    public static func establish(
+        rank: Int, worldSize: Int, jobID: UInt64, group: UInt64 = 0,
+        options: SharedMemoryOptions = SharedMemoryOptions(), spinMicroseconds: Int = 0,
+        allGather: ([UInt8]) throws(TransportError) -> [[UInt8]],
+        logger: Logger = Logger(label: "collectives.shm")
+    ) throws(TransportError) -> SharedMemoryTransport {
+        let operation = "shared-memory set-up"
+        var own: SharedMemorySegment?
+        var problem: String?
+        do {
+            own = try SharedMemorySegment.create(jobID: jobID, group: group, rank: rank, slots: worldSize, capacity: options.ringBytes)
+        } catch {
+            problem = "\(error)"
+        }
+        defer { own?.unlink() }
+        let names = try allGather(Array((own?.name ?? "").utf8))
+
+        var segments: [SharedMemorySegment] = []
+        if let own, problem == nil {
+            for (peer, bytes) in names.enumerated() {
+                if peer == rank { segments.append(own); continue }
+                do {
+                    let segment = try SharedMemorySegment.open(name: String(decoding: bytes, as: UTF8.self), expectedRank: peer)
+                    guard segment.slots >= worldSize else { throw TransportError(.protocolViolation("too few rings"), rank: rank, peer: peer, operation: operation) }
+                    segments.append(segment)
+                } catch {
+                    problem = "rank \(peer)'s segment: \(error)"
+                    break
+                }
+            }
+        }
+        let outcomes = try allGather(Array((problem ?? "").utf8))
+        if let failed = outcomes.firstIndex(where: { !$0.isEmpty }) {
+            let why = String(decoding: outcomes[failed], as: UTF8.self)
+            throw TransportError(.protocolViolation("rank \(failed) could not set up shared memory: \(why)"), rank: rank, peer: failed, operation: operation)
+        }
+        return SharedMemoryTransport(rank: rank, segments: segments, jobID: jobID, spinMicroseconds: spinMicroseconds, logger: logger)
+    }
+}
+
+extension SharedMemoryTransport: SubgroupCapable {
+    /// Creates this rank's segment for the subgroup now (its name is the endpoint), maps the
+    /// other members' in `connect`, and unlinks it once every member has answered a one-byte
+    /// hello over the new rings.
+    public func prepareSubgroup() throws(TransportError) -> SubgroupPlan {
+        let group = UInt64.random(in: 1...UInt64.max)
+        let segment: SharedMemorySegment
+        do {
+            segment = try SharedMemorySegment.create(jobID: jobID, group: group, rank: rank, slots: worldSize, capacity: ringCapacity)
+        } catch {
+            throw TransportError(.system(error), rank: rank, peer: nil, operation: "subgroup set-up")
+        }
+        let jobID = self.jobID, logger = self.logger, spin = Int(spinNanoseconds / 1000)
+        return SubgroupPlan(endpoint: Array(segment.name.utf8), connect: { _, newRank, endpoints, deadline throws(TransportError) in
+            defer { segment.unlink() }
+            // The segment was made with this rank's parent number; renumber it.
+            segment.base.storeBytes(of: UInt32(newRank), toByteOffset: 16, as: UInt32.self)
+            var segments: [SharedMemorySegment] = []
+            for (member, bytes) in endpoints.enumerated() {
+                if member == newRank { segments.append(segment); continue }
+                // A member renumbers its own segment before mapping others': wait for it.
+                var opened: SharedMemorySegment?
+                while opened == nil {
+                    do {
+                        opened = try SharedMemorySegment.open(name: String(decoding: bytes, as: UTF8.self), expectedRank: member)
+                    } catch {
+                        if deadline.hasPassed { throw TransportError(.timedOut, rank: newRank, peer: member, operation: "subgroup set-up") }
+                        sleepSeconds(0.001)
+                    }
+                }
+                segments.append(opened!)
+            }
+            let transport = SharedMemoryTransport(rank: newRank, segments: segments, jobID: jobID, spinMicroseconds: spin, logger: logger)
+            // Everyone has mapped everyone once each has heard from all: then names can go.
+            let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: endpoints.count + 1, alignment: 8)
+            defer { scratch.deallocate() }
+            scratch.initializeMemory(as: UInt8.self, repeating: 1)
+            var requests: [TransportRequest] = []
+            for member in endpoints.indices where member != newRank {
+                requests.append(try transport.postReceive(into: UnsafeMutableRawBufferPointer(rebasing: scratch[member..<(member + 1)]), from: member, tag: 0))
+            }
+            for member in endpoints.indices where member != newRank {
+                requests.append(try transport.postSend(UnsafeRawBufferPointer(rebasing: scratch[endpoints.count..<(endpoints.count + 1)]), to: member, tag: 0))
+            }
+            for request in requests { try transport.wait(request, deadline: deadline) }
+            return transport
+        }, cancel: { segment.unlink() })
+    }
+}
