@@ -7,7 +7,11 @@ import Synchronization
 import Testing
 
 /// Two TCP transports connected over loopback, made by two threads as two ranks would.
-func connectedTCPPair(jobID: UInt64 = 42) throws -> [TCPTransport] {
+func connectedTCPPair(jobID: UInt64 = 42, streams: Int = 1, stripeThreshold: Int = 256 << 10) throws -> [TCPTransport] {
+    var settings = TCPOptions()
+    settings.streams = streams
+    settings.stripeThresholdBytes = stripeThreshold
+    let options = settings
     let listeners = try (0..<2).map { _ in try Socket.listen(on: .loopback(port: 0)) }
     let addresses = try listeners.map { try $0.localAddress() }
     let results = Mutex<[Result<TCPTransport, TransportError>?]>([nil, nil])
@@ -15,7 +19,7 @@ func connectedTCPPair(jobID: UInt64 = 42) throws -> [TCPTransport] {
         SystemThread(name: "rank \(rank)") {
             let result = Result { () throws(TransportError) in
                 try TCPTransport.establish(rank: rank, worldSize: 2, jobID: jobID, listener: listeners[rank],
-                                           peerAddresses: addresses, deadline: .after(seconds: 10))
+                                           peerAddresses: addresses, options: options, deadline: .after(seconds: 10))
             }
             results.withLock { $0[rank] = result }
         }
@@ -74,8 +78,10 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10) throws -> 
 /// The contract of ``Transport`` checked on each implementation.
 @Suite(.serialized) struct TransportConformanceTests {
     static func pairs() throws -> [(String, [any Transport])] {
+        // Three streams with a 1000-byte threshold: the 4096-byte and 3 MiB messages are cut into
+        // stripes that do not divide them evenly.
         [("in-process", InProcessTransport.makeGroup(worldSize: 2)), ("tcp", try connectedTCPPair()),
-         ("shm", try sharedMemoryGroup())]
+         ("tcp, 3 streams", try connectedTCPPair(streams: 3, stripeThreshold: 1000)), ("shm", try sharedMemoryGroup())]
     }
 
     @Test func orderingLargeAndZeroLengthMessages() throws {
@@ -299,6 +305,10 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10) throws -> 
         #expect(hello.validate(jobID: 8, rank: 1, worldSize: 4) == .wrongJob)
         #expect(hello.validate(jobID: 7, rank: 1, worldSize: 5) == .wrongWorldSize)
         #expect(hello.validate(jobID: 7, rank: 3, worldSize: 4) == .wrongRank)
+        #expect(hello.validate(jobID: 7, rank: 1, worldSize: 4, streams: 2) == .wrongStreamCount)
+        let striped = TCPHello(jobID: 7, rank: 3, worldSize: 4, receiver: 1, stream: 2, streams: 4)
+        #expect(try TCPHello.decode(striped.encoded()).get() == striped)
+        #expect(striped.validate(jobID: 7, rank: 1, worldSize: 4, streams: 4) == .accepted)
         for _ in 0..<1000 {
             let garbage = (0..<Int.random(in: 0...40)).map { _ in UInt8.random(in: 0...255) }
             if case .success = TCPHello.decode(garbage) { Issue.record("garbage decoded: \(garbage)") }

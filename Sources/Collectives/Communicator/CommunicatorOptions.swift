@@ -48,7 +48,8 @@ extension CommunicatorOptions {
     /// Reads `COLLECTIVES_TRANSPORT`, `COLLECTIVES_SHM_RING_BYTES`, `COLLECTIVES_ALGORITHM`, the cost-model constants `COLLECTIVES_LATENCY_US`,
     /// `COLLECTIVES_BANDWIDTH_GBPS` and `COLLECTIVES_REDUCE_GBPS`, and the tuning variables
     /// `COLLECTIVES_RING_SEGMENT_BYTES`, `COLLECTIVES_RING_WINDOW`, `COLLECTIVES_TREE_SEGMENT_BYTES`,
-    /// `COLLECTIVES_SOCKET_BUFFER_BYTES` and `COLLECTIVES_SPIN_MICROSECONDS` where set; a
+    /// `COLLECTIVES_SOCKET_BUFFER_BYTES`, `COLLECTIVES_TCP_STREAMS`, `COLLECTIVES_TCP_STRIPE_BYTES` and
+    /// `COLLECTIVES_SPIN_MICROSECONDS` where set; a
     /// malformed value is an error naming it.
     public mutating func applyTuning(from environment: [String: String]) throws(CollectivesError) {
         func invalid(_ name: String, _ text: String, _ expected: String) -> CollectivesError {
@@ -94,6 +95,8 @@ extension CommunicatorOptions {
         if let value = try integer("COLLECTIVES_RING_SEGMENT_BYTES", limit: 1 << 30) { ringSegmentBytes = value }
         if let value = try integer("COLLECTIVES_RING_WINDOW", limit: 1024) { ringWindow = value }
         if let value = try integer("COLLECTIVES_SOCKET_BUFFER_BYTES", minimum: 0, limit: 1 << 30) { tcp.socketBufferBytes = Int32(value) }
+        if let value = try integer("COLLECTIVES_TCP_STREAMS", limit: 64) { tcp.streams = value }
+        if let value = try integer("COLLECTIVES_TCP_STRIPE_BYTES", limit: 1 << 30) { tcp.stripeThresholdBytes = value }
         if let value = try integer("COLLECTIVES_SPIN_MICROSECONDS", minimum: 0, limit: 1_000_000) { tcp.spinMicroseconds = value }
     }
 }

@@ -7,7 +7,8 @@ import CollectivesSystem
 /// |-------|-------|
 /// | 0..<4 | magic `0x4C4C4F43` ("COLL") |
 /// | 4..<6 | protocol version |
-/// | 6..<8 | reserved, zero |
+/// | 6 | this connection's stream index (0 when one stream per pair) |
+/// | 7 | streams per pair of ranks (0 read as 1) |
 /// | 8..<16 | job id (the same on every rank of a job, from the rendezvous) |
 /// | 16..<20 | sender's rank |
 /// | 20..<24 | world size |
@@ -25,8 +26,13 @@ public struct TCPHello: Sendable, Hashable {
     public var rank: UInt32
     public var worldSize: UInt32
     public var receiver: UInt32
+    /// Which of the pair's streams this connection is, and how many there are.
+    public var stream: UInt8 = 0
+    public var streams: UInt8 = 1
 
-    public init(jobID: UInt64, rank: Int, worldSize: Int, receiver: Int) {
+    public init(jobID: UInt64, rank: Int, worldSize: Int, receiver: Int, stream: Int = 0, streams: Int = 1) {
+        self.stream = UInt8(stream)
+        self.streams = UInt8(streams)
         self.jobID = jobID
         self.rank = UInt32(rank)
         self.worldSize = UInt32(worldSize)
@@ -42,6 +48,7 @@ public struct TCPHello: Sendable, Hashable {
         case wrongWorldSize = 4
         case wrongRank = 5
         case duplicateRank = 6
+        case wrongStreamCount = 7
 
         public var explanation: String {
             switch self {
@@ -51,7 +58,8 @@ public struct TCPHello: Sendable, Hashable {
             case .wrongJob: return "belongs to another job (job id differs)"
             case .wrongWorldSize: return "world size differs"
             case .wrongRank: return "rank is not one this rank accepts connections from"
-            case .duplicateRank: return "another connection already claimed this rank"
+            case .duplicateRank: return "another connection already claimed this rank and stream"
+            case .wrongStreamCount: return "streams per peer differ (set COLLECTIVES_TCP_STREAMS alike on every rank)"
             }
         }
     }
@@ -60,7 +68,8 @@ public struct TCPHello: Sendable, Hashable {
         var w = ByteWriter(capacity: TCPHello.size)
         w.write(TCPHello.magic)
         w.write(version)
-        w.write(UInt16(0))
+        w.write(stream)
+        w.write(streams)
         w.write(jobID)
         w.write(rank)
         w.write(worldSize)
@@ -72,20 +81,22 @@ public struct TCPHello: Sendable, Hashable {
     public static func decode(_ bytes: [UInt8]) -> Result<TCPHello, StatusError> {
         var r = ByteReader(bytes)
         guard bytes.count == size, r.read(UInt32.self) == magic,
-              let version = r.read(UInt16.self), r.read(UInt16.self) != nil,
+              let version = r.read(UInt16.self), let stream = r.read(UInt8.self), let streams = r.read(UInt8.self),
               let job = r.read(UInt64.self), let rank = r.read(UInt32.self),
               let world = r.read(UInt32.self), let receiver = r.read(UInt32.self)
         else { return .failure(StatusError(status: .badMagic)) }
-        var hello = TCPHello(jobID: job, rank: Int(rank), worldSize: Int(world), receiver: Int(receiver))
+        var hello = TCPHello(jobID: job, rank: Int(rank), worldSize: Int(world), receiver: Int(receiver),
+                             stream: Int(stream), streams: Int(Swift.max(streams, 1)))
         hello.version = version
         return .success(hello)
     }
 
     /// Checks a hello received by `rank`, which accepts connections from ranks above it.
-    public func validate(jobID: UInt64, rank: Int, worldSize: Int) -> Status {
+    public func validate(jobID: UInt64, rank: Int, worldSize: Int, streams: Int = 1) -> Status {
         if version != TCPHello.version { return .wrongVersion }
         if self.jobID != jobID { return .wrongJob }
         if Int(self.worldSize) != worldSize { return .wrongWorldSize }
+        if Int(self.streams) != streams || Int(stream) >= streams { return .wrongStreamCount }
         if Int(receiver) != rank || Int(self.rank) <= rank || Int(self.rank) >= worldSize { return .wrongRank }
         return .accepted
     }

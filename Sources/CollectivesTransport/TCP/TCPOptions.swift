@@ -13,5 +13,14 @@ public struct TCPOptions: Sendable, Hashable {
     /// messages when each rank has a core, and wastes the core when ranks share them.
     public var spinMicroseconds: Int = 0
 
+    /// Connections per pair of ranks. Messages of at least ``stripeThresholdBytes`` are cut into
+    /// this many stripes, one per connection, and reassembled in place; smaller ones use the
+    /// first. Default 1, the best on the machines measured (see docs/transports.md);
+    /// `COLLECTIVES_TCP_STREAMS` sets it (the same on every rank).
+    public var streams: Int = 1
+
+    /// The smallest message that is striped when ``streams`` > 1. Default 256 KiB.
+    public var stripeThresholdBytes: Int = 256 << 10
+
     public init() {}
 }

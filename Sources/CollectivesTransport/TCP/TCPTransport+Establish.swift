@@ -32,29 +32,32 @@ extension TCPTransport {
         logger: Logger = Logger(label: "collectives.tcp")
     ) throws(TransportError) -> TCPTransport {
         precondition(peerAddresses.count == worldSize && rank >= 0 && rank < worldSize)
-        var sockets = [Socket?](repeating: nil, count: worldSize)
+        let streamCount = Swift.max(1, Swift.min(options.streams, 64))
+        var sockets = [[Socket?]](repeating: [Socket?](repeating: nil, count: streamCount), count: worldSize)
 
         func configure(_ socket: Socket) {
             socket.setNoDelay()
             if options.socketBufferBytes > 0 { socket.setBufferSizes(options.socketBufferBytes) }
         }
 
-        // 1. Connect to every lower rank and introduce ourselves.
+        // 1. Connect to every lower rank, once per stream, and introduce ourselves.
         for peer in 0..<rank {
-            let address = peerAddresses[peer]
-            let socket = try connectWithRetry(to: address, rank: rank, peer: peer, deadline: deadline)
-            configure(socket)
-            let hello = TCPHello(jobID: jobID, rank: rank, worldSize: worldSize, receiver: peer)
-            do {
-                try socket.sendAll(hello.encoded(), deadline: deadline, operation: "handshake")
-            } catch {
-                throw TransportError(error, rank: rank, peer: peer, operation: "handshake")
+            for stream in 0..<streamCount {
+                let address = peerAddresses[peer]
+                let socket = try connectWithRetry(to: address, rank: rank, peer: peer, deadline: deadline)
+                configure(socket)
+                let hello = TCPHello(jobID: jobID, rank: rank, worldSize: worldSize, receiver: peer, stream: stream, streams: streamCount)
+                do {
+                    try socket.sendAll(hello.encoded(), deadline: deadline, operation: "handshake")
+                } catch {
+                    throw TransportError(error, rank: rank, peer: peer, operation: "handshake")
+                }
+                sockets[peer][stream] = socket
             }
-            sockets[peer] = socket
         }
 
-        // 2. Accept one connection from every higher rank.
-        var missing = Set((rank + 1)..<worldSize)
+        // 2. Accept every stream of every higher rank.
+        var missing = Set(((rank + 1)..<worldSize).flatMap { peer in (0..<streamCount).map { peer * 64 + $0 } })
         while !missing.isEmpty {
             let accepted: Socket?
             do {
@@ -63,12 +66,12 @@ extension TCPTransport {
                 throw TransportError(error, rank: rank, peer: nil, operation: "accept")
             }
             guard let socket = accepted else {
-                throw TransportError(.timedOut, rank: rank, peer: missing.min(),
-                                     operation: "accept (waiting for ranks \(missing.sorted()))")
+                throw TransportError(.timedOut, rank: rank, peer: missing.min().map { $0 / 64 },
+                                     operation: "accept (waiting for ranks \(Set(missing.map { $0 / 64 }).sorted()))")
             }
             let helloDeadline = deadline.earlier(.after(seconds: options.helloTimeoutSeconds))
             let status: TCPHello.Status
-            var from = -1
+            var from = -1, stream = 0
             do {
                 let bytes = try socket.receive(count: TCPHello.size, deadline: helloDeadline, operation: "handshake")
                 switch TCPHello.decode(bytes) {
@@ -76,8 +79,9 @@ extension TCPTransport {
                     status = error.status
                 case .success(let hello):
                     from = Int(hello.rank)
-                    let verdict = hello.validate(jobID: jobID, rank: rank, worldSize: worldSize)
-                    status = verdict == .accepted && !missing.contains(from) ? .duplicateRank : verdict
+                    stream = Int(hello.stream)
+                    let verdict = hello.validate(jobID: jobID, rank: rank, worldSize: worldSize, streams: streamCount)
+                    status = verdict == .accepted && !missing.contains(from * 64 + stream) ? .duplicateRank : verdict
                 }
                 try socket.sendAll(TCPHello.encodeReply(status), deadline: helloDeadline, operation: "handshake")
             } catch {
@@ -89,30 +93,33 @@ extension TCPTransport {
                 continue
             }
             configure(socket)
-            sockets[from] = socket
-            missing.remove(from)
+            sockets[from][stream] = socket
+            missing.remove(from * 64 + stream)
         }
 
-        // 3. Read each lower rank's answer.
+        // 3. Read each lower rank's answers.
         for peer in 0..<rank {
-            let socket = sockets[peer]!
-            let reply: [UInt8]
-            do {
-                reply = try socket.receive(count: TCPHello.replySize, deadline: deadline, operation: "handshake")
-            } catch {
-                throw TransportError(error, rank: rank, peer: peer, operation: "handshake")
-            }
-            guard let status = TCPHello.decodeReply(reply) else {
-                throw TransportError(.protocolViolation("handshake answer is not from swift-collectives"),
-                                     rank: rank, peer: peer, operation: "handshake", peerAddress: socket.remoteDescription)
-            }
-            guard status == .accepted else {
-                throw TransportError(.protocolViolation("rank \(peer) refused the connection: \(status.explanation)"),
-                                     rank: rank, peer: peer, operation: "handshake", peerAddress: socket.remoteDescription)
+            for stream in 0..<streamCount {
+                let socket = sockets[peer][stream]!
+                let reply: [UInt8]
+                do {
+                    reply = try socket.receive(count: TCPHello.replySize, deadline: deadline, operation: "handshake")
+                } catch {
+                    throw TransportError(error, rank: rank, peer: peer, operation: "handshake")
+                }
+                guard let status = TCPHello.decodeReply(reply) else {
+                    throw TransportError(.protocolViolation("handshake answer is not from swift-collectives"),
+                                         rank: rank, peer: peer, operation: "handshake", peerAddress: socket.remoteDescription)
+                }
+                guard status == .accepted else {
+                    throw TransportError(.protocolViolation("rank \(peer) refused the connection: \(status.explanation)"),
+                                         rank: rank, peer: peer, operation: "handshake", peerAddress: socket.remoteDescription)
+                }
             }
         }
         logger.debug("rank \(rank): connected to \(worldSize - 1) peers over TCP")
-        return TCPTransport(rank: rank, worldSize: worldSize, sockets: sockets, jobID: jobID, options: options, logger: logger)
+        return TCPTransport(rank: rank, worldSize: worldSize, sockets: sockets.map { $0.compactMap { $0 } }, jobID: jobID,
+                            options: options, logger: logger)
     }
 
     /// Connects, retrying refused connections (the peer may not listen yet) until the deadline.

@@ -23,7 +23,12 @@ public final class TCPTransport: Transport, @unchecked Sendable {
     public var name: String { "tcp" }
 
     private let lock = ConditionLock()
-    private let connections: [TCPConnection?]
+    /// Every connection, and by peer the connections to it in stream order.
+    private let connections: [TCPConnection]
+    private let streams: [[TCPConnection]]
+    /// Stripes of each request still to move; the request completes when it reaches zero.
+    private var slotStripes: [Int] = []
+    private let stripeThreshold: Int
     private var table = RequestTable(capacity: 256)
     /// Per request slot: the peer it concerns and whether it is a send, for error messages.
     private var slotPeers: [Int] = []
@@ -40,17 +45,20 @@ public final class TCPTransport: Transport, @unchecked Sendable {
     let options: TCPOptions
     let logger: Logger
 
-    /// Wraps connected, handshaken sockets; `sockets[peer]` is `nil` for this rank.
-    public init(rank: Int, worldSize: Int, sockets: [Socket?], jobID: UInt64 = 0, options: TCPOptions = TCPOptions(),
+    /// Wraps connected, handshaken sockets: `sockets[peer]` holds the pair's streams in order,
+    /// and is empty for this rank.
+    public init(rank: Int, worldSize: Int, sockets: [[Socket]], jobID: UInt64 = 0, options: TCPOptions = TCPOptions(),
                 logger: Logger = Logger(label: "collectives.tcp")) {
         precondition(sockets.count == worldSize)
+        stripeThreshold = Swift.max(options.stripeThresholdBytes, 1)
         spinNanoseconds = UInt64(max(0, options.spinMicroseconds)) * 1000
         self.jobID = jobID
         self.options = options
         self.logger = logger
         self.rank = rank
         self.worldSize = worldSize
-        connections = sockets.enumerated().map { peer, socket in socket.map { TCPConnection(peer: peer, socket: $0) } }
+        streams = sockets.enumerated().map { peer, list in list.map { TCPConnection(peer: peer, socket: $0) } }
+        connections = streams.flatMap { $0 }
         pollSet.reserveCapacity(worldSize)
         pollPeers.reserveCapacity(worldSize)
     }
@@ -59,9 +67,7 @@ public final class TCPTransport: Transport, @unchecked Sendable {
 
     /// The local address of this rank's connections (its address on the network they use).
     func localAddress() throws(SocketError) -> SocketAddress {
-        guard let connection = connections.first(where: { $0 != nil }) ?? nil else {
-            return .loopback(port: 0)
-        }
+        guard let connection = connections.first else { return .loopback(port: 0) }
         return try connection.socket.localAddress()
     }
 
@@ -70,16 +76,21 @@ public final class TCPTransport: Transport, @unchecked Sendable {
     public func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: UInt64) throws(TransportError) -> TransportRequest {
         lock.lock()
         defer { lock.unlock() }
-        let connection = try usableConnection(peer, operation: "send")
-        let (slot, request) = allocate(peer: peer, isSend: true)
-        let wasIdle = !connection.hasPendingSends
-        connection.enqueueSend(.init(base: buffer.baseAddress, count: buffer.count, tag: tag, done: 0, slot: slot))
-        if wasIdle {
-            // Start at once: small messages usually leave in this one call.
-            do {
-                try connection.progressSends(rank: rank) { table.complete($0) }
-            } catch {
-                fail(connection, error)
+        let lanes = try usableStreams(peer, operation: "send")
+        let stripes = stripeCount(buffer.count, lanes.count)
+        let (slot, request) = allocate(peer: peer, isSend: true, stripes: stripes)
+        for index in 0..<stripes {
+            let range = Self.stripe(index, of: buffer.count, into: stripes)
+            let connection = lanes[index]
+            let wasIdle = !connection.hasPendingSends
+            connection.enqueueSend(.init(base: buffer.baseAddress.map { $0 + range.lowerBound }, count: range.count, tag: tag, done: 0, slot: slot))
+            if wasIdle {
+                // Start at once: small messages usually leave in this one call.
+                do {
+                    try connection.progressSends(rank: rank) { completeStripe($0) }
+                } catch {
+                    fail(connection, error)
+                }
             }
         }
         return request
@@ -88,32 +99,56 @@ public final class TCPTransport: Transport, @unchecked Sendable {
     public func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: UInt64) throws(TransportError) -> TransportRequest {
         lock.lock()
         defer { lock.unlock() }
-        let connection = try usableConnection(peer, operation: "receive")
-        let (slot, request) = allocate(peer: peer, isSend: false)
-        connection.enqueueReceive(.init(base: buffer.baseAddress, count: buffer.count, tag: tag, done: 0, slot: slot))
+        let lanes = try usableStreams(peer, operation: "receive")
+        let stripes = stripeCount(buffer.count, lanes.count)
+        let (slot, request) = allocate(peer: peer, isSend: false, stripes: stripes)
+        for index in 0..<stripes {
+            let range = Self.stripe(index, of: buffer.count, into: stripes)
+            lanes[index].enqueueReceive(.init(base: buffer.baseAddress.map { $0 + range.lowerBound }, count: range.count, tag: tag, done: 0, slot: slot))
+        }
         return request
     }
 
-    private func usableConnection(_ peer: Int, operation: String) throws(TransportError) -> TCPConnection {
+    /// How many stripes a message of `bytes` takes: one below the threshold, else one per stream.
+    private func stripeCount(_ bytes: Int, _ lanes: Int) -> Int {
+        lanes > 1 && bytes >= stripeThreshold ? lanes : 1
+    }
+
+    /// The byte range of stripe `index` of `count` of a `bytes`-byte message: equal stripes
+    /// but for the last, the same on the sending and the receiving side.
+    static func stripe(_ index: Int, of bytes: Int, into count: Int) -> Range<Int> {
+        guard count > 1 else { return 0..<bytes }
+        let per = (bytes + count - 1) / count
+        return Swift.min(index * per, bytes)..<Swift.min((index + 1) * per, bytes)
+    }
+
+    private func completeStripe(_ slot: Int) {
+        slotStripes[slot] -= 1
+        if slotStripes[slot] == 0 { table.complete(slot) }
+    }
+
+    private func usableStreams(_ peer: Int, operation: String) throws(TransportError) -> [TCPConnection] {
         if closedFlag.load(ordering: .acquiring) {
             throw TransportError(.closed, rank: rank, peer: peer, operation: operation)
         }
-        guard peer >= 0, peer < worldSize, peer != rank, let connection = connections[peer] else {
+        guard peer >= 0, peer < worldSize, peer != rank, !streams[peer].isEmpty else {
             throw TransportError(.invalidArgument("peer \(peer) is not another rank of 0..<\(worldSize)"),
                                  rank: rank, peer: peer, operation: operation)
         }
-        if let failure = connection.failure { throw failure }
-        return connection
+        if let failure = streams[peer].first(where: { $0.failure != nil })?.failure { throw failure }
+        return streams[peer]
     }
 
-    private func allocate(peer: Int, isSend: Bool) -> (Int, TransportRequest) {
+    private func allocate(peer: Int, isSend: Bool, stripes: Int) -> (Int, TransportRequest) {
         let (slot, request) = table.allocate()
         if slot >= slotPeers.count {
             slotPeers.append(peer)
             slotIsSend.append(isSend)
+            slotStripes.append(stripes)
         } else {
             slotPeers[slot] = peer
             slotIsSend[slot] = isSend
+            slotStripes[slot] = stripes
         }
         return (slot, request)
     }
@@ -158,7 +193,7 @@ public final class TCPTransport: Transport, @unchecked Sendable {
                 let peer = slotPeers[slot]
                 table.release(slot)
                 throw TransportError(.timedOut, rank: rank, peer: peer, operation: slotIsSend[slot] ? "send" : "receive",
-                                     peerAddress: connections[peer]?.socket.remoteDescription)
+                                     peerAddress: streams[peer].first?.socket.remoteDescription)
             }
             pollOnce(deadline: deadline)
             progressAll(readyOnly: true)
@@ -170,7 +205,7 @@ public final class TCPTransport: Transport, @unchecked Sendable {
     private func pollOnce(deadline: Deadline) {
         pollSet.removeAll(keepingCapacity: true)
         pollPeers.removeAll(keepingCapacity: true)
-        for case let connection? in connections where connection.failure == nil {
+        for (index, connection) in connections.enumerated() where connection.failure == nil {
             var events: Int32 = 0
             if connection.hasPendingSends { events |= Int32(POLLOUT) }
             if connection.hasPendingReceives { events |= Int32(POLLIN) }
@@ -179,7 +214,7 @@ public final class TCPTransport: Transport, @unchecked Sendable {
                 events = pollPeerHangUp
             }
             pollSet.append(pollfd(fd: connection.socket.descriptor, events: Int16(truncatingIfNeeded: events), revents: 0))
-            pollPeers.append(connection.peer)
+            pollPeers.append(index)
         }
         let count = nfds_t(pollSet.count)
         let timeout = deadline.pollTimeoutMilliseconds
@@ -195,7 +230,7 @@ public final class TCPTransport: Transport, @unchecked Sendable {
     private func progressAll(readyOnly: Bool) {
         if readyOnly {
             for (index, entry) in pollSet.enumerated() where entry.revents != 0 {
-                guard let connection = connections[pollPeers[index]] else { continue }
+                let connection = connections[pollPeers[index]]
                 let revents = Int32(entry.revents)
                 if !connection.hasPendingSends && !connection.hasPendingReceives {
                     if revents & Int32(POLLERR) != 0 {
@@ -209,7 +244,7 @@ public final class TCPTransport: Transport, @unchecked Sendable {
                 progress(connection)
             }
         } else {
-            for case let connection? in connections
+            for connection in connections
             where connection.failure == nil && (connection.hasPendingSends || connection.hasPendingReceives) {
                 progress(connection)
             }
@@ -219,27 +254,30 @@ public final class TCPTransport: Transport, @unchecked Sendable {
     private func progress(_ connection: TCPConnection) {
         do {
             if connection.hasPendingSends {
-                try connection.progressSends(rank: rank) { table.complete($0) }
+                try connection.progressSends(rank: rank) { completeStripe($0) }
             }
             if connection.hasPendingReceives {
-                try connection.progressReceives(rank: rank) { table.complete($0) }
+                try connection.progressReceives(rank: rank) { completeStripe($0) }
             }
         } catch {
             fail(connection, error)
         }
     }
 
-    /// Marks a connection broken and fails everything queued on it.
-    private func fail(_ connection: TCPConnection, _ error: TransportError) {
-        connection.failure = error
-        for slot in connection.pendingSlots() {
-            // Name the operation of each request, keeping the cause.
-            let operation = slotIsSend[slot] ? "send" : "receive"
-            table.fail(slot, TransportError(error.kind, rank: rank, peer: connection.peer, operation: operation,
-                                            peerAddress: error.peerAddress ?? connection.socket.remoteDescription))
+    /// Marks a connection, and the other streams to its peer, broken and fails everything
+    /// queued on them.
+    private func fail(_ failed: TCPConnection, _ error: TransportError) {
+        for connection in streams[failed.peer] {
+            connection.failure = error
+            for slot in connection.pendingSlots() {
+                // Name the operation of each request, keeping the cause.
+                let operation = slotIsSend[slot] ? "send" : "receive"
+                table.fail(slot, TransportError(error.kind, rank: rank, peer: connection.peer, operation: operation,
+                                                peerAddress: error.peerAddress ?? failed.socket.remoteDescription))
+            }
+            connection.dropPending()
+            connection.socket.shutdown()
         }
-        connection.dropPending()
-        connection.socket.shutdown()
     }
 
     // MARK: Closing
@@ -247,9 +285,9 @@ public final class TCPTransport: Transport, @unchecked Sendable {
     public func close() {
         if closedFlag.exchange(true, ordering: .acquiringAndReleasing) { return }
         // Wake a thread sleeping in poll first, then take the lock and release everything.
-        for case let connection? in connections { connection.socket.shutdown() }
+        for connection in connections { connection.socket.shutdown() }
         lock.withLock {
-            for case let connection? in connections {
+            for connection in connections {
                 for slot in connection.pendingSlots() {
                     table.fail(slot, TransportError(.closed, rank: rank, peer: connection.peer,
                                                     operation: slotIsSend[slot] ? "send" : "receive"))
