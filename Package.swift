@@ -46,10 +46,14 @@ let package = Package(
         // Futexes, atomics on shared memory and cross-memory reads, which Swift cannot call
         // directly (syscall(2) is variadic).
         .target(name: "CCollectivesShim"),
+        // RDMA verbs through dlopen (libibverbs is never linked), with wrappers for the verbs that
+        // are inline functions in <infiniband/verbs.h>.
+        .target(name: "CVerbs", linkerSettings: [.linkedLibrary("dl")]),
         .target(
             name: "CollectivesTransport",
             dependencies: [
                 "CCollectivesShim",
+                "CVerbs",
                 "CollectivesSystem",
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build needs when they are missing: OpenBLAS and zlib (with
-# pkg-config to find them). With --with-data, also Fashion-MNIST, the demo's default data.
+# pkg-config to find them), and the RDMA verbs header (libibverbs-dev; the library itself is
+# loaded at run time when present, so builds without it still work, without verbs support).
+# With --with-data, also Fashion-MNIST, the demo's default data.
 # Swift itself (6.1 or later) must be on PATH: see README.md.
 set -euo pipefail
 packages=()
 dpkg -s libopenblas-dev >/dev/null 2>&1 || packages+=(libopenblas-dev)
 dpkg -s zlib1g-dev >/dev/null 2>&1 || packages+=(zlib1g-dev)
 command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
+dpkg -s libibverbs-dev >/dev/null 2>&1 || packages+=(libibverbs-dev)
 if [ "${1:-}" = "--with-data" ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
     packages+=(dataset-fashion-mnist)
 fi

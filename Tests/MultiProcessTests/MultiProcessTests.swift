@@ -99,6 +99,17 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         #expect(result.output.contains("connected (\(transport))"), "the job did not run over \(transport)")
     }
 
+    @Test func verbsWithoutADeviceFallsBackToTCPWithOneLine() throws {
+        let result = try run([Products.path("collectives-run"), "-n", "3", "--", Products.path("collectives-check"),
+                              "--counts", "1", "1001", "--types", "float32", "--ops", "sum"],
+                             environment: ["COLLECTIVES_TRANSPORT": "verbs", "COLLECTIVES_LOG_LEVEL": "debug", "COLLECTIVES_TIMEOUT": "60"])
+        #expect(result.status == 0, "\(result.output)")
+        let lines = result.output.split(separator: "\n").filter { $0.contains("COLLECTIVES_TRANSPORT=verbs:") }
+        #expect(lines.count == 1, "\(result.output)")
+        #expect(lines.first?.contains("using TCP") == true)
+        #expect(result.output.contains("connected (tcp)"), "\(result.output)")
+    }
+
     @Test func anUnknownTransportIsNamed() throws {
         let result = try run([Products.path("collectives-run"), "-n", "2", "--", Products.path("collectives-check"), "--counts", "1"],
                              environment: ["COLLECTIVES_TRANSPORT": "carrier-pigeon"])

@@ -1,0 +1,136 @@
+import CVerbs
+import CollectivesSystem
+
+/// What two ranks exchange out of band (through the store or the TCP mesh) to connect a
+/// reliable-connected queue pair and write into each other's memory: 48 bytes, little-endian.
+///
+/// | bytes | field |
+/// |---|---|
+/// | 0..<4 | queue pair number |
+/// | 4..<8 | initial packet sequence number |
+/// | 8..<10 | LID (InfiniBand) |
+/// | 10 | MTU (`enum ibv_mtu`) |
+/// | 11 | 1 if the GID must be used (RoCE) |
+/// | 12..<28 | GID |
+/// | 28..<36 | address of the receiver's ring |
+/// | 36..<40 | remote key of the ring |
+/// | 40..<48 | ring size in bytes |
+public struct VerbsEndpointInfo: Sendable, Hashable {
+    public static let size = 48
+
+    public var queuePair: UInt32
+    public var packetSequence: UInt32
+    public var lid: UInt16
+    public var mtu: UInt8
+    public var usesGID: Bool
+    public var gid: [UInt8]
+    public var ringAddress: UInt64
+    public var ringKey: UInt32
+    public var ringBytes: UInt64
+
+    public init(queuePair: UInt32, packetSequence: UInt32, lid: UInt16, mtu: UInt8, usesGID: Bool, gid: [UInt8],
+                ringAddress: UInt64, ringKey: UInt32, ringBytes: UInt64) {
+        self.queuePair = queuePair
+        self.packetSequence = packetSequence & 0xFF_FFFF
+        self.lid = lid
+        self.mtu = mtu
+        self.usesGID = usesGID
+        self.gid = gid.count == 16 ? gid : Array(gid.prefix(16)) + [UInt8](repeating: 0, count: Swift.max(0, 16 - gid.count))
+        self.ringAddress = ringAddress
+        self.ringKey = ringKey
+        self.ringBytes = ringBytes
+    }
+
+    public func encoded() -> [UInt8] {
+        var w = ByteWriter(capacity: Self.size)
+        w.write(queuePair)
+        w.write(packetSequence)
+        w.write(lid)
+        w.write(mtu)
+        w.write(UInt8(usesGID ? 1 : 0))
+        for byte in gid { w.write(byte) }
+        w.write(ringAddress)
+        w.write(ringKey)
+        w.write(ringBytes)
+        return w.bytes
+    }
+
+    /// Decodes what a peer sent; `nil` for anything malformed (wrong size, PSN over 24 bits,
+    /// MTU outside 1…5, a flag other than 0 or 1, an empty ring).
+    public static func decode(_ bytes: [UInt8]) -> VerbsEndpointInfo? {
+        guard bytes.count == size else { return nil }
+        var r = ByteReader(bytes)
+        guard let qp = r.read(UInt32.self), let psn = r.read(UInt32.self), psn <= 0xFF_FFFF,
+              let lid = r.read(UInt16.self), let mtu = r.read(UInt8.self), (1...5).contains(mtu),
+              let flag = r.read(UInt8.self), flag <= 1 else { return nil }
+        var gid: [UInt8] = []
+        for _ in 0..<16 { guard let byte = r.read(UInt8.self) else { return nil }; gid.append(byte) }
+        guard let address = r.read(UInt64.self), let key = r.read(UInt32.self), let ringBytes = r.read(UInt64.self),
+              ringBytes > 0 else { return nil }
+        return VerbsEndpointInfo(queuePair: qp, packetSequence: psn, lid: lid, mtu: mtu, usesGID: flag == 1, gid: gid,
+                                 ringAddress: address, ringKey: key, ringBytes: ringBytes)
+    }
+}
+
+/// The states a reliable-connected queue pair goes through, and the moves allowed between them
+/// (a subset of the verbs state diagram: the ones this library makes).
+public enum QueuePairState: String, Sendable, CaseIterable {
+    case reset, initialized, readyToReceive, readyToSend, error
+
+    /// Whether moving from this state to `next` is allowed.
+    public func canMove(to next: QueuePairState) -> Bool {
+        switch (self, next) {
+        case (.reset, .initialized), (.initialized, .readyToReceive), (.readyToReceive, .readyToSend): return true
+        case (_, .error): return self != .error
+        case (_, .reset): return true
+        default: return false
+        }
+    }
+}
+
+/// One queue pair to a peer, driven through its states with checks: connect only once
+/// initialized, post only once ready to send, and any failure leaves it in ``QueuePairState/error``.
+public final class VerbsQueuePair: @unchecked Sendable {
+    public private(set) var state: QueuePairState = .reset
+    private var endpoint: OpaquePointer?
+    public let localSequence: UInt32
+
+    /// Opens device `device` and makes a queue pair on `port`, moving it to INIT.
+    public init(device: Int, port: Int = 1, depth: Int = 256) throws(VerbsFailure) {
+        localSequence = UInt32.random(in: 0...0xFF_FFFF)
+        var error = [CChar](repeating: 0, count: 512)
+        guard let made = collectives_verbs_endpoint_create(Int32(device), Int32(port), Int32(depth), &error, error.count) else {
+            throw VerbsFailure(VerbsLibrary.text(error))
+        }
+        endpoint = made
+        try move(to: .initialized)
+    }
+
+    deinit { collectives_verbs_endpoint_destroy(endpoint) }
+
+    public var number: UInt32 { collectives_verbs_endpoint_qpn(endpoint) }
+
+    private func move(to next: QueuePairState) throws(VerbsFailure) {
+        guard state.canMove(to: next) else {
+            state = .error
+            throw VerbsFailure("queue pair cannot move from \(state) to \(next)")
+        }
+        state = next
+    }
+
+    /// Moves to RTR then RTS towards the peer described by `remote`.
+    public func connect(to remote: VerbsEndpointInfo) throws(VerbsFailure) {
+        guard state == .initialized else { throw VerbsFailure("queue pair is \(state), not initialized") }
+        var error = [CChar](repeating: 0, count: 512)
+        let rc = remote.gid.withUnsafeBufferPointer { gid in
+            collectives_verbs_endpoint_connect(endpoint, remote.queuePair, remote.lid, gid.baseAddress, remote.packetSequence,
+                                               localSequence, Int32(remote.mtu), remote.usesGID ? 1 : 0, &error, error.count)
+        }
+        guard rc == 0 else {
+            state = .error
+            throw VerbsFailure(VerbsLibrary.text(error))
+        }
+        try move(to: .readyToReceive)
+        try move(to: .readyToSend)
+    }
+}
