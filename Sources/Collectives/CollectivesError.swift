@@ -59,6 +59,14 @@ public struct CollectivesError: Error, Sendable, CustomStringConvertible {
         case .closed: kind = .closed
         case .system, .protocolViolation: kind = .transport
         }
+        // Two calls that differ: name both, as the ranks made them.
+        if let mismatch = error.mismatch, let sent = CallDescriptor(mismatch.sent), let expected = CallDescriptor(mismatch.expected) {
+            let why = sent.description == expected.description
+                ? "rank \(mismatch.sender) sent \(mismatch.sentBytes) bytes where rank \(mismatch.receiver) expected \(mismatch.expectedBytes), both in \(sent)"
+                : "ranks called different collectives: rank \(mismatch.sender) called \(sent), rank \(mismatch.receiver) called \(expected)"
+            self.init(.mismatch, rank: error.rank, operation: operation, peer: error.peer, reason: why)
+            return
+        }
         // The transport's text starts with "rank N: "; keep the rest.
         let text = error.description
         let prefix = "rank \(error.rank): "

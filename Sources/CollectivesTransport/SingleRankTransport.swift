@@ -9,11 +9,11 @@ public final class SingleRankTransport: Transport {
 
     public init() {}
 
-    public func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: UInt64) throws(TransportError) -> TransportRequest {
+    public func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
         throw TransportError(.invalidArgument("a world of one rank has no peers"), rank: 0, peer: peer, operation: "send")
     }
 
-    public func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: UInt64) throws(TransportError) -> TransportRequest {
+    public func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
         throw TransportError(.invalidArgument("a world of one rank has no peers"), rank: 0, peer: peer, operation: "receive")
     }
 

@@ -9,6 +9,34 @@ public struct TransportRequest: Sendable, Hashable {
     public init(rawValue: UInt64) { self.rawValue = rawValue }
 }
 
+/// What a message belongs to. The receiver posts the tag it expects and the transport checks
+/// the whole of it, with the length, against what the sender sent (the TCP and shared-memory
+/// frames carry all three words), so two ranks that made different calls fail at the first
+/// message instead of exchanging garbage.
+///
+/// The layer above decides what the words mean: the communicator puts the collective's sequence
+/// number and kind in ``value``, its type, operation, root and algorithm in ``call``, and its
+/// element count in ``count``. An integer literal is a tag with only ``value`` set.
+public struct MessageTag: Sendable, Hashable, ExpressibleByIntegerLiteral, CustomStringConvertible {
+    public var value: UInt64
+    public var call: UInt64
+    public var count: UInt64
+
+    @inlinable
+    public init(_ value: UInt64, call: UInt64 = 0, count: UInt64 = 0) {
+        self.value = value
+        self.call = call
+        self.count = count
+    }
+
+    @inlinable
+    public init(integerLiteral value: UInt64) { self.init(value) }
+
+    public var description: String {
+        call == 0 && count == 0 ? "tag \(value)" : "tag \(value) (call \(String(call, radix: 16)), count \(count))"
+    }
+}
+
 /// Moves bytes between the ranks of one group. Algorithms see only this protocol; TCP,
 /// in-process queues (and later shared memory and RDMA verbs) implement it.
 ///
@@ -17,8 +45,9 @@ public struct TransportRequest: Sendable, Hashable {
 ///   the *k*-th receive posted for peer *p* takes the *k*-th message *p* posted to this rank.
 ///   Sends to different peers, and receives from different peers, are independent.
 /// - **Matching is checked.** A receive must be posted with the tag and the length that the sender
-///   used. A mismatch fails the request with ``TransportError/Kind/mismatch(_:)`` instead of
-///   producing garbage (this is how collectives called differently on two ranks are caught).
+///   used (all of ``MessageTag``). A mismatch fails the request with
+///   ``TransportError/Kind/mismatch(_:)``, carrying both tags in ``TransportError/mismatch``,
+///   instead of producing garbage (this is how collectives called differently are caught).
 /// - **Buffers are lent, not copied.** A buffer passed to a post must stay valid and, for a send,
 ///   unchanged until the request completes. Transports may read or write it at any time until then,
 ///   which is what lets RDMA write into registered memory and TCP receive in place.
@@ -37,10 +66,10 @@ public protocol Transport: AnyObject, Sendable {
     var name: String { get }
 
     /// Starts sending `buffer` to `peer`.
-    func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: UInt64) throws(TransportError) -> TransportRequest
+    func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest
 
     /// Starts receiving exactly `buffer.count` bytes from `peer` into `buffer`.
-    func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: UInt64) throws(TransportError) -> TransportRequest
+    func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest
 
     /// Blocks (sleeping, not spinning) until `request` completes or fails, or `deadline` passes.
     /// After it returns or throws, the request handle is spent.
@@ -60,13 +89,13 @@ extension Transport {
     }
 
     /// Sends `buffer` and waits for it.
-    public func send(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: UInt64, deadline: Deadline) throws(TransportError) {
+    public func send(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag, deadline: Deadline) throws(TransportError) {
         let request = try postSend(buffer, to: peer, tag: tag)
         try wait(request, deadline: deadline)
     }
 
     /// Receives into `buffer` and waits for it.
-    public func receive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: UInt64, deadline: Deadline) throws(TransportError) {
+    public func receive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag, deadline: Deadline) throws(TransportError) {
         let request = try postReceive(into: buffer, from: peer, tag: tag)
         try wait(request, deadline: deadline)
     }

@@ -33,7 +33,11 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
     /// Where the peer is, when known (an address).
     public let peerAddress: String?
 
-    public init(_ kind: Kind, rank: Int, peer: Int?, operation: String, peerAddress: String? = nil) {
+    /// For ``Kind/mismatch(_:)``: what was sent and what was expected.
+    public let mismatch: MessageMismatch?
+
+    public init(_ kind: Kind, rank: Int, peer: Int?, operation: String, peerAddress: String? = nil, mismatch: MessageMismatch? = nil) {
+        self.mismatch = mismatch
         self.kind = kind
         self.rank = rank
         self.peer = peer
@@ -72,5 +76,34 @@ extension TransportError {
             self.init(error.isPeerGone ? .peerGone : .system(e), rank: rank, peer: peer,
                       operation: operation, peerAddress: e.remote)
         }
+    }
+}
+
+/// Two ends of a message that disagree: the sender's tag and length, and the receiver's.
+public struct MessageMismatch: Sendable, Hashable {
+    public var sender: Int
+    public var receiver: Int
+    public var sent: MessageTag
+    public var sentBytes: Int
+    public var expected: MessageTag
+    public var expectedBytes: Int
+
+    public init(sender: Int, receiver: Int, sent: MessageTag, sentBytes: Int, expected: MessageTag, expectedBytes: Int) {
+        self.sender = sender
+        self.receiver = receiver
+        self.sent = sent
+        self.sentBytes = sentBytes
+        self.expected = expected
+        self.expectedBytes = expectedBytes
+    }
+
+    /// The transport's own wording: raw tags and lengths.
+    public var explanation: String {
+        "rank \(sender) sent \(sentBytes) bytes with \(sent), rank \(receiver) expected \(expectedBytes) bytes with \(expected)"
+    }
+
+    /// Makes the mismatch error of a receive.
+    public func error(operation: String = "receive", peerAddress: String? = nil) -> TransportError {
+        TransportError(.mismatch(explanation), rank: receiver, peer: sender, operation: operation, peerAddress: peerAddress, mismatch: self)
     }
 }

@@ -35,10 +35,17 @@ struct Check: AsyncParsableCommand {
     @Flag(name: .long, help: "Use the async all-reduce instead of the blocking one.")
     var async = false
 
+    @Option(name: .long, help: ArgumentHelp("Make rank 1 call differently from the others (count, type, op, collective, root, algorithm), to test mismatch detection.", visibility: .hidden))
+    var mismatch: String?
+
     mutating func run() async throws {
         let communicator = try Communicator.forCommand("collectives-check")
         defer { communicator.close() }
         let n = communicator.worldSize
+        if let mismatch {
+            try callDifferently(mismatch, communicator)
+            return
+        }
         let counts = self.counts.isEmpty ? [0, 1, 3, max(0, n - 1), 1000, (1 << 20) + 7] : self.counts
         let types = try parse(self.types, DataType.allCases, "type") { DataType(rawValue: $0) }
         let ops = try parse(self.ops, ReduceOperation.allCases, "operation") { ReduceOperation(rawValue: $0) }
@@ -68,6 +75,46 @@ struct Check: AsyncParsableCommand {
         }
         Console.say("rank \(communicator.rank) of \(n): \(checks - failures) passed, \(failures) failed")
         if failures > 0 { throw ExitCode(1) }
+    }
+
+    /// Every rank all-reduces 1000 float32 with sum over the ring, or broadcasts from rank 0,
+    /// except rank 1, which changes one thing. Each rank prints its error and fails.
+    func callDifferently(_ what: String, _ communicator: Communicator) throws {
+        let odd = communicator.rank == 1
+        do {
+            switch what {
+            case "count":
+                var values = [Float](repeating: 1, count: odd ? 1001 : 1000)
+                try communicator.allReduce(&values, op: .sum, algorithm: .ring)
+            case "type":
+                if odd {
+                    var values = [Double](repeating: 1, count: 1000)
+                    try communicator.allReduce(&values, op: .sum, algorithm: .ring)
+                } else {
+                    var values = [Float](repeating: 1, count: 1000)
+                    try communicator.allReduce(&values, op: .sum, algorithm: .ring)
+                }
+            case "op", "algorithm":
+                var values = [Float](repeating: 1, count: 1000)
+                try communicator.allReduce(&values, op: odd && what == "op" ? .max : .sum,
+                                           algorithm: odd && what == "algorithm" ? .tree : .ring)
+            case "collective":
+                var values = [Float](repeating: 1, count: 1000)
+                if odd { try communicator.broadcast(&values, root: 0) } else { try communicator.allReduce(&values, op: .sum, algorithm: .ring) }
+            case "root":
+                // Different roots may all complete (sends to a root that posts no receive wait
+                // in its queue); the stale message then fails the next collective that meets it.
+                var values = [Float](repeating: 1, count: 1000)
+                try communicator.broadcast(&values, root: odd ? 1 : 0)
+                try communicator.allReduce(&values, op: .sum, algorithm: .ring)
+            default:
+                throw ValidationError("--mismatch takes count, type, op, collective, root or algorithm")
+            }
+        } catch let error as CollectivesError {
+            Console.say("rank \(communicator.rank) failed: \(error)")
+            throw ExitCode(1)
+        }
+        Console.say("rank \(communicator.rank): no error")
     }
 
     func parse<T>(_ names: [String], _ all: [T], _ what: String, _ make: (String) -> T?) throws -> [T] {

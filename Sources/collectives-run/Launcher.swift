@@ -19,8 +19,9 @@ struct Launcher: ParsableCommand {
         Each rank gets RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT \
         as torchrun sets them; collectives-run serves the rendezvous store itself on that address \
         (a free port unless --master-port is given) and sets COLLECTIVES_STORE=external. When a rank exits with \
-        an error or is killed, the others get SIGTERM (then SIGKILL after --grace seconds) and \
-        collectives-run exits non-zero naming the rank that failed first. Ctrl-C or SIGTERM reaches \
+        an error or is killed, the others get --report seconds to notice and report it themselves, then \
+        SIGTERM (then SIGKILL after --grace seconds), and collectives-run exits non-zero naming the \
+        rank that failed first and how. Ctrl-C or SIGTERM reaches \
         every rank.
         """)
 
@@ -36,6 +37,9 @@ struct Launcher: ParsableCommand {
     @Option(name: .long, help: "Seconds the other ranks get to exit after SIGTERM before SIGKILL.")
     var grace: Double = 5
 
+    @Option(name: .long, help: "Seconds the other ranks get, after one fails, to report the failure themselves before SIGTERM.")
+    var report: Double = 2
+
     @Flag(name: .customLong("no-prefix"), help: "Do not prefix output lines with the rank.")
     var noPrefix = false
 
@@ -48,6 +52,7 @@ struct Launcher: ParsableCommand {
         guard ranks <= 1024 else { throw ValidationError("-n \(ranks) is more local ranks than this launcher starts (1024)") }
         guard !command.isEmpty else { throw ValidationError("missing PROGRAM: collectives-run -n N [--] PROGRAM [ARGS...]") }
         guard grace >= 0 else { throw ValidationError("--grace must not be negative") }
+        guard report >= 0 else { throw ValidationError("--report must not be negative") }
     }
 
     func run() throws {
@@ -71,7 +76,7 @@ struct Launcher: ParsableCommand {
         if isatty(1) != 0 { environment["COLLECTIVES_STDOUT_IS_TERMINAL"] = "1" }
         environment["WORLD_SIZE"] = String(ranks)
         environment["LOCAL_WORLD_SIZE"] = String(ranks)
-        let group = RankGroup(prefixOutput: !noPrefix, grace: grace)
+        let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report)
         installSignalForwarding()
         for rank in 0..<ranks {
             environment["RANK"] = String(rank)
@@ -101,4 +106,9 @@ func installSignalForwarding() {
         _ = signal(signalNumber) { received in stopSignal.store(received, ordering: .relaxed) }
     }
     _ = signal(SIGPIPE, SIG_IGN)
+    // A parent may have started us with these blocked (signal masks survive exec).
+    var stopping = sigset_t()
+    sigemptyset(&stopping)
+    for signalNumber in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&stopping, signalNumber) }
+    pthread_sigmask(SIG_UNBLOCK, &stopping, nil)
 }

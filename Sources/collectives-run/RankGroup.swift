@@ -62,8 +62,10 @@ final class RankGroup {
     private var outputs: [Output] = []
     private let prefixOutput: Bool
     private let grace: Double
+    private let report: Double
 
-    init(prefixOutput: Bool, grace: Double) {
+    init(prefixOutput: Bool, grace: Double, report: Double) {
+        self.report = report
         self.prefixOutput = prefixOutput
         self.grace = grace
     }
@@ -92,7 +94,15 @@ final class RankGroup {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        // Ranks start with no signal blocked and the stop signals (and SIGPIPE, which the
+        // launcher ignores) at their defaults.
+        var none = sigset_t(), defaults = sigset_t()
+        sigemptyset(&none)
+        sigemptyset(&defaults)
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&defaults, signalNumber) }
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         posix_spawnattr_setpgroup(&attributes, 0)
         var pid: pid_t = 0
         let rc = posix_spawnp(&pid, command[0], &actions, &attributes, arguments, variables)
@@ -120,6 +130,7 @@ final class RankGroup {
     func waitForAll() -> RankFailure? {
         var firstFailure: RankFailure?
         var killDeadline: Deadline?
+        var terminateDeadline: Deadline?
         var pollSet: [pollfd] = []
         var readBuffer = [UInt8](repeating: 0, count: 65536)
         var drainDeadline: Deadline?
@@ -158,9 +169,15 @@ final class RankGroup {
                 let signal: Int32? = exited ? nil : status & 0x7f
                 if (signal != nil || code != 0), firstFailure == nil {
                     firstFailure = RankFailure(rank: ranks[index].rank, status: code, signal: signal, stoppedByLauncher: false)
-                    terminateAll()
-                    killDeadline = .after(seconds: grace)
+                    // The others will see the failure and report it in their own words: give
+                    // them a moment before stopping them.
+                    terminateDeadline = .after(seconds: report)
                 }
+            }
+            if let deadline = terminateDeadline, deadline.hasPassed {
+                terminateDeadline = nil
+                terminateAll()
+                killDeadline = killDeadline ?? .after(seconds: grace)
             }
             if let deadline = killDeadline, deadline.hasPassed {
                 terminateAll(signal: SIGKILL)

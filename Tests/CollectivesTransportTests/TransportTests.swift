@@ -55,9 +55,8 @@ final class ExchangeBoard: @unchecked Sendable {
 }
 
 /// `worldSize` shared-memory transports in this process, made by one thread per rank.
-func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10) throws -> [SharedMemoryTransport] {
+func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, jobID: UInt64 = .random(in: 1...UInt64.max)) throws -> [SharedMemoryTransport] {
     let board = ExchangeBoard(worldSize: worldSize)
-    let jobID = UInt64.random(in: 1...UInt64.max)
     let results = Mutex<[Result<SharedMemoryTransport, TransportError>?]>(Array(repeating: nil, count: worldSize))
     var settings = SharedMemoryOptions()
     settings.ringBytes = ringBytes
@@ -108,7 +107,8 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10) throws -> 
             // The arrays above outlive the requests: wait before they go.
             try pair[0].waitAll(requests, deadline: .after(seconds: 10))
             receiver.join()
-            #expect(receivedBox.withLock { $0 } == sent, "\(name)")
+            let same = receivedBox.withLock { $0 } == sent
+            #expect(same, "\(name): the messages differ")
         }
     }
 
@@ -220,10 +220,12 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10) throws -> 
         // most systems; if it exists the test only checks the rest).
         let stale = "/dev/shm/swift-collectives-4194303-1-0-0"
         if let file = fopen(stale, "w") { fclose(file) }
-        let group = try sharedMemoryGroup(worldSize: 3)
+        let jobID = UInt64.random(in: 1...UInt64.max)
+        let group = try sharedMemoryGroup(worldSize: 3, jobID: jobID)
         defer { group.forEach { $0.close() } }
         #expect(access(stale, F_OK) != 0, "the stale segment is still there")
-        let left = try listSharedMemory()
+        // Other tests may be setting up their own at this moment: look for this group's only.
+        let left = try listSharedMemory().filter { $0.contains("-\(String(jobID, radix: 16))-") }
         #expect(left.isEmpty, "\(left)")
     }
 
@@ -250,7 +252,7 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10) throws -> 
         let senders = (1...2).map { rank in
             SystemThread(name: "sender \(rank)") {
                 let out = [UInt8](repeating: UInt8(rank), count: size)
-                out.withUnsafeBytes { try? group[rank].send($0, to: 0, tag: UInt64(4 + rank), deadline: .after(seconds: 20)) }
+                out.withUnsafeBytes { try? group[rank].send($0, to: 0, tag: MessageTag(UInt64(4 + rank)), deadline: .after(seconds: 20)) }
                 if rank == 1 { [UInt8](repeating: 9, count: 3).withUnsafeBytes { try? group[1].send($0, to: 0, tag: 7, deadline: .after(seconds: 20)) } }
             }
         }

@@ -110,6 +110,68 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         #expect(result.output.contains("connected (tcp)"), "\(result.output)")
     }
 
+    /// Ranks that call differently fail fast, each naming both calls (or the peer that failed
+    /// first), instead of hanging until the timeout.
+    @Test(arguments: ["count", "type", "op", "collective", "root", "algorithm"], ["tcp", "shm"])
+    func mismatchedCallsFailFastOnEveryRank(what: String, transport: String) throws {
+        let start = Deadline.now
+        let result = try run([Products.path("collectives-run"), "-n", "3", "--", Products.path("collectives-check"), "--mismatch", what],
+                             environment: ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_TRANSPORT": transport])
+        #expect(result.status != 0)
+        #expect(Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds < 20_000_000_000, "took too long: \(result.output)")
+        let failed = result.output.split(separator: "\n").filter { $0.contains("] rank ") && $0.contains(" failed: ") }
+        #expect(failed.count == 3, "\(result.output)")
+        #expect(result.output.contains("ranks called different collectives: rank "), "\(result.output)")
+    }
+
+    /// A rank killed in the middle of large all-reduces: the others fail within seconds naming
+    /// a rank that is gone (the killed one, or one that failed because of it), at least one names
+    /// the killed rank, and the launcher says which rank died first and how.
+    @Test(arguments: ["tcp", "shm"])
+    func aKilledRankIsNamedByTheOthers(transport: String) throws {
+        let start = Deadline.now
+        let bench = Products.path("collectives-bench")
+        let script = "if [ \"$RANK\" = 1 ]; then (sleep 2; kill -9 $$) & fi; exec \(bench) -b 16M -e 16M -n 100000 -w 0 -c 0"
+        let result = try run([Products.path("collectives-run"), "-n", "3", "--", "/bin/sh", "-c", script],
+                             environment: ["COLLECTIVES_TIMEOUT": "120", "COLLECTIVES_TRANSPORT": transport], timeout: 120)
+        let seconds = Double(Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        #expect(result.status == 137, "\(result.output)")
+        #expect(result.output.contains("rank 1 was killed by signal 9 (SIGKILL)"), "\(result.output)")
+        let lines = result.output.split(separator: "\n")
+        func names(_ survivor: Int, _ gone: Int) -> Bool {
+            lines.contains { $0.hasPrefix("[rank \(survivor)]") && $0.contains("rank \(gone)") && ($0.contains("died") || $0.contains("closed")) }
+        }
+        #expect(names(0, 1) || names(2, 1), "no survivor named rank 1: \(result.output)")
+        #expect(names(0, 1) || names(0, 2), "rank 0 named no lost peer: \(result.output)")
+        #expect(names(2, 1) || names(2, 0), "rank 2 named no lost peer: \(result.output)")
+        #expect(seconds < 30, "took \(seconds) s")
+    }
+
+    @Test func sigtermToTheLauncherStopsEveryRankWithinSeconds() throws {
+        let marker = "/tmp/collectives-sigterm-\(getpid())"
+        defer { _ = system("rm -f \(marker)-*") }
+        let start = Deadline.now
+        // The launcher writes its own pid; each rank writes its pid, then sleeps.
+        let script = "echo $$ > \(marker)-$RANK; exec sleep 300"
+        let killer = SystemThread(name: "killer") {
+            sleepSeconds(2)
+            // The launcher itself, not the timeout(1) wrapping it.
+            _ = system("kill -TERM $(pgrep -f '^[^ ]*collectives-run -n 3 -- /bin/sh -c echo' | head -1)")
+        }
+        let result = try run([Products.path("collectives-run"), "-n", "3", "--", "/bin/sh", "-c", script], timeout: 60)
+        killer.join()
+        #expect(result.status == 143, "\(result.output)")
+        #expect(result.output.contains("stopped every rank after signal 15 (SIGTERM)"), "\(result.output)")
+        #expect(Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds < 20_000_000_000)
+        for rank in 0..<3 {
+            guard let file = fopen("\(marker)-\(rank)", "r") else { Issue.record("rank \(rank) never started"); continue }
+            var pid: Int32 = 0
+            _ = withUnsafeMutablePointer(to: &pid) { pointer in withVaList([pointer]) { vfscanf(file, "%d", $0) } }
+            fclose(file)
+            #expect(pid > 0 && kill(pid, 0) != 0, "rank \(rank) (pid \(pid)) is still running")
+        }
+    }
+
     @Test func anUnknownTransportIsNamed() throws {
         let result = try run([Products.path("collectives-run"), "-n", "2", "--", Products.path("collectives-check"), "--counts", "1"],
                              environment: ["COLLECTIVES_TRANSPORT": "carrier-pigeon"])

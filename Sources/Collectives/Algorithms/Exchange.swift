@@ -8,7 +8,7 @@ import CollectivesTransport
 /// ``transport`` and wait for them.
 struct Exchange {
     let transport: any Transport
-    let tag: UInt64
+    let tag: MessageTag
     let deadline: Deadline
     let workspace: Workspace
     /// Pipelined algorithms cut messages into segments of at most this many bytes.

@@ -96,24 +96,25 @@ extension Communicator {
         let bytes = count * dataType.size
         let chosen = try resolve(algorithm, bytes: bytes)
         let kernel = ReductionKernel(dataType: dataType, operation: op)
+        let call = CallDescriptor(.allReduce, sequence: sequence, count: count, dataType: dataType, op: op, algorithm: chosen)
         do {
             switch chosen {
             case .ring, .auto:
                 try Ring.run(.allReduce, buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
-                             exchange: exchange(sequence: sequence, kind: .allReduce))
+                             exchange: exchange(call))
             case .tree:
                 try TreeAllReduce.run(buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
-                                      exchange: exchange(sequence: sequence, kind: .allReduce, segmentBytes: options.treeSegmentBytes))
+                                      exchange: exchange(call, segmentBytes: options.treeSegmentBytes))
             case .recursiveDoubling:
                 try RecursiveDoubling.run(buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
-                                          exchange: exchange(sequence: sequence, kind: .allReduce))
+                                          exchange: exchange(call))
             case .central:
-                let context = exchange(sequence: sequence, kind: .allReduce)
+                let context = exchange(call)
                 try CentralServer.reduce(buffer: base, count: count, elementSize: dataType.size, kernel: kernel, root: 0, exchange: context)
                 try CentralServer.broadcast(buffer: base, bytes: bytes, root: 0, exchange: context)
             }
         } catch {
-            throw failure(error, "all-reduce #\(sequence) (\(count) × \(dataType), \(op), \(chosen))")
+            throw failure(error, call.description)
         }
     }
 

@@ -14,7 +14,7 @@ extension Communicator {
         let sequence = nextSequence()
         let measured: CostModel
         do {
-            measured = try CostProbe.measure(exchange: exchange(sequence: sequence, kind: .probe))
+            measured = try CostProbe.measure(exchange: exchange(CallDescriptor(.probe, sequence: sequence)))
         } catch {
             throw failure(error, "measuring the cost model (#\(sequence))")
         }

@@ -114,7 +114,7 @@ extension Communicator {
         if let send, send != UnsafeRawPointer(own) { own.copyMemory(from: send, byteCount: blockBytes) }
         do {
             try Ring.run(.allGather, buffer: output, count: blockCount * worldSize, elementSize: dataType.size, kernel: nil,
-                         exchange: exchange(sequence: sequence, kind: .allGather))
+                         exchange: exchange(CallDescriptor(.allGather, sequence: sequence, count: blockCount, dataType: dataType)))
         } catch {
             throw failure(error, "all-gather #\(sequence) (\(blockCount) × \(dataType) per rank)")
         }
@@ -132,7 +132,7 @@ extension Communicator {
         let kernel = ReductionKernel(dataType: dataType, operation: op)
         do {
             try Ring.run(.reduceScatter, buffer: work, count: blockCount * worldSize, elementSize: dataType.size, kernel: kernel,
-                         exchange: exchange(sequence: sequence, kind: .reduceScatter))
+                         exchange: exchange(CallDescriptor(.reduceScatter, sequence: sequence, count: blockCount, dataType: dataType, op: op)))
         } catch {
             throw failure(error, "reduce-scatter #\(sequence) (\(blockCount) × \(dataType) per rank, \(op))")
         }

@@ -57,7 +57,7 @@ extension Communicator {
             do throws(TransportError) {
                 try Direct.gather(send: UnsafeRawPointer(send.baseAddress), receive: UnsafeMutableRawPointer(receive.baseAddress),
                                   blockBytes: send.count * T.dataType.size, root: root,
-                                  exchange: exchange(sequence: sequence, kind: .gather))
+                                  exchange: exchange(CallDescriptor(.gather, sequence: sequence, count: send.count, dataType: T.dataType, root: root)))
             } catch {
                 throw failure(error, "gather #\(sequence) (\(send.count) × \(T.dataType) per rank, root \(root))")
             }
@@ -87,7 +87,7 @@ extension Communicator {
             do throws(TransportError) {
                 try Direct.scatter(send: UnsafeRawPointer(send.baseAddress), receive: UnsafeMutableRawPointer(receive.baseAddress),
                                    blockBytes: receive.count * T.dataType.size, root: root,
-                                   exchange: exchange(sequence: sequence, kind: .scatter))
+                                   exchange: exchange(CallDescriptor(.scatter, sequence: sequence, count: receive.count, dataType: T.dataType, root: root)))
             } catch {
                 throw failure(error, "scatter #\(sequence) (\(receive.count) × \(T.dataType) per rank, root \(root))")
             }
@@ -126,7 +126,7 @@ extension Communicator {
         let sequence = nextSequence()
         do {
             try Direct.allToAll(send: send, receive: receive, blockBytes: blockCount * dataType.size,
-                                exchange: exchange(sequence: sequence, kind: .allToAll))
+                                exchange: exchange(CallDescriptor(.allToAll, sequence: sequence, count: blockCount, dataType: dataType)))
         } catch {
             throw failure(error, "all-to-all #\(sequence) (\(blockCount) × \(dataType) per block)")
         }
@@ -135,7 +135,7 @@ extension Communicator {
     func performBarrier() throws(CollectivesError) {
         let sequence = nextSequence()
         do {
-            try Direct.barrier(exchange: exchange(sequence: sequence, kind: .barrier))
+            try Direct.barrier(exchange: exchange(CallDescriptor(.barrier, sequence: sequence)))
         } catch {
             throw failure(error, "barrier #\(sequence)")
         }

@@ -49,7 +49,7 @@ extension Communicator {
     public func startSend<T: CollectiveElement>(_ buffer: UnsafeBufferPointer<T>, to peer: Int, tag: Int = 0) -> PointToPointRequest {
         let memory = LentMemory(buffer)
         let bytes = buffer.count * T.dataType.size
-        return startPointToPoint(peer: peer, tag: tag, what: "send of \(buffer.count) × \(T.dataType) to rank \(peer), tag \(tag)") { transport, wireTag throws(TransportError) in
+        return startPointToPoint(peer: peer, tag: tag, count: buffer.count, dataType: T.dataType, what: "send of \(buffer.count) × \(T.dataType) to rank \(peer), tag \(tag)") { transport, wireTag throws(TransportError) in
             try transport.postSend(UnsafeRawBufferPointer(start: memory.base, count: bytes), to: peer, tag: wireTag)
         }
     }
@@ -59,14 +59,14 @@ extension Communicator {
     public func startReceive<T: CollectiveElement>(into buffer: UnsafeMutableBufferPointer<T>, from peer: Int, tag: Int = 0) -> PointToPointRequest {
         let memory = LentMemory(buffer)
         let bytes = buffer.count * T.dataType.size
-        return startPointToPoint(peer: peer, tag: tag, what: "receive of \(buffer.count) × \(T.dataType) from rank \(peer), tag \(tag)") { transport, wireTag throws(TransportError) in
+        return startPointToPoint(peer: peer, tag: tag, count: buffer.count, dataType: T.dataType, what: "receive of \(buffer.count) × \(T.dataType) from rank \(peer), tag \(tag)") { transport, wireTag throws(TransportError) in
             try transport.postReceive(into: UnsafeMutableRawBufferPointer(start: memory.base, count: bytes), from: peer, tag: wireTag)
         }
     }
 
     private func startPointToPoint(
-        peer: Int, tag: Int, what: String,
-        post: @escaping @Sendable (any Transport, UInt64) throws(TransportError) -> TransportRequest
+        peer: Int, tag: Int, count: Int, dataType: DataType, what: String,
+        post: @escaping @Sendable (any Transport, MessageTag) throws(TransportError) -> TransportRequest
     ) -> PointToPointRequest {
         let request = PointToPointRequest(communicator: self, what: what)
         let posting = queue.start { () throws(CollectivesError) in
@@ -79,7 +79,7 @@ extension Communicator {
                                        reason: "tag \(tag) is outside 0...\(Self.maximumTag)")
             }
             do throws(TransportError) {
-                request.posted(try post(self.transport, UInt64(tag) << 8 | CollectiveKind.pointToPoint.rawValue))
+                request.posted(try post(self.transport, CallDescriptor(.pointToPoint, sequence: UInt64(tag), count: count, dataType: dataType).tag))
             } catch {
                 throw self.failure(error, what)
             }

@@ -88,7 +88,8 @@ extension Communicator {
         let sequence = nextSequence()
         let bytes = count * dataType.size
         do {
-            let context = exchange(sequence: sequence, kind: .broadcast, segmentBytes: options.treeSegmentBytes)
+            let context = exchange(CallDescriptor(.broadcast, sequence: sequence, count: count, dataType: dataType, root: root),
+                                   segmentBytes: options.treeSegmentBytes)
             if worldSize <= 2 || bytes <= rootedTreeLimitBytes {
                 try Broadcast.binomial(buffer: base, bytes: bytes, root: root, exchange: context)
             } else {
@@ -104,7 +105,8 @@ extension Communicator {
         let sequence = nextSequence()
         let kernel = ReductionKernel(dataType: dataType, operation: op)
         do {
-            let context = exchange(sequence: sequence, kind: .reduce, segmentBytes: options.treeSegmentBytes)
+            let context = exchange(CallDescriptor(.reduce, sequence: sequence, count: count, dataType: dataType, op: op, root: root),
+                                   segmentBytes: options.treeSegmentBytes)
             if worldSize <= 2 || count * dataType.size <= rootedTreeLimitBytes {
                 try Reduce.binomial(buffer: base, count: count, elementSize: dataType.size, kernel: kernel, root: root, exchange: context)
             } else {

@@ -46,7 +46,7 @@ extension Communicator {
         let all: [SplitRecord]
         do {
             all = try RecordExchange.allGather(SplitRecord(color: color, key: key, endpoint: plan.endpoint).encoded(),
-                                               transport: transport, tag: sequence << 8 | CollectiveKind.split.rawValue,
+                                               transport: transport, tag: CallDescriptor(.split, sequence: sequence).tag,
                                                deadline: operationDeadline(), workspace: workspace).map(SplitRecord.init(decoding:))
         } catch {
             throw failure(error, operation)

@@ -12,7 +12,7 @@ extension Communicator {
         let rank = tcp.rank, n = tcp.worldSize
         let operation = "bootstrap"
         let workspace = Workspace(scratchBytes: 0)
-        let tag = CollectiveKind.setUp.rawValue
+        let tag = CallDescriptor(.setUp, sequence: 0).tag
         func allGather(_ bytes: [UInt8]) throws(TransportError) -> [[UInt8]] {
             try RecordExchange.allGather(bytes, transport: tcp, tag: tag, deadline: deadline, workspace: workspace)
         }

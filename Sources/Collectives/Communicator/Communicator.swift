@@ -75,6 +75,15 @@ public final class Communicator: @unchecked Sendable {
         storeServer?.close()
     }
 
+    /// Stops the communicator from any thread, without waiting: every blocked call (in any thread,
+    /// on any rank's side of this process) fails at once with ``CollectivesError/Kind/closed``,
+    /// and so does every later call. Peers see this rank as gone. Call ``close()`` afterwards to
+    /// release the threads.
+    public func abort() {
+        logger.debug("rank \(rank): aborted")
+        transport.close()
+    }
+
     /// The next sequence number; every rank numbers its collectives the same way.
     func nextSequence() -> UInt64 {
         sequence &+= 1
@@ -84,9 +93,10 @@ public final class Communicator: @unchecked Sendable {
     /// The deadline for an operation starting now.
     func operationDeadline() -> Deadline { .after(seconds: options.timeoutSeconds) }
 
-    /// The context of one collective's messages: its tag, deadline and segment size.
-    func exchange(sequence: UInt64, kind: CollectiveKind, segmentBytes: Int? = nil) -> Exchange {
-        Exchange(transport: transport, tag: sequence << 8 | kind.rawValue, deadline: operationDeadline(),
+    /// The context of one collective's messages: its tag (which describes the call), deadline
+    /// and segment size.
+    func exchange(_ call: CallDescriptor, segmentBytes: Int? = nil) -> Exchange {
+        Exchange(transport: transport, tag: call.tag, deadline: operationDeadline(),
                  workspace: workspace, segmentBytes: segmentBytes ?? options.ringSegmentBytes, window: options.ringWindow)
     }
 

@@ -8,7 +8,7 @@ enum RecordExchange {
     /// Records are this size on the wire: a 4-byte length and up to 508 bytes.
     static let recordSize = 512
 
-    static func allGather(_ bytes: [UInt8], transport: any Transport, tag: UInt64, deadline: Deadline,
+    static func allGather(_ bytes: [UInt8], transport: any Transport, tag: MessageTag, deadline: Deadline,
                           workspace: Workspace) throws(TransportError) -> [[UInt8]] {
         let n = transport.worldSize
         guard bytes.count <= recordSize - 4 else {

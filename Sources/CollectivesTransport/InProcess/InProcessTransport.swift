@@ -25,12 +25,12 @@ public final class InProcessTransport: Transport, @unchecked Sendable {
         return (0..<worldSize).map { InProcessTransport(rank: $0, fabric: fabric) }
     }
 
-    public func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: UInt64) throws(TransportError) -> TransportRequest {
+    public func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
         try fabric.post(.init(isSend: true, address: UInt(bitPattern: buffer.baseAddress), count: buffer.count, tag: tag),
                         rank: rank, peer: peer)
     }
 
-    public func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: UInt64) throws(TransportError) -> TransportRequest {
+    public func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
         try fabric.post(.init(isSend: false, address: UInt(bitPattern: buffer.baseAddress), count: buffer.count, tag: tag),
                         rank: rank, peer: peer)
     }
@@ -50,7 +50,7 @@ final class InProcessFabric: @unchecked Sendable {
         var isSend: Bool
         var address: UInt
         var count: Int
-        var tag: UInt64
+        var tag: MessageTag
         var slot: Int = 0
     }
 
@@ -110,9 +110,10 @@ final class InProcessFabric: @unchecked Sendable {
             let send = sends[pair].removeFirst()
             let receive = receives[pair].removeFirst()
             if send.tag != receive.tag || send.count != receive.count {
-                let why = "rank \(from) sent \(send.count) bytes with tag \(send.tag), rank \(to) expected \(receive.count) bytes with tag \(receive.tag)"
-                tables[from].fail(send.slot, TransportError(.mismatch(why), rank: from, peer: to, operation: "send"))
-                tables[to].fail(receive.slot, TransportError(.mismatch(why), rank: to, peer: from, operation: "receive"))
+                let mismatch = MessageMismatch(sender: from, receiver: to, sent: send.tag, sentBytes: send.count,
+                                               expected: receive.tag, expectedBytes: receive.count)
+                tables[from].fail(send.slot, TransportError(.mismatch(mismatch.explanation), rank: from, peer: to, operation: "send", mismatch: mismatch))
+                tables[to].fail(receive.slot, mismatch.error())
             } else {
                 if send.count > 0 {
                     UnsafeMutableRawPointer(bitPattern: receive.address)!

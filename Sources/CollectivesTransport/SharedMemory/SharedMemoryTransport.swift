@@ -8,7 +8,7 @@ import Logging
 /// The shared-memory transport, for ranks on one host: every rank owns a segment in `/dev/shm`
 /// with one single-producer, single-consumer ring per sender, and maps everyone else's.
 ///
-/// A send copies its frame (the 16-byte header of the TCP transport, then the payload) into the
+/// A send copies its frame (the header of the TCP transport, then the payload) into the
 /// receiver's ring as space allows; a receive copies it out as it arrives, checking the tag and
 /// length against what was posted. Large messages stream through the rings, so sending,
 /// receiving and reducing overlap as they do over TCP, with no system call on the data path.
@@ -59,11 +59,11 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
 
     // MARK: Posting
 
-    public func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: UInt64) throws(TransportError) -> TransportRequest {
+    public func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
         try post(Frame(base: UnsafeMutableRawPointer(mutating: buffer.baseAddress), count: buffer.count, tag: tag), peer: peer, isSend: true)
     }
 
-    public func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: UInt64) throws(TransportError) -> TransportRequest {
+    public func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
         try post(Frame(base: buffer.baseAddress, count: buffer.count, tag: tag), peer: peer, isSend: false)
     }
 
@@ -127,7 +127,7 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     /// Writes `bytes` of the frame's stream (header, then payload) from its current position.
     private func copyIn(ring: UnsafeMutableRawPointer, capacity: UInt64, at head: UInt64, frame: Frame, bytes: Int) {
         var position = head, done = frame.done, left = bytes
-        var header = (frame.tag.littleEndian, UInt64(frame.count).littleEndian)
+        var header = (frame.tag.value.littleEndian, UInt64(frame.count).littleEndian, frame.tag.call.littleEndian, frame.tag.count.littleEndian)
         while left > 0 {
             let offset = Int(position % capacity)
             let room = Swift.min(left, Int(capacity) - offset)
@@ -162,10 +162,12 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
             moved = true
             if frame.done >= Frame.headerBytes, frame.done - n < Frame.headerBytes {
                 // The header just became whole: check it against what was posted.
-                let tag = UInt64(littleEndian: frame.header.0), length = UInt64(littleEndian: frame.header.1)
+                let tag = MessageTag(UInt64(littleEndian: frame.header.0), call: UInt64(littleEndian: frame.header.2),
+                                     count: UInt64(littleEndian: frame.header.3))
+                let length = UInt64(littleEndian: frame.header.1)
                 if tag != frame.tag || length != UInt64(frame.count) {
-                    let why = "rank \(peer) sent \(length) bytes with tag \(tag), rank \(rank) expected \(frame.count) bytes with tag \(frame.tag)"
-                    let error = TransportError(.mismatch(why), rank: rank, peer: peer, operation: "receive")
+                    let error = MessageMismatch(sender: peer, receiver: rank, sent: tag, sentBytes: length > UInt64(Int.max) ? Int.max : Int(length),
+                                                expected: frame.tag, expectedBytes: frame.count).error()
                     breakPeer(peer, error)
                     break
                 }
@@ -225,7 +227,9 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     private func breakPeer(_ peer: Int, _ error: TransportError) {
         broken[peer] = error
         for frame in sends[peer].all { table.fail(frame.slot, TransportError(error.kind, rank: rank, peer: peer, operation: "send")) }
-        for frame in receives[peer].all { table.fail(frame.slot, TransportError(error.kind, rank: rank, peer: peer, operation: "receive")) }
+        for frame in receives[peer].all {
+            table.fail(frame.slot, TransportError(error.kind, rank: rank, peer: peer, operation: "receive", mismatch: error.mismatch))
+        }
         sends[peer].removeAll()
         receives[peer].removeAll()
     }
@@ -326,18 +330,18 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
 }
 
 /// A message being sent or received: the caller's buffer and how far it has got, counting the
-/// 16-byte header first.
+/// header (``TCPFrameHeader``'s layout) first.
 struct Frame {
-    static let headerBytes = 16
+    static let headerBytes = TCPFrameHeader.size
     var base: UnsafeMutableRawPointer?
     var count: Int
-    var tag: UInt64
+    var tag: MessageTag
     var done = 0
     var slot = 0
     /// The received header, assembled as it arrives.
-    var header: (UInt64, UInt64) = (0, 0)
+    var header: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
 
-    init(base: UnsafeMutableRawPointer?, count: Int, tag: UInt64) {
+    init(base: UnsafeMutableRawPointer?, count: Int, tag: MessageTag) {
         self.base = base
         self.count = count
         self.tag = tag

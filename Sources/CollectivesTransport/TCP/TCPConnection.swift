@@ -14,7 +14,7 @@ final class TCPConnection {
     struct PendingSend {
         var base: UnsafeRawPointer?
         var count: Int
-        var tag: UInt64
+        var tag: MessageTag
         /// Bytes of header plus payload written so far.
         var done: Int
         var slot: Int
@@ -23,7 +23,7 @@ final class TCPConnection {
     struct PendingReceive {
         var base: UnsafeMutableRawPointer?
         var count: Int
-        var tag: UInt64
+        var tag: MessageTag
         /// Bytes of header plus payload read so far.
         var done: Int
         var slot: Int
@@ -62,7 +62,7 @@ final class TCPConnection {
         while sendHead < sends.count {
             var op = sends[sendHead]
             let total = TCPFrameHeader.size + op.count
-            var header = (UInt64(0), UInt64(0))
+            var header = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
             let n: Int = withUnsafeMutableBytes(of: &header) { headerBytes in
                 var vectors = (iovec(), iovec())
                 var used = 0
@@ -150,11 +150,11 @@ final class TCPConnection {
             if before < TCPFrameHeader.size, op.done >= TCPFrameHeader.size {
                 let header = TCPFrameHeader.load(from: headerIn)
                 if header.tag != op.tag || header.length != UInt64(op.count) {
-                    let why = header.tag == op.tag
-                        ? "rank \(peer) sent \(header.length) bytes, rank \(rank) expected \(op.count) (tag \(op.tag))"
-                        : "rank \(peer) sent tag \(header.tag) (\(header.length) bytes), rank \(rank) expected tag \(op.tag) (\(op.count) bytes)"
-                    throw TransportError(.mismatch(why), rank: rank, peer: peer, operation: "receive",
-                                         peerAddress: socket.remoteDescription)
+                    // An absurd length is reported as sent; nothing is allocated for it.
+                    let sentBytes = header.length > UInt64(Int.max) ? Int.max : Int(header.length)
+                    throw MessageMismatch(sender: peer, receiver: rank, sent: header.tag, sentBytes: sentBytes,
+                                          expected: op.tag, expectedBytes: op.count)
+                        .error(peerAddress: socket.remoteDescription)
                 }
             }
             if op.done == total {

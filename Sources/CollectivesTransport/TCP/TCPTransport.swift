@@ -73,7 +73,7 @@ public final class TCPTransport: Transport, @unchecked Sendable {
 
     // MARK: Posting
 
-    public func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: UInt64) throws(TransportError) -> TransportRequest {
+    public func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
         lock.lock()
         defer { lock.unlock() }
         let lanes = try usableStreams(peer, operation: "send")
@@ -96,7 +96,7 @@ public final class TCPTransport: Transport, @unchecked Sendable {
         return request
     }
 
-    public func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: UInt64) throws(TransportError) -> TransportRequest {
+    public func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
         lock.lock()
         defer { lock.unlock() }
         let lanes = try usableStreams(peer, operation: "receive")
@@ -273,7 +273,8 @@ public final class TCPTransport: Transport, @unchecked Sendable {
                 // Name the operation of each request, keeping the cause.
                 let operation = slotIsSend[slot] ? "send" : "receive"
                 table.fail(slot, TransportError(error.kind, rank: rank, peer: connection.peer, operation: operation,
-                                                peerAddress: error.peerAddress ?? failed.socket.remoteDescription))
+                                                peerAddress: error.peerAddress ?? failed.socket.remoteDescription,
+                                                mismatch: error.mismatch))
             }
             connection.dropPending()
             connection.socket.shutdown()

@@ -1,0 +1,80 @@
+import CollectivesTransport
+
+/// What a collective call is, carried in every one of its messages (``MessageTag``) so that
+/// ranks that called differently fail at once, each naming both calls.
+///
+/// The tag's value holds the sequence number and the kind; its call word packs the type, the
+/// operation, the algorithm and the root (each as its index + 1, zero meaning "none"); its count
+/// word holds the element count.
+struct CallDescriptor: CustomStringConvertible {
+    var kind: CollectiveKind
+    var sequence: UInt64
+    var count: Int
+    var dataType: DataType?
+    var op: ReduceOperation?
+    var algorithm: Algorithm?
+    var root: Int?
+
+    init(_ kind: CollectiveKind, sequence: UInt64, count: Int = 0, dataType: DataType? = nil, op: ReduceOperation? = nil,
+         algorithm: Algorithm? = nil, root: Int? = nil) {
+        self.kind = kind
+        self.sequence = sequence
+        self.count = count
+        self.dataType = dataType
+        self.op = op
+        self.algorithm = algorithm
+        self.root = root
+    }
+
+    var tag: MessageTag {
+        func index<T: CaseIterable & Equatable>(_ value: T?) -> UInt64 {
+            guard let value, let i = Array(T.allCases).firstIndex(of: value) else { return 0 }
+            return UInt64(i + 1)
+        }
+        let call = index(dataType) | index(op) << 8 | index(algorithm) << 16 | UInt64(root.map { $0 + 1 } ?? 0) << 32
+        return MessageTag(sequence << 8 | kind.rawValue, call: call, count: UInt64(count))
+    }
+
+    /// The call a tag describes, if it is one of ours.
+    init?(_ tag: MessageTag) {
+        guard let kind = CollectiveKind(rawValue: tag.value & 0xff) else { return nil }
+        func value<T: CaseIterable>(_: T.Type, _ index: UInt64) -> T? {
+            let all = Array(T.allCases)
+            return index > 0 && index <= UInt64(all.count) ? all[Int(index - 1)] : nil
+        }
+        self.init(kind, sequence: tag.value >> 8, count: Int(clamping: tag.count),
+                  dataType: value(DataType.self, tag.call & 0xff), op: value(ReduceOperation.self, tag.call >> 8 & 0xff),
+                  algorithm: value(Algorithm.self, tag.call >> 16 & 0xff),
+                  root: tag.call >> 32 == 0 ? nil : Int(tag.call >> 32) - 1)
+    }
+
+    var kindName: String {
+        switch kind {
+        case .allReduce: return "all-reduce"
+        case .broadcast: return "broadcast"
+        case .reduce: return "reduce"
+        case .allGather: return "all-gather"
+        case .reduceScatter: return "reduce-scatter"
+        case .allToAll: return "all-to-all"
+        case .gather: return "gather"
+        case .scatter: return "scatter"
+        case .barrier: return "barrier"
+        case .probe: return "cost-model probe"
+        case .split: return "split"
+        case .pointToPoint: return "send/receive"
+        case .setUp: return "set-up"
+        }
+    }
+
+    var description: String {
+        if kind == .pointToPoint {
+            return "send/receive with tag \(sequence)" + (dataType.map { " (\(count) × \($0))" } ?? "")
+        }
+        var details: [String] = []
+        if let dataType { details.append("\(count) × \(dataType)") } else if count > 0 { details.append("\(count) elements") }
+        if let op { details.append("\(op)") }
+        if let root { details.append("root \(root)") }
+        if let algorithm { details.append("\(algorithm)") }
+        return "\(kindName) #\(sequence)" + (details.isEmpty ? "" : " (\(details.joined(separator: ", ")))")
+    }
+}
