@@ -61,15 +61,18 @@ struct Launcher: ParsableCommand {
         guard let address = SocketAddress(parsing: masterAddress, defaultPort: masterPort ?? 0) else {
             throw ValidationError("--master-addr \(masterAddress) is not a numeric address")
         }
+        // Every connection of the job proves it knows this secret; make one if none was given.
+        var environment = ProcessEnvironment.current()
+        let secretText = environment["COLLECTIVES_JOB_SECRET"].flatMap { $0.isEmpty ? nil : $0 } ?? JobSecret.generate()
+        environment["COLLECTIVES_JOB_SECRET"] = secretText
         let store: TCPStoreServer
         do {
-            store = try TCPStoreServer(listeningOn: address)
+            store = try TCPStoreServer(listeningOn: address, secret: JobSecret(secretText))
         } catch {
             Console.error("collectives-run: \(error)")
             throw ExitCode(1)
         }
         defer { store.close() }
-        var environment = ProcessEnvironment.current()
         environment["MASTER_ADDR"] = masterAddress
         environment["MASTER_PORT"] = String(store.address.port)
         environment["COLLECTIVES_STORE"] = "external"

@@ -90,4 +90,47 @@ import Glibc
         try client.set("still", [1])
         #expect(try client.get("still", deadline: .after(seconds: 1)) == [1])
     }
+
+    @Test func aWrongOrMissingSecretIsRefusedAndTheServerGoesOn() throws {
+        let server = try TCPStoreServer(listeningOn: .loopback(port: 0), secret: JobSecret("right"))
+        defer { server.close() }
+        for secret in [JobSecret("wrong"), JobSecret.none] {
+            let error = #expect(throws: RendezvousError.self) {
+                _ = try TCPStore(connectingTo: server.address, deadline: .after(seconds: 5), secret: secret)
+            }
+            #expect(error?.description.contains("COLLECTIVES_JOB_SECRET") == true, "\(String(describing: error))")
+        }
+        let client = try TCPStore(connectingTo: server.address, deadline: .after(seconds: 5), secret: JobSecret("right"))
+        try client.set("in", [7])
+        #expect(try client.get("in", deadline: .after(seconds: 1)) == [7])
+    }
+
+    /// Random bytes, greetings followed by garbage, absurd frame lengths, truncated frames and
+    /// connections that say nothing, all at once against a live server; it answers a real client
+    /// throughout and allocates nothing unbounded (a 4 GiB frame length is refused unread).
+    @Test func hostileClientsDoNotStopTheServer() throws {
+        let server = try TCPStoreServer(listeningOn: .loopback(port: 0))
+        defer { server.close() }
+        var generator = SystemRandomNumberGenerator()
+        var silent: [Socket] = []
+        for round in 0..<200 {
+            let rogue = try Socket.connect(to: server.address, deadline: .after(seconds: 5))
+            var bytes: [UInt8]
+            switch round % 5 {
+            case 0: bytes = (0..<Int.random(in: 1...512, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            case 1: bytes = [0x43, 0x4F, 0x4C, 0x53] + (0..<20).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            case 2: bytes = [0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3]  // a 4 GiB frame length
+            case 3: bytes = [0x10, 0x00]  // a truncated length
+            default:
+                silent.append(rogue)  // half-open: connects and says nothing
+                continue
+            }
+            try? rogue.sendAll(bytes, deadline: .after(seconds: 1))
+            rogue.close()
+        }
+        let client = try TCPStore(connectingTo: server.address, deadline: .after(seconds: 10))
+        try client.set("alive", [1])
+        #expect(try client.get("alive", deadline: .after(seconds: 1)) == [1])
+        silent.forEach { $0.close() }
+    }
 }

@@ -274,30 +274,134 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, jobID: UIn
 }
 
 @Suite struct HandshakeTests {
-    @Test func aConnectionFromAnotherJobIsRefusedAndTheJobGoesOn() throws {
-        // Rank 0 waits for rank 1; a stranger with the wrong job id connects first.
+    /// Strangers knock on rank 0's port while it waits for rank 1: one from another job, one that
+    /// knows the job id but not the secret, one with no secret, one that sends random bytes and one
+    /// that says nothing. Each is refused (and logged); the job connects.
+    @Test func strangersAreRefusedAndTheJobGoesOn() throws {
         let listener = try Socket.listen(on: .loopback(port: 0))
         let listener1 = try Socket.listen(on: .loopback(port: 0))
         let addresses = [try listener.localAddress(), try listener1.localAddress()]
-        let strangerReply = Mutex<TCPHello.Status?>(nil)
-        let stranger = SystemThread(name: "stranger") {
+        var options = TCPOptions()
+        options.secret = JobSecret("job secret")
+        options.helloTimeoutSeconds = 1
+        let settings = options
+        let replies = Mutex<[TCPHello.Status?]>([])
+        /// Follows the protocol as a stranger would, with its own job id and secret.
+        @Sendable func knock(jobID: UInt64, secret: JobSecret) {
             guard let socket = try? Socket.connect(to: addresses[0], deadline: .after(seconds: 5)) else { return }
-            try? socket.sendAll(TCPHello(jobID: 999, rank: 1, worldSize: 2, receiver: 0).encoded(), deadline: .after(seconds: 5))
+            defer { socket.close() }
+            let hello = TCPHello(jobID: jobID, rank: 1, worldSize: 2, receiver: 0).encoded()
+            try? socket.sendAll(hello + JobSecret.challenge(), deadline: .after(seconds: 5))
+            guard let challenge = try? socket.receive(count: 48, deadline: .after(seconds: 5)) else { return }
+            try? socket.sendAll(secret.answer(Array(challenge.prefix(16)), context: TCPHello.connectorContext(hello)), deadline: .after(seconds: 5))
             let reply = try? socket.receive(count: TCPHello.replySize, deadline: .after(seconds: 5))
-            strangerReply.withLock { $0 = reply.flatMap(TCPHello.decodeReply) }
+            replies.withLock { $0.append(reply.flatMap(TCPHello.decodeReply)) }
         }
+        let strangers = [
+            SystemThread(name: "other job") { knock(jobID: 999, secret: JobSecret("job secret")) },
+            SystemThread(name: "wrong secret") { knock(jobID: 42, secret: JobSecret("guess")) },
+            SystemThread(name: "no secret") { knock(jobID: 42, secret: .none) },
+            SystemThread(name: "noise") {
+                guard let socket = try? Socket.connect(to: addresses[0], deadline: .after(seconds: 5)) else { return }
+                try? socket.sendAll((0..<300).map { _ in UInt8.random(in: 0...255) }, deadline: .after(seconds: 5))
+                socket.close()
+            },
+            SystemThread(name: "silent") {
+                guard let socket = try? Socket.connect(to: addresses[0], deadline: .after(seconds: 5)) else { return }
+                sleepSeconds(2)
+                socket.close()
+            },
+        ]
         let rank1 = SystemThread(name: "rank 1") {
-            sleepSeconds(0.2)  // let the stranger be first in the queue
+            sleepSeconds(0.3)  // let the strangers be first in the queue
             let t = try? TCPTransport.establish(rank: 1, worldSize: 2, jobID: 42, listener: listener1,
-                                                peerAddresses: addresses, deadline: .after(seconds: 10))
+                                                peerAddresses: addresses, options: settings, deadline: .after(seconds: 20))
             t?.close()
         }
         let transport = try TCPTransport.establish(rank: 0, worldSize: 2, jobID: 42, listener: listener,
-                                                   peerAddresses: addresses, deadline: .after(seconds: 10))
-        stranger.join()
+                                                   peerAddresses: addresses, options: settings, deadline: .after(seconds: 20))
+        strangers.forEach { $0.join() }
         rank1.join()
         transport.close()
-        #expect(strangerReply.withLock { $0 } == .wrongJob)
+        listener.close()
+        listener1.close()
+        let got = replies.withLock { $0 }
+        #expect(got.contains(.wrongJob), "\(got)")
+        #expect(got.filter { $0 == .wrongSecret }.count == 2, "\(got)")
+        #expect(!got.contains(.accepted), "\(got)")
+    }
+
+    @Test func aRankWithAnotherSecretCannotJoin() throws {
+        let listeners = try (0..<2).map { _ in try Socket.listen(on: .loopback(port: 0)) }
+        let addresses = try listeners.map { try $0.localAddress() }
+        let outcome = Mutex<TransportError?>(nil)
+        let other = SystemThread(name: "rank 1") {
+            var options = TCPOptions()
+            options.secret = JobSecret("mine")
+            do {
+                _ = try TCPTransport.establish(rank: 1, worldSize: 2, jobID: 5, listener: listeners[1], peerAddresses: addresses,
+                                               options: options, deadline: .after(seconds: 3))
+            } catch let error as TransportError { outcome.withLock { $0 = error } } catch {}
+        }
+        var options = TCPOptions()
+        options.secret = JobSecret("theirs")
+        #expect(throws: TransportError.self) {
+            _ = try TCPTransport.establish(rank: 0, worldSize: 2, jobID: 5, listener: listeners[0], peerAddresses: addresses,
+                                           options: options, deadline: .after(seconds: 3))
+        }
+        other.join()
+        listeners.forEach { $0.close() }
+        let error = outcome.withLock { $0 }
+        #expect(error?.description.contains("COLLECTIVES_JOB_SECRET") == true, "\(String(describing: error))")
+    }
+
+    /// The frame header and hello parsers against many random and mutated inputs: no trap, and
+    /// anything accepted re-encodes to itself.
+    @Test func fuzzedHellosAndFrameHeaders() {
+        var generator = SystemRandomNumberGenerator()
+        let good = TCPHello(jobID: 7, rank: 3, worldSize: 4, receiver: 1, stream: 1, streams: 2).encoded()
+        for round in 0..<20_000 {
+            var bytes = good
+            if round % 2 == 0 {
+                for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                    bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+                }
+            } else {
+                bytes = (0..<Int.random(in: 0...64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            }
+            if case .success(let hello) = TCPHello.decode(bytes) {
+                #expect(hello.encoded() == bytes || bytes[7] == 0)  // a stream count of 0 reads as 1
+                _ = hello.validate(jobID: 7, rank: 1, worldSize: 4, streams: 2)
+            }
+            _ = TCPHello.decodeReply(Array(bytes.prefix(8)))
+            let header = bytes + [UInt8](repeating: 0, count: Swift.max(0, TCPFrameHeader.size - bytes.count))
+            header.withUnsafeBytes { raw in
+                let decoded = TCPFrameHeader.load(from: raw.baseAddress!)
+                let back = UnsafeMutableRawPointer.allocate(byteCount: TCPFrameHeader.size, alignment: 8)
+                defer { back.deallocate() }
+                decoded.store(to: back)
+                #expect(memcmp(back, raw.baseAddress!, TCPFrameHeader.size) == 0)
+            }
+        }
+    }
+
+    /// A live rank receives garbage frames from its peer's socket: absurd lengths and wrong tags
+    /// fail the receive with a clear error, nothing is allocated for them, and the rank goes on.
+    @Test func garbageFramesFailTheReceiveCleanly() throws {
+        for length in [UInt64.max, 1 << 40, 3] {
+            let pair = try connectedTCPPair()
+            defer { pair.forEach { $0.close() } }
+            var into = [UInt8](repeating: 0, count: 16)
+            let sent = [UInt8](repeating: 9, count: 3)
+            let sender = SystemThread(name: "sender") {
+                sent.withUnsafeBytes { _ = try? pair[1].send($0, to: 0, tag: MessageTag(99, call: length, count: length), deadline: .after(seconds: 5)) }
+            }
+            let error = into.withUnsafeMutableBytes { raw in
+                #expect(throws: TransportError.self) { try pair[0].receive(into: raw, from: 1, tag: 1, deadline: .after(seconds: 5)) }
+            }
+            sender.join()
+            if case .mismatch = error?.kind {} else { Issue.record("\(String(describing: error))") }
+        }
     }
 
     @Test func helloRoundTripsAndGarbageIsRejected() throws {

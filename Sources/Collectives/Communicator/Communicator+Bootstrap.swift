@@ -37,6 +37,7 @@ extension Communicator {
     public convenience init(configuration: LaunchConfiguration, options: CommunicatorOptions = CommunicatorOptions()) throws(CollectivesError) {
         var options = options
         options.timeoutSeconds = configuration.timeoutSeconds
+        options.tcp.secret = configuration.jobSecret
         let rank = configuration.rank
         let logger = options.logger
         let operation = "bootstrap"
@@ -63,7 +64,7 @@ extension Communicator {
         }
         var server: TCPStoreServer?
         if rank == 0 && world > 1 && !configuration.externalStore {
-            server = try Self.startStoreServer(at: master, rank: rank, logger: logger)
+            server = try Self.startStoreServer(at: master, rank: rank, secret: configuration.jobSecret, logger: logger)
         }
         let store: TCPStore
         let transport: any Transport
@@ -74,7 +75,7 @@ extension Communicator {
                 self.init(transport: transport, options: options, store: nil, storeServer: nil)
                 return
             }
-            store = try TCPStore(connectingTo: master, deadline: deadline)
+            store = try TCPStore(connectingTo: master, deadline: deadline, secret: configuration.jobSecret)
 
             // 2. Job id and rank claims.
             let jobID: UInt64
@@ -143,16 +144,16 @@ extension Communicator {
         self.init(transport: transport, options: options, store: store, storeServer: server)
     }
 
-    private static func startStoreServer(at master: SocketAddress, rank: Int, logger: Logger) throws(CollectivesError) -> TCPStoreServer {
+    private static func startStoreServer(at master: SocketAddress, rank: Int, secret: JobSecret, logger: Logger) throws(CollectivesError) -> TCPStoreServer {
         do {
-            return try TCPStoreServer(listeningOn: master, logger: logger)
+            return try TCPStoreServer(listeningOn: master, secret: secret, logger: logger)
         } catch {
             // MASTER_ADDR may name this host by an address it cannot bind (NAT, a container's
             // public name): serve on every interface instead, but never on a port in use.
             if case .cannotListen(_, let cause) = error, cause.contains("errno \(EADDRNOTAVAIL)") {
                 var any = SocketAddress.anyIPv4(port: master.port)
                 any.port = master.port
-                do { return try TCPStoreServer(listeningOn: any, logger: logger) } catch {
+                do { return try TCPStoreServer(listeningOn: any, secret: secret, logger: logger) } catch {
                     throw CollectivesError(error, rank: rank, operation: "bootstrap")
                 }
             }

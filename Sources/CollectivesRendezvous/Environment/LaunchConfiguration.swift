@@ -32,6 +32,9 @@ public struct LaunchConfiguration: Sendable, Hashable {
     /// The store is served by someone else (`COLLECTIVES_STORE=external`, set by
     /// `collectives-run`, which serves it itself), so rank 0 does not start one.
     public var externalStore: Bool = false
+    /// The job's secret (`COLLECTIVES_JOB_SECRET`): the store and every data connection check
+    /// that each process knows it. Without one, only processes without one are accepted.
+    public var jobSecret: JobSecret = .none
 
     /// The default for `COLLECTIVES_TIMEOUT`.
     public static let defaultTimeoutSeconds: Double = 300
@@ -127,6 +130,7 @@ public struct LaunchConfiguration: Sendable, Hashable {
             masterPort: port ?? defaultPort, timeoutSeconds: timeout,
             socketInterface: env["COLLECTIVES_SOCKET_IFNAME"].flatMap { $0.isEmpty ? nil : $0 }, source: source)
         var withStore = configuration
+        if let secret = env["COLLECTIVES_JOB_SECRET"], !secret.isEmpty { withStore.jobSecret = JobSecret(secret) }
         switch env["COLLECTIVES_STORE"] {
         case nil, "", "rank0": withStore.externalStore = false
         case "external": withStore.externalStore = true

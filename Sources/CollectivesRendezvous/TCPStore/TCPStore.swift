@@ -13,7 +13,10 @@ public final class TCPStore: Store, @unchecked Sendable {
     public var callTimeoutSeconds: Double = 60
 
     /// Connects to the server at `address`, retrying refused connections until `deadline`.
-    public init(connectingTo address: SocketAddress, deadline: Deadline) throws(RendezvousError) {
+    ///
+    /// The client answers the server's challenge with `secret`; a server with another secret
+    /// refuses it, which is an error saying so.
+    public init(connectingTo address: SocketAddress, deadline: Deadline, secret: JobSecret = .none) throws(RendezvousError) {
         serverAddress = address
         var pause = 0.01
         var lastError = ""
@@ -22,9 +25,16 @@ public final class TCPStore: Store, @unchecked Sendable {
                 let socket = try Socket.connect(to: address, deadline: deadline)
                 socket.setNoDelay()
                 try socket.sendAll(TCPStoreMessage.greeting(), deadline: deadline, operation: "store greeting")
-                let answer = try socket.receive(count: 8, deadline: deadline, operation: "store greeting")
-                guard TCPStoreMessage.isGreeting(answer) else {
+                let answer = try socket.receive(count: 8 + JobSecret.challengeSize, deadline: deadline, operation: "store greeting")
+                guard TCPStoreMessage.isGreeting(Array(answer.prefix(8))) else {
                     throw RendezvousError.protocolViolation("\(address) answered, but it is not a swift-collectives store")
+                }
+                let proof = secret.answer(Array(answer.dropFirst(8)), context: TCPStoreMessage.authenticationContext)
+                try socket.sendAll(proof, deadline: deadline, operation: "store greeting")
+                let verdict = try socket.receive(count: 1, deadline: deadline, operation: "store greeting")
+                guard verdict == [1] else {
+                    throw RendezvousError.protocolViolation(
+                        "the rendezvous store at \(address) refused this process: COLLECTIVES_JOB_SECRET differs from the job's (or is missing)")
                 }
                 self.socket = socket
                 return

@@ -28,6 +28,9 @@ enum TCPStoreMessage {
         case ok = 0, timedOut = 1, badRequest = 2
     }
 
+    /// What a client's answer to the server's challenge vouches for.
+    static let authenticationContext = Array("swift-collectives store client".utf8)
+
     static func greeting() -> [UInt8] {
         var w = ByteWriter(capacity: 8)
         w.write(magic)

@@ -17,10 +17,15 @@ public final class TCPStoreServer: @unchecked Sendable {
     private var acceptThread: SystemThread?
     private var stopped = false
     private let logger: Logger
+    private let secret: JobSecret
 
     /// Starts serving on `address`; port 0 picks a free one. A port in use is
     /// ``RendezvousError/cannotListen(address:cause:)``.
-    public init(listeningOn address: SocketAddress, logger: Logger = Logger(label: "collectives.store")) throws(RendezvousError) {
+    ///
+    /// Every client must prove it knows `secret` (HMAC over a fresh challenge); one that does not
+    /// is refused and logged, and the job goes on.
+    public init(listeningOn address: SocketAddress, secret: JobSecret = .none, logger: Logger = Logger(label: "collectives.store")) throws(RendezvousError) {
+        self.secret = secret
         do {
             listener = try Socket.listen(on: address)
             self.address = try listener.localAddress()
@@ -83,7 +88,15 @@ public final class TCPStoreServer: @unchecked Sendable {
                 logger.warning("store server: dropped \(peer): not a store client (bad greeting)")
                 return
             }
-            try socket.sendAll(TCPStoreMessage.greeting(), deadline: .after(seconds: 30), operation: "store greeting")
+            let challenge = JobSecret.challenge()
+            try socket.sendAll(TCPStoreMessage.greeting() + challenge, deadline: .after(seconds: 30), operation: "store greeting")
+            let answer = try socket.receive(count: JobSecret.answerSize, deadline: .after(seconds: 30), operation: "store greeting")
+            guard secret.accepts(answer, to: challenge, context: TCPStoreMessage.authenticationContext) else {
+                try? socket.sendAll([0], deadline: .after(seconds: 1), operation: "store greeting")
+                logger.warning("store server: refused \(peer): wrong or missing job secret (COLLECTIVES_JOB_SECRET)")
+                return
+            }
+            try socket.sendAll([1], deadline: .after(seconds: 30), operation: "store greeting")
             while true {
                 guard let request = try TCPStoreMessage.receive(on: socket, deadline: .never, operation: "store request") else {
                     logger.warning("store server: dropped \(peer): request frame too large")

@@ -14,7 +14,11 @@ import CollectivesSystem
 /// | 20..<24 | world size |
 /// | 24..<28 | intended receiver's rank |
 ///
-/// The answer is 8 bytes: the magic and a ``Status``.
+/// The hello is followed by the connector's 16-byte challenge. The acceptor answers with its own
+/// challenge and its proof (HMAC-SHA256 of the job secret over the connector's challenge and the
+/// hello), the connector checks it and sends its proof over the acceptor's challenge, and the
+/// acceptor answers with 8 bytes: the magic and a ``Status``. So both ends prove they know the
+/// secret, which never crosses the wire.
 public struct TCPHello: Sendable, Hashable {
     public static let magic: UInt32 = 0x4C4C_4F43
     public static let version: UInt16 = 1
@@ -49,6 +53,7 @@ public struct TCPHello: Sendable, Hashable {
         case wrongRank = 5
         case duplicateRank = 6
         case wrongStreamCount = 7
+        case wrongSecret = 8
 
         public var explanation: String {
             switch self {
@@ -60,6 +65,7 @@ public struct TCPHello: Sendable, Hashable {
             case .wrongRank: return "rank is not one this rank accepts connections from"
             case .duplicateRank: return "another connection already claimed this rank and stream"
             case .wrongStreamCount: return "streams per peer differ (set COLLECTIVES_TCP_STREAMS alike on every rank)"
+            case .wrongSecret: return "could not prove it knows the job's secret (COLLECTIVES_JOB_SECRET differs or is missing)"
             }
         }
     }
@@ -118,4 +124,9 @@ public struct TCPHello: Sendable, Hashable {
     public struct StatusError: Error, Sendable {
         public let status: Status
     }
+
+    /// What the acceptor's proof vouches for.
+    public static func acceptorContext(_ hello: [UInt8]) -> [UInt8] { Array("swift-collectives accept".utf8) + hello }
+    /// What the connector's proof vouches for.
+    public static func connectorContext(_ hello: [UInt8]) -> [UInt8] { Array("swift-collectives connect".utf8) + hello }
 }

@@ -1,3 +1,5 @@
+import CollectivesSystem
+
 /// Settings of the TCP transport.
 public struct TCPOptions: Sendable, Hashable {
     /// Send and receive buffer size asked of the kernel for each data socket. Large buffers let a
@@ -21,6 +23,10 @@ public struct TCPOptions: Sendable, Hashable {
 
     /// The smallest message that is striped when ``streams`` > 1. Default 256 KiB.
     public var stripeThresholdBytes: Int = 256 << 10
+
+    /// The job's secret: each data connection's handshake proves both ends know it (mutual
+    /// HMAC challenge), and a connection that cannot is refused and logged.
+    public var secret: JobSecret = .none
 
     public init() {}
 }

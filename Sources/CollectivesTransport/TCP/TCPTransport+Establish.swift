@@ -47,10 +47,25 @@ extension TCPTransport {
                 let socket = try connectWithRetry(to: address, rank: rank, peer: peer, deadline: deadline)
                 configure(socket)
                 let hello = TCPHello(jobID: jobID, rank: rank, worldSize: worldSize, receiver: peer, stream: stream, streams: streamCount)
+                let helloBytes = hello.encoded()
+                let challenge = JobSecret.challenge()
                 do {
-                    try socket.sendAll(hello.encoded(), deadline: deadline, operation: "handshake")
-                } catch {
+                    try socket.sendAll(helloBytes + challenge, deadline: deadline, operation: "handshake")
+                    let reply = try socket.receive(count: JobSecret.challengeSize + JobSecret.answerSize, deadline: deadline, operation: "handshake")
+                    let theirs = Array(reply.prefix(JobSecret.challengeSize))
+                    guard options.secret.accepts(Array(reply.dropFirst(JobSecret.challengeSize)), to: challenge,
+                                                 context: TCPHello.acceptorContext(helloBytes)) else {
+                        throw TransportError(.protocolViolation("rank \(peer) could not prove it belongs to this job (COLLECTIVES_JOB_SECRET differs or is missing)"),
+                                             rank: rank, peer: peer, operation: "handshake", peerAddress: socket.remoteDescription)
+                    }
+                    try socket.sendAll(options.secret.answer(theirs, context: TCPHello.connectorContext(helloBytes)),
+                                       deadline: deadline, operation: "handshake")
+                } catch let error as TransportError {
+                    throw error
+                } catch let error as SocketError {
                     throw TransportError(error, rank: rank, peer: peer, operation: "handshake")
+                } catch {
+                    throw TransportError(.protocolViolation("\(error)"), rank: rank, peer: peer, operation: "handshake")
                 }
                 sockets[peer][stream] = socket
             }
@@ -73,15 +88,27 @@ extension TCPTransport {
             let status: TCPHello.Status
             var from = -1, stream = 0
             do {
-                let bytes = try socket.receive(count: TCPHello.size, deadline: helloDeadline, operation: "handshake")
-                switch TCPHello.decode(bytes) {
+                let bytes = try socket.receive(count: TCPHello.size + JobSecret.challengeSize, deadline: helloDeadline, operation: "handshake")
+                let helloBytes = Array(bytes.prefix(TCPHello.size))
+                // Prove we know the secret, then have the connector prove it.
+                let challenge = JobSecret.challenge()
+                let proof = options.secret.answer(Array(bytes.dropFirst(TCPHello.size)), context: TCPHello.acceptorContext(helloBytes))
+                try socket.sendAll(challenge + proof, deadline: helloDeadline, operation: "handshake")
+                let answer = try socket.receive(count: JobSecret.answerSize, deadline: helloDeadline, operation: "handshake")
+                switch TCPHello.decode(helloBytes) {
                 case .failure(let error):
                     status = error.status
                 case .success(let hello):
                     from = Int(hello.rank)
                     stream = Int(hello.stream)
                     let verdict = hello.validate(jobID: jobID, rank: rank, worldSize: worldSize, streams: streamCount)
-                    status = verdict == .accepted && !missing.contains(from * 64 + stream) ? .duplicateRank : verdict
+                    if verdict != .accepted {
+                        status = verdict
+                    } else if !options.secret.accepts(answer, to: challenge, context: TCPHello.connectorContext(helloBytes)) {
+                        status = .wrongSecret
+                    } else {
+                        status = missing.contains(from * 64 + stream) ? .accepted : .duplicateRank
+                    }
                 }
                 try socket.sendAll(TCPHello.encodeReply(status), deadline: helloDeadline, operation: "handshake")
             } catch {
