@@ -150,6 +150,7 @@ let package = Package(
             dependencies: [
                 "CommandLineSupport",
                 "Collectives",
+                "CollectivesSystem",
                 "CollectivesVerification",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

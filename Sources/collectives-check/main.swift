@@ -1,5 +1,6 @@
 import ArgumentParser
 import Collectives
+import CollectivesSystem
 import CollectivesVerification
 import CommandLineSupport
 
@@ -101,6 +102,12 @@ struct Check: AsyncParsableCommand {
             case "collective":
                 var values = [Float](repeating: 1, count: 1000)
                 if odd { try communicator.broadcast(&values, root: 0) } else { try communicator.allReduce(&values, op: .sum, algorithm: .ring) }
+            case "stall":
+                // Rank 1 sits out the second all-reduce for longer than the timeout.
+                var values = [Float](repeating: 1, count: 1000)
+                try communicator.allReduce(&values, op: .sum, algorithm: .ring)
+                if odd { sleepSeconds(communicator.options.timeoutSeconds * 3) }
+                try communicator.allReduce(&values, op: .sum, algorithm: .ring)
             case "root":
                 // Different roots may all complete (sends to a root that posts no receive wait
                 // in its queue); the stale message then fails the next collective that meets it.
@@ -108,7 +115,7 @@ struct Check: AsyncParsableCommand {
                 try communicator.broadcast(&values, root: odd ? 1 : 0)
                 try communicator.allReduce(&values, op: .sum, algorithm: .ring)
             default:
-                throw ValidationError("--mismatch takes count, type, op, collective, root or algorithm")
+                throw ValidationError("--mismatch takes count, type, op, collective, root, algorithm or stall")
             }
         } catch let error as CollectivesError {
             Console.say("rank \(communicator.rank) failed: \(error)")

@@ -172,6 +172,18 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         }
     }
 
+    /// A rank that never arrives: the others time out naming it, from the progress every rank
+    /// publishes to the store.
+    @Test func aTimeoutNamesTheRanksThatNeverArrived() throws {
+        let result = try run([Products.path("collectives-run"), "-n", "3", "--", Products.path("collectives-check"), "--mismatch", "stall"],
+                             environment: ["COLLECTIVES_TIMEOUT": "3"], timeout: 60)
+        #expect(result.status != 0)
+        let diagnosed = result.output.split(separator: "\n").filter {
+            $0.contains("all-reduce #2") && $0.contains("timed out") && $0.contains("ranks that have not reached it: rank 1 (last reached #1)")
+        }
+        #expect(diagnosed.count >= 1, "\(result.output)")
+    }
+
     @Test func anUnknownTransportIsNamed() throws {
         let result = try run([Products.path("collectives-run"), "-n", "2", "--", Products.path("collectives-check"), "--counts", "1"],
                              environment: ["COLLECTIVES_TRANSPORT": "carrier-pigeon"])

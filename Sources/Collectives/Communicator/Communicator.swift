@@ -39,6 +39,8 @@ public final class Communicator: @unchecked Sendable {
     /// communicator's lifetime.
     private let store: (any Store)?
     private let storeServer: TCPStoreServer?
+    /// Publishes this rank's progress for stuck-rank diagnosis (when there is a store).
+    let progress: ProgressReporter?
 
     // Touched only inside operations, which the queue serializes.
     var sequence: UInt64 = 0
@@ -59,6 +61,7 @@ public final class Communicator: @unchecked Sendable {
         self.options = options
         self.store = store
         self.storeServer = storeServer
+        progress = store.map { ProgressReporter(store: $0, rank: transport.rank, worldSize: transport.worldSize) }
         self.logger = options.logger
         costModel = options.costModel
         workspace = Workspace(scratchBytes: options.ringWindow * options.ringSegmentBytes)
@@ -71,6 +74,7 @@ public final class Communicator: @unchecked Sendable {
     public func close() {
         transport.close()
         queue.shutdown()
+        progress?.stop()
         (store as? TCPStore)?.close()
         storeServer?.close()
     }
@@ -87,6 +91,8 @@ public final class Communicator: @unchecked Sendable {
     /// The next sequence number; every rank numbers its collectives the same way.
     func nextSequence() -> UInt64 {
         sequence &+= 1
+        // What other ranks' timeout diagnoses read.
+        progress?.reached(sequence)
         return sequence
     }
 
@@ -109,8 +115,18 @@ public final class Communicator: @unchecked Sendable {
     }
 
     /// Wraps and logs a transport error of `operation`.
+    ///
+    /// A timeout also says which ranks never reached this collective, from the progress every
+    /// rank publishes to the store.
     func failure(_ error: TransportError, _ operation: String) -> CollectivesError {
-        let failure = CollectivesError(error, operation: operation)
+        var failure = CollectivesError(error, operation: operation)
+        if error.kind == .timedOut, let progress, let laggards = progress.laggards(before: sequence) {
+            let diagnosis = laggards.isEmpty
+                ? "every rank has reached it; the ranks this one waits for are inside it"
+                : "ranks that have not reached it: " + laggards.map { "rank \($0.rank) (last reached #\($0.reached))" }.joined(separator: ", ")
+            failure = CollectivesError(failure.kind, rank: failure.rank, operation: failure.operation, peer: failure.peer,
+                                       reason: failure.reason + "; " + diagnosis)
+        }
         logger.error("\(failure)")
         return failure
     }

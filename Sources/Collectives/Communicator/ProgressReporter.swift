@@ -1,0 +1,65 @@
+import CollectivesRendezvous
+import CollectivesSystem
+import Synchronization
+
+/// Publishes, about once a second, the sequence number of the last collective this rank
+/// reached (`progress/<rank>` in the rendezvous store), so that a rank whose collective times
+/// out can say which ranks never reached it. One small store write per second at most, and
+/// none while nothing changes.
+final class ProgressReporter: @unchecked Sendable {
+    private let store: any Store
+    private let rank: Int
+    private let worldSize: Int
+    private let latest = Atomic<UInt64>(0)
+    private let lock = ConditionLock()
+    private var stopping = false
+    private var thread: SystemThread?
+
+    init(store: any Store, rank: Int, worldSize: Int) {
+        self.store = store
+        self.rank = rank
+        self.worldSize = worldSize
+        thread = SystemThread(name: "collectives-progress") { [self] in run() }
+    }
+
+    /// Records that this rank has started collective `sequence`.
+    func reached(_ sequence: UInt64) { latest.store(sequence, ordering: .relaxed) }
+
+    private func run() {
+        var published: UInt64 = 0
+        lock.lock()
+        while !stopping {
+            _ = lock.wait(until: .after(seconds: 1))
+            if stopping { break }
+            let now = latest.load(ordering: .relaxed)
+            guard now != published else { continue }
+            lock.unlock()
+            let ok = (try? store.set("progress/\(rank)", string: String(now))) != nil
+            lock.lock()
+            if ok { published = now }
+        }
+        lock.unlock()
+    }
+
+    /// Which ranks have not reached collective `sequence`, by their last published sequence
+    /// numbers; `nil` if the store cannot say.
+    func laggards(before sequence: UInt64) -> [(rank: Int, reached: UInt64)]? {
+        var behind: [(Int, UInt64)] = []
+        for peer in 0..<worldSize where peer != rank {
+            let text = (try? store.check(["progress/\(peer)"])) == true
+                ? (try? store.getString("progress/\(peer)", deadline: .after(seconds: 2))) : "0"
+            guard let text, let value = UInt64(text) else { return nil }
+            if value < sequence { behind.append((peer, value)) }
+        }
+        return behind
+    }
+
+    func stop() {
+        let worker: SystemThread? = lock.withLock {
+            stopping = true
+            lock.broadcast()
+            return thread
+        }
+        worker?.join()
+    }
+}
