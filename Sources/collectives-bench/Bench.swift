@@ -175,8 +175,11 @@ struct BenchSession {
         let algorithms: [Algorithm] = [.ring, .tree, .recursiveDoubling, .central, .auto]
         if leader {
             Console.say("# in-place all-reduce; time (us) and busbw (GB/s) per algorithm; auto/best = auto's time over the best forced one's")
+            Console.say("# cost model: \(try communicator.automaticChoiceModel())")
             Console.say("#" + pad("size", 12) + algorithms.map { pad($0 == .recursiveDoubling ? "rec-doubling" : $0.rawValue, 20) }.joined()
-                        + pad("best", 20) + pad("auto/best", 10) + pad("#wrong", 7))
+                        + pad("auto chose", 20) + pad("best", 20) + pad("auto/best", 10) + pad("#wrong", 7))
+        } else {
+            _ = try communicator.automaticChoiceModel()
         }
         for (index, count) in counts.enumerated() {
             showProgress("all-reduce \(count * options.type.size) B, every algorithm (\(index + 1)/\(counts.count))")
@@ -193,9 +196,10 @@ struct BenchSession {
             }
             let forced = algorithms.filter { $0 != .auto && $0 != .central }
             let best = forced.min { times[$0]! < times[$1]! }!
+            let chosen = try communicator.allReduceAlgorithm(forBytes: count * options.type.size, algorithm: .auto)
             clearProgress()
             if leader {
-                Console.say(" " + pad(String(count * options.type.size), 12) + cells + pad(best.rawValue, 20)
+                Console.say(" " + pad(String(count * options.type.size), 12) + cells + pad(chosen.rawValue, 20) + pad(best.rawValue, 20)
                             + pad(fixed(times[.auto]! / times[best]!, 2), 10) + pad(options.check == 1 ? String(wrong) : "N/A", 7))
             }
         }

@@ -118,6 +118,18 @@ extension Communicator {
         }
     }
 
+    /// The algorithm an all-reduce of `bytes` would use with `algorithm` (`nil`: the
+    /// communicator's default): for ``Algorithm/auto``, the cost model's choice. A collective when
+    /// the model has not been measured yet (every rank must call it then).
+    public func allReduceAlgorithm(forBytes bytes: Int, algorithm: Algorithm? = nil) throws(CollectivesError) -> Algorithm {
+        try queue.runHere { () throws(CollectivesError) in try resolve(algorithm, bytes: bytes) }
+    }
+
+    /// The cost model of the automatic choice, measuring it first if need be (a collective then).
+    public func automaticChoiceModel() throws(CollectivesError) -> CostModel {
+        try queue.runHere { () throws(CollectivesError) in try currentCostModel() }
+    }
+
     /// The algorithm for an all-reduce of `bytes`: the call's, else the communicator's, and for
     /// ``Algorithm/auto`` the cost model's choice (measuring the model first if need be).
     func resolve(_ algorithm: Algorithm?, bytes: Int) throws(CollectivesError) -> Algorithm {

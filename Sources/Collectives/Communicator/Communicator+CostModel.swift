@@ -30,12 +30,23 @@ enum CostProbe {
     static let smallRounds = 12
     static let largeBytes = 1 << 20
     static let largeRounds = 3
+    /// The reduction is timed on buffers larger than the caches, as large all-reduces see them.
+    static let reduceBytes = 8 << 20
 
     static func measure(exchange: Exchange) throws(TransportError) -> CostModel {
         let n = exchange.worldSize
         let right = (exchange.rank + 1) % n, left = (exchange.rank + n - 1) % n
-        let memory = exchange.workspace.staging(atLeast: 2 * largeBytes)
+        let memory = exchange.workspace.staging(atLeast: 2 * reduceBytes)
         memory.initializeMemory(as: UInt8.self, repeating: 1, count: 2 * largeBytes)
+
+        // First touch the transport's buffers (shared-memory rings, socket buffers) and our own
+        // memory, untimed: page faults would otherwise count as latency and bandwidth.
+        for _ in 0..<2 {
+            try exchange.exchange(send: memory, to: right, receive: memory + largeBytes, from: left, bytes: largeBytes)
+        }
+        for _ in 0..<4 {
+            try exchange.exchange(send: memory, to: right, receive: memory + 8, from: left, bytes: 8)
+        }
 
         // α: a ring shift of 8 bytes is one step of any algorithm. The median of a dozen.
         var small: [Double] = []
@@ -56,16 +67,16 @@ enum CostProbe {
         }
         let beta = Swift.max(best - alpha, best / 2) / Double(largeBytes)
 
-        // γ: this rank's float32 sum kernel over 1 MiB.
+        // γ: this rank's float32 sum kernel over 8 MiB, beyond the caches.
         let kernel = ReductionKernel(dataType: .float32, operation: .sum)
-        memory.initializeMemory(as: Float.self, repeating: 1, count: 2 * largeBytes / 4)
+        memory.initializeMemory(as: Float.self, repeating: 1, count: 2 * reduceBytes / 4)
         var reduceBest = Double.infinity
         for _ in 0..<3 {
             let start = Deadline.now.uptimeNanoseconds
-            kernel.combine(memory, memory + largeBytes, largeBytes / 4)
+            kernel.combine(memory, memory + reduceBytes, reduceBytes / 4)
             reduceBest = Swift.min(reduceBest, Double(Deadline.now.uptimeNanoseconds - start) / 1e9)
         }
-        let gamma = Swift.max(reduceBest, 1e-6) / Double(largeBytes)
+        let gamma = Swift.max(reduceBest, 1e-6) / Double(reduceBytes)
 
         // Agree: every rank takes the largest of each, by recursive doubling.
         let values = memory.bindMemory(to: Double.self, capacity: 3)
