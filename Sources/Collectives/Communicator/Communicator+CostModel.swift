@@ -78,13 +78,28 @@ enum CostProbe {
         }
         let gamma = Swift.max(reduceBest, 1e-6) / Double(reduceBytes)
 
+        // The ring's own step: a ring all-reduce of one element per rank, median of seven, over
+        // its 2(n − 1) steps.
+        var rings: [Double] = []
+        let tiny = memory.bindMemory(to: Float.self, capacity: n)
+        for _ in 0..<7 {
+            tiny.initialize(repeating: 1, count: n)
+            let start = Deadline.now.uptimeNanoseconds
+            try Ring.run(.allReduce, buffer: UnsafeMutableRawPointer(tiny), count: n, elementSize: 4, kernel: kernel, exchange: exchange)
+            rings.append(Double(Deadline.now.uptimeNanoseconds - start) / 1e9)
+        }
+        rings.sort()
+        let ringStep = rings[rings.count / 2] / Double(2 * (n - 1))
+
         // Agree: every rank takes the largest of each, by recursive doubling.
-        let values = memory.bindMemory(to: Double.self, capacity: 3)
+        let values = memory.bindMemory(to: Double.self, capacity: 4)
         values[0] = alpha
         values[1] = beta
         values[2] = gamma
-        try RecursiveDoubling.run(buffer: UnsafeMutableRawPointer(values), count: 3, elementSize: 8,
+        values[3] = ringStep
+        try RecursiveDoubling.run(buffer: UnsafeMutableRawPointer(values), count: 4, elementSize: 8,
                                   kernel: ReductionKernel(dataType: .float64, operation: .max), exchange: exchange)
-        return CostModel(latencySeconds: values[0], secondsPerByte: values[1], reduceSecondsPerByte: values[2])
+        return CostModel(latencySeconds: values[0], secondsPerByte: values[1], reduceSecondsPerByte: values[2],
+                         ringStepSeconds: values[3])
     }
 }

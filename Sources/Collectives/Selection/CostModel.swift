@@ -13,16 +13,20 @@ public struct CostModel: Sendable, Hashable, CustomStringConvertible {
     public var secondsPerByte: Double
     /// γ: seconds per byte combined by the reduction kernel.
     public var reduceSecondsPerByte: Double
+    /// α of one step inside a running ring, where each rank waits only for a neighbour that is
+    /// already at work: often well below ``latencySeconds`` when ranks share cores.
+    public var ringStepSeconds: Double
 
-    public init(latencySeconds: Double, secondsPerByte: Double, reduceSecondsPerByte: Double) {
+    public init(latencySeconds: Double, secondsPerByte: Double, reduceSecondsPerByte: Double, ringStepSeconds: Double? = nil) {
         self.latencySeconds = latencySeconds
         self.secondsPerByte = secondsPerByte
         self.reduceSecondsPerByte = reduceSecondsPerByte
+        self.ringStepSeconds = ringStepSeconds ?? latencySeconds
     }
 
     public var description: String {
         let us = latencySeconds * 1e6, link = 1e-9 / secondsPerByte, reduce = 1e-9 / reduceSecondsPerByte
-        return "α \(Self.format(us)) µs, link \(Self.format(link)) GB/s, reduction \(Self.format(reduce)) GB/s"
+        return "α \(Self.format(us)) µs (ring step \(Self.format(ringStepSeconds * 1e6)) µs), link \(Self.format(link)) GB/s, reduction \(Self.format(reduce)) GB/s"
     }
 
     private static func format(_ value: Double) -> String {
@@ -40,7 +44,8 @@ public struct CostModel: Sendable, Hashable, CustomStringConvertible {
             let share = Double(n - 1) / Double(n)
             // One pipelined step per segment of a chunk, at least one per step.
             let stepsPerChunk = Swift.max(1, (N / Double(n) / segment).rounded(.up))
-            return Double(2 * (n - 1)) * α + (stepsPerChunk - 1) * α + 2 * share * N * β + share * N * γ
+            let step = ringStepSeconds
+            return Double(2 * (n - 1)) * step + (stepsPerChunk - 1) * step + 2 * share * N * β + share * N * γ
         case .tree:
             let depth = Double(DoubleBinaryTree(worldSize: n).depth)
             let children = n >= 4 ? 2.0 : 1.0
