@@ -32,6 +32,30 @@ import Testing
         #expect(problems.isEmpty, "\(n) ranks: \(problems.prefix(10))")
     }
 
+    /// Collectives over the RDMA transport's protocol (in-memory queue pairs: no device here),
+    /// with 4 KiB rings so that every large message wraps and waits for credits.
+    @Test(arguments: [2, 3, 5])
+    func collectivesOverTheVerbsProtocol(worldSize n: Int) throws {
+        var options = CommunicatorOptions()
+        options.timeoutSeconds = 60
+        options.ringSegmentBytes = 1000
+        options.costModel = CostModel(latencySeconds: 20e-6, secondsPerByte: 1e-9, reduceSecondsPerByte: 1e-10)
+        let fabric = InMemoryVerbsFabric(worldSize: n, ringBytes: 4096)
+        let communicators = try fabric.makeGroup(depth: 8).map { Communicator(transport: $0, options: options) }
+        defer { communicators.forEach { $0.close() } }
+        var cases: [CheckCase] = []
+        for algorithm in [Algorithm.ring, .tree, .recursiveDoubling, .central] {
+            for count in [0, 1, n - 1, 1001, 20_003] {
+                cases.append(CheckCase(collective: .allReduce, dataType: .float32, count: count, op: .sum, algorithm: algorithm))
+            }
+        }
+        for collective in [CollectiveName.broadcast, .reduce, .allGather, .reduceScatter, .allToAll, .gather, .scatter, .barrier, .sendReceive] {
+            cases.append(CheckCase(collective: collective, dataType: .int64, count: 5003, op: .max))
+        }
+        let problems = runBatch(cases, on: communicators)
+        #expect(problems.isEmpty, "\(n) ranks: \(problems.prefix(5))")
+    }
+
     @Test func nonBlockingCollectivesInFlightTogether() throws {
         let n = 4
         let communicators = inProcessCommunicators(n, segmentBytes: 1024)

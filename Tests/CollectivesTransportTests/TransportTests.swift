@@ -80,7 +80,9 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, jobID: UIn
         // Three streams with a 1000-byte threshold: the 4096-byte and 3 MiB messages are cut into
         // stripes that do not divide them evenly.
         [("in-process", InProcessTransport.makeGroup(worldSize: 2)), ("tcp", try connectedTCPPair()),
-         ("tcp, 3 streams", try connectedTCPPair(streams: 3, stripeThreshold: 1000)), ("shm", try sharedMemoryGroup())]
+         ("tcp, 3 streams", try connectedTCPPair(streams: 3, stripeThreshold: 1000)), ("shm", try sharedMemoryGroup()),
+         // The RDMA transport's protocol over in-memory queue pairs, with rings small enough to wrap.
+         ("verbs protocol", try InMemoryVerbsFabric(worldSize: 2, ringBytes: 48 << 10).makeGroup(depth: 16))]
     }
 
     @Test func orderingLargeAndZeroLengthMessages() throws {

@@ -16,13 +16,34 @@ extension Communicator {
         func allGather(_ bytes: [UInt8]) throws(TransportError) -> [[UInt8]] {
             try RecordExchange.allGather(bytes, transport: tcp, tag: tag, deadline: deadline, workspace: workspace)
         }
+        /// RDMA verbs where every rank has an active device; else nil (rank 0 logs why, once).
+        func verbs(_ context: String) throws(CollectivesError) -> (any Transport)? {
+            let availability = RDMAAvailability.probe()
+            // Every rank must agree before any creates queue pairs.
+            let usable: [[UInt8]]
+            do { usable = try allGather([availability.usable ? 1 : 0]) } catch { throw CollectivesError(error, operation: operation) }
+            guard usable.allSatisfy({ $0 == [1] }), let device = availability.device else {
+                let missing = usable.indices.filter { usable[$0] != [1] }
+                if rank == 0 {
+                    logger.notice("\(context): \(availability.usable ? "ranks \(missing) have no usable RDMA device" : availability.reason); using TCP")
+                }
+                return nil
+            }
+            do {
+                let transport = try RDMATransport.establish(rank: rank, worldSize: n, device: device, allGather: allGather)
+                tcp.close()
+                logger.debug("rank \(rank): RDMA verbs on device \(device)")
+                return transport
+            } catch {
+                if rank == 0 { logger.notice("\(context): RDMA set-up failed (\(error)); using TCP") }
+                return nil
+            }
+        }
         switch options.transport {
         case .tcp:
             return tcp
         case .verbs:
-            let why = RDMAAvailability.probe().reason
-            if rank == 0 { logger.notice("COLLECTIVES_TRANSPORT=verbs: \(why); using TCP") }
-            return tcp
+            return try verbs("COLLECTIVES_TRANSPORT=verbs") ?? tcp
         case .auto, .shm:
             break
         }
@@ -36,10 +57,7 @@ extension Communicator {
                 throw CollectivesError(.configuration, rank: rank, operation: operation,
                                        reason: "COLLECTIVES_TRANSPORT=shm, but ranks \(elsewhere) are on another host (or in another container)")
             }
-            if rank == 0 {
-                logger.notice("ranks span several hosts; \(RDMAAvailability.probe().reason); using TCP")
-            }
-            return tcp
+            return try verbs("ranks span several hosts") ?? tcp
         }
         do {
             let shared = try SharedMemoryTransport.establish(

@@ -92,7 +92,7 @@ public enum QueuePairState: String, Sendable, CaseIterable {
 /// initialized, post only once ready to send, and any failure leaves it in ``QueuePairState/error``.
 public final class VerbsQueuePair: @unchecked Sendable {
     public private(set) var state: QueuePairState = .reset
-    private var endpoint: OpaquePointer?
+    fileprivate var endpoint: OpaquePointer?
     public let localSequence: UInt32
 
     /// Opens device `device` and makes a queue pair on `port`, moving it to INIT.
@@ -133,4 +133,56 @@ public final class VerbsQueuePair: @unchecked Sendable {
         try move(to: .readyToReceive)
         try move(to: .readyToSend)
     }
+}
+
+extension VerbsQueuePair {
+    /// Registers `bytes` at `address` for local and remote writes; the keys, and a handle that
+    /// deregisters when released.
+    public func register(_ address: UnsafeMutableRawPointer, bytes: Int) throws(VerbsFailure) -> VerbsRegion {
+        var lkey: UInt32 = 0, rkey: UInt32 = 0
+        guard let region = collectives_verbs_register(endpoint, address, bytes, &lkey, &rkey) else {
+            throw VerbsFailure("ibv_reg_mr failed for \(bytes) bytes")
+        }
+        return VerbsRegion(handle: region, localKey: lkey, remoteKey: rkey)
+    }
+
+    func postWrite(_ workRequest: UInt64, local: UnsafeRawPointer, length: Int, localKey: UInt32, remote: UInt64, remoteKey: UInt32,
+                   immediate: UInt32) throws(VerbsFailure) {
+        guard state == .readyToSend else { throw VerbsFailure("queue pair is \(state), not ready to send") }
+        let rc = collectives_verbs_post_write_immediate(endpoint, workRequest, local, length, localKey, remote, remoteKey, immediate)
+        guard rc == 0 else { throw VerbsFailure("ibv_post_send failed (\(rc))") }
+    }
+
+    func postReceive(_ workRequest: UInt64) throws(VerbsFailure) {
+        guard state == .initialized || state == .readyToReceive || state == .readyToSend else {
+            throw VerbsFailure("queue pair is \(state)")
+        }
+        let rc = collectives_verbs_post_receive(endpoint, workRequest)
+        guard rc == 0 else { throw VerbsFailure("ibv_post_recv failed (\(rc))") }
+    }
+
+    func poll(max: Int) -> [VerbsCompletion] {
+        var ids = [UInt64](repeating: 0, count: 16), immediates = [UInt32](repeating: 0, count: 16)
+        var statuses = [Int32](repeating: 0, count: 16), receives = [Int32](repeating: 0, count: 16)
+        let count = collectives_verbs_poll(endpoint, Int32(Swift.min(max, 16)), &ids, &immediates, &statuses, &receives)
+        guard count > 0 else { return [] }
+        return (0..<Int(count)).map {
+            VerbsCompletion(workRequest: ids[$0], immediate: immediates[$0], isReceive: receives[$0] != 0, succeeded: statuses[$0] == 0)
+        }
+    }
+}
+
+/// Registered memory; deregistered when released.
+public final class VerbsRegion: @unchecked Sendable {
+    let handle: UnsafeMutableRawPointer
+    public let localKey: UInt32
+    public let remoteKey: UInt32
+
+    init(handle: UnsafeMutableRawPointer, localKey: UInt32, remoteKey: UInt32) {
+        self.handle = handle
+        self.localKey = localKey
+        self.remoteKey = remoteKey
+    }
+
+    deinit { collectives_verbs_deregister(handle) }
 }

@@ -1,0 +1,333 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CollectivesSystem
+
+/// One completion from a queue pair's completion queue.
+public struct VerbsCompletion: Sendable {
+    public var workRequest: UInt64
+    public var immediate: UInt32
+    public var isReceive: Bool
+    public var succeeded: Bool
+
+    public init(workRequest: UInt64, immediate: UInt32, isReceive: Bool, succeeded: Bool) {
+        self.workRequest = workRequest
+        self.immediate = immediate
+        self.isReceive = isReceive
+        self.succeeded = succeeded
+    }
+}
+
+/// What the RDMA transport needs of a connected queue pair to one peer: RDMA writes with an
+/// immediate into the peer's ring, zero-length receives that take the peer's immediates, and
+/// completion polling. The verbs shim provides it on hardware; the tests run the transport's
+/// protocol over an in-memory fake of it.
+public protocol VerbsChannel: AnyObject {
+    /// Writes `length` bytes at `local` (in registered memory) to the peer's ring at `offset`,
+    /// with `immediate`, signalled.
+    func postWrite(_ workRequest: UInt64, local: UnsafeRawPointer, length: Int, remoteOffset: Int, immediate: UInt32) throws(VerbsFailure)
+    /// Posts a receive for one incoming immediate.
+    func postReceive(_ workRequest: UInt64) throws(VerbsFailure)
+    /// Up to `max` completions.
+    func poll(max: Int) -> [VerbsCompletion]
+}
+
+/// The RDMA data path: per peer, a ring in this rank's registered memory that the peer writes
+/// into with RDMA write-with-immediate, and a staging ring of the same size from which this rank
+/// writes into the peer's.
+///
+/// A send copies its frame (``TCPFrameHeader`` then payload) into the staging ring at the
+/// position it will take in the peer's ring and writes it there; the immediate carries the byte
+/// count. The receiver learns of bytes only from immediates, parses frames from its ring as on
+/// shared memory, and returns space with a zero-length write whose immediate has the top bit set
+/// and carries the bytes freed (credits). A sender never writes more than the credits allow.
+/// Receives are kept posted (`depth` per peer) and reposted as they complete.
+///
+/// Waiting polls the completion queues, moves what can move, spins briefly and then sleeps in
+/// short naps (there is no file descriptor to sleep on without a completion channel).
+public final class RDMATransport: Transport, @unchecked Sendable {
+    public let rank: Int
+    public let worldSize: Int
+    public var name: String { "verbs" }
+
+    private let lock = ConditionLock()
+    private let channels: [VerbsChannel?]
+    private let inbound: [UnsafeMutableRawPointer?]
+    private let staging: [UnsafeMutableRawPointer?]
+    private let ringBytes: Int
+    private let depth: Int
+    private var table = RequestTable(capacity: 256)
+    private var sends: [FrameQueue]
+    private var receives: [FrameQueue]
+    private var heads: [UInt64]        // bytes written into the peer's ring
+    private var credits: [UInt64]      // bytes the peer has freed
+    private var arrived: [UInt64]      // bytes the peer has written into ours
+    private var tails: [UInt64]        // bytes consumed from ours
+    private var returned: [UInt64]     // bytes of ours returned to the peer as credits
+    private var outstanding: [Int]     // signalled sends not yet completed
+    private var broken: [TransportError?]
+    private var closed = false
+    private static let creditFlag: UInt32 = 0x8000_0000
+
+    /// Wraps connected channels (`channels[peer]`, `nil` for this rank) whose peers write into
+    /// `inbound[peer]` and which write from `staging[peer]`, both `ringBytes` long and
+    /// registered. Posts `depth` receives on each.
+    public init(rank: Int, channels: [VerbsChannel?], inbound: [UnsafeMutableRawPointer?], staging: [UnsafeMutableRawPointer?],
+                ringBytes: Int, depth: Int = 64) throws(TransportError) {
+        let n = channels.count
+        self.rank = rank
+        worldSize = n
+        self.channels = channels
+        self.inbound = inbound
+        self.staging = staging
+        self.ringBytes = ringBytes
+        self.depth = depth
+        sends = Array(repeating: FrameQueue(), count: n)
+        receives = Array(repeating: FrameQueue(), count: n)
+        heads = Array(repeating: 0, count: n)
+        credits = Array(repeating: 0, count: n)
+        arrived = Array(repeating: 0, count: n)
+        tails = Array(repeating: 0, count: n)
+        returned = Array(repeating: 0, count: n)
+        outstanding = Array(repeating: 0, count: n)
+        broken = Array(repeating: nil, count: n)
+        for peer in 0..<n where peer != rank {
+            for i in 0..<depth {
+                do { try channels[peer]?.postReceive(UInt64(i)) } catch {
+                    throw TransportError(.protocolViolation("posting receives: \(error)"), rank: rank, peer: peer, operation: "set-up")
+                }
+            }
+        }
+    }
+
+    public func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
+        try post(Frame(base: UnsafeMutableRawPointer(mutating: buffer.baseAddress), count: buffer.count, tag: tag), peer: peer, isSend: true)
+    }
+
+    public func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
+        try post(Frame(base: buffer.baseAddress, count: buffer.count, tag: tag), peer: peer, isSend: false)
+    }
+
+    private func post(_ frame: Frame, peer: Int, isSend: Bool) throws(TransportError) -> TransportRequest {
+        let operation = isSend ? "send" : "receive"
+        guard peer >= 0, peer < worldSize, peer != rank else {
+            throw TransportError(.invalidArgument("peer \(peer) is not another rank of 0..<\(worldSize)"), rank: rank, peer: peer, operation: operation)
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        if closed { throw TransportError(.closed, rank: rank, peer: peer, operation: operation) }
+        if let error = broken[peer] { throw TransportError(error.kind, rank: rank, peer: peer, operation: operation) }
+        let (slot, request) = table.allocate()
+        var frame = frame
+        frame.slot = slot
+        if isSend {
+            sends[peer].append(frame)
+            // Start at once: small messages usually leave in this one call.
+            if sends[peer].count == 1 { _ = pushSends(peer) }
+        } else {
+            receives[peer].append(frame)
+        }
+        return request
+    }
+
+    // MARK: Progress (lock held)
+
+    private func breakPeer(_ peer: Int, _ error: TransportError) {
+        broken[peer] = error
+        for frame in sends[peer].all { table.fail(frame.slot, TransportError(error.kind, rank: rank, peer: peer, operation: "send")) }
+        for frame in receives[peer].all {
+            table.fail(frame.slot, TransportError(error.kind, rank: rank, peer: peer, operation: "receive", mismatch: error.mismatch))
+        }
+        sends[peer].removeAll()
+        receives[peer].removeAll()
+    }
+
+    private func pollCompletions(_ peer: Int) -> Bool {
+        guard let channel = channels[peer] else { return false }
+        var moved = false
+        for completion in channel.poll(max: 16) {
+            moved = true
+            guard completion.succeeded else {
+                breakPeer(peer, TransportError(.peerGone, rank: rank, peer: peer, operation: "wait"))
+                continue
+            }
+            if !completion.isReceive {
+                outstanding[peer] -= 1
+                continue
+            }
+            if completion.immediate & Self.creditFlag != 0 {
+                credits[peer] &+= UInt64(completion.immediate & ~Self.creditFlag)
+            } else {
+                arrived[peer] &+= UInt64(completion.immediate)
+            }
+            do { try channel.postReceive(completion.workRequest) } catch {
+                breakPeer(peer, TransportError(.protocolViolation("reposting a receive: \(error)"), rank: rank, peer: peer, operation: "wait"))
+            }
+        }
+        return moved
+    }
+
+    /// Copies pending sends into the staging ring and writes them to the peer, within credits.
+    private func pushSends(_ peer: Int) -> Bool {
+        guard let channel = channels[peer], let stage = staging[peer] else { return false }
+        let capacity = UInt64(ringBytes)
+        var moved = false
+        while var frame = sends[peer].first, outstanding[peer] < depth - 2 {
+            let free = capacity - (heads[peer] - credits[peer])
+            if free == 0 { break }
+            let total = Frame.headerBytes + frame.count
+            let offset = Int(heads[peer] % capacity)
+            // One write never wraps: up to the end of the ring at most.
+            let n = Int(Swift.min(free, UInt64(total - frame.done), capacity - UInt64(offset)))
+            var header = (frame.tag.value.littleEndian, UInt64(frame.count).littleEndian, frame.tag.call.littleEndian, frame.tag.count.littleEndian)
+            var copied = 0
+            while copied < n {
+                let position = frame.done + copied
+                let target = stage + offset + copied
+                if position < Frame.headerBytes {
+                    let k = Swift.min(n - copied, Frame.headerBytes - position)
+                    withUnsafeBytes(of: &header) { target.copyMemory(from: $0.baseAddress! + position, byteCount: k) }
+                    copied += k
+                } else {
+                    let k = n - copied
+                    target.copyMemory(from: frame.base! + (position - Frame.headerBytes), byteCount: k)
+                    copied += k
+                }
+            }
+            do {
+                try channel.postWrite(heads[peer], local: stage + offset, length: n, remoteOffset: offset, immediate: UInt32(n))
+            } catch {
+                breakPeer(peer, TransportError(.protocolViolation("RDMA write: \(error)"), rank: rank, peer: peer, operation: "send"))
+                return true
+            }
+            outstanding[peer] += 1
+            heads[peer] &+= UInt64(n)
+            frame.done += n
+            moved = true
+            if frame.done == total {
+                table.complete(frame.slot)
+                sends[peer].removeFirst()
+            } else {
+                sends[peer].updateFirst(frame)
+            }
+        }
+        return moved
+    }
+
+    /// Parses what has arrived in this rank's ring from `peer` into the pending receives, and
+    /// returns the space as credits.
+    private func pullReceives(_ peer: Int) -> Bool {
+        guard let ring = inbound[peer] else { return false }
+        let capacity = UInt64(ringBytes)
+        var moved = false
+        while var frame = receives[peer].first, arrived[peer] > tails[peer] {
+            let available = Int(arrived[peer] - tails[peer])
+            let offset = Int(tails[peer] % capacity)
+            let total = Frame.headerBytes + frame.count
+            var n = Swift.min(available, total - frame.done, ringBytes - offset)
+            if frame.done < Frame.headerBytes { n = Swift.min(n, Frame.headerBytes - frame.done) }
+            let source = ring + offset
+            if frame.done < Frame.headerBytes {
+                let done = frame.done
+                withUnsafeMutableBytes(of: &frame.header) { $0.baseAddress!.advanced(by: done).copyMemory(from: source, byteCount: n) }
+            } else {
+                frame.base!.advanced(by: frame.done - Frame.headerBytes).copyMemory(from: source, byteCount: n)
+            }
+            frame.done += n
+            tails[peer] &+= UInt64(n)
+            moved = true
+            if frame.done == Frame.headerBytes {
+                let tag = MessageTag(UInt64(littleEndian: frame.header.0), call: UInt64(littleEndian: frame.header.2),
+                                     count: UInt64(littleEndian: frame.header.3))
+                let length = UInt64(littleEndian: frame.header.1)
+                if tag != frame.tag || length != UInt64(frame.count) {
+                    breakPeer(peer, MessageMismatch(sender: peer, receiver: rank, sent: tag, sentBytes: length > UInt64(Int.max) ? Int.max : Int(length),
+                                                    expected: frame.tag, expectedBytes: frame.count).error())
+                    return true
+                }
+            }
+            if frame.done == total {
+                table.complete(frame.slot)
+                receives[peer].removeFirst()
+            } else {
+                receives[peer].updateFirst(frame)
+            }
+        }
+        let freed = tails[peer] - returned[peer]
+        if freed > 0, outstanding[peer] < depth - 1, let channel = channels[peer] {
+            let credit = UInt32(Swift.min(freed, UInt64(Self.creditFlag - 1)))
+            do {
+                try channel.postWrite(UInt64.max, local: ring, length: 0, remoteOffset: 0, immediate: Self.creditFlag | credit)
+                outstanding[peer] += 1
+                returned[peer] &+= UInt64(credit)
+                moved = true
+            } catch {
+                breakPeer(peer, TransportError(.protocolViolation("returning credits: \(error)"), rank: rank, peer: peer, operation: "receive"))
+            }
+        }
+        return moved
+    }
+
+    private func progressAll() -> Bool {
+        var moved = false
+        for peer in 0..<worldSize where peer != rank && broken[peer] == nil {
+            if pollCompletions(peer) { moved = true }
+            if !sends[peer].isEmpty, pushSends(peer) { moved = true }
+            if pullReceives(peer) { moved = true }
+        }
+        return moved
+    }
+
+    public func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let slot = table.slot(of: request) else {
+            throw TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
+        }
+        var idle = 0
+        while true {
+            switch table.state(slot) {
+            case .done:
+                table.release(slot)
+                return
+            case .failed(let error):
+                table.release(slot)
+                throw error
+            case .pending, .free:
+                break
+            }
+            if closed {
+                table.release(slot)
+                throw TransportError(.closed, rank: rank, peer: nil, operation: "wait")
+            }
+            if progressAll() {
+                idle = 0
+                continue
+            }
+            if deadline.hasPassed {
+                table.release(slot)
+                throw TransportError(.timedOut, rank: rank, peer: nil, operation: "wait")
+            }
+            // Poll hot for a while, then nap: 20 µs up to 1 ms.
+            idle += 1
+            if idle > 200 {
+                lock.unlock()
+                var pause = timespec(tv_sec: 0, tv_nsec: Int(Swift.min(1_000_000, 20_000 * (idle - 200))))
+                nanosleep(&pause, nil)
+                lock.lock()
+            }
+        }
+    }
+
+    public func close() {
+        lock.withLock {
+            guard !closed else { return }
+            closed = true
+            table.failAll { _ in TransportError(.closed, rank: rank, peer: nil, operation: "wait") }
+            for peer in 0..<worldSize {
+                sends[peer].removeAll()
+                receives[peer].removeAll()
+            }
+        }
+    }
+}
