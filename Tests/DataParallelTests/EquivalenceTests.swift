@@ -28,6 +28,9 @@ import Testing
                     options.overlap = overlap
                     options.firstBucketBytes = 256  // several buckets even for this small model
                     options.bucketCapBytes = 1024
+                    // One algorithm for every run: `auto` measures its constants per
+                    // communicator, and two runs could otherwise add in different orders.
+                    options.algorithm = .ring
                     let model = MLP(layerSizes: [data.featureCount, 12, 8, 4], batchCapacity: 16, seed: 5)
                     let trainer = try DataParallelTrainer(model: model, communicator: communicator, options: options)
                     var done = 0, epoch = 0
