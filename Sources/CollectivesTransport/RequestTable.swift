@@ -60,6 +60,21 @@ struct RequestTable {
         freeSlots.append(Int32(slot))
     }
 
+    /// What a waiter does with a request: `true` once it succeeded (the slot is released), an
+    /// error once it failed (released too), `false` while it is still pending.
+    mutating func settle(_ slot: Int) throws(TransportError) -> Bool {
+        switch states[slot] {
+        case .done:
+            release(slot)
+            return true
+        case .failed(let error):
+            release(slot)
+            throw error
+        case .pending, .free:
+            return false
+        }
+    }
+
     /// Fails every pending request.
     mutating func failAll(_ error: (Int) -> TransportError) {
         for slot in states.indices {

@@ -134,25 +134,17 @@ final class InProcessFabric: @unchecked Sendable {
             throw TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
         }
         while true {
-            switch tables[rank].state(slot) {
-            case .done:
+            if try tables[rank].settle(slot) { return }
+            if closed || closedRanks.contains(rank) {
                 tables[rank].release(slot)
-                return
-            case .failed(let error):
-                tables[rank].release(slot)
-                throw error
-            case .pending, .free:
-                if closed || closedRanks.contains(rank) {
-                    tables[rank].release(slot)
-                    throw TransportError(.closed, rank: rank, peer: nil, operation: "wait")
-                }
-                if !lock.wait(until: deadline), deadline.hasPassed {
-                    // The group is broken: its queues may still name this slot. Close it so that
-                    // every rank fails instead of hanging.
-                    closed = true
-                    lock.broadcast()
-                    throw TransportError(.timedOut, rank: rank, peer: nil, operation: "wait")
-                }
+                throw TransportError(.closed, rank: rank, peer: nil, operation: "wait")
+            }
+            if !lock.wait(until: deadline), deadline.hasPassed {
+                // The group is broken: its queues may still name this slot. Close it so that
+                // every rank fails instead of hanging.
+                closed = true
+                lock.broadcast()
+                throw TransportError(.timedOut, rank: rank, peer: nil, operation: "wait")
             }
         }
     }

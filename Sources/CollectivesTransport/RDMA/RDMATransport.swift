@@ -56,17 +56,13 @@ public final class RDMATransport: Transport, @unchecked Sendable {
     private let staging: [UnsafeMutableRawPointer?]
     private let ringBytes: Int
     private let depth: Int
-    private var table = RequestTable(capacity: 256)
-    private var sends: [FrameQueue]
-    private var receives: [FrameQueue]
+    private var frames: PeerFrames
     private var heads: [UInt64]        // bytes written into the peer's ring
     private var credits: [UInt64]      // bytes the peer has freed
     private var arrived: [UInt64]      // bytes the peer has written into ours
     private var tails: [UInt64]        // bytes consumed from ours
     private var returned: [UInt64]     // bytes of ours returned to the peer as credits
     private var outstanding: [Int]     // signalled sends not yet completed
-    private var broken: [TransportError?]
-    private var closed = false
     private static let creditFlag: UInt32 = 0x8000_0000
 
     /// Wraps connected channels (`channels[peer]`, `nil` for this rank) whose peers write into
@@ -82,15 +78,13 @@ public final class RDMATransport: Transport, @unchecked Sendable {
         self.staging = staging
         self.ringBytes = ringBytes
         self.depth = depth
-        sends = Array(repeating: FrameQueue(), count: n)
-        receives = Array(repeating: FrameQueue(), count: n)
+        frames = PeerFrames(rank: rank, worldSize: n)
         heads = Array(repeating: 0, count: n)
         credits = Array(repeating: 0, count: n)
         arrived = Array(repeating: 0, count: n)
         tails = Array(repeating: 0, count: n)
         returned = Array(repeating: 0, count: n)
         outstanding = Array(repeating: 0, count: n)
-        broken = Array(repeating: nil, count: n)
         for peer in 0..<n where peer != rank {
             for i in 0..<depth {
                 do { try channels[peer]?.postReceive(UInt64(i)) } catch {
@@ -109,38 +103,15 @@ public final class RDMATransport: Transport, @unchecked Sendable {
     }
 
     private func post(_ frame: Frame, peer: Int, isSend: Bool) throws(TransportError) -> TransportRequest {
-        let operation = isSend ? "send" : "receive"
-        guard peer >= 0, peer < worldSize, peer != rank else {
-            throw TransportError(.invalidArgument("peer \(peer) is not another rank of 0..<\(worldSize)"), rank: rank, peer: peer, operation: operation)
-        }
         lock.lock()
         defer { lock.unlock() }
-        if closed { throw TransportError(.closed, rank: rank, peer: peer, operation: operation) }
-        if let error = broken[peer] { throw TransportError(error.kind, rank: rank, peer: peer, operation: operation) }
-        let (slot, request) = table.allocate()
-        var frame = frame
-        frame.slot = slot
-        if isSend {
-            sends[peer].append(frame)
-            // Start at once: small messages usually leave in this one call.
-            if sends[peer].count == 1 { _ = pushSends(peer) }
-        } else {
-            receives[peer].append(frame)
-        }
+        let request = try frames.admit(frame, peer: peer, isSend: isSend)
+        // Start at once: small messages usually leave in this one call.
+        if isSend, frames.sends[peer].count == 1 { _ = pushSends(peer) }
         return request
     }
 
     // MARK: Progress (lock held)
-
-    private func breakPeer(_ peer: Int, _ error: TransportError) {
-        broken[peer] = error
-        for frame in sends[peer].all { table.fail(frame.slot, TransportError(error.kind, rank: rank, peer: peer, operation: "send")) }
-        for frame in receives[peer].all {
-            table.fail(frame.slot, TransportError(error.kind, rank: rank, peer: peer, operation: "receive", mismatch: error.mismatch))
-        }
-        sends[peer].removeAll()
-        receives[peer].removeAll()
-    }
 
     private func pollCompletions(_ peer: Int) -> Bool {
         guard let channel = channels[peer] else { return false }
@@ -148,7 +119,7 @@ public final class RDMATransport: Transport, @unchecked Sendable {
         for completion in channel.poll(max: 16) {
             moved = true
             guard completion.succeeded else {
-                breakPeer(peer, TransportError(.peerGone, rank: rank, peer: peer, operation: "wait"))
+                frames.breakPeer(peer, TransportError(.peerGone, rank: rank, peer: peer, operation: "wait"))
                 continue
             }
             if !completion.isReceive {
@@ -161,7 +132,7 @@ public final class RDMATransport: Transport, @unchecked Sendable {
                 arrived[peer] &+= UInt64(completion.immediate)
             }
             do { try channel.postReceive(completion.workRequest) } catch {
-                breakPeer(peer, TransportError(.protocolViolation("reposting a receive: \(error)"), rank: rank, peer: peer, operation: "wait"))
+                frames.breakPeer(peer, TransportError(.protocolViolation("reposting a receive: \(error)"), rank: rank, peer: peer, operation: "wait"))
             }
         }
         return moved
@@ -172,14 +143,14 @@ public final class RDMATransport: Transport, @unchecked Sendable {
         guard let channel = channels[peer], let stage = staging[peer] else { return false }
         let capacity = UInt64(ringBytes)
         var moved = false
-        while var frame = sends[peer].first, outstanding[peer] < depth - 2 {
+        while var frame = frames.sends[peer].first, outstanding[peer] < depth - 2 {
             let free = capacity - (heads[peer] - credits[peer])
             if free == 0 { break }
             let total = Frame.headerBytes + frame.count
             let offset = Int(heads[peer] % capacity)
             // One write never wraps: up to the end of the ring at most.
             let n = Int(Swift.min(free, UInt64(total - frame.done), capacity - UInt64(offset)))
-            var header = (frame.tag.value.littleEndian, UInt64(frame.count).littleEndian, frame.tag.call.littleEndian, frame.tag.count.littleEndian)
+            var header = frame.outgoingHeader
             var copied = 0
             while copied < n {
                 let position = frame.done + copied
@@ -197,7 +168,7 @@ public final class RDMATransport: Transport, @unchecked Sendable {
             do {
                 try channel.postWrite(heads[peer], local: stage + offset, length: n, remoteOffset: offset, immediate: UInt32(n))
             } catch {
-                breakPeer(peer, TransportError(.protocolViolation("RDMA write: \(error)"), rank: rank, peer: peer, operation: "send"))
+                frames.breakPeer(peer, TransportError(.protocolViolation("RDMA write: \(error)"), rank: rank, peer: peer, operation: "send"))
                 return true
             }
             outstanding[peer] += 1
@@ -205,10 +176,10 @@ public final class RDMATransport: Transport, @unchecked Sendable {
             frame.done += n
             moved = true
             if frame.done == total {
-                table.complete(frame.slot)
-                sends[peer].removeFirst()
+                frames.table.complete(frame.slot)
+                frames.sends[peer].removeFirst()
             } else {
-                sends[peer].updateFirst(frame)
+                frames.sends[peer].updateFirst(frame)
             }
         }
         return moved
@@ -220,7 +191,7 @@ public final class RDMATransport: Transport, @unchecked Sendable {
         guard let ring = inbound[peer] else { return false }
         let capacity = UInt64(ringBytes)
         var moved = false
-        while var frame = receives[peer].first, arrived[peer] > tails[peer] {
+        while var frame = frames.receives[peer].first, arrived[peer] > tails[peer] {
             let available = Int(arrived[peer] - tails[peer])
             let offset = Int(tails[peer] % capacity)
             let total = Frame.headerBytes + frame.count
@@ -236,21 +207,15 @@ public final class RDMATransport: Transport, @unchecked Sendable {
             frame.done += n
             tails[peer] &+= UInt64(n)
             moved = true
-            if frame.done == Frame.headerBytes {
-                let tag = MessageTag(UInt64(littleEndian: frame.header.0), call: UInt64(littleEndian: frame.header.2),
-                                     count: UInt64(littleEndian: frame.header.3))
-                let length = UInt64(littleEndian: frame.header.1)
-                if tag != frame.tag || length != UInt64(frame.count) {
-                    breakPeer(peer, MessageMismatch(sender: peer, receiver: rank, sent: tag, sentBytes: length > UInt64(Int.max) ? Int.max : Int(length),
-                                                    expected: frame.tag, expectedBytes: frame.count).error())
-                    return true
-                }
+            if frame.done == Frame.headerBytes, let error = frame.headerMismatch(from: peer, at: rank) {
+                frames.breakPeer(peer, error)
+                return true
             }
             if frame.done == total {
-                table.complete(frame.slot)
-                receives[peer].removeFirst()
+                frames.table.complete(frame.slot)
+                frames.receives[peer].removeFirst()
             } else {
-                receives[peer].updateFirst(frame)
+                frames.receives[peer].updateFirst(frame)
             }
         }
         let freed = tails[peer] - returned[peer]
@@ -262,7 +227,7 @@ public final class RDMATransport: Transport, @unchecked Sendable {
                 returned[peer] &+= UInt64(credit)
                 moved = true
             } catch {
-                breakPeer(peer, TransportError(.protocolViolation("returning credits: \(error)"), rank: rank, peer: peer, operation: "receive"))
+                frames.breakPeer(peer, TransportError(.protocolViolation("returning credits: \(error)"), rank: rank, peer: peer, operation: "receive"))
             }
         }
         return moved
@@ -270,9 +235,9 @@ public final class RDMATransport: Transport, @unchecked Sendable {
 
     private func progressAll() -> Bool {
         var moved = false
-        for peer in 0..<worldSize where peer != rank && broken[peer] == nil {
+        for peer in 0..<worldSize where peer != rank && frames.broken[peer] == nil {
             if pollCompletions(peer) { moved = true }
-            if !sends[peer].isEmpty, pushSends(peer) { moved = true }
+            if !frames.sends[peer].isEmpty, pushSends(peer) { moved = true }
             if pullReceives(peer) { moved = true }
         }
         return moved
@@ -281,31 +246,18 @@ public final class RDMATransport: Transport, @unchecked Sendable {
     public func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError) {
         lock.lock()
         defer { lock.unlock() }
-        guard let slot = table.slot(of: request) else {
+        guard let slot = frames.table.slot(of: request) else {
             throw TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
         }
         var idle = 0
         while true {
-            switch table.state(slot) {
-            case .done:
-                table.release(slot)
-                return
-            case .failed(let error):
-                table.release(slot)
-                throw error
-            case .pending, .free:
-                break
-            }
-            if closed {
-                table.release(slot)
-                throw TransportError(.closed, rank: rank, peer: nil, operation: "wait")
-            }
+            if try frames.settle(slot) { return }
             if progressAll() {
                 idle = 0
                 continue
             }
             if deadline.hasPassed {
-                table.release(slot)
+                frames.table.release(slot)
                 throw TransportError(.timedOut, rank: rank, peer: nil, operation: "wait")
             }
             // Poll hot for a while, then nap: 20 µs up to 1 ms.
@@ -320,14 +272,6 @@ public final class RDMATransport: Transport, @unchecked Sendable {
     }
 
     public func close() {
-        lock.withLock {
-            guard !closed else { return }
-            closed = true
-            table.failAll { _ in TransportError(.closed, rank: rank, peer: nil, operation: "wait") }
-            for peer in 0..<worldSize {
-                sends[peer].removeAll()
-                receives[peer].removeAll()
-            }
-        }
+        lock.withLock { _ = frames.close() }
     }
 }

@@ -26,15 +26,10 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     private let lock = ConditionLock()
     /// Every member's segment, by rank; `segments[rank]` is this rank's.
     private let segments: [SharedMemorySegment]
-    private var table = RequestTable(capacity: 256)
-    private var sends: [FrameQueue]
-    private var receives: [FrameQueue]
+    private var frames: PeerFrames
     /// Producer and consumer positions, by peer (the shared copies are written, not read back).
     private var heads: [UInt64]
     private var tails: [UInt64]
-    /// Peers whose stream broke (mismatch, death): later requests with them fail at once.
-    private var broken: [TransportError?]
-    private var closed = false
     let spinNanoseconds: UInt64
     let jobID: UInt64
     let ringCapacity: Int
@@ -48,11 +43,9 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         self.logger = logger
         ringCapacity = segments[rank].capacity
         spinNanoseconds = UInt64(Swift.max(0, spinMicroseconds)) * 1000
-        sends = Array(repeating: FrameQueue(), count: segments.count)
-        receives = Array(repeating: FrameQueue(), count: segments.count)
+        frames = PeerFrames(rank: rank, worldSize: segments.count)
         heads = Array(repeating: 0, count: segments.count)
         tails = Array(repeating: 0, count: segments.count)
-        broken = Array(repeating: nil, count: segments.count)
     }
 
     deinit { close() }
@@ -68,24 +61,11 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     }
 
     private func post(_ frame: Frame, peer: Int, isSend: Bool) throws(TransportError) -> TransportRequest {
-        let operation = isSend ? "send" : "receive"
-        guard peer >= 0, peer < worldSize, peer != rank else {
-            throw TransportError(.invalidArgument("peer \(peer) is not another rank of 0..<\(worldSize)"), rank: rank, peer: peer, operation: operation)
-        }
         lock.lock()
         defer { lock.unlock() }
-        if closed { throw TransportError(.closed, rank: rank, peer: peer, operation: operation) }
-        if let error = broken[peer] { throw TransportError(error.kind, rank: rank, peer: peer, operation: operation) }
-        let (slot, request) = table.allocate()
-        var frame = frame
-        frame.slot = slot
-        if isSend {
-            sends[peer].append(frame)
-            // Small messages usually fit at once.
-            if sends[peer].count == 1 { _ = pushSends(to: peer) }
-        } else {
-            receives[peer].append(frame)
-        }
+        let request = try frames.admit(frame, peer: peer, isSend: isSend)
+        // Small messages usually fit at once.
+        if isSend, frames.sends[peer].count == 1 { _ = pushSends(to: peer) }
         return request
     }
 
@@ -99,7 +79,7 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         var head = heads[peer]
         let tail = collectives_load_acquire_u64(ring + 64)
         var moved = false
-        while var frame = sends[peer].first {
+        while var frame = frames.sends[peer].first {
             let free = capacity - (head - tail)
             if free == 0 { break }
             let total = UInt64(Frame.headerBytes + frame.count)
@@ -109,10 +89,10 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
             frame.done += Int(n)
             moved = true
             if frame.done == Int(total) {
-                table.complete(frame.slot)
-                sends[peer].removeFirst()
+                frames.table.complete(frame.slot)
+                frames.sends[peer].removeFirst()
             } else {
-                sends[peer].updateFirst(frame)
+                frames.sends[peer].updateFirst(frame)
                 break
             }
         }
@@ -127,7 +107,7 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     /// Writes `bytes` of the frame's stream (header, then payload) from its current position.
     private func copyIn(ring: UnsafeMutableRawPointer, capacity: UInt64, at head: UInt64, frame: Frame, bytes: Int) {
         var position = head, done = frame.done, left = bytes
-        var header = (frame.tag.value.littleEndian, UInt64(frame.count).littleEndian, frame.tag.call.littleEndian, frame.tag.count.littleEndian)
+        var header = frame.outgoingHeader
         while left > 0 {
             let offset = Int(position % capacity)
             let room = Swift.min(left, Int(capacity) - offset)
@@ -154,7 +134,7 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         var tail = tails[peer]
         let head = collectives_load_acquire_u64(ring)
         var moved = false
-        while var frame = receives[peer].first, head > tail {
+        while var frame = frames.receives[peer].first, head > tail {
             let total = Frame.headerBytes + frame.count
             let n = copyOut(ring: ring, capacity: capacity, at: tail, frame: &frame,
                             bytes: Swift.min(Int(head - tail), total - frame.done))
@@ -162,21 +142,16 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
             moved = true
             if frame.done >= Frame.headerBytes, frame.done - n < Frame.headerBytes {
                 // The header just became whole: check it against what was posted.
-                let tag = MessageTag(UInt64(littleEndian: frame.header.0), call: UInt64(littleEndian: frame.header.2),
-                                     count: UInt64(littleEndian: frame.header.3))
-                let length = UInt64(littleEndian: frame.header.1)
-                if tag != frame.tag || length != UInt64(frame.count) {
-                    let error = MessageMismatch(sender: peer, receiver: rank, sent: tag, sentBytes: length > UInt64(Int.max) ? Int.max : Int(length),
-                                                expected: frame.tag, expectedBytes: frame.count).error()
-                    breakPeer(peer, error)
+                if let error = frame.headerMismatch(from: peer, at: rank) {
+                    frames.breakPeer(peer, error)
                     break
                 }
             }
             if frame.done == total {
-                table.complete(frame.slot)
-                receives[peer].removeFirst()
+                frames.table.complete(frame.slot)
+                frames.receives[peer].removeFirst()
             } else {
-                receives[peer].updateFirst(frame)
+                frames.receives[peer].updateFirst(frame)
             }
         }
         if moved {
@@ -217,31 +192,20 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     private func progressAll() -> Bool {
         var moved = false
         for peer in 0..<worldSize where peer != rank {
-            if !sends[peer].isEmpty, pushSends(to: peer) { moved = true }
-            if !receives[peer].isEmpty, pullReceives(from: peer) { moved = true }
+            if !frames.sends[peer].isEmpty, pushSends(to: peer) { moved = true }
+            if !frames.receives[peer].isEmpty, pullReceives(from: peer) { moved = true }
         }
         return moved
     }
 
-    /// Fails every pending request with `peer` and every later one.
-    private func breakPeer(_ peer: Int, _ error: TransportError) {
-        broken[peer] = error
-        for frame in sends[peer].all { table.fail(frame.slot, TransportError(error.kind, rank: rank, peer: peer, operation: "send")) }
-        for frame in receives[peer].all {
-            table.fail(frame.slot, TransportError(error.kind, rank: rank, peer: peer, operation: "receive", mismatch: error.mismatch))
-        }
-        sends[peer].removeAll()
-        receives[peer].removeAll()
-    }
-
     /// Fails the requests of peers that closed or died.
     private func checkPeers() {
-        for peer in 0..<worldSize where peer != rank && broken[peer] == nil && (!sends[peer].isEmpty || !receives[peer].isEmpty) {
+        for peer in 0..<worldSize where peer != rank && frames.broken[peer] == nil && (!frames.sends[peer].isEmpty || !frames.receives[peer].isEmpty) {
             let segment = segments[peer]
             if segment.isClosed || !segment.ownerIsAlive {
                 let why = segment.isClosed ? "closed its transport" : "process \(segment.ownerPID) is gone"
                 logger.debug("rank \(rank): shared memory: rank \(peer) \(why)")
-                breakPeer(peer, TransportError(.peerGone, rank: rank, peer: peer, operation: "wait"))
+                frames.breakPeer(peer, TransportError(.peerGone, rank: rank, peer: peer, operation: "wait"))
             }
         }
     }
@@ -251,30 +215,17 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     public func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError) {
         lock.lock()
         defer { lock.unlock() }
-        guard let slot = table.slot(of: request) else {
+        guard let slot = frames.table.slot(of: request) else {
             throw TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
         }
         let own = segments[rank]
         var nextPeerCheck = Deadline.now.uptimeNanoseconds &+ 100_000_000
         while true {
-            switch table.state(slot) {
-            case .done:
-                table.release(slot)
-                return
-            case .failed(let error):
-                table.release(slot)
-                throw error
-            case .pending, .free:
-                break
-            }
-            if closed {
-                table.release(slot)
-                throw TransportError(.closed, rank: rank, peer: nil, operation: "wait")
-            }
+            if try frames.settle(slot) { return }
             if progressAll() { continue }
             let now = Deadline.now.uptimeNanoseconds
             if deadline.hasPassed {
-                table.release(slot)
+                frames.table.release(slot)
                 throw TransportError(.timedOut, rank: rank, peer: pendingPeer(), operation: "wait")
             }
             if now >= nextPeerCheck {
@@ -309,69 +260,16 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
 
     /// A peer this rank still waits on, for timeout messages.
     private func pendingPeer() -> Int? {
-        (0..<worldSize).first { !receives[$0].isEmpty } ?? (0..<worldSize).first { !sends[$0].isEmpty }
+        (0..<worldSize).first { !frames.receives[$0].isEmpty } ?? (0..<worldSize).first { !frames.sends[$0].isEmpty }
     }
 
     public func close() {
         lock.withLock {
-            guard !closed else { return }
-            closed = true
-            table.failAll { _ in TransportError(.closed, rank: rank, peer: nil, operation: "wait") }
-            for peer in 0..<worldSize {
-                sends[peer].removeAll()
-                receives[peer].removeAll()
-            }
+            guard frames.close() else { return }
             collectives_store_u32(segments[rank].closedFlag, 1)
             segments[rank].unlink()
             for (peer, segment) in segments.enumerated() where peer != rank { segment.ring() }
             segments[rank].ring()
         }
-    }
-}
-
-/// A message being sent or received: the caller's buffer and how far it has got, counting the
-/// header (``TCPFrameHeader``'s layout) first.
-struct Frame {
-    static let headerBytes = TCPFrameHeader.size
-    var base: UnsafeMutableRawPointer?
-    var count: Int
-    var tag: MessageTag
-    var done = 0
-    var slot = 0
-    /// The received header, assembled as it arrives.
-    var header: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-
-    init(base: UnsafeMutableRawPointer?, count: Int, tag: MessageTag) {
-        self.base = base
-        self.count = count
-        self.tag = tag
-    }
-}
-
-/// A first-in, first-out queue of frames that reuses its storage.
-struct FrameQueue {
-    private var storage: [Frame] = []
-    private var start = 0
-
-    var isEmpty: Bool { start == storage.count }
-    var count: Int { storage.count - start }
-    var first: Frame? { isEmpty ? nil : storage[start] }
-    var all: ArraySlice<Frame> { storage[start...] }
-
-    mutating func append(_ frame: Frame) { storage.append(frame) }
-
-    mutating func updateFirst(_ frame: Frame) { storage[start] = frame }
-
-    mutating func removeFirst() {
-        start += 1
-        if start == storage.count {
-            storage.removeAll(keepingCapacity: true)
-            start = 0
-        }
-    }
-
-    mutating func removeAll() {
-        storage.removeAll(keepingCapacity: true)
-        start = 0
     }
 }

@@ -163,16 +163,7 @@ public final class TCPTransport: Transport, @unchecked Sendable {
         }
         var first = true
         while true {
-            switch table.state(slot) {
-            case .done:
-                table.release(slot)
-                return
-            case .failed(let error):
-                table.release(slot)
-                throw error
-            case .pending, .free:
-                break
-            }
+            if try table.settle(slot) { return }
             if closedFlag.load(ordering: .acquiring) {
                 table.release(slot)
                 throw TransportError(.closed, rank: rank, peer: slotPeers[slot], operation: slotIsSend[slot] ? "send" : "receive")
