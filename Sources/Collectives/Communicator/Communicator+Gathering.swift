@@ -30,14 +30,7 @@ extension Communicator {
 
     /// Returns every rank's `array`, concatenated in rank order.
     public func allGather<T: CollectiveElement>(_ array: [T]) throws(CollectivesError) -> [T] {
-        var output = [T](unsafeUninitializedCapacity: array.count * worldSize) { _, initialized in initialized = array.count * worldSize }
-        let result: Result<Void, CollectivesError> = array.withUnsafeBufferPointer { send in
-            output.withUnsafeMutableBufferPointer { receive in
-                Result { () throws(CollectivesError) in try allGather(send, into: receive) }
-            }
-        }
-        try result.get()
-        return output
+        return try collected(array, count: array.count * worldSize) { (send, receive) throws(CollectivesError) in try allGather(send, into: receive) }
     }
 
     /// Starts an out-of-place all-gather on the communicator's thread.
@@ -76,14 +69,7 @@ extension Communicator {
     /// Returns this rank's block of the reduction of every rank's `array` (`worldSize` blocks).
     public func reduceScatter<T: CollectiveElement>(_ array: [T], op: ReduceOperation = .sum) throws(CollectivesError) -> [T] {
         let block = array.count / Swift.max(1, worldSize)
-        var output = [T](unsafeUninitializedCapacity: block) { _, initialized in initialized = block }
-        let result: Result<Void, CollectivesError> = array.withUnsafeBufferPointer { send in
-            output.withUnsafeMutableBufferPointer { receive in
-                Result { () throws(CollectivesError) in try reduceScatter(send, into: receive, op: op) }
-            }
-        }
-        try result.get()
-        return output
+        return try collected(array, count: block) { (send, receive) throws(CollectivesError) in try reduceScatter(send, into: receive, op: op) }
     }
 
     /// Starts an out-of-place reduce-scatter on the communicator's thread.

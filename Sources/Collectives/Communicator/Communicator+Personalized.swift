@@ -35,14 +35,7 @@ extension Communicator {
 
     /// Returns the blocks every rank addressed to this one, in rank order.
     public func allToAll<T: CollectiveElement>(_ array: [T]) throws(CollectivesError) -> [T] {
-        var output = [T](unsafeUninitializedCapacity: array.count) { _, initialized in initialized = array.count }
-        let result: Result<Void, CollectivesError> = array.withUnsafeBufferPointer { send in
-            output.withUnsafeMutableBufferPointer { receive in
-                Result { () throws(CollectivesError) in try allToAll(send, into: receive) }
-            }
-        }
-        try result.get()
-        return output
+        return try collected(array, count: array.count) { (send, receive) throws(CollectivesError) in try allToAll(send, into: receive) }
     }
 
     // MARK: Gather and scatter
@@ -67,14 +60,7 @@ extension Communicator {
     /// Returns, on the root, every rank's `array` concatenated in rank order; elsewhere `[]`.
     public func gather<T: CollectiveElement>(_ array: [T], root: Int) throws(CollectivesError) -> [T] {
         let total = rank == root ? array.count * worldSize : 0
-        var output = [T](unsafeUninitializedCapacity: total) { _, initialized in initialized = total }
-        let result: Result<Void, CollectivesError> = array.withUnsafeBufferPointer { send in
-            output.withUnsafeMutableBufferPointer { receive in
-                Result { () throws(CollectivesError) in try gather(send, into: receive, root: root) }
-            }
-        }
-        try result.get()
-        return output
+        return try collected(array, count: total) { (send, receive) throws(CollectivesError) in try gather(send, into: receive, root: root) }
     }
 
     /// Block *j* of the root's `send` (`worldSize` blocks) lands in rank *j*'s `receive`.
@@ -97,14 +83,7 @@ extension Communicator {
     /// Returns this rank's block of the root's `array` (`worldSize` blocks of `count`; `array`
     /// is read on the root only).
     public func scatter<T: CollectiveElement>(_ array: [T], count: Int, root: Int) throws(CollectivesError) -> [T] {
-        var output = [T](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
-        let result: Result<Void, CollectivesError> = array.withUnsafeBufferPointer { send in
-            output.withUnsafeMutableBufferPointer { receive in
-                Result { () throws(CollectivesError) in try scatter(send, into: receive, root: root) }
-            }
-        }
-        try result.get()
-        return output
+        return try collected(array, count: count) { (send, receive) throws(CollectivesError) in try scatter(send, into: receive, root: root) }
     }
 
     // MARK: Barrier

@@ -35,12 +35,7 @@ extension Communicator {
 
     /// Receives `count` elements of `T` from `peer`.
     public func receive<T: CollectiveElement>(_: T.Type = T.self, count: Int, from peer: Int, tag: Int = 0) throws(CollectivesError) -> [T] {
-        var output = [T](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
-        let result: Result<Void, CollectivesError> = output.withUnsafeMutableBufferPointer { buffer in
-            Result { () throws(CollectivesError) in try receive(into: buffer, from: peer, tag: tag) }
-        }
-        try result.get()
-        return output
+        return try collected([], count: count) { (_, buffer) throws(CollectivesError) in try receive(into: buffer, from: peer, tag: tag) }
     }
 
     /// Starts sending `buffer` to `peer`, after every call issued before this one, and returns at
