@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sched.h>
 #if defined(__linux__)
 #include <linux/futex.h>
 #endif
@@ -47,4 +48,21 @@ ssize_t collectives_read_process_memory(pid_t pid, void *local, const void *remo
     errno = ENOSYS;
     return -1;
 #endif
+}
+
+int collectives_available_cpus(void) {
+#if defined(__linux__)
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        int count = CPU_COUNT(&set);
+        if (count > 0) return count;
+    }
+#endif
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int)online : 1;
+}
+
+void collectives_yield(void) {
+    sched_yield();
 }

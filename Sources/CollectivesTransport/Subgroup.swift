@@ -65,7 +65,10 @@ extension TCPTransport: SubgroupCapable {
             address.port = 0
             listener = try Socket.listen(on: address)
             let listening = try listener.localAddress()
-            let jobID = self.jobID, options = self.options, logger = self.logger
+            var settings = self.options
+            settings.waitPolicy = waitPolicy
+            let options = settings
+            let jobID = self.jobID, logger = self.logger
             let boxed = SocketBox(listener)
             return SubgroupPlan(endpoint: Array(listening.description.utf8), connect: { id, rank, endpoints, deadline throws(TransportError) in
                 defer { boxed.socket.close() }

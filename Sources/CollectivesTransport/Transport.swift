@@ -54,7 +54,11 @@ public struct MessageTag: Sendable, Hashable, ExpressibleByIntegerLiteral, Custo
 /// - **Progress.** Requests progress at least while some thread is inside ``wait(_:deadline:)``;
 ///   a send and a receive with the same peer progress at the same time (full duplex).
 /// - **Deadlines.** Every wait takes one; when it passes the request fails with
-///   ``TransportError/Kind/timedOut``, naming the peer.
+///   ``TransportError/Kind/timedOut``, naming the peer, and the transport fails (see below).
+///   ``Deadline/never`` waits for as long as it takes.
+/// - **Failure.** A transport that timed out, was closed, or was failed with ``fail(_:)`` drops
+///   every queued operation before the call returns: it never touches a caller's buffer again,
+///   every pending request fails with the error, and every later post throws it.
 /// - **Threads.** One thread at a time posts and waits (the communicator serializes its
 ///   operations); implementations may still use threads of their own.
 public protocol Transport: AnyObject, Sendable {
@@ -78,6 +82,17 @@ public protocol Transport: AnyObject, Sendable {
     /// Fails every pending request and wakes every waiter with ``TransportError/Kind/closed``.
     /// Later calls fail the same way. Releases sockets and other resources.
     func close()
+
+    /// Fails the transport with `error`, from any thread: drops every queued operation (no
+    /// caller's buffer is touched after this returns), fails every pending request and every
+    /// later post with `error`, and lets the peers see this rank as gone. Resources stay until
+    /// ``close()``.
+    func fail(_ error: TransportError)
+}
+
+extension Transport {
+    /// Closes: for transports with no failure state of their own, failing is closing.
+    public func fail(_ error: TransportError) { close() }
 }
 
 extension Transport {

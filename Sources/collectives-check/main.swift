@@ -36,13 +36,17 @@ struct Check: AsyncParsableCommand {
     @Flag(name: .long, help: "Use the async all-reduce instead of the blocking one.")
     var async = false
 
-    @Option(name: .long, help: ArgumentHelp("Make rank 1 call differently from the others (count, type, op, collective, root, algorithm), to test mismatch detection.", visibility: .hidden))
+    @Option(name: .long, help: ArgumentHelp("Make rank 1 call differently from the others (count, type, op, collective, root, algorithm, stall, late), to test mismatch detection and failure.", visibility: .hidden))
     var mismatch: String?
 
     mutating func run() async throws {
         let communicator = try Communicator.forCommand("collectives-check")
         defer { communicator.close() }
         let n = communicator.worldSize
+        if mismatch == "late" {
+            try arriveLate(communicator)
+            return
+        }
         if let mismatch {
             try callDifferently(mismatch, communicator)
             return
@@ -122,6 +126,41 @@ struct Check: AsyncParsableCommand {
             throw ExitCode(1)
         }
         Console.say("rank \(communicator.rank): no error")
+    }
+
+    /// Rank 1 reaches an all-reduce three timeouts late. Every rank's all-reduce must fail (the
+    /// others time out; rank 1 finds them gone), then each frees its buffer, waits while rank 1's
+    /// data would arrive, and calls `barrier()`, which must throw the same error at once. Exits 0
+    /// when all of that holds on this rank. Built with AddressSanitizer, a write into the freed
+    /// buffer stops the process with a report.
+    func arriveLate(_ communicator: Communicator) throws {
+        let rank = communicator.rank, timeout = communicator.options.timeoutSeconds
+        let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: 100_003)
+        buffer.initialize(repeating: Float(rank))
+        if rank == 1 { sleepSeconds(timeout * 3) }
+        let first: CollectivesError
+        do {
+            try communicator.allReduce(buffer, op: .sum, algorithm: .ring)
+            buffer.deallocate()
+            Console.say("rank \(rank): the all-reduce succeeded, though rank 1 came \(timeout * 3) s late")
+            throw ExitCode(1)
+        } catch let error as CollectivesError {
+            first = error
+        }
+        buffer.deallocate()
+        Console.say("rank \(rank): all-reduce failed: \(first)")
+        if rank != 1 { sleepSeconds(timeout * 3) }
+        let start = Deadline.now
+        do {
+            try communicator.barrier()
+            Console.say("rank \(rank): barrier succeeded after a failed all-reduce")
+            throw ExitCode(1)
+        } catch let error as CollectivesError {
+            let milliseconds = Double(Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+            let same = error.description == first.description && error.kind == first.kind
+            Console.say("rank \(rank): barrier failed in \(fixed(milliseconds, 2)) ms \(same ? "with the same error" : "with another error: \(error)")")
+            if !same || milliseconds > 100 { throw ExitCode(1) }
+        }
     }
 
     func parse<T>(_ names: [String], _ all: [T], _ what: String, _ make: (String) -> T?) throws -> [T] {

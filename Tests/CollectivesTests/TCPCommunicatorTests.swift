@@ -87,6 +87,78 @@ import Testing
         #expect(error?.description.contains("in use") == true, "\(String(describing: error))")
     }
 
+    /// Rank 1 comes to an all-reduce long after rank 0 timed out in it. Rank 0's communicator
+    /// has failed: its next calls (blocking, started and async) throw the original error at once,
+    /// nothing is written into the buffer afterwards, and rank 1 finds rank 0 gone instead of
+    /// waiting for its own timeout.
+    @Test func aFailedCommunicatorFailsEveryLaterCallWithTheOriginalError() throws {
+        let port = try freeLoopbackPort()
+        let outcomes = runRanks(2) { rank -> [String] in
+            let communicator = try Communicator(configuration: configuration(rank: rank, worldSize: 2, port: port, timeout: 1))
+            defer { communicator.close() }
+            var log: [String] = []
+            try communicator.barrier()
+            if rank == 1 { sleepSeconds(3) }
+            var values = [Float](repeating: 7, count: 100_003)
+            let start = Deadline.now
+            do {
+                try communicator.allReduce(&values, op: .sum, algorithm: .ring)
+                log.append("all-reduce succeeded")
+            } catch let error as CollectivesError {
+                log.append("all-reduce: \(error.kind) after \((Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000) ms")
+                let original = error.description
+                #expect(communicator.failure?.description == original, "rank \(rank)")
+                // Everything later: at once, with the same error.
+                let later = Deadline.now
+                let barrier = #expect(throws: CollectivesError.self) { try communicator.barrier() }
+                var more = [Float](repeating: 1, count: 5)
+                let started = more.withUnsafeMutableBufferPointer { communicator.startAllReduce($0) }
+                let request = #expect(throws: CollectivesError.self) { try started.wait() }
+                let elapsed = Deadline.now.uptimeNanoseconds - later.uptimeNanoseconds
+                #expect(barrier?.description == original && request?.description == original, "rank \(rank): \(String(describing: barrier))")
+                #expect(elapsed < 100_000_000, "rank \(rank): later calls took \(elapsed / 1_000_000) ms")
+                #expect(more == [1, 1, 1, 1, 1], "rank \(rank)")
+            }
+            if rank == 0 {
+                // Rank 1's data would arrive now, if anything were still queued.
+                let copy = values
+                sleepSeconds(3)
+                #expect(values == copy, "rank 0's buffer changed after its all-reduce failed")
+            }
+            return log
+        }
+        let logs = try outcomes.map { try $0.get() }
+        #expect(logs[0].first?.hasPrefix("all-reduce: timedOut") == true, "\(logs)")
+        // Rank 1 learns at once that rank 0 has gone, far within its own 1 s timeout.
+        #expect(logs[1].first?.hasPrefix("all-reduce: peerGone") == true, "\(logs)")
+    }
+
+    /// Rank 0 starts all-reduces that rank 1 never joins, then closes: each fails, and its
+    /// buffer is as it was.
+    @Test func closeFailsQueuedCallsWithoutTouchingTheirBuffers() throws {
+        let port = try freeLoopbackPort()
+        let outcomes = runRanks(2) { rank -> Void in
+            let communicator = try Communicator(configuration: configuration(rank: rank, worldSize: 2, port: port, timeout: 20))
+            try communicator.barrier()
+            guard rank == 0 else {
+                sleepSeconds(0.5)
+                communicator.close()
+                return
+            }
+            let buffers = (0..<3).map { _ in UnsafeMutableBufferPointer<Float>.allocate(capacity: 1000) }
+            defer { buffers.forEach { $0.deallocate() } }
+            for buffer in buffers { buffer.initialize(repeating: 3) }
+            let requests = buffers.map { communicator.startAllReduce($0) }
+            communicator.close()
+            for request in requests {
+                let error = #expect(throws: CollectivesError.self) { try request.wait() }
+                #expect(error?.kind == .closed || error?.kind == .peerGone, "\(String(describing: error))")
+            }
+            #expect(buffers.allSatisfy { $0.allSatisfy { $0 == 3 } })
+        }
+        for outcome in outcomes { _ = try outcome.get() }
+    }
+
     @Test func aWorldOfOneNeedsNoStore() throws {
         let communicator = try Communicator(configuration: configuration(rank: 0, worldSize: 1, port: 1))
         defer { communicator.close() }

@@ -376,13 +376,13 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, jobID: UIn
                 _ = hello.validate(jobID: 7, rank: 1, worldSize: 4, streams: 2)
             }
             _ = TCPHello.decodeReply(Array(bytes.prefix(8)))
-            let header = bytes + [UInt8](repeating: 0, count: Swift.max(0, TCPFrameHeader.size - bytes.count))
+            let header = bytes + [UInt8](repeating: 0, count: Swift.max(0, FrameHeader.size - bytes.count))
             header.withUnsafeBytes { raw in
-                let decoded = TCPFrameHeader.load(from: raw.baseAddress!)
-                let back = UnsafeMutableRawPointer.allocate(byteCount: TCPFrameHeader.size, alignment: 8)
+                let decoded = FrameHeader.load(from: raw.baseAddress!)
+                let back = UnsafeMutableRawPointer.allocate(byteCount: FrameHeader.size, alignment: 8)
                 defer { back.deallocate() }
                 decoded.store(to: back)
-                #expect(memcmp(back, raw.baseAddress!, TCPFrameHeader.size) == 0)
+                #expect(memcmp(back, raw.baseAddress!, FrameHeader.size) == 0)
             }
         }
     }

@@ -205,6 +205,34 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         #expect(diagnosed.count >= 1, "\(result.output)")
     }
 
+    /// Rank 1 of 2 reaches an all-reduce three timeouts late (the scenario of docs/errors.md):
+    /// rank 0's all-reduce times out, rank 1's finds rank 0 gone, and on both the next call
+    /// (a barrier) throws the same error at once; the freed buffers are never written. Over TCP,
+    /// shared memory, and verbs falling back to TCP (no device here).
+    @Test(arguments: ["tcp", "shm", "verbs"])
+    func aRankArrivingLateFailsTheCommunicatorOnEveryRank(transport: String) throws {
+        let result = try run([Products.path("collectives-run"), "-n", "2", "--", Products.path("collectives-check"), "--mismatch", "late"],
+                             environment: ["COLLECTIVES_TIMEOUT": "2", "COLLECTIVES_TRANSPORT": transport], timeout: 90)
+        #expect(result.status == 0, "\(result.output)")
+        let lines = result.output.split(separator: "\n")
+        #expect(lines.contains { $0.hasPrefix("[rank 0] rank 0: all-reduce failed: ") && $0.contains("timed out") }, "\(result.output)")
+        #expect(lines.contains { $0.hasPrefix("[rank 1] rank 1: all-reduce failed: ") && $0.contains("rank 0") }, "\(result.output)")
+        for rank in 0..<2 {
+            #expect(lines.contains { $0.hasPrefix("[rank \(rank)] rank \(rank): barrier failed in ") && $0.hasSuffix("with the same error") },
+                    "\(result.output)")
+        }
+    }
+
+    /// `COLLECTIVES_TIMEOUT=1e10` is a deadline of never: every collective works with it.
+    @Test(arguments: ["tcp", "shm"])
+    func anInfiniteTimeoutWorks(transport: String) throws {
+        let result = try run([Products.path("collectives-run"), "-n", "3", "--", Products.path("collectives-check"),
+                              "--collectives", "all", "--counts", "0", "2", "1001", "100003", "--types", "float32"],
+                             environment: ["COLLECTIVES_TIMEOUT": "1e10", "COLLECTIVES_TRANSPORT": transport], timeout: 300)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.split(separator: "\n").filter { $0.contains(" passed, 0 failed") }.count == 3, "\(result.output)")
+    }
+
     @Test func anUnknownTransportIsNamed() throws {
         let result = try run([Products.path("collectives-run"), "-n", "2", "--", Products.path("collectives-check"), "--counts", "1"],
                              environment: ["COLLECTIVES_TRANSPORT": "carrier-pigeon"])

@@ -16,12 +16,12 @@ let benchmarks: @Sendable () -> Void = {
         maxDuration: .seconds(1))
 
     Benchmark("frame header store+load", configuration: .init(scalingFactor: .kilo)) { benchmark in
-        let memory = UnsafeMutableRawPointer.allocate(byteCount: TCPFrameHeader.size, alignment: 8)
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: FrameHeader.size, alignment: 8)
         defer { memory.deallocate() }
         var check: UInt64 = 0
         for i in benchmark.scaledIterations {
-            TCPFrameHeader(tag: UInt64(i) << 8 | 1, length: UInt64(i)).store(to: memory)
-            check &+= TCPFrameHeader.load(from: memory).length
+            FrameHeader(tag: UInt64(i) << 8 | 1, length: UInt64(i)).store(to: memory)
+            check &+= FrameHeader.load(from: memory).length
         }
         blackHole(check)
     }

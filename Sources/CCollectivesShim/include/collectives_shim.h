@@ -51,6 +51,18 @@ int collectives_futex_wake(void *address, int count);
 /// bytes copied or -1 with errno set.
 ssize_t collectives_read_process_memory(pid_t pid, void *local, const void *remote, size_t length);
 
+/// The number of CPUs this process may run on (its affinity mask), or the online count when the
+/// mask cannot be read.
+int collectives_available_cpus(void);
+
+/// Gives up the CPU to another runnable thread (sched_yield).
+void collectives_yield(void);
+
+/// A full memory barrier (orders a store before a later load, which release/acquire does not).
+static inline void collectives_fence(void) {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,12 +15,6 @@ extension Communicator {
             throw CollectivesError(error, rank: -1, operation: "reading the environment")
         }
         var options = options
-        // Spin briefly before sleeping only when every local rank has a core of its own:
-        // waking from poll costs tens of microseconds, but spinning steals the core of the
-        // rank being waited for when ranks share cores.
-        if let local = environment["LOCAL_WORLD_SIZE"].flatMap({ Int($0) }), local <= Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) {
-            options.tcp.spinMicroseconds = 20
-        }
         try options.applyTuning(from: environment)
         return try Communicator(configuration: configuration, options: options)
     }

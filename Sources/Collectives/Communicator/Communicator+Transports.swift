@@ -31,6 +31,7 @@ extension Communicator {
             }
             do {
                 let transport = try RDMATransport.establish(rank: rank, worldSize: n, device: device, allGather: allGather)
+                transport.waitPolicy = tcp.waitPolicy
                 tcp.close()
                 logger.debug("rank \(rank): RDMA verbs on device \(device)")
                 return transport
@@ -39,6 +40,15 @@ extension Communicator {
                 return nil
             }
         }
+        // Which ranks share this host: for shared memory, and for how waits use the cores.
+        let keys: [[UInt8]]
+        do { keys = try allGather(Array(SharedMemoryTransport.localityKey().utf8)) } catch {
+            throw CollectivesError(error, operation: operation)
+        }
+        let elsewhere = keys.indices.filter { keys[$0] != keys[rank] }
+        let policy = options.waitPolicy(localRanks: n - elsewhere.count)
+        tcp.waitPolicy = policy
+        logger.debug("rank \(rank): \(n - elsewhere.count) ranks on this host, \(WaitPolicy.availableCores) cores: waits \(policy)")
         switch options.transport {
         case .tcp:
             return tcp
@@ -47,11 +57,6 @@ extension Communicator {
         case .auto, .shm:
             break
         }
-        let keys: [[UInt8]]
-        do { keys = try allGather(Array(SharedMemoryTransport.localityKey().utf8)) } catch {
-            throw CollectivesError(error, operation: operation)
-        }
-        let elsewhere = keys.indices.filter { keys[$0] != keys[rank] }
         guard elsewhere.isEmpty else {
             if options.transport == .shm {
                 throw CollectivesError(.configuration, rank: rank, operation: operation,
@@ -62,7 +67,7 @@ extension Communicator {
         do {
             let shared = try SharedMemoryTransport.establish(
                 rank: rank, worldSize: n, jobID: jobID, options: options.sharedMemory,
-                spinMicroseconds: options.tcp.spinMicroseconds, allGather: allGather, logger: logger)
+                waitPolicy: policy, allGather: allGather, logger: logger)
             tcp.close()
             logger.debug("rank \(rank): all \(n) ranks on this host: shared memory, rings of \(options.sharedMemory.ringBytes) bytes")
             return shared

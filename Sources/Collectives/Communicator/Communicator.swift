@@ -70,8 +70,11 @@ public final class Communicator: @unchecked Sendable {
     deinit { close() }
 
     /// Closes the connections, stops the communicator's thread and, on the rank that serves it,
-    /// the rendezvous store. Calls still queued fail with ``CollectivesError/Kind/closed``.
+    /// the rendezvous store. Calls still queued fail with ``CollectivesError/Kind/closed`` (or
+    /// with the error the communicator failed with before), without touching their buffers;
+    /// every queued transfer is dropped before this returns.
     public func close() {
+        queue.fail(CollectivesError(.closed, rank: rank, operation: "close", reason: "the communicator was closed"))
         transport.close()
         queue.shutdown()
         progress?.stop()
@@ -85,8 +88,13 @@ public final class Communicator: @unchecked Sendable {
     /// release the threads.
     public func abort() {
         logger.debug("rank \(rank): aborted")
+        queue.fail(CollectivesError(.closed, rank: rank, operation: "abort", reason: "the communicator was aborted"))
         transport.close()
     }
+
+    /// The error this communicator failed with, if it has: after any transport error or timeout
+    /// every call throws it at once (see docs/errors.md).
+    public var failure: CollectivesError? { queue.currentFailure }
 
     /// The next sequence number; every rank numbers its collectives the same way.
     func nextSequence() -> UInt64 {
@@ -114,11 +122,21 @@ public final class Communicator: @unchecked Sendable {
         }
     }
 
-    /// Wraps and logs a transport error of `operation`.
+    /// Wraps and logs a transport error of `operation`, and fails the communicator with it: the
+    /// transport drops every queued transfer (no caller's buffer is touched again, and peers see
+    /// this rank gone), and every later call throws this error.
     ///
     /// A timeout also says which ranks never reached this collective, from the progress every
     /// rank publishes to the store.
     func failure(_ error: TransportError, _ operation: String) -> CollectivesError {
+        if let earlier = queue.currentFailure { return earlier }
+        let failure = describe(error, operation)
+        queue.fail(failure)
+        transport.fail(error)
+        return failure
+    }
+
+    private func describe(_ error: TransportError, _ operation: String) -> CollectivesError {
         var failure = CollectivesError(error, operation: operation)
         if error.kind == .timedOut, let progress, let laggards = progress.laggards(before: sequence) {
             let diagnosis = laggards.isEmpty

@@ -38,6 +38,24 @@ public struct CommunicatorOptions: Sendable {
     /// Settings of the TCP transport.
     public var tcp = TCPOptions()
 
+    /// How long a waiting rank polls before it yields or sleeps; `nil` (the default) takes
+    /// ``WaitPolicy/automatic(localRanks:cores:)``'s value for the ranks on this host.
+    /// `COLLECTIVES_SPIN_MICROSECONDS` sets it.
+    public var spinMicroseconds: Int?
+
+    /// How long, after spinning, a waiting rank polls with `sched_yield` between polls before it
+    /// sleeps; `nil` (the default) takes ``WaitPolicy/automatic(localRanks:cores:)``'s value.
+    /// `COLLECTIVES_YIELD_MICROSECONDS` sets it.
+    public var yieldMicroseconds: Int?
+
+    /// The wait policy of a communicator with `localRanks` ranks on this host: the automatic
+    /// one, with ``spinMicroseconds`` and ``yieldMicroseconds`` where set.
+    public func waitPolicy(localRanks: Int) -> WaitPolicy {
+        let automatic = WaitPolicy.automatic(localRanks: localRanks)
+        return WaitPolicy(spinMicroseconds: spinMicroseconds ?? automatic.spinMicroseconds,
+                          yieldMicroseconds: yieldMicroseconds ?? automatic.yieldMicroseconds)
+    }
+
     /// Where the library logs (swift-log). Label `collectives`.
     public var logger = Logger(label: "collectives")
 
@@ -48,8 +66,8 @@ extension CommunicatorOptions {
     /// Reads `COLLECTIVES_TRANSPORT`, `COLLECTIVES_SHM_RING_BYTES`, `COLLECTIVES_ALGORITHM`, the cost-model constants `COLLECTIVES_LATENCY_US`,
     /// `COLLECTIVES_BANDWIDTH_GBPS` and `COLLECTIVES_REDUCE_GBPS`, and the tuning variables
     /// `COLLECTIVES_RING_SEGMENT_BYTES`, `COLLECTIVES_RING_WINDOW`, `COLLECTIVES_TREE_SEGMENT_BYTES`,
-    /// `COLLECTIVES_SOCKET_BUFFER_BYTES`, `COLLECTIVES_TCP_STREAMS`, `COLLECTIVES_TCP_STRIPE_BYTES` and
-    /// `COLLECTIVES_SPIN_MICROSECONDS` where set; a
+    /// `COLLECTIVES_SOCKET_BUFFER_BYTES`, `COLLECTIVES_TCP_STREAMS`, `COLLECTIVES_TCP_STRIPE_BYTES`,
+    /// `COLLECTIVES_SPIN_MICROSECONDS` and `COLLECTIVES_YIELD_MICROSECONDS` where set; a
     /// malformed value is an error naming it.
     public mutating func applyTuning(from environment: [String: String]) throws(CollectivesError) {
         func invalid(_ name: String, _ text: String, _ expected: String) -> CollectivesError {
@@ -97,7 +115,8 @@ extension CommunicatorOptions {
         if let value = try integer("COLLECTIVES_SOCKET_BUFFER_BYTES", minimum: 0, limit: 1 << 30) { tcp.socketBufferBytes = Int32(value) }
         if let value = try integer("COLLECTIVES_TCP_STREAMS", limit: 64) { tcp.streams = value }
         if let value = try integer("COLLECTIVES_TCP_STRIPE_BYTES", limit: 1 << 30) { tcp.stripeThresholdBytes = value }
-        if let value = try integer("COLLECTIVES_SPIN_MICROSECONDS", minimum: 0, limit: 1_000_000) { tcp.spinMicroseconds = value }
+        if let value = try integer("COLLECTIVES_SPIN_MICROSECONDS", minimum: 0, limit: 1_000_000) { spinMicroseconds = value }
+        if let value = try integer("COLLECTIVES_YIELD_MICROSECONDS", minimum: 0, limit: 100_000_000) { yieldMicroseconds = value }
     }
 }
 

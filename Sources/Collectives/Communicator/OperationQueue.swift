@@ -4,9 +4,12 @@ import CollectivesSystem
 /// were issued by blocking calls (which run on the caller's thread) or by `async` calls (which
 /// run on the queue's own thread, so they never block Swift's cooperative threads).
 ///
-/// Every call takes a ticket when it is issued; a call runs when its ticket comes up.
+/// Every call takes a ticket when it is issued; a call runs when its ticket comes up. Once the
+/// queue has failed (``fail(_:)``), every call whose turn comes throws that error at once
+/// instead of running, whether it was issued before the failure or after.
 final class OperationQueue: @unchecked Sendable {
     private let lock = ConditionLock()
+    private var failure: CollectivesError?
     private var nextTicket: UInt64 = 0
     private var serving: UInt64 = 0
     private var jobs: [(ticket: UInt64, run: @Sendable () -> Void)] = []
@@ -19,14 +22,33 @@ final class OperationQueue: @unchecked Sendable {
         let ticket = nextTicket
         nextTicket += 1
         while serving != ticket { lock.wait(until: .never) }
+        let failed = failure
         lock.unlock()
         defer { finish() }
+        if let failed { throw failed }
         return try body()
+    }
+
+    /// Fails the queue: this and every later call throws `error` (the first error wins).
+    func fail(_ error: CollectivesError) {
+        lock.withLock { if failure == nil { failure = error } }
+    }
+
+    /// The error the queue failed with, if it has.
+    var currentFailure: CollectivesError? { lock.withLock { failure } }
+
+    /// `body`, preceded by the check that the queue has not failed.
+    private func guarded<R>(_ body: @escaping @Sendable () throws(CollectivesError) -> R) -> @Sendable () throws(CollectivesError) -> R {
+        { [self] () throws(CollectivesError) in
+            if let failed = currentFailure { throw failed }
+            return try body()
+        }
     }
 
     /// Runs `body` on the queue's thread once every earlier operation has finished, and
     /// suspends (without blocking a thread) until it has.
     func runOnWorker<R: Sendable>(_ body: @escaping @Sendable () throws(CollectivesError) -> R) async throws(CollectivesError) -> R {
+        let body = guarded(body)
         let result: Result<R, CollectivesError> = await withCheckedContinuation { continuation in
             enqueue {
                 continuation.resume(returning: Result { () throws(CollectivesError) in try body() })
@@ -37,6 +59,7 @@ final class OperationQueue: @unchecked Sendable {
 
     /// Queues `body` for the queue's thread and returns at once with a handle to wait on.
     func start(_ body: @escaping @Sendable () throws(CollectivesError) -> Void) -> CollectiveRequest {
+        let body = guarded(body)
         let request = CollectiveRequest(queue: self)
         request.ticket = enqueue {
             let started = Deadline.now.uptimeNanoseconds

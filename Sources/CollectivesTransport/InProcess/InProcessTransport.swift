@@ -42,6 +42,9 @@ public final class InProcessTransport: Transport, @unchecked Sendable {
     /// Closes this rank: its pending and later requests fail with ``TransportError/Kind/closed``,
     /// and peers' pending requests with it fail with ``TransportError/Kind/peerGone``.
     public func close() { fabric.close(rank: rank) }
+
+    /// Fails this rank: like ``close()``, but its later calls throw `error`.
+    public func fail(_ error: TransportError) { fabric.fail(rank: rank, error) }
 }
 
 /// The shared state of an in-process group.
@@ -51,7 +54,7 @@ final class InProcessFabric: @unchecked Sendable {
         var address: UInt
         var count: Int
         var tag: MessageTag
-        var slot: Int = 0
+        var request = TransportRequest(rawValue: 0)
     }
 
     let worldSize: Int
@@ -65,6 +68,8 @@ final class InProcessFabric: @unchecked Sendable {
     private var closed = false
     /// Ranks that closed their transport.
     private var closedRanks: Set<Int> = []
+    /// Why each rank failed, if it did: its later posts throw it.
+    private var failures: [Int: TransportError] = [:]
     /// Fabrics of subgroups, by subgroup id.
     private var children: [UInt64: InProcessFabric] = [:]
 
@@ -92,11 +97,12 @@ final class InProcessFabric: @unchecked Sendable {
         }
         lock.lock()
         defer { lock.unlock() }
+        if let failure = failures[rank] { throw failure }
         if closed || closedRanks.contains(rank) { throw TransportError(.closed, rank: rank, peer: peer, operation: kind) }
         if closedRanks.contains(peer) { throw TransportError(.peerGone, rank: rank, peer: peer, operation: kind) }
-        let (slot, request) = tables[rank].allocate()
+        let request = tables[rank].allocate()
         var op = op
-        op.slot = slot
+        op.request = request
         let pair = op.isSend ? rank * worldSize + peer : peer * worldSize + rank
         if op.isSend { sends[pair].append(op) } else { receives[pair].append(op) }
         match(pair: pair, from: op.isSend ? rank : peer, to: op.isSend ? peer : rank)
@@ -112,15 +118,15 @@ final class InProcessFabric: @unchecked Sendable {
             if send.tag != receive.tag || send.count != receive.count {
                 let mismatch = MessageMismatch(sender: from, receiver: to, sent: send.tag, sentBytes: send.count,
                                                expected: receive.tag, expectedBytes: receive.count)
-                tables[from].fail(send.slot, TransportError(.mismatch(mismatch.explanation), rank: from, peer: to, operation: "send", mismatch: mismatch))
-                tables[to].fail(receive.slot, mismatch.error())
+                tables[from].fail(send.request, TransportError(.mismatch(mismatch.explanation), rank: from, peer: to, operation: "send", mismatch: mismatch))
+                tables[to].fail(receive.request, mismatch.error())
             } else {
                 if send.count > 0 {
                     UnsafeMutableRawPointer(bitPattern: receive.address)!
                         .copyMemory(from: UnsafeRawPointer(bitPattern: send.address)!, byteCount: send.count)
                 }
-                tables[from].complete(send.slot)
-                tables[to].complete(receive.slot)
+                tables[from].complete(send.request)
+                tables[to].complete(receive.request)
             }
             matched = true
         }
@@ -131,6 +137,7 @@ final class InProcessFabric: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard let slot = tables[rank].slot(of: request) else {
+            if let failure = failures[rank] { throw failure }
             throw TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
         }
         while true {
@@ -140,13 +147,28 @@ final class InProcessFabric: @unchecked Sendable {
                 throw TransportError(.closed, rank: rank, peer: nil, operation: "wait")
             }
             if !lock.wait(until: deadline), deadline.hasPassed {
-                // The group is broken: its queues may still name this slot. Close it so that
-                // every rank fails instead of hanging.
+                // The group is broken: drop everything queued (so no buffer is written later)
+                // and close it, so that every rank fails instead of hanging.
+                let error = TransportError(.timedOut, rank: rank, peer: nil, operation: "wait")
                 closed = true
+                for pair in sends.indices {
+                    for op in sends[pair] { tables[pair / worldSize].fail(op.request, error) }
+                    for op in receives[pair] { tables[pair % worldSize].fail(op.request, error) }
+                    sends[pair].removeAll()
+                    receives[pair].removeAll()
+                }
+                failures[rank] = error
+                tables[rank].release(slot)
                 lock.broadcast()
-                throw TransportError(.timedOut, rank: rank, peer: nil, operation: "wait")
+                throw error
             }
         }
+    }
+
+    /// Fails `rank` as ``close(rank:)`` does, with `error` for its own later calls.
+    func fail(rank: Int, _ error: TransportError) {
+        lock.withLock { if failures[rank] == nil { failures[rank] = error } }
+        close(rank: rank)
     }
 
     func close(rank: Int) {
@@ -157,10 +179,10 @@ final class InProcessFabric: @unchecked Sendable {
                 for to in 0..<worldSize where from == rank || to == rank {
                     let pair = from * worldSize + to
                     for op in sends[pair] {
-                        tables[from].fail(op.slot, TransportError(from == rank ? .closed : .peerGone, rank: from, peer: to, operation: "send"))
+                        tables[from].fail(op.request, TransportError(from == rank ? .closed : .peerGone, rank: from, peer: to, operation: "send"))
                     }
                     for op in receives[pair] {
-                        tables[to].fail(op.slot, TransportError(to == rank ? .closed : .peerGone, rank: to, peer: from, operation: "receive"))
+                        tables[to].fail(op.request, TransportError(to == rank ? .closed : .peerGone, rank: to, peer: from, operation: "receive"))
                     }
                     sends[pair].removeAll()
                     receives[pair].removeAll()

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CCollectivesShim
 import CollectivesSystem
 
 /// One completion from a queue pair's completion queue.
@@ -36,15 +37,16 @@ public protocol VerbsChannel: AnyObject {
 /// into with RDMA write-with-immediate, and a staging ring of the same size from which this rank
 /// writes into the peer's.
 ///
-/// A send copies its frame (``TCPFrameHeader`` then payload) into the staging ring at the
+/// A send copies its frame (``FrameHeader`` then payload) into the staging ring at the
 /// position it will take in the peer's ring and writes it there; the immediate carries the byte
 /// count. The receiver learns of bytes only from immediates, parses frames from its ring as on
 /// shared memory, and returns space with a zero-length write whose immediate has the top bit set
 /// and carries the bytes freed (credits). A sender never writes more than the credits allow.
 /// Receives are kept posted (`depth` per peer) and reposted as they complete.
 ///
-/// Waiting polls the completion queues, moves what can move, spins briefly and then sleeps in
-/// short naps (there is no file descriptor to sleep on without a completion channel).
+/// Waiting polls the completion queues, moves what can move, and waits as its ``WaitPolicy``
+/// says: spins, yields, then sleeps in short naps (20 µs growing to 1 ms; there is no file
+/// descriptor to sleep on without a completion channel).
 public final class RDMATransport: Transport, @unchecked Sendable {
     public let rank: Int
     public let worldSize: Int
@@ -63,13 +65,14 @@ public final class RDMATransport: Transport, @unchecked Sendable {
     private var tails: [UInt64]        // bytes consumed from ours
     private var returned: [UInt64]     // bytes of ours returned to the peer as credits
     private var outstanding: [Int]     // signalled sends not yet completed
+    private var policy: WaitPolicy
     private static let creditFlag: UInt32 = 0x8000_0000
 
     /// Wraps connected channels (`channels[peer]`, `nil` for this rank) whose peers write into
     /// `inbound[peer]` and which write from `staging[peer]`, both `ringBytes` long and
     /// registered. Posts `depth` receives on each.
     public init(rank: Int, channels: [VerbsChannel?], inbound: [UnsafeMutableRawPointer?], staging: [UnsafeMutableRawPointer?],
-                ringBytes: Int, depth: Int = 64) throws(TransportError) {
+                ringBytes: Int, depth: Int = 64, waitPolicy: WaitPolicy = .automatic(localRanks: 1)) throws(TransportError) {
         let n = channels.count
         self.rank = rank
         worldSize = n
@@ -78,6 +81,7 @@ public final class RDMATransport: Transport, @unchecked Sendable {
         self.staging = staging
         self.ringBytes = ringBytes
         self.depth = depth
+        policy = waitPolicy
         frames = PeerFrames(rank: rank, worldSize: n)
         heads = Array(repeating: 0, count: n)
         credits = Array(repeating: 0, count: n)
@@ -176,7 +180,7 @@ public final class RDMATransport: Transport, @unchecked Sendable {
             frame.done += n
             moved = true
             if frame.done == total {
-                frames.table.complete(frame.slot)
+                frames.table.complete(frame.request)
                 frames.sends[peer].removeFirst()
             } else {
                 frames.sends[peer].updateFirst(frame)
@@ -212,7 +216,7 @@ public final class RDMATransport: Transport, @unchecked Sendable {
                 return true
             }
             if frame.done == total {
-                frames.table.complete(frame.slot)
+                frames.table.complete(frame.request)
                 frames.receives[peer].removeFirst()
             } else {
                 frames.receives[peer].updateFirst(frame)
@@ -247,31 +251,53 @@ public final class RDMATransport: Transport, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard let slot = frames.table.slot(of: request) else {
+            if let failure = frames.failure { throw failure }
             throw TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
         }
-        var idle = 0
-        while true {
-            if try frames.settle(slot) { return }
-            if progressAll() {
-                idle = 0
-                continue
-            }
-            if deadline.hasPassed {
-                frames.table.release(slot)
-                throw TransportError(.timedOut, rank: rank, peer: nil, operation: "wait")
-            }
-            // Poll hot for a while, then nap: 20 µs up to 1 ms.
-            idle += 1
-            if idle > 200 {
+        var nap = 20_000
+        try runWaitLoop(
+            policy: policy, deadline: deadline, livenessInterval: .max,
+            settle: { () throws(TransportError) in try frames.settle(slot) },
+            progress: {
+                guard progressAll() else { return false }
+                nap = 20_000
+                return true
+            },
+            checkPeers: {},
+            yield: {
                 lock.unlock()
-                var pause = timespec(tv_sec: 0, tv_nsec: Int(Swift.min(1_000_000, 20_000 * (idle - 200))))
+                collectives_yield()
+                lock.lock()
+            },
+            sleep: { nanoseconds in
+                lock.unlock()
+                var pause = timespec(tv_sec: 0, tv_nsec: Int(Swift.min(UInt64(nap), nanoseconds)))
                 nanosleep(&pause, nil)
                 lock.lock()
-            }
-        }
+                nap = Swift.min(1_000_000, nap * 2)
+            },
+            timedOut: { () -> TransportError in
+                let peer = frames.peer(of: request)
+                let error = TransportError(.timedOut, rank: rank, peer: peer, operation: frames.isSend(request) ? "send" : "receive",
+                                           peerAddress: peer.map { "queue pair to rank \($0)" })
+                frames.fail(error)
+                _ = try? frames.settle(slot)
+                return error
+            })
+    }
+
+    /// How waits spin, yield and sleep; may be changed at any time.
+    public var waitPolicy: WaitPolicy {
+        get { lock.withLock { policy } }
+        set { lock.withLock { policy = newValue } }
+    }
+
+    /// Fails the transport: drops every queued frame and fails every request with `error`.
+    public func fail(_ error: TransportError) {
+        lock.withLock { _ = frames.fail(error) }
     }
 
     public func close() {
-        lock.withLock { _ = frames.close() }
+        fail(TransportError(.closed, rank: rank, peer: nil, operation: "wait"))
     }
 }

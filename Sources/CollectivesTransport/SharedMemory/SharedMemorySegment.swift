@@ -126,10 +126,18 @@ final class SharedMemorySegment: @unchecked Sendable {
     /// Whether the owner still runs (a process that is gone cannot answer).
     var ownerIsAlive: Bool { kill(ownerPID, 0) == 0 || errno != ESRCH }
 
-    /// Gives the owner something to do: bumps its doorbell and wakes it if it sleeps.
+    /// Tells the owner it has something to do, after a ring's head or tail was stored: if it
+    /// sleeps (or is about to), bumps its doorbell and wakes it; otherwise costs one fence.
+    ///
+    /// The fence orders the position stored before against the load of `sleepers`; the owner
+    /// counts itself a sleeper before it reads the positions a last time, so either it sees the
+    /// new position or this sees it sleeping.
     func ring() {
-        _ = collectives_fetch_add_u32(doorbell, 1)
-        if collectives_load_u32(sleepers) != 0 { _ = collectives_futex_wake(doorbell, Int32.max) }
+        collectives_fence()
+        if collectives_load_u32(sleepers) != 0 {
+            _ = collectives_fetch_add_u32(doorbell, 1)
+            _ = collectives_futex_wake(doorbell, Int32.max)
+        }
     }
 
     /// Unlinks segments in `/dev/shm` whose creator is no longer running (left by a crashed job).

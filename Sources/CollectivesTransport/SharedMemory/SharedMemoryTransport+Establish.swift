@@ -42,9 +42,11 @@ extension SharedMemoryTransport {
     /// every rank throws (and the caller can fall back to another transport).
     ///
     /// - Parameter group: distinguishes the segments of sub-communicators of one job.
+    /// - Parameter waitPolicy: how waits spin, yield and sleep; `nil` chooses from the number of
+    ///   ranks (all on this host) and the cores available.
     public static func establish(
         rank: Int, worldSize: Int, jobID: UInt64, group: UInt64 = 0,
-        options: SharedMemoryOptions = SharedMemoryOptions(), spinMicroseconds: Int = 0,
+        options: SharedMemoryOptions = SharedMemoryOptions(), waitPolicy: WaitPolicy? = nil,
         allGather: ([UInt8]) throws(TransportError) -> [[UInt8]],
         logger: Logger = Logger(label: "collectives.shm")
     ) throws(TransportError) -> SharedMemoryTransport {
@@ -78,7 +80,8 @@ extension SharedMemoryTransport {
             let why = String(decoding: outcomes[failed], as: UTF8.self)
             throw TransportError(.protocolViolation("rank \(failed) could not set up shared memory: \(why)"), rank: rank, peer: failed, operation: operation)
         }
-        return SharedMemoryTransport(rank: rank, segments: segments, jobID: jobID, spinMicroseconds: spinMicroseconds, logger: logger)
+        return SharedMemoryTransport(rank: rank, segments: segments, jobID: jobID,
+                                     waitPolicy: waitPolicy ?? .automatic(localRanks: worldSize), logger: logger)
     }
 }
 
@@ -94,7 +97,7 @@ extension SharedMemoryTransport: SubgroupCapable {
         } catch {
             throw TransportError(.system(error), rank: rank, peer: nil, operation: "subgroup set-up")
         }
-        let jobID = self.jobID, logger = self.logger, spin = Int(spinNanoseconds / 1000)
+        let jobID = self.jobID, logger = self.logger, policy = waitPolicy
         return SubgroupPlan(endpoint: Array(segment.name.utf8), connect: { _, newRank, endpoints, deadline throws(TransportError) in
             defer { segment.unlink() }
             // The segment was made with this rank's parent number; renumber it.
@@ -114,7 +117,7 @@ extension SharedMemoryTransport: SubgroupCapable {
                 }
                 segments.append(opened!)
             }
-            let transport = SharedMemoryTransport(rank: newRank, segments: segments, jobID: jobID, spinMicroseconds: spin, logger: logger)
+            let transport = SharedMemoryTransport(rank: newRank, segments: segments, jobID: jobID, waitPolicy: policy, logger: logger)
             // Everyone has mapped everyone once each has heard from all: then names can go.
             let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: endpoints.count + 1, alignment: 8)
             defer { scratch.deallocate() }

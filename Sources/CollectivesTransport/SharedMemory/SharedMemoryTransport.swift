@@ -8,16 +8,17 @@ import Logging
 /// The shared-memory transport, for ranks on one host: every rank owns a segment in `/dev/shm`
 /// with one single-producer, single-consumer ring per sender, and maps everyone else's.
 ///
-/// A send copies its frame (the header of the TCP transport, then the payload) into the
-/// receiver's ring as space allows; a receive copies it out as it arrives, checking the tag and
-/// length against what was posted. Large messages stream through the rings, so sending,
-/// receiving and reducing overlap as they do over TCP, with no system call on the data path.
+/// A send copies its frame (a ``FrameHeader``, then the payload) into the receiver's ring as
+/// space allows; a receive copies it out as it arrives, checking the header against what was
+/// posted before any payload byte reaches the caller's buffer. Large messages stream through the
+/// rings, so sending, receiving and reducing overlap as they do over TCP, with no system call on
+/// the data path.
 ///
-/// A waiting thread moves every pending send and receive, spins briefly
-/// (``TCPOptions/spinMicroseconds``, shared with TCP), then sleeps on a futex in its own segment
-/// (its *doorbell*), which a peer bumps whenever it writes into or frees space in one of the
-/// rings this rank waits on. While asleep it wakes every 100 ms to check that the peers it waits
-/// for are still running and have not closed, so a crashed peer is reported within that time.
+/// A waiting thread moves every pending send and receive and waits as its ``WaitPolicy`` says:
+/// it spins, yields its core when ranks outnumber cores, then sleeps on a futex in its own
+/// segment (its *doorbell*), which a peer bumps and wakes only when the owner sleeps. Every
+/// 100 ms it checks that the peers it waits for are still running and have not closed, so a
+/// crashed peer is reported within that time.
 public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     public let rank: Int
     public let worldSize: Int
@@ -30,25 +31,31 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     /// Producer and consumer positions, by peer (the shared copies are written, not read back).
     private var heads: [UInt64]
     private var tails: [UInt64]
-    let spinNanoseconds: UInt64
+    private var policy: WaitPolicy
     let jobID: UInt64
     let ringCapacity: Int
     let logger: Logger
 
-    init(rank: Int, segments: [SharedMemorySegment], jobID: UInt64, spinMicroseconds: Int, logger: Logger) {
+    init(rank: Int, segments: [SharedMemorySegment], jobID: UInt64, waitPolicy: WaitPolicy, logger: Logger) {
         self.rank = rank
         self.worldSize = segments.count
         self.segments = segments
         self.jobID = jobID
         self.logger = logger
         ringCapacity = segments[rank].capacity
-        spinNanoseconds = UInt64(Swift.max(0, spinMicroseconds)) * 1000
+        policy = waitPolicy
         frames = PeerFrames(rank: rank, worldSize: segments.count)
         heads = Array(repeating: 0, count: segments.count)
         tails = Array(repeating: 0, count: segments.count)
     }
 
     deinit { close() }
+
+    /// How waits spin, yield and sleep; may be changed at any time.
+    public var waitPolicy: WaitPolicy {
+        get { lock.withLock { policy } }
+        set { lock.withLock { policy = newValue } }
+    }
 
     // MARK: Posting
 
@@ -64,8 +71,12 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let request = try frames.admit(frame, peer: peer, isSend: isSend)
-        // Small messages usually fit at once.
-        if isSend, frames.sends[peer].count == 1 { _ = pushSends(to: peer) }
+        // Small messages usually fit at once; what has already arrived is taken at once too.
+        if isSend {
+            if frames.sends[peer].count == 1 { _ = pushSends(to: peer) }
+        } else if frames.receives[peer].count == 1 {
+            _ = pullReceives(from: peer)
+        }
         return request
     }
 
@@ -89,7 +100,7 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
             frame.done += Int(n)
             moved = true
             if frame.done == Int(total) {
-                frames.table.complete(frame.slot)
+                frames.table.complete(frame.request)
                 frames.sends[peer].removeFirst()
             } else {
                 frames.sends[peer].updateFirst(frame)
@@ -148,7 +159,7 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
                 }
             }
             if frame.done == total {
-                frames.table.complete(frame.slot)
+                frames.table.complete(frame.request)
                 frames.receives[peer].removeFirst()
             } else {
                 frames.receives[peer].updateFirst(frame)
@@ -205,7 +216,8 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
             if segment.isClosed || !segment.ownerIsAlive {
                 let why = segment.isClosed ? "closed its transport" : "process \(segment.ownerPID) is gone"
                 logger.debug("rank \(rank): shared memory: rank \(peer) \(why)")
-                frames.breakPeer(peer, TransportError(.peerGone, rank: rank, peer: peer, operation: "wait"))
+                frames.breakPeer(peer, TransportError(.peerGone, rank: rank, peer: peer, operation: "wait",
+                                                      peerAddress: "pid \(segment.ownerPID)"))
             }
         }
     }
@@ -216,60 +228,61 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard let slot = frames.table.slot(of: request) else {
+            if let failure = frames.failure { throw failure }
             throw TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
         }
         let own = segments[rank]
-        var nextPeerCheck = Deadline.now.uptimeNanoseconds &+ 100_000_000
-        while true {
-            if try frames.settle(slot) { return }
-            if progressAll() { continue }
-            let now = Deadline.now.uptimeNanoseconds
-            if deadline.hasPassed {
-                frames.table.release(slot)
-                throw TransportError(.timedOut, rank: rank, peer: pendingPeer(), operation: "wait")
-            }
-            if now >= nextPeerCheck {
-                checkPeers()
-                nextPeerCheck = now &+ 100_000_000
-                continue
-            }
-            // Spin a little: a peer is often about to write.
-            if spinNanoseconds > 0 {
-                let until = now &+ spinNanoseconds
-                var moved = false
-                while Deadline.now.uptimeNanoseconds < until {
-                    collectives_pause()
-                    if progressAll() { moved = true; break }
+        try runWaitLoop(
+            policy: policy, deadline: deadline,
+            settle: { () throws(TransportError) in try frames.settle(slot) },
+            progress: { progressAll() },
+            checkPeers: { checkPeers() },
+            yield: {
+                lock.unlock()
+                collectives_yield()
+                lock.lock()
+            },
+            sleep: { nanoseconds in
+                // Sleep on the doorbell; a peer that moves anything in our rings rings it.
+                _ = collectives_fetch_add_u32(own.sleepers, 1)
+                let bell = collectives_load_u32(own.doorbell)
+                if !progressAll() {
+                    lock.unlock()
+                    _ = collectives_futex_wait(own.doorbell, bell, Int64(Swift.min(nanoseconds, 1_000_000_000)))
+                    lock.lock()
                 }
-                if moved { continue }
-            }
-            // Sleep on the doorbell; anything a peer does to our rings bumps it.
-            _ = collectives_fetch_add_u32(own.sleepers, 1)
-            let bell = collectives_load_u32(own.doorbell)
-            if progressAll() {
                 _ = collectives_fetch_add_u32(own.sleepers, UInt32.max)
-                continue
-            }
-            let sleep = Swift.min(Int64(nextPeerCheck &- now), Int64(deadline.remainingSeconds * 1e9) + 1_000)
-            lock.unlock()
-            _ = collectives_futex_wait(own.doorbell, bell, Swift.max(sleep, 1_000))
-            lock.lock()
-            _ = collectives_fetch_add_u32(own.sleepers, UInt32.max)
-        }
+            },
+            timedOut: { () -> TransportError in
+                let peer = frames.peer(of: request)
+                let error = TransportError(.timedOut, rank: rank, peer: peer,
+                                           operation: frames.isSend(request) ? "send" : "receive",
+                                           peerAddress: peer.map { "pid \(segments[$0].ownerPID)" })
+                failLocked(error)
+                _ = try? frames.settle(slot)
+                return error
+            })
     }
 
-    /// A peer this rank still waits on, for timeout messages.
-    private func pendingPeer() -> Int? {
-        (0..<worldSize).first { !frames.receives[$0].isEmpty } ?? (0..<worldSize).first { !frames.sends[$0].isEmpty }
+    // MARK: Failing and closing
+
+    /// Fails the transport: drops every queued frame, fails every request, and marks this rank's
+    /// segment closed so that peers waiting on it fail within their next liveness check.
+    public func fail(_ error: TransportError) {
+        lock.withLock { failLocked(error) }
+    }
+
+    private func failLocked(_ error: TransportError) {
+        guard frames.fail(error) else { return }
+        collectives_store_u32(segments[rank].closedFlag, 1)
+        for (peer, segment) in segments.enumerated() where peer != rank { segment.ring() }
+        segments[rank].ring()
     }
 
     public func close() {
         lock.withLock {
-            guard frames.close() else { return }
-            collectives_store_u32(segments[rank].closedFlag, 1)
+            failLocked(TransportError(.closed, rank: rank, peer: nil, operation: "wait"))
             segments[rank].unlink()
-            for (peer, segment) in segments.enumerated() where peer != rank { segment.ring() }
-            segments[rank].ring()
         }
     }
 }

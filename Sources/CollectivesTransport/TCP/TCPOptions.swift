@@ -10,10 +10,9 @@ public struct TCPOptions: Sendable, Hashable {
     /// How long one accepted connection may take to introduce itself before it is dropped.
     public var helloTimeoutSeconds: Double = 10
 
-    /// How long a wait keeps checking its sockets before it sleeps in `poll`. Waking from
-    /// `poll` costs tens of microseconds on virtual machines; a short spin pays for small
-    /// messages when each rank has a core, and wastes the core when ranks share them.
-    public var spinMicroseconds: Int = 0
+    /// How waits spin, yield and sleep. Default: sleep at once; a communicator sets it from the
+    /// number of ranks on this host (``WaitPolicy/automatic(localRanks:cores:)``).
+    public var waitPolicy: WaitPolicy = .sleep
 
     /// Connections per pair of ranks. Messages of at least ``stripeThresholdBytes`` are cut into
     /// this many stripes, one per connection, and reassembled in place; smaller ones use the

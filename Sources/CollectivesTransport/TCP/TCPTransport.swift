@@ -3,18 +3,21 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CCollectivesShim
 import CollectivesSystem
 import Logging
 import Synchronization
 
-/// The TCP transport: one connection per pair of ranks, non-blocking sockets, and a progress
-/// engine that runs in the thread that waits.
+/// The TCP transport: one connection per pair of ranks (or several, striped), non-blocking
+/// sockets, and a progress engine that runs in the thread that waits.
 ///
-/// A wait first tries every connection with queued work, then sleeps in `poll(2)` on exactly the
-/// sockets that can make progress: writable for queued sends, readable for queued receives. So
-/// sends and receives progress together (a ring step never waits on its own send) and a waiting
-/// rank uses no CPU. Between waits the kernel's socket buffers (asked to be
-/// ``TCPOptions/socketBufferBytes`` large) keep data flowing while the caller reduces.
+/// A wait moves every connection with queued work, and when nothing moves it waits as its
+/// ``WaitPolicy`` says: spins, yields its core when ranks outnumber cores, then sleeps in
+/// `poll(2)` on exactly the sockets that can make progress (writable for queued sends, readable
+/// for queued receives, hang-up for the others, so a dead peer is noticed). So sends and
+/// receives progress together (a ring step never waits on its own send) and an idle rank uses no
+/// CPU. Between waits the kernel's socket buffers (asked to be ``TCPOptions/socketBufferBytes``
+/// large) keep data flowing while the caller reduces.
 ///
 /// Build one with ``establish(rank:worldSize:jobID:listener:peerAddresses:options:deadline:)``.
 public final class TCPTransport: Transport, @unchecked Sendable {
@@ -36,8 +39,11 @@ public final class TCPTransport: Transport, @unchecked Sendable {
     private var pollSet: [pollfd] = []
     private var pollPeers: [Int] = []
     private let closedFlag = Atomic<Bool>(false)
-    /// How long a wait polls without sleeping first.
-    private let spinNanoseconds: UInt64
+    /// Why the whole transport failed, once it has: later posts throw it.
+    private var failure: TransportError?
+    /// A failure asked for by ``fail(_:)`` from another thread, seen by a waiter woken from poll.
+    private let requestedFailure = Mutex<TransportError?>(nil)
+    private var policy: WaitPolicy
 
     /// The job this transport's connections were checked against.
     let jobID: UInt64
@@ -51,7 +57,7 @@ public final class TCPTransport: Transport, @unchecked Sendable {
                 logger: Logger = Logger(label: "collectives.tcp")) {
         precondition(sockets.count == worldSize)
         stripeThreshold = Swift.max(options.stripeThresholdBytes, 1)
-        spinNanoseconds = UInt64(max(0, options.spinMicroseconds)) * 1000
+        policy = options.waitPolicy
         self.jobID = jobID
         self.options = options
         self.logger = logger
@@ -64,6 +70,13 @@ public final class TCPTransport: Transport, @unchecked Sendable {
     }
 
     deinit { close() }
+
+    /// How waits spin, yield and sleep; may be changed at any time (the communicator sets it
+    /// once it knows how many ranks share this host).
+    public var waitPolicy: WaitPolicy {
+        get { lock.withLock { policy } }
+        set { lock.withLock { policy = newValue } }
+    }
 
     /// The local address of this rank's connections (its address on the network they use).
     func localAddress() throws(SocketError) -> SocketAddress {
@@ -78,16 +91,17 @@ public final class TCPTransport: Transport, @unchecked Sendable {
         defer { lock.unlock() }
         let lanes = try usableStreams(peer, operation: "send")
         let stripes = stripeCount(buffer.count, lanes.count)
-        let (slot, request) = allocate(peer: peer, isSend: true, stripes: stripes)
+        let request = allocate(peer: peer, isSend: true, stripes: stripes)
         for index in 0..<stripes {
             let range = Self.stripe(index, of: buffer.count, into: stripes)
             let connection = lanes[index]
             let wasIdle = !connection.hasPendingSends
-            connection.enqueueSend(.init(base: buffer.baseAddress.map { $0 + range.lowerBound }, count: range.count, tag: tag, done: 0, slot: slot))
+            connection.enqueueSend(.init(base: UnsafeMutableRawPointer(mutating: buffer.baseAddress.map { $0 + range.lowerBound }),
+                                         count: range.count, tag: tag, done: 0, request: request))
             if wasIdle {
                 // Start at once: small messages usually leave in this one call.
                 do {
-                    try connection.progressSends(rank: rank) { completeStripe($0) }
+                    _ = try connection.progressSends(rank: rank) { completeStripe($0) }
                 } catch {
                     fail(connection, error)
                 }
@@ -101,10 +115,11 @@ public final class TCPTransport: Transport, @unchecked Sendable {
         defer { lock.unlock() }
         let lanes = try usableStreams(peer, operation: "receive")
         let stripes = stripeCount(buffer.count, lanes.count)
-        let (slot, request) = allocate(peer: peer, isSend: false, stripes: stripes)
+        let request = allocate(peer: peer, isSend: false, stripes: stripes)
         for index in 0..<stripes {
             let range = Self.stripe(index, of: buffer.count, into: stripes)
-            lanes[index].enqueueReceive(.init(base: buffer.baseAddress.map { $0 + range.lowerBound }, count: range.count, tag: tag, done: 0, slot: slot))
+            lanes[index].enqueueReceive(.init(base: buffer.baseAddress.map { $0 + range.lowerBound }, count: range.count, tag: tag,
+                                              done: 0, request: request))
         }
         return request
     }
@@ -122,15 +137,15 @@ public final class TCPTransport: Transport, @unchecked Sendable {
         return Swift.min(index * per, bytes)..<Swift.min((index + 1) * per, bytes)
     }
 
-    private func completeStripe(_ slot: Int) {
+    private func completeStripe(_ request: TransportRequest) {
+        guard table.isPending(request) else { return }
+        let slot = RequestTable.slot(request)
         slotStripes[slot] -= 1
-        if slotStripes[slot] == 0 { table.complete(slot) }
+        if slotStripes[slot] == 0 { table.complete(request) }
     }
 
     private func usableStreams(_ peer: Int, operation: String) throws(TransportError) -> [TCPConnection] {
-        if closedFlag.load(ordering: .acquiring) {
-            throw TransportError(.closed, rank: rank, peer: peer, operation: operation)
-        }
+        if let failure { throw failure }
         guard peer >= 0, peer < worldSize, peer != rank, !streams[peer].isEmpty else {
             throw TransportError(.invalidArgument("peer \(peer) is not another rank of 0..<\(worldSize)"),
                                  rank: rank, peer: peer, operation: operation)
@@ -139,8 +154,9 @@ public final class TCPTransport: Transport, @unchecked Sendable {
         return streams[peer]
     }
 
-    private func allocate(peer: Int, isSend: Bool, stripes: Int) -> (Int, TransportRequest) {
-        let (slot, request) = table.allocate()
+    private func allocate(peer: Int, isSend: Bool, stripes: Int) -> TransportRequest {
+        let request = table.allocate()
+        let slot = RequestTable.slot(request)
         if slot >= slotPeers.count {
             slotPeers.append(peer)
             slotIsSend.append(isSend)
@@ -150,7 +166,7 @@ public final class TCPTransport: Transport, @unchecked Sendable {
             slotIsSend[slot] = isSend
             slotStripes[slot] = stripes
         }
-        return (slot, request)
+        return request
     }
 
     // MARK: Waiting
@@ -159,41 +175,42 @@ public final class TCPTransport: Transport, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard let slot = table.slot(of: request) else {
+            if let failure { throw failure }
             throw TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
         }
-        var first = true
-        while true {
-            if try table.settle(slot) { return }
-            if closedFlag.load(ordering: .acquiring) {
-                table.release(slot)
-                throw TransportError(.closed, rank: rank, peer: slotPeers[slot], operation: slotIsSend[slot] ? "send" : "receive")
-            }
-            if first {
-                // Optimistic passes: data may already be there, or the socket may take more.
-                // Sleeping in poll and being woken costs tens of microseconds on a virtual
-                // machine, so a short spin (``TCPOptions/spinMicroseconds``) pays for small messages.
-                first = false
-                let spinUntil = spinNanoseconds > 0 ? Deadline.now.uptimeNanoseconds &+ spinNanoseconds : 0
-                repeat {
-                    progressAll(readyOnly: false)
-                    if case .pending = table.state(slot) { continue } else { break }
-                } while Deadline.now.uptimeNanoseconds < spinUntil
-                continue
-            }
-            if deadline.hasPassed {
+        try runWaitLoop(
+            policy: policy, deadline: deadline, livenessInterval: .max,
+            settle: { () throws(TransportError) in try table.settle(slot) },
+            progress: { progressAll(readyOnly: false) },
+            checkPeers: {},
+            yield: {
+                lock.unlock()
+                collectives_yield()
+                lock.lock()
+            },
+            sleep: { nanoseconds in
+                // Holding the lock is fine: close() and fail() shut the sockets down first,
+                // which wakes this poll.
+                pollOnce(timeoutNanoseconds: nanoseconds)
+                if let failure = requestedFailure.withLock({ $0 }) {
+                    failLocked(failure)
+                    return
+                }
+                progressAll(readyOnly: true)
+            },
+            timedOut: { () -> TransportError in
                 let peer = slotPeers[slot]
-                table.release(slot)
-                throw TransportError(.timedOut, rank: rank, peer: peer, operation: slotIsSend[slot] ? "send" : "receive",
-                                     peerAddress: streams[peer].first?.socket.remoteDescription)
-            }
-            pollOnce(deadline: deadline)
-            progressAll(readyOnly: true)
-        }
+                let error = TransportError(.timedOut, rank: rank, peer: peer, operation: slotIsSend[slot] ? "send" : "receive",
+                                           peerAddress: streams[peer].first?.socket.remoteDescription)
+                failLocked(error)
+                _ = try? table.settle(slot)
+                return error
+            })
     }
 
     /// Sleeps in `poll` on the sockets that can move queued work (and, for the others, on the
-    /// peer hanging up, so a dead peer is noticed), until one is ready or the deadline passes.
-    private func pollOnce(deadline: Deadline) {
+    /// peer hanging up, so a dead peer is noticed), until one is ready or the time is up.
+    private func pollOnce(timeoutNanoseconds: UInt64) {
         pollSet.removeAll(keepingCapacity: true)
         pollPeers.removeAll(keepingCapacity: true)
         for (index, connection) in connections.enumerated() where connection.failure == nil {
@@ -208,17 +225,19 @@ public final class TCPTransport: Transport, @unchecked Sendable {
             pollPeers.append(index)
         }
         let count = nfds_t(pollSet.count)
-        let timeout = deadline.pollTimeoutMilliseconds
-        // Sleep without the lock would let close() in; close() shuts the sockets down, which
-        // wakes this poll, so holding the lock is fine and keeps the state consistent.
-        let rc = pollSet.withUnsafeMutableBufferPointer { poll($0.baseAddress, count, timeout) }
+        // Rounded up, so that a poll does not return just before the deadline and spin.
+        let milliseconds = timeoutNanoseconds >= UInt64(Int32.max) * 1_000_000 ? -1 : Int32((timeoutNanoseconds + 999_999) / 1_000_000)
+        let rc = pollSet.withUnsafeMutableBufferPointer { poll($0.baseAddress, count, milliseconds) }
         if rc <= 0 {
             for i in pollSet.indices { pollSet[i].revents = 0 }
         }
     }
 
     /// Moves bytes on connections with queued work: all of them, or those `poll` marked ready.
-    private func progressAll(readyOnly: Bool) {
+    /// Returns whether any byte moved.
+    @discardableResult
+    private func progressAll(readyOnly: Bool) -> Bool {
+        var moved = false
         if readyOnly {
             for (index, entry) in pollSet.enumerated() where entry.revents != 0 {
                 let connection = connections[pollPeers[index]]
@@ -232,26 +251,26 @@ public final class TCPTransport: Transport, @unchecked Sendable {
                     }
                     continue
                 }
-                progress(connection)
+                if progress(connection) { moved = true }
             }
         } else {
             for connection in connections
             where connection.failure == nil && (connection.hasPendingSends || connection.hasPendingReceives) {
-                progress(connection)
+                if progress(connection) { moved = true }
             }
         }
+        return moved
     }
 
-    private func progress(_ connection: TCPConnection) {
+    private func progress(_ connection: TCPConnection) -> Bool {
         do {
-            if connection.hasPendingSends {
-                try connection.progressSends(rank: rank) { completeStripe($0) }
-            }
-            if connection.hasPendingReceives {
-                try connection.progressReceives(rank: rank) { completeStripe($0) }
-            }
+            var moved = false
+            if connection.hasPendingSends, try connection.progressSends(rank: rank, complete: { completeStripe($0) }) { moved = true }
+            if connection.hasPendingReceives, try connection.progressReceives(rank: rank, complete: { completeStripe($0) }) { moved = true }
+            return moved
         } catch {
             fail(connection, error)
+            return true
         }
     }
 
@@ -260,33 +279,46 @@ public final class TCPTransport: Transport, @unchecked Sendable {
     private func fail(_ failed: TCPConnection, _ error: TransportError) {
         for connection in streams[failed.peer] {
             connection.failure = error
-            for slot in connection.pendingSlots() {
+            for request in connection.pendingRequests() {
                 // Name the operation of each request, keeping the cause.
+                let slot = RequestTable.slot(request)
                 let operation = slotIsSend[slot] ? "send" : "receive"
-                table.fail(slot, TransportError(error.kind, rank: rank, peer: connection.peer, operation: operation,
-                                                peerAddress: error.peerAddress ?? failed.socket.remoteDescription,
-                                                mismatch: error.mismatch))
+                table.fail(request, TransportError(error.kind, rank: rank, peer: connection.peer, operation: operation,
+                                                   peerAddress: error.peerAddress ?? failed.socket.remoteDescription,
+                                                   mismatch: error.mismatch))
             }
             connection.dropPending()
             connection.socket.shutdown()
         }
     }
 
-    // MARK: Closing
+    // MARK: Failing and closing
+
+    /// Fails the transport: every queued request fails with `error` and is dropped, later posts
+    /// throw it, and every connection is shut down, so that peers see this rank as gone at once.
+    public func fail(_ error: TransportError) {
+        // Wake a thread sleeping in poll first (it holds the lock while it sleeps); it finds the
+        // error here before it reads the shut-down sockets, so the failure is this one.
+        requestedFailure.withLock { if $0 == nil { $0 = error } }
+        for connection in connections { connection.socket.shutdown() }
+        lock.withLock { failLocked(error) }
+    }
+
+    private func failLocked(_ error: TransportError) {
+        guard failure == nil else { return }
+        failure = error
+        for connection in connections {
+            for request in connection.pendingRequests() { table.fail(request, error) }
+            connection.dropPending()
+            connection.socket.shutdown()
+        }
+    }
 
     public func close() {
         if closedFlag.exchange(true, ordering: .acquiringAndReleasing) { return }
-        // Wake a thread sleeping in poll first, then take the lock and release everything.
-        for connection in connections { connection.socket.shutdown() }
+        fail(TransportError(.closed, rank: rank, peer: nil, operation: "wait"))
         lock.withLock {
-            for connection in connections {
-                for slot in connection.pendingSlots() {
-                    table.fail(slot, TransportError(.closed, rank: rank, peer: connection.peer,
-                                                    operation: slotIsSend[slot] ? "send" : "receive"))
-                }
-                connection.dropPending()
-                connection.socket.close()
-            }
+            for connection in connections { connection.socket.close() }
         }
     }
 }

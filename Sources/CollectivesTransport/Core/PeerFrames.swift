@@ -1,14 +1,14 @@
 import CollectivesSystem
 
 /// A message being sent or received by a ring transport (shared memory, RDMA): the caller's
-/// buffer and how far it has got, counting the header (``TCPFrameHeader``'s layout) first.
+/// buffer and how far it has got, counting the header (``FrameHeader``) first.
 struct Frame {
-    static let headerBytes = TCPFrameHeader.size
+    static let headerBytes = FrameHeader.size
     var base: UnsafeMutableRawPointer?
     var count: Int
     var tag: MessageTag
     var done = 0
-    var slot = 0
+    var request = TransportRequest(rawValue: 0)
     /// The received header, assembled as it arrives.
     var header: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
 
@@ -20,16 +20,12 @@ struct Frame {
 
     /// The header this frame is sent with, as the words go on the wire.
     var outgoingHeader: (UInt64, UInt64, UInt64, UInt64) {
-        (tag.value.littleEndian, UInt64(count).littleEndian, tag.call.littleEndian, tag.count.littleEndian)
+        FrameHeader(tag: tag, length: UInt64(count)).words
     }
 
     /// Once the received header is whole: the mismatch error if it is not the one posted.
     func headerMismatch(from peer: Int, at rank: Int) -> TransportError? {
-        let sent = MessageTag(UInt64(littleEndian: header.0), call: UInt64(littleEndian: header.2), count: UInt64(littleEndian: header.3))
-        let length = UInt64(littleEndian: header.1)
-        guard sent != tag || length != UInt64(count) else { return nil }
-        return MessageMismatch(sender: peer, receiver: rank, sent: sent, sentBytes: length > UInt64(Int.max) ? Int.max : Int(length),
-                               expected: tag, expectedBytes: count).error()
+        FrameHeader(words: header).mismatch(expected: tag, expectedBytes: count, sender: peer, receiver: rank)
     }
 }
 
@@ -62,7 +58,11 @@ struct FrameQueue {
 }
 
 /// The request bookkeeping of the ring transports: requests, frames queued by peer, peers whose
-/// stream broke, and whether the transport is closed. The owner guards it with its lock.
+/// stream broke, and the transport's failure, if it failed. The owner guards it with its lock.
+///
+/// Once the transport has failed (a wait timed out, it was closed or aborted), no frame is
+/// queued any more: nothing the transport does later can touch a caller's buffer, every pending
+/// request has failed with the error, and every later post throws it.
 struct PeerFrames {
     let rank: Int
     let worldSize: Int
@@ -71,7 +71,8 @@ struct PeerFrames {
     var receives: [FrameQueue]
     /// Peers whose stream broke (mismatch, death): later requests with them fail at once.
     var broken: [TransportError?]
-    var closed = false
+    /// Why the whole transport failed, once it has.
+    private(set) var failure: TransportError?
 
     init(rank: Int, worldSize: Int) {
         self.rank = rank
@@ -81,17 +82,22 @@ struct PeerFrames {
         broken = Array(repeating: nil, count: worldSize)
     }
 
+    var hasFailed: Bool { failure != nil }
+
     /// Checks the peer and the transport's state, gives the frame a request and queues it.
     mutating func admit(_ frame: Frame, peer: Int, isSend: Bool) throws(TransportError) -> TransportRequest {
-        let operation = isSend ? "send" : "receive"
         guard peer >= 0, peer < worldSize, peer != rank else {
-            throw TransportError(.invalidArgument("peer \(peer) is not another rank of 0..<\(worldSize)"), rank: rank, peer: peer, operation: operation)
+            throw TransportError(.invalidArgument("peer \(peer) is not another rank of 0..<\(worldSize)"), rank: rank, peer: peer,
+                                 operation: isSend ? "send" : "receive")
         }
-        if closed { throw TransportError(.closed, rank: rank, peer: peer, operation: operation) }
-        if let error = broken[peer] { throw TransportError(error.kind, rank: rank, peer: peer, operation: operation) }
-        let (slot, request) = table.allocate()
+        if let failure { throw failure }
+        if let error = broken[peer] {
+            throw TransportError(error.kind, rank: rank, peer: peer, operation: isSend ? "send" : "receive",
+                                 peerAddress: error.peerAddress, mismatch: error.mismatch)
+        }
+        let request = table.allocate()
         var frame = frame
-        frame.slot = slot
+        frame.request = request
         if isSend { sends[peer].append(frame) } else { receives[peer].append(frame) }
         return request
     }
@@ -99,35 +105,52 @@ struct PeerFrames {
     /// Fails every pending request with `peer` and every later one.
     mutating func breakPeer(_ peer: Int, _ error: TransportError) {
         broken[peer] = error
-        for frame in sends[peer].all { table.fail(frame.slot, TransportError(error.kind, rank: rank, peer: peer, operation: "send")) }
+        for frame in sends[peer].all {
+            table.fail(frame.request, TransportError(error.kind, rank: rank, peer: peer, operation: "send", peerAddress: error.peerAddress,
+                                                     mismatch: error.mismatch))
+        }
         for frame in receives[peer].all {
-            table.fail(frame.slot, TransportError(error.kind, rank: rank, peer: peer, operation: "receive", mismatch: error.mismatch))
+            table.fail(frame.request, TransportError(error.kind, rank: rank, peer: peer, operation: "receive", peerAddress: error.peerAddress,
+                                                     mismatch: error.mismatch))
         }
         sends[peer].removeAll()
         receives[peer].removeAll()
     }
 
-    /// A waiter's check: `true` once the request succeeded, an error once it failed or the
-    /// transport closed, `false` while it is pending.
+    /// A waiter's check: `true` once the request succeeded, an error once it failed, `false`
+    /// while it is pending.
+    @inline(__always)
     mutating func settle(_ slot: Int) throws(TransportError) -> Bool {
-        if try table.settle(slot) { return true }
-        if closed {
-            table.release(slot)
-            throw TransportError(.closed, rank: rank, peer: nil, operation: "wait")
-        }
-        return false
+        try table.settle(slot)
     }
 
-    /// Closes: fails everything pending. Returns false if it was closed already.
-    mutating func close() -> Bool {
-        guard !closed else { return false }
-        closed = true
-        let rank = self.rank
-        table.failAll { _ in TransportError(.closed, rank: rank, peer: nil, operation: "wait") }
+    /// Fails the transport with `error`: every pending request fails with it, every queued frame
+    /// is dropped, and later posts throw it. Returns false if it had failed already.
+    @discardableResult
+    mutating func fail(_ error: TransportError) -> Bool {
+        guard failure == nil else { return false }
+        failure = error
+        table.failAll { _ in error }
         for peer in 0..<worldSize {
             sends[peer].removeAll()
             receives[peer].removeAll()
         }
         return true
+    }
+
+    /// The peer a timed-out wait names: the peer of the request if it is still queued, else the
+    /// first peer something is still expected from.
+    func peer(of request: TransportRequest) -> Int? {
+        for peer in 0..<worldSize {
+            if receives[peer].all.contains(where: { $0.request == request }) || sends[peer].all.contains(where: { $0.request == request }) {
+                return peer
+            }
+        }
+        return (0..<worldSize).first { !receives[$0].isEmpty } ?? (0..<worldSize).first { !sends[$0].isEmpty }
+    }
+
+    /// Whether the request is a send (for error messages).
+    func isSend(_ request: TransportRequest) -> Bool {
+        sends.contains { $0.all.contains { $0.request == request } }
     }
 }
