@@ -263,6 +263,39 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, jobID: UIn
         #expect(received.withLock { $0 } == [true, true, true])
     }
 
+    /// Thousands of messages of uneven sizes through an 8 KiB ring: whenever the ring is empty
+    /// past its first quarter the sender goes back to its start behind a padding frame, which the
+    /// receiver must skip whether its receive was posted before or after. Every message arrives
+    /// whole and in order.
+    @Test func paddingFramesRewindTheRingWithoutLosingAMessage() throws {
+        let group = try sharedMemoryGroup(worldSize: 2, ringBytes: 8192)
+        defer { group.forEach { $0.close() } }
+        let sizes = (0..<3000).map { ($0 * 7919) % 3001 }
+        let wrong = Mutex<Int>(-1)
+        let receiver = SystemThread(name: "receiver") {
+            var bad = 0
+            var buffer = [UInt8](repeating: 0, count: 3001)
+            for (index, size) in sizes.enumerated() {
+                if index % 97 == 0 { sleepSeconds(0.001) }  // let the sender run ahead and the ring drain
+                let ok = buffer.withUnsafeMutableBytes { raw -> Bool in
+                    do {
+                        try group[1].receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<size]), from: 0,
+                                             tag: MessageTag(UInt64(index)), deadline: .after(seconds: 20))
+                        return true
+                    } catch { return false }
+                }
+                if !ok || !buffer[0..<size].elementsEqual((0..<size).map { UInt8(truncatingIfNeeded: $0 &+ index) }) { bad += 1 }
+            }
+            wrong.withLock { $0 = bad }
+        }
+        for (index, size) in sizes.enumerated() {
+            let message = (0..<size).map { UInt8(truncatingIfNeeded: $0 &+ index) }
+            try message.withUnsafeBytes { try group[0].send($0, to: 1, tag: MessageTag(UInt64(index)), deadline: .after(seconds: 20)) }
+        }
+        receiver.join()
+        #expect(wrong.withLock { $0 } == 0)
+    }
+
     func listSharedMemory() throws -> [String] {
         guard let directory = opendir("/dev/shm") else { return [] }
         defer { closedir(directory) }

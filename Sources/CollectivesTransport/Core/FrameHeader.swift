@@ -18,6 +18,10 @@ public struct FrameHeader: Sendable, Hashable {
     public var tag: MessageTag
     public var length: UInt64
 
+    /// The tag of a padding frame in a ring: the reader skips its `length` bytes, and no receive
+    /// ever matches it (no message of a communicator has this tag value).
+    public static let padding = MessageTag(.max, call: 0x4744_4150, count: 0)
+
     public init(tag: MessageTag, length: UInt64) {
         self.tag = tag
         self.length = length

@@ -32,12 +32,13 @@ public struct WaitPolicy: Sendable, Hashable, CustomStringConvertible {
 
     /// The default for `localRanks` ranks sharing a host with `cores` cores available.
     ///
-    /// With a core per rank: spin 50 µs, then sleep (yielding would only spin on). With more
-    /// ranks than cores: spin 2 µs, then yield for up to 2 ms, then sleep.
+    /// With a core per rank: spin 50 µs, then yield for up to 10 ms, then sleep. With more ranks
+    /// than cores: yield at once (a spin only delays the rank being waited for), for up to 10 ms,
+    /// then sleep. Measured in docs/benchmarks.md ("Waiting").
     public static func automatic(localRanks: Int, cores: Int = WaitPolicy.availableCores) -> WaitPolicy {
         localRanks <= cores
-            ? WaitPolicy(spinMicroseconds: 50, yieldMicroseconds: 0)
-            : WaitPolicy(spinMicroseconds: 2, yieldMicroseconds: 2_000)
+            ? WaitPolicy(spinMicroseconds: 50, yieldMicroseconds: 10_000)
+            : WaitPolicy(spinMicroseconds: 0, yieldMicroseconds: 10_000)
     }
 
     /// The cores this process may run on (its CPU affinity).

@@ -58,7 +58,12 @@ public final class RDMATransport: Transport, @unchecked Sendable {
     private let staging: [UnsafeMutableRawPointer?]
     private let ringBytes: Int
     private let depth: Int
-    private var frames: PeerFrames
+    /// Behind a pointer, so the hot path pays no dynamic exclusivity check; the lock guards it.
+    private let framesStorage: UnsafeMutablePointer<PeerFrames>
+    private var frames: PeerFrames {
+        unsafeAddress { UnsafePointer(framesStorage) }
+        unsafeMutableAddress { framesStorage }
+    }
     private var heads: [UInt64]        // bytes written into the peer's ring
     private var credits: [UInt64]      // bytes the peer has freed
     private var arrived: [UInt64]      // bytes the peer has written into ours
@@ -82,7 +87,8 @@ public final class RDMATransport: Transport, @unchecked Sendable {
         self.ringBytes = ringBytes
         self.depth = depth
         policy = waitPolicy
-        frames = PeerFrames(rank: rank, worldSize: n)
+        framesStorage = .allocate(capacity: 1)
+        framesStorage.initialize(to: PeerFrames(rank: rank, worldSize: n))
         heads = Array(repeating: 0, count: n)
         credits = Array(repeating: 0, count: n)
         arrived = Array(repeating: 0, count: n)
@@ -96,6 +102,11 @@ public final class RDMATransport: Transport, @unchecked Sendable {
                 }
             }
         }
+    }
+
+    deinit {
+        framesStorage.deinitialize(count: 1)
+        framesStorage.deallocate()
     }
 
     public func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {

@@ -27,13 +27,23 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     private let lock = ConditionLock()
     /// Every member's segment, by rank; `segments[rank]` is this rank's.
     private let segments: [SharedMemorySegment]
-    private var frames: PeerFrames
+    /// The bookkeeping, behind a pointer: as a stored `var` of the class, every access on the
+    /// hot path paid a dynamic exclusivity check (measured: about 10 % of an 8-byte all-reduce).
+    /// The lock is what makes access exclusive.
+    private let framesStorage: UnsafeMutablePointer<PeerFrames>
+    private var frames: PeerFrames {
+        unsafeAddress { UnsafePointer(framesStorage) }
+        unsafeMutableAddress { framesStorage }
+    }
     /// Producer and consumer positions, by peer (the shared copies are written, not read back).
-    private var heads: [UInt64]
-    private var tails: [UInt64]
+    private let heads: UnsafeMutablePointer<UInt64>
+    private let tails: UnsafeMutablePointer<UInt64>
     private var policy: WaitPolicy
     let jobID: UInt64
     let ringCapacity: Int
+    /// How far into its ring a sender may get before, finding the ring empty, it goes back to
+    /// the start: 64 KiB (a quarter of smaller rings).
+    private let rewindThreshold: UInt64
     let logger: Logger
 
     init(rank: Int, segments: [SharedMemorySegment], jobID: UInt64, waitPolicy: WaitPolicy, logger: Logger) {
@@ -43,13 +53,23 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         self.jobID = jobID
         self.logger = logger
         ringCapacity = segments[rank].capacity
+        rewindThreshold = UInt64(Swift.min(64 << 10, segments[rank].capacity / 4))
         policy = waitPolicy
-        frames = PeerFrames(rank: rank, worldSize: segments.count)
-        heads = Array(repeating: 0, count: segments.count)
-        tails = Array(repeating: 0, count: segments.count)
+        framesStorage = .allocate(capacity: 1)
+        framesStorage.initialize(to: PeerFrames(rank: rank, worldSize: segments.count))
+        heads = .allocate(capacity: segments.count)
+        heads.initialize(repeating: 0, count: segments.count)
+        tails = .allocate(capacity: segments.count)
+        tails.initialize(repeating: 0, count: segments.count)
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        framesStorage.deinitialize(count: 1)
+        framesStorage.deallocate()
+        heads.deallocate()
+        tails.deallocate()
+    }
 
     /// How waits spin, yield and sleep; may be changed at any time.
     public var waitPolicy: WaitPolicy {
@@ -91,6 +111,18 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         let tail = collectives_load_acquire_u64(ring + 64)
         var moved = false
         while var frame = frames.sends[peer].first {
+            if frame.done == 0, head == tail {
+                // The ring is empty: past the first part of it, go back to its start (a padding
+                // frame tells the reader to skip to there). Small messages then reuse a few hot
+                // pages instead of walking the whole ring, faulting in and evicting as they go.
+                let offset = head % capacity, skip = capacity - offset
+                if offset > rewindThreshold, skip >= UInt64(Frame.headerBytes) {
+                    let target = ring + SharedMemorySegment.ringHeaderBytes + Int(offset)
+                    FrameHeader(tag: FrameHeader.padding, length: skip - UInt64(Frame.headerBytes)).store(to: target)
+                    head += skip
+                    moved = true
+                }
+            }
             let free = capacity - (head - tail)
             if free == 0 { break }
             let total = UInt64(Frame.headerBytes + frame.count)
@@ -146,6 +178,15 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         let head = collectives_load_acquire_u64(ring)
         var moved = false
         while var frame = frames.receives[peer].first, head > tail {
+            if frame.done == 0, head - tail >= UInt64(Frame.headerBytes), tail % capacity + 8 <= capacity {
+                // A padding frame (written whole, never wrapped): skip to where it ends.
+                let source = ring + SharedMemorySegment.ringHeaderBytes + Int(tail % capacity)
+                if source.loadUnaligned(as: UInt64.self) == FrameHeader.padding.value.littleEndian {
+                    tail += UInt64(Frame.headerBytes) + FrameHeader.load(from: source).length
+                    moved = true
+                    continue
+                }
+            }
             let total = Frame.headerBytes + frame.count
             let n = copyOut(ring: ring, capacity: capacity, at: tail, frame: &frame,
                             bytes: Swift.min(Int(head - tail), total - frame.done))
