@@ -55,11 +55,13 @@ final class ExchangeBoard: @unchecked Sendable {
 }
 
 /// `worldSize` shared-memory transports in this process, made by one thread per rank.
-func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, jobID: UInt64 = .random(in: 1...UInt64.max)) throws -> [SharedMemoryTransport] {
+func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, singleCopyBytes: Int = 0,
+                       jobID: UInt64 = .random(in: 1...UInt64.max)) throws -> [SharedMemoryTransport] {
     let board = ExchangeBoard(worldSize: worldSize)
     let results = Mutex<[Result<SharedMemoryTransport, TransportError>?]>(Array(repeating: nil, count: worldSize))
     var settings = SharedMemoryOptions()
     settings.ringBytes = ringBytes
+    settings.singleCopyBytes = singleCopyBytes
     let options = settings
     let threads = (0..<worldSize).map { rank in
         SystemThread(name: "rank \(rank)") {
@@ -80,7 +82,9 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, jobID: UIn
         // Three streams with a 1000-byte threshold: the 4096-byte and 3 MiB messages are cut into
         // stripes that do not divide them evenly.
         [("in-process", InProcessTransport.makeGroup(worldSize: 2)), ("tcp", try connectedTCPPair()),
-         ("tcp, 3 streams", try connectedTCPPair(streams: 3, stripeThreshold: 1000)), ("shm", try sharedMemoryGroup()),
+         ("tcp, 3 streams", try connectedTCPPair(streams: 3, stripeThreshold: 1000)),
+         // Shared memory with every byte through the ring (the default), and with single copy from 128 KiB.
+         ("shm", try sharedMemoryGroup()), ("shm, single copy", try sharedMemoryGroup(singleCopyBytes: 128 << 10)),
          // The RDMA transport's protocol over in-memory queue pairs, with rings small enough to wrap.
          ("verbs protocol", try InMemoryVerbsFabric(worldSize: 2, ringBytes: 48 << 10).makeGroup(depth: 16))]
     }
@@ -231,8 +235,9 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, jobID: UIn
         #expect(left.isEmpty, "\(left)")
     }
 
-    @Test func messagesLargerThanTheRingAndMismatches() throws {
-        let group = try sharedMemoryGroup(worldSize: 3, ringBytes: 4096)
+    @Test(arguments: [0, 4096])
+    func messagesLargerThanTheRingAndMismatches(singleCopyBytes: Int) throws {
+        let group = try sharedMemoryGroup(worldSize: 3, ringBytes: 4096, singleCopyBytes: singleCopyBytes)
         defer { group.forEach { $0.close() } }
         // 1 MiB through 4 KiB rings, from two senders at once, and a 3-byte message between.
         let size = 1 << 20

@@ -51,6 +51,11 @@ int collectives_futex_wake(void *address, int count);
 /// bytes copied or -1 with errno set.
 ssize_t collectives_read_process_memory(pid_t pid, void *local, const void *remote, size_t length);
 
+/// Lets processes of the same user read this process's memory with process_vm_readv even
+/// where Yama's ptrace_scope is 1 (prctl PR_SET_PTRACER, PR_SET_PTRACER_ANY), as OpenMPI's
+/// shared-memory transport does for single-copy transfers. Returns 0, or -1 with errno set.
+int collectives_allow_peer_reads(void);
+
 /// The number of CPUs this process may run on (its affinity mask), or the online count when the
 /// mask cannot be read.
 int collectives_available_cpus(void);

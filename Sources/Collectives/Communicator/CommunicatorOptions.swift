@@ -63,7 +63,7 @@ public struct CommunicatorOptions: Sendable {
 }
 
 extension CommunicatorOptions {
-    /// Reads `COLLECTIVES_TRANSPORT`, `COLLECTIVES_SHM_RING_BYTES`, `COLLECTIVES_ALGORITHM`, the cost-model constants `COLLECTIVES_LATENCY_US`,
+    /// Reads `COLLECTIVES_TRANSPORT`, `COLLECTIVES_SHM_RING_BYTES`, `COLLECTIVES_SHM_SINGLE_COPY_BYTES`, `COLLECTIVES_ALGORITHM`, the cost-model constants `COLLECTIVES_LATENCY_US`,
     /// `COLLECTIVES_BANDWIDTH_GBPS` and `COLLECTIVES_REDUCE_GBPS`, and the tuning variables
     /// `COLLECTIVES_RING_SEGMENT_BYTES`, `COLLECTIVES_RING_WINDOW`, `COLLECTIVES_TREE_SEGMENT_BYTES`,
     /// `COLLECTIVES_SOCKET_BUFFER_BYTES`, `COLLECTIVES_TCP_STREAMS`, `COLLECTIVES_TCP_STRIPE_BYTES`,
@@ -93,6 +93,7 @@ extension CommunicatorOptions {
             transport = value
         }
         if let value = try integer("COLLECTIVES_SHM_RING_BYTES", minimum: 4096, limit: 1 << 30) { sharedMemory.ringBytes = value }
+        if let value = try integer("COLLECTIVES_SHM_SINGLE_COPY_BYTES", minimum: 0, limit: Int.max) { sharedMemory.singleCopyBytes = value }
         if let text = environment["COLLECTIVES_ALGORITHM"] {
             guard let value = Algorithm(name: text) else {
                 throw invalid("COLLECTIVES_ALGORITHM", text, Algorithm.allCases.map(\.rawValue).joined(separator: ", "))

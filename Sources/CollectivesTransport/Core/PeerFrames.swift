@@ -11,6 +11,9 @@ struct Frame {
     var request = TransportRequest(rawValue: 0)
     /// The received header, assembled as it arrives.
     var header: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    /// For a single-copy frame (shared memory): where the payload is in the sender's process and
+    /// how long it is, assembled as it arrives.
+    var descriptor: (UInt64, UInt64) = (0, 0)
 
     init(base: UnsafeMutableRawPointer?, count: Int, tag: MessageTag) {
         self.base = base
@@ -69,6 +72,9 @@ struct PeerFrames {
     var table = RequestTable(capacity: 256)
     var sends: [FrameQueue]
     var receives: [FrameQueue]
+    /// Sends whose bytes have left but which wait for the peer's acknowledgement (single-copy
+    /// transfers: the peer reads the caller's buffer itself).
+    var awaiting: [FrameQueue]
     /// Peers whose stream broke (mismatch, death): later requests with them fail at once.
     var broken: [TransportError?]
     /// Why the whole transport failed, once it has.
@@ -79,6 +85,7 @@ struct PeerFrames {
         self.worldSize = worldSize
         sends = Array(repeating: FrameQueue(), count: worldSize)
         receives = Array(repeating: FrameQueue(), count: worldSize)
+        awaiting = Array(repeating: FrameQueue(), count: worldSize)
         broken = Array(repeating: nil, count: worldSize)
     }
 
@@ -105,7 +112,7 @@ struct PeerFrames {
     /// Fails every pending request with `peer` and every later one.
     mutating func breakPeer(_ peer: Int, _ error: TransportError) {
         broken[peer] = error
-        for frame in sends[peer].all {
+        for frame in sends[peer].all + awaiting[peer].all {
             table.fail(frame.request, TransportError(error.kind, rank: rank, peer: peer, operation: "send", peerAddress: error.peerAddress,
                                                      mismatch: error.mismatch))
         }
@@ -115,6 +122,12 @@ struct PeerFrames {
         }
         sends[peer].removeAll()
         receives[peer].removeAll()
+        awaiting[peer].removeAll()
+    }
+
+    /// Whether anything is pending with `peer`.
+    func hasWork(with peer: Int) -> Bool {
+        !sends[peer].isEmpty || !receives[peer].isEmpty || !awaiting[peer].isEmpty
     }
 
     /// A waiter's check: `true` once the request succeeded, an error once it failed, `false`
@@ -134,6 +147,7 @@ struct PeerFrames {
         for peer in 0..<worldSize {
             sends[peer].removeAll()
             receives[peer].removeAll()
+            awaiting[peer].removeAll()
         }
         return true
     }
@@ -142,7 +156,8 @@ struct PeerFrames {
     /// first peer something is still expected from.
     func peer(of request: TransportRequest) -> Int? {
         for peer in 0..<worldSize {
-            if receives[peer].all.contains(where: { $0.request == request }) || sends[peer].all.contains(where: { $0.request == request }) {
+            if receives[peer].all.contains(where: { $0.request == request }) || sends[peer].all.contains(where: { $0.request == request })
+                || awaiting[peer].all.contains(where: { $0.request == request }) {
                 return peer
             }
         }
@@ -151,6 +166,6 @@ struct PeerFrames {
 
     /// Whether the request is a send (for error messages).
     func isSend(_ request: TransportRequest) -> Bool {
-        sends.contains { $0.all.contains { $0.request == request } }
+        (sends + awaiting).contains { $0.all.contains { $0.request == request } }
     }
 }

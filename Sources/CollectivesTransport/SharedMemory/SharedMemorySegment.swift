@@ -15,17 +15,18 @@ import CollectivesSystem
 /// | 16 | owner's rank in its group (u32) |
 /// | 20 | owner's process id (u32) |
 /// | 24 | ring capacity in bytes (u64) |
+/// | 32 | where the owner mapped the segment, in its own address space (u64): single-copy set-up checks it can read the magic there |
 /// | 64 | closed flag (u32), set when the owner closes |
 /// | 128 | doorbell (u32): bumped by anyone who gives the owner something to do; the owner sleeps on it (futex) |
 /// | 192 | sleepers (u32): how many of the owner's threads sleep on the doorbell |
-/// | 4096 + s·(128 + capacity) | ring for sender *s*: head (u64, written by the sender) at +0, tail (u64, written by the owner) at +64, data at +128 |
+/// | 4096 + s·(128 + capacity) | ring for sender *s*: head (u64, written by the sender) at +0, tail (u64, written by the owner) at +64, single-copy acknowledgements (u64, written by the owner) at +96, data at +128 |
 ///
 /// The name holds the creator's process id, so that segments left by a crashed job can be
 /// recognized and removed (``removeStale()``); a segment is unlinked as soon as every member has
 /// mapped it, so a job that crashes later leaves nothing behind.
 final class SharedMemorySegment: @unchecked Sendable {
     static let magic: UInt64 = 0x4D48_534C_4C4F_4353  // "SCOLLSHM" little-endian
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
     static let headerBytes = 4096
     static let ringHeaderBytes = 128
     static let namePrefix = "swift-collectives-"
@@ -72,6 +73,7 @@ final class SharedMemorySegment: @unchecked Sendable {
         memory.storeBytes(of: UInt32(rank), toByteOffset: 16, as: UInt32.self)
         memory.storeBytes(of: UInt32(getpid()), toByteOffset: 20, as: UInt32.self)
         memory.storeBytes(of: UInt64(capacity), toByteOffset: 24, as: UInt64.self)
+        memory.storeBytes(of: UInt64(UInt(bitPattern: memory)), toByteOffset: 32, as: UInt64.self)
         memory.storeBytes(of: version, toByteOffset: 8, as: UInt32.self)
         collectives_store_release_u64(memory, magic)
         return segment
@@ -111,6 +113,18 @@ final class SharedMemorySegment: @unchecked Sendable {
     }
 
     var ownerPID: pid_t { pid_t(base.load(fromByteOffset: 20, as: UInt32.self)) }
+    /// Where the owner mapped this segment in its own address space.
+    var ownerAddress: UInt64 { base.load(fromByteOffset: 32, as: UInt64.self) }
+
+    /// Whether this process can read the owner's memory directly (process_vm_readv): it reads
+    /// the magic at the start of the owner's own mapping.
+    var ownerMemoryIsReadable: Bool {
+        var word: UInt64 = 0
+        let n = withUnsafeMutableBytes(of: &word) {
+            collectives_read_process_memory(ownerPID, $0.baseAddress, UnsafeRawPointer(bitPattern: UInt(ownerAddress)), 8)
+        }
+        return n == 8 && word == Self.magic
+    }
     var closedFlag: UnsafeMutableRawPointer { base + 64 }
     var doorbell: UnsafeMutableRawPointer { base + 128 }
     var sleepers: UnsafeMutableRawPointer { base + 192 }

@@ -10,6 +10,17 @@ public struct SharedMemoryOptions: Sendable, Hashable {
     /// Bytes of each ring (one per sender in every rank's segment). Default 4 MiB; the memory is
     /// only touched as far as messages reach.
     public var ringBytes = 4 << 20
+    /// Messages of at least this many bytes go by single copy: the receiver reads them straight
+    /// from the sender's buffer with `process_vm_readv` (cross-memory attach), so each byte is
+    /// copied once instead of into and out of a ring. Default 0 (off): on the machines measured
+    /// it was no faster than the ring, whose copies stay in cache (docs/benchmarks.md);
+    /// `COLLECTIVES_SHM_SINGLE_COPY_BYTES` turns it on. Where the kernel does not allow one rank to read
+    /// another's memory (Yama `ptrace_scope` 2 or 3, seccomp, another user), every rank finds out
+    /// at set-up and all use the ring, logged at debug level.
+    ///
+    /// To allow it under `ptrace_scope` 1, each rank declares, as OpenMPI does, that processes of
+    /// the same user may read its memory (`prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY)`).
+    public var singleCopyBytes = 0
     public init() {}
 }
 
@@ -53,6 +64,10 @@ extension SharedMemoryTransport {
         let operation = "shared-memory set-up"
         var own: SharedMemorySegment?
         var problem: String?
+        // Before anyone can try to read this process (they do so after the first exchange). It
+        // fails where the kernel has no Yama module, which needs none: the reads themselves tell.
+        let singleCopyAllowed = options.singleCopyBytes > 0
+        if singleCopyAllowed { _ = collectives_allow_peer_reads() }
         do {
             own = try SharedMemorySegment.create(jobID: jobID, group: group, rank: rank, slots: worldSize, capacity: options.ringBytes)
         } catch {
@@ -75,13 +90,21 @@ extension SharedMemoryTransport {
                 }
             }
         }
-        let outcomes = try allGather(Array((problem ?? "").utf8))
-        if let failed = outcomes.firstIndex(where: { !$0.isEmpty }) {
+        // Single copy only if every rank can read every other rank: each says whether it can.
+        let readable = singleCopyAllowed && problem == nil
+            && segments.indices.allSatisfy { $0 == rank || segments[$0].ownerMemoryIsReadable }
+        let outcomes = try allGather(Array((problem ?? (readable ? "+" : "-")).utf8))
+        if let failed = outcomes.firstIndex(where: { $0 != [UInt8(ascii: "+")] && $0 != [UInt8(ascii: "-")] }) {
             let why = String(decoding: outcomes[failed], as: UTF8.self)
             throw TransportError(.protocolViolation("rank \(failed) could not set up shared memory: \(why)"), rank: rank, peer: failed, operation: operation)
         }
+        let singleCopy = outcomes.allSatisfy { $0 == [UInt8(ascii: "+")] }
+        if options.singleCopyBytes > 0 {
+            logger.debug("rank \(rank): shared memory: single copy from \(options.singleCopyBytes) bytes \(singleCopy ? "on" : "off: ranks \(outcomes.indices.filter { outcomes[$0] != [UInt8(ascii: "+")] }) cannot read their peers' memory (process_vm_readv)")")
+        }
         return SharedMemoryTransport(rank: rank, segments: segments, jobID: jobID,
-                                     waitPolicy: waitPolicy ?? .automatic(localRanks: worldSize), logger: logger)
+                                     waitPolicy: waitPolicy ?? .automatic(localRanks: worldSize),
+                                     singleCopyBytes: singleCopy ? options.singleCopyBytes : 0, logger: logger)
     }
 }
 
@@ -98,6 +121,8 @@ extension SharedMemoryTransport: SubgroupCapable {
             throw TransportError(.system(error), rank: rank, peer: nil, operation: "subgroup set-up")
         }
         let jobID = self.jobID, logger = self.logger, policy = waitPolicy
+        // The same processes as the parent's: single copy works there if it works here.
+        let singleCopy = singleCopyBytes == .max ? 0 : singleCopyBytes
         return SubgroupPlan(endpoint: Array(segment.name.utf8), connect: { _, newRank, endpoints, deadline throws(TransportError) in
             defer { segment.unlink() }
             // The segment was made with this rank's parent number; renumber it.
@@ -117,7 +142,8 @@ extension SharedMemoryTransport: SubgroupCapable {
                 }
                 segments.append(opened!)
             }
-            let transport = SharedMemoryTransport(rank: newRank, segments: segments, jobID: jobID, waitPolicy: policy, logger: logger)
+            let transport = SharedMemoryTransport(rank: newRank, segments: segments, jobID: jobID, waitPolicy: policy,
+                                                  singleCopyBytes: singleCopy, logger: logger)
             // Everyone has mapped everyone once each has heard from all: then names can go.
             let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: endpoints.count + 1, alignment: 8)
             defer { scratch.deallocate() }

@@ -44,9 +44,16 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     /// How far into its ring a sender may get before, finding the ring empty, it goes back to
     /// the start: 64 KiB (a quarter of smaller rings).
     private let rewindThreshold: UInt64
+    /// Messages of at least this many bytes are read by the receiver straight from the sender's
+    /// buffer (process_vm_readv) instead of passing through the ring: one copy instead of two.
+    /// `Int.max` when single copy is off or not permitted.
+    let singleCopyBytes: Int
+    /// Acknowledgements of single-copy sends seen, by peer.
+    private let acknowledged: UnsafeMutablePointer<UInt64>
     let logger: Logger
 
-    init(rank: Int, segments: [SharedMemorySegment], jobID: UInt64, waitPolicy: WaitPolicy, logger: Logger) {
+    init(rank: Int, segments: [SharedMemorySegment], jobID: UInt64, waitPolicy: WaitPolicy, singleCopyBytes: Int, logger: Logger) {
+        self.singleCopyBytes = singleCopyBytes > 0 ? singleCopyBytes : Int.max
         self.rank = rank
         self.worldSize = segments.count
         self.segments = segments
@@ -61,6 +68,8 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         heads.initialize(repeating: 0, count: segments.count)
         tails = .allocate(capacity: segments.count)
         tails.initialize(repeating: 0, count: segments.count)
+        acknowledged = .allocate(capacity: segments.count)
+        acknowledged.initialize(repeating: 0, count: segments.count)
     }
 
     deinit {
@@ -69,6 +78,7 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         framesStorage.deallocate()
         heads.deallocate()
         tails.deallocate()
+        acknowledged.deallocate()
     }
 
     /// How waits spin, yield and sleep; may be changed at any time.
@@ -125,14 +135,26 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
             }
             let free = capacity - (head - tail)
             if free == 0 { break }
-            let total = UInt64(Frame.headerBytes + frame.count)
+            let singleCopy = frame.count >= singleCopyBytes
+            let total = UInt64(Frame.headerBytes + (singleCopy ? Self.descriptorBytes : frame.count))
             let n = Swift.min(free, total - UInt64(frame.done))
-            copyIn(ring: ring, capacity: capacity, at: head, frame: frame, bytes: Int(n))
+            if singleCopy {
+                // The payload stays where it is: the ring carries where, and the receiver reads it.
+                var descriptor = (UInt64(UInt(bitPattern: frame.base)).littleEndian, UInt64(frame.count).littleEndian)
+                withUnsafeBytes(of: &descriptor) { copyIn(ring: ring, capacity: capacity, at: head, frame: frame, payload: $0.baseAddress, bytes: Int(n)) }
+            } else {
+                copyIn(ring: ring, capacity: capacity, at: head, frame: frame, payload: frame.base, bytes: Int(n))
+            }
             head += n
             frame.done += Int(n)
             moved = true
             if frame.done == Int(total) {
-                frames.table.complete(frame.request)
+                if singleCopy {
+                    // Done when the receiver says it has read the buffer.
+                    frames.awaiting[peer].append(frame)
+                } else {
+                    frames.table.complete(frame.request)
+                }
                 frames.sends[peer].removeFirst()
             } else {
                 frames.sends[peer].updateFirst(frame)
@@ -147,8 +169,8 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         return moved
     }
 
-    /// Writes `bytes` of the frame's stream (header, then payload) from its current position.
-    private func copyIn(ring: UnsafeMutableRawPointer, capacity: UInt64, at head: UInt64, frame: Frame, bytes: Int) {
+    /// Writes `bytes` of the frame's stream (header, then `payload`) from its current position.
+    private func copyIn(ring: UnsafeMutableRawPointer, capacity: UInt64, at head: UInt64, frame: Frame, payload: UnsafeRawPointer?, bytes: Int) {
         var position = head, done = frame.done, left = bytes
         var header = frame.outgoingHeader
         while left > 0 {
@@ -161,7 +183,7 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
                 withUnsafeBytes(of: &header) { target.copyMemory(from: $0.baseAddress! + done, byteCount: n) }
             } else {
                 n = room
-                target.copyMemory(from: frame.base! + (done - Frame.headerBytes), byteCount: n)
+                target.copyMemory(from: payload! + (done - Frame.headerBytes), byteCount: n)
             }
             position += UInt64(n)
             done += n
@@ -187,8 +209,9 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
                     continue
                 }
             }
-            let total = Frame.headerBytes + frame.count
-            let n = copyOut(ring: ring, capacity: capacity, at: tail, frame: &frame,
+            let singleCopy = frame.count >= singleCopyBytes
+            let total = Frame.headerBytes + (singleCopy ? Self.descriptorBytes : frame.count)
+            let n = copyOut(ring: ring, capacity: capacity, at: tail, frame: &frame, singleCopy: singleCopy,
                             bytes: Swift.min(Int(head - tail), total - frame.done))
             tail += UInt64(n)
             moved = true
@@ -200,6 +223,14 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
                 }
             }
             if frame.done == total {
+                if singleCopy {
+                    // The header was checked; now read the payload from the sender's buffer.
+                    if let error = readPayload(of: frame, from: peer) {
+                        frames.breakPeer(peer, error)
+                        break
+                    }
+                    collectives_store_release_u64(ring + 96, collectives_load_acquire_u64(ring + 96) &+ 1)
+                }
                 frames.table.complete(frame.request)
                 frames.receives[peer].removeFirst()
             } else {
@@ -214,9 +245,53 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         return moved
     }
 
+    /// The bytes of a single-copy frame's descriptor: the payload's address in the sender and its
+    /// length.
+    static let descriptorBytes = 16
+
+    /// Reads a single-copy frame's payload from the sender's process into the receive's buffer.
+    /// The sender's segment must still be open afterwards: a sender that failed may have freed
+    /// the buffer, so what was read is then not trusted.
+    private func readPayload(of frame: Frame, from peer: Int) -> TransportError? {
+        let segment = segments[peer]
+        let (address, length) = (UInt64(littleEndian: frame.descriptor.0), UInt64(littleEndian: frame.descriptor.1))
+        guard length == UInt64(frame.count), let remote = UnsafeRawPointer(bitPattern: UInt(address)), let local = frame.base else {
+            return TransportError(.protocolViolation("a single-copy descriptor that does not match its header"), rank: rank, peer: peer,
+                                  operation: "receive", peerAddress: "pid \(segment.ownerPID)")
+        }
+        var done = 0
+        while done < frame.count {
+            let n = collectives_read_process_memory(segment.ownerPID, local + done, remote + done, frame.count - done)
+            if n <= 0 {
+                let code = errno
+                if n < 0 && code == EINTR { continue }
+                return TransportError(segment.ownerIsAlive ? .system(SystemError(call: "process_vm_readv", errno: code)) : .peerGone,
+                                      rank: rank, peer: peer, operation: "receive", peerAddress: "pid \(segment.ownerPID)")
+            }
+            done += n
+        }
+        if segment.isClosed {
+            return TransportError(.peerGone, rank: rank, peer: peer, operation: "receive", peerAddress: "pid \(segment.ownerPID)")
+        }
+        return nil
+    }
+
+    /// Completes the single-copy sends to `peer` that it has acknowledged.
+    private func collectAcknowledgements(from peer: Int) -> Bool {
+        let count = collectives_load_acquire_u64(segments[peer].ring(from: rank) + 96)
+        var moved = false
+        while acknowledged[peer] < count, let frame = frames.awaiting[peer].first {
+            frames.table.complete(frame.request)
+            frames.awaiting[peer].removeFirst()
+            acknowledged[peer] += 1
+            moved = true
+        }
+        return moved
+    }
+
     /// Reads up to `bytes` of the frame's stream; stops where the header ends, so that it is
     /// checked before any payload lands. Returns the bytes read.
-    private func copyOut(ring: UnsafeMutableRawPointer, capacity: UInt64, at tail: UInt64, frame: inout Frame, bytes: Int) -> Int {
+    private func copyOut(ring: UnsafeMutableRawPointer, capacity: UInt64, at tail: UInt64, frame: inout Frame, singleCopy: Bool, bytes: Int) -> Int {
         var position = tail, left = bytes
         while left > 0 {
             let offset = Int(position % capacity)
@@ -230,7 +305,12 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
             } else {
                 n = room
                 // A header not checked yet never lets payload through (see pullReceives).
-                frame.base!.advanced(by: frame.done - Frame.headerBytes).copyMemory(from: source, byteCount: n)
+                if singleCopy {
+                    let done = frame.done - Frame.headerBytes
+                    withUnsafeMutableBytes(of: &frame.descriptor) { $0.baseAddress!.advanced(by: done).copyMemory(from: source, byteCount: n) }
+                } else {
+                    frame.base!.advanced(by: frame.done - Frame.headerBytes).copyMemory(from: source, byteCount: n)
+                }
             }
             position += UInt64(n)
             frame.done += n
@@ -246,13 +326,14 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         for peer in 0..<worldSize where peer != rank {
             if !frames.sends[peer].isEmpty, pushSends(to: peer) { moved = true }
             if !frames.receives[peer].isEmpty, pullReceives(from: peer) { moved = true }
+            if !frames.awaiting[peer].isEmpty, collectAcknowledgements(from: peer) { moved = true }
         }
         return moved
     }
 
     /// Fails the requests of peers that closed or died.
     private func checkPeers() {
-        for peer in 0..<worldSize where peer != rank && frames.broken[peer] == nil && (!frames.sends[peer].isEmpty || !frames.receives[peer].isEmpty) {
+        for peer in 0..<worldSize where peer != rank && frames.broken[peer] == nil && frames.hasWork(with: peer) {
             let segment = segments[peer]
             if segment.isClosed || !segment.ownerIsAlive {
                 let why = segment.isClosed ? "closed its transport" : "process \(segment.ownerPID) is gone"
