@@ -12,16 +12,24 @@ public struct SharedMemoryOptions: Sendable, Hashable {
     public var ringBytes = 4 << 20
     /// Messages of at least this many bytes go by single copy: the receiver reads them straight
     /// from the sender's buffer with `process_vm_readv` (cross-memory attach), so each byte is
-    /// copied once instead of into and out of a ring. Default 0 (off): on the machines measured
-    /// it was no faster than the ring, whose copies stay in cache (docs/benchmarks.md);
-    /// `COLLECTIVES_SHM_SINGLE_COPY_BYTES` turns it on. Where the kernel does not allow one rank to read
-    /// another's memory (Yama `ptrace_scope` 2 or 3, seccomp, another user), every rank finds out
-    /// at set-up and all use the ring, logged at debug level.
+    /// copied once instead of into and out of a ring; 0 turns it off. `nil` (the default)
+    /// chooses as measured (docs/benchmarks.md): from 128 KiB when the ranks on this host
+    /// outnumber its cores (they share caches that their switching flushes, and one copy beat
+    /// the ring's two at 1 – 64 MiB), off when each rank has a core (the ring's copies stay in
+    /// cache, and it was as fast or faster up to 4 MiB). `COLLECTIVES_SHM_SINGLE_COPY_BYTES` sets
+    /// it. Where the kernel does not allow one rank to read another's memory (Yama
+    /// `ptrace_scope` 2 or 3, seccomp, another user), every rank finds out at set-up and all use
+    /// the ring, logged at debug level.
     ///
     /// To allow it under `ptrace_scope` 1, each rank declares, as OpenMPI does, that processes of
     /// the same user may read its memory (`prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY)`).
-    public var singleCopyBytes = 0
+    public var singleCopyBytes: Int?
     public init() {}
+
+    /// The threshold in force for `localRanks` ranks on a host with `cores` cores.
+    public func singleCopyThreshold(localRanks: Int, cores: Int = WaitPolicy.availableCores) -> Int {
+        singleCopyBytes ?? (localRanks > cores ? 128 << 10 : 0)
+    }
 }
 
 extension SharedMemoryTransport {
@@ -66,7 +74,8 @@ extension SharedMemoryTransport {
         var problem: String?
         // Before anyone can try to read this process (they do so after the first exchange). It
         // fails where the kernel has no Yama module, which needs none: the reads themselves tell.
-        let singleCopyAllowed = options.singleCopyBytes > 0
+        let threshold = options.singleCopyThreshold(localRanks: worldSize)
+        let singleCopyAllowed = threshold > 0
         if singleCopyAllowed { _ = collectives_allow_peer_reads() }
         do {
             own = try SharedMemorySegment.create(jobID: jobID, group: group, rank: rank, slots: worldSize, capacity: options.ringBytes)
@@ -99,12 +108,12 @@ extension SharedMemoryTransport {
             throw TransportError(.protocolViolation("rank \(failed) could not set up shared memory: \(why)"), rank: rank, peer: failed, operation: operation)
         }
         let singleCopy = outcomes.allSatisfy { $0 == [UInt8(ascii: "+")] }
-        if options.singleCopyBytes > 0 {
-            logger.debug("rank \(rank): shared memory: single copy from \(options.singleCopyBytes) bytes \(singleCopy ? "on" : "off: ranks \(outcomes.indices.filter { outcomes[$0] != [UInt8(ascii: "+")] }) cannot read their peers' memory (process_vm_readv)")")
+        if threshold > 0 {
+            logger.debug("rank \(rank): shared memory: single copy from \(threshold) bytes \(singleCopy ? "on" : "off: ranks \(outcomes.indices.filter { outcomes[$0] != [UInt8(ascii: "+")] }) cannot read their peers' memory (process_vm_readv)")")
         }
         return SharedMemoryTransport(rank: rank, segments: segments, jobID: jobID,
                                      waitPolicy: waitPolicy ?? .automatic(localRanks: worldSize),
-                                     singleCopyBytes: singleCopy ? options.singleCopyBytes : 0, logger: logger)
+                                     singleCopyBytes: singleCopy ? threshold : 0, logger: logger)
     }
 }
 

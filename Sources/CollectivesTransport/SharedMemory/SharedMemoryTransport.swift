@@ -125,8 +125,11 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
                 // The ring is empty: past the first part of it, go back to its start (a padding
                 // frame tells the reader to skip to there). Small messages then reuse a few hot
                 // pages instead of walking the whole ring, faulting in and evicting as they go.
+                // Only if the frame then fits before the old position, so it need not wait for
+                // the reader to pass the padding.
                 let offset = head % capacity, skip = capacity - offset
-                if offset > rewindThreshold, skip >= UInt64(Frame.headerBytes) {
+                let wire = UInt64(Frame.headerBytes + (frame.count >= singleCopyBytes ? Self.descriptorBytes : frame.count))
+                if offset > rewindThreshold, offset >= wire, skip >= UInt64(Frame.headerBytes) {
                     let target = ring + SharedMemorySegment.ringHeaderBytes + Int(offset)
                     FrameHeader(tag: FrameHeader.padding, length: skip - UInt64(Frame.headerBytes)).store(to: target)
                     head += skip
