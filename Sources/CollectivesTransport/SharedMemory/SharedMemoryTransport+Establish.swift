@@ -12,24 +12,18 @@ public struct SharedMemoryOptions: Sendable, Hashable {
     public var ringBytes = 4 << 20
     /// Messages of at least this many bytes go by single copy: the receiver reads them straight
     /// from the sender's buffer with `process_vm_readv` (cross-memory attach), so each byte is
-    /// copied once instead of into and out of a ring; 0 turns it off. `nil` (the default)
-    /// chooses as measured (docs/benchmarks.md): from 128 KiB when the ranks on this host
-    /// outnumber its cores (they share caches that their switching flushes, and one copy beat
-    /// the ring's two at 1 – 64 MiB), off when each rank has a core (the ring's copies stay in
-    /// cache, and it was as fast or faster up to 4 MiB). `COLLECTIVES_SHM_SINGLE_COPY_BYTES` sets
-    /// it. Where the kernel does not allow one rank to read another's memory (Yama
+    /// copied once instead of into and out of a ring. Default 0 (off), as measured
+    /// (docs/benchmarks.md): with a core per rank the ring was as fast or faster up to 4 MiB (its
+    /// copies stay in cache); with 4 ranks on 2 cores single copy won the all-reduce benchmark at
+    /// 1 – 64 MiB but slowed the demo's training by about a sixth. `COLLECTIVES_SHM_SINGLE_COPY_BYTES`
+    /// turns it on. Where the kernel does not allow one rank to read another's memory (Yama
     /// `ptrace_scope` 2 or 3, seccomp, another user), every rank finds out at set-up and all use
     /// the ring, logged at debug level.
     ///
     /// To allow it under `ptrace_scope` 1, each rank declares, as OpenMPI does, that processes of
     /// the same user may read its memory (`prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY)`).
-    public var singleCopyBytes: Int?
+    public var singleCopyBytes = 0
     public init() {}
-
-    /// The threshold in force for `localRanks` ranks on a host with `cores` cores.
-    public func singleCopyThreshold(localRanks: Int, cores: Int = WaitPolicy.availableCores) -> Int {
-        singleCopyBytes ?? (localRanks > cores ? 128 << 10 : 0)
-    }
 }
 
 extension SharedMemoryTransport {
@@ -74,7 +68,7 @@ extension SharedMemoryTransport {
         var problem: String?
         // Before anyone can try to read this process (they do so after the first exchange). It
         // fails where the kernel has no Yama module, which needs none: the reads themselves tell.
-        let threshold = options.singleCopyThreshold(localRanks: worldSize)
+        let threshold = options.singleCopyBytes
         let singleCopyAllowed = threshold > 0
         if singleCopyAllowed { _ = collectives_allow_peer_reads() }
         do {
