@@ -152,6 +152,14 @@ struct PeerFrames {
         return true
     }
 
+    /// The error of a wait for `request` that timed out: it names the request's peer (or the
+    /// first peer something is still expected from) and where that peer is.
+    func timeoutError(for request: TransportRequest, address: (Int) -> String) -> TransportError {
+        let peer = peer(of: request)
+        return TransportError(.timedOut, rank: rank, peer: peer, operation: isSend(request) ? "send" : "receive",
+                              peerAddress: peer.map(address))
+    }
+
     /// The peer a timed-out wait names: the peer of the request if it is still queued, else the
     /// first peer something is still expected from.
     func peer(of request: TransportRequest) -> Int? {

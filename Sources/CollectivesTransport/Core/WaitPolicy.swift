@@ -75,20 +75,20 @@ struct IdleTimer {
     }
 }
 
-/// The wait loop every transport runs, over its own medium.
+/// The wait loop every transport runs, over its own medium, with `lock` (the transport's) held.
 ///
 /// Each pass settles the request, moves what can move, and checks the deadline; a pass that
-/// moved nothing spins, yields or sleeps as the policy says. Every `livenessInterval` it checks
-/// the peers (a medium that notices dead peers by itself passes `.max`). When the deadline
-/// passes, `timedOut` makes the error (it fails the transport, so that nothing queued can touch
-/// a caller's buffer later) and the loop throws it.
+/// moved nothing spins, yields (without the lock, so other threads of the process can post) or
+/// sleeps as the policy says. Every `livenessInterval` it checks the peers (a medium that
+/// notices dead peers by itself passes `.max`). When the deadline passes, `timedOut` makes the
+/// error (it fails the transport, so that nothing queued can touch a caller's buffer later) and
+/// the loop throws it.
 @inline(__always)
 func runWaitLoop(
-    policy: WaitPolicy, deadline: Deadline, livenessInterval: UInt64 = 100_000_000,
+    policy: WaitPolicy, deadline: Deadline, lock: ConditionLock, livenessInterval: UInt64 = 100_000_000,
     settle: () throws(TransportError) -> Bool,
     progress: () -> Bool,
-    checkPeers: () -> Void,
-    yield: () -> Void,
+    checkPeers: () -> Void = {},
     sleep: (_ nanoseconds: UInt64) -> Void,
     timedOut: () -> TransportError
 ) throws(TransportError) {
@@ -113,7 +113,9 @@ func runWaitLoop(
         case .spin:
             collectives_pause()
         case .yield:
-            yield()
+            lock.unlock()
+            collectives_yield()
+            lock.lock()
         case .sleep:
             // Until the deadline or the next liveness check, whichever is first.
             let until = Swift.min(deadline.uptimeNanoseconds, nextCheck)

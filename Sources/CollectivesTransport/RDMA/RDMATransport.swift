@@ -267,18 +267,12 @@ public final class RDMATransport: Transport, @unchecked Sendable {
         }
         var nap = 20_000
         try runWaitLoop(
-            policy: policy, deadline: deadline, livenessInterval: .max,
+            policy: policy, deadline: deadline, lock: lock, livenessInterval: .max,
             settle: { () throws(TransportError) in try frames.settle(slot) },
             progress: {
                 guard progressAll() else { return false }
                 nap = 20_000
                 return true
-            },
-            checkPeers: {},
-            yield: {
-                lock.unlock()
-                collectives_yield()
-                lock.lock()
             },
             sleep: { nanoseconds in
                 lock.unlock()
@@ -288,9 +282,7 @@ public final class RDMATransport: Transport, @unchecked Sendable {
                 nap = Swift.min(1_000_000, nap * 2)
             },
             timedOut: { () -> TransportError in
-                let peer = frames.peer(of: request)
-                let error = TransportError(.timedOut, rank: rank, peer: peer, operation: frames.isSend(request) ? "send" : "receive",
-                                           peerAddress: peer.map { "queue pair to rank \($0)" })
+                let error = frames.timeoutError(for: request) { "queue pair to rank \($0)" }
                 frames.fail(error)
                 _ = try? frames.settle(slot)
                 return error

@@ -358,15 +358,10 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         }
         let own = segments[rank]
         try runWaitLoop(
-            policy: policy, deadline: deadline,
+            policy: policy, deadline: deadline, lock: lock,
             settle: { () throws(TransportError) in try frames.settle(slot) },
             progress: { progressAll() },
             checkPeers: { checkPeers() },
-            yield: {
-                lock.unlock()
-                collectives_yield()
-                lock.lock()
-            },
             sleep: { nanoseconds in
                 // Sleep on the doorbell; a peer that moves anything in our rings rings it.
                 _ = collectives_fetch_add_u32(own.sleepers, 1)
@@ -379,10 +374,7 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
                 _ = collectives_fetch_add_u32(own.sleepers, UInt32.max)
             },
             timedOut: { () -> TransportError in
-                let peer = frames.peer(of: request)
-                let error = TransportError(.timedOut, rank: rank, peer: peer,
-                                           operation: frames.isSend(request) ? "send" : "receive",
-                                           peerAddress: peer.map { "pid \(segments[$0].ownerPID)" })
+                let error = frames.timeoutError(for: request) { "pid \(segments[$0].ownerPID)" }
                 failLocked(error)
                 _ = try? frames.settle(slot)
                 return error

@@ -179,15 +179,9 @@ public final class TCPTransport: Transport, @unchecked Sendable {
             throw TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
         }
         try runWaitLoop(
-            policy: policy, deadline: deadline, livenessInterval: .max,
+            policy: policy, deadline: deadline, lock: lock, livenessInterval: .max,
             settle: { () throws(TransportError) in try table.settle(slot) },
             progress: { progressAll(readyOnly: false) },
-            checkPeers: {},
-            yield: {
-                lock.unlock()
-                collectives_yield()
-                lock.lock()
-            },
             sleep: { nanoseconds in
                 // Holding the lock is fine: close() and fail() shut the sockets down first,
                 // which wakes this poll.
