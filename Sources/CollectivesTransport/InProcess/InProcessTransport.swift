@@ -99,7 +99,7 @@ final class InProcessFabric: @unchecked Sendable {
         defer { lock.unlock() }
         if let failure = failures[rank] { throw failure }
         if closed || closedRanks.contains(rank) { throw TransportError(.closed, rank: rank, peer: peer, operation: kind) }
-        if closedRanks.contains(peer) { throw TransportError(.peerGone, rank: rank, peer: peer, operation: kind) }
+        if closedRanks.contains(peer) { throw goneError(peer, seenBy: rank, operation: kind) }
         let request = tables[rank].allocate()
         var op = op
         op.request = request
@@ -171,6 +171,16 @@ final class InProcessFabric: @unchecked Sendable {
         close(rank: rank)
     }
 
+    /// What `peer` sees of `rank`, which closed or failed: `peerGone`, or, when `rank` failed
+    /// because the two called differently, that mismatch (what `peer` would have found itself at
+    /// its next message), so that both name both calls. Called with the lock held.
+    private func goneError(_ rank: Int, seenBy peer: Int, operation: String) -> TransportError {
+        if let cause = failures[rank], let mismatch = cause.mismatch {
+            return TransportError(.mismatch(mismatch.explanation), rank: peer, peer: rank, operation: operation, mismatch: mismatch)
+        }
+        return TransportError(.peerGone, rank: peer, peer: rank, operation: operation)
+    }
+
     func close(rank: Int) {
         lock.withLock {
             closedRanks.insert(rank)
@@ -179,10 +189,12 @@ final class InProcessFabric: @unchecked Sendable {
                 for to in 0..<worldSize where from == rank || to == rank {
                     let pair = from * worldSize + to
                     for op in sends[pair] {
-                        tables[from].fail(op.request, TransportError(from == rank ? .closed : .peerGone, rank: from, peer: to, operation: "send"))
+                        tables[from].fail(op.request, from == rank ? TransportError(.closed, rank: from, peer: to, operation: "send")
+                                                                   : goneError(rank, seenBy: from, operation: "send"))
                     }
                     for op in receives[pair] {
-                        tables[to].fail(op.request, TransportError(to == rank ? .closed : .peerGone, rank: to, peer: from, operation: "receive"))
+                        tables[to].fail(op.request, to == rank ? TransportError(.closed, rank: to, peer: from, operation: "receive")
+                                                               : goneError(rank, seenBy: to, operation: "receive"))
                     }
                     sends[pair].removeAll()
                     receives[pair].removeAll()
