@@ -89,8 +89,6 @@ struct PeerFrames {
         broken = Array(repeating: nil, count: worldSize)
     }
 
-    var hasFailed: Bool { failure != nil }
-
     /// Checks the peer and the transport's state, gives the frame a request and queues it.
     mutating func admit(_ frame: Frame, peer: Int, isSend: Bool) throws(TransportError) -> TransportRequest {
         guard peer >= 0, peer < worldSize, peer != rank else {
@@ -143,7 +141,7 @@ struct PeerFrames {
     mutating func fail(_ error: TransportError) -> Bool {
         guard failure == nil else { return false }
         failure = error
-        table.failAll { _ in error }
+        table.failAll(error)
         for peer in 0..<worldSize {
             sends[peer].removeAll()
             receives[peer].removeAll()

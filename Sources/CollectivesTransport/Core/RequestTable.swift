@@ -51,8 +51,6 @@ struct RequestTable {
         return slot
     }
 
-    func state(_ slot: Int) -> State { states[slot] }
-
     /// Whether the request is live and still pending.
     func isPending(_ request: TransportRequest) -> Bool {
         guard let slot = slot(of: request), case .pending = states[slot] else { return false }
@@ -94,10 +92,10 @@ struct RequestTable {
         }
     }
 
-    /// Fails every pending request.
-    mutating func failAll(_ error: (Int) -> TransportError) {
+    /// Fails every pending request with `error`.
+    mutating func failAll(_ error: TransportError) {
         for slot in states.indices {
-            if case .pending = states[slot] { states[slot] = .failed(error(slot)) }
+            if case .pending = states[slot] { states[slot] = .failed(error) }
         }
     }
 }

@@ -29,6 +29,8 @@ final class SharedMemorySegment: @unchecked Sendable {
     static let version: UInt32 = 2
     static let headerBytes = 4096
     static let ringHeaderBytes = 128
+    /// Where in a ring's header the owner counts the single-copy frames it has read.
+    static let acknowledgementsOffset = 96
     static let namePrefix = "swift-collectives-"
 
     let name: String

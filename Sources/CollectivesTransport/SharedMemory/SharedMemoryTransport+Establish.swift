@@ -123,9 +123,8 @@ extension SharedMemoryTransport: SubgroupCapable {
         } catch {
             throw TransportError(.system(error), rank: rank, peer: nil, operation: "subgroup set-up")
         }
-        let jobID = self.jobID, logger = self.logger, policy = waitPolicy
         // The same processes as the parent's: single copy works there if it works here.
-        let singleCopy = singleCopyBytes == .max ? 0 : singleCopyBytes
+        let jobID = self.jobID, logger = self.logger, policy = waitPolicy, singleCopy = singleCopyBytes
         return SubgroupPlan(endpoint: Array(segment.name.utf8), connect: { _, newRank, endpoints, deadline throws(TransportError) in
             defer { segment.unlink() }
             // The segment was made with this rank's parent number; renumber it.

@@ -46,14 +46,14 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     private let rewindThreshold: UInt64
     /// Messages of at least this many bytes are read by the receiver straight from the sender's
     /// buffer (process_vm_readv) instead of passing through the ring: one copy instead of two.
-    /// `Int.max` when single copy is off or not permitted.
+    /// 0 when single copy is off or not permitted.
     let singleCopyBytes: Int
     /// Acknowledgements of single-copy sends seen, by peer.
     private let acknowledged: UnsafeMutablePointer<UInt64>
     let logger: Logger
 
     init(rank: Int, segments: [SharedMemorySegment], jobID: UInt64, waitPolicy: WaitPolicy, singleCopyBytes: Int, logger: Logger) {
-        self.singleCopyBytes = singleCopyBytes > 0 ? singleCopyBytes : Int.max
+        self.singleCopyBytes = Swift.max(0, singleCopyBytes)
         self.rank = rank
         self.worldSize = segments.count
         self.segments = segments
@@ -128,8 +128,7 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
                 // Only if the frame then fits before the old position, so it need not wait for
                 // the reader to pass the padding.
                 let offset = head % capacity, skip = capacity - offset
-                let wire = UInt64(Frame.headerBytes + (frame.count >= singleCopyBytes ? Self.descriptorBytes : frame.count))
-                if offset > rewindThreshold, offset >= wire, skip >= UInt64(Frame.headerBytes) {
+                if offset > rewindThreshold, offset >= UInt64(wireBytes(frame)), skip >= UInt64(Frame.headerBytes) {
                     let target = ring + SharedMemorySegment.ringHeaderBytes + Int(offset)
                     FrameHeader(tag: FrameHeader.padding, length: skip - UInt64(Frame.headerBytes)).store(to: target)
                     head += skip
@@ -138,8 +137,8 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
             }
             let free = capacity - (head - tail)
             if free == 0 { break }
-            let singleCopy = frame.count >= singleCopyBytes
-            let total = UInt64(Frame.headerBytes + (singleCopy ? Self.descriptorBytes : frame.count))
+            let singleCopy = isSingleCopy(frame)
+            let total = UInt64(wireBytes(frame))
             let n = Swift.min(free, total - UInt64(frame.done))
             if singleCopy {
                 // The payload stays where it is: the ring carries where, and the receiver reads it.
@@ -212,8 +211,8 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
                     continue
                 }
             }
-            let singleCopy = frame.count >= singleCopyBytes
-            let total = Frame.headerBytes + (singleCopy ? Self.descriptorBytes : frame.count)
+            let singleCopy = isSingleCopy(frame)
+            let total = wireBytes(frame)
             let n = copyOut(ring: ring, capacity: capacity, at: tail, frame: &frame, singleCopy: singleCopy,
                             bytes: Swift.min(Int(head - tail), total - frame.done))
             tail += UInt64(n)
@@ -232,7 +231,8 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
                         frames.breakPeer(peer, error)
                         break
                     }
-                    collectives_store_release_u64(ring + 96, collectives_load_acquire_u64(ring + 96) &+ 1)
+                    let acknowledgements = ring + SharedMemorySegment.acknowledgementsOffset
+                    collectives_store_release_u64(acknowledgements, collectives_load_acquire_u64(acknowledgements) &+ 1)
                 }
                 frames.table.complete(frame.request)
                 frames.receives[peer].removeFirst()
@@ -251,6 +251,16 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     /// The bytes of a single-copy frame's descriptor: the payload's address in the sender and its
     /// length.
     static let descriptorBytes = 16
+
+    /// Whether a frame goes by single copy (its payload read from the sender's buffer).
+    @inline(__always)
+    private func isSingleCopy(_ frame: Frame) -> Bool { singleCopyBytes > 0 && frame.count >= singleCopyBytes }
+
+    /// The bytes a frame takes in the ring: its header, then its payload or its descriptor.
+    @inline(__always)
+    private func wireBytes(_ frame: Frame) -> Int {
+        Frame.headerBytes + (isSingleCopy(frame) ? Self.descriptorBytes : frame.count)
+    }
 
     /// Reads a single-copy frame's payload from the sender's process into the receive's buffer.
     /// The sender's segment must still be open afterwards: a sender that failed may have freed
@@ -281,7 +291,7 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
 
     /// Completes the single-copy sends to `peer` that it has acknowledged.
     private func collectAcknowledgements(from peer: Int) -> Bool {
-        let count = collectives_load_acquire_u64(segments[peer].ring(from: rank) + 96)
+        let count = collectives_load_acquire_u64(segments[peer].ring(from: rank) + SharedMemorySegment.acknowledgementsOffset)
         var moved = false
         while acknowledged[peer] < count, let frame = frames.awaiting[peer].first {
             frames.table.complete(frame.request)

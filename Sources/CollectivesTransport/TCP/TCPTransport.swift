@@ -301,8 +301,9 @@ public final class TCPTransport: Transport, @unchecked Sendable {
     private func failLocked(_ error: TransportError) {
         guard failure == nil else { return }
         failure = error
+        // Every pending request is queued on some connection: fail them all, drop the queues.
+        table.failAll(error)
         for connection in connections {
-            for request in connection.pendingRequests() { table.fail(request, error) }
             connection.dropPending()
             connection.socket.shutdown()
         }
