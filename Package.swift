@@ -43,7 +43,7 @@ let package = Package(
     targets: [
         .target(
             name: "CollectivesSystem",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CCollectivesShim", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // Futexes, atomics on shared memory and cross-memory reads, which Swift cannot call
@@ -127,6 +127,7 @@ let package = Package(
         .executableTarget(
             name: "collectives-run",
             dependencies: [
+                "CCollectivesShim",
                 "CommandLineSupport",
                 "CollectivesSystem",
                 "CollectivesRendezvous",
@@ -150,6 +151,7 @@ let package = Package(
             dependencies: [
                 "CommandLineSupport",
                 "Collectives",
+                "CollectivesRendezvous",
                 "CollectivesSystem",
                 "CollectivesVerification",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -183,7 +185,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MultiProcessTests",
-            dependencies: ["CollectivesSystem"],
+            dependencies: ["CollectivesSystem", "CCollectivesShim"],
             swiftSettings: strict
         ),
     ]

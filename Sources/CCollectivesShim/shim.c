@@ -7,6 +7,9 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sched.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <spawn.h>
 #if defined(__linux__)
 #include <sys/prctl.h>
 #endif
@@ -76,5 +79,30 @@ int collectives_allow_peer_reads(void) {
 #else
     errno = ENOSYS;
     return -1;
+#endif
+}
+
+int collectives_pidfd_open(pid_t pid) {
+#if defined(__linux__) && defined(SYS_pidfd_open)
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int collectives_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int collectives_accept_cloexec(int fd, void *address, void *length) {
+    return accept4(fd, (struct sockaddr *)address, (socklen_t *)length, SOCK_CLOEXEC | SOCK_NONBLOCK);
+}
+
+int collectives_spawn_close_from(void *actions, int lowest) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)actions, lowest);
+#else
+    (void)actions; (void)lowest;
+    return ENOSYS;
 #endif
 }

@@ -37,7 +37,15 @@ int collectives_verbs_post_write_immediate(collectives_verbs_endpoint *e, uint64
 }
 int collectives_verbs_post_receive(collectives_verbs_endpoint *e, uint64_t w) { (void)e; (void)w; return -1; }
 int collectives_verbs_poll(collectives_verbs_endpoint *e, int m, uint64_t *w, uint32_t *i, int *s, int *r) { (void)e; (void)m; (void)w; (void)i; (void)s; (void)r; return -1; }
+void collectives_verbs_endpoint_destroy_qp(collectives_verbs_endpoint *e) {
+    if (e && e->qp) {
+        lib.destroy_qp(e->qp);
+        e->qp = NULL;
+    }
+}
+
 void collectives_verbs_endpoint_destroy(collectives_verbs_endpoint *e) { (void)e; }
+void collectives_verbs_endpoint_destroy_qp(collectives_verbs_endpoint *e) { (void)e; }
 
 #else
 #include <infiniband/verbs.h>
@@ -290,6 +298,13 @@ int collectives_verbs_poll(collectives_verbs_endpoint *e, int max, uint64_t *wr_
         is_receive[i] = (completions[i].opcode & IBV_WC_RECV) != 0;
     }
     return count;
+}
+
+void collectives_verbs_endpoint_destroy_qp(collectives_verbs_endpoint *e) {
+    if (e && e->qp) {
+        lib.destroy_qp(e->qp);
+        e->qp = NULL;
+    }
 }
 
 void collectives_verbs_endpoint_destroy(collectives_verbs_endpoint *e) {

@@ -4,8 +4,18 @@ import CollectivesSystem
 public final class InMemoryStore: Store, @unchecked Sendable {
     private let lock = ConditionLock()
     private var values: [String: [UInt8]] = [:]
+    private var closed = false
 
     public init() {}
+
+    /// Wakes every thread waiting in ``get(_:deadline:)`` or ``wait(_:deadline:)`` with
+    /// ``RendezvousError/storeClosed(operation:)``; later waits for missing keys fail the same way.
+    public func close() {
+        lock.withLock {
+            closed = true
+            lock.broadcast()
+        }
+    }
 
     public func set(_ key: String, _ value: [UInt8]) throws(RendezvousError) {
         lock.withLock {
@@ -19,6 +29,7 @@ public final class InMemoryStore: Store, @unchecked Sendable {
         defer { lock.unlock() }
         while true {
             if let value = values[key] { return value }
+            if closed { throw .storeClosed(operation: "get") }
             if !lock.wait(until: deadline), deadline.hasPassed {
                 throw .timedOut(operation: "get", keys: [key])
             }
@@ -41,6 +52,7 @@ public final class InMemoryStore: Store, @unchecked Sendable {
         while true {
             let missing = keys.filter { values[$0] == nil }
             if missing.isEmpty { return }
+            if closed { throw .storeClosed(operation: "wait") }
             if !lock.wait(until: deadline), deadline.hasPassed {
                 throw .timedOut(operation: "wait", keys: missing)
             }

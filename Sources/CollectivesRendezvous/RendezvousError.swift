@@ -20,6 +20,11 @@ public enum RendezvousError: Error, Sendable, CustomStringConvertible {
     case invalidConfiguration(String)
     /// Another rank reported a failure through the store while this one waited.
     case peerReported(String)
+    /// The store was closed while `operation` waited on it.
+    case storeClosed(operation: String)
+    /// The process that answered at `address` could not prove it knows the job's secret: a
+    /// store of another job, or a process that took the port first.
+    case storeNotAuthentic(address: String)
 
     public var description: String {
         switch self {
@@ -43,6 +48,11 @@ public enum RendezvousError: Error, Sendable, CustomStringConvertible {
             return "invalid configuration: \(why)"
         case .peerReported(let why):
             return why
+        case .storeClosed(let operation):
+            return "\(operation): the rendezvous store was closed"
+        case .storeNotAuthentic(let address):
+            return "refused the rendezvous store at \(address): it could not prove it knows the job's secret "
+                + "(another job's store, or a process that took the port first; COLLECTIVES_JOB_SECRET must be the same on every rank)"
         }
     }
 }

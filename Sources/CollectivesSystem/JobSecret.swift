@@ -12,6 +12,9 @@ public struct JobSecret: Sendable, Hashable {
     /// The secret `text` (any string; its UTF-8 bytes are the key).
     public init(_ text: String) { key = Array(text.utf8) }
 
+    /// A key given as bytes (a key derived from another, such as a store connection's).
+    public init(bytes: [UInt8]) { key = bytes }
+
     /// No secret.
     public static let none = JobSecret("")
 

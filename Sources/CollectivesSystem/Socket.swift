@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CCollectivesShim
 
 /// A TCP socket file descriptor in non-blocking mode, with blocking helpers that take deadlines.
 ///
@@ -42,7 +43,11 @@ public final class Socket: @unchecked Sendable {
 
     private static func makeDescriptor(family: Int32) throws(SocketError) -> Int32 {
         do {
-            return try systemCallBlocking("socket") { Glibc.socket(family, socketStreamType, 0) }
+            // Close-on-exec from the start: a process another thread spawns meanwhile (the
+            // launcher, a user's subprocess) must not inherit the job's connections.
+            return try systemCallBlocking("socket") {
+                Glibc.socket(family, socketStreamType | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            }
         } catch { throw .system(error) }
     }
 
@@ -88,7 +93,7 @@ public final class Socket: @unchecked Sendable {
             var storage = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let fd = withUnsafeMutableBytes(of: &storage) { raw in
-                Glibc.accept(descriptor, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
+                collectives_accept_cloexec(descriptor, raw.baseAddress, &length)
             }
             if fd >= 0 {
                 let remote = SocketAddress(storage: storage, length: length)
@@ -109,6 +114,27 @@ public final class Socket: @unchecked Sendable {
     public func setNoDelay() {
         var one: Int32 = 1
         _ = setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    /// Makes a peer that vanishes (a host that lost power or its network, with nothing to send
+    /// a reset) an error on this socket within about `seconds`: TCP keepalive probes once the
+    /// connection has been idle for a third of it, and a user timeout (`TCP_USER_TIMEOUT`) that
+    /// bounds both unacknowledged data and unanswered probes. A peer that is merely slow to
+    /// compute keeps its connection: its kernel answers the probes.
+    public func setLivenessTimeout(seconds: Double) {
+        guard seconds > 0, seconds.isFinite else { return }
+        func set(_ level: Int32, _ option: Int32, _ value: Int32) {
+            var value = value
+            _ = setsockopt(descriptor, level, option, &value, socklen_t(MemoryLayout<Int32>.size))
+        }
+        let total = Swift.max(3, Swift.min(seconds, 3600))
+        let idle = Swift.max(1, Int32(total / 3))
+        let interval = Swift.max(1, Int32(total / 6))
+        set(SOL_SOCKET, SO_KEEPALIVE, 1)
+        set(Int32(IPPROTO_TCP), TCP_KEEPIDLE, idle)
+        set(Int32(IPPROTO_TCP), TCP_KEEPINTVL, interval)
+        set(Int32(IPPROTO_TCP), TCP_KEEPCNT, Swift.max(1, Int32(total) / interval))
+        set(Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, Int32(total * 1000))
     }
 
     /// Asks for send and receive buffers of `bytes` each (the kernel caps them at

@@ -8,6 +8,9 @@ import Darwin
 /// cooperative pool (store server connections, a communicator's worker).
 public final class SystemThread: @unchecked Sendable {
     private var handle: pthread_t
+    /// Serializes `join()`: a second caller waits until the first has joined, and never joins
+    /// the same thread twice (undefined behaviour in POSIX).
+    private let joinLock = ConditionLock()
     private var joined = false
     /// What the thread is for, for diagnostics.
     public let name: String
@@ -17,10 +20,11 @@ public final class SystemThread: @unchecked Sendable {
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
     }
 
-    /// Starts `body` on a new thread.
-    public init(name: String, _ body: @escaping @Sendable () -> Void) {
+    /// Starts `body` on a new thread, or throws when the system cannot make one (`EAGAIN` when
+    /// out of threads or memory): a clear error instead of a trap.
+    public init(starting name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) {
         self.name = name
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        let box = Unmanaged.passRetained(Box(body))
         #if canImport(Glibc)
         var thread = pthread_t()
         #else
@@ -30,8 +34,11 @@ public final class SystemThread: @unchecked Sendable {
             let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
             box.body()
             return nil
-        }, box)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
+        }, box.toOpaque())
+        guard rc == 0 else {
+            box.release()
+            throw SystemError(call: "pthread_create(\(name))", errno: rc)
+        }
         #if canImport(Glibc)
         handle = thread
         #else
@@ -39,9 +46,18 @@ public final class SystemThread: @unchecked Sendable {
         #endif
     }
 
-    /// Waits for the thread to finish; later calls return at once. Called on the thread itself
-    /// (its owner released there), it detaches instead of waiting for itself forever.
+    /// Starts `body` on a new thread; traps when the system cannot make one. For tests and
+    /// tools; the library uses ``init(starting:_:)``.
+    public convenience init(name: String, _ body: @escaping @Sendable () -> Void) {
+        do { try self.init(starting: name, body) } catch { fatalError("\(error)") }
+    }
+
+    /// Waits for the thread to finish; later calls, and calls from several threads at once,
+    /// return once it has. Called on the thread itself (its owner released there), it detaches
+    /// instead of waiting for itself forever.
     public func join() {
+        joinLock.lock()
+        defer { joinLock.unlock() }
         guard !joined else { return }
         joined = true
         if pthread_equal(pthread_self(), handle) != 0 {

@@ -58,16 +58,36 @@ public enum CollectiveCheck {
             return countWrong(values)
 
         case .broadcast:
-            var values = rank == root ? filled(rank, count) : [T](repeating: .zero, count: count)
-            try communicator.broadcast(&values, root: root)
-            return countWrong(values)
+            if inPlace {
+                var values = rank == root ? filled(rank, count) : [T](repeating: .zero, count: count)
+                try communicator.broadcast(&values, root: root)
+                return countWrong(values)
+            }
+            // Out of place: the root's send buffer is only read; other ranks pass none.
+            let send = rank == root ? filled(rank, count) : []
+            var output = [T](repeating: .zero, count: count)
+            try send.withUnsafeBufferPointer { s in
+                try output.withUnsafeMutableBufferPointer { try communicator.broadcast(s, into: $0, root: root) }
+            }
+            if rank == root && send != filled(rank, count) { return count + 1 }
+            return countWrong(output)
 
         case .reduce:
             let original = filled(rank, count)
-            var values = original
-            try communicator.reduce(&values, op: op, root: root)
-            if rank == root { return countWrong(values) }
-            return values == original ? 0 : count + 1
+            if inPlace {
+                var values = original
+                try communicator.reduce(&values, op: op, root: root)
+                if rank == root { return countWrong(values) }
+                return values == original ? 0 : count + 1
+            }
+            // Out of place: every send buffer is only read; only the root passes a receive buffer.
+            let send = original
+            var output = [T](repeating: .zero, count: rank == root ? count : 0)
+            try send.withUnsafeBufferPointer { s in
+                try output.withUnsafeMutableBufferPointer { try communicator.reduce(s, into: $0, op: op, root: root) }
+            }
+            if send != original { return count + 1 }
+            return rank == root ? countWrong(output) : 0
 
         case .allGather:
             let mine = filled(rank, count)
@@ -110,13 +130,32 @@ public enum CollectiveCheck {
             return countWrong(output)
 
         case .gather:
-            let output = try communicator.gather(filled(rank, count), root: root)
-            guard rank == root else { return output.isEmpty ? 0 : 1 }
-            guard output.count == count * n else { return count * n + 1 }
-            return countWrong(output)
+            if inPlace {
+                let output = try communicator.gather(filled(rank, count), root: root)
+                guard rank == root else { return output.isEmpty ? 0 : 1 }
+                guard output.count == count * n else { return count * n + 1 }
+                return countWrong(output)
+            }
+            // The buffer form: only the root passes a receive buffer.
+            let send = filled(rank, count)
+            var output = [T](repeating: .zero, count: rank == root ? count * n : 0)
+            try send.withUnsafeBufferPointer { s in
+                try output.withUnsafeMutableBufferPointer { try communicator.gather(s, into: $0, root: root) }
+            }
+            return rank == root ? countWrong(output) : 0
 
         case .scatter:
-            let output = try communicator.scatter(rank == root ? filled(root, count * n) : [], count: count, root: root)
+            if inPlace {
+                let output = try communicator.scatter(rank == root ? filled(root, count * n) : [], count: count, root: root)
+                return countWrong(output)
+            }
+            // The buffer form: only the root passes a send buffer, which is only read.
+            let send = rank == root ? filled(root, count * n) : []
+            var output = [T](repeating: .zero, count: count)
+            try send.withUnsafeBufferPointer { s in
+                try output.withUnsafeMutableBufferPointer { try communicator.scatter(s, into: $0, root: root) }
+            }
+            if rank == root && send != filled(root, count * n) { return count * n + 1 }
             return countWrong(output)
 
         case .barrier:

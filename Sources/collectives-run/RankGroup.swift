@@ -1,3 +1,4 @@
+import CCollectivesShim
 import CollectivesSystem
 
 #if canImport(Glibc)
@@ -73,8 +74,15 @@ final class RankGroup {
     /// Starts one rank with its stdout and stderr on pipes.
     func spawn(rank: Int, command: [String], environment: [String: String]) throws {
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
-        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
-            throw SystemError(call: "pipe", errno: errno)
+        // Close-on-exec: rank k must not inherit the read ends of ranks 0..<k (it would keep
+        // their output open after they end). The spawn's dup2 onto 1 and 2 clears the flag
+        // on the copies the rank keeps.
+        guard collectives_pipe_cloexec(&outPipe) == 0 else { throw SystemError(call: "pipe2", errno: errno) }
+        guard collectives_pipe_cloexec(&errPipe) == 0 else {
+            let code = errno
+            _ = close(outPipe[0])
+            _ = close(outPipe[1])
+            throw SystemError(call: "pipe2", errno: code)
         }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -84,6 +92,9 @@ final class RankGroup {
         for fd in [outPipe[0], outPipe[1], errPipe[0], errPipe[1]] {
             posix_spawn_file_actions_addclose(&actions, fd)
         }
+        // And whatever else the launcher inherited (a shell's, a test harness's descriptors):
+        // a rank starts with standard input, output and error only, as under mpirun.
+        collectives_spawn_close_from(&actions, 3)
         let arguments = command.map { strdup($0) } + [nil]
         let variables = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {

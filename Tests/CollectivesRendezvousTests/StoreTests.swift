@@ -1,5 +1,6 @@
 import CollectivesRendezvous
 import CollectivesSystem
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -132,5 +133,67 @@ import Glibc
         try client.set("alive", [1])
         #expect(try client.get("alive", deadline: .after(seconds: 1)) == [1])
         silent.forEach { $0.close() }
+    }
+
+    /// A call that fails half way (here: its reply comes after the client's deadline) drops the
+    /// connection; the next call gets its own reply on a new one, never the late reply.
+    @Test func aFailedCallIsNotFollowedByItsLateReply() throws {
+        let server = try TCPStoreServer(listeningOn: .loopback(port: 0), secret: JobSecret("s"))
+        defer { server.close() }
+        let client = try TCPStore(connectingTo: server.address, deadline: .after(seconds: 5), secret: JobSecret("s"))
+        try client.set("small", [42])
+        // A 48 MiB value: sending and authenticating it takes longer than a 1 ms call timeout.
+        client.callTimeoutSeconds = 0.001
+        let error = #expect(throws: RendezvousError.self) { try client.set("big", [UInt8](repeating: 7, count: 48 << 20)) }
+        #expect(error?.description.contains("lost the connection") == true, "\(String(describing: error))")
+        client.callTimeoutSeconds = 60
+        #expect(try client.get("small", deadline: .after(seconds: 5)) == [42])
+        #expect(try client.add("counter", 5) == 5)
+        #expect(try client.check(["small"]))
+    }
+
+    /// Closing the server wakes its threads that wait in `get` and `wait` for a client's long
+    /// deadline: `close()` returns at once, and the waiting clients learn the store is gone.
+    @Test func closeWakesClientsWaitingOnTheServer() throws {
+        let server = try TCPStoreServer(listeningOn: .loopback(port: 0))
+        let clients = try (0..<3).map { _ in try TCPStore(connectingTo: server.address, deadline: .after(seconds: 5)) }
+        let outcomes = Mutex<[String]>([])
+        let waiters = clients.enumerated().map { index, client in
+            SystemThread(name: "waiter \(index)") {
+                do {
+                    if index == 0 { try client.wait(["never"], deadline: .after(seconds: 600)) } else { _ = try client.get("never", deadline: .after(seconds: 600)) }
+                    outcomes.withLock { $0.append("returned") }
+                } catch {
+                    outcomes.withLock { $0.append("\(error)") }
+                }
+            }
+        }
+        // The waits are on the server once it has a thread per client and they sent their
+        // requests; a check from a fourth client is answered after them on the same store.
+        let probe = try TCPStore(connectingTo: server.address, deadline: .after(seconds: 5))
+        #expect(try !probe.check(["never"]))
+        sleepSeconds(0.2)
+        let started = Deadline.now
+        server.close()
+        let seconds = Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        waiters.forEach { $0.join() }
+        #expect(seconds < 2, "close() took \(seconds) s")
+        let got = outcomes.withLock { $0 }
+        #expect(got.count == 3 && got.allSatisfy { $0.contains("lost the connection") }, "\(got)")
+    }
+
+    /// A server that does not know the job's secret cannot pass itself off as the job's store:
+    /// the client refuses it, saying why, before sending it anything but a challenge.
+    @Test func aServerWithoutTheSecretIsRefused() throws {
+        let impostor = try TCPStoreServer(listeningOn: .loopback(port: 0), secret: JobSecret("another job"))
+        defer { impostor.close() }
+        let error = #expect(throws: RendezvousError.self) {
+            _ = try TCPStore(connectingTo: impostor.address, deadline: .after(seconds: 5), secret: JobSecret("ours"))
+        }
+        guard case .storeNotAuthentic = error else {
+            Issue.record("expected storeNotAuthentic, got \(String(describing: error))")
+            return
+        }
+        #expect(error?.description.contains("could not prove it knows the job's secret") == true)
     }
 }

@@ -186,9 +186,12 @@ import Testing
             return problems
         }
         #expect((try? outcomes[1].get()) == [], "\(outcomes[1])")
-        if case .success(let problems) = outcomes[0] {
+        switch outcomes[0] {
+        case .success(let problems):
             let unexpected: [String] = problems.filter { !$0.hasPrefix("mismatch not seen") }
             #expect(unexpected.isEmpty, "\(problems)")
+        case .failure(let error):
+            Issue.record("rank 0 threw: \(error)")
         }
     }
 

@@ -7,10 +7,13 @@ import Synchronization
 import Testing
 
 /// Two TCP transports connected over loopback, made by two threads as two ranks would.
-func connectedTCPPair(jobID: UInt64 = 42, streams: Int = 1, stripeThreshold: Int = 256 << 10) throws -> [TCPTransport] {
+func connectedTCPPair(jobID: UInt64 = 42, streams: Int = 1, stripeThreshold: Int = 256 << 10,
+                      authenticateFrames: Bool = false) throws -> [TCPTransport] {
     var settings = TCPOptions()
     settings.streams = streams
     settings.stripeThresholdBytes = stripeThreshold
+    settings.authenticateFrames = authenticateFrames
+    if authenticateFrames { settings.secret = JobSecret("frames") }
     let options = settings
     let listeners = try (0..<2).map { _ in try Socket.listen(on: .loopback(port: 0)) }
     let addresses = try listeners.map { try $0.localAddress() }
@@ -83,6 +86,7 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, singleCopy
         // stripes that do not divide them evenly.
         [("in-process", InProcessTransport.makeGroup(worldSize: 2)), ("tcp", try connectedTCPPair()),
          ("tcp, 3 streams", try connectedTCPPair(streams: 3, stripeThreshold: 1000)),
+         ("tcp, authenticated frames, 2 streams", try connectedTCPPair(streams: 2, stripeThreshold: 1000, authenticateFrames: true)),
          // Shared memory with every byte through the ring (the default), and with single copy from 128 KiB.
          ("shm", try sharedMemoryGroup()), ("shm, single copy", try sharedMemoryGroup(singleCopyBytes: 128 << 10)),
          // The RDMA transport's protocol over in-memory queue pairs, with rings small enough to wrap.
@@ -95,13 +99,15 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, singleCopy
             let sizes = [0, 1, 4096, 3 << 20, 0, 17]
             let sent = sizes.enumerated().map { i, size in (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) } }
             let receivedBox = Mutex<[[UInt8]]>([])
+            let failures = Mutex<[String]>([])
             let receiver = SystemThread(name: "receiver") {
                 var received: [[UInt8]] = []
-                for size in sizes {
-                    var buffer = [UInt8](repeating: 0, count: size)
-                    buffer.withUnsafeMutableBytes { raw in
-                        try? pair[1].receive(into: raw, from: 0, tag: 7, deadline: .after(seconds: 10))
+                for (index, size) in sizes.enumerated() {
+                    var buffer = [UInt8](repeating: 0xEE, count: size)
+                    let outcome = buffer.withUnsafeMutableBytes { raw in
+                        Result { () throws(TransportError) in try pair[1].receive(into: raw, from: 0, tag: 7, deadline: .after(seconds: 10)) }
                     }
+                    if case .failure(let error) = outcome { failures.withLock { $0.append("message \(index) (\(size) bytes): \(error)") } }
                     received.append(buffer)
                 }
                 receivedBox.withLock { $0 = received }
@@ -113,6 +119,7 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, singleCopy
             // The arrays above outlive the requests: wait before they go.
             try pair[0].waitAll(requests, deadline: .after(seconds: 10))
             receiver.join()
+            #expect(failures.withLock { $0 }.isEmpty, "\(name): \(failures.withLock { $0 })")
             let same = receivedBox.withLock { $0 } == sent
             #expect(same, "\(name): the messages differ")
         }

@@ -1,3 +1,4 @@
+import CCollectivesShim
 import CollectivesSystem
 import Testing
 
@@ -44,7 +45,9 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
     for (k, v) in environment { env[k] = v }
     let command = ["/usr/bin/timeout", "-k", "5", String(Int(timeout))] + arguments
     var pipeFDs: [Int32] = [0, 0]
-    guard pipe(&pipeFDs) == 0 else { throw SystemError(call: "pipe", errno: errno) }
+    // Close-on-exec, so that processes started at the same time by other threads do not
+    // inherit this one's pipe (and hold its output open).
+    guard collectives_pipe_cloexec(&pipeFDs) == 0 else { throw SystemError(call: "pipe2", errno: errno) }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }

@@ -68,6 +68,21 @@ static inline void collectives_fence(void) {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
+/// A pidfd for process `pid` (close-on-exec; readable once the process has exited), or -1 with
+/// errno set (ESRCH: no such process; ENOSYS: a kernel before 5.3).
+int collectives_pidfd_open(pid_t pid);
+
+/// accept4(fd, address, length, SOCK_CLOEXEC | SOCK_NONBLOCK).
+int collectives_accept_cloexec(int fd, void *address, void *length);
+
+/// Adds "close every descriptor from `lowest` on" to posix_spawn file actions
+/// (posix_spawn_file_actions_addclosefrom_np, glibc 2.34); returns its result, or ENOSYS where
+/// the C library lacks it.
+int collectives_spawn_close_from(void *actions, int lowest);
+
+/// pipe2(fds, O_CLOEXEC): a pipe whose ends no spawned process inherits unless it dup2s them.
+int collectives_pipe_cloexec(int fds[2]);
+
 #ifdef __cplusplus
 }
 #endif

@@ -72,6 +72,10 @@ int collectives_verbs_poll(collectives_verbs_endpoint *endpoint, int max, uint64
 
 void collectives_verbs_endpoint_destroy(collectives_verbs_endpoint *endpoint);
 
+/// Destroys the endpoint's queue pair only (no more transfers into or out of its memory), so
+/// that its memory can be deregistered before the protection domain and context go.
+void collectives_verbs_endpoint_destroy_qp(collectives_verbs_endpoint *endpoint);
+
 #ifdef __cplusplus
 }
 #endif

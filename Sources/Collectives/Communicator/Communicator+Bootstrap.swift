@@ -58,7 +58,7 @@ extension Communicator {
         }
         var server: TCPStoreServer?
         if rank == 0 && world > 1 && !configuration.externalStore {
-            server = try Self.startStoreServer(at: master, rank: rank, secret: configuration.jobSecret, logger: logger)
+            server = try Self.startStoreServer(at: master, configuration: configuration, logger: logger)
         }
         let store: TCPStore
         let transport: any Transport
@@ -101,6 +101,10 @@ extension Communicator {
             do { listening = try listener.localAddress() } catch {
                 throw CollectivesError(.transport, rank: rank, operation: operation, reason: "\(error)")
             }
+            // Answer (and drop) whatever connects from now on, while waiting for the others.
+            let acceptor = try TCPAcceptor(listener: listener, rank: rank, worldSize: world, jobID: jobID, options: options.tcp,
+                                           deadline: deadline, logger: logger)
+            defer { acceptor.stop() }
             try store.set("rank/\(rank)/address", string: listening.description)
 
             // 4. Everyone's address.
@@ -118,7 +122,7 @@ extension Communicator {
             // 5. Connect.
             let tcp = try TCPTransport.establish(
                 rank: rank, worldSize: world, jobID: jobID, listener: listener, peerAddresses: addresses,
-                options: options.tcp, deadline: deadline, logger: logger)
+                options: options.tcp, deadline: deadline, acceptor: acceptor, logger: logger)
             transport = try Self.chooseTransport(tcp: tcp, jobID: jobID, options: options, deadline: deadline, logger: logger)
         } catch {
             if let server {
@@ -138,18 +142,27 @@ extension Communicator {
         self.init(transport: transport, options: options, store: store, storeServer: server)
     }
 
-    private static func startStoreServer(at master: SocketAddress, rank: Int, secret: JobSecret, logger: Logger) throws(CollectivesError) -> TCPStoreServer {
+    private static func startStoreServer(at master: SocketAddress, configuration: LaunchConfiguration, logger: Logger) throws(CollectivesError) -> TCPStoreServer {
+        let rank = configuration.rank
+        var address = master
+        if let bind = configuration.storeBindAddress {
+            // Asked for: every interface, or a given address of this host, on MASTER_PORT.
+            let host = bind != "any" ? bind : master.family == AF_INET6 ? "::" : "0.0.0.0"
+            if let parsed = try? SocketAddress.resolve(host: host, port: master.port).first {
+                address = parsed
+            } else {
+                throw CollectivesError(.configuration, rank: rank, operation: "bootstrap",
+                                       reason: "COLLECTIVES_STORE_BIND=\(bind) is neither \"any\" nor an address")
+            }
+        }
         do {
-            return try TCPStoreServer(listeningOn: master, secret: secret, logger: logger)
+            return try TCPStoreServer(listeningOn: address, secret: configuration.jobSecret, logger: logger)
         } catch {
-            // MASTER_ADDR may name this host by an address it cannot bind (NAT, a container's
-            // public name): serve on every interface instead, but never on a port in use.
             if case .cannotListen(_, let cause) = error, cause.contains("errno \(EADDRNOTAVAIL)") {
-                var any = SocketAddress.anyIPv4(port: master.port)
-                any.port = master.port
-                do { return try TCPStoreServer(listeningOn: any, secret: secret, logger: logger) } catch {
-                    throw CollectivesError(error, rank: rank, operation: "bootstrap")
-                }
+                throw CollectivesError(.configuration, rank: rank, operation: "bootstrap",
+                    reason: "rank 0 serves the rendezvous store on MASTER_ADDR \(configuration.masterAddress) (\(address)), "
+                        + "but that is not an address of this host: run rank 0 where MASTER_ADDR points, or set "
+                        + "COLLECTIVES_STORE_BIND=any (every interface) or to an address of this host")
             }
             throw CollectivesError(error, rank: rank, operation: "bootstrap")
         }

@@ -16,29 +16,48 @@ extension Communicator {
         func allGather(_ bytes: [UInt8]) throws(TransportError) -> [[UInt8]] {
             try RecordExchange.allGather(bytes, transport: tcp, tag: tag, deadline: deadline, workspace: workspace)
         }
-        /// RDMA verbs where every rank has an active device; else nil (rank 0 logs why, once).
+        /// RDMA verbs where every rank has an active device and every rank's set-up succeeded;
+        /// else nil, on every rank alike (rank 0 logs why, once).
         func verbs(_ context: String) throws(CollectivesError) -> (any Transport)? {
-            let availability = RDMAAvailability.probe()
+            let device = options.verbsDevice
+            let availability = device.probe()
             // Every rank must agree before any creates queue pairs.
             let usable: [[UInt8]]
             do { usable = try allGather([availability.usable ? 1 : 0]) } catch { throw CollectivesError(error, operation: operation) }
-            guard usable.allSatisfy({ $0 == [1] }), let device = availability.device else {
+            guard usable.allSatisfy({ $0 == [1] }), let index = availability.device else {
                 let missing = usable.indices.filter { usable[$0] != [1] }
                 if rank == 0 {
                     logger.notice("\(context): \(availability.usable ? "ranks \(missing) have no usable RDMA device" : availability.reason); using TCP")
                 }
                 return nil
             }
+            // Outcome: 1 made, 0 failed here (and why), 2 stopped because another rank failed.
+            var outcome: [UInt8] = [1]
+            var made: RDMATransport?
             do {
-                let transport = try RDMATransport.establish(rank: rank, worldSize: n, device: device, allGather: allGather)
-                transport.waitPolicy = tcp.waitPolicy
-                tcp.close()
-                logger.debug("rank \(rank): RDMA verbs on device \(device)")
-                return transport
+                made = try RDMATransport.establish(rank: rank, worldSize: n, device: index, on: device, allGather: allGather)
             } catch {
-                if rank == 0 { logger.notice("\(context): RDMA set-up failed (\(error)); using TCP") }
+                outcome = [error.operation == RDMATransport.agreementOperation ? 2 : 0] + Array("\(error)".utf8.prefix(400))
+            }
+            // And agree again: a rank whose set-up failed takes every rank back to TCP.
+            let outcomes: [[UInt8]]
+            do { outcomes = try allGather(outcome) } catch {
+                made?.close()
+                throw CollectivesError(error, operation: operation)
+            }
+            let failed = outcomes.indices.filter { outcomes[$0].first == 0 }
+            guard outcomes.allSatisfy({ $0 == [1] }), let transport = made else {
+                made?.close()
+                if rank == 0 {
+                    let first = failed.first.map { ": \(String(decoding: outcomes[$0].dropFirst(), as: UTF8.self))" } ?? ""
+                    logger.notice("\(context): RDMA set-up failed on ranks \(failed)\(first); every rank uses TCP")
+                }
                 return nil
             }
+            transport.waitPolicy = tcp.waitPolicy
+            tcp.close()
+            logger.debug("rank \(rank): RDMA verbs on device \(index)")
+            return transport
         }
         // Which ranks share this host: for shared memory, and for how waits use the cores.
         let keys: [[UInt8]]
@@ -46,6 +65,15 @@ extension Communicator {
             throw CollectivesError(error, operation: operation)
         }
         let elsewhere = keys.indices.filter { keys[$0] != keys[rank] }
+        if !options.tcp.secret.isSet && !elsewhere.isEmpty && rank == 0 {
+            let hosts = Set(keys).count
+            logger.warning("""
+                WARNING: no job secret, and this job's \(n) ranks span \(hosts) hosts: any process that can reach the \
+                rendezvous store or a rank's port can join this job, read its data or feed it forged data. Set \
+                COLLECTIVES_JOB_SECRET to the same random value on every rank (e.g. `openssl rand -hex 32`; \
+                collectives-run does it for you), or COLLECTIVES_REQUIRE_SECRET=1 to refuse to start without one.
+                """)
+        }
         let policy = options.waitPolicy(localRanks: n - elsewhere.count)
         tcp.waitPolicy = policy
         logger.debug("rank \(rank): \(n - elsewhere.count) ranks on this host, \(WaitPolicy.availableCores) cores: waits \(policy)")

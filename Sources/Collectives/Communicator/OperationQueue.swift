@@ -76,7 +76,9 @@ final class OperationQueue: @unchecked Sendable {
             nextTicket += 1
             jobs.append((ticket, run))
             if worker == nil {
-                worker = SystemThread(name: "collectives") { [self] in workLoop() }
+                // Without a thread (the system is out of them) the job still runs: the caller
+                // that waits for it runs it itself (`runIfNotStarted`), and the next job retries.
+                worker = try? SystemThread(starting: "collectives") { [self] in workLoop() }
             }
             lock.broadcast()
             return ticket

@@ -19,7 +19,8 @@ final class ProgressReporter: @unchecked Sendable {
         self.store = store
         self.rank = rank
         self.worldSize = worldSize
-        thread = SystemThread(name: "collectives-progress") { [self] in run() }
+        // Progress reports are diagnostics: without a thread for them, the job runs without.
+        thread = try? SystemThread(starting: "collectives-progress") { [self] in run() }
     }
 
     /// Records that this rank has started collective `sequence`.

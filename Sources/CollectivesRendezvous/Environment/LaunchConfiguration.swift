@@ -11,7 +11,10 @@ import CollectivesSystem
 ///
 /// Our own settings: `COLLECTIVES_TIMEOUT` (seconds, bounds every wait; default 300),
 /// `COLLECTIVES_SOCKET_IFNAME` (the interface whose address this rank advertises),
-/// `COLLECTIVES_STORE` (`rank0`, the default, or `external` when a standalone store serves the job).
+/// `COLLECTIVES_STORE` (`rank0`, the default, or `external` when a standalone store serves the job),
+/// `COLLECTIVES_JOB_SECRET` (the job's shared secret), `COLLECTIVES_REQUIRE_SECRET=1` (refuse to
+/// start without one), `COLLECTIVES_STORE_BIND` (what rank 0's store listens on when it is not
+/// `MASTER_ADDR`: `any`, or an address of this host).
 public struct LaunchConfiguration: Sendable, Hashable {
     /// Which launcher's variables were read.
     public enum Source: String, Sendable {
@@ -35,6 +38,12 @@ public struct LaunchConfiguration: Sendable, Hashable {
     /// The job's secret (`COLLECTIVES_JOB_SECRET`): the store and every data connection check
     /// that each process knows it. Without one, only processes without one are accepted.
     public var jobSecret: JobSecret = .none
+    /// Refuse to start without a job secret (`COLLECTIVES_REQUIRE_SECRET=1`).
+    public var requiresSecret: Bool = false
+    /// Where rank 0's store listens, when not on `MASTER_ADDR` itself (`COLLECTIVES_STORE_BIND`):
+    /// `"any"` for every interface, or an address of this host. Without it, an address of
+    /// `MASTER_ADDR` that this host cannot bind is an error, never a silent bind to every interface.
+    public var storeBindAddress: String?
 
     /// The default for `COLLECTIVES_TIMEOUT`.
     public static let defaultTimeoutSeconds: Double = 300
@@ -65,6 +74,10 @@ public struct LaunchConfiguration: Sendable, Hashable {
         }
         guard timeoutSeconds > 0 else {
             throw .invalidConfiguration("timeout \(timeoutSeconds) s must be positive")
+        }
+        guard !requiresSecret || jobSecret.isSet || worldSize == 1 else {
+            throw .invalidConfiguration("COLLECTIVES_REQUIRE_SECRET=1, but COLLECTIVES_JOB_SECRET is not set: "
+                + "set it to the same random value on every rank (for example `openssl rand -hex 32`)")
         }
     }
 
@@ -131,6 +144,13 @@ public struct LaunchConfiguration: Sendable, Hashable {
             socketInterface: env["COLLECTIVES_SOCKET_IFNAME"].flatMap { $0.isEmpty ? nil : $0 }, source: source)
         var withStore = configuration
         if let secret = env["COLLECTIVES_JOB_SECRET"], !secret.isEmpty { withStore.jobSecret = JobSecret(secret) }
+        switch env["COLLECTIVES_REQUIRE_SECRET"] {
+        case nil, "", "0": withStore.requiresSecret = false
+        case "1": withStore.requiresSecret = true
+        case let other?:
+            throw .invalidEnvironment(variable: "COLLECTIVES_REQUIRE_SECRET", value: other, expected: "1 (refuse to start without COLLECTIVES_JOB_SECRET) or 0")
+        }
+        if let bind = env["COLLECTIVES_STORE_BIND"], !bind.isEmpty { withStore.storeBindAddress = bind }
         switch env["COLLECTIVES_STORE"] {
         case nil, "", "rank0": withStore.externalStore = false
         case "external": withStore.externalStore = true

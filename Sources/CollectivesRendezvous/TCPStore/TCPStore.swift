@@ -3,41 +3,61 @@ import CollectivesSystem
 /// A client of a ``TCPStoreServer``.
 ///
 /// Connecting retries until the deadline, so ranks may start before the server does. Calls are
-/// serialized on one connection. A lost server is ``RendezvousError/connectionLost(address:operation:cause:)``.
+/// serialized on one connection. Client and server each prove they know the job's secret, and
+/// every later frame is authenticated (``TCPStoreMessage``). After any failed call (a timeout, a
+/// broken connection, a frame that fails its check) the connection is dropped, and the next call
+/// makes a new one, so a reply meant for an earlier call can never answer a later one. A lost
+/// server is ``RendezvousError/connectionLost(address:operation:cause:)``.
 public final class TCPStore: Store, @unchecked Sendable {
     /// The server's address.
     public let serverAddress: SocketAddress
-    private let socket: Socket
+    private let secret: JobSecret
+    private var connection: (socket: Socket, session: TCPStoreSession)?
     private let lock = ConditionLock()
-    /// Bounds calls that do not wait for keys (set, add, check).
+    /// Bounds calls that do not wait for keys (set, add, check), and reconnecting after a failed call.
     public var callTimeoutSeconds: Double = 60
 
     /// Connects to the server at `address`, retrying refused connections until `deadline`.
     ///
-    /// The client answers the server's challenge with `secret`; a server with another secret
-    /// refuses it, which is an error saying so.
+    /// A server that cannot prove it knows `secret` is refused
+    /// (``RendezvousError/storeNotAuthentic(address:)``); a server that refuses this client's
+    /// proof is an error saying the secrets differ.
     public init(connectingTo address: SocketAddress, deadline: Deadline, secret: JobSecret = .none) throws(RendezvousError) {
         serverAddress = address
+        self.secret = secret
+        connection = try Self.connect(to: address, secret: secret, deadline: deadline)
+    }
+
+    private static func connect(to address: SocketAddress, secret: JobSecret, deadline: Deadline) throws(RendezvousError) -> (Socket, TCPStoreSession) {
         var pause = 0.01
         var lastError = ""
         while true {
             do {
                 let socket = try Socket.connect(to: address, deadline: deadline)
                 socket.setNoDelay()
-                try socket.sendAll(TCPStoreMessage.greeting(), deadline: deadline, operation: "store greeting")
-                let answer = try socket.receive(count: 8 + JobSecret.challengeSize, deadline: deadline, operation: "store greeting")
-                guard TCPStoreMessage.isGreeting(Array(answer.prefix(8))) else {
+                socket.setLivenessTimeout(seconds: 30)
+                let ours = JobSecret.challenge()
+                try socket.sendAll(TCPStoreMessage.greeting() + ours, deadline: deadline, operation: "store greeting")
+                let greeting = try socket.receive(count: 8, deadline: deadline, operation: "store greeting")
+                guard let version = TCPStoreMessage.greetingVersion(greeting) else {
                     throw RendezvousError.protocolViolation("\(address) answered, but it is not a swift-collectives store")
                 }
-                let proof = secret.answer(Array(answer.dropFirst(8)), context: TCPStoreMessage.authenticationContext)
-                try socket.sendAll(proof, deadline: deadline, operation: "store greeting")
+                guard version == TCPStoreMessage.version else {
+                    throw RendezvousError.protocolViolation(
+                        "the store at \(address) speaks protocol version \(version), this process \(TCPStoreMessage.version): run the same swift-collectives on every rank")
+                }
+                let answer = try socket.receive(count: TCPStoreMessage.serverAnswerBytes - 8, deadline: deadline, operation: "store greeting")
+                let theirs = Array(answer.prefix(JobSecret.challengeSize))
+                guard secret.accepts(Array(answer.dropFirst(JobSecret.challengeSize)), to: ours + theirs, context: TCPStoreMessage.serverContext) else {
+                    throw RendezvousError.storeNotAuthentic(address: address.description)
+                }
+                try socket.sendAll(secret.answer(theirs + ours, context: TCPStoreMessage.clientContext), deadline: deadline, operation: "store greeting")
                 let verdict = try socket.receive(count: 1, deadline: deadline, operation: "store greeting")
                 guard verdict == [1] else {
                     throw RendezvousError.protocolViolation(
                         "the rendezvous store at \(address) refused this process: COLLECTIVES_JOB_SECRET differs from the job's (or is missing)")
                 }
-                self.socket = socket
-                return
+                return (socket, TCPStoreSession(secret: secret, clientChallenge: ours, serverChallenge: theirs, role: .client))
             } catch let error as RendezvousError {
                 throw error
             } catch let error as SocketError {
@@ -57,34 +77,63 @@ public final class TCPStore: Store, @unchecked Sendable {
                         keys: [])
     }
 
-    deinit { socket.close() }
+    deinit { connection?.socket.close() }
 
     /// The local address of the connection to the server: an address of this host that the
     /// server's network can reach, which ranks advertise to each other by default.
     public func localAddress() throws(RendezvousError) -> SocketAddress {
-        do { return try socket.localAddress() } catch {
-            throw .connectionLost(address: serverAddress.description, operation: "getsockname", cause: error.description)
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            return try connected().socket.localAddress()
+        } catch let error as RendezvousError {
+            throw error
+        } catch {
+            throw .connectionLost(address: serverAddress.description, operation: "getsockname", cause: "\(error)")
         }
     }
 
-    /// Closes the connection.
-    public func close() { socket.close() }
+    /// Closes the connection; a later call opens a new one.
+    public func close() {
+        lock.withLock {
+            connection?.socket.close()
+            connection = nil
+        }
+    }
+
+    /// The connection, made again if the last call dropped it. Called with the lock held.
+    private func connected() throws(RendezvousError) -> (socket: Socket, session: TCPStoreSession) {
+        if let connection { return connection }
+        let made = try Self.connect(to: serverAddress, secret: secret, deadline: .after(seconds: callTimeoutSeconds))
+        connection = made
+        return made
+    }
 
     private func call(_ request: [UInt8], operation: String, waitSeconds: Double = 0) throws(RendezvousError) -> ByteReader {
         lock.lock()
         defer { lock.unlock() }
         let deadline = Deadline.after(seconds: callTimeoutSeconds + waitSeconds)
+        var (socket, session) = try connected()
+        // Whatever goes wrong below, this connection is not used again.
+        connection = nil
         do {
-            try TCPStoreMessage.send(request, on: socket, deadline: deadline, operation: operation)
-            guard let response = try TCPStoreMessage.receive(on: socket, deadline: deadline, operation: operation) else {
-                throw RendezvousError.protocolViolation("response frame too large")
-            }
+            try session.send(request, on: socket, deadline: deadline, operation: operation)
+            let response = try session.receive(on: socket, deadline: deadline, operation: operation)
+            connection = (socket, session)
             return ByteReader(response)
         } catch let error as SocketError {
+            socket.close()
             throw .connectionLost(address: serverAddress.description, operation: operation, cause: error.description)
-        } catch let error as RendezvousError {
-            throw error
+        } catch let error as TCPStoreSession.FrameError {
+            socket.close()
+            switch error {
+            case .socket(let error):
+                throw .connectionLost(address: serverAddress.description, operation: operation, cause: error.description)
+            case .tooLarge(let n): throw .protocolViolation("response frame of \(n) bytes to \(operation)")
+            case .badTag: throw .protocolViolation("a response to \(operation) failed authentication")
+            }
         } catch {
+            socket.close()
             throw .protocolViolation("\(error)")
         }
     }

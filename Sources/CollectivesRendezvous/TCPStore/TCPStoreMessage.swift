@@ -1,11 +1,22 @@
 import CollectivesSystem
 
-/// The TCP store's wire format.
+/// The TCP store's wire format (version 2).
 ///
-/// A connection opens with 8 bytes each way: magic `0x52545343` ("CSTR"), version (u16), zero
-/// (u16). Then every request and response is a frame: a little-endian u32 length (at most
-/// ``maximumFrame``) and that many bytes. A request is an operation byte and its fields; a
-/// response is a status byte and its fields. Strings and byte strings are u32-length-prefixed.
+/// **Opening, both ends prove the job secret.** The client sends 24 bytes: magic `0x52545343`
+/// ("CSTR", u32), version (u16), zero (u16), and its 16-byte challenge *c*. The server answers
+/// with 56 bytes: the same 8-byte greeting, its challenge *s*, and its proof
+/// HMAC-SHA256(secret, "swift-collectives store server" ‖ *c* ‖ *s*). The client checks the
+/// proof (a process that does not know the secret cannot make it) and sends its own,
+/// HMAC-SHA256(secret, "swift-collectives store client" ‖ *s* ‖ *c*); the server answers one
+/// byte, 1 (accepted) or 0 (refused). Both ends then hold the connection's key
+/// HMAC-SHA256(secret, "swift-collectives store session" ‖ *c* ‖ *s*).
+///
+/// **Frames.** Every request and response is a little-endian u32 length (at most
+/// ``maximumFrame``), that many bytes, and a 32-byte tag: HMAC-SHA256(key, direction ‖
+/// sequence ‖ bytes), direction 0 for requests and 1 for responses, sequence a u64 counting the
+/// frames sent that way on this connection from 0. A frame with a wrong tag ends the connection.
+/// A request is an operation byte and its fields; a response is a status byte and its fields.
+/// Strings and byte strings are u32-length-prefixed.
 ///
 /// | op | request fields | response |
 /// |----|----------------|----------|
@@ -16,9 +27,14 @@ import CollectivesSystem
 /// | 5 check | count (u32), keys | ok, flag (u8) |
 enum TCPStoreMessage {
     static let magic: UInt32 = 0x5254_5343
-    static let version: UInt16 = 1
+    static let version: UInt16 = 2
     static let maximumFrame = 64 << 20
     static let maximumKeys = 1 << 16
+    /// Bytes the client opens with: greeting and challenge.
+    static let openingBytes = 8 + JobSecret.challengeSize
+    /// Bytes the server answers with: greeting, challenge and proof.
+    static let serverAnswerBytes = 8 + JobSecret.challengeSize + JobSecret.answerSize
+    static let tagBytes = 32
 
     enum Operation: UInt8 {
         case set = 1, get = 2, add = 3, wait = 4, check = 5
@@ -28,8 +44,12 @@ enum TCPStoreMessage {
         case ok = 0, timedOut = 1, badRequest = 2
     }
 
-    /// What a client's answer to the server's challenge vouches for.
-    static let authenticationContext = Array("swift-collectives store client".utf8)
+    /// What the server's proof vouches for (followed by the client's challenge, then its own).
+    static let serverContext = Array("swift-collectives store server".utf8)
+    /// What the client's proof vouches for (followed by the server's challenge, then its own).
+    static let clientContext = Array("swift-collectives store client".utf8)
+    /// Derives the connection's key (followed by the client's challenge, then the server's).
+    static let sessionContext = Array("swift-collectives store session".utf8)
 
     static func greeting() -> [UInt8] {
         var w = ByteWriter(capacity: 8)
@@ -39,23 +59,11 @@ enum TCPStoreMessage {
         return w.bytes
     }
 
-    static func isGreeting(_ bytes: [UInt8]) -> Bool {
-        var r = ByteReader(bytes)
-        return r.read(UInt32.self) == magic && r.read(UInt16.self) == version
-    }
-
-    /// Sends one frame.
-    static func send(_ payload: [UInt8], on socket: Socket, deadline: Deadline, operation: String) throws(SocketError) {
-        var w = ByteWriter(capacity: payload.count + 4)
-        w.write(UInt32(payload.count))
-        try socket.sendAll(w.bytes + payload, deadline: deadline, operation: operation)
-    }
-
-    /// Reads one frame; `nil` when the length is absurd.
-    static func receive(on socket: Socket, deadline: Deadline, operation: String) throws(SocketError) -> [UInt8]? {
-        var r = ByteReader(try socket.receive(count: 4, deadline: deadline, operation: operation))
-        guard let length = r.read(UInt32.self), Int(length) <= maximumFrame else { return nil }
-        return try socket.receive(count: Int(length), deadline: deadline, operation: operation)
+    /// The version in a greeting, or `nil` when the bytes are not a store's greeting.
+    static func greetingVersion(_ bytes: some Collection<UInt8>) -> UInt16? {
+        var r = ByteReader(Array(bytes.prefix(8)))
+        guard r.read(UInt32.self) == magic else { return nil }
+        return r.read(UInt16.self)
     }
 
     static func readKeys(_ r: inout ByteReader) -> [String]? {

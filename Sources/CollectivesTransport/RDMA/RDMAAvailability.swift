@@ -62,6 +62,14 @@ public struct VerbsPort: Sendable, Hashable {
     /// RoCE (addressed by GID) rather than InfiniBand (addressed by LID).
     public var isEthernet: Bool
     public var gid: [UInt8]
+
+    public init(isActive: Bool, mtu: Int, lid: UInt16, isEthernet: Bool, gid: [UInt8]) {
+        self.isActive = isActive
+        self.mtu = mtu
+        self.lid = lid
+        self.isEthernet = isEthernet
+        self.gid = gid
+    }
 }
 
 /// Whether RDMA verbs can carry a job's data here, and why not.
@@ -71,6 +79,12 @@ public struct RDMAAvailability: Sendable {
     public var reason: String
     /// The first device with an active port 1.
     public var device: Int?
+
+    public init(usable: Bool, reason: String, device: Int? = nil) {
+        self.usable = usable
+        self.reason = reason
+        self.device = device
+    }
 
     public static func probe(libraryPath: String = VerbsLibrary.defaultPath) -> RDMAAvailability {
         guard VerbsLibrary.isBuilt else {

@@ -2,72 +2,120 @@ import CollectivesSystem
 import Logging
 
 extension RDMATransport {
+    /// The operation of the error a rank throws when set-up failed on another rank, not on it.
+    public static let agreementOperation = "RDMA set-up (another rank failed)"
+
     /// Connects every pair of ranks with a reliable-connected queue pair on `device`, port 1:
     /// each rank makes a queue pair, an inbound ring and a staging ring per peer, registers both
-    /// rings, and sends each peer (through `allGather`, one round per peer) its queue pair, LID,
+    /// rings, says (through `allGather`) whether that worked, and, if it did everywhere, sends each peer (through `allGather`, one round per peer) its queue pair, LID,
     /// GID, PSN and the inbound ring's address and key (``VerbsEndpointInfo``); then every queue
     /// pair moves to RTS.
     ///
     /// Not run on hardware: no RDMA device exists where this was written (see docs/transports.md).
+    ///
+    /// Whatever fails, what was made is torn down in order before the error is thrown
+    /// (``RDMAResources/tearDown()``), and so is everything when the transport closes.
     public static func establish(
         rank: Int, worldSize n: Int, device: Int, ringBytes: Int = 4 << 20, depth: Int = 64,
+        on verbs: any VerbsDevice = HardwareVerbsDevice.shared,
         allGather: ([UInt8]) throws(TransportError) -> [[UInt8]]
     ) throws(TransportError) -> RDMATransport {
         func failure(_ why: String, peer: Int? = nil) -> TransportError {
             TransportError(.protocolViolation(why), rank: rank, peer: peer, operation: "RDMA set-up")
         }
-        let port: VerbsPort
-        switch VerbsLibrary.port(device: device, port: 1) {
-        case .success(let value): port = value
-        case .failure(let error): throw failure("\(error)")
-        }
+        // Every rank takes part in every exchange below whatever fails locally, so that a
+        // failure on one rank is an error on all of them at the same step, never a rank left
+        // waiting for a round its peer skipped.
+        var localFailure: TransportError?
         let resources = RDMAResources(worldSize: n, ringBytes: ringBytes)
         var channels: [VerbsChannel?] = Array(repeating: nil, count: n)
         var pairs: [VerbsQueuePair?] = Array(repeating: nil, count: n)
         var mine: [[UInt8]] = Array(repeating: [], count: n)
-        for peer in 0..<n where peer != rank {
-            do {
-                let pair = try VerbsQueuePair(device: device, depth: depth * 2)
-                let inbound = try pair.register(resources.inbound[peer], bytes: ringBytes)
-                let staging = try pair.register(resources.staging[peer], bytes: ringBytes)
-                resources.regions += [inbound, staging]
-                resources.stagingKeys[peer] = staging.localKey
-                pairs[peer] = pair
-                mine[peer] = VerbsEndpointInfo(queuePair: pair.number, packetSequence: pair.localSequence, lid: port.lid,
-                                               mtu: UInt8(Swift.max(1, Swift.min(port.mtu, 5))), usesGID: port.isEthernet, gid: port.gid,
-                                               ringAddress: UInt64(UInt(bitPattern: resources.inbound[peer])), ringKey: inbound.remoteKey,
-                                               ringBytes: UInt64(ringBytes)).encoded()
-            } catch {
-                throw failure("\(error)", peer: peer)
-            }
-        }
-        // Round j: everyone sends what it has for rank j; rank j keeps it.
-        var theirs: [VerbsEndpointInfo?] = Array(repeating: nil, count: n)
-        for target in 0..<n {
-            let round = try allGather(target == rank ? [] : mine[target])
-            if target == rank {
-                for peer in 0..<n where peer != rank {
-                    guard let info = VerbsEndpointInfo.decode(round[peer]) else { throw failure("malformed endpoint from rank \(peer)", peer: peer) }
-                    theirs[peer] = info
+        switch verbs.port(device: device, port: 1) {
+        case .failure(let error):
+            localFailure = failure("\(error)")
+        case .success(let port):
+            for peer in 0..<n where peer != rank {
+                do {
+                    let pair = try VerbsQueuePair(device: device, depth: depth * 2, on: verbs)
+                    resources.add(pair)
+                    let inbound = try pair.register(resources.inbound[peer], bytes: ringBytes)
+                    resources.add(inbound.region, of: pair)
+                    let staging = try pair.register(resources.staging[peer], bytes: ringBytes)
+                    resources.add(staging.region, of: pair)
+                    resources.stagingKeys[peer] = staging.localKey
+                    pairs[peer] = pair
+                    mine[peer] = VerbsEndpointInfo(queuePair: pair.number, packetSequence: pair.localSequence, lid: port.lid,
+                                                   mtu: UInt8(Swift.max(1, Swift.min(port.mtu, 5))), usesGID: port.isEthernet, gid: port.gid,
+                                                   ringAddress: UInt64(UInt(bitPattern: resources.inbound[peer])), ringKey: inbound.remoteKey,
+                                                   ringBytes: UInt64(ringBytes)).encoded()
+                } catch {
+                    localFailure = failure("\(error)", peer: peer)
+                    break
                 }
             }
         }
+        // Did every rank make its queue pairs and rings? If not, none goes on.
+        let made: [[UInt8]]
+        do { made = try allGather(localFailure == nil ? [1] : [0]) } catch {
+            resources.tearDown()
+            throw error
+        }
+        if let failed = made.indices.first(where: { made[$0] != [1] }) {
+            resources.tearDown()
+            throw localFailure ?? TransportError(.protocolViolation("rank \(failed) could not set up RDMA"), rank: rank, peer: failed,
+                                                 operation: RDMATransport.agreementOperation)
+        }
+        // Round j: everyone sends what it has for rank j; rank j keeps it.
+        var theirs: [VerbsEndpointInfo?] = Array(repeating: nil, count: n)
+        do {
+            for target in 0..<n {
+                let round = try allGather(target == rank ? [] : mine[target])
+                if target == rank {
+                    for peer in 0..<n where peer != rank {
+                        theirs[peer] = VerbsEndpointInfo.decode(round[peer])
+                        if theirs[peer] == nil && localFailure == nil { localFailure = failure("malformed endpoint from rank \(peer)", peer: peer) }
+                    }
+                }
+            }
+        } catch {
+            resources.tearDown()
+            throw error
+        }
+        if let localFailure {
+            resources.tearDown()
+            throw localFailure
+        }
+        // Connecting is local; a failure here is agreed on by the caller (every rank returns or
+        // throws at this same step).
         for peer in 0..<n where peer != rank {
             guard let pair = pairs[peer], let remote = theirs[peer] else { continue }
-            do { try pair.connect(to: remote) } catch { throw failure("\(error)", peer: peer) }
+            do { try pair.connect(to: remote) } catch {
+                resources.tearDown()
+                throw failure("\(error)", peer: peer)
+            }
             channels[peer] = HardwareVerbsChannel(pair: pair, remote: remote, stagingKey: resources.stagingKeys[peer], resources: resources)
         }
-        return try RDMATransport(rank: rank, channels: channels, inbound: resources.inbound.map { Optional($0) },
-                                 staging: resources.staging.map { Optional($0) }, ringBytes: ringBytes, depth: depth)
+        do {
+            return try RDMATransport(rank: rank, channels: channels, inbound: resources.inbound.map { Optional($0) },
+                                     staging: resources.staging.map { Optional($0) }, ringBytes: ringBytes, depth: depth)
+        } catch {
+            resources.tearDown()
+            throw error
+        }
     }
 }
 
-/// The rings and registrations of one RDMA transport, kept alive by its channels.
+/// What one RDMA transport made on the device, and its rings: torn down once, in order, by
+/// ``tearDown()`` (when the transport closes, or when the last channel lets go of it).
 final class RDMAResources: @unchecked Sendable {
     let inbound: [UnsafeMutableRawPointer]
     let staging: [UnsafeMutableRawPointer]
-    var regions: [VerbsRegion] = []
     var stagingKeys: [UInt32]
+    private let lock = ConditionLock()
+    private var pairs: [VerbsQueuePair] = []
+    private var regions: [(region: VerbsHandle, pair: VerbsQueuePair)] = []
+    private var tornDown = false
 
     init(worldSize: Int, ringBytes: Int) {
         inbound = (0..<worldSize).map { _ in .allocate(byteCount: ringBytes, alignment: 4096) }
@@ -75,8 +123,27 @@ final class RDMAResources: @unchecked Sendable {
         stagingKeys = Array(repeating: 0, count: worldSize)
     }
 
-    deinit {
-        regions.removeAll()
+    deinit { tearDown() }
+
+    func add(_ pair: VerbsQueuePair) { lock.withLock { pairs.append(pair) } }
+    func add(_ region: VerbsHandle, of pair: VerbsQueuePair) { lock.withLock { regions.append((region, pair)) } }
+
+    var isTornDown: Bool { lock.withLock { tornDown } }
+
+    /// Destroys every queue pair (no transfer can touch the rings after this), removes every
+    /// registration, destroys each endpoint's completion queue, protection domain and context,
+    /// and frees the rings. Later calls do nothing.
+    func tearDown() {
+        let taken: ([VerbsQueuePair], [(region: VerbsHandle, pair: VerbsQueuePair)])? = lock.withLock {
+            if tornDown { return nil }
+            tornDown = true
+            defer { self.pairs = []; self.regions = [] }
+            return (self.pairs, self.regions)
+        }
+        guard let (pairs, regions) = taken else { return }
+        for pair in pairs { pair.destroyQueuePair() }
+        for entry in regions { entry.pair.device.deregister(entry.region) }
+        for pair in pairs { pair.device.destroyEndpoint(pair.endpoint) }
         inbound.forEach { $0.deallocate() }
         staging.forEach { $0.deallocate() }
     }
@@ -97,11 +164,17 @@ final class HardwareVerbsChannel: VerbsChannel {
     }
 
     func postWrite(_ workRequest: UInt64, local: UnsafeRawPointer, length: Int, remoteOffset: Int, immediate: UInt32) throws(VerbsFailure) {
+        guard !resources.isTornDown else { throw VerbsFailure("the RDMA transport was closed") }
         try pair.postWrite(workRequest, local: local, length: length, localKey: stagingKey, remote: remote.ringAddress + UInt64(remoteOffset),
                            remoteKey: remote.ringKey, immediate: immediate)
     }
 
-    func postReceive(_ workRequest: UInt64) throws(VerbsFailure) { try pair.postReceive(workRequest) }
+    func postReceive(_ workRequest: UInt64) throws(VerbsFailure) {
+        guard !resources.isTornDown else { throw VerbsFailure("the RDMA transport was closed") }
+        try pair.postReceive(workRequest)
+    }
 
-    func poll(max: Int) -> [VerbsCompletion] { pair.poll(max: max) }
+    func poll(max: Int) -> [VerbsCompletion] { resources.isTornDown ? [] : pair.poll(max: max) }
+
+    func close() { resources.tearDown() }
 }

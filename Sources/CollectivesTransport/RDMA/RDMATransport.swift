@@ -31,6 +31,13 @@ public protocol VerbsChannel: AnyObject {
     func postReceive(_ workRequest: UInt64) throws(VerbsFailure)
     /// Up to `max` completions.
     func poll(max: Int) -> [VerbsCompletion]
+    /// Releases what the channel holds on the device (called once the transport has failed
+    /// every request, with its lock held). Default: nothing.
+    func close()
+}
+
+extension VerbsChannel {
+    public func close() {}
 }
 
 /// The RDMA data path: per peer, a ring in this rank's registered memory that the peer writes
@@ -300,7 +307,12 @@ public final class RDMATransport: Transport, @unchecked Sendable {
         lock.withLock { _ = frames.fail(error) }
     }
 
+    /// Fails every request, then tears down the device resources in order (queue pairs,
+    /// registrations, endpoints, rings).
     public func close() {
-        fail(TransportError(.closed, rank: rank, peer: nil, operation: "wait"))
+        lock.withLock {
+            _ = frames.fail(TransportError(.closed, rank: rank, peer: nil, operation: "wait"))
+            for channel in channels { channel?.close() }
+        }
     }
 }

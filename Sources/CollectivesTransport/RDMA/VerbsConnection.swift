@@ -1,4 +1,3 @@
-import CVerbs
 import CollectivesSystem
 
 /// What two ranks exchange out of band (through the store or the TCP mesh) to connect a
@@ -90,25 +89,24 @@ public enum QueuePairState: String, Sendable, CaseIterable {
 
 /// One queue pair to a peer, driven through its states with checks: connect only once
 /// initialized, post only once ready to send, and any failure leaves it in ``QueuePairState/error``.
+///
+/// It does not tear itself down when released: its owner (``RDMAResources``) destroys the queue
+/// pair, removes the registrations, then destroys the endpoint, in that order.
 public final class VerbsQueuePair: @unchecked Sendable {
     public private(set) var state: QueuePairState = .reset
-    fileprivate var endpoint: OpaquePointer?
+    let device: any VerbsDevice
+    let endpoint: VerbsHandle
     public let localSequence: UInt32
 
-    /// Opens device `device` and makes a queue pair on `port`, moving it to INIT.
-    public init(device: Int, port: Int = 1, depth: Int = 256) throws(VerbsFailure) {
+    /// Opens device `index` and makes a queue pair on `port`, moving it to INIT.
+    public init(device index: Int, port: Int = 1, depth: Int = 256, on device: any VerbsDevice = HardwareVerbsDevice.shared) throws(VerbsFailure) {
+        self.device = device
         localSequence = UInt32.random(in: 0...0xFF_FFFF)
-        var error = [CChar](repeating: 0, count: 512)
-        guard let made = collectives_verbs_endpoint_create(Int32(device), Int32(port), Int32(depth), &error, error.count) else {
-            throw VerbsFailure(VerbsLibrary.text(error))
-        }
-        endpoint = made
+        endpoint = try device.createEndpoint(device: index, port: port, depth: depth)
         try move(to: .initialized)
     }
 
-    deinit { collectives_verbs_endpoint_destroy(endpoint) }
-
-    public var number: UInt32 { collectives_verbs_endpoint_qpn(endpoint) }
+    public var number: UInt32 { device.queuePairNumber(endpoint) }
 
     private func move(to next: QueuePairState) throws(VerbsFailure) {
         guard state.canMove(to: next) else {
@@ -121,68 +119,42 @@ public final class VerbsQueuePair: @unchecked Sendable {
     /// Moves to RTR then RTS towards the peer described by `remote`.
     public func connect(to remote: VerbsEndpointInfo) throws(VerbsFailure) {
         guard state == .initialized else { throw VerbsFailure("queue pair is \(state), not initialized") }
-        var error = [CChar](repeating: 0, count: 512)
-        let rc = remote.gid.withUnsafeBufferPointer { gid in
-            collectives_verbs_endpoint_connect(endpoint, remote.queuePair, remote.lid, gid.baseAddress, remote.packetSequence,
-                                               localSequence, Int32(remote.mtu), remote.usesGID ? 1 : 0, &error, error.count)
-        }
-        guard rc == 0 else {
+        do {
+            try device.connect(endpoint, to: remote, localSequence: localSequence)
+        } catch {
             state = .error
-            throw VerbsFailure(VerbsLibrary.text(error))
+            throw error
         }
         try move(to: .readyToReceive)
         try move(to: .readyToSend)
     }
+
+    /// Destroys the queue pair (not yet the endpoint): no transfer touches its memory after this.
+    func destroyQueuePair() {
+        device.destroyQueuePair(endpoint)
+        state = .error
+    }
 }
 
 extension VerbsQueuePair {
-    /// Registers `bytes` at `address` for local and remote writes; the keys, and a handle that
-    /// deregisters when released.
-    public func register(_ address: UnsafeMutableRawPointer, bytes: Int) throws(VerbsFailure) -> VerbsRegion {
-        var lkey: UInt32 = 0, rkey: UInt32 = 0
-        guard let region = collectives_verbs_register(endpoint, address, bytes, &lkey, &rkey) else {
-            throw VerbsFailure("ibv_reg_mr failed for \(bytes) bytes")
-        }
-        return VerbsRegion(handle: region, localKey: lkey, remoteKey: rkey)
+    /// Registers `bytes` at `address` for local and remote writes.
+    func register(_ address: UnsafeMutableRawPointer, bytes: Int) throws(VerbsFailure) -> (region: VerbsHandle, localKey: UInt32, remoteKey: UInt32) {
+        try device.register(endpoint, address: address, bytes: bytes)
     }
 
     func postWrite(_ workRequest: UInt64, local: UnsafeRawPointer, length: Int, localKey: UInt32, remote: UInt64, remoteKey: UInt32,
                    immediate: UInt32) throws(VerbsFailure) {
         guard state == .readyToSend else { throw VerbsFailure("queue pair is \(state), not ready to send") }
-        let rc = collectives_verbs_post_write_immediate(endpoint, workRequest, local, length, localKey, remote, remoteKey, immediate)
-        guard rc == 0 else { throw VerbsFailure("ibv_post_send failed (\(rc))") }
+        try device.postWrite(endpoint, workRequest: workRequest, local: local, length: length, localKey: localKey,
+                             remote: remote, remoteKey: remoteKey, immediate: immediate)
     }
 
     func postReceive(_ workRequest: UInt64) throws(VerbsFailure) {
         guard state == .initialized || state == .readyToReceive || state == .readyToSend else {
             throw VerbsFailure("queue pair is \(state)")
         }
-        let rc = collectives_verbs_post_receive(endpoint, workRequest)
-        guard rc == 0 else { throw VerbsFailure("ibv_post_recv failed (\(rc))") }
+        try device.postReceive(endpoint, workRequest: workRequest)
     }
 
-    func poll(max: Int) -> [VerbsCompletion] {
-        var ids = [UInt64](repeating: 0, count: 16), immediates = [UInt32](repeating: 0, count: 16)
-        var statuses = [Int32](repeating: 0, count: 16), receives = [Int32](repeating: 0, count: 16)
-        let count = collectives_verbs_poll(endpoint, Int32(Swift.min(max, 16)), &ids, &immediates, &statuses, &receives)
-        guard count > 0 else { return [] }
-        return (0..<Int(count)).map {
-            VerbsCompletion(workRequest: ids[$0], immediate: immediates[$0], isReceive: receives[$0] != 0, succeeded: statuses[$0] == 0)
-        }
-    }
-}
-
-/// Registered memory; deregistered when released.
-public final class VerbsRegion: @unchecked Sendable {
-    let handle: UnsafeMutableRawPointer
-    public let localKey: UInt32
-    public let remoteKey: UInt32
-
-    init(handle: UnsafeMutableRawPointer, localKey: UInt32, remoteKey: UInt32) {
-        self.handle = handle
-        self.localKey = localKey
-        self.remoteKey = remoteKey
-    }
-
-    deinit { collectives_verbs_deregister(handle) }
+    func poll(max: Int) -> [VerbsCompletion] { device.poll(endpoint, max: max) }
 }

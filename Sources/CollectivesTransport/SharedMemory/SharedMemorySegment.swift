@@ -39,6 +39,10 @@ final class SharedMemorySegment: @unchecked Sendable {
     let capacity: Int
     let slots: Int
     private(set) var unlinked = false
+    /// A pidfd of the owner, opened when the segment is mapped (the owner runs then): it says
+    /// when that very process ends, where `kill(pid, 0)` is fooled by a zombie or a reused pid.
+    /// -1 for a segment of our own, or where the kernel has no pidfds (before Linux 5.3).
+    private var ownerHandle: Int32 = -1
 
     private init(name: String, base: UnsafeMutableRawPointer, bytes: Int, capacity: Int, slots: Int) {
         self.name = name
@@ -48,7 +52,10 @@ final class SharedMemorySegment: @unchecked Sendable {
         self.slots = slots
     }
 
-    deinit { munmap(base, bytes) }
+    deinit {
+        munmap(base, bytes)
+        if ownerHandle >= 0 { close(ownerHandle) }
+    }
 
     static func size(slots: Int, capacity: Int) -> Int { headerBytes + slots * (ringHeaderBytes + capacity) }
 
@@ -104,7 +111,12 @@ final class SharedMemorySegment: @unchecked Sendable {
             munmap(memory, bytes)
             throw failure("unexpected header")
         }
-        return SharedMemorySegment(name: name, base: memory, bytes: bytes, capacity: capacity, slots: slots)
+        let segment = SharedMemorySegment(name: name, base: memory, bytes: bytes, capacity: capacity, slots: slots)
+        segment.ownerHandle = collectives_pidfd_open(segment.ownerPID)
+        if segment.ownerHandle < 0 && errno == ESRCH {
+            throw failure("its owner, pid \(segment.ownerPID), has already exited")
+        }
+        return segment
     }
 
     /// Removes the name; the memory stays mapped by everyone who has it.
@@ -139,8 +151,15 @@ final class SharedMemorySegment: @unchecked Sendable {
 
     var isClosed: Bool { collectives_load_u32(closedFlag) != 0 }
 
-    /// Whether the owner still runs (a process that is gone cannot answer).
-    var ownerIsAlive: Bool { kill(ownerPID, 0) == 0 || errno != ESRCH }
+    /// Whether the owner still runs (a process that is gone cannot answer): its pidfd is
+    /// readable once it has exited, zombie or not; without a pidfd, `kill(pid, 0)`.
+    var ownerIsAlive: Bool {
+        if ownerHandle >= 0 {
+            var entry = pollfd(fd: ownerHandle, events: Int16(POLLIN), revents: 0)
+            return poll(&entry, 1, 0) == 0
+        }
+        return kill(ownerPID, 0) == 0 || errno != ESRCH
+    }
 
     /// Tells the owner it has something to do, after a ring's head or tail was stored: if it
     /// sleeps (or is about to), bumps its doorbell and wakes it; otherwise costs one fence.

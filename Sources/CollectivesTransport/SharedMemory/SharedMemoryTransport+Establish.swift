@@ -29,8 +29,12 @@ public struct SharedMemoryOptions: Sendable, Hashable {
 extension SharedMemoryTransport {
     /// What identifies "the same host" for shared memory: the kernel's boot id and this
     /// process's PID, mount and IPC namespaces (ranks in different containers on one machine
-    /// cannot share `/dev/shm` or see each other's processes).
+    /// cannot share `/dev/shm` or see each other's processes). `COLLECTIVES_HOST_ID`, where set,
+    /// replaces it.
     public static func localityKey() -> String {
+        // An operator's word for which host this is (containers that share memory, tests
+        // that emulate hosts) wins over what the kernel says.
+        if let host = getenv("COLLECTIVES_HOST_ID").map({ String(cString: $0) }), !host.isEmpty { return "host-id/" + host }
         var parts: [String] = []
         if let file = fopen("/proc/sys/kernel/random/boot_id", "r") {
             var buffer = [CChar](repeating: 0, count: 64)

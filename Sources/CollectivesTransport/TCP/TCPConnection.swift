@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import CollectivesSystem
+import Crypto
 
 /// One data connection to a peer, with its queues of posted sends and receives.
 ///
@@ -13,15 +14,28 @@ import CollectivesSystem
 /// copied (or, past the staged part, read straight) into the posted buffer; so a mismatched
 /// frame never writes a byte of the caller's buffer, and small messages still take one
 /// `recvmsg`. Not thread-safe: ``TCPTransport`` guards it.
+///
+/// With a connection key (``TCPOptions/authenticateFrames``), every frame is followed by a
+/// 32-byte tag, HMAC-SHA256(key, sequence ‖ header ‖ payload), sequence counting the frames sent
+/// that way on this connection; a frame whose tag is wrong fails the receive.
 final class TCPConnection {
     struct Pending {
         var base: UnsafeMutableRawPointer?
         var count: Int
         var tag: MessageTag
-        /// Bytes of header plus payload moved so far.
+        /// Bytes of header plus payload (plus authentication tag) moved so far.
         var done: Int
         var request: TransportRequest
+        /// The frame's authentication tag, for a send on an authenticated connection.
+        var mac = MAC()
     }
+
+    /// 32 bytes of authentication tag, stored inline.
+    struct MAC {
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    }
+
+    static let macBytes = 32
 
     /// Payload bytes read together with a header, before it is checked.
     static let stagingBytes = 8192
@@ -38,20 +52,58 @@ final class TCPConnection {
     var failure: TransportError?
     /// The peer shut down its side while nothing was expected from it.
     var peerShutDown = false
+    /// The connection's key when frames are authenticated.
+    private let key: SymmetricKey?
+    private var sentFrames: UInt64 = 0
+    private var receivedFrames: UInt64 = 0
+    /// Where an incoming frame's authentication tag lands.
+    private let macIn = UnsafeMutableRawPointer.allocate(byteCount: TCPConnection.macBytes, alignment: 8)
+    /// Bytes after the payload of every frame: the tag, or nothing.
+    let trailerBytes: Int
 
-    init(peer: Int, socket: Socket) {
+    init(peer: Int, socket: Socket, key: [UInt8]? = nil) {
         self.peer = peer
         self.socket = socket
+        self.key = key.map { SymmetricKey(data: $0) }
+        trailerBytes = key == nil ? 0 : Self.macBytes
         sends.reserveCapacity(64)
         receives.reserveCapacity(64)
     }
 
-    deinit { headerIn.deallocate() }
+    deinit {
+        headerIn.deallocate()
+        macIn.deallocate()
+    }
+
+    /// HMAC-SHA256(key, sequence ‖ header ‖ payload).
+    private func authenticationTag(sequence: UInt64, header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) -> MAC {
+        var mac = HMAC<SHA256>(key: key!)
+        withUnsafeBytes(of: sequence.littleEndian) { mac.update(data: $0) }
+        mac.update(data: header)
+        mac.update(data: payload)
+        var result = MAC()
+        withUnsafeMutableBytes(of: &result.words) { out in
+            mac.finalize().withUnsafeBytes { out.copyMemory(from: $0) }
+        }
+        return result
+    }
 
     var hasPendingSends: Bool { sendHead < sends.count }
     var hasPendingReceives: Bool { receiveHead < receives.count }
 
-    func enqueueSend(_ send: Pending) { sends.append(send) }
+    func enqueueSend(_ send: Pending) {
+        var send = send
+        if key != nil {
+            // The payload stays as it is until the send completes: tag it now.
+            var header = FrameHeader(tag: send.tag, length: UInt64(send.count)).words
+            send.mac = withUnsafeBytes(of: &header) { headerBytes in
+                authenticationTag(sequence: sentFrames, header: headerBytes,
+                                  payload: UnsafeRawBufferPointer(start: send.base, count: send.count))
+            }
+            sentFrames += 1
+        }
+        sends.append(send)
+    }
     func enqueueReceive(_ receive: Pending) { receives.append(receive) }
 
     /// Writes as much as the socket takes. Calls `complete` for each finished send; returns
@@ -60,31 +112,37 @@ final class TCPConnection {
         var moved = false
         while sendHead < sends.count {
             var op = sends[sendHead]
-            let total = FrameHeader.size + op.count
+            let total = FrameHeader.size + op.count + trailerBytes
             var header = FrameHeader(tag: op.tag, length: UInt64(op.count)).words
+            var mac = op.mac
+            let trailer = trailerBytes
             let n: Int = withUnsafeMutableBytes(of: &header) { headerBytes in
-                var vectors = (iovec(), iovec())
-                var used = 0
-                withUnsafeMutableBytes(of: &vectors) { raw in
-                    let iov = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
-                    if op.done < FrameHeader.size {
-                        iov[used] = iovec(iov_base: headerBytes.baseAddress! + op.done, iov_len: FrameHeader.size - op.done)
-                        used += 1
-                        if op.count > 0 {
-                            iov[used] = iovec(iov_base: op.base, iov_len: op.count)
+                withUnsafeMutableBytes(of: &mac.words) { macBytes in
+                    // Header, payload and tag, from where the last call stopped.
+                    var vectors = (iovec(), iovec(), iovec())
+                    var used = 0
+                    withUnsafeMutableBytes(of: &vectors) { raw in
+                        let iov = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
+                        var skip = op.done
+                        func add(_ base: UnsafeMutableRawPointer?, _ length: Int) {
+                            if skip >= length {
+                                skip -= length
+                                return
+                            }
+                            iov[used] = iovec(iov_base: base.map { $0 + skip }, iov_len: length - skip)
                             used += 1
+                            skip = 0
                         }
-                    } else {
-                        let offset = op.done - FrameHeader.size
-                        iov[used] = iovec(iov_base: op.base! + offset, iov_len: op.count - offset)
-                        used += 1
+                        add(headerBytes.baseAddress!, FrameHeader.size)
+                        if op.count > 0 { add(op.base, op.count) }
+                        if trailer > 0 { add(macBytes.baseAddress!, trailer) }
                     }
-                }
-                return withUnsafeMutableBytes(of: &vectors) { raw in
-                    var message = msghdr()
-                    message.msg_iov = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
-                    message.msg_iovlen = used
-                    return sendmsg(socket.descriptor, &message, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+                    return withUnsafeMutableBytes(of: &vectors) { raw in
+                        var message = msghdr()
+                        message.msg_iov = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
+                        message.msg_iovlen = used
+                        return sendmsg(socket.descriptor, &message, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+                    }
                 }
             }
             if n < 0 {
@@ -115,19 +173,25 @@ final class TCPConnection {
         var moved = false
         while receiveHead < receives.count {
             var op = receives[receiveHead]
-            let total = FrameHeader.size + op.count
+            let payloadEnd = FrameHeader.size + op.count
+            let total = payloadEnd + trailerBytes
             let readingHeader = op.done < FrameHeader.size
             var vectors = (iovec(), iovec())
+            var requested = 0
             let n: Int = withUnsafeMutableBytes(of: &vectors) { raw in
                 let iov = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
                 if readingHeader {
                     // The header, and the start of the payload into staging: never past this frame.
                     iov[0] = iovec(iov_base: headerIn + op.done,
                                    iov_len: FrameHeader.size - op.done + Swift.min(op.count, Self.stagingBytes))
-                } else {
+                } else if op.done < payloadEnd {
                     let offset = op.done - FrameHeader.size
                     iov[0] = iovec(iov_base: op.base! + offset, iov_len: op.count - offset)
+                } else {
+                    // The authentication tag after the payload.
+                    iov[0] = iovec(iov_base: macIn + (op.done - payloadEnd), iov_len: total - op.done)
                 }
+                requested = iov[0].iov_len
                 var message = msghdr()
                 message.msg_iov = iov
                 message.msg_iovlen = 1
@@ -155,16 +219,35 @@ final class TCPConnection {
                 if staged > 0 { op.base!.copyMemory(from: headerIn + FrameHeader.size, byteCount: staged) }
             }
             if op.done == total {
+                if key != nil { try checkAuthentication(of: op, rank: rank) }
                 receiveHead += 1
                 complete(op.request)
             } else {
                 receives[receiveHead] = op
-                if !readingHeader || op.done < FrameHeader.size { return moved }
+                // A short read means the socket is drained; a full one (the header with its
+                // staged payload, or the payload before its tag) goes on at once.
+                if n < requested { return moved }
             }
         }
         receives.removeAll(keepingCapacity: true)
         receiveHead = 0
         return moved
+    }
+
+    /// Checks the tag of the frame just read into `op` (its header is still in `headerIn`).
+    private func checkAuthentication(of op: Pending, rank: Int) throws(TransportError) {
+        let expected = authenticationTag(sequence: receivedFrames, header: UnsafeRawBufferPointer(start: headerIn, count: FrameHeader.size),
+                                         payload: UnsafeRawBufferPointer(start: op.base, count: op.count))
+        receivedFrames += 1
+        let same = withUnsafeBytes(of: expected.words) { mine in
+            var difference: UInt8 = 0
+            for i in 0..<Self.macBytes { difference |= mine[i] ^ macIn.load(fromByteOffset: i, as: UInt8.self) }
+            return difference == 0
+        }
+        guard same else {
+            throw TransportError(.protocolViolation("a frame from rank \(peer) failed authentication (altered on the way, or not from rank \(peer))"),
+                                 rank: rank, peer: peer, operation: "receive", peerAddress: socket.remoteDescription)
+        }
     }
 
     /// The requests still queued; used to fail them all at once.

@@ -8,7 +8,7 @@ import CollectivesSystem
 /// | 0..<4 | magic `0x4C4C4F43` ("COLL") |
 /// | 4..<6 | protocol version |
 /// | 6 | this connection's stream index (0 when one stream per pair) |
-/// | 7 | streams per pair of ranks (0 read as 1) |
+/// | 7 | streams per pair of ranks (0 read as 1) in bits 0–6; bit 7 set when every frame is authenticated |
 /// | 8..<16 | job id (the same on every rank of a job, from the rendezvous) |
 /// | 16..<20 | sender's rank |
 /// | 20..<24 | world size |
@@ -33,10 +33,13 @@ public struct TCPHello: Sendable, Hashable {
     /// Which of the pair's streams this connection is, and how many there are.
     public var stream: UInt8 = 0
     public var streams: UInt8 = 1
+    /// Every data frame carries an authentication tag (``TCPOptions/authenticateFrames``).
+    public var authenticatesFrames = false
 
-    public init(jobID: UInt64, rank: Int, worldSize: Int, receiver: Int, stream: Int = 0, streams: Int = 1) {
+    public init(jobID: UInt64, rank: Int, worldSize: Int, receiver: Int, stream: Int = 0, streams: Int = 1, authenticatesFrames: Bool = false) {
         self.stream = UInt8(stream)
         self.streams = UInt8(streams)
+        self.authenticatesFrames = authenticatesFrames
         self.jobID = jobID
         self.rank = UInt32(rank)
         self.worldSize = UInt32(worldSize)
@@ -54,6 +57,7 @@ public struct TCPHello: Sendable, Hashable {
         case duplicateRank = 6
         case wrongStreamCount = 7
         case wrongSecret = 8
+        case frameAuthenticationDiffers = 9
 
         public var explanation: String {
             switch self {
@@ -66,6 +70,7 @@ public struct TCPHello: Sendable, Hashable {
             case .duplicateRank: return "another connection already claimed this rank and stream"
             case .wrongStreamCount: return "streams per peer differ (set COLLECTIVES_TCP_STREAMS alike on every rank)"
             case .wrongSecret: return "could not prove it knows the job's secret (COLLECTIVES_JOB_SECRET differs or is missing)"
+            case .frameAuthenticationDiffers: return "frame authentication differs (set COLLECTIVES_AUTHENTICATE_DATA alike on every rank)"
             }
         }
     }
@@ -75,7 +80,7 @@ public struct TCPHello: Sendable, Hashable {
         w.write(TCPHello.magic)
         w.write(version)
         w.write(stream)
-        w.write(streams)
+        w.write(streams | (authenticatesFrames ? 0x80 : 0))
         w.write(jobID)
         w.write(rank)
         w.write(worldSize)
@@ -92,17 +97,18 @@ public struct TCPHello: Sendable, Hashable {
               let world = r.read(UInt32.self), let receiver = r.read(UInt32.self)
         else { return .failure(StatusError(status: .badMagic)) }
         var hello = TCPHello(jobID: job, rank: Int(rank), worldSize: Int(world), receiver: Int(receiver),
-                             stream: Int(stream), streams: Int(Swift.max(streams, 1)))
+                             stream: Int(stream), streams: Int(Swift.max(streams & 0x7F, 1)), authenticatesFrames: streams & 0x80 != 0)
         hello.version = version
         return .success(hello)
     }
 
     /// Checks a hello received by `rank`, which accepts connections from ranks above it.
-    public func validate(jobID: UInt64, rank: Int, worldSize: Int, streams: Int = 1) -> Status {
+    public func validate(jobID: UInt64, rank: Int, worldSize: Int, streams: Int = 1, authenticatesFrames: Bool = false) -> Status {
         if version != TCPHello.version { return .wrongVersion }
         if self.jobID != jobID { return .wrongJob }
         if Int(self.worldSize) != worldSize { return .wrongWorldSize }
         if Int(self.streams) != streams || Int(stream) >= streams { return .wrongStreamCount }
+        if self.authenticatesFrames != authenticatesFrames { return .frameAuthenticationDiffers }
         if Int(receiver) != rank || Int(self.rank) <= rank || Int(self.rank) >= worldSize { return .wrongRank }
         return .accepted
     }
@@ -129,4 +135,10 @@ public struct TCPHello: Sendable, Hashable {
     public static func acceptorContext(_ hello: [UInt8]) -> [UInt8] { Array("swift-collectives accept".utf8) + hello }
     /// What the connector's proof vouches for.
     public static func connectorContext(_ hello: [UInt8]) -> [UInt8] { Array("swift-collectives connect".utf8) + hello }
+
+    /// The key of a connection whose frames are authenticated: HMAC-SHA256(secret,
+    /// "swift-collectives frames" ‖ hello ‖ connector's challenge ‖ acceptor's challenge).
+    public static func frameKey(secret: JobSecret, hello: [UInt8], connectorChallenge: [UInt8], acceptorChallenge: [UInt8]) -> [UInt8] {
+        secret.answer(connectorChallenge + acceptorChallenge, context: Array("swift-collectives frames".utf8) + hello)
+    }
 }

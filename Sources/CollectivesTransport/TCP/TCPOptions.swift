@@ -7,8 +7,19 @@ public struct TCPOptions: Sendable, Hashable {
     /// Zero leaves the sizes to the kernel's autotuning.
     public var socketBufferBytes: Int32 = 4 << 20
 
-    /// How long one accepted connection may take to introduce itself before it is dropped.
-    public var helloTimeoutSeconds: Double = 10
+    /// How long each step of an accepted connection's handshake may take before the connection
+    /// is dropped (a real rank takes milliseconds, even across a data centre).
+    public var helloTimeoutSeconds: Double = 5
+
+    /// Handshakes a rank runs at once while it waits for its peers; when more connections
+    /// arrive, the oldest unfinished one is dropped.
+    public var maximumPendingHandshakes: Int = 64
+
+    /// How soon a peer whose host vanished (no reset, no answer) is an error on its connection:
+    /// TCP keepalive probes and a user timeout (`TCP_USER_TIMEOUT`) on every data socket. A peer
+    /// that is alive but busy answers the probes from its kernel and keeps its connection. Zero
+    /// turns both off. Default 10 s; `COLLECTIVES_TCP_LIVENESS_SECONDS` sets it.
+    public var livenessTimeoutSeconds: Double = 10
 
     /// How waits spin, yield and sleep. Default: sleep at once; a communicator sets it from the
     /// number of ranks on this host (``WaitPolicy/automatic(localRanks:cores:)``).
@@ -26,6 +37,13 @@ public struct TCPOptions: Sendable, Hashable {
     /// The job's secret: each data connection's handshake proves both ends know it (mutual
     /// HMAC challenge), and a connection that cannot is refused and logged.
     public var secret: JobSecret = .none
+
+    /// Authenticate every data frame: a 32-byte HMAC-SHA256 tag under a key of the connection
+    /// (derived from the secret and both handshake challenges), over the frame's sequence number,
+    /// header and payload; a frame with a wrong tag fails the receive. Off by default: it costs
+    /// about one SHA-256 pass over every byte on each end (see docs/protocol.md for the measured
+    /// cost). `COLLECTIVES_AUTHENTICATE_DATA=1` sets it, the same on every rank.
+    public var authenticateFrames = false
 
     public init() {}
 }

@@ -21,6 +21,8 @@ extension TCPTransport {
     ///   - listener: this rank's listening socket; its address is `peerAddresses[rank]`.
     ///   - peerAddresses: every rank's listening address, by rank.
     ///   - deadline: bounds the whole set-up.
+    ///   - acceptor: accepting higher ranks' connections since `listener` was opened (one is
+    ///     started here when none is given).
     public static func establish(
         rank: Int,
         worldSize: Int,
@@ -29,99 +31,93 @@ extension TCPTransport {
         peerAddresses: [SocketAddress],
         options: TCPOptions = TCPOptions(),
         deadline: Deadline,
+        acceptor: TCPAcceptor? = nil,
         logger: Logger = Logger(label: "collectives.tcp")
     ) throws(TransportError) -> TCPTransport {
         precondition(peerAddresses.count == worldSize && rank >= 0 && rank < worldSize)
         let streamCount = Swift.max(1, Swift.min(options.streams, 64))
         var sockets = [[Socket?]](repeating: [Socket?](repeating: nil, count: streamCount), count: worldSize)
+        var frameKeys = [[[UInt8]?]](repeating: [[UInt8]?](repeating: nil, count: streamCount), count: worldSize)
 
         func configure(_ socket: Socket) {
             socket.setNoDelay()
+            socket.setLivenessTimeout(seconds: options.livenessTimeoutSeconds)
             if options.socketBufferBytes > 0 { socket.setBufferSizes(options.socketBufferBytes) }
         }
 
-        // 1. Connect to every lower rank, once per stream, and introduce ourselves.
+        // 1. Connect to every lower rank, once per stream, and introduce ourselves. A connection
+        //    closed before the peer answered (its listener dropped it: too many strangers at
+        //    once) is made again, until the deadline.
         for peer in 0..<rank {
             for stream in 0..<streamCount {
                 let address = peerAddresses[peer]
-                let socket = try connectWithRetry(to: address, rank: rank, peer: peer, deadline: deadline)
-                configure(socket)
-                let hello = TCPHello(jobID: jobID, rank: rank, worldSize: worldSize, receiver: peer, stream: stream, streams: streamCount)
+                let hello = TCPHello(jobID: jobID, rank: rank, worldSize: worldSize, receiver: peer, stream: stream, streams: streamCount,
+                                     authenticatesFrames: options.authenticateFrames)
                 let helloBytes = hello.encoded()
-                let challenge = JobSecret.challenge()
-                do {
-                    try socket.sendAll(helloBytes + challenge, deadline: deadline, operation: "handshake")
-                    let reply = try socket.receive(count: JobSecret.challengeSize + JobSecret.answerSize, deadline: deadline, operation: "handshake")
-                    let theirs = Array(reply.prefix(JobSecret.challengeSize))
-                    guard options.secret.accepts(Array(reply.dropFirst(JobSecret.challengeSize)), to: challenge,
-                                                 context: TCPHello.acceptorContext(helloBytes)) else {
-                        throw TransportError(.protocolViolation("rank \(peer) could not prove it belongs to this job (COLLECTIVES_JOB_SECRET differs or is missing)"),
-                                             rank: rank, peer: peer, operation: "handshake", peerAddress: socket.remoteDescription)
+                var pause = 0.01
+                var connected: Socket?
+                while connected == nil {
+                    let socket = try connectWithRetry(to: address, rank: rank, peer: peer, deadline: deadline)
+                    configure(socket)
+                    let challenge = JobSecret.challenge()
+                    var answered = false
+                    do {
+                        try socket.sendAll(helloBytes + challenge, deadline: deadline, operation: "handshake")
+                        let reply = try socket.receive(count: JobSecret.challengeSize + JobSecret.answerSize, deadline: deadline, operation: "handshake")
+                        answered = true
+                        let theirs = Array(reply.prefix(JobSecret.challengeSize))
+                        guard options.secret.accepts(Array(reply.dropFirst(JobSecret.challengeSize)), to: challenge,
+                                                     context: TCPHello.acceptorContext(helloBytes)) else {
+                            throw TransportError(.protocolViolation("rank \(peer) could not prove it belongs to this job (COLLECTIVES_JOB_SECRET differs or is missing)"),
+                                                 rank: rank, peer: peer, operation: "handshake", peerAddress: socket.remoteDescription)
+                        }
+                        try socket.sendAll(options.secret.answer(theirs, context: TCPHello.connectorContext(helloBytes)),
+                                           deadline: deadline, operation: "handshake")
+                        if options.authenticateFrames {
+                            frameKeys[peer][stream] = TCPHello.frameKey(secret: options.secret, hello: helloBytes, connectorChallenge: challenge,
+                                                                        acceptorChallenge: theirs)
+                        }
+                        connected = socket
+                    } catch let error as TransportError {
+                        throw error
+                    } catch let error as SocketError {
+                        var dropped = false
+                        if case .closedByPeer = error { dropped = true }
+                        if case .system(let e) = error, e.errno == ECONNRESET || e.errno == EPIPE { dropped = true }
+                        guard dropped && !answered && deadline.remainingSeconds > pause else {
+                            throw TransportError(error, rank: rank, peer: peer, operation: "handshake")
+                        }
+                        socket.close()
+                        sleepSeconds(pause)
+                        pause = Swift.min(pause * 2, 0.5)
+                    } catch {
+                        throw TransportError(.protocolViolation("\(error)"), rank: rank, peer: peer, operation: "handshake")
                     }
-                    try socket.sendAll(options.secret.answer(theirs, context: TCPHello.connectorContext(helloBytes)),
-                                       deadline: deadline, operation: "handshake")
-                } catch let error as TransportError {
-                    throw error
-                } catch let error as SocketError {
-                    throw TransportError(error, rank: rank, peer: peer, operation: "handshake")
-                } catch {
-                    throw TransportError(.protocolViolation("\(error)"), rank: rank, peer: peer, operation: "handshake")
                 }
+                let socket = connected!
                 sockets[peer][stream] = socket
             }
         }
 
-        // 2. Accept every stream of every higher rank.
-        var missing = Set(((rank + 1)..<worldSize).flatMap { peer in (0..<streamCount).map { peer * 64 + $0 } })
-        while !missing.isEmpty {
-            let accepted: Socket?
-            do {
-                accepted = try listener.accept(deadline: deadline)
-            } catch {
-                throw TransportError(error, rank: rank, peer: nil, operation: "accept")
+        // 2. Every stream of every higher rank, accepted by the acceptor's thread (started by
+        //    the caller when it began listening, or here).
+        let accepting: TCPAcceptor
+        if let acceptor {
+            accepting = acceptor
+        } else {
+            accepting = try TCPAcceptor(listener: listener, rank: rank, worldSize: worldSize, jobID: jobID,
+                                        options: options, deadline: deadline, logger: logger)
+        }
+        defer { accepting.stop() }
+        let accepted = try accepting.connections(deadline: deadline)
+        let acceptedKeys = accepting.frameKeys
+        for peer in (rank + 1)..<max(rank + 1, worldSize) {
+            for stream in 0..<streamCount {
+                guard let socket = accepted[peer][stream] else { continue }
+                configure(socket)
+                sockets[peer][stream] = socket
+                frameKeys[peer][stream] = acceptedKeys[peer][stream]
             }
-            guard let socket = accepted else {
-                throw TransportError(.timedOut, rank: rank, peer: missing.min().map { $0 / 64 },
-                                     operation: "accept (waiting for ranks \(Set(missing.map { $0 / 64 }).sorted()))")
-            }
-            let helloDeadline = deadline.earlier(.after(seconds: options.helloTimeoutSeconds))
-            let status: TCPHello.Status
-            var from = -1, stream = 0
-            do {
-                let bytes = try socket.receive(count: TCPHello.size + JobSecret.challengeSize, deadline: helloDeadline, operation: "handshake")
-                let helloBytes = Array(bytes.prefix(TCPHello.size))
-                // Prove we know the secret, then have the connector prove it.
-                let challenge = JobSecret.challenge()
-                let proof = options.secret.answer(Array(bytes.dropFirst(TCPHello.size)), context: TCPHello.acceptorContext(helloBytes))
-                try socket.sendAll(challenge + proof, deadline: helloDeadline, operation: "handshake")
-                let answer = try socket.receive(count: JobSecret.answerSize, deadline: helloDeadline, operation: "handshake")
-                switch TCPHello.decode(helloBytes) {
-                case .failure(let error):
-                    status = error.status
-                case .success(let hello):
-                    from = Int(hello.rank)
-                    stream = Int(hello.stream)
-                    let verdict = hello.validate(jobID: jobID, rank: rank, worldSize: worldSize, streams: streamCount)
-                    if verdict != .accepted {
-                        status = verdict
-                    } else if !options.secret.accepts(answer, to: challenge, context: TCPHello.connectorContext(helloBytes)) {
-                        status = .wrongSecret
-                    } else {
-                        status = missing.contains(from * 64 + stream) ? .accepted : .duplicateRank
-                    }
-                }
-                try socket.sendAll(TCPHello.encodeReply(status), deadline: helloDeadline, operation: "handshake")
-            } catch {
-                logger.warning("rank \(rank): dropped a connection from \(socket.remoteDescription ?? "?") during the handshake: \(error)")
-                continue
-            }
-            guard status == .accepted else {
-                logger.warning("rank \(rank): refused a connection from \(socket.remoteDescription ?? "?") claiming rank \(from): \(status.explanation)")
-                continue
-            }
-            configure(socket)
-            sockets[from][stream] = socket
-            missing.remove(from * 64 + stream)
         }
 
         // 3. Read each lower rank's answers.
@@ -146,7 +142,7 @@ extension TCPTransport {
         }
         logger.debug("rank \(rank): connected to \(worldSize - 1) peers over TCP")
         return TCPTransport(rank: rank, worldSize: worldSize, sockets: sockets.map { $0.compactMap { $0 } }, jobID: jobID,
-                            options: options, logger: logger)
+                            options: options, frameKeys: options.authenticateFrames ? frameKeys : [], logger: logger)
     }
 
     /// Connects, retrying refused connections (the peer may not listen yet) until the deadline.

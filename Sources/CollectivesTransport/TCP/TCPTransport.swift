@@ -53,8 +53,11 @@ public final class TCPTransport: Transport, @unchecked Sendable {
 
     /// Wraps connected, handshaken sockets: `sockets[peer]` holds the pair's streams in order,
     /// and is empty for this rank.
+    ///
+    /// `frameKeys[peer][stream]`, when given, is that connection's key for authenticated frames
+    /// (``TCPOptions/authenticateFrames``).
     public init(rank: Int, worldSize: Int, sockets: [[Socket]], jobID: UInt64 = 0, options: TCPOptions = TCPOptions(),
-                logger: Logger = Logger(label: "collectives.tcp")) {
+                frameKeys: [[[UInt8]?]] = [], logger: Logger = Logger(label: "collectives.tcp")) {
         precondition(sockets.count == worldSize)
         stripeThreshold = Swift.max(options.stripeThresholdBytes, 1)
         policy = options.waitPolicy
@@ -63,7 +66,11 @@ public final class TCPTransport: Transport, @unchecked Sendable {
         self.logger = logger
         self.rank = rank
         self.worldSize = worldSize
-        streams = sockets.enumerated().map { peer, list in list.map { TCPConnection(peer: peer, socket: $0) } }
+        streams = sockets.enumerated().map { peer, list in
+            list.enumerated().map { stream, socket in
+                TCPConnection(peer: peer, socket: socket, key: peer < frameKeys.count && stream < frameKeys[peer].count ? frameKeys[peer][stream] : nil)
+            }
+        }
         connections = streams.flatMap { $0 }
         pollSet.reserveCapacity(worldSize)
         pollPeers.reserveCapacity(worldSize)

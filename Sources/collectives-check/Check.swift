@@ -4,6 +4,10 @@ import CollectivesSystem
 import CollectivesVerification
 import CommandLineSupport
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Run under a launcher; every rank runs collectives on deterministic inputs for each count,
 /// type and operation and compares its results with a sequential reference. Exits non-zero on
 /// any difference or error. The multi-process tests run it.
@@ -39,7 +43,25 @@ struct Check: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Make rank 1 call differently from the others (count, type, op, collective, root, algorithm, stall, late), to test mismatch detection and failure.", visibility: .hidden))
     var mismatch: String?
 
+    @Flag(name: .long, help: ArgumentHelp("Print this process's peak resident memory at the end.", visibility: .hidden))
+    var reportMemory = false
+
+    @Option(name: .long, help: ArgumentHelp("After the checks, create <file>.waiting, wait (up to the timeout) until the file exists (%r: the rank), then meet at a barrier.", visibility: .hidden))
+    var holdFile: String?
+
+    @Option(name: .long, help: ArgumentHelp("Run this many two-rank create/use/close cycles in this process (no launcher) and compare its descriptors and threads before and after.", visibility: .hidden))
+    var cycles: Int?
+
+    @Option(name: .long, help: ArgumentHelp("The transport of --cycles: tcp or shm.", visibility: .hidden))
+    var cycleTransport: String = "tcp"
+
     mutating func run() async throws {
+        if let cycles {
+            bootstrapLogging("collectives-check")
+            guard let transport = TransportChoice(rawValue: cycleTransport) else { throw ValidationError("--cycle-transport takes tcp or shm") }
+            try Cycles.run(cycles, transport: transport)
+            return
+        }
         let communicator = try Communicator.forCommand("collectives-check")
         defer { communicator.close() }
         let n = communicator.worldSize
@@ -78,6 +100,21 @@ struct Check: AsyncParsableCommand {
                 }
             }
         }
+        if let holdFile {
+            // "%r" is this rank; "<file>.waiting" says this rank is done and waiting.
+            let path = holdFile.split(separator: "%r", omittingEmptySubsequences: false).joined(separator: String(communicator.rank))
+            close(open(path + ".waiting", O_CREAT | O_WRONLY, 0o600))
+            let deadline = Deadline.after(seconds: communicator.options.timeoutSeconds)
+            while access(path, F_OK) != 0 && !deadline.hasPassed { sleepSeconds(0.05) }
+            let started = Deadline.now
+            do {
+                try await communicator.barrier()
+            } catch {
+                Console.say("rank \(communicator.rank): barrier failed after \(Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9) s: \(error)")
+                throw ExitCode(1)
+            }
+        }
+        if reportMemory { Console.say("rank \(communicator.rank): resident memory now \(Cycles.statusMiB("VmRSS")) MiB, peak resident memory \(Cycles.statusMiB("VmHWM")) MiB") }
         Console.say("rank \(communicator.rank) of \(n): \(checks - failures) passed, \(failures) failed")
         if failures > 0 { throw ExitCode(1) }
     }
