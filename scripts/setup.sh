@@ -2,7 +2,8 @@
 # Installs the Debian packages the build needs when they are missing: OpenBLAS and zlib (with
 # pkg-config to find them), and the RDMA verbs header (libibverbs-dev; the library itself is
 # loaded at run time when present, so builds without it still work, without verbs support).
-# With --with-data, also Fashion-MNIST, the demo's default data.
+# With --with-data, also Fashion-MNIST, the demo's default data; with --for-tests, iproute2 (the
+# tests make network namespaces).
 # Swift itself (6.1 or later) must be on PATH: see README.md.
 set -euo pipefail
 packages=()
@@ -12,6 +13,10 @@ command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
 dpkg -s libibverbs-dev >/dev/null 2>&1 || packages+=(libibverbs-dev)
 if [ "${1:-}" = "--with-data" ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
     packages+=(dataset-fashion-mnist)
+fi
+# The tests emulate hosts with network namespaces (ip netns, veth), as root.
+if [ "${1:-}" = "--for-tests" ] && ! command -v ip >/dev/null 2>&1; then
+    packages+=(iproute2)
 fi
 if ! command -v swift >/dev/null 2>&1; then
     echo "setup: swift is not on PATH; install Swift 6.1 or later (https://www.swift.org/install/linux/)" >&2

@@ -4,7 +4,7 @@
 # the large all-reduce checks need optimized code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --for-tests
 swift build -c release --build-tests
 # A failed call must never write into the caller's buffer afterwards: checked under AddressSanitizer.
 bash scripts/asan-check.sh
