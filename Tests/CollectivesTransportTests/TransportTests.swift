@@ -333,9 +333,11 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, singleCopy
         options.helloTimeoutSeconds = 1
         let settings = options
         let replies = Mutex<[TCPHello.Status?]>([])
+        let connected = Atomic<Int>(0)
         /// Follows the protocol as a stranger would, with its own job id and secret.
         @Sendable func knock(jobID: UInt64, secret: JobSecret) {
             guard let socket = try? Socket.connect(to: addresses[0], deadline: .after(seconds: 5)) else { return }
+            connected.add(1, ordering: .relaxed)
             defer { socket.close() }
             let hello = TCPHello(jobID: jobID, rank: 1, worldSize: 2, receiver: 0).encoded()
             try? socket.sendAll(hello + JobSecret.challenge(), deadline: .after(seconds: 5))
@@ -350,17 +352,21 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, singleCopy
             SystemThread(name: "no secret") { knock(jobID: 42, secret: .none) },
             SystemThread(name: "noise") {
                 guard let socket = try? Socket.connect(to: addresses[0], deadline: .after(seconds: 5)) else { return }
+                connected.add(1, ordering: .relaxed)
                 try? socket.sendAll((0..<300).map { _ in UInt8.random(in: 0...255) }, deadline: .after(seconds: 5))
                 socket.close()
             },
             SystemThread(name: "silent") {
                 guard let socket = try? Socket.connect(to: addresses[0], deadline: .after(seconds: 5)) else { return }
+                connected.add(1, ordering: .relaxed)
                 sleepSeconds(2)
                 socket.close()
             },
         ]
         let rank1 = SystemThread(name: "rank 1") {
-            sleepSeconds(0.3)  // let the strangers be first in the queue
+            // The strangers are first in the queue: every one of them has connected.
+            let deadline = Deadline.after(seconds: 10)
+            while connected.load(ordering: .relaxed) < 5 && !deadline.hasPassed { sleepSeconds(0.001) }
             let t = try? TCPTransport.establish(rank: 1, worldSize: 2, jobID: 42, listener: listener1,
                                                 peerAddresses: addresses, options: settings, deadline: .after(seconds: 20))
             t?.close()

@@ -293,6 +293,34 @@ extension MultiProcessTests {
         #expect(mixed.output.contains("frame authentication differs"), "\(mixed.output)")
     }
 
+    /// Without a job secret, ranks on two hosts (told apart by `COLLECTIVES_HOST_ID`) get a loud
+    /// warning on rank 0, ranks on one host none; `COLLECTIVES_REQUIRE_SECRET=1` refuses to start
+    /// without one; a `MASTER_ADDR` this host cannot bind is an error naming the fix, not a silent
+    /// bind to every interface.
+    @Test func runningWithoutASecretIsLoudOrRefused() throws {
+        let check = [Products.path("collectives-check"), "--counts", "3", "--types", "float32", "--ops", "sum"]
+        for hosts in [2, 1] {
+            let port = try freePort()
+            let results = runRanks(2, check, environment: ["MASTER_ADDR": "127.0.0.1", "MASTER_PORT": String(port), "COLLECTIVES_TIMEOUT": "30",
+                                                           "COLLECTIVES_TRANSPORT": "tcp"],
+                                   perRank: { rank in ["COLLECTIVES_HOST_ID": hosts == 2 ? "host\(rank)" : "host"] }, timeout: 60)
+            #expect(results.allSatisfy { $0.status == 0 }, "\(results.map(\.output))")
+            let warned = results[0].output.contains("WARNING: no job secret, and this job's 2 ranks span 2 hosts")
+            #expect(warned == (hosts == 2), "\(hosts) hosts: \(results[0].output)")
+        }
+        let port = try freePort()
+        let refused = runRanks(2, check, environment: ["MASTER_ADDR": "127.0.0.1", "MASTER_PORT": String(port), "COLLECTIVES_TIMEOUT": "10",
+                                                       "COLLECTIVES_REQUIRE_SECRET": "1"], timeout: 60)
+        for result in refused {
+            #expect(result.status != 0 && result.output.contains("COLLECTIVES_REQUIRE_SECRET=1, but COLLECTIVES_JOB_SECRET is not set"), "\(result.output)")
+        }
+        // 192.0.2.1 (TEST-NET-1) is no address of this host.
+        let elsewhere = try run(check, environment: ["RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "192.0.2.1", "MASTER_PORT": String(port),
+                                                     "COLLECTIVES_TIMEOUT": "10", "COLLECTIVES_JOB_SECRET": "s"], timeout: 60)
+        #expect(elsewhere.status != 0, "\(elsewhere.output)")
+        #expect(elsewhere.output.contains("not an address of this host") && elsewhere.output.contains("COLLECTIVES_STORE_BIND"), "\(elsewhere.output)")
+    }
+
     /// Rank 0 runs out of file descriptors while strangers hold connections to its store: it
     /// pauses accepting, drops the oldest unfinished handshakes, keeps going, and the job completes.
     @Test func runningOutOfDescriptorsDoesNotStopTheStore() throws {
