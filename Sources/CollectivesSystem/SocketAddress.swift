@@ -76,6 +76,15 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Whether this is an IPv6 link-local address (fe80::/10), usable only with a scope.
+    public var isLinkLocal: Bool {
+        guard family == AF_INET6 else { return false }
+        return withUnsafeBytes(of: storage) { raw in
+            let a = raw.load(as: sockaddr_in6.self).sin6_addr
+            return withUnsafeBytes(of: a) { b in b[0] == 0xFE && b[1] & 0xC0 == 0x80 }
+        }
+    }
+
     /// Whether this is the wildcard address (0.0.0.0 or ::).
     public var isWildcard: Bool {
         withUnsafeBytes(of: storage) { raw in

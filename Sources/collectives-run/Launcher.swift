@@ -65,9 +65,14 @@ struct Launcher: ParsableCommand {
         var environment = ProcessEnvironment.current()
         let secretText = environment["COLLECTIVES_JOB_SECRET"].flatMap { $0.isEmpty ? nil : $0 } ?? JobSecret.generate()
         environment["COLLECTIVES_JOB_SECRET"] = secretText
+        var ports: PortRange?
+        if let text = environment["COLLECTIVES_PORT_RANGE"], !text.isEmpty {
+            guard let range = PortRange(text) else { throw ValidationError("COLLECTIVES_PORT_RANGE=\(text) is not lo-hi") }
+            ports = range
+        }
         let store: TCPStoreServer
         do {
-            store = try TCPStoreServer(listeningOn: address, secret: JobSecret(secretText))
+            store = try TCPStoreServer(listeningOn: address, ports: ports, secret: JobSecret(secretText))
         } catch {
             Console.error("collectives-run: \(error)")
             throw ExitCode(1)

@@ -100,10 +100,10 @@ struct MNISTTrain: ParsableCommand {
         // Share the cores between the local ranks instead of letting each rank's OpenBLAS
         // start a thread per core.
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        let environment = ProcessEnvironment.current()
-        let local = environment["LOCAL_WORLD_SIZE"].flatMap { Int($0) } ?? 1
-        if environment["OPENBLAS_NUM_THREADS"] == nil {
-            openblas_set_num_threads(Int32(max(1, cores / max(1, local))))
+        // Ranks on this host: the launcher's word (LOCAL_WORLD_SIZE, Slurm's, OpenMPI's), else
+        // the host identities every rank gave at rendezvous.
+        if ProcessEnvironment.current()["OPENBLAS_NUM_THREADS"] == nil {
+            openblas_set_num_threads(Int32(max(1, cores / max(1, communicator.localWorldSize))))
         }
         let leader = communicator.rank == 0
         let n = communicator.worldSize

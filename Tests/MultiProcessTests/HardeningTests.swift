@@ -314,8 +314,8 @@ extension MultiProcessTests {
         for result in refused {
             #expect(result.status != 0 && result.output.contains("COLLECTIVES_REQUIRE_SECRET=1, but COLLECTIVES_JOB_SECRET is not set"), "\(result.output)")
         }
-        // 192.0.2.1 (TEST-NET-1) is no address of this host.
-        let elsewhere = try run(check, environment: ["RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "192.0.2.1", "MASTER_PORT": String(port),
+        // 198.51.100.1 (TEST-NET-2) is no address of this host.
+        let elsewhere = try run(check, environment: ["RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "198.51.100.1", "MASTER_PORT": String(port),
                                                      "COLLECTIVES_TIMEOUT": "10", "COLLECTIVES_JOB_SECRET": "s"], timeout: 60)
         #expect(elsewhere.status != 0, "\(elsewhere.output)")
         #expect(elsewhere.output.contains("not an address of this host") && elsewhere.output.contains("COLLECTIVES_STORE_BIND"), "\(elsewhere.output)")

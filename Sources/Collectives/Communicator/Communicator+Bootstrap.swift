@@ -62,6 +62,7 @@ extension Communicator {
         }
         let store: TCPStore
         let transport: any Transport
+        let hosts: [Int]
         do {
             if world == 1 {
                 transport = SingleRankTransport()
@@ -88,10 +89,10 @@ extension Communicator {
             }
 
             // 3. Listen where peers can reach us, and say so.
-            let advertised = try Self.advertisedAddress(configuration: configuration, store: store, rank: rank)
+            let advertised = try Self.advertisedAddress(configuration: configuration, store: store, rank: rank, logger: logger)
             let listener: Socket
             do {
-                listener = try Socket.listen(on: advertised)
+                listener = try Socket.listen(on: advertised, ports: configuration.portRange)
             } catch {
                 throw CollectivesError(.transport, rank: rank, operation: operation,
                                        reason: "cannot listen on \(advertised): \(error)")
@@ -106,6 +107,7 @@ extension Communicator {
                                            deadline: deadline, logger: logger)
             defer { acceptor.stop() }
             try store.set("rank/\(rank)/address", string: listening.description)
+            logger.debug("rank \(rank): listening on \(listening)")
 
             // 4. Everyone's address.
             let keys = (0..<world).map { "rank/\($0)/address" }
@@ -123,7 +125,8 @@ extension Communicator {
             let tcp = try TCPTransport.establish(
                 rank: rank, worldSize: world, jobID: jobID, listener: listener, peerAddresses: addresses,
                 options: options.tcp, deadline: deadline, acceptor: acceptor, logger: logger)
-            transport = try Self.chooseTransport(tcp: tcp, jobID: jobID, options: options, deadline: deadline, logger: logger)
+            (transport, hosts) = try Self.chooseTransport(tcp: tcp, jobID: jobID, options: options, localWorldSize: configuration.localWorldSize,
+                                                          deadline: deadline, logger: logger)
         } catch {
             if let server {
                 // Other ranks learn of a failure through the store, checking every 250 ms:
@@ -139,7 +142,8 @@ extension Communicator {
             }
         }
         logger.debug("rank \(rank)/\(world): connected (\(transport.name)) in \(Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9) s")
-        self.init(transport: transport, options: options, store: store, storeServer: server)
+        self.init(transport: transport, options: options, store: store, storeServer: server, hosts: hosts,
+                  localRank: configuration.localRank, localWorldSize: configuration.localWorldSize)
     }
 
     private static func startStoreServer(at master: SocketAddress, configuration: LaunchConfiguration, logger: Logger) throws(CollectivesError) -> TCPStoreServer {
@@ -168,15 +172,23 @@ extension Communicator {
         }
     }
 
-    /// The address this rank listens on: `COLLECTIVES_SOCKET_IFNAME`'s, or else the local end of
-    /// its connection to the store, which is on a network the store (and so the peers) can reach.
-    private static func advertisedAddress(configuration: LaunchConfiguration, store: TCPStore, rank: Int) throws -> SocketAddress {
-        if let name = configuration.socketInterface {
-            guard var address = try SocketAddress.ofInterface(named: name) else {
+    /// The address this rank listens on: the first that `COLLECTIVES_SOCKET_IFNAME` admits (prefixes,
+    /// `=exact` names, `^excluded`; see ``InterfaceFilter``), or else the local end of its
+    /// connection to the store, which is on a network the store (and so the peers) can reach.
+    private static func advertisedAddress(configuration: LaunchConfiguration, store: TCPStore, rank: Int, logger: Logger) throws -> SocketAddress {
+        if let text = configuration.socketInterface {
+            guard let filter = InterfaceFilter(text) else {
                 throw CollectivesError(.configuration, rank: rank, operation: "bootstrap",
-                                       reason: "COLLECTIVES_SOCKET_IFNAME=\(name): no such interface with an IP address")
+                                       reason: "COLLECTIVES_SOCKET_IFNAME=\(text) names no interface (expected prefixes, =names or ^excluded, comma-separated)")
+            }
+            let interfaces = try InterfaceFilter.systemInterfaces()
+            guard var (name, address) = filter.choose(from: interfaces) else {
+                let seen = Set(interfaces.map(\.name)).sorted().joined(separator: ", ")
+                throw CollectivesError(.configuration, rank: rank, operation: "bootstrap",
+                                       reason: "COLLECTIVES_SOCKET_IFNAME=\(text): no interface that is up with a usable address matches (this host has \(seen))")
             }
             address.port = 0
+            logger.debug("rank \(rank): COLLECTIVES_SOCKET_IFNAME=\(text): interface \(name), \(address.host)")
             return address
         }
         var address = try store.localAddress()

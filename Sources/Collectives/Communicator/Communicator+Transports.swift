@@ -7,8 +7,12 @@ extension Communicator {
     /// when every rank is on this host (set up over the TCP connections, which are then closed),
     /// otherwise TCP. The choice is logged at debug level; a fallback that the configuration did
     /// not ask for is logged once, on rank 0, at notice level.
-    static func chooseTransport(tcp: TCPTransport, jobID: UInt64, options: CommunicatorOptions, deadline: Deadline,
-                                logger: Logger) throws(CollectivesError) -> any Transport {
+    ///
+    /// Returns the transport and the host of every rank (``Communicator/hosts``). The wait policy
+    /// counts `localWorldSize` ranks on this host when the launcher said so, else the ranks whose
+    /// host identity is this one's.
+    static func chooseTransport(tcp: TCPTransport, jobID: UInt64, options: CommunicatorOptions, localWorldSize: Int?, deadline: Deadline,
+                                logger: Logger) throws(CollectivesError) -> (transport: any Transport, hosts: [Int]) {
         let rank = tcp.rank, n = tcp.worldSize
         let operation = "bootstrap"
         let workspace = Workspace(scratchBytes: 0)
@@ -74,14 +78,21 @@ extension Communicator {
                 collectives-run does it for you), or COLLECTIVES_REQUIRE_SECRET=1 to refuse to start without one.
                 """)
         }
-        let policy = options.waitPolicy(localRanks: n - elsewhere.count)
+        var hostOf: [[UInt8]: Int] = [:]
+        let hosts = keys.map { key in
+            if let known = hostOf[key] { return known }
+            hostOf[key] = hostOf.count
+            return hostOf.count - 1
+        }
+        let localRanks = localWorldSize ?? (n - elsewhere.count)
+        let policy = options.waitPolicy(localRanks: localRanks)
         tcp.waitPolicy = policy
-        logger.debug("rank \(rank): \(n - elsewhere.count) ranks on this host, \(WaitPolicy.availableCores) cores: waits \(policy)")
+        logger.debug("rank \(rank): \(n - elsewhere.count) ranks on this host (host \(hosts[rank]) of \(hostOf.count)), \(localRanks) counted for waits, \(WaitPolicy.availableCores) cores: waits \(policy)")
         switch options.transport {
         case .tcp:
-            return tcp
+            return (tcp, hosts)
         case .verbs:
-            return try verbs("COLLECTIVES_TRANSPORT=verbs") ?? tcp
+            return (try verbs("COLLECTIVES_TRANSPORT=verbs") ?? tcp, hosts)
         case .auto, .shm:
             break
         }
@@ -90,7 +101,7 @@ extension Communicator {
                 throw CollectivesError(.configuration, rank: rank, operation: operation,
                                        reason: "COLLECTIVES_TRANSPORT=shm, but ranks \(elsewhere) are on another host (or in another container)")
             }
-            return try verbs("ranks span several hosts") ?? tcp
+            return (try verbs("ranks span several hosts") ?? tcp, hosts)
         }
         do {
             let shared = try SharedMemoryTransport.establish(
@@ -98,11 +109,11 @@ extension Communicator {
                 waitPolicy: policy, allGather: allGather, logger: logger)
             tcp.close()
             logger.debug("rank \(rank): all \(n) ranks on this host: shared memory, rings of \(options.sharedMemory.ringBytes) bytes")
-            return shared
+            return (shared, hosts)
         } catch {
             if options.transport == .shm { throw CollectivesError(error, operation: operation) }
             if rank == 0 { logger.notice("shared memory unavailable (\(error)); using TCP") }
-            return tcp
+            return (tcp, hosts)
         }
     }
 }

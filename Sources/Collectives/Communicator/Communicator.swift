@@ -31,6 +31,17 @@ public final class Communicator: @unchecked Sendable {
     public let options: CommunicatorOptions
     /// The transport's name, for example `"tcp"`.
     public var transportName: String { transport.name }
+    /// The host of every rank, by rank: ranks with the same number share a host (numbered in
+    /// order of their first rank). Learned from every rank's host identity at rendezvous
+    /// (`COLLECTIVES_HOST_ID`, or the kernel's boot id and namespaces).
+    public let hosts: [Int]
+    /// This rank's place among the ranks on its host: the launcher's (`LOCAL_RANK`,
+    /// `SLURM_LOCALID`, `OMPI_COMM_WORLD_LOCAL_RANK`) where it says, else its order among them.
+    public let localRank: Int
+    /// The number of ranks on this host: the launcher's (`LOCAL_WORLD_SIZE`,
+    /// `SLURM_STEP_TASKS_PER_NODE`, `OMPI_COMM_WORLD_LOCAL_SIZE`) where it says, else from
+    /// ``hosts``. For sharing the cores (BLAS threads) and for how waits use them.
+    public let localWorldSize: Int
 
     let transport: any Transport
     let queue = OperationQueue()
@@ -50,14 +61,21 @@ public final class Communicator: @unchecked Sendable {
 
     /// Makes a communicator over a transport that is already connected (for example one of an
     /// ``InProcessTransport`` group).
+    /// Every rank is taken to be on this host (as a group of threads would be).
     public convenience init(transport: any Transport, options: CommunicatorOptions = CommunicatorOptions()) {
         self.init(transport: transport, options: options, store: nil, storeServer: nil)
     }
 
-    init(transport: any Transport, options: CommunicatorOptions, store: (any Store)?, storeServer: TCPStoreServer?) {
+    init(transport: any Transport, options: CommunicatorOptions, store: (any Store)?, storeServer: TCPStoreServer?,
+         hosts: [Int]? = nil, localRank: Int? = nil, localWorldSize: Int? = nil) {
         self.transport = transport
         self.rank = transport.rank
         self.worldSize = transport.worldSize
+        let hosts = hosts ?? Array(repeating: 0, count: transport.worldSize)
+        self.hosts = hosts
+        let mine = hosts.indices.filter { hosts[$0] == hosts[transport.rank] }
+        self.localRank = localRank ?? mine.firstIndex(of: transport.rank) ?? 0
+        self.localWorldSize = localWorldSize ?? mine.count
         self.options = options
         self.store = store
         self.storeServer = storeServer

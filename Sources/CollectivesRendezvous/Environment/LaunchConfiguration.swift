@@ -40,6 +40,13 @@ public struct LaunchConfiguration: Sendable, Hashable {
     public var jobSecret: JobSecret = .none
     /// Refuse to start without a job secret (`COLLECTIVES_REQUIRE_SECRET=1`).
     public var requiresSecret: Bool = false
+    /// Ports for every listening socket (`COLLECTIVES_PORT_RANGE=lo-hi`): each rank's data port,
+    /// and the store's when its port is not given.
+    public var portRange: PortRange?
+    /// Ranks on this host, from the launcher's variables (`LOCAL_WORLD_SIZE`,
+    /// `OMPI_COMM_WORLD_LOCAL_SIZE`, `SLURM_STEP_TASKS_PER_NODE` with `SLURM_NODEID`); `nil` when
+    /// none says, and the communicator learns it from the ranks' host identities.
+    public var localWorldSize: Int?
     /// Where rank 0's store listens, when not on `MASTER_ADDR` itself (`COLLECTIVES_STORE_BIND`):
     /// `"any"` for every interface, or an address of this host. Without it, an address of
     /// `MASTER_ADDR` that this host cannot bind is an error, never a silent bind to every interface.
@@ -151,6 +158,13 @@ public struct LaunchConfiguration: Sendable, Hashable {
             throw .invalidEnvironment(variable: "COLLECTIVES_REQUIRE_SECRET", value: other, expected: "1 (refuse to start without COLLECTIVES_JOB_SECRET) or 0")
         }
         if let bind = env["COLLECTIVES_STORE_BIND"], !bind.isEmpty { withStore.storeBindAddress = bind }
+        if let text = env["COLLECTIVES_PORT_RANGE"], !text.isEmpty {
+            guard let range = PortRange(text) else {
+                throw .invalidEnvironment(variable: "COLLECTIVES_PORT_RANGE", value: text, expected: "lo-hi, two ports with 1 ≤ lo ≤ hi ≤ 65535")
+            }
+            withStore.portRange = range
+        }
+        withStore.localWorldSize = try localWorldSize(env, source: source)
         switch env["COLLECTIVES_STORE"] {
         case nil, "", "rank0": withStore.externalStore = false
         case "external": withStore.externalStore = true
@@ -164,6 +178,23 @@ public struct LaunchConfiguration: Sendable, Hashable {
             throw .invalidConfiguration("\(error.description.replacingInvalid()) (from \(source.rawValue) variables)")
         }
         return withStore
+    }
+
+    /// Ranks on this host as the launcher says, if it does.
+    private static func localWorldSize(_ env: Reader, source: Source) throws(RendezvousError) -> Int? {
+        switch source {
+        case .openMPI:
+            return try env.optionalInteger("OMPI_COMM_WORLD_LOCAL_SIZE").flatMap { $0 > 0 ? $0 : nil }
+        case .slurm:
+            guard let text = env["SLURM_STEP_TASKS_PER_NODE"] ?? env["SLURM_TASKS_PER_NODE"],
+                  let node = try env.optionalInteger("SLURM_NODEID") else { return nil }
+            guard let counts = SlurmTasksPerNode.expand(text) else {
+                throw .invalidEnvironment(variable: "SLURM_STEP_TASKS_PER_NODE", value: text, expected: "Slurm's tasks per node, like 4(x2),3")
+            }
+            return node < counts.count ? counts[node] : nil
+        default:
+            return try env.optionalInteger("LOCAL_WORLD_SIZE").flatMap { $0 > 0 ? $0 : nil }
+        }
     }
 
     private struct Reader {

@@ -72,3 +72,25 @@ public enum SlurmNodeList {
         return values.flatMap { value in rest.map { prefix + value + $0 } }
     }
 }
+
+/// Slurm's tasks-per-node lists (`SLURM_STEP_TASKS_PER_NODE`, `SLURM_TASKS_PER_NODE`): counts
+/// in node order, a count repeated as `count(xN)`: `4(x2),3` is 4, 4, 3.
+public enum SlurmTasksPerNode {
+    /// The counts, one per node; `nil` for malformed text.
+    public static func expand(_ text: String) -> [Int]? {
+        var counts: [Int] = []
+        for item in text.split(separator: ",") {
+            let trimmed = item.filter { $0 != " " }
+            if let open = trimmed.firstIndex(of: "(") {
+                guard trimmed.hasSuffix(")"), let count = Int(trimmed[..<open]) else { return nil }
+                let inner = trimmed[trimmed.index(after: open)..<trimmed.index(before: trimmed.endIndex)]
+                guard inner.hasPrefix("x"), let times = Int(inner.dropFirst()), times > 0, times <= 1 << 20 else { return nil }
+                counts += Array(repeating: count, count: times)
+            } else {
+                guard let count = Int(trimmed) else { return nil }
+                counts.append(count)
+            }
+        }
+        return counts.isEmpty ? nil : counts
+    }
+}

@@ -34,12 +34,14 @@ public final class TCPStoreServer: @unchecked Sendable {
     /// Every client must prove it knows `secret`, and the server proves it to the client (HMAC
     /// over fresh challenges); one that does not is refused and logged, and the job goes on.
     /// `handshakeSeconds` bounds each step of a connection's opening exchange.
-    public init(listeningOn address: SocketAddress, secret: JobSecret = .none, handshakeSeconds: Double = 5,
+    /// With `ports` and port 0, the port is the first free one of that range
+    /// (`COLLECTIVES_PORT_RANGE`).
+    public init(listeningOn address: SocketAddress, ports: PortRange? = nil, secret: JobSecret = .none, handshakeSeconds: Double = 5,
                 logger: Logger = Logger(label: "collectives.store")) throws(RendezvousError) {
         self.secret = secret
         self.handshakeSeconds = handshakeSeconds
         do {
-            listener = try Socket.listen(on: address)
+            listener = try Socket.listen(on: address, ports: ports)
             self.address = try listener.localAddress()
         } catch {
             throw .cannotListen(address: address.description, cause: error.description)
