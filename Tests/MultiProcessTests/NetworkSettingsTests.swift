@@ -1,4 +1,5 @@
 import CollectivesSystem
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -49,5 +50,49 @@ extension MultiProcessTests {
                            environment: ["COLLECTIVES_TIMEOUT": "30", "COLLECTIVES_SOCKET_IFNAME": "=no-such-interface"], timeout: 60)
         #expect(none.status != 0)
         #expect(none.output.contains("COLLECTIVES_SOCKET_IFNAME==no-such-interface: no interface") && none.output.contains("lo"), "\(none.output)")
+    }
+}
+
+extension MultiProcessTests {
+    /// Rank 0 advertises an address rank 1 cannot reach (`COLLECTIVES_SOCKET_IFNAME` names an
+    /// interface on a network only rank 0's host is on): rank 1 fails within seconds, naming the
+    /// pair and the address, instead of at the job's deadline. Three network namespaces.
+    @Test func anUnreachableAdvertisedAddressIsNamedAtOnce() throws {
+        guard let pair = VethPair.make() else {
+            #expect(ProcessEnvironment.current()["CI"] == nil, "CI runs as root with iproute2: network namespaces must work there")
+            return
+        }
+        defer { pair.remove() }
+        // A third namespace behind rank 0's host, on 10.88.x.0/24, that rank 1 has no route to.
+        let third = pair.names[0] + "x"
+        let subnet = Int.random(in: 0...250)
+        let setup = try run(["/bin/sh", "-c", """
+            ip netns add \(third) && ip link add v9 netns \(pair.names[0]) type veth peer name v8 netns \(third) && \
+            ip -n \(pair.names[0]) addr add 10.88.\(subnet).1/24 dev v9 && ip -n \(pair.names[0]) link set v9 up && \
+            ip -n \(third) link set v8 up
+            """], timeout: 30)
+        defer { _ = try? run(["/bin/sh", "-c", "ip netns del \(third)"], timeout: 30) }
+        #expect(setup.status == 0, "\(setup.output)")
+        let port = try freePort()
+        let ended = Mutex<[Double?]>([nil, nil])
+        let outputs = Mutex<[String]>(["", ""])
+        let started = Deadline.now
+        let ranks = (0..<2).map { rank in
+            SystemThread(name: "rank \(rank)") {
+                var environment = ["RANK": String(rank), "WORLD_SIZE": "2", "MASTER_ADDR": pair.addresses[0], "MASTER_PORT": String(port),
+                                   "COLLECTIVES_JOB_SECRET": "reach", "COLLECTIVES_TIMEOUT": "20", "COLLECTIVES_TRANSPORT": "tcp"]
+                if rank == 0 { environment["COLLECTIVES_SOCKET_IFNAME"] = "=v9" }
+                let result = try? run(["ip", "netns", "exec", pair.names[rank], Products.path("collectives-check"), "--counts", "3"],
+                                      environment: environment, timeout: 60)
+                ended.withLock { $0[rank] = Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9 }
+                outputs.withLock { $0[rank] = result?.output ?? "could not run" }
+            }
+        }
+        ranks.forEach { $0.join() }
+        let output = outputs.withLock { $0[1] }
+        let seconds = ended.withLock { $0[1] } ?? .infinity
+        #expect(output.contains("reaching rank 0 at 10.88.\(subnet).1:"), "\(output)")
+        #expect(output.contains("COLLECTIVES_SOCKET_IFNAME"), "\(output)")
+        #expect(seconds < 10, "rank 1 gave up after \(seconds) s: \(output)")
     }
 }

@@ -70,7 +70,7 @@ extension CommunicatorOptions {
     /// Reads `COLLECTIVES_TRANSPORT`, `COLLECTIVES_SHM_RING_BYTES`, `COLLECTIVES_SHM_SINGLE_COPY_BYTES`, `COLLECTIVES_ALGORITHM`, the cost-model constants `COLLECTIVES_LATENCY_US`,
     /// `COLLECTIVES_BANDWIDTH_GBPS` and `COLLECTIVES_REDUCE_GBPS`, and the tuning variables
     /// `COLLECTIVES_RING_SEGMENT_BYTES`, `COLLECTIVES_RING_WINDOW`, `COLLECTIVES_TREE_SEGMENT_BYTES`,
-    /// `COLLECTIVES_SOCKET_BUFFER_BYTES`, `COLLECTIVES_TCP_STREAMS`, `COLLECTIVES_TCP_STRIPE_BYTES`, `COLLECTIVES_TCP_LIVENESS_SECONDS`, `COLLECTIVES_AUTHENTICATE_DATA`,
+    /// `COLLECTIVES_SOCKET_BUFFER_BYTES`, `COLLECTIVES_TCP_STREAMS`, `COLLECTIVES_TCP_STRIPE_BYTES`, `COLLECTIVES_TCP_LIVENESS_SECONDS`, `COLLECTIVES_AUTHENTICATE_DATA`, `COLLECTIVES_CONNECT_TIMEOUT`,
     /// `COLLECTIVES_SPIN_MICROSECONDS` and `COLLECTIVES_YIELD_MICROSECONDS` where set; a
     /// malformed value is an error naming it.
     public mutating func applyTuning(from environment: [String: String]) throws(CollectivesError) {
@@ -121,6 +121,7 @@ extension CommunicatorOptions {
         if let value = try integer("COLLECTIVES_TCP_STREAMS", limit: 64) { tcp.streams = value }
         if let value = try integer("COLLECTIVES_TCP_LIVENESS_SECONDS", minimum: 0, limit: 86_400) { tcp.livenessTimeoutSeconds = Double(value) }
         if let value = try integer("COLLECTIVES_AUTHENTICATE_DATA", minimum: 0, limit: 1) { tcp.authenticateFrames = value == 1 }
+        if let value = try positive("COLLECTIVES_CONNECT_TIMEOUT") { tcp.connectTimeoutSeconds = value }
         if let value = try integer("COLLECTIVES_TCP_STRIPE_BYTES", limit: 1 << 30) { tcp.stripeThresholdBytes = value }
         if let value = try integer("COLLECTIVES_SPIN_MICROSECONDS", minimum: 0, limit: 1_000_000) { spinMicroseconds = value }
         if let value = try integer("COLLECTIVES_YIELD_MICROSECONDS", minimum: 0, limit: 100_000_000) { yieldMicroseconds = value }

@@ -11,6 +11,11 @@ public struct TCPOptions: Sendable, Hashable {
     /// is dropped (a real rank takes milliseconds, even across a data centre).
     public var helloTimeoutSeconds: Double = 5
 
+    /// How long a rank keeps trying to reach a peer's advertised address (refused, unreachable
+    /// or unanswered) before it fails, naming the pair and the address. Default 15 s;
+    /// `COLLECTIVES_CONNECT_TIMEOUT` sets it.
+    public var connectTimeoutSeconds: Double = 15
+
     /// Handshakes a rank runs at once while it waits for its peers; when more connections
     /// arrive, the oldest unfinished one is dropped.
     public var maximumPendingHandshakes: Int = 64

@@ -57,7 +57,13 @@ extension TCPTransport {
                 var pause = 0.01
                 var connected: Socket?
                 while connected == nil {
-                    let socket = try connectWithRetry(to: address, rank: rank, peer: peer, deadline: deadline)
+                    // The peer listens (and answers) before it publishes its address, so a
+                    // connection that cannot be made within the reach timeout will not be made:
+                    // say which pair and which address, now rather than at the job's deadline.
+                    let socket = try connectWithRetry(
+                        to: address, rank: rank, peer: peer, deadline: deadline.earlier(.after(seconds: options.connectTimeoutSeconds)),
+                        operation: "reaching rank \(peer) at \(address), the address it advertised (is it on a network this host can reach? "
+                            + "see COLLECTIVES_SOCKET_IFNAME, and firewalls between the hosts)")
                     configure(socket)
                     let challenge = JobSecret.challenge()
                     var answered = false
