@@ -32,6 +32,18 @@ import Testing
         }
     }
 
+    @Test func theStorePortUnderTorchrunsAgent() throws {
+        let base = ["RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "a", "MASTER_PORT": "29500"]
+        #expect(try LaunchConfiguration.fromEnvironment(base).masterPort == 29500)
+        var agent = base
+        agent["TORCHELASTIC_USE_AGENT_STORE"] = "True"
+        #expect(try LaunchConfiguration.fromEnvironment(agent).masterPort == 29501)
+        agent["COLLECTIVES_STORE_PORT"] = "31000"
+        #expect(try LaunchConfiguration.fromEnvironment(agent).masterPort == 31000)
+        agent["COLLECTIVES_STORE_PORT"] = "0"
+        #expect(throws: RendezvousError.self) { _ = try LaunchConfiguration.fromEnvironment(agent) }
+    }
+
     @Test func portRanges() throws {
         let range = try #require(PortRange("40000-40009"))
         #expect(range.lowest == 40000 && range.highest == 40009)

@@ -96,3 +96,41 @@ extension MultiProcessTests {
         #expect(seconds < 10, "rank 1 gave up after \(seconds) s: \(output)")
     }
 }
+
+extension MultiProcessTests {
+    /// Under torchrun, its elastic agent serves a store on MASTER_PORT and sets
+    /// TORCHELASTIC_USE_AGENT_STORE=True: the ranks then meet on MASTER_PORT + 1 and run. Without
+    /// the variable, the port taken is an error that says so.
+    @Test func torchrunsAgentStoreOnMasterPortDoesNotCollide() throws {
+        // Two free ports side by side: the agent's (held here, as torchrun's agent would) and ours.
+        var agent: Socket?
+        var port: UInt16 = 0
+        for _ in 0..<50 where agent == nil {
+            let candidate = try freePort()
+            guard candidate < 65_000, let held = try? Socket.listen(on: .loopback(port: candidate)) else { continue }
+            if let next = try? Socket.listen(on: .loopback(port: candidate + 1)) {
+                next.close()
+                agent = held
+                port = candidate
+            } else {
+                held.close()
+            }
+        }
+        guard let agent else {
+            Issue.record("found no two free ports side by side")
+            return
+        }
+        defer { agent.close() }
+        let check = [Products.path("collectives-check"), "--counts", "3", "--types", "float32", "--ops", "sum"]
+        let environment = ["MASTER_ADDR": "127.0.0.1", "MASTER_PORT": String(port), "COLLECTIVES_TIMEOUT": "20",
+                           "COLLECTIVES_JOB_SECRET": "t", "LOCAL_WORLD_SIZE": "2"]
+        var under = environment
+        under["TORCHELASTIC_USE_AGENT_STORE"] = "True"
+        let results = runRanks(2, check, environment: under, perRank: { ["LOCAL_RANK": String($0)] }, timeout: 60)
+        for (rank, result) in results.enumerated() {
+            #expect(result.status == 0 && result.output.contains("1 passed, 0 failed"), "rank \(rank): \(result.output)")
+        }
+        let collided = runRanks(2, check, environment: environment, timeout: 60)
+        #expect(collided[0].status != 0 && collided[0].output.contains("in use"), "\(collided[0].output)")
+    }
+}

@@ -12,7 +12,9 @@ import CollectivesSystem
 /// Our own settings: `COLLECTIVES_TIMEOUT` (seconds, bounds every wait; default 300),
 /// `COLLECTIVES_SOCKET_IFNAME` (the interface whose address this rank advertises),
 /// `COLLECTIVES_STORE` (`rank0`, the default, or `external` when a standalone store serves the job),
-/// `COLLECTIVES_JOB_SECRET` (the job's shared secret), `COLLECTIVES_REQUIRE_SECRET=1` (refuse to
+/// `COLLECTIVES_STORE_PORT` (the store's port, instead of `MASTER_PORT`; under torchrun's elastic
+/// agent, `TORCHELASTIC_USE_AGENT_STORE=True`, the default is `MASTER_PORT + 1`, because the agent
+/// serves its own store on `MASTER_PORT`), `COLLECTIVES_JOB_SECRET` (the job's shared secret), `COLLECTIVES_REQUIRE_SECRET=1` (refuse to
 /// start without one), `COLLECTIVES_STORE_BIND` (what rank 0's store listens on when it is not
 /// `MASTER_ADDR`: `any`, or an address of this host).
 public struct LaunchConfiguration: Sendable, Hashable {
@@ -145,9 +147,22 @@ public struct LaunchConfiguration: Sendable, Hashable {
             }
             timeout = value
         }
+        // Where the job's store listens: MASTER_PORT, unless COLLECTIVES_STORE_PORT says
+        // otherwise, or torchrun's elastic agent already serves its own store there
+        // (TORCHELASTIC_USE_AGENT_STORE=True): then the next port, MASTER_PORT + 1.
+        var storePort = port ?? defaultPort
+        if let explicit = try env.port("COLLECTIVES_STORE_PORT") {
+            storePort = explicit
+        } else if env["TORCHELASTIC_USE_AGENT_STORE"]?.lowercased() == "true" {
+            guard storePort < UInt16.max else {
+                throw .invalidEnvironment(variable: "MASTER_PORT", value: String(storePort),
+                                          expected: "a port below 65535 (torchrun's agent serves MASTER_PORT; this job's store takes the next one)")
+            }
+            storePort += 1
+        }
         let configuration = LaunchConfiguration(
             rank: rank, worldSize: world, localRank: local, masterAddress: masterAddress,
-            masterPort: port ?? defaultPort, timeoutSeconds: timeout,
+            masterPort: storePort, timeoutSeconds: timeout,
             socketInterface: env["COLLECTIVES_SOCKET_IFNAME"].flatMap { $0.isEmpty ? nil : $0 }, source: source)
         var withStore = configuration
         if let secret = env["COLLECTIVES_JOB_SECRET"], !secret.isEmpty { withStore.jobSecret = JobSecret(secret) }
