@@ -65,8 +65,9 @@ public final class HandshakeAcceptor<Outcome> {
     private var pause = 0.01
     /// Connections dropped, by reason, since the acceptor was made.
     public private(set) var drops: [HandshakeDrop: Int] = [:]
-    /// Told of every dropped connection: why, who, and details.
-    public var onDrop: (HandshakeDrop, String, String) -> Void = { _, _, _ in }
+    /// Told of every dropped connection: why, who, details, and whether it is the first drop
+    /// of its kind (so that a flood can be logged once, not once per connection).
+    public var onDrop: (_ reason: HandshakeDrop, _ peer: String, _ detail: String, _ first: Bool) -> Void = { _, _, _, _ in }
     /// Told when `accept` fails for want of resources (once per pause).
     public var onResourceShortage: (SystemError) -> Void = { _ in }
 
@@ -78,9 +79,6 @@ public final class HandshakeAcceptor<Outcome> {
     }
 
     deinit { for entry in pending { entry.socket.close() } }
-
-    /// How many exchanges are under way.
-    public var pendingCount: Int { pending.count }
 
     /// Accepts and runs exchanges until `accepted` returns `true` (stop), `shouldStop` does, or
     /// `deadline` passes (then `false`). `open` answers a connection's opening bytes, or
@@ -218,7 +216,7 @@ public final class HandshakeAcceptor<Outcome> {
     private func drop(at index: Int, _ reason: HandshakeDrop, _ detail: String) {
         let entry = pending.remove(at: index)
         drops[reason, default: 0] += 1
-        onDrop(reason, entry.socket.remoteDescription ?? "?", detail)
+        onDrop(reason, entry.socket.remoteDescription ?? "?", detail, drops[reason] == 1)
         entry.socket.close()
     }
 }

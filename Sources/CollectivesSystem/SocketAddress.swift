@@ -208,35 +208,11 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         return result.sorted { $0.family == AF_INET && $1.family != AF_INET }
     }
 
-    /// The first IPv4 (else IPv6) address of the network interface `name`, with port 0.
+    /// The address of interface `name` (exactly that name): its first IPv4 address, else its
+    /// first routable IPv6 one; `nil` when it has none (or is down). ``InterfaceFilter`` takes
+    /// NCCL's syntax (prefixes, exclusions, lists).
     public static func ofInterface(named name: String) throws(SystemError) -> SocketAddress? {
-        var list: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&list) == 0, let first = list else {
-            throw SystemError(call: "getifaddrs", errno: errno)
-        }
-        defer { freeifaddrs(first) }
-        var v6: SocketAddress?
-        var node: UnsafeMutablePointer<ifaddrs>? = first
-        while let n = node {
-            defer { node = n.pointee.ifa_next }
-            guard String(cString: n.pointee.ifa_name) == name, let addr = n.pointee.ifa_addr else { continue }
-            let family = Int32(addr.pointee.sa_family)
-            if family == AF_INET {
-                var s = sockaddr_storage()
-                withUnsafeMutableBytes(of: &s) {
-                    $0.copyMemory(from: UnsafeRawBufferPointer(start: addr, count: MemoryLayout<sockaddr_in>.size))
-                }
-                return SocketAddress(storage: s, length: socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-            if family == AF_INET6, v6 == nil {
-                var s = sockaddr_storage()
-                withUnsafeMutableBytes(of: &s) {
-                    $0.copyMemory(from: UnsafeRawBufferPointer(start: addr, count: MemoryLayout<sockaddr_in6>.size))
-                }
-                v6 = SocketAddress(storage: s, length: socklen_t(MemoryLayout<sockaddr_in6>.size))
-            }
-        }
-        return v6
+        InterfaceFilter("=" + name)?.choose(from: try InterfaceFilter.systemInterfaces())?.address
     }
 }
 

@@ -182,11 +182,12 @@ extension Communicator {
                                        reason: "COLLECTIVES_SOCKET_IFNAME=\(text) names no interface (expected prefixes, =names or ^excluded, comma-separated)")
             }
             let interfaces = try InterfaceFilter.systemInterfaces()
-            guard var (name, address) = filter.choose(from: interfaces) else {
+            guard let (name, found) = filter.choose(from: interfaces) else {
                 let seen = Set(interfaces.map(\.name)).sorted().joined(separator: ", ")
                 throw CollectivesError(.configuration, rank: rank, operation: "bootstrap",
                                        reason: "COLLECTIVES_SOCKET_IFNAME=\(text): no interface that is up with a usable address matches (this host has \(seen))")
             }
+            var address = found
             address.port = 0
             logger.debug("rank \(rank): COLLECTIVES_SOCKET_IFNAME=\(text): interface \(name), \(address.host)")
             return address

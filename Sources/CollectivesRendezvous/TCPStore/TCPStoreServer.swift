@@ -93,11 +93,10 @@ public final class TCPStoreServer: @unchecked Sendable {
     private func acceptLoop() {
         let acceptor = HandshakeAcceptor<TCPStoreSession>(
             listener: listener, openingBytes: TCPStoreMessage.openingBytes, stepTimeoutSeconds: handshakeSeconds)
-        var reported = Set<HandshakeDrop>()
-        acceptor.onDrop = { [logger] reason, peer, detail in
+        acceptor.onDrop = { [logger] reason, peer, detail, first in
             // The first drop of each kind is a warning; the rest are counted (debug).
             let line: Logger.Message = "store server: dropped a connection from \(peer) (\(reason.rawValue)\(detail.isEmpty ? "" : ": \(detail)"))"
-            if reported.insert(reason).inserted { logger.warning(line) } else { logger.debug(line) }
+            if first { logger.warning(line) } else { logger.debug(line) }
         }
         acceptor.onResourceShortage = { [logger] error in logger.error("store server: accept: \(error); pausing, then going on") }
         do {

@@ -1,6 +1,13 @@
 import CollectivesSystem
 import Logging
 
+/// A higher rank's connection, accepted and handshaken, and its key when frames are
+/// authenticated (``TCPOptions/authenticateFrames``).
+public struct AcceptedConnection: Sendable {
+    public let socket: Socket
+    public let frameKey: [UInt8]?
+}
+
 /// Accepts the data connections of the ranks above this one on a thread of its own, from the
 /// moment the rank listens (before the peers' addresses are even known), so that connections
 /// from strangers are answered and dropped as they come instead of filling the listen backlog
@@ -13,8 +20,8 @@ import Logging
 public final class TCPAcceptor: @unchecked Sendable {
     private let rank: Int
     private let lock = ConditionLock()
-    private var sockets: [[Socket?]]
-    private var keys: [[[UInt8]?]]
+    /// The accepted connections by rank and stream, with their frame keys.
+    private var accepted: [[AcceptedConnection?]]
     private var missing: Set<Int>
     private var failure: TransportError?
     private var stopped = false
@@ -29,8 +36,7 @@ public final class TCPAcceptor: @unchecked Sendable {
         self.rank = rank
         self.listener = listener
         let streamCount = Swift.max(1, Swift.min(options.streams, 64))
-        sockets = [[Socket?]](repeating: [Socket?](repeating: nil, count: streamCount), count: worldSize)
-        keys = [[[UInt8]?]](repeating: [[UInt8]?](repeating: nil, count: streamCount), count: worldSize)
+        accepted = [[AcceptedConnection?]](repeating: [AcceptedConnection?](repeating: nil, count: streamCount), count: worldSize)
         missing = Set(((rank + 1)..<worldSize).flatMap { peer in (0..<streamCount).map { peer * 64 + $0 } })
         if missing.isEmpty {
             finished = true
@@ -52,10 +58,9 @@ public final class TCPAcceptor: @unchecked Sendable {
         let acceptor = HandshakeAcceptor<(from: Int, stream: Int, key: [UInt8]?)>(
             listener: listener, openingBytes: TCPHello.size + JobSecret.challengeSize,
             maximumPending: options.maximumPendingHandshakes, stepTimeoutSeconds: options.helloTimeoutSeconds)
-        var reported = Set<HandshakeDrop>()
-        acceptor.onDrop = { reason, peer, detail in
+        acceptor.onDrop = { reason, peer, detail, first in
             let line: Logger.Message = "rank \(rank): dropped a connection from \(peer) during the handshake (\(reason.rawValue)\(detail.isEmpty ? "" : ": \(detail)"))"
-            if reported.insert(reason).inserted { logger.warning(line) } else { logger.debug(line) }
+            if first { logger.warning(line) } else { logger.debug(line) }
         }
         acceptor.onResourceShortage = { error in logger.error("rank \(rank): accept: \(error); pausing, then going on") }
         let open: ([UInt8]) -> HandshakeStep<(from: Int, stream: Int, key: [UInt8]?)>? = { [self] bytes in
@@ -96,8 +101,7 @@ public final class TCPAcceptor: @unchecked Sendable {
         let outcome: Result<Bool, SocketError> = Result { () throws(SocketError) in
             try acceptor.run(deadline: deadline, open: open, accepted: { [self] socket, claim in
                 lock.withLock {
-                    sockets[claim.from][claim.stream] = socket
-                    keys[claim.from][claim.stream] = claim.key
+                    accepted[claim.from][claim.stream] = AcceptedConnection(socket: socket, frameKey: claim.key)
                     missing.remove(claim.from * 64 + claim.stream)
                     lock.broadcast()
                     return missing.isEmpty
@@ -109,8 +113,7 @@ public final class TCPAcceptor: @unchecked Sendable {
             case .failure(let error) where !stopped:
                 failure = TransportError(error, rank: rank, peer: nil, operation: "accept")
             case .success(false):
-                failure = TransportError(.timedOut, rank: rank, peer: missing.min().map { $0 / 64 },
-                                         operation: "accept (waiting for ranks \(Set(missing.map { $0 / 64 }).sorted()))")
+                failure = waitingError()
             default:
                 break
             }
@@ -119,22 +122,22 @@ public final class TCPAcceptor: @unchecked Sendable {
         }
     }
 
-    /// The frame keys of the accepted connections (by rank and stream), once ``connections(deadline:)`` returned.
-    public var frameKeys: [[[UInt8]?]] { lock.withLock { keys } }
-
     /// Waits until every higher rank's streams are in (by rank and stream), or throws why not.
-    public func connections(deadline: Deadline) throws(TransportError) -> [[Socket?]] {
+    public func connections(deadline: Deadline) throws(TransportError) -> [[AcceptedConnection?]] {
         lock.lock()
         defer { lock.unlock() }
         while !missing.isEmpty && failure == nil && !finished {
             if !lock.wait(until: deadline), deadline.hasPassed { break }
         }
         if let failure { throw failure }
-        guard missing.isEmpty else {
-            throw TransportError(.timedOut, rank: rank, peer: missing.min().map { $0 / 64 },
-                                 operation: "accept (waiting for ranks \(Set(missing.map { $0 / 64 }).sorted()))")
-        }
-        return sockets
+        guard missing.isEmpty else { throw waitingError() }
+        return accepted
+    }
+
+    /// The timeout of an accept that still misses ranks (lock held).
+    private func waitingError() -> TransportError {
+        TransportError(.timedOut, rank: rank, peer: missing.min().map { $0 / 64 },
+                       operation: "accept (waiting for ranks \(Set(missing.map { $0 / 64 }).sorted()))")
     }
 
     /// Stops accepting and waits for the thread; connections not yet taken are closed.

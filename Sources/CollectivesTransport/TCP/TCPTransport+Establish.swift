@@ -116,13 +116,12 @@ extension TCPTransport {
         }
         defer { accepting.stop() }
         let accepted = try accepting.connections(deadline: deadline)
-        let acceptedKeys = accepting.frameKeys
         for peer in (rank + 1)..<max(rank + 1, worldSize) {
             for stream in 0..<streamCount {
-                guard let socket = accepted[peer][stream] else { continue }
-                configure(socket)
-                sockets[peer][stream] = socket
-                frameKeys[peer][stream] = acceptedKeys[peer][stream]
+                guard let connection = accepted[peer][stream] else { continue }
+                configure(connection.socket)
+                sockets[peer][stream] = connection.socket
+                frameKeys[peer][stream] = connection.frameKey
             }
         }
 
