@@ -9,12 +9,13 @@ import Glibc
 #endif
 
 /// `collectives-run -n N [--] PROGRAM [ARGS…]`: starts N local ranks of PROGRAM, like
-/// `torchrun --standalone`.
+/// `torchrun --standalone`; with `--hosts a:4,b:4` or `--hostfile FILE`, ranks on other hosts
+/// through a launch agent (`ssh`), like `mpirun`.
 @main
 struct Launcher: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "collectives-run",
-        abstract: "Start N local ranks of a program, prefix their output with their rank, and stop them all if one fails.",
+        abstract: "Start N ranks of a program, here or on several hosts, prefix their output with their rank, and stop them all if one fails.",
         discussion: """
         Each rank gets RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT \
         as torchrun sets them; collectives-run serves the rendezvous store itself on that address \
@@ -23,13 +24,36 @@ struct Launcher: ParsableCommand {
         SIGTERM (then SIGKILL after --grace seconds), and collectives-run exits non-zero naming the \
         rank that failed first and how. Ctrl-C or SIGTERM reaches \
         every rank.
+
+        Across hosts (--hosts or --hostfile), ranks fill each host's slots in order; a rank on a host \
+        other than "localhost" starts as `AGENT HOST collectives-run --remote-rank -- PROGRAM…` \
+        (AGENT is --launch-agent, by default ssh; this executable must be at the same path on every \
+        host). Its environment (the job's variables, every COLLECTIVES_* including the secret, \
+        OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and -x names) goes over the agent's standard input, \
+        never on a command line; it runs in this directory, with COLLECTIVES_HOST_ID set to its \
+        host's name, and is stopped when the agent's connection closes.
         """)
 
-    @Option(name: [.customShort("n"), .customLong("nproc")], help: "Number of ranks to start.")
-    var ranks: Int
+    @Option(name: [.customShort("n"), .customLong("nproc")], help: "Number of ranks to start (default with --hosts or --hostfile: every slot).")
+    var ranks: Int?
 
-    @Option(name: .customLong("master-addr"), help: "Address the launcher serves the rendezvous store on (MASTER_ADDR of the ranks).")
-    var masterAddress = "127.0.0.1"
+    @Option(name: .long, help: "Hosts and their slots, host[:slots] comma-separated (as mpirun's --host).")
+    var hosts: String?
+
+    @Option(name: .long, help: "A file of hosts, one host[:slots] or 'host slots=N' a line (as mpirun's --hostfile).")
+    var hostfile: String?
+
+    @Option(name: .customLong("launch-agent"), help: "Command that runs a command on a host, invoked as AGENT HOST COMMAND... (default: ssh).")
+    var launchAgent = "ssh"
+
+    @Option(name: .customShort("x"), help: "Also forward this environment variable to ranks on other hosts (NAME or NAME=VALUE; repeatable).")
+    var exports: [String] = []
+
+    @Option(name: .customLong("master-addr"), help: "Address the launcher serves the rendezvous store on (MASTER_ADDR of the ranks; default 127.0.0.1, or with other hosts this host's first address that COLLECTIVES_SOCKET_IFNAME admits, else its first non-loopback one).")
+    var masterAddress: String?
+
+    @Flag(name: .customLong("remote-rank"), help: .hidden)
+    var remoteRank = false
 
     @Option(name: .customLong("master-port"), help: "Port the launcher serves the rendezvous store on (default: a free port).")
     var masterPort: UInt16?
@@ -48,14 +72,27 @@ struct Launcher: ParsableCommand {
 
     mutating func validate() throws {
         if command.first == "--" { command.removeFirst() }
+        guard !command.isEmpty else { throw ValidationError("missing PROGRAM: collectives-run -n N [--] PROGRAM [ARGS...]") }
+        if remoteRank { return }
+        guard hosts == nil || hostfile == nil else { throw ValidationError("give --hosts or --hostfile, not both") }
+        guard let ranks = ranks ?? (hosts == nil && hostfile == nil ? nil : 1) else { throw ValidationError("missing -n N (the number of ranks)") }
         guard ranks >= 1 else { throw ValidationError("-n must be at least 1, got \(ranks)") }
         guard ranks <= 1024 else { throw ValidationError("-n \(ranks) is more local ranks than this launcher starts (1024)") }
-        guard !command.isEmpty else { throw ValidationError("missing PROGRAM: collectives-run -n N [--] PROGRAM [ARGS...]") }
         guard grace >= 0 else { throw ValidationError("--grace must not be negative") }
         guard report >= 0 else { throw ValidationError("--report must not be negative") }
     }
 
     func run() throws {
+        if remoteRank { throw ExitCode(RemoteRank.run(command: command, grace: grace)) }
+        // Where each rank runs: here, or on the hosts given.
+        let placement: [String]?
+        do {
+            placement = try hostList()?.place(ranks: ranks ?? hostList()!.totalSlots)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let ranks = placement?.count ?? self.ranks!
+        let masterAddress = try self.masterAddress ?? defaultMasterAddress(placement: placement)
         // The launcher serves the rendezvous store itself (standalone), so that it outlives
         // any rank and no rank races for the port.
         guard let address = SocketAddress(parsing: masterAddress, defaultPort: masterPort ?? 0) else {
@@ -86,11 +123,36 @@ struct Launcher: ParsableCommand {
         environment["LOCAL_WORLD_SIZE"] = String(ranks)
         let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report)
         installSignalForwarding()
+        let agent = launchAgent.split(separator: " ").map(String.init)
+        let launcherPath = try executablePath()
+        let directory = currentDirectory()
         for rank in 0..<ranks {
             environment["RANK"] = String(rank)
             environment["LOCAL_RANK"] = String(rank)
+            var rankCommand = command
+            var input: [UInt8]?
+            var rankEnvironment = environment
+            if let placement {
+                let host = placement[rank]
+                let sameHost = placement.indices.filter { placement[$0] == host }
+                rankEnvironment["LOCAL_RANK"] = String(sameHost.firstIndex(of: rank)!)
+                rankEnvironment["LOCAL_WORLD_SIZE"] = String(sameHost.count)
+                // The launcher knows which ranks share a host: say so (an agent such as
+                // `ip netns exec` gives each rank a namespace of its own, which would read as
+                // another host).
+                if rankEnvironment["COLLECTIVES_HOST_ID"] == nil { rankEnvironment["COLLECTIVES_HOST_ID"] = host }
+                if !HostList.isThisHost(host) {
+                    var forwarded = RemoteRank.forwarded(rankEnvironment, exporting: exports.map { String($0.prefix { $0 != "=" }) })
+                    for export in exports where export.contains("=") {
+                        forwarded[String(export.prefix { $0 != "=" })] = String(export.drop { $0 != "=" }.dropFirst())
+                    }
+                    forwarded[RemoteRank.workingDirectoryVariable] = directory
+                    input = RemoteRank.encode(forwarded)
+                    rankCommand = agent + [host, launcherPath, "--remote-rank", "--grace", String(grace), "--"] + command
+                }
+            }
             do {
-                try group.spawn(rank: rank, command: command, environment: environment)
+                try group.spawn(rank: rank, command: rankCommand, environment: rankEnvironment, input: input)
             } catch {
                 group.terminateAll()
                 _ = group.waitForAll()
@@ -104,6 +166,41 @@ struct Launcher: ParsableCommand {
         }
     }
 
+}
+
+extension Launcher {
+    /// The hosts of `--hosts` or `--hostfile`, if either was given.
+    func hostList() throws -> HostList? {
+        if let hosts { return try HostList(hosts: hosts) }
+        guard let hostfile else { return nil }
+        guard let text = readTextFile(hostfile) else { throw HostListError("cannot read --hostfile \(hostfile)") }
+        return try HostList(hostfile: text, path: hostfile)
+    }
+
+    /// Loopback when every rank runs here; else this host's address on the interfaces that
+    /// `COLLECTIVES_SOCKET_IFNAME` admits (by default any but loopback and docker's).
+    func defaultMasterAddress(placement: [String]?) throws -> String {
+        guard let placement, !placement.allSatisfy(HostList.isThisHost) else { return "127.0.0.1" }
+        let text = ProcessEnvironment.current()["COLLECTIVES_SOCKET_IFNAME"].flatMap { $0.isEmpty ? nil : $0 } ?? "^lo,docker"
+        guard let filter = InterfaceFilter(text), let (_, address) = filter.choose(from: try InterfaceFilter.systemInterfaces()) else {
+            throw ValidationError("no interface of this host matches \(text) for the rendezvous store: give --master-addr")
+        }
+        return address.host
+    }
+
+    /// This executable's absolute path, which ranks on other hosts run as their far end.
+    func executablePath() throws -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { throw ValidationError("cannot find this executable's path (/proc/self/exe)") }
+        return String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    func currentDirectory() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buffer, buffer.count) != nil else { return "/" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 }
 
 /// The signal that asked the launcher to stop (0 for none); set from the signal handler.

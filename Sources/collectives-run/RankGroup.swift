@@ -48,6 +48,9 @@ final class RankGroup {
         let rank: Int
         let pid: pid_t
         var running = true
+        /// The write end of its standard input, for ranks started through a launch agent: kept
+        /// open while the rank runs (the far end stops the rank when it closes).
+        var input: Int32 = -1
     }
 
     /// One output pipe of one rank, with the partial line read so far.
@@ -71,8 +74,14 @@ final class RankGroup {
         self.grace = grace
     }
 
-    /// Starts one rank with its stdout and stderr on pipes.
-    func spawn(rank: Int, command: [String], environment: [String: String]) throws {
+    /// Starts one rank with its stdout and stderr on pipes, and, given `input`, its standard
+    /// input on a pipe that carries those bytes and then stays open until the rank is stopped.
+    func spawn(rank: Int, command: [String], environment: [String: String], input: [UInt8]? = nil) throws {
+        var inPipe: [Int32] = [-1, -1]
+        if input != nil {
+            guard collectives_pipe_cloexec(&inPipe) == 0 else { throw SystemError(call: "pipe2", errno: errno) }
+        }
+        defer { if inPipe[0] >= 0 { _ = close(inPipe[0]) } }
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
         // Close-on-exec: rank k must not inherit the read ends of ranks 0..<k (it would keep
         // their output open after they end). The spawn's dup2 onto 1 and 2 clears the flag
@@ -89,6 +98,7 @@ final class RankGroup {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        if inPipe[0] >= 0 { posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0) }
         for fd in [outPipe[0], outPipe[1], errPipe[0], errPipe[1]] {
             posix_spawn_file_actions_addclose(&actions, fd)
         }
@@ -122,9 +132,22 @@ final class RankGroup {
         guard rc == 0 else {
             _ = close(outPipe[0])
             _ = close(errPipe[0])
+            if inPipe[1] >= 0 { _ = close(inPipe[1]) }
             throw SystemError(call: "posix_spawn(\(command[0]))", errno: rc)
         }
-        ranks.append(Rank(rank: rank, pid: pid))
+        if let input, inPipe[1] >= 0 {
+            // A few kilobytes: the pipe holds them whether or not the rank has started reading.
+            var offset = 0
+            while offset < input.count {
+                let n = input.withUnsafeBytes { write(inPipe[1], $0.baseAddress! + offset, $0.count - offset) }
+                if n <= 0 {
+                    if errno == EINTR { continue }
+                    break
+                }
+                offset += n
+            }
+        }
+        ranks.append(Rank(rank: rank, pid: pid, input: inPipe[1]))
         outputs.append(Output(rank: rank, descriptor: outPipe[0], toStandardError: false))
         outputs.append(Output(rank: rank, descriptor: errPipe[0], toStandardError: true))
     }
@@ -132,8 +155,17 @@ final class RankGroup {
     /// Sends SIGTERM (or `number`) to the process group of every rank, so that what a rank
     /// started stops too.
     func terminateAll(signal number: Int32 = SIGTERM) {
+        for index in ranks.indices { closeInput(index) }
         for rank in ranks {
             if kill(-rank.pid, number) != 0 && rank.running { _ = kill(rank.pid, number) }
+        }
+    }
+
+    /// Closes a rank's standard input pipe, which tells a rank started through an agent to stop.
+    private func closeInput(_ index: Int) {
+        if ranks[index].input >= 0 {
+            _ = close(ranks[index].input)
+            ranks[index].input = -1
         }
     }
 
@@ -175,6 +207,7 @@ final class RankGroup {
                 let rc = waitpid(ranks[index].pid, &status, WNOHANG)
                 guard rc == ranks[index].pid else { continue }
                 ranks[index].running = false
+                closeInput(index)
                 let exited = status & 0x7f == 0
                 let code = (status >> 8) & 0xff
                 let signal: Int32? = exited ? nil : status & 0x7f

@@ -8,8 +8,8 @@ import Glibc
 
 extension MultiProcessTests {
     /// Four ranks told they are on two hosts (`COLLECTIVES_HOST_ID`), every listening socket in
-    /// `COLLECTIVES_PORT_RANGE`: each rank knows its host, the job runs over TCP (the hosts
-    /// cannot share memory) and every collective is right.
+    /// `COLLECTIVES_PORT_RANGE`: each rank knows its host, pairs on one host use shared memory
+    /// and pairs across hosts TCP, and every collective is right.
     @Test func hostIdentitiesAndAPortRange() throws {
         let probe = try Socket.listen(on: .loopback(port: 0))
         let base = try probe.localAddress().port
@@ -27,7 +27,12 @@ extension MultiProcessTests {
             #expect(result.output.contains("[rank \(rank)] ") && result.output.contains("rank \(rank): 2 ranks on this host (host \(rank / 2) of 2)"),
                     "rank \(rank): \(result.output)")
         }
-        #expect(result.output.contains("connected (tcp)"), "\(result.output)")
+        // Pairs on one host use shared memory, pairs across hosts TCP.
+        #expect(result.output.contains("connected (shm+tcp)"), "\(result.output)")
+        for (rank, mate, others) in [(0, 1, "[2, 3]"), (1, 0, "[2, 3]"), (2, 3, "[0, 1]"), (3, 2, "[0, 1]")] {
+            #expect(result.output.contains("rank \(rank): shared memory with ranks [\(mate)] on this host, TCP with ranks \(others)"),
+                    "rank \(rank): \(result.output)")
+        }
         let ports = result.output.split(separator: "\n").compactMap { line -> Int? in
             guard line.contains(": listening on "), let address = line.split(separator: " ").last else { return nil }
             return address.split(separator: ":").last.flatMap { Int($0) }

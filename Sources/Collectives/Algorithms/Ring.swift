@@ -31,8 +31,14 @@ enum Ring {
 
     /// Runs `phases` over `count` elements at `buffer`, which every rank holds in full. For the
     /// reduce-scatter and the all-gather `count` is *n* × the block size.
+    ///
+    /// With a `source` (an all-reduce out of place), this rank's values are read from it instead
+    /// of `buffer`: the first step's segments are sent from it, and each segment is copied into
+    /// `buffer` just before the received one is combined into it. Every element of `buffer` is
+    /// written (the chunk sent first comes back in the all-gather), and the copying overlaps
+    /// the transfers instead of preceding them.
     static func run(
-        _ phases: Phases, buffer: UnsafeMutableRawPointer?, count: Int, elementSize: Int,
+        _ phases: Phases, buffer: UnsafeMutableRawPointer?, source: UnsafeRawPointer? = nil, count: Int, elementSize: Int,
         kernel: ReductionKernel?, exchange: Exchange
     ) throws(TransportError) {
         let n = exchange.worldSize
@@ -60,11 +66,14 @@ enum Ring {
         workspace.receives.removeAll(keepingCapacity: true)
         for _ in 0..<window { workspace.receives.append(TransportRequest(rawValue: 0)) }
 
+        precondition(source == nil || phases == .allReduce, "only the all-reduce reads a separate source")
+        let firstStepBase = source ?? UnsafeRawPointer(base)
         func postSends(upTo limit: Int, _ sendsPosted: inout Int) throws(TransportError) {
             while sendsPosted < totalSends, sendsPosted < limit {
                 let range = sendCursor.elements
+                let from = sendsPosted < ownSegments ? firstStepBase : UnsafeRawPointer(base)
                 workspace.sends.append(try exchange.postSend(
-                    base + range.lowerBound * elementSize, bytes: range.count * elementSize, to: topology.right))
+                    from + range.lowerBound * elementSize, bytes: range.count * elementSize, to: topology.right))
                 sendsPosted += 1
                 sendCursor.advance()
             }
@@ -87,6 +96,9 @@ enum Ring {
             if topology.isReduceStep(doneCursor.step), let kernel {
                 let range = doneCursor.elements
                 let target = base + range.lowerBound * elementSize
+                if let source {
+                    target.copyMemory(from: source + range.lowerBound * elementSize, byteCount: range.count * elementSize)
+                }
                 kernel.combine(target, scratch + (receivesDone % window) * slotBytes, range.count)
                 if doneCursor.step == lastReduceStep, let finish = kernel.finish {
                     finish(target, range.count, n)

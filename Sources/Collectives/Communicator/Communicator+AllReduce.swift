@@ -34,10 +34,11 @@ extension Communicator {
             throw CollectivesError(.invalidArgument, rank: rank, operation: "all-reduce",
                                    reason: "the send buffer holds \(send.count) elements, the receive buffer \(receive.count)")
         }
-        if let from = send.baseAddress, let to = receive.baseAddress, from != UnsafePointer(to) {
-            to.update(from: from, count: send.count)
+        let source = send.baseAddress.flatMap { $0 == UnsafePointer(receive.baseAddress) ? nil : UnsafeRawPointer($0) }
+        try queue.runHere { () throws(CollectivesError) in
+            try performAllReduce(UnsafeMutableRawPointer(receive.baseAddress), source: source, count: receive.count,
+                                 dataType: T.dataType, op: op, algorithm: algorithm)
         }
-        try allReduce(receive, op: op, algorithm: algorithm)
     }
 
     /// All-reduces untyped memory holding `count` elements of `dataType`.
@@ -89,19 +90,37 @@ extension Communicator {
 
     // MARK: The operation
 
-    /// Runs one all-reduce; called inside the operation queue.
-    func performAllReduce(_ base: UnsafeMutableRawPointer?, count: Int, dataType: DataType, op: ReduceOperation, algorithm: Algorithm?) throws(CollectivesError) {
+    /// Runs one all-reduce; called inside the operation queue. Out of place when `source` (a
+    /// buffer of `count` elements other than `base`) is given: it is only read.
+    func performAllReduce(_ base: UnsafeMutableRawPointer?, source: UnsafeRawPointer? = nil, count: Int, dataType: DataType,
+                          op: ReduceOperation, algorithm: Algorithm?) throws(CollectivesError) {
         let sequence = nextSequence()
-        guard worldSize > 1, count > 0 else { return }
         let bytes = count * dataType.size
+        guard worldSize > 1, count > 0 else {
+            if let source, let base, count > 0 { base.copyMemory(from: source, byteCount: bytes) }
+            return
+        }
         let chosen = try resolve(algorithm, bytes: bytes)
+        // The ring reads the send buffer where it needs it, while the network works; the other
+        // algorithms start from a copy.
+        let ringSource = chosen == .ring || chosen == .auto ? source : nil
+        if let source, ringSource == nil, let base { base.copyMemory(from: source, byteCount: bytes) }
         let kernel = ReductionKernel(dataType: dataType, operation: op)
         let call = CallDescriptor(.allReduce, sequence: sequence, count: count, dataType: dataType, op: op, algorithm: chosen)
         do {
             switch chosen {
             case .ring, .auto:
-                try Ring.run(.allReduce, buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
-                             exchange: exchange(call))
+                // Host by host, so that the ring crosses between hosts as few times as it can.
+                try Ring.run(.allReduce, buffer: base, source: ringSource, count: count, elementSize: dataType.size, kernel: kernel,
+                             exchange: exchange(call).over(ringTransport))
+            case .hierarchical:
+                if let (local, across) = layout.hierarchy(of: rank) {
+                    try Hierarchical.run(buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
+                                         local: local, across: across, exchange: exchange(call))
+                } else {
+                    try Ring.run(.allReduce, buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
+                                 exchange: exchange(call).over(ringTransport))
+                }
             case .tree:
                 try TreeAllReduce.run(buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
                                       exchange: exchange(call, segmentBytes: options.treeSegmentBytes))
@@ -136,7 +155,9 @@ extension Communicator {
         let wanted = algorithm ?? options.algorithm
         guard wanted == .auto else { return wanted }
         let model = try currentCostModel()
-        let choice = model.choose(bytes: bytes, worldSize: worldSize, segmentBytes: options.ringSegmentBytes)
+        var choice = model.choose(bytes: bytes, worldSize: worldSize, segmentBytes: options.ringSegmentBytes)
+        // Across hosts, what moves much data goes hierarchically where it can.
+        if choice == .ring, layout.hierarchy(of: rank) != nil { choice = .hierarchical }
         logger.debug("rank \(rank): all-reduce of \(bytes) bytes over \(worldSize) ranks: \(choice) (\(model))")
         return choice
     }

@@ -88,6 +88,44 @@ extension Communicator {
         let policy = options.waitPolicy(localRanks: localRanks)
         tcp.waitPolicy = policy
         logger.debug("rank \(rank): \(n - elsewhere.count) ranks on this host (host \(hosts[rank]) of \(hostOf.count)), \(localRanks) counted for waits, \(WaitPolicy.availableCores) cores: waits \(policy)")
+        /// Ranks on several hosts: shared memory among the ranks of each host that has several,
+        /// TCP across hosts (``RoutedTransport``). A host whose ranks cannot set up shared memory
+        /// uses TCP inside too; every rank learns the outcome of every host before data moves.
+        func routed() throws(CollectivesError) -> any Transport {
+            let members = hosts.indices.filter { hosts[$0] == hosts[rank] }
+            guard Set(hosts).count < n else { return tcp }
+            var shared: SharedMemoryTransport?
+            var problem: String?
+            if members.count > 1, let view = TransportSubset(base: tcp, members: members) {
+                do {
+                    shared = try SharedMemoryTransport.establish(
+                        rank: view.rank, worldSize: members.count, jobID: jobID, group: UInt64(hosts[rank]) + 1,
+                        options: options.sharedMemory, waitPolicy: policy,
+                        allGather: { (bytes) throws(TransportError) in
+                            try RecordExchange.allGather(bytes, transport: view, tag: tag, deadline: deadline, workspace: workspace)
+                        }, logger: logger)
+                } catch {
+                    if error.kind == .timedOut || error.kind == .peerGone { throw CollectivesError(error, operation: operation) }
+                    problem = "\(error)"
+                }
+            }
+            let outcomes: [[UInt8]]
+            do { outcomes = try allGather(problem.map { [0] + Array($0.utf8.prefix(300)) } ?? [1]) } catch {
+                shared?.close()
+                throw CollectivesError(error, operation: operation)
+            }
+            if rank == 0, let failed = outcomes.firstIndex(where: { $0.first == 0 }) {
+                let failedHosts = Set(outcomes.indices.filter { outcomes[$0].first == 0 }.map { hosts[$0] }).sorted()
+                logger.notice("shared memory unavailable on hosts \(failedHosts) (rank \(failed): \(String(decoding: outcomes[failed].dropFirst(), as: UTF8.self))); their ranks use TCP with each other")
+            }
+            guard let shared else {
+                logger.debug("rank \(rank): TCP with every peer (ranks on \(hostOf.count) hosts)")
+                return tcp
+            }
+            let others = (0..<n).filter { hosts[$0] != hosts[rank] }
+            logger.debug("rank \(rank): shared memory with ranks \(members.filter { $0 != rank }) on this host, TCP with ranks \(others) on \(hostOf.count - 1) other hosts")
+            return RoutedTransport(tcp: tcp, sharedMemory: shared, localMembers: members)
+        }
         switch options.transport {
         case .tcp:
             return (tcp, hosts)
@@ -101,7 +139,8 @@ extension Communicator {
                 throw CollectivesError(.configuration, rank: rank, operation: operation,
                                        reason: "COLLECTIVES_TRANSPORT=shm, but ranks \(elsewhere) are on another host (or in another container)")
             }
-            return (try verbs("ranks span several hosts") ?? tcp, hosts)
+            if let transport = try verbs("ranks span several hosts") { return (transport, hosts) }
+            return (try routed(), hosts)
         }
         do {
             let shared = try SharedMemoryTransport.establish(

@@ -44,6 +44,10 @@ public final class Communicator: @unchecked Sendable {
     public let localWorldSize: Int
 
     let transport: any Transport
+    /// Where the ranks are, for topology-aware algorithms.
+    let layout: HostLayout
+    /// The transport a flat ring runs over: ranks ordered host by host.
+    let ringTransport: any Transport
     let queue = OperationQueue()
     let logger: Logger
     /// The rendezvous store and, on the rank that serves it, its server; kept for the
@@ -73,6 +77,8 @@ public final class Communicator: @unchecked Sendable {
         self.worldSize = transport.worldSize
         let hosts = hosts ?? Array(repeating: 0, count: transport.worldSize)
         self.hosts = hosts
+        layout = HostLayout(hosts: hosts)
+        ringTransport = layout.ringOrder.flatMap { TransportSubset(base: transport, members: $0) } ?? transport
         let mine = hosts.indices.filter { hosts[$0] == hosts[transport.rank] }
         self.localRank = localRank ?? mine.firstIndex(of: transport.rank) ?? 0
         self.localWorldSize = localWorldSize ?? mine.count

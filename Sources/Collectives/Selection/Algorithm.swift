@@ -15,6 +15,11 @@ public enum Algorithm: String, Sendable, Hashable, CaseIterable, CustomStringCon
     /// Reduce to rank 0, then broadcast from it: the parameter-server baseline. Never chosen
     /// automatically.
     case central
+    /// For ranks on several hosts, the same number on each: reduce-scatter inside each host,
+    /// all-reduce across hosts, all-gather inside each host (docs/algorithms.md). ``auto``
+    /// chooses it where it would choose ``ring``; elsewhere (one host, uneven hosts) it runs
+    /// as ``ring``.
+    case hierarchical
 
     public var description: String { rawValue }
 

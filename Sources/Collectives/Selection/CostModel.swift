@@ -40,7 +40,7 @@ public struct CostModel: Sendable, Hashable, CustomStringConvertible {
         let N = Double(bytes), α = latencySeconds, β = secondsPerByte, γ = reduceSecondsPerByte
         let segment = Double(Swift.max(1, segmentBytes))
         switch algorithm {
-        case .ring, .auto:
+        case .ring, .auto, .hierarchical:
             let share = Double(n - 1) / Double(n)
             // One pipelined step per segment of a chunk, at least one per step.
             let stepsPerChunk = Swift.max(1, (N / Double(n) / segment).rounded(.up))

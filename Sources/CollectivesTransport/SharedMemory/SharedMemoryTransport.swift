@@ -19,7 +19,7 @@ import Logging
 /// segment (its *doorbell*), which a peer bumps and wakes only when the owner sleeps. Every
 /// 100 ms it checks that the peers it waits for are still running and have not closed, so a
 /// crashed peer is reported within that time.
-public final class SharedMemoryTransport: Transport, @unchecked Sendable {
+public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Sendable {
     public let rank: Int
     public let worldSize: Int
     public var name: String { "shm" }
@@ -345,7 +345,7 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     }
 
     /// Fails the requests of peers that closed or died.
-    private func checkPeers() {
+    private func checkPeersLocked() {
         for peer in 0..<worldSize where peer != rank && frames.broken[peer] == nil && frames.hasWork(with: peer) {
             let segment = segments[peer]
             if segment.isClosed || !segment.ownerIsAlive {
@@ -362,33 +362,72 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     public func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError) {
         lock.lock()
         defer { lock.unlock() }
-        guard let slot = frames.table.slot(of: request) else {
-            if let failure = frames.failure { throw failure }
-            throw TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
-        }
-        let own = segments[rank]
+        let slot = try liveSlot(of: request)
         try runWaitLoop(
             policy: policy, deadline: deadline, lock: lock,
             settle: { () throws(TransportError) in try frames.settle(slot) },
             progress: { progressAll() },
-            checkPeers: { checkPeers() },
-            sleep: { nanoseconds in
-                // Sleep on the doorbell; a peer that moves anything in our rings rings it.
-                _ = collectives_fetch_add_u32(own.sleepers, 1)
-                let bell = collectives_load_u32(own.doorbell)
-                if !progressAll() {
-                    lock.unlock()
-                    _ = collectives_futex_wait(own.doorbell, bell, Int64(Swift.min(nanoseconds, 1_000_000_000)))
-                    lock.lock()
-                }
-                _ = collectives_fetch_add_u32(own.sleepers, UInt32.max)
-            },
-            timedOut: { () -> TransportError in
-                let error = frames.timeoutError(for: request) { "pid \(segments[$0].ownerPID)" }
-                failLocked(error)
-                _ = try? frames.settle(slot)
-                return error
-            })
+            checkPeers: { checkPeersLocked() },
+            sleep: { nanoseconds in napLocked(nanoseconds) },
+            timedOut: { () -> TransportError in expireLocked(request, slot: slot) })
+    }
+
+    private func liveSlot(of request: TransportRequest) throws(TransportError) -> Int {
+        guard let slot = frames.table.slot(of: request) else {
+            if let failure = frames.failure { throw failure }
+            throw TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
+        }
+        return slot
+    }
+
+    /// Sleeps on the doorbell (a peer that moves anything in our rings rings it) for at most
+    /// `nanoseconds`, unless something can move now.
+    private func napLocked(_ nanoseconds: UInt64) {
+        let own = segments[rank]
+        _ = collectives_fetch_add_u32(own.sleepers, 1)
+        let bell = collectives_load_u32(own.doorbell)
+        if !progressAll() {
+            lock.unlock()
+            _ = collectives_futex_wait(own.doorbell, bell, Int64(Swift.min(nanoseconds, 1_000_000_000)))
+            lock.lock()
+        }
+        _ = collectives_fetch_add_u32(own.sleepers, UInt32.max)
+    }
+
+    /// Fails the transport with the timeout of `request` and returns that error.
+    private func expireLocked(_ request: TransportRequest, slot: Int) -> TransportError {
+        let error = frames.timeoutError(for: request) { "pid \(segments[$0].ownerPID)" }
+        failLocked(error)
+        _ = try? frames.settle(slot)
+        return error
+    }
+
+    // MARK: Waiting beside another medium (RoutedTransport)
+
+    func test(_ request: TransportRequest) throws(TransportError) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let slot = try liveSlot(of: request)
+        if try frames.settle(slot) { return true }
+        _ = progressAll()
+        return try frames.settle(slot)
+    }
+
+    func progress() -> Bool { lock.withLock { progressAll() } }
+
+    func nap(_ nanoseconds: UInt64) { lock.withLock { napLocked(nanoseconds) } }
+
+    func checkPeers() { lock.withLock { checkPeersLocked() } }
+
+    var hasQueuedWork: Bool { lock.withLock { (0..<worldSize).contains { frames.hasWork(with: $0) } } }
+
+    func expire(_ request: TransportRequest) -> TransportError {
+        lock.withLock {
+            guard let slot = frames.table.slot(of: request) else {
+                return frames.failure ?? TransportError(.timedOut, rank: rank, peer: nil, operation: "wait")
+            }
+            return expireLocked(request, slot: slot)
+        }
     }
 
     // MARK: Failing and closing

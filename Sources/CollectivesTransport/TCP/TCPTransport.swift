@@ -20,7 +20,7 @@ import Synchronization
 /// large) keep data flowing while the caller reduces.
 ///
 /// Build one with ``establish(rank:worldSize:jobID:listener:peerAddresses:options:deadline:)``.
-public final class TCPTransport: Transport, @unchecked Sendable {
+public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
     public let rank: Int
     public let worldSize: Int
     public var name: String { "tcp" }
@@ -181,32 +181,45 @@ public final class TCPTransport: Transport, @unchecked Sendable {
     public func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError) {
         lock.lock()
         defer { lock.unlock() }
-        guard let slot = table.slot(of: request) else {
-            if let failure { throw failure }
-            throw TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
-        }
+        let slot = try liveSlot(of: request)
         try runWaitLoop(
             policy: policy, deadline: deadline, lock: lock, livenessInterval: .max,
             settle: { () throws(TransportError) in try table.settle(slot) },
             progress: { progressAll(readyOnly: false) },
-            sleep: { nanoseconds in
-                // Holding the lock is fine: close() and fail() shut the sockets down first,
-                // which wakes this poll.
-                pollOnce(timeoutNanoseconds: nanoseconds)
-                if let failure = requestedFailure.withLock({ $0 }) {
-                    failLocked(failure)
-                    return
-                }
-                progressAll(readyOnly: true)
-            },
-            timedOut: { () -> TransportError in
-                let peer = slotPeers[slot]
-                let error = TransportError(.timedOut, rank: rank, peer: peer, operation: slotIsSend[slot] ? "send" : "receive",
-                                           peerAddress: streams[peer].first?.socket.remoteDescription)
-                failLocked(error)
-                _ = try? table.settle(slot)
-                return error
-            })
+            sleep: { nanoseconds in napLocked(nanoseconds) },
+            timedOut: { () -> TransportError in expireLocked(request, slot: slot) })
+    }
+
+    /// The slot of a request this rank may wait on, or the transport's failure (or a spent-handle
+    /// error).
+    private func liveSlot(of request: TransportRequest) throws(TransportError) -> Int {
+        guard let slot = table.slot(of: request) else {
+            if let failure { throw failure }
+            throw TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
+        }
+        return slot
+    }
+
+    /// Sleeps in `poll` until a socket with work is ready or `nanoseconds` pass, then moves what
+    /// is ready. Holding the lock is fine: close() and fail() shut the sockets down first, which
+    /// wakes the poll.
+    private func napLocked(_ nanoseconds: UInt64) {
+        pollOnce(timeoutNanoseconds: nanoseconds)
+        if let failure = requestedFailure.withLock({ $0 }) {
+            failLocked(failure)
+            return
+        }
+        progressAll(readyOnly: true)
+    }
+
+    /// Fails the transport with the timeout of `request` and returns that error.
+    private func expireLocked(_ request: TransportRequest, slot: Int) -> TransportError {
+        let peer = slotPeers[slot]
+        let error = TransportError(.timedOut, rank: rank, peer: peer, operation: slotIsSend[slot] ? "send" : "receive",
+                                   peerAddress: streams[peer].first?.socket.remoteDescription)
+        failLocked(error)
+        _ = try? table.settle(slot)
+        return error
     }
 
     /// Sleeps in `poll` on the sockets that can move queued work (and, for the others, on the
@@ -290,6 +303,36 @@ public final class TCPTransport: Transport, @unchecked Sendable {
             }
             connection.dropPending()
             connection.socket.shutdown()
+        }
+    }
+
+    // MARK: Waiting beside another medium (RoutedTransport)
+
+    func test(_ request: TransportRequest) throws(TransportError) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let slot = try liveSlot(of: request)
+        if try table.settle(slot) { return true }
+        progressAll(readyOnly: false)
+        return try table.settle(slot)
+    }
+
+    func progress() -> Bool { lock.withLock { progressAll(readyOnly: false) } }
+
+    func nap(_ nanoseconds: UInt64) { lock.withLock { napLocked(nanoseconds) } }
+
+    func checkPeers() {}
+
+    var hasQueuedWork: Bool {
+        lock.withLock { connections.contains { $0.failure == nil && ($0.hasPendingSends || $0.hasPendingReceives) } }
+    }
+
+    func expire(_ request: TransportRequest) -> TransportError {
+        lock.withLock {
+            guard let slot = table.slot(of: request) else {
+                return failure ?? TransportError(.timedOut, rank: rank, peer: nil, operation: "wait")
+            }
+            return expireLocked(request, slot: slot)
         }
     }
 

@@ -1,0 +1,21 @@
+import CollectivesSystem
+
+/// What a transport offers so that one thread can wait on it and on another transport at once
+/// (``RoutedTransport``): non-blocking steps instead of a whole wait loop. Each method takes the
+/// transport's own lock.
+protocol WaitMedium: Transport {
+    /// Settles `request` if it is done (`true`; the handle is spent), else moves what can move
+    /// and settles again. Throws the request's error once it failed.
+    func test(_ request: TransportRequest) throws(TransportError) -> Bool
+    /// Moves what can move; returns whether anything did.
+    func progress() -> Bool
+    /// Whether any send or receive is queued (so a peer's progress could wake this medium).
+    var hasQueuedWork: Bool { get }
+    /// Sleeps until something may have moved or `nanoseconds` pass, then moves what can.
+    func nap(_ nanoseconds: UInt64)
+    /// Fails the requests of peers found dead or closed (for media that do not notice by
+    /// themselves).
+    func checkPeers()
+    /// Fails the transport with the timeout of `request` and returns that error.
+    func expire(_ request: TransportRequest) -> TransportError
+}

@@ -1,0 +1,83 @@
+/// Where the ranks of a job run: hosts with a number of slots each, filled in order, as
+/// mpirun's `--host a:4,b:4` and `--hostfile` place them.
+struct HostList: Equatable {
+    struct Entry: Equatable {
+        var name: String
+        var slots: Int
+    }
+
+    var entries: [Entry]
+
+    /// Parses `a:4,b:4,c` (a host without `:slots` has one slot).
+    init(hosts text: String) throws(HostListError) {
+        entries = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let trimmed = item.filter { $0 != " " }
+            guard !trimmed.isEmpty else { throw HostListError("--hosts \(text): an empty host name") }
+            entries.append(try Self.entry(String(trimmed), context: "--hosts \(text)"))
+        }
+    }
+
+    /// Parses a host file as mpirun reads one: a host a line, as `host`, `host:slots` or
+    /// `host slots=N`; `#` starts a comment; blank lines are skipped.
+    init(hostfile text: String, path: String) throws(HostListError) {
+        entries = []
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+            guard let first = words.first else { continue }
+            let context = "\(path):\(number + 1)"
+            var entry = try Self.entry(String(first), context: context)
+            for word in words.dropFirst() {
+                if word.hasPrefix("slots="), let slots = Int(word.dropFirst(6)), slots >= 1 {
+                    entry.slots = slots
+                } else if word.hasPrefix("max_slots=") {
+                    continue
+                } else {
+                    throw HostListError("\(context): \"\(word)\" is not slots=N")
+                }
+            }
+            entries.append(entry)
+        }
+        guard !entries.isEmpty else { throw HostListError("\(path) lists no host") }
+    }
+
+    private static func entry(_ text: String, context: String) throws(HostListError) -> Entry {
+        // host:slots; an IPv6 address in brackets may hold colons of its own.
+        var name = text
+        var slots = 1
+        if let colon = text.lastIndex(of: ":"), !text.hasSuffix("]"), text.firstIndex(of: ":") == colon || text.hasPrefix("[") {
+            guard let value = Int(text[text.index(after: colon)...]), value >= 1 else {
+                throw HostListError("\(context): \"\(text)\" is not host:slots with slots ≥ 1")
+            }
+            name = String(text[..<colon])
+            slots = value
+        }
+        if name.hasPrefix("["), name.hasSuffix("]") { name = String(name.dropFirst().dropLast()) }
+        guard !name.isEmpty else { throw HostListError("\(context): an empty host name") }
+        return Entry(name: name, slots: slots)
+    }
+
+    var totalSlots: Int { entries.reduce(0) { $0 + $1.slots } }
+
+    /// The host of each of `ranks` ranks, filling each host's slots in order (a host listed
+    /// twice gets both entries' slots).
+    func place(ranks: Int) throws(HostListError) -> [String] {
+        guard ranks <= totalSlots else {
+            throw HostListError("-n \(ranks) ranks, but the hosts have \(totalSlots) slots")
+        }
+        var placement: [String] = []
+        for entry in entries {
+            for _ in 0..<entry.slots where placement.count < ranks { placement.append(entry.name) }
+        }
+        return placement
+    }
+
+    /// Whether ranks on `name` start directly instead of through the launch agent.
+    static func isThisHost(_ name: String) -> Bool { name == "localhost" }
+}
+
+struct HostListError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

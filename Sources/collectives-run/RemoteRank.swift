@@ -1,0 +1,148 @@
+import CollectivesSystem
+import CommandLineSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The far end of a rank started through a launch agent (`ssh HOST collectives-run --remote-rank
+/// -- PROGRAM…`): it reads the rank's environment from its standard input (so the job secret is
+/// never on a command line, where `ps` on either host would show it), starts the program in the
+/// launcher's working directory, and stops it when its standard input closes, which is how it
+/// learns that the launcher, or the agent's connection, has gone.
+enum RemoteRank {
+    /// The variable that carries the launcher's working directory (not passed to the program).
+    static let workingDirectoryVariable = "COLLECTIVES_RUN_DIRECTORY"
+
+    /// The variables a rank started through an agent receives: the job's (`RANK`, `WORLD_SIZE`,
+    /// `LOCAL_RANK`, `LOCAL_WORLD_SIZE`, `MASTER_ADDR`, `MASTER_PORT`), every `COLLECTIVES_*`, the
+    /// thread counts of OpenMP and OpenBLAS, and the names given with `-x`.
+    static func forwarded(_ environment: [String: String], exporting names: [String]) -> [String: String] {
+        let job: Set<String> = ["RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
+                                "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"]
+        let exported = Set(names)
+        return environment.filter { job.contains($0.key) || $0.key.hasPrefix("COLLECTIVES_") || exported.contains($0.key) }
+    }
+
+    /// `NAME=VALUE` records, each ended by a NUL, then an empty record.
+    static func encode(_ environment: [String: String]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for (key, value) in environment.sorted(by: { $0.key < $1.key }) {
+            bytes += Array("\(key)=\(value)".utf8) + [0]
+        }
+        return bytes + [0]
+    }
+
+    /// Reads records from `descriptor` up to the empty one; `nil` if the input ends first.
+    static func readEnvironment(from descriptor: Int32) -> [String: String]? {
+        var result: [String: String] = [:]
+        var record: [UInt8] = []
+        var byte: UInt8 = 0
+        while true {
+            let n = read(descriptor, &byte, 1)
+            if n < 0 && errno == EINTR { continue }
+            guard n == 1 else { return nil }
+            if byte != 0 {
+                record.append(byte)
+                continue
+            }
+            if record.isEmpty { return result }
+            let text = String(decoding: record, as: UTF8.self)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            record.removeAll()
+        }
+    }
+
+    /// Runs `command` as the rank; returns the exit code to exit with (128 + signal when the
+    /// program was killed).
+    static func run(command: [String], grace: Double) -> Int32 {
+        guard let received = readEnvironment(from: 0) else {
+            Console.error("collectives-run --remote-rank: the launcher closed the connection before sending the environment")
+            return 1
+        }
+        var environment = ProcessEnvironment.current()
+        for (key, value) in received where key != workingDirectoryVariable { environment[key] = value }
+        if let directory = received[workingDirectoryVariable], chdir(directory) != 0 {
+            Console.error("collectives-run --remote-rank: cannot enter \(directory) (errno \(errno)); staying in the agent's directory")
+        }
+        installSignalForwarding()
+        var child: pid_t = 0
+        do {
+            child = try spawnProgram(command, environment: environment)
+        } catch {
+            Console.error("collectives-run --remote-rank: \(error)")
+            return 127
+        }
+        var stopping: Deadline?
+        var input = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+        var inputOpen = true
+        while true {
+            var status: Int32 = 0
+            if waitpid(child, &status, WNOHANG) == child {
+                return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            }
+            let signalled = stopSignal.exchange(0, ordering: .relaxed)
+            if signalled != 0 {
+                signalGroup(child, signalled)
+                stopping = stopping ?? .after(seconds: grace)
+            }
+            if let deadline = stopping, deadline.hasPassed {
+                signalGroup(child, SIGKILL)
+                stopping = .after(seconds: 3600)
+            }
+            if inputOpen {
+                input.revents = 0
+                if poll(&input, 1, 100) > 0 {
+                    var scratch = [UInt8](repeating: 0, count: 256)
+                    let n = read(0, &scratch, scratch.count)
+                    if n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN) {
+                        // The launcher (or the agent's connection) is gone: stop the rank.
+                        inputOpen = false
+                        signalGroup(child, SIGTERM)
+                        stopping = stopping ?? .after(seconds: grace)
+                    }
+                }
+            } else {
+                sleepSeconds(0.05)
+            }
+        }
+    }
+
+    /// Signals the program's process group (or the program alone, if that fails).
+    private static func signalGroup(_ child: pid_t, _ number: Int32) {
+        if kill(-child, number) != 0 { _ = kill(child, number) }
+    }
+
+    private static func spawnProgram(_ command: [String], environment: [String: String]) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        let arguments = command.map { strdup($0) } + [nil]
+        let variables = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in arguments { free(pointer) }
+            for pointer in variables { free(pointer) }
+        }
+        // The program starts with no signal blocked and the stop signals (and SIGPIPE, which
+        // this process ignores) at their defaults.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t(), defaults = sigset_t()
+        sigemptyset(&none)
+        sigemptyset(&defaults)
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&defaults, signalNumber) }
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        // In a process group of its own, so that stopping it stops what it started too.
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var pid: pid_t = 0
+        let rc = posix_spawnp(&pid, command[0], &actions, &attributes, arguments, variables)
+        guard rc == 0 else { throw SystemError(call: "posix_spawn(\(command[0]))", errno: rc) }
+        return pid
+    }
+}

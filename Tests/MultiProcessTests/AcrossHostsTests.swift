@@ -1,0 +1,232 @@
+import CollectivesSystem
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Ranks on several hosts: emulated with `COLLECTIVES_HOST_ID` on loopback, with launch agents
+/// that run here, and with network namespaces on a bridge with shaped links.
+extension MultiProcessTests {
+    /// Six ranks dealt over two emulated hosts (even ranks on one, odd on the other): pairs on a
+    /// host use shared memory and the others TCP, and every collective and algorithm is right,
+    /// including the hierarchical all-reduce and the ring ordered host by host.
+    @Test func ranksDealtOverTwoHosts() throws {
+        let check = Products.path("collectives-check")
+        let result = try run([Products.path("collectives-run"), "-n", "6", "--", "/bin/sh", "-c",
+                              "COLLECTIVES_HOST_ID=h$((RANK % 2)) exec \(check) --collectives all --algorithms auto hierarchical "
+                                + "--counts 0 1 5 1001 1000003 --types float32 int64 --ops sum average"],
+                             // Constants under which auto takes the ring (so, here, the hierarchy) for
+                             // large counts, whatever else runs on the machine.
+                             environment: ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_LOG_LEVEL": "debug",
+                                           "COLLECTIVES_LATENCY_US": "50", "COLLECTIVES_BANDWIDTH_GBPS": "1"], timeout: 600)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.split(separator: "\n").filter { $0.contains(" passed, 0 failed") }.count == 6, "\(result.output)")
+        #expect(result.output.contains("rank 0: shared memory with ranks [2, 4] on this host, TCP with ranks [1, 3, 5]"), "\(result.output)")
+        #expect(result.output.contains("rank 5: shared memory with ranks [1, 3] on this host, TCP with ranks [0, 2, 4]"), "\(result.output)")
+        #expect(result.output.contains("over 6 ranks: hierarchical"), "auto never chose the hierarchical all-reduce: \(result.output)")
+    }
+
+    /// Ranks that call different collectives over the mixed transport: the error names the
+    /// job's ranks, whichever medium carried the message.
+    @Test func aMismatchAcrossTheMixedTransportNamesTheJobsRanks() throws {
+        let check = Products.path("collectives-check")
+        // Rank 3 checks max where the others check sum: its partners on its host (rank 1) and
+        // across (ranks 2 and 0) see the difference.
+        let result = try run([Products.path("collectives-run"), "-n", "4", "--", "/bin/sh", "-c",
+                              "OP=sum; if [ $RANK = 3 ]; then OP=max; fi; "
+                                + "COLLECTIVES_HOST_ID=h$((RANK % 2)) exec \(check) --counts 1001 --types float32 --ops $OP --algorithms ring"],
+                             environment: ["COLLECTIVES_TIMEOUT": "30"], timeout: 120)
+        #expect(result.status != 0)
+        #expect(result.output.contains("ranks called different collectives"), "\(result.output)")
+        #expect(result.output.contains("rank 3 called all-reduce"), "\(result.output)")
+        #expect(!result.output.contains("rank -1"), "\(result.output)")
+    }
+
+    /// `--hosts` places ranks host by host and sets the local layout; `--hostfile` reads mpirun's
+    /// format; bad lists are named. Hosts called `localhost` start directly.
+    @Test func hostListsPlaceRanks() throws {
+        let launcher = Products.path("collectives-run")
+        let show = ["/bin/sh", "-c", "echo \"R=$RANK W=$WORLD_SIZE L=$LOCAL_RANK LW=$LOCAL_WORLD_SIZE H=$COLLECTIVES_HOST_ID\""]
+        let placed = try run([launcher, "--hosts", "localhost:2,localhost", "--"] + show, timeout: 60)
+        #expect(placed.status == 0, "\(placed.output)")
+        for rank in 0..<3 {
+            #expect(placed.output.contains("[rank \(rank)] R=\(rank) W=3 L=\(rank) LW=3 H=localhost"), "\(placed.output)")
+        }
+        let file = "/tmp/collectives-hostfile-\(getpid())"
+        defer { unlink(file) }
+        try writeText(file, "# two slots here\nlocalhost slots=2   # trailing comment\n\n")
+        let fromFile = try run([launcher, "--hostfile", file, "-n", "1", "--"] + show, timeout: 60)
+        #expect(fromFile.status == 0 && fromFile.output.contains("[rank 0] R=0 W=1 L=0 LW=1 H=localhost"), "\(fromFile.output)")
+        try writeText(file, "localhost cores=2\n")
+        let cases: [([String], String)] = [
+            (["--hosts", "a:0"], "\"a:0\" is not host:slots"),
+            (["--hosts", "a,,b"], "an empty host name"),
+            (["--hosts", "localhost:2", "-n", "5"], "-n 5 ranks, but the hosts have 2 slots"),
+            (["--hostfile", file], "\(file):1: \"cores=2\" is not slots=N"),
+            (["--hostfile", "/nonexistent/hosts"], "cannot read --hostfile /nonexistent/hosts"),
+            (["--hosts", "a", "--hostfile", file], "not both"),
+        ]
+        for (flags, message) in cases {
+            let result = try run([launcher] + flags + ["--", "/bin/true"], timeout: 60)
+            #expect(result.status != 0, "\(flags)")
+            #expect(result.output.contains(message), "\(flags): \(result.output)")
+        }
+    }
+
+    /// Ranks on other hosts start through the launch agent, which (like `ssh`) gives them an
+    /// environment of their own: the job's variables, the secret and `-x` names arrive over the
+    /// agent's standard input, none of them on a command line, and the rank runs in the
+    /// launcher's directory. Every rank's collectives run.
+    @Test func aLaunchAgentCarriesTheEnvironment() throws {
+        let directory = "/tmp/collectives-agent-\(getpid())"
+        _ = mkdir(directory, 0o755)
+        defer { _ = system("rm -rf '\(directory)'") }
+        let agent = directory + "/agent"
+        // AGENT HOST COMMAND...: runs COMMAND here with an empty environment.
+        try writeText(agent, "#!/bin/sh\nshift\nexec /usr/bin/env -i \"$@\"\n")
+        _ = chmod(agent, 0o755)
+        let check = Products.path("collectives-check")
+        let rank = directory + "/rank.sh"
+        try writeText(rank, """
+            echo "R=$RANK L=$LOCAL_RANK LW=$LOCAL_WORLD_SIZE H=$COLLECTIVES_HOST_ID X=$EXTRA Y=$PLAIN PWD=$(pwd)"
+            if [ -n "$COLLECTIVES_JOB_SECRET" ] && ! tr '\\0' ' ' < /proc/$PPID/cmdline | grep -q -- "$COLLECTIVES_JOB_SECRET"; then
+                echo secret-here-not-on-command-line
+            fi
+            exec \(check) --collectives all-reduce broadcast --counts 0 3 1001 --types float32 --ops sum
+
+            """)
+        let result = try run(["/bin/sh", "-c", "cd \(directory) && exec \(Products.path("collectives-run")) --hosts nodeA:2,nodeB:1 "
+                                + "--launch-agent \(agent) -x EXTRA=given -x PLAIN -- /bin/sh \(rank)"],
+                             environment: ["COLLECTIVES_TIMEOUT": "60", "PLAIN": "inherited", "COLLECTIVES_JOB_SECRET": "agent-test-secret-4242"],
+                             timeout: 120)
+        #expect(result.status == 0, "\(result.output)")
+        for (rank, local, size, host) in [(0, 0, 2, "nodeA"), (1, 1, 2, "nodeA"), (2, 0, 1, "nodeB")] {
+            #expect(result.output.contains("[rank \(rank)] R=\(rank) L=\(local) LW=\(size) H=\(host) X=given Y=inherited PWD=\(directory)"),
+                    "\(result.output)")
+        }
+        #expect(result.output.split(separator: "\n").filter { $0.contains("secret-here-not-on-command-line") }.count == 3, "\(result.output)")
+        #expect(result.output.split(separator: "\n").filter { $0.contains(" passed, 0 failed") }.count == 3, "\(result.output)")
+    }
+
+    /// A rank on another host fails: the launcher names it and stops every other rank, although
+    /// the agent (like `ssh`) puts them out of the launcher's reach: each learns it must stop when
+    /// its agent connection (standard input) closes. Nothing is left running.
+    @Test func aFailedRemoteRankStopsEveryRank() throws {
+        let directory = "/tmp/collectives-agent-stop-\(getpid())"
+        _ = mkdir(directory, 0o755)
+        defer { _ = system("rm -rf '\(directory)'") }
+        let agent = directory + "/agent"
+        // A new session per rank: the launcher's signals to the agent do not reach the rank.
+        try writeText(agent, "#!/bin/sh\nshift\nexec /usr/bin/setsid --wait \"$@\"\n")
+        _ = chmod(agent, 0o755)
+        let marker = "collectives-stop-marker-\(getpid())"
+        let started = Deadline.now
+        let result = try run([Products.path("collectives-run"), "--hosts", "nodeA:2,nodeB:2", "--launch-agent", agent, "--report", "1", "--",
+                              "/bin/sh", "-c", "if [ $RANK = 3 ]; then sleep 2; exit 3; fi; sleep 300; : \(marker)"],
+                             timeout: 120)
+        let seconds = Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        #expect(result.status == 3, "\(result.output)")
+        #expect(result.output.contains("rank 3 exited with status 3"), "\(result.output)")
+        #expect(seconds < 30, "the launcher took \(seconds) s")
+        // The ranks' far ends stop their programs at once; give them a moment to go.
+        var left = ""
+        let deadline = Deadline.after(seconds: 10)
+        repeat {
+            left = try run(["/bin/sh", "-c", "pgrep -f '[:] \(marker)' || true"], timeout: 30).output
+            if left.isEmpty { break }
+            sleepSeconds(0.2)
+        } while !deadline.hasPassed
+        #expect(left.isEmpty, "ranks left running: \(left)")
+    }
+}
+
+/// Writes `text` to `path`.
+func writeText(_ path: String, _ text: String) throws {
+    guard let file = fopen(path, "w") else { throw SystemError(call: "fopen(\(path))", errno: errno) }
+    _ = text.utf8CString.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count - 1, file) }
+    fclose(file)
+}
+
+/// Hosts emulated by network namespaces on a bridge, links shaped with `tc tbf`
+/// (scripts/emulated-cluster.sh): host *i* is namespace `names[i]` at `address(i)`; the
+/// launcher serves the store on the bridge, at ``bridgeAddress``.
+struct EmulatedCluster {
+    let name: String
+    let names: [String]
+    let subnet: String
+
+    var bridgeAddress: String { subnet + ".254" }
+    func address(_ host: Int) -> String { subnet + ".\(host + 1)" }
+
+    /// `nil` where namespaces cannot be made (not root, no `ip` or `tc`): the caller skips,
+    /// except under CI, where they must work.
+    static func make(hosts: Int, rate: String) -> EmulatedCluster? {
+        guard getuid() == 0 else { return nil }
+        let name = "ct\(getpid() % 100_000)"
+        let script = Products.repositoryRoot + "/scripts/emulated-cluster.sh"
+        guard let result = try? run(["/bin/bash", script, "up", name, String(hosts), rate], timeout: 60), result.status == 0,
+              let subnet = result.output.split(separator: "\n").last.map(String.init), subnet.hasPrefix("10.88.") else {
+            _ = try? run(["/bin/bash", script, "down", name], timeout: 60)
+            return nil
+        }
+        return EmulatedCluster(name: name, names: (0..<hosts).map { "\(name)\($0)" }, subnet: subnet)
+    }
+
+    func remove() {
+        _ = try? run(["/bin/bash", Products.repositoryRoot + "/scripts/emulated-cluster.sh", "down", name], timeout: 60)
+    }
+
+    /// A launch agent that runs a command in a host's namespace with an empty environment, as
+    /// `ssh` gives a remote command an environment of its own.
+    static var agent: String {
+        let candidates: [String] = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        let ip = candidates.first { path in access(path, X_OK) == 0 } ?? "ip"
+        return "/usr/bin/env -i \(ip) netns exec"
+    }
+}
+
+extension Products {
+    /// The package's directory: where `.build` is.
+    static var repositoryRoot: String {
+        var path = directory
+        while !path.isEmpty, !path.hasSuffix("/.build") {
+            path = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        }
+        return path.isEmpty ? "." : String(path.dropLast("/.build".count))
+    }
+}
+
+extension MultiProcessTests {
+    /// Two emulated hosts of two ranks each, 1 Gbit/s links, the ranks started by the launcher
+    /// through a namespace agent: pairs inside a host use shared memory and pairs across TCP,
+    /// every collective is right, and the demo trains to identical parameters on every rank.
+    @Test func acrossEmulatedHostsThroughTheLauncher() throws {
+        guard let cluster = EmulatedCluster.make(hosts: 2, rate: "1gbit") else {
+            #expect(ProcessEnvironment.current()["CI"] == nil, "CI runs as root with iproute2: emulated hosts must work there")
+            return
+        }
+        defer { cluster.remove() }
+        let launch = [Products.path("collectives-run"), "--hosts", "\(cluster.names[0]):2,\(cluster.names[1]):2",
+                      "--launch-agent", EmulatedCluster.agent, "--master-addr", cluster.bridgeAddress, "--"]
+        let result = try run(launch + [Products.path("collectives-check"), "--collectives", "all", "--algorithms", "auto", "hierarchical",
+                                       "--counts", "0", "3", "1001", "300007", "--types", "float32", "--ops", "sum", "average"],
+                             environment: ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_LOG_LEVEL": "debug"], timeout: 300)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.split(separator: "\n").filter { $0.contains(" passed, 0 failed") }.count == 4, "\(result.output)")
+        #expect(result.output.contains("rank 0: shared memory with ranks [1] on this host, TCP with ranks [2, 3]"), "\(result.output)")
+        #expect(result.output.contains("rank 3: shared memory with ranks [2] on this host, TCP with ranks [0, 1]"), "\(result.output)")
+        // Each rank advertised its namespace's address (the local end of its store connection).
+        #expect(result.output.contains("rank 2: listening on \(cluster.address(1)):"), "\(result.output)")
+
+        let data = "/tmp/collectives-hosts-train-\(getpid())"
+        defer { _ = system("rm -rf '\(data)'") }
+        try TrainingProcessTests().writeSmallDataset(data)
+        let training = try run(launch + [Products.path("mnist-train"), "--data-dir", data, "--epochs", "2", "--batch-size", "32",
+                                         "--hidden", "16"],
+                               environment: ["COLLECTIVES_TIMEOUT": "60"], timeout: 300)
+        #expect(training.status == 0, "\(training.output)")
+        #expect(training.output.contains("parameters identical on all 4 ranks"), "\(training.output)")
+    }
+}

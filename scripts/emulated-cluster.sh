@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# An emulated cluster on one Linux machine: N network namespaces ("hosts") on a bridge, each
+# joined by a veth link shaped to RATE in both directions with tc's token bucket (tbf).
+#
+#   scripts/emulated-cluster.sh up NAME HOSTS [RATE] [SUBNET]   e.g. up ec 4 1gbit
+#   scripts/emulated-cluster.sh down NAME
+#
+# Host i is namespace NAME<i> with address 10.88.SUBNET.(i+1) on its eth0; the bridge NAMEbr
+# holds 10.88.SUBNET.254 in this (the root) namespace, which is where collectives-run serves
+# the store from (--master-addr 10.88.SUBNET.254). RATE "none" leaves links unshaped.
+# Needs root and iproute2 (ip, tc). Everything made is named after NAME: `down` removes it all.
+set -euo pipefail
+
+action=${1:?usage: $0 up NAME HOSTS [RATE] [SUBNET] | down NAME}
+name=${2:?missing NAME}
+if [ ${#name} -gt 8 ]; then echo "$0: NAME must be at most 8 characters (interface names)" >&2; exit 2; fi
+
+down() {
+    for ns in $(ip netns list | awk '{print $1}' | grep -E "^${name}[0-9]+$" || true); do
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    ip link del "${name}br" 2>/dev/null || true
+    for link in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^${name}h[0-9]+$" || true); do
+        ip link del "$link" 2>/dev/null || true
+    done
+}
+
+case "$action" in
+down)
+    down
+    ;;
+up)
+    hosts=${3:?missing HOSTS}
+    rate=${4:-1gbit}
+    subnet=${5:-$((RANDOM % 250))}
+    down
+    trap 'down' ERR
+    ip link add "${name}br" type bridge
+    ip addr add "10.88.${subnet}.254/24" dev "${name}br"
+    ip link set "${name}br" up
+    for ((i = 0; i < hosts; i++)); do
+        ns="${name}${i}"
+        ip netns add "$ns"
+        ip link add "${name}h${i}" type veth peer name eth0 netns "$ns"
+        ip link set "${name}h${i}" master "${name}br"
+        ip link set "${name}h${i}" up
+        ip -n "$ns" addr add "10.88.${subnet}.$((i + 1))/24" dev eth0
+        ip -n "$ns" link set eth0 up
+        ip -n "$ns" link set lo up
+        if [ "$rate" != none ]; then
+            # Both directions: towards the host on the bridge side, from it inside.
+            tc qdisc add dev "${name}h${i}" root tbf rate "$rate" burst 256kb latency 50ms
+            tc -n "$ns" qdisc add dev eth0 root tbf rate "$rate" burst 256kb latency 50ms
+        fi
+    done
+    echo "10.88.${subnet}"
+    ;;
+*)
+    echo "usage: $0 up NAME HOSTS [RATE] [SUBNET] | down NAME" >&2
+    exit 2
+    ;;
+esac
