@@ -3,7 +3,7 @@
 # pkg-config to find them), and the RDMA verbs header (libibverbs-dev; the library itself is
 # loaded at run time when present, so builds without it still work, without verbs support).
 # With --with-data, also Fashion-MNIST, the demo's default data; with --for-tests, iproute2 (the
-# tests make network namespaces).
+# tests make network namespaces) and OpenMPI's mpirun (they start ranks with it).
 # Swift itself (6.1 or later) must be on PATH: see README.md.
 set -euo pipefail
 packages=()
@@ -14,9 +14,11 @@ dpkg -s libibverbs-dev >/dev/null 2>&1 || packages+=(libibverbs-dev)
 if [ "${1:-}" = "--with-data" ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
     packages+=(dataset-fashion-mnist)
 fi
-# The tests emulate hosts with network namespaces (ip netns, veth), as root.
-if [ "${1:-}" = "--for-tests" ] && ! command -v ip >/dev/null 2>&1; then
-    packages+=(iproute2)
+# The tests emulate hosts with network namespaces (ip netns, veth, tc), as root, and start ranks
+# across them with mpirun too.
+if [ "${1:-}" = "--for-tests" ]; then
+    command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 || packages+=(iproute2)
+    command -v mpirun >/dev/null 2>&1 || packages+=(openmpi-bin)
 fi
 if ! command -v swift >/dev/null 2>&1; then
     echo "setup: swift is not on PATH; install Swift 6.1 or later (https://www.swift.org/install/linux/)" >&2
