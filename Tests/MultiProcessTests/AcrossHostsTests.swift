@@ -278,3 +278,56 @@ extension MultiProcessTests {
         #expect(training.output.contains("parameters identical on all 4 ranks"), "\(training.output)")
     }
 }
+
+extension MultiProcessTests {
+    /// A one-node Slurm (scripts/one-node-slurm.sh: private munge, slurmctld and slurmd): `srun`
+    /// starts the checker, the benchmark and the demo; the library takes rank, world, the store's
+    /// address (the job's first node, a port from the job id) and the ranks per host from Slurm's
+    /// variables alone.
+    @Test func underSlurm() throws {
+        let tools = ["srun", "sinfo", "slurmctld", "slurmd", "munged"]
+        let missing = tools.filter { tool in
+            !["/usr/bin/", "/usr/sbin/", "/bin/", "/sbin/"].contains { access($0 + tool, X_OK) == 0 }
+        }
+        guard missing.isEmpty, getuid() == 0 else {
+            #expect(ProcessEnvironment.current()["CI"] == nil, "CI installs Slurm and munge (scripts/setup.sh --for-tests) and runs as root")
+            print("skipped: a one-node Slurm needs root and \(missing.isEmpty ? "" : "the missing ")\(missing.joined(separator: ", ")) (Debian: slurmctld slurmd slurm-client munge)")
+            return
+        }
+        let directory = "/tmp/collectives-slurm-\(getpid())"
+        let script = Products.repositoryRoot + "/scripts/one-node-slurm.sh"
+        defer {
+            _ = try? run(["/bin/bash", script, "down", directory], timeout: 60)
+            _ = system("rm -rf '\(directory)'")
+        }
+        let up = try run(["/bin/bash", script, "up", directory, "4"], timeout: 60)
+        guard up.status == 0 else {
+            Issue.record("the one-node Slurm did not start: \(up.output)")
+            return
+        }
+        // srun passes its environment on; the ranks get none of the other launchers' variables.
+        let environment = ["SLURM_CONF": directory + "/slurm.conf", "COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_LOG_LEVEL": "debug"]
+        let srun = ["/usr/bin/srun", "-n", "4", "--time", "5"]
+        let check = try run(srun + ["/usr/bin/env", "-u", "MASTER_ADDR", "-u", "MASTER_PORT", "-u", "LOCAL_WORLD_SIZE", "-u", "COLLECTIVES_STORE",
+                                    Products.path("collectives-check"), "--collectives", "all", "--counts", "0", "3", "1001",
+                                    "--types", "float32", "--ops", "sum"], environment: environment, timeout: 180)
+        #expect(check.status == 0, "\(check.output)")
+        #expect(check.output.split(separator: "\n").filter { $0.contains(" passed, 0 failed") }.count == 4, "\(check.output)")
+        #expect(check.output.contains("4 ranks on this host (host 0 of 1), 4 counted for waits"), "\(check.output)")
+
+        let bench = try run(srun + ["/usr/bin/env", "-u", "MASTER_ADDR", "-u", "MASTER_PORT", "-u", "LOCAL_WORLD_SIZE", "-u", "COLLECTIVES_STORE",
+                                    Products.path("collectives-bench"), "-b", "1K", "-e", "1M", "-f", "32", "-n", "3", "-w", "1", "-c", "1"],
+                            environment: environment, timeout: 180)
+        #expect(bench.status == 0, "\(bench.output)")
+        let rows = bench.output.split(separator: "\n").filter { $0.hasPrefix(" ") && $0.contains("float32") }
+        #expect(rows.count == 3 && rows.allSatisfy { $0.split(separator: " ").contains("0") }, "\(bench.output)")
+
+        let data = directory + "/data"
+        try TrainingProcessTests().writeSmallDataset(data)
+        let training = try run(srun + ["/usr/bin/env", "-u", "MASTER_ADDR", "-u", "MASTER_PORT", "-u", "LOCAL_WORLD_SIZE", "-u", "COLLECTIVES_STORE",
+                                       Products.path("mnist-train"), "--data-dir", data, "--epochs", "2", "--batch-size", "32", "--hidden", "16"],
+                               environment: environment, timeout: 180)
+        #expect(training.status == 0, "\(training.output)")
+        #expect(training.output.contains("parameters identical on all 4 ranks"), "\(training.output)")
+    }
+}
