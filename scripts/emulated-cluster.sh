@@ -5,9 +5,10 @@
 #   scripts/emulated-cluster.sh up NAME HOSTS [RATE] [SUBNET]   e.g. up ec 4 1gbit
 #   scripts/emulated-cluster.sh down NAME
 #
-# Host i is namespace NAME<i> with address 10.88.SUBNET.(i+1) on its eth0; the bridge NAMEbr
-# holds 10.88.SUBNET.254 in this (the root) namespace, which is where collectives-run serves
-# the store from (--master-addr 10.88.SUBNET.254). RATE "none" leaves links unshaped.
+# Host i is namespace NAME<i> with addresses 10.88.SUBNET.(i+1) and fd88:SUBNET::(i+1) on its
+# eth0; the bridge NAMEbr holds 10.88.SUBNET.254 and fd88:SUBNET::fe in this (the root)
+# namespace, which is where collectives-run serves the store from (--master-addr
+# 10.88.SUBNET.254, or the IPv6 one). RATE "none" leaves links unshaped. Prints 10.88.SUBNET.
 # Needs root and iproute2 (ip, tc). Everything made is named after NAME: `down` removes it all.
 set -euo pipefail
 
@@ -37,6 +38,7 @@ up)
     trap 'down' ERR
     ip link add "${name}br" type bridge
     ip addr add "10.88.${subnet}.254/24" dev "${name}br"
+    ip addr add "fd88:${subnet}::fe/64" dev "${name}br" nodad 2>/dev/null || true
     ip link set "${name}br" up
     for ((i = 0; i < hosts; i++)); do
         ns="${name}${i}"
@@ -45,6 +47,7 @@ up)
         ip link set "${name}h${i}" master "${name}br"
         ip link set "${name}h${i}" up
         ip -n "$ns" addr add "10.88.${subnet}.$((i + 1))/24" dev eth0
+        ip -n "$ns" addr add "fd88:${subnet}::$((i + 1))/64" dev eth0 nodad 2>/dev/null || true
         ip -n "$ns" link set eth0 up
         ip -n "$ns" link set lo up
         if [ "$rate" != none ]; then

@@ -158,6 +158,8 @@ struct EmulatedCluster {
     let subnet: String
 
     var bridgeAddress: String { subnet + ".254" }
+    /// The IPv6 prefix of the same network (`fd88:S`): hosts at `fd88:S::(i+1)`, the bridge at `::fe`.
+    var ipv6Subnet: String { "fd88:" + subnet.split(separator: ".").last! }
     func address(_ host: Int) -> String { subnet + ".\(host + 1)" }
 
     /// `nil` where namespaces cannot be made (not root, no `ip` or `tc`): the caller skips,
@@ -219,6 +221,17 @@ extension MultiProcessTests {
         #expect(result.output.contains("rank 3: shared memory with ranks [2] on this host, TCP with ranks [0, 1]"), "\(result.output)")
         // Each rank advertised its namespace's address (the local end of its store connection).
         #expect(result.output.contains("rank 2: listening on \(cluster.address(1)):"), "\(result.output)")
+
+        // The same over IPv6: the store on the bridge's IPv6 address, so every rank advertises its own.
+        let ipv6 = cluster.ipv6Subnet
+        var launch6 = launch
+        launch6[launch6.firstIndex(of: cluster.bridgeAddress)!] = ipv6 + "::fe"
+        let overIPv6 = try run(launch6 + [Products.path("collectives-check"), "--collectives", "all", "--counts", "0", "3", "1001",
+                                          "--types", "float32", "--ops", "sum"],
+                               environment: ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_LOG_LEVEL": "debug"], timeout: 300)
+        #expect(overIPv6.status == 0, "\(overIPv6.output)")
+        #expect(overIPv6.output.split(separator: "\n").filter { $0.contains(" passed, 0 failed") }.count == 4, "\(overIPv6.output)")
+        #expect(overIPv6.output.contains("rank 2: listening on [\(ipv6)::2]:"), "\(overIPv6.output)")
 
         let data = "/tmp/collectives-hosts-train-\(getpid())"
         defer { _ = system("rm -rf '\(data)'") }
