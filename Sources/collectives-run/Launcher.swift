@@ -148,7 +148,9 @@ struct Launcher: ParsableCommand {
                     }
                     forwarded[RemoteRank.workingDirectoryVariable] = directory
                     input = RemoteRank.encode(forwarded)
-                    rankCommand = agent + [host, launcherPath, "--remote-rank", "--grace", String(grace), "--"] + command
+                    let remote = [launcherPath, "--remote-rank", "--grace", String(grace), "--"] + command
+                    // ssh joins its words into one line for the remote shell: quote them for it.
+                    rankCommand = agent + [host] + (RemoteRank.agentUsesShell(agent) ? remote.map(RemoteRank.shellQuoted) : remote)
                 }
             }
             do {

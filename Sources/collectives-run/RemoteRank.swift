@@ -24,6 +24,24 @@ enum RemoteRank {
         return environment.filter { job.contains($0.key) || $0.key.hasPrefix("COLLECTIVES_") || exported.contains($0.key) }
     }
 
+    /// Whether `agent` hands its command to a shell on the host as one line, as `ssh` and `rsh`
+    /// do (so each word must be quoted for that shell), rather than running it as given.
+    static func agentUsesShell(_ agent: [String]) -> Bool {
+        guard let program = agent.first?.split(separator: "/").last else { return false }
+        return program.hasSuffix("ssh") || program.hasSuffix("rsh")
+    }
+
+    /// `word` as a POSIX shell reads it back: unchanged when it has only characters no shell
+    /// treats specially, else in single quotes.
+    static func shellQuoted(_ word: String) -> String {
+        let plain = !word.isEmpty && word.unicodeScalars.allSatisfy { scalar in
+            (scalar >= "a" && scalar <= "z") || (scalar >= "A" && scalar <= "Z") || (scalar >= "0" && scalar <= "9")
+                || "@%+=:,./_-".unicodeScalars.contains(scalar)
+        }
+        if plain { return word }
+        return "'" + word.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+    }
+
     /// `NAME=VALUE` records, each ended by a NUL, then an empty record.
     static func encode(_ environment: [String: String]) -> [UInt8] {
         var bytes: [UInt8] = []

@@ -108,6 +108,17 @@ extension MultiProcessTests {
         }
         #expect(result.output.split(separator: "\n").filter { $0.contains("secret-here-not-on-command-line") }.count == 3, "\(result.output)")
         #expect(result.output.split(separator: "\n").filter { $0.contains(" passed, 0 failed") }.count == 3, "\(result.output)")
+
+        // An agent named like ssh gets one shell line, as ssh passes it to the remote shell:
+        // arguments with spaces, quotes and shell characters arrive as they were given.
+        let ssh = directory + "/ssh"
+        try writeText(ssh, "#!/bin/sh\nshift\nexec /usr/bin/env -i /bin/sh -c \"$*\"\n")
+        _ = chmod(ssh, 0o755)
+        let words = ["two words", "it's", "$HOME;`x`|*", ""]
+        let echoed = try run([Products.path("collectives-run"), "--hosts", "nodeA", "--launch-agent", ssh, "--",
+                              "/usr/bin/printf", "<%s>"] + words, timeout: 60)
+        #expect(echoed.status == 0, "\(echoed.output)")
+        #expect(echoed.output.contains("[rank 0] <two words><it's><$HOME;`x`|*><>"), "\(echoed.output)")
     }
 
     /// A rank on another host fails: the launcher names it and stops every other rank, although
