@@ -70,12 +70,25 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Finding the ranks and choosing each pair's transport: below the collectives, which see
+        // only `any Transport` and `any Store`.
+        .target(
+            name: "CollectivesBootstrap",
+            dependencies: [
+                "CollectivesSystem",
+                "CollectivesTransport",
+                "CollectivesRendezvous",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "Collectives",
             dependencies: [
                 "CollectivesSystem",
                 "CollectivesTransport",
                 "CollectivesRendezvous",
+                "CollectivesBootstrap",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

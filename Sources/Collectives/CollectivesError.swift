@@ -1,3 +1,4 @@
+import CollectivesBootstrap
 import CollectivesRendezvous
 import CollectivesTransport
 
@@ -72,6 +73,23 @@ public struct CollectivesError: Error, Sendable, CustomStringConvertible {
         let prefix = "rank \(error.rank): "
         self.init(kind, rank: error.rank, operation: operation, peer: error.peer,
                   reason: text.hasPrefix(prefix) ? String(text.dropFirst(prefix.count)) : text)
+    }
+
+    /// Wraps a bootstrap error (its cause's own words where it has one).
+    init(_ error: BootstrapError, operation: String) {
+        switch error.cause {
+        case .transport(let cause): self.init(cause, operation: operation)
+        case .rendezvous(let cause): self.init(cause, rank: error.rank, operation: operation)
+        case nil:
+            let kind: Kind
+            switch error.kind {
+            case .configuration: kind = .configuration
+            case .rendezvous: kind = .rendezvous
+            case .timedOut: kind = .timedOut
+            case .transport: kind = .transport
+            }
+            self.init(kind, rank: error.rank, operation: operation, peer: error.peer, reason: error.reason)
+        }
     }
 
     /// Wraps a rendezvous error met during `operation`.

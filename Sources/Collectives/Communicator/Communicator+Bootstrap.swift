@@ -1,3 +1,4 @@
+import CollectivesBootstrap
 import CollectivesRendezvous
 import CollectivesSystem
 import CollectivesTransport
@@ -20,207 +21,35 @@ extension Communicator {
     }
 
     /// Finds the other ranks through a TCP store at the configuration's master address (served
-    /// by rank 0, or standalone when ``LaunchConfiguration/externalStore`` is set) and connects
-    /// to them over TCP.
-    ///
-    /// Steps: rank 0 starts the store; every rank connects to it, claims its rank (a rank
-    /// claimed twice is an error on every rank), listens on the address it advertises (the local
-    /// address of its store connection, or `COLLECTIVES_SOCKET_IFNAME`'s), publishes it, waits for
-    /// everyone's, and connects to each peer. The whole set-up is bounded by the configuration's
-    /// timeout, and `options.timeoutSeconds` is set from it.
+    /// by rank 0, or standalone when ``LaunchConfiguration/externalStore`` is set), connects to
+    /// them, and chooses the transport of every pair (``Bootstrap`` and ``TransportFactory``, the
+    /// layer below the collectives). The whole set-up is bounded by the configuration's timeout,
+    /// and `options.timeoutSeconds` is set from it.
     public convenience init(configuration: LaunchConfiguration, options: CommunicatorOptions = CommunicatorOptions()) throws(CollectivesError) {
         var options = options
         options.timeoutSeconds = configuration.timeoutSeconds
         options.tcp.secret = configuration.jobSecret
-        let rank = configuration.rank
-        let logger = options.logger
-        let operation = "bootstrap"
+        let bootstrapped: Bootstrapped
         do {
-            try configuration.validate()
+            bootstrapped = try Bootstrap.connect(configuration: configuration, settings: options.bootstrapSettings)
         } catch {
-            throw CollectivesError(error, rank: -1, operation: operation)
+            throw CollectivesError(error, operation: "bootstrap")
         }
-        let deadline = Deadline.after(seconds: configuration.timeoutSeconds)
-        let started = Deadline.now
-        let world = configuration.worldSize
-
-        // 1. The store: rank 0 serves it, everyone (rank 0 too) is a client.
-        let masterAddresses: [SocketAddress]
-        do {
-            masterAddresses = try SocketAddress.resolve(host: configuration.masterAddress, port: configuration.masterPort)
-        } catch {
-            throw CollectivesError(.configuration, rank: rank, operation: operation,
-                                   reason: "cannot resolve MASTER_ADDR \(configuration.masterAddress): \(error)")
-        }
-        guard let master = masterAddresses.first else {
-            throw CollectivesError(.configuration, rank: rank, operation: operation,
-                                   reason: "MASTER_ADDR \(configuration.masterAddress) has no address")
-        }
-        var server: TCPStoreServer?
-        if rank == 0 && world > 1 && !configuration.externalStore {
-            server = try Self.startStoreServer(at: master, configuration: configuration, logger: logger)
-        }
-        let store: TCPStore
-        let transport: any Transport
-        let hosts: [Int]
-        do {
-            if world == 1 {
-                transport = SingleRankTransport()
-                logger.debug("rank 0: world of one, no rendezvous")
-                self.init(transport: transport, options: options, store: nil, storeServer: nil)
-                return
-            }
-            store = try TCPStore(connectingTo: master, deadline: deadline, secret: configuration.jobSecret)
-
-            // 2. Job id and rank claims.
-            let jobID: UInt64
-            if rank == 0 {
-                jobID = UInt64.random(in: 1...UInt64.max)
-                try store.set("job/id", string: String(jobID))
-            } else {
-                let text = try store.getString("job/id", deadline: deadline)
-                guard let value = UInt64(text) else { throw RendezvousError.protocolViolation("bad job id \(text)") }
-                jobID = value
-            }
-            if try store.add("rank/\(rank)/claims", 1) > 1 {
-                let why = "rank \(rank) was claimed by two processes (check RANK and WORLD_SIZE of every process)"
-                try? store.set("job/error", string: why)
-                throw CollectivesError(.rendezvous, rank: rank, operation: operation, reason: why)
-            }
-
-            // 3. Listen where peers can reach us, and say so.
-            let advertised = try Self.advertisedAddress(configuration: configuration, store: store, rank: rank, logger: logger)
-            let listener: Socket
-            do {
-                listener = try Socket.listen(on: advertised, ports: configuration.portRange)
-            } catch {
-                throw CollectivesError(.transport, rank: rank, operation: operation,
-                                       reason: "cannot listen on \(advertised): \(error)")
-            }
-            defer { listener.close() }
-            let listening: SocketAddress
-            do { listening = try listener.localAddress() } catch {
-                throw CollectivesError(.transport, rank: rank, operation: operation, reason: "\(error)")
-            }
-            // Answer (and drop) whatever connects from now on, while waiting for the others.
-            let acceptor = try TCPAcceptor(listener: listener, rank: rank, worldSize: world, jobID: jobID, options: options.tcp,
-                                           deadline: deadline, logger: logger)
-            defer { acceptor.stop() }
-            try store.set("rank/\(rank)/address", string: listening.description)
-            logger.debug("rank \(rank): listening on \(listening)")
-
-            // 4. Everyone's address.
-            let keys = (0..<world).map { "rank/\($0)/address" }
-            try Self.waitForAll(keys, store: store, rank: rank, deadline: deadline)
-            var addresses: [SocketAddress] = []
-            for (peer, key) in keys.enumerated() {
-                let text = try store.getString(key, deadline: deadline)
-                guard let address = SocketAddress(parsing: text) else {
-                    throw RendezvousError.protocolViolation("rank \(peer) published a bad address \"\(text)\"")
-                }
-                addresses.append(address)
-            }
-
-            // 5. Connect.
-            let tcp = try TCPTransport.establish(
-                rank: rank, worldSize: world, jobID: jobID, listener: listener, peerAddresses: addresses,
-                options: options.tcp, deadline: deadline, acceptor: acceptor, logger: logger)
-            (transport, hosts) = try Self.chooseTransport(tcp: tcp, jobID: jobID, options: options, localWorldSize: configuration.localWorldSize,
-                                                          deadline: deadline, logger: logger)
-        } catch {
-            if let server {
-                // Other ranks learn of a failure through the store, checking every 250 ms:
-                // serve it a little longer so that they read the reason instead of a lost store.
-                sleepSeconds(Swift.min(1, deadline.remainingSeconds))
-                server.close()
-            }
-            switch error {
-            case let error as CollectivesError: throw error
-            case let error as RendezvousError: throw CollectivesError(error, rank: rank, operation: operation)
-            case let error as TransportError: throw CollectivesError(error, operation: operation)
-            default: throw CollectivesError(.rendezvous, rank: rank, operation: operation, reason: "\(error)")
-            }
-        }
-        logger.debug("rank \(rank)/\(world): connected (\(transport.name)) in \(Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9) s")
-        self.init(transport: transport, options: options, store: store, storeServer: server, hosts: hosts,
-                  localRank: configuration.localRank, localWorldSize: configuration.localWorldSize)
-    }
-
-    private static func startStoreServer(at master: SocketAddress, configuration: LaunchConfiguration, logger: Logger) throws(CollectivesError) -> TCPStoreServer {
-        let rank = configuration.rank
-        var address = master
-        if let bind = configuration.storeBindAddress {
-            // Asked for: every interface, or a given address of this host, on MASTER_PORT.
-            let host = bind != "any" ? bind : master.family == AF_INET6 ? "::" : "0.0.0.0"
-            if let parsed = try? SocketAddress.resolve(host: host, port: master.port).first {
-                address = parsed
-            } else {
-                throw CollectivesError(.configuration, rank: rank, operation: "bootstrap",
-                                       reason: "COLLECTIVES_STORE_BIND=\(bind) is neither \"any\" nor an address")
-            }
-        }
-        do {
-            return try TCPStoreServer(listeningOn: address, secret: configuration.jobSecret, logger: logger)
-        } catch {
-            if case .cannotListen(_, let cause) = error, cause.contains("errno \(EADDRNOTAVAIL)") {
-                throw CollectivesError(.configuration, rank: rank, operation: "bootstrap",
-                    reason: "rank 0 serves the rendezvous store on MASTER_ADDR \(configuration.masterAddress) (\(address)), "
-                        + "but that is not an address of this host: run rank 0 where MASTER_ADDR points, or set "
-                        + "COLLECTIVES_STORE_BIND=any (every interface) or to an address of this host")
-            }
-            throw CollectivesError(error, rank: rank, operation: "bootstrap")
-        }
-    }
-
-    /// The address this rank listens on: the first that `COLLECTIVES_SOCKET_IFNAME` admits (prefixes,
-    /// `=exact` names, `^excluded`; see ``InterfaceFilter``), or else the local end of its
-    /// connection to the store, which is on a network the store (and so the peers) can reach.
-    private static func advertisedAddress(configuration: LaunchConfiguration, store: TCPStore, rank: Int, logger: Logger) throws -> SocketAddress {
-        if let text = configuration.socketInterface {
-            guard let filter = InterfaceFilter(text) else {
-                throw CollectivesError(.configuration, rank: rank, operation: "bootstrap",
-                                       reason: "COLLECTIVES_SOCKET_IFNAME=\(text) names no interface (expected prefixes, =names or ^excluded, comma-separated)")
-            }
-            let interfaces = try InterfaceFilter.systemInterfaces()
-            guard let (name, found) = filter.choose(from: interfaces) else {
-                let seen = Set(interfaces.map(\.name)).sorted().joined(separator: ", ")
-                throw CollectivesError(.configuration, rank: rank, operation: "bootstrap",
-                                       reason: "COLLECTIVES_SOCKET_IFNAME=\(text): no interface that is up with a usable address matches (this host has \(seen))")
-            }
-            var address = found
-            address.port = 0
-            logger.debug("rank \(rank): COLLECTIVES_SOCKET_IFNAME=\(text): interface \(name), \(address.host)")
-            return address
-        }
-        var address = try store.localAddress()
-        address.port = 0
-        return address
-    }
-
-    /// Waits for `keys`, checking between short waits whether another rank reported a failure.
-    private static func waitForAll(_ keys: [String], store: TCPStore, rank: Int, deadline: Deadline) throws {
-        while true {
-            do {
-                try store.wait(keys, deadline: deadline.earlier(.after(seconds: 0.25)))
-                return
-            } catch {
-                guard case .timedOut(_, let missing) = error else { throw error }
-                if try store.check(["job/error"]) {
-                    let why = try store.getString("job/error", deadline: deadline)
-                    throw RendezvousError.peerReported(why)
-                }
-                if deadline.hasPassed {
-                    let ranks = missing.compactMap { $0.split(separator: "/").dropFirst().first.flatMap { Int($0) } }
-                    throw CollectivesError(.timedOut, rank: rank, operation: "bootstrap",
-                                           reason: "timed out waiting for ranks \(ranks.map(String.init).joined(separator: ", ")) to join")
-                }
-            }
-        }
+        self.init(transport: bootstrapped.transport, options: options, bootstrapped: bootstrapped)
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+extension CommunicatorOptions {
+    /// What bootstrap needs of these settings.
+    var bootstrapSettings: BootstrapSettings {
+        var settings = BootstrapSettings()
+        settings.transport = transport
+        settings.tcp = tcp
+        settings.sharedMemory = sharedMemory
+        settings.verbsDevice = verbsDevice
+        let options = self
+        settings.waitPolicy = { options.waitPolicy(localRanks: $0) }
+        settings.logger = logger
+        return settings
+    }
+}

@@ -65,7 +65,7 @@ extension Communicator {
             throw failure(error, operation)
         }
         logger.debug("rank \(rank): \(operation): rank \(newRank) of \(members.count) (ranks \(members) of the parent)")
-        return Communicator(transport: child, options: options, store: nil, storeServer: nil, hosts: members.map { hosts[$0] })
+        return Communicator(transport: child, options: options, bootstrapped: nil, hosts: members.map { hosts[$0] })
     }
 }
 

@@ -1,3 +1,4 @@
+import CollectivesBootstrap
 import CollectivesRendezvous
 import CollectivesSystem
 import CollectivesTransport
@@ -50,10 +51,9 @@ public final class Communicator: @unchecked Sendable {
     let ringTransport: any Transport
     let queue = OperationQueue()
     let logger: Logger
-    /// The rendezvous store and, on the rank that serves it, its server; kept for the
-    /// communicator's lifetime.
-    private let store: (any Store)?
-    private let storeServer: TCPStoreServer?
+    /// What bootstrap made besides the transport (the rendezvous store and, on the rank that
+    /// serves it, its server); kept for the communicator's lifetime.
+    private let bootstrapped: Bootstrapped?
     /// Publishes this rank's progress for stuck-rank diagnosis (when there is a store).
     let progress: ProgressReporter?
 
@@ -67,15 +67,15 @@ public final class Communicator: @unchecked Sendable {
     /// ``InProcessTransport`` group).
     /// Every rank is taken to be on this host (as a group of threads would be).
     public convenience init(transport: any Transport, options: CommunicatorOptions = CommunicatorOptions()) {
-        self.init(transport: transport, options: options, store: nil, storeServer: nil)
+        self.init(transport: transport, options: options, bootstrapped: nil)
     }
 
-    init(transport: any Transport, options: CommunicatorOptions, store: (any Store)?, storeServer: TCPStoreServer?,
-         hosts: [Int]? = nil, localRank: Int? = nil, localWorldSize: Int? = nil) {
+    init(transport: any Transport, options: CommunicatorOptions, bootstrapped: Bootstrapped?, hosts: [Int]? = nil) {
+        let localRank = bootstrapped?.localRank, localWorldSize = bootstrapped?.localWorldSize
         self.transport = transport
         self.rank = transport.rank
         self.worldSize = transport.worldSize
-        let hosts = hosts ?? Array(repeating: 0, count: transport.worldSize)
+        let hosts = hosts ?? bootstrapped?.hosts ?? Array(repeating: 0, count: transport.worldSize)
         self.hosts = hosts
         layout = HostLayout(hosts: hosts)
         ringTransport = layout.ringOrder.flatMap { TransportSubset(base: transport, members: $0) } ?? transport
@@ -83,9 +83,8 @@ public final class Communicator: @unchecked Sendable {
         self.localRank = localRank ?? mine.firstIndex(of: transport.rank) ?? 0
         self.localWorldSize = localWorldSize ?? mine.count
         self.options = options
-        self.store = store
-        self.storeServer = storeServer
-        progress = store.map { ProgressReporter(store: $0, rank: transport.rank, worldSize: transport.worldSize) }
+        self.bootstrapped = bootstrapped
+        progress = bootstrapped?.store.map { ProgressReporter(store: $0, rank: transport.rank, worldSize: transport.worldSize) }
         self.logger = options.logger
         costModel = options.costModel
         workspace = Workspace(scratchBytes: options.ringWindow * options.ringSegmentBytes)
@@ -102,8 +101,7 @@ public final class Communicator: @unchecked Sendable {
         transport.close()
         queue.shutdown()
         progress?.stop()
-        (store as? TCPStore)?.close()
-        storeServer?.close()
+        bootstrapped?.close()
     }
 
     /// Stops the communicator from any thread, without waiting: every blocked call (in any thread,

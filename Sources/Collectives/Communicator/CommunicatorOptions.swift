@@ -128,15 +128,6 @@ extension CommunicatorOptions {
     }
 }
 
-/// Which transport a communicator uses between its ranks.
-public enum TransportChoice: String, Sendable, Hashable, CaseIterable {
-    /// Shared memory when every rank is on this host, else RDMA verbs where a device exists, else
-    /// TCP.
-    case auto
-    /// TCP sockets, always.
-    case tcp
-    /// Shared memory; an error unless every rank is on one host.
-    case shm
-    /// RDMA verbs where a device exists; otherwise TCP, with one log line saying why.
-    case verbs
-}
+/// Which transport a communicator uses between its ranks (``CommunicatorOptions/transport``);
+/// defined where the transports are.
+public typealias TransportChoice = CollectivesTransport.TransportChoice

@@ -2,32 +2,35 @@ import CollectivesSystem
 import CollectivesTransport
 import Logging
 
-extension Communicator {
-    /// Chooses the data transport once the TCP mesh is up (``TransportChoice``): shared memory
-    /// when every rank is on this host (set up over the TCP connections, which are then closed),
-    /// otherwise TCP. The choice is logged at debug level; a fallback that the configuration did
-    /// not ask for is logged once, on rank 0, at notice level.
+/// Makes the data transport of a group whose TCP mesh is up: which transport carries each pair
+/// of ranks is decided here, below the collectives, which see only `any Transport`.
+public enum TransportFactory {
+    /// Chooses the data transport (``TransportChoice``) once the TCP mesh is up: shared memory
+    /// when every rank is on this host (set up over the TCP connections, which are then closed);
+    /// across hosts, RDMA verbs where every rank has a device, else shared memory among the ranks
+    /// of each host and TCP between hosts (``RoutedTransport``). Every rank learns every rank's
+    /// host identity first and every outcome before data moves. The choice is logged at debug
+    /// level; a fallback that the settings did not ask for is logged once, on rank 0, at notice
+    /// level.
     ///
-    /// Returns the transport and the host of every rank (``Communicator/hosts``). The wait policy
-    /// counts `localWorldSize` ranks on this host when the launcher said so, else the ranks whose
-    /// host identity is this one's.
-    static func chooseTransport(tcp: TCPTransport, jobID: UInt64, options: CommunicatorOptions, localWorldSize: Int?, deadline: Deadline,
-                                logger: Logger) throws(CollectivesError) -> (transport: any Transport, hosts: [Int]) {
+    /// Returns the transport and the host of every rank (numbered in order of first rank). The
+    /// wait policy counts `localWorldSize` ranks on this host when the launcher said so, else the
+    /// ranks whose host identity is this one's.
+    public static func make(over tcp: TCPTransport, jobID: UInt64, settings: BootstrapSettings, localWorldSize: Int?,
+                            deadline: Deadline) throws(BootstrapError) -> (transport: any Transport, hosts: [Int]) {
         let rank = tcp.rank, n = tcp.worldSize
-        let operation = "bootstrap"
-        let workspace = Workspace(scratchBytes: 0)
-        let tag = CallDescriptor(.setUp, sequence: 0).tag
+        let logger = settings.logger
         func allGather(_ bytes: [UInt8]) throws(TransportError) -> [[UInt8]] {
-            try RecordExchange.allGather(bytes, transport: tcp, tag: tag, deadline: deadline, workspace: workspace)
+            try SetUpExchange.allGather(bytes, over: tcp, deadline: deadline)
         }
         /// RDMA verbs where every rank has an active device and every rank's set-up succeeded;
         /// else nil, on every rank alike (rank 0 logs why, once).
-        func verbs(_ context: String) throws(CollectivesError) -> (any Transport)? {
-            let device = options.verbsDevice
+        func verbs(_ context: String) throws(BootstrapError) -> (any Transport)? {
+            let device = settings.verbsDevice
             let availability = device.probe()
             // Every rank must agree before any creates queue pairs.
             let usable: [[UInt8]]
-            do { usable = try allGather([availability.usable ? 1 : 0]) } catch { throw CollectivesError(error, operation: operation) }
+            do { usable = try allGather([availability.usable ? 1 : 0]) } catch { throw BootstrapError(error) }
             guard usable.allSatisfy({ $0 == [1] }), let index = availability.device else {
                 let missing = usable.indices.filter { usable[$0] != [1] }
                 if rank == 0 {
@@ -47,7 +50,7 @@ extension Communicator {
             let outcomes: [[UInt8]]
             do { outcomes = try allGather(outcome) } catch {
                 made?.close()
-                throw CollectivesError(error, operation: operation)
+                throw BootstrapError(error)
             }
             let failed = outcomes.indices.filter { outcomes[$0].first == 0 }
             guard outcomes.allSatisfy({ $0 == [1] }), let transport = made else {
@@ -66,10 +69,10 @@ extension Communicator {
         // Which ranks share this host: for shared memory, and for how waits use the cores.
         let keys: [[UInt8]]
         do { keys = try allGather(Array(SharedMemoryTransport.localityKey().utf8)) } catch {
-            throw CollectivesError(error, operation: operation)
+            throw BootstrapError(error)
         }
         let elsewhere = keys.indices.filter { keys[$0] != keys[rank] }
-        if !options.tcp.secret.isSet && !elsewhere.isEmpty && rank == 0 {
+        if !settings.tcp.secret.isSet && !elsewhere.isEmpty && rank == 0 {
             let hosts = Set(keys).count
             logger.warning("""
                 WARNING: no job secret, and this job's \(n) ranks span \(hosts) hosts: any process that can reach the \
@@ -85,13 +88,13 @@ extension Communicator {
             return hostOf.count - 1
         }
         let localRanks = localWorldSize ?? (n - elsewhere.count)
-        let policy = options.waitPolicy(localRanks: localRanks)
+        let policy = settings.waitPolicy(localRanks)
         tcp.waitPolicy = policy
         logger.debug("rank \(rank): \(n - elsewhere.count) ranks on this host (host \(hosts[rank]) of \(hostOf.count)), \(localRanks) counted for waits, \(WaitPolicy.availableCores) cores: waits \(policy)")
         /// Ranks on several hosts: shared memory among the ranks of each host that has several,
         /// TCP across hosts (``RoutedTransport``). A host whose ranks cannot set up shared memory
         /// uses TCP inside too; every rank learns the outcome of every host before data moves.
-        func routed() throws(CollectivesError) -> any Transport {
+        func routed() throws(BootstrapError) -> any Transport {
             let members = hosts.indices.filter { hosts[$0] == hosts[rank] }
             guard Set(hosts).count < n else { return tcp }
             var shared: SharedMemoryTransport?
@@ -100,19 +103,19 @@ extension Communicator {
                 do {
                     shared = try SharedMemoryTransport.establish(
                         rank: view.rank, worldSize: members.count, jobID: jobID, group: UInt64(hosts[rank]) + 1,
-                        options: options.sharedMemory, waitPolicy: policy,
+                        options: settings.sharedMemory, waitPolicy: policy,
                         allGather: { (bytes) throws(TransportError) in
-                            try RecordExchange.allGather(bytes, transport: view, tag: tag, deadline: deadline, workspace: workspace)
+                            try SetUpExchange.allGather(bytes, over: view, deadline: deadline)
                         }, logger: logger)
                 } catch {
-                    if error.kind == .timedOut || error.kind == .peerGone { throw CollectivesError(error, operation: operation) }
+                    if error.kind == .timedOut || error.kind == .peerGone { throw BootstrapError(error) }
                     problem = "\(error)"
                 }
             }
             let outcomes: [[UInt8]]
             do { outcomes = try allGather(problem.map { [0] + Array($0.utf8.prefix(300)) } ?? [1]) } catch {
                 shared?.close()
-                throw CollectivesError(error, operation: operation)
+                throw BootstrapError(error)
             }
             if rank == 0, let failed = outcomes.firstIndex(where: { $0.first == 0 }) {
                 let failedHosts = Set(outcomes.indices.filter { outcomes[$0].first == 0 }.map { hosts[$0] }).sorted()
@@ -126,7 +129,7 @@ extension Communicator {
             logger.debug("rank \(rank): shared memory with ranks \(members.filter { $0 != rank }) on this host, TCP with ranks \(others) on \(hostOf.count - 1) other hosts")
             return RoutedTransport(tcp: tcp, sharedMemory: shared, localMembers: members)
         }
-        switch options.transport {
+        switch settings.transport {
         case .tcp:
             return (tcp, hosts)
         case .verbs:
@@ -135,22 +138,22 @@ extension Communicator {
             break
         }
         guard elsewhere.isEmpty else {
-            if options.transport == .shm {
-                throw CollectivesError(.configuration, rank: rank, operation: operation,
-                                       reason: "COLLECTIVES_TRANSPORT=shm, but ranks \(elsewhere) are on another host (or in another container)")
+            if settings.transport == .shm {
+                throw BootstrapError(.configuration, rank: rank,
+                                     reason: "COLLECTIVES_TRANSPORT=shm, but ranks \(elsewhere) are on another host (or in another container)")
             }
             if let transport = try verbs("ranks span several hosts") { return (transport, hosts) }
             return (try routed(), hosts)
         }
         do {
             let shared = try SharedMemoryTransport.establish(
-                rank: rank, worldSize: n, jobID: jobID, options: options.sharedMemory,
+                rank: rank, worldSize: n, jobID: jobID, options: settings.sharedMemory,
                 waitPolicy: policy, allGather: allGather, logger: logger)
             tcp.close()
-            logger.debug("rank \(rank): all \(n) ranks on this host: shared memory, rings of \(options.sharedMemory.ringBytes) bytes")
+            logger.debug("rank \(rank): all \(n) ranks on this host: shared memory, rings of \(settings.sharedMemory.ringBytes) bytes")
             return (shared, hosts)
         } catch {
-            if options.transport == .shm { throw CollectivesError(error, operation: operation) }
+            if settings.transport == .shm { throw BootstrapError(error) }
             if rank == 0 { logger.notice("shared memory unavailable (\(error)); using TCP") }
             return (tcp, hosts)
         }

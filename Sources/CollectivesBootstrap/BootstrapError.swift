@@ -1,0 +1,60 @@
+import CollectivesRendezvous
+import CollectivesTransport
+
+/// Why bootstrap failed: what kind of failure, on which rank, and in words; with the transport's
+/// or the store's own error where one of them is the cause.
+public struct BootstrapError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        /// A setting is missing, malformed or contradicts where the ranks are.
+        case configuration
+        /// Ranks could not find or agree with each other through the store.
+        case rendezvous
+        /// The set-up did not finish in time.
+        case timedOut
+        /// A connection or a transport's set-up failed.
+        case transport
+    }
+
+    /// What the failure came from, where that is another layer's error.
+    public enum Cause: Sendable {
+        case transport(TransportError)
+        case rendezvous(RendezvousError)
+    }
+
+    public let kind: Kind
+    /// The rank that saw the failure (-1 before the rank is known).
+    public let rank: Int
+    public let peer: Int?
+    public let reason: String
+    public let cause: Cause?
+
+    public init(_ kind: Kind, rank: Int, peer: Int? = nil, reason: String) {
+        self.kind = kind
+        self.rank = rank
+        self.peer = peer
+        self.reason = reason
+        cause = nil
+    }
+
+    public init(_ error: TransportError) {
+        kind = error.kind == .timedOut ? .timedOut : .transport
+        rank = error.rank
+        peer = error.peer
+        reason = error.description
+        cause = .transport(error)
+    }
+
+    public init(_ error: RendezvousError, rank: Int) {
+        switch error {
+        case .timedOut: kind = .timedOut
+        case .invalidEnvironment, .invalidConfiguration: kind = .configuration
+        default: kind = .rendezvous
+        }
+        self.rank = rank
+        peer = nil
+        reason = error.description
+        cause = .rendezvous(error)
+    }
+
+    public var description: String { rank >= 0 ? "rank \(rank): bootstrap: \(reason)" : "bootstrap: \(reason)" }
+}
