@@ -32,3 +32,31 @@ import Testing
         #expect(HostLayout(hosts: [0, 0, 0, 0]).hierarchy(of: 0) == nil, "one host")
     }
 }
+
+@Suite struct HierarchicalCostTests {
+    /// A slow link between hosts (1 Gbit/s) and fast memory inside (2 GB/s).
+    let model = CostModel(latencySeconds: 50e-6, secondsPerByte: 8e-9, reduceSecondsPerByte: 0.1e-9, localSecondsPerByte: 0.5e-9)
+
+    @Test func theHierarchyWinsLargeMessagesOverASlowLink() throws {
+        let bytes = 64 << 20
+        let ring = model.predictedSeconds(.ring, bytes: bytes, worldSize: 4, segmentBytes: 512 << 10)
+        let hierarchy = try #require(model.predictedHierarchicalSeconds(bytes: bytes, hosts: 2, ranksPerHost: 2))
+        // N across the link instead of 1.5 N, the host's part overlapped: close to 1.5× faster.
+        #expect(ring / hierarchy > 1.3 && ring / hierarchy < 1.5, "ring \(ring) s, hierarchy \(hierarchy) s")
+    }
+
+    @Test func aSlowHostLosesToTheRing() throws {
+        var slowInside = model
+        slowInside.localSecondsPerByte = 40e-9
+        let bytes = 64 << 20
+        let ring = slowInside.predictedSeconds(.ring, bytes: bytes, worldSize: 4, segmentBytes: 512 << 10)
+        let hierarchy = try #require(slowInside.predictedHierarchicalSeconds(bytes: bytes, hosts: 2, ranksPerHost: 2))
+        #expect(hierarchy > ring)
+    }
+
+    @Test func withoutTheHostsOwnConstantThereIsNoPrediction() {
+        let unknown = CostModel(latencySeconds: 50e-6, secondsPerByte: 8e-9, reduceSecondsPerByte: 0.1e-9)
+        #expect(unknown.predictedHierarchicalSeconds(bytes: 1 << 20, hosts: 2, ranksPerHost: 2) == nil)
+        #expect(model.predictedHierarchicalSeconds(bytes: 0, hosts: 2, ranksPerHost: 2) == 0)
+    }
+}

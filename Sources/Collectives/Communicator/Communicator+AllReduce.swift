@@ -156,8 +156,14 @@ extension Communicator {
         guard wanted == .auto else { return wanted }
         let model = try currentCostModel()
         var choice = model.choose(bytes: bytes, worldSize: worldSize, segmentBytes: options.ringSegmentBytes)
-        // Across hosts, what moves much data goes hierarchically where it can.
-        if choice == .ring, layout.hierarchy(of: rank) != nil { choice = .hierarchical }
+        // Across hosts with several ranks on each, the hierarchy where it is predicted faster
+        // than the ring (or, with constants that do not say how fast a host is inside, wherever
+        // the ring would run).
+        if choice == .ring, let hierarchy = layout.hierarchy(of: rank) {
+            let ring = model.predictedSeconds(.ring, bytes: bytes, worldSize: worldSize, segmentBytes: options.ringSegmentBytes)
+            let hierarchical = model.predictedHierarchicalSeconds(bytes: bytes, hosts: layout.hostCount, ranksPerHost: hierarchy.local.count)
+            if hierarchical.map({ $0 < ring }) ?? true { choice = .hierarchical }
+        }
         logger.debug("rank \(rank): all-reduce of \(bytes) bytes over \(worldSize) ranks: \(choice) (\(model))")
         return choice
     }

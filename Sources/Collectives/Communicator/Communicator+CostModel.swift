@@ -14,7 +14,8 @@ extension Communicator {
         let sequence = nextSequence()
         let measured: CostModel
         do {
-            measured = try CostProbe.measure(exchange: exchange(CallDescriptor(.probe, sequence: sequence)))
+            measured = try CostProbe.measure(exchange: exchange(CallDescriptor(.probe, sequence: sequence)),
+                                             local: layout.hierarchy(of: rank)?.local)
         } catch {
             throw failure(error, "measuring the cost model (#\(sequence))")
         }
@@ -33,7 +34,9 @@ enum CostProbe {
     /// The reduction is timed on buffers larger than the caches, as large all-reduces see them.
     static let reduceBytes = 8 << 20
 
-    static func measure(exchange: Exchange) throws(TransportError) -> CostModel {
+    /// `local`: the ranks of this rank's host, where ranks span hosts with several on each (the
+    /// same on every rank): β is then measured inside the host too.
+    static func measure(exchange: Exchange, local: [Int]? = nil) throws(TransportError) -> CostModel {
         let n = exchange.worldSize
         let right = (exchange.rank + 1) % n, left = (exchange.rank + n - 1) % n
         let memory = exchange.workspace.staging(atLeast: 2 * reduceBytes)
@@ -91,15 +94,32 @@ enum CostProbe {
         rings.sort()
         let ringStep = rings[rings.count / 2] / Double(2 * (n - 1))
 
+        // β inside this host: the same 1 MiB shift among its ranks only (every host at once).
+        var localBeta = 0.0
+        if let local, let inside = TransportSubset(base: exchange.transport, members: local) {
+            let localExchange = exchange.over(inside)
+            let l = local.count, me = inside.rank
+            memory.initializeMemory(as: UInt8.self, repeating: 1, count: 2 * largeBytes)
+            try localExchange.exchange(send: memory, to: (me + 1) % l, receive: memory + largeBytes, from: (me + l - 1) % l, bytes: largeBytes)
+            var best = Double.infinity
+            for _ in 0..<largeRounds {
+                let start = Deadline.now.uptimeNanoseconds
+                try localExchange.exchange(send: memory, to: (me + 1) % l, receive: memory + largeBytes, from: (me + l - 1) % l, bytes: largeBytes)
+                best = Swift.min(best, Double(Deadline.now.uptimeNanoseconds - start) / 1e9)
+            }
+            localBeta = Swift.max(best - alpha, best / 2) / Double(largeBytes)
+        }
+
         // Agree: every rank takes the largest of each, by recursive doubling.
-        let values = memory.bindMemory(to: Double.self, capacity: 4)
+        let values = memory.bindMemory(to: Double.self, capacity: 5)
         values[0] = alpha
         values[1] = beta
         values[2] = gamma
         values[3] = ringStep
-        try RecursiveDoubling.run(buffer: UnsafeMutableRawPointer(values), count: 4, elementSize: 8,
+        values[4] = localBeta
+        try RecursiveDoubling.run(buffer: UnsafeMutableRawPointer(values), count: 5, elementSize: 8,
                                   kernel: ReductionKernel(dataType: .float64, operation: .max), exchange: exchange)
         return CostModel(latencySeconds: values[0], secondsPerByte: values[1], reduceSecondsPerByte: values[2],
-                         ringStepSeconds: values[3])
+                         ringStepSeconds: values[3], localSecondsPerByte: local == nil ? nil : values[4])
     }
 }

@@ -16,17 +16,42 @@ public struct CostModel: Sendable, Hashable, CustomStringConvertible {
     /// α of one step inside a running ring, where each rank waits only for a neighbour that is
     /// already at work: often well below ``latencySeconds`` when ranks share cores.
     public var ringStepSeconds: Double
+    /// β between the ranks of one host, where ranks span hosts with several on each (measured
+    /// apart from ``secondsPerByte``, which is then the slowest link: one between hosts); `nil`
+    /// where not measured.
+    public var localSecondsPerByte: Double?
 
-    public init(latencySeconds: Double, secondsPerByte: Double, reduceSecondsPerByte: Double, ringStepSeconds: Double? = nil) {
+    public init(latencySeconds: Double, secondsPerByte: Double, reduceSecondsPerByte: Double, ringStepSeconds: Double? = nil,
+                localSecondsPerByte: Double? = nil) {
         self.latencySeconds = latencySeconds
         self.secondsPerByte = secondsPerByte
         self.reduceSecondsPerByte = reduceSecondsPerByte
         self.ringStepSeconds = ringStepSeconds ?? latencySeconds
+        self.localSecondsPerByte = localSecondsPerByte
     }
 
     public var description: String {
         let us = latencySeconds * 1e6, link = 1e-9 / secondsPerByte, reduce = 1e-9 / reduceSecondsPerByte
-        return "α \(Self.format(us)) µs (ring step \(Self.format(ringStepSeconds * 1e6)) µs), link \(Self.format(link)) GB/s, reduction \(Self.format(reduce)) GB/s"
+        let local = localSecondsPerByte.map { ", inside a host \(Self.format(1e-9 / $0)) GB/s" } ?? ""
+        return "α \(Self.format(us)) µs (ring step \(Self.format(ringStepSeconds * 1e6)) µs), link \(Self.format(link)) GB/s\(local), reduction \(Self.format(reduce)) GB/s"
+    }
+
+    /// The predicted time of the hierarchical all-reduce of `bytes` over `hosts` hosts of
+    /// `ranksPerHost` ranks each, its phases pipelined over pieces of 2 MiB (at most 16); `nil`
+    /// without ``localSecondsPerByte``.
+    ///
+    /// Inside a host: 2(*L* − 1) ring steps per piece, 2(*L* − 1)/*L* · *N* bytes at the local β,
+    /// (*L* − 1)/*L* · *N* reduced. Across: 2 steps per piece, 2(*H* − 1)/*H* · *N* bytes through
+    /// each host's link (its *L* ranks share it) at β, (*H* − 1)/*H* · *N*/*L* reduced. The two
+    /// overlap but for one piece's worth of the shorter.
+    public func predictedHierarchicalSeconds(bytes: Int, hosts H: Int, ranksPerHost L: Int) -> Double? {
+        guard let localBeta = localSecondsPerByte else { return nil }
+        guard H > 1, L > 1, bytes > 0 else { return 0 }
+        let N = Double(bytes), h = Double(H), l = Double(L), γ = reduceSecondsPerByte
+        let pieces = Double(Swift.max(1, Swift.min(16, bytes / (2 << 20))))
+        let inside = 2 * (l - 1) * pieces * ringStepSeconds + 2 * (l - 1) / l * N * localBeta + (l - 1) / l * N * γ
+        let across = 2 * pieces * latencySeconds + 2 * (h - 1) / h * N * secondsPerByte + (h - 1) / h * N / l * γ
+        return Swift.max(inside, across) + Swift.min(inside, across) / pieces
     }
 
     private static func format(_ value: Double) -> String {
