@@ -105,36 +105,19 @@ final class RankGroup {
         // And whatever else the launcher inherited (a shell's, a test harness's descriptors):
         // a rank starts with standard input, output and error only, as under mpirun.
         collectives_spawn_close_from(&actions, 3)
-        let arguments = command.map { strdup($0) } + [nil]
-        let variables = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for pointer in arguments { free(pointer) }
-            for pointer in variables { free(pointer) }
-        }
-        // Each rank leads its own process group, so that stopping it stops what it started too.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Ranks start with no signal blocked and the stop signals (and SIGPIPE, which the
-        // launcher ignores) at their defaults.
-        var none = sigset_t(), defaults = sigset_t()
-        sigemptyset(&none)
-        sigemptyset(&defaults)
-        for signalNumber in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&defaults, signalNumber) }
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, command[0], &actions, &attributes, arguments, variables)
-        _ = close(outPipe[1])
-        _ = close(errPipe[1])
-        guard rc == 0 else {
+        let pid: pid_t
+        do {
+            pid = try spawnInOwnGroup(command, environment: environment, actions: &actions)
+        } catch {
+            _ = close(outPipe[1])
+            _ = close(errPipe[1])
             _ = close(outPipe[0])
             _ = close(errPipe[0])
             if inPipe[1] >= 0 { _ = close(inPipe[1]) }
-            throw SystemError(call: "posix_spawn(\(command[0]))", errno: rc)
+            throw error
         }
+        _ = close(outPipe[1])
+        _ = close(errPipe[1])
         if let input, inPipe[1] >= 0 {
             // A few kilobytes: the pipe holds them whether or not the rank has started reading.
             var offset = 0

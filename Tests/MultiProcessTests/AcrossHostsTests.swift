@@ -83,10 +83,8 @@ extension MultiProcessTests {
         let directory = "/tmp/collectives-agent-\(getpid())"
         _ = mkdir(directory, 0o755)
         defer { _ = system("rm -rf '\(directory)'") }
-        let agent = directory + "/agent"
         // AGENT HOST COMMAND...: runs COMMAND here with an empty environment.
-        try writeText(agent, "#!/bin/sh\nshift\nexec /usr/bin/env -i \"$@\"\n")
-        _ = chmod(agent, 0o755)
+        let agent = try writeScript(directory + "/agent", "shift\nexec /usr/bin/env -i \"$@\"")
         let check = Products.path("collectives-check")
         let rank = directory + "/rank.sh"
         try writeText(rank, """
@@ -111,9 +109,7 @@ extension MultiProcessTests {
 
         // An agent named like ssh gets one shell line, as ssh passes it to the remote shell:
         // arguments with spaces, quotes and shell characters arrive as they were given.
-        let ssh = directory + "/ssh"
-        try writeText(ssh, "#!/bin/sh\nshift\nexec /usr/bin/env -i /bin/sh -c \"$*\"\n")
-        _ = chmod(ssh, 0o755)
+        let ssh = try writeScript(directory + "/ssh", "shift\nexec /usr/bin/env -i /bin/sh -c \"$*\"")
         let words = ["two words", "it's", "$HOME;`x`|*", ""]
         let echoed = try run([Products.path("collectives-run"), "--hosts", "nodeA", "--launch-agent", ssh, "--",
                               "/usr/bin/printf", "<%s>"] + words, timeout: 60)
@@ -128,10 +124,8 @@ extension MultiProcessTests {
         let directory = "/tmp/collectives-agent-stop-\(getpid())"
         _ = mkdir(directory, 0o755)
         defer { _ = system("rm -rf '\(directory)'") }
-        let agent = directory + "/agent"
         // A new session per rank: the launcher's signals to the agent do not reach the rank.
-        try writeText(agent, "#!/bin/sh\nshift\nexec /usr/bin/setsid --wait \"$@\"\n")
-        _ = chmod(agent, 0o755)
+        let agent = try writeScript(directory + "/agent", "shift\nexec /usr/bin/setsid --wait \"$@\"")
         let marker = "collectives-stop-marker-\(getpid())"
         let started = Deadline.now
         let result = try run([Products.path("collectives-run"), "--hosts", "nodeA:2,nodeB:2", "--launch-agent", agent, "--report", "1", "--",
@@ -151,6 +145,13 @@ extension MultiProcessTests {
         } while !deadline.hasPassed
         #expect(left.isEmpty, "ranks left running: \(left)")
     }
+}
+
+/// Writes an executable shell script of `body` to `path`; returns the path.
+func writeScript(_ path: String, _ body: String) throws -> String {
+    try writeText(path, "#!/bin/sh\n" + body + "\n")
+    _ = chmod(path, 0o755)
+    return path
 }
 
 /// Writes `text` to `path`.
@@ -274,10 +275,8 @@ extension MultiProcessTests {
         let directory = "/tmp/collectives-mpirun-\(getpid())"
         _ = mkdir(directory, 0o755)
         defer { _ = system("rm -rf '\(directory)'") }
-        let agent = directory + "/agent"
         let ip = EmulatedCluster.agent.split(separator: " ")[2]
-        try writeText(agent, "#!/bin/sh\nhost=$1\nshift\nexec \(ip) netns exec \"$host\" /bin/sh -c \"$*\"\n")
-        _ = chmod(agent, 0o755)
+        let agent = try writeScript(directory + "/agent", "host=$1\nshift\nexec \(ip) netns exec \"$host\" /bin/sh -c \"$*\"")
         let port = try freePort()
         let mpirun = ["/usr/bin/mpirun", "--host", "\(cluster.names[0]):2,\(cluster.names[1]):2", "-np", "4",
                       "--mca", "plm_rsh_agent", agent, "--mca", "oob_tcp_if_include", cluster.subnet + ".0/24", "--mca", "btl", "self",
