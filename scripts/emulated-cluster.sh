@@ -16,14 +16,19 @@ action=${1:?usage: $0 up NAME HOSTS [RATE] [SUBNET] | down NAME}
 name=${2:?missing NAME}
 if [ ${#name} -gt 8 ]; then echo "$0: NAME must be at most 8 characters (interface names)" >&2; exit 2; fi
 
+# What `up` made, so that `down` removes exactly that (a cluster "ec" must not take "ec1"'s).
+record="/tmp/emulated-cluster-${name}.hosts"
+
 down() {
-    for ns in $(ip netns list | awk '{print $1}' | grep -E "^${name}[0-9]+$" || true); do
-        ip netns del "$ns" 2>/dev/null || true
-    done
+    if [ -f "$record" ]; then
+        hosts=$(cat "$record")
+        for ((i = 0; i < hosts; i++)); do
+            ip netns del "${name}${i}" 2>/dev/null || true
+            ip link del "${name}h${i}" 2>/dev/null || true
+        done
+        rm -f "$record"
+    fi
     ip link del "${name}br" 2>/dev/null || true
-    for link in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^${name}h[0-9]+$" || true); do
-        ip link del "$link" 2>/dev/null || true
-    done
 }
 
 case "$action" in
@@ -35,6 +40,7 @@ up)
     rate=${4:-1gbit}
     subnet=${5:-$((RANDOM % 250))}
     down
+    echo "$hosts" > "$record"
     trap 'down' ERR
     ip link add "${name}br" type bridge
     ip addr add "10.88.${subnet}.254/24" dev "${name}br"

@@ -1,3 +1,9 @@
+import CollectivesSystem
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Where the ranks of a job run: hosts with a number of slots each, filled in order, as
 /// mpirun's `--host a:4,b:4` and `--hostfile` place them.
 struct HostList: Equatable {
@@ -42,20 +48,33 @@ struct HostList: Equatable {
         guard !entries.isEmpty else { throw HostListError("\(path) lists no host") }
     }
 
+    /// `host`, `host:slots`, an IPv6 address alone, or `[IPv6]` with or without `:slots`.
     private static func entry(_ text: String, context: String) throws(HostListError) -> Entry {
-        // host:slots; an IPv6 address in brackets may hold colons of its own.
-        var name = text
+        var name = Substring(text)
+        var slotsText: Substring?
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { throw HostListError("\(context): \"\(text)\" has no closing ]") }
+            name = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            if !rest.isEmpty {
+                guard rest.hasPrefix(":") else { throw HostListError("\(context): \"\(text)\" is not [address]:slots") }
+                slotsText = rest.dropFirst()
+            }
+        } else if text.filter({ $0 == ":" }).count == 1, let colon = text.firstIndex(of: ":") {
+            name = text[..<colon]
+            slotsText = text[text.index(after: colon)...]
+        } else if text.contains(":"), SocketAddress(parsing: text, defaultPort: 0)?.family != AF_INET6 {
+            throw HostListError("\(context): \"\(text)\" is neither host:slots nor an IPv6 address (write [address]:slots)")
+        }
         var slots = 1
-        if let colon = text.lastIndex(of: ":"), !text.hasSuffix("]"), text.firstIndex(of: ":") == colon || text.hasPrefix("[") {
-            guard let value = Int(text[text.index(after: colon)...]), value >= 1 else {
+        if let slotsText {
+            guard let value = Int(slotsText), value >= 1 else {
                 throw HostListError("\(context): \"\(text)\" is not host:slots with slots ≥ 1")
             }
-            name = String(text[..<colon])
             slots = value
         }
-        if name.hasPrefix("["), name.hasSuffix("]") { name = String(name.dropFirst().dropLast()) }
         guard !name.isEmpty else { throw HostListError("\(context): an empty host name") }
-        return Entry(name: name, slots: slots)
+        return Entry(name: String(name), slots: slots)
     }
 
     var totalSlots: Int { entries.reduce(0) { $0 + $1.slots } }

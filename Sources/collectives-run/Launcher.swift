@@ -27,8 +27,8 @@ struct Launcher: ParsableCommand {
 
         Across hosts (--hosts or --hostfile), ranks fill each host's slots in order; a rank on a host \
         other than "localhost" starts as `AGENT HOST collectives-run --remote-rank -- PROGRAM…` \
-        (AGENT is --launch-agent, by default ssh; this executable must be at the same path on every \
-        host). Its environment (the job's variables, every COLLECTIVES_* including the secret, \
+        (AGENT is --launch-agent, by default `ssh -o BatchMode=yes`; this executable must be at the \
+        same path on every host). Its environment (the job's variables, every COLLECTIVES_* including the secret, \
         OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and -x names) goes over the agent's standard input, \
         never on a command line; it runs in this directory, with COLLECTIVES_HOST_ID set to its \
         host's name, and is stopped when the agent's connection closes.
@@ -43,8 +43,8 @@ struct Launcher: ParsableCommand {
     @Option(name: .long, help: "A file of hosts, one host[:slots] or 'host slots=N' a line (as mpirun's --hostfile).")
     var hostfile: String?
 
-    @Option(name: .customLong("launch-agent"), help: "Command that runs a command on a host, invoked as AGENT HOST COMMAND... (default: ssh).")
-    var launchAgent = "ssh"
+    @Option(name: .customLong("launch-agent"), help: "Command that runs a command on a host, invoked as AGENT HOST COMMAND... (default: ssh -o BatchMode=yes, which fails instead of prompting).")
+    var launchAgent = "ssh -o BatchMode=yes"
 
     @Option(name: .customShort("x"), help: "Also forward this environment variable to ranks on other hosts (NAME or NAME=VALUE; repeatable).")
     var exports: [String] = []
@@ -71,6 +71,8 @@ struct Launcher: ParsableCommand {
     var command: [String] = []
 
     mutating func validate() throws {
+        // The program's words are captured as they come, so help must be asked for here.
+        if command.first == "--help" || command.first == "-h" { throw CleanExit.helpRequest(self) }
         if command.first == "--" { command.removeFirst() }
         guard !command.isEmpty else { throw ValidationError("missing PROGRAM: collectives-run -n N [--] PROGRAM [ARGS...]") }
         if remoteRank { return }
@@ -154,7 +156,7 @@ struct Launcher: ParsableCommand {
                 }
             }
             do {
-                try group.spawn(rank: rank, command: rankCommand, environment: rankEnvironment, input: input)
+                try group.spawn(rank: rank, command: rankCommand, environment: rankEnvironment, input: input, host: placement?[rank])
             } catch {
                 group.terminateAll()
                 _ = group.waitForAll()

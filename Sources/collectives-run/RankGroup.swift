@@ -11,6 +11,8 @@ struct RankFailure: CustomStringConvertible {
     let status: Int32
     let signal: Int32?
     let stoppedByLauncher: Bool
+    /// The host it ran on, for ranks started through a launch agent.
+    var host: String? = nil
 
     var exitCode: Int32 { signal.map { 128 + $0 } ?? status }
 
@@ -18,10 +20,11 @@ struct RankFailure: CustomStringConvertible {
         if stoppedByLauncher, let signal {
             return "stopped every rank after signal \(signal) (\(signalName(signal)))"
         }
+        let place = host.map { " (on \($0), through the launch agent)" } ?? ""
         if let signal {
-            return "rank \(rank) was killed by signal \(signal) (\(signalName(signal))); stopped the other ranks"
+            return "rank \(rank)\(place) was killed by signal \(signal) (\(signalName(signal))); stopped the other ranks"
         }
-        return "rank \(rank) exited with status \(status); stopped the other ranks"
+        return "rank \(rank)\(place) exited with status \(status); stopped the other ranks"
     }
 }
 
@@ -51,6 +54,11 @@ final class RankGroup {
         /// The write end of its standard input, for ranks started through a launch agent: kept
         /// open while the rank runs (the far end stops the rank when it closes).
         var input: Int32 = -1
+        /// Started through a launch agent: stopped by closing ``input`` (its far end stops the
+        /// program, whose last output still flows back), signalled only at the kill deadline.
+        let throughAgent: Bool
+        /// The host it runs on, when started through an agent.
+        let host: String?
     }
 
     /// One output pipe of one rank, with the partial line read so far.
@@ -76,7 +84,7 @@ final class RankGroup {
 
     /// Starts one rank with its stdout and stderr on pipes, and, given `input`, its standard
     /// input on a pipe that carries those bytes and then stays open until the rank is stopped.
-    func spawn(rank: Int, command: [String], environment: [String: String], input: [UInt8]? = nil) throws {
+    func spawn(rank: Int, command: [String], environment: [String: String], input: [UInt8]? = nil, host: String? = nil) throws {
         var inPipe: [Int32] = [-1, -1]
         if input != nil {
             guard collectives_pipe_cloexec(&inPipe) == 0 else { throw SystemError(call: "pipe2", errno: errno) }
@@ -86,11 +94,16 @@ final class RankGroup {
         // Close-on-exec: rank k must not inherit the read ends of ranks 0..<k (it would keep
         // their output open after they end). The spawn's dup2 onto 1 and 2 clears the flag
         // on the copies the rank keeps.
-        guard collectives_pipe_cloexec(&outPipe) == 0 else { throw SystemError(call: "pipe2", errno: errno) }
+        guard collectives_pipe_cloexec(&outPipe) == 0 else {
+            let code = errno
+            if inPipe[1] >= 0 { _ = close(inPipe[1]) }
+            throw SystemError(call: "pipe2", errno: code)
+        }
         guard collectives_pipe_cloexec(&errPipe) == 0 else {
             let code = errno
             _ = close(outPipe[0])
             _ = close(outPipe[1])
+            if inPipe[1] >= 0 { _ = close(inPipe[1]) }
             throw SystemError(call: "pipe2", errno: code)
         }
         var actions = posix_spawn_file_actions_t()
@@ -130,16 +143,17 @@ final class RankGroup {
                 offset += n
             }
         }
-        ranks.append(Rank(rank: rank, pid: pid, input: inPipe[1]))
+        ranks.append(Rank(rank: rank, pid: pid, input: inPipe[1], throughAgent: inPipe[1] >= 0, host: inPipe[1] >= 0 ? host : nil))
         outputs.append(Output(rank: rank, descriptor: outPipe[0], toStandardError: false))
         outputs.append(Output(rank: rank, descriptor: errPipe[0], toStandardError: true))
     }
 
     /// Sends SIGTERM (or `number`) to the process group of every rank, so that what a rank
-    /// started stops too.
+    /// started stops too. Ranks started through an agent get their input closed instead, and
+    /// only SIGKILL: their far end stops the program, whose last words still reach us.
     func terminateAll(signal number: Int32 = SIGTERM) {
         for index in ranks.indices { closeInput(index) }
-        for rank in ranks {
+        for rank in ranks where number == SIGKILL || !rank.throughAgent {
             if kill(-rank.pid, number) != 0 && rank.running { _ = kill(rank.pid, number) }
         }
     }
@@ -195,7 +209,8 @@ final class RankGroup {
                 let code = (status >> 8) & 0xff
                 let signal: Int32? = exited ? nil : status & 0x7f
                 if (signal != nil || code != 0), firstFailure == nil {
-                    firstFailure = RankFailure(rank: ranks[index].rank, status: code, signal: signal, stoppedByLauncher: false)
+                    firstFailure = RankFailure(rank: ranks[index].rank, status: code, signal: signal, stoppedByLauncher: false,
+                                               host: ranks[index].host)
                     // The others will see the failure and report it in their own words: give
                     // them a moment before stopping them.
                     terminateDeadline = .after(seconds: report)
@@ -244,9 +259,19 @@ final class RankGroup {
     /// redrawing itself) is emitted at once too, prefixed, so that it stays live.
     private func relay(_ index: Int, _ bytes: ArraySlice<UInt8>) {
         outputs[index].pending.append(contentsOf: bytes)
-        while let end = outputs[index].pending.firstIndex(where: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) {
-            let line = Array(outputs[index].pending[...end])
+        while var end = outputs[index].pending.firstIndex(where: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) {
+            // "\r\n" (as ssh ends its own messages) is one line end; wait for the byte after a
+            // final "\r" to tell.
+            if outputs[index].pending[end] == UInt8(ascii: "\r") {
+                let next = outputs[index].pending.index(after: end)
+                if next == outputs[index].pending.endIndex { break }
+                if outputs[index].pending[next] == UInt8(ascii: "\n") { end = next }
+            }
+            var line = Array(outputs[index].pending[...end])
             outputs[index].pending.removeSubrange(...end)
+            if line.count >= 2 && line[line.count - 2] == UInt8(ascii: "\r") && line.last == UInt8(ascii: "\n") {
+                line.remove(at: line.count - 2)
+            }
             emit(index, line)
         }
     }

@@ -27,14 +27,17 @@ enum RemoteRank {
     /// Whether `agent` hands its command to a shell on the host as one line, as `ssh` and `rsh`
     /// do (so each word must be quoted for that shell), rather than running it as given.
     static func agentUsesShell(_ agent: [String]) -> Bool {
-        guard let program = agent.first?.split(separator: "/").last else { return false }
-        return program.hasSuffix("ssh") || program.hasSuffix("rsh")
+        // Any word: `timeout 30 ssh`, `sshpass -e ssh`, `env … ssh` run ssh too.
+        agent.contains { word in
+            guard let program = word.split(separator: "/").last else { return false }
+            return program.hasSuffix("ssh") || program.hasSuffix("rsh")
+        }
     }
 
     /// `word` as a POSIX shell reads it back: unchanged when it has only characters no shell
-    /// treats specially, else in single quotes.
+    /// treats specially (and does not start with `=`, which zsh expands), else in single quotes.
     static func shellQuoted(_ word: String) -> String {
-        let plain = !word.isEmpty && word.unicodeScalars.allSatisfy { scalar in
+        let plain = !word.isEmpty && !word.hasPrefix("=") && word.unicodeScalars.allSatisfy { scalar in
             (scalar >= "a" && scalar <= "z") || (scalar >= "A" && scalar <= "Z") || (scalar >= "0" && scalar <= "9")
                 || "@%+=:,./_-".unicodeScalars.contains(scalar)
         }
@@ -99,6 +102,8 @@ enum RemoteRank {
         while true {
             var status: Int32 = 0
             if waitpid(child, &status, WNOHANG) == child {
+                // What the program left behind would hold the agent's connection open.
+                signalGroup(child, SIGTERM)
                 return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
             }
             let signalled = stopSignal.exchange(0, ordering: .relaxed)

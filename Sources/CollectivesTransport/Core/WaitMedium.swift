@@ -4,8 +4,8 @@ import CollectivesSystem
 /// (``RoutedTransport``): non-blocking steps instead of a whole wait loop. Each method takes the
 /// transport's own lock.
 protocol WaitMedium: Transport {
-    /// Settles `request` if it is done (`true`; the handle is spent), else moves what can move
-    /// and settles again. Throws the request's error once it failed.
+    /// Settles `request` if it is done (`true`; the handle is spent); `false` while it is
+    /// pending. Throws the request's error once it failed. Moves nothing (``progress()`` does).
     func test(_ request: TransportRequest) throws(TransportError) -> Bool
     /// Moves what can move; returns whether anything did.
     func progress() -> Bool

@@ -4,9 +4,9 @@ import Synchronization
 /// Ranks on several hosts, several on some host: shared memory between the ranks of one host,
 /// TCP between hosts, chosen per pair, behind one transport.
 ///
-/// Every message goes over the medium of its pair; one waiting thread moves both (each wait
-/// settles its own request and moves the other medium too, so a ring step that receives over
-/// shared memory and sends over TCP keeps both flowing). The ``WaitPolicy`` is the one of
+/// Every message goes over the medium of its pair; one waiting thread moves both (every pass of
+/// a wait moves both media, so a ring step that receives over shared memory and sends over TCP
+/// keeps both flowing, and movement on either restarts the spin). The ``WaitPolicy`` is the one of
 /// either medium: spin, yield, then sleep — on the doorbell futex when only shared memory has
 /// queued work, in `poll` when only TCP has, and in `poll` for at most 1 ms at a time, checking
 /// the shared rings between, when both have (a futex and sockets cannot be waited on together).
@@ -114,7 +114,11 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
                 }
                 return try reported { () throws(TransportError) in try medium.test(inner) }
             },
-            progress: { other.progress() },
+            // Both media, and whether either moved (which restarts the spin).
+            progress: {
+                let moved = medium.progress()
+                return other.progress() || moved
+            },
             checkPeers: { sharedMemory.checkPeers() },
             sleep: { nanoseconds in
                 lock.unlock()

@@ -386,7 +386,8 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
         let own = segments[rank]
         _ = collectives_fetch_add_u32(own.sleepers, 1)
         let bell = collectives_load_u32(own.doorbell)
-        if !progressAll() {
+        // Failed while the caller held no lock: its ring may already be in `bell`; do not sleep.
+        if frames.failure == nil && !progressAll() {
             lock.unlock()
             _ = collectives_futex_wait(own.doorbell, bell, Int64(Swift.min(nanoseconds, 1_000_000_000)))
             lock.lock()
@@ -407,10 +408,7 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
     func test(_ request: TransportRequest) throws(TransportError) -> Bool {
         lock.lock()
         defer { lock.unlock() }
-        let slot = try liveSlot(of: request)
-        if try frames.settle(slot) { return true }
-        _ = progressAll()
-        return try frames.settle(slot)
+        return try frames.settle(try liveSlot(of: request))
     }
 
     func progress() -> Bool { lock.withLock { progressAll() } }

@@ -311,10 +311,7 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
     func test(_ request: TransportRequest) throws(TransportError) -> Bool {
         lock.lock()
         defer { lock.unlock() }
-        let slot = try liveSlot(of: request)
-        if try table.settle(slot) { return true }
-        progressAll(readyOnly: false)
-        return try table.settle(slot)
+        return try table.settle(try liveSlot(of: request))
     }
 
     func progress() -> Bool { lock.withLock { progressAll(readyOnly: false) } }
