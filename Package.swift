@@ -85,6 +85,7 @@ let package = Package(
         .target(
             name: "Collectives",
             dependencies: [
+                "CCollectivesShim",
                 "CollectivesSystem",
                 "CollectivesTransport",
                 "CollectivesRendezvous",
