@@ -41,7 +41,7 @@ struct Bench: ParsableCommand {
     @Option(name: .customShort("c"), help: "1: check every result against a sequential reference and count wrong elements.")
     var check: Int = 1
 
-    @Option(name: .customShort("o"), help: "Operation: sum, product, min, max, average.")
+    @Option(name: .customShort("o"), help: "Operation: sum, product (prod), min, max, average (avg).")
     var op: ReduceOperation = .sum
 
     @Option(name: .customShort("d"), help: "Type: float32, float64, float16, int32, int64.")
@@ -304,7 +304,16 @@ struct ByteSize: ExpressibleByArgument {
     }
 }
 
-extension ReduceOperation: ExpressibleByArgument {}
+extension ReduceOperation: ExpressibleByArgument {
+    /// Also nccl-tests' spellings: `prod`, `avg`.
+    public init?(argument: String) {
+        switch argument.lowercased() {
+        case "prod": self = .product
+        case "avg": self = .average
+        default: self.init(rawValue: argument.lowercased())
+        }
+    }
+}
 extension DataType: ExpressibleByArgument {}
 extension BenchCollective: ExpressibleByArgument {}
 extension Algorithm: ExpressibleByArgument {

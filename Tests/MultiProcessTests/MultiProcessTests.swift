@@ -364,6 +364,17 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         #expect(svg.hasPrefix("<svg") && svg.contains("recursive-doubling") && svg.contains("<polyline"))
     }
 
+    /// nccl-tests' spellings of the operations work too.
+    @Test func benchmarkTakesNcclTestsOperationNames() throws {
+        for (spelling, name) in [("avg", "average"), ("prod", "product")] {
+            let result = try run([Products.path("collectives-run"), "-n", "2", "--", Products.path("collectives-bench"),
+                                  "-o", spelling, "-b", "1K", "-e", "1K", "-n", "1", "-w", "0"],
+                                 environment: ["COLLECTIVES_TIMEOUT": "60"])
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.contains("float32 \(name)") || result.output.contains("float32  \(name)"), "\(result.output)")
+        }
+    }
+
     @Test func badBenchmarkFlagsAreExplained() throws {
         for (flags, message) in [(["-f", "1"], "-f must be at least 2"), (["-b", "lots"], "lots"),
                                  (["all-gather", "--algorithm", "tree"], "--algorithm applies to all-reduce only"),
