@@ -23,7 +23,7 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "swift-collectives",
-    platforms: [.macOS(.v15)],
+    // Linux only: the sources call Glibc, /proc and Linux system calls; not built on macOS.
     products: [
         .library(name: "Collectives", targets: ["Collectives"]),
         // The transport layer on its own (for the micro-benchmarks, and for programs that build

@@ -223,6 +223,7 @@ extension MultiProcessTests {
     @Test func acrossEmulatedHostsThroughTheLauncher() throws {
         guard let cluster = EmulatedCluster.make(hosts: 2, rate: "1gbit") else {
             #expect(ProcessEnvironment.current()["CI"] == nil, "CI runs as root with iproute2: emulated hosts must work there")
+            print("skipped: emulated hosts need root and iproute2 (ip, tc)")
             return
         }
         defer { cluster.remove() }
@@ -273,6 +274,7 @@ extension MultiProcessTests {
         }
         guard let cluster = EmulatedCluster.make(hosts: 2, rate: "1gbit") else {
             #expect(ProcessEnvironment.current()["CI"] == nil, "CI runs as root with iproute2: emulated hosts must work there")
+            print("skipped: emulated hosts need root and iproute2 (ip, tc)")
             return
         }
         defer { cluster.remove() }
