@@ -37,13 +37,6 @@ int collectives_verbs_post_write_immediate(collectives_verbs_endpoint *e, uint64
 }
 int collectives_verbs_post_receive(collectives_verbs_endpoint *e, uint64_t w) { (void)e; (void)w; return -1; }
 int collectives_verbs_poll(collectives_verbs_endpoint *e, int m, uint64_t *w, uint32_t *i, int *s, int *r) { (void)e; (void)m; (void)w; (void)i; (void)s; (void)r; return -1; }
-void collectives_verbs_endpoint_destroy_qp(collectives_verbs_endpoint *e) {
-    if (e && e->qp) {
-        lib.destroy_qp(e->qp);
-        e->qp = NULL;
-    }
-}
-
 void collectives_verbs_endpoint_destroy(collectives_verbs_endpoint *e) { (void)e; }
 void collectives_verbs_endpoint_destroy_qp(collectives_verbs_endpoint *e) { (void)e; }
 
@@ -309,7 +302,7 @@ void collectives_verbs_endpoint_destroy_qp(collectives_verbs_endpoint *e) {
 
 void collectives_verbs_endpoint_destroy(collectives_verbs_endpoint *e) {
     if (!e) return;
-    if (e->qp) lib.destroy_qp(e->qp);
+    collectives_verbs_endpoint_destroy_qp(e);
     if (e->cq) lib.destroy_cq(e->cq);
     if (e->pd) lib.dealloc_pd(e->pd);
     if (e->context) lib.close_device(e->context);
