@@ -37,8 +37,11 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(a.load(as: UInt8.self))
     }
 
-    func kernel<T: CollectiveElement & Numeric>(_: T.Type, _ op: ReduceOperation) {
-        Benchmark("\(T.dataType) \(op) 4 MiB") { benchmark in
+    /// Times `combine(target, source)` on two buffers of ones; `resetting` puts the ones back
+    /// after each sample, outside the timed part (for sums and products, to keep them bounded).
+    func timed<T: Numeric>(_ name: String, _: T.Type, resetting: Bool,
+                           _ combine: @escaping (UnsafeMutableBufferPointer<T>, UnsafeBufferPointer<T>) -> Void) {
+        Benchmark(name) { benchmark in
             let count = bytes / MemoryLayout<T>.stride
             let target = UnsafeMutableBufferPointer<T>.allocate(capacity: count)
             let source = UnsafeMutableBufferPointer<T>.allocate(capacity: count)
@@ -46,30 +49,23 @@ let benchmarks: @Sendable () -> Void = {
             target.initialize(repeating: 1)
             source.initialize(repeating: 1)
             for _ in benchmark.scaledIterations {
-                record(benchmark) { LocalReduction.combine(target, UnsafeBufferPointer(source), op: op) }
-                // Keep products and sums bounded, outside the timed part.
-                if op == .product || op == .sum { target.update(repeating: 1) }
+                record(benchmark) { combine(target, UnsafeBufferPointer(source)) }
+                if resetting { target.update(repeating: 1) }
             }
             blackHole(target[0])
         }
     }
 
-    // The loop the library used for Float16 before its F16C kernels, for a ratio in the same run.
-    Benchmark("float16 sum 4 MiB, Swift's Float16 arithmetic") { benchmark in
-        let count = bytes / 2
-        let target = UnsafeMutableBufferPointer<Float16>.allocate(capacity: count)
-        let source = UnsafeMutableBufferPointer<Float16>.allocate(capacity: count)
-        defer { target.deallocate(); source.deallocate() }
-        target.initialize(repeating: 1)
-        source.initialize(repeating: 1)
-        for _ in benchmark.scaledIterations {
-            record(benchmark) {
-                let d = target.baseAddress!, s = source.baseAddress!
-                for i in 0..<count { d[i] = d[i] + s[i] }
-            }
-            target.update(repeating: 1)
+    func kernel<T: CollectiveElement & Numeric>(_: T.Type, _ op: ReduceOperation) {
+        timed("\(T.dataType) \(op) 4 MiB", T.self, resetting: op == .product || op == .sum) { target, source in
+            LocalReduction.combine(target, source, op: op)
         }
-        blackHole(target[0])
+    }
+
+    // The loop the library used for Float16 before its F16C kernels, for a ratio in the same run.
+    timed("float16 sum 4 MiB, Swift's Float16 arithmetic", Float16.self, resetting: true) { target, source in
+        let d = target.baseAddress!, s = source.baseAddress!
+        for i in 0..<target.count { d[i] = d[i] + s[i] }
     }
 
     for op in [ReduceOperation.sum, .product, .min, .max] {

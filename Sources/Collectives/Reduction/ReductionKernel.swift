@@ -45,26 +45,20 @@ struct ReductionKernel: Sendable {
 
     private static func acceleratedHalf(_ operation: ReduceOperation) -> ReductionKernel? {
         guard halfConversionInHardware else { return nil }
+        typealias HalfLoop = @convention(c) (UnsafeMutablePointer<UInt16>?, UnsafePointer<UInt16>?, Int) -> Void
+        func combining(_ loop: HalfLoop) -> Combine {
+            { d, s, n in loop(d.assumingMemoryBound(to: UInt16.self), s.assumingMemoryBound(to: UInt16.self), n) }
+        }
         switch operation {
-        case .sum, .average:
-            let divide: Finish = { d, n, world in
+        case .sum:
+            return ReductionKernel(combine: combining(collectives_f16_sum), finish: nil)
+        case .average:
+            return ReductionKernel(combine: combining(collectives_f16_sum), finish: { d, n, world in
                 collectives_f16_divide(d.assumingMemoryBound(to: UInt16.self), n, Float(Float16(world)))
-            }
-            return ReductionKernel(combine: { d, s, n in
-                collectives_f16_sum(d.assumingMemoryBound(to: UInt16.self), s.assumingMemoryBound(to: UInt16.self), n)
-            }, finish: operation == .average ? divide : nil)
-        case .product:
-            return ReductionKernel(combine: { d, s, n in
-                collectives_f16_product(d.assumingMemoryBound(to: UInt16.self), s.assumingMemoryBound(to: UInt16.self), n)
-            }, finish: nil)
-        case .min:
-            return ReductionKernel(combine: { d, s, n in
-                collectives_f16_minimum(d.assumingMemoryBound(to: UInt16.self), s.assumingMemoryBound(to: UInt16.self), n)
-            }, finish: nil)
-        case .max:
-            return ReductionKernel(combine: { d, s, n in
-                collectives_f16_maximum(d.assumingMemoryBound(to: UInt16.self), s.assumingMemoryBound(to: UInt16.self), n)
-            }, finish: nil)
+            })
+        case .product: return ReductionKernel(combine: combining(collectives_f16_product), finish: nil)
+        case .min: return ReductionKernel(combine: combining(collectives_f16_minimum), finish: nil)
+        case .max: return ReductionKernel(combine: combining(collectives_f16_maximum), finish: nil)
         }
     }
     #endif
