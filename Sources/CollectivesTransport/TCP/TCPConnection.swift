@@ -52,8 +52,9 @@ final class TCPConnection {
     var failure: TransportError?
     /// The peer shut down its side while nothing was expected from it.
     var peerShutDown = false
-    /// The connection's key when frames are authenticated.
-    private let key: SymmetricKey?
+    /// When frames are authenticated: HMAC keyed with the connection's key, before any data.
+    /// Each tag starts from a copy, so the key's padding is worked out once, not per frame.
+    private let macSeed: HMAC<SHA256>?
     private var sentFrames: UInt64 = 0
     private var receivedFrames: UInt64 = 0
     /// Where an incoming frame's authentication tag lands.
@@ -64,7 +65,7 @@ final class TCPConnection {
     init(peer: Int, socket: Socket, key: [UInt8]? = nil) {
         self.peer = peer
         self.socket = socket
-        self.key = key.map { SymmetricKey(data: $0) }
+        macSeed = key.map { HMAC<SHA256>(key: SymmetricKey(data: $0)) }
         trailerBytes = key == nil ? 0 : Self.macBytes
         sends.reserveCapacity(64)
         receives.reserveCapacity(64)
@@ -76,14 +77,19 @@ final class TCPConnection {
     }
 
     /// HMAC-SHA256(key, sequence ‖ header ‖ payload).
-    private func authenticationTag(sequence: UInt64, header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) -> MAC {
-        var mac = HMAC<SHA256>(key: key!)
+    private func authenticationCode(sequence: UInt64, header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) -> HMAC<SHA256>.MAC {
+        var mac = macSeed!
         withUnsafeBytes(of: sequence.littleEndian) { mac.update(data: $0) }
         mac.update(data: header)
         mac.update(data: payload)
+        return mac.finalize()
+    }
+
+    /// The same, kept inline in a pending send (no allocation).
+    private func authenticationTag(sequence: UInt64, header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) -> MAC {
         var result = MAC()
         withUnsafeMutableBytes(of: &result.words) { out in
-            mac.finalize().withUnsafeBytes { out.copyMemory(from: $0) }
+            authenticationCode(sequence: sequence, header: header, payload: payload).withUnsafeBytes { out.copyMemory(from: $0) }
         }
         return result
     }
@@ -93,7 +99,7 @@ final class TCPConnection {
 
     func enqueueSend(_ send: Pending) {
         var send = send
-        if key != nil {
+        if macSeed != nil {
             // The payload stays as it is until the send completes: tag it now.
             var header = FrameHeader(tag: send.tag, length: UInt64(send.count)).words
             send.mac = withUnsafeBytes(of: &header) { headerBytes in
@@ -219,7 +225,7 @@ final class TCPConnection {
                 if staged > 0 { op.base!.copyMemory(from: headerIn + FrameHeader.size, byteCount: staged) }
             }
             if op.done == total {
-                if key != nil { try checkAuthentication(of: op, rank: rank) }
+                if macSeed != nil { try checkAuthentication(of: op, rank: rank) }
                 receiveHead += 1
                 complete(op.request)
             } else {
@@ -236,14 +242,11 @@ final class TCPConnection {
 
     /// Checks the tag of the frame just read into `op` (its header is still in `headerIn`).
     private func checkAuthentication(of op: Pending, rank: Int) throws(TransportError) {
-        let expected = authenticationTag(sequence: receivedFrames, header: UnsafeRawBufferPointer(start: headerIn, count: FrameHeader.size),
-                                         payload: UnsafeRawBufferPointer(start: op.base, count: op.count))
+        let expected = authenticationCode(sequence: receivedFrames, header: UnsafeRawBufferPointer(start: headerIn, count: FrameHeader.size),
+                                          payload: UnsafeRawBufferPointer(start: op.base, count: op.count))
         receivedFrames += 1
-        let same = withUnsafeBytes(of: expected.words) { mine in
-            var difference: UInt8 = 0
-            for i in 0..<Self.macBytes { difference |= mine[i] ^ macIn.load(fromByteOffset: i, as: UInt8.self) }
-            return difference == 0
-        }
+        // swift-crypto's comparison, in constant time (as the store's tags are checked).
+        let same = expected == UnsafeRawBufferPointer(start: macIn, count: Self.macBytes)
         guard same else {
             throw TransportError(.protocolViolation("a frame from rank \(peer) failed authentication (altered on the way, or not from rank \(peer))"),
                                  rank: rank, peer: peer, operation: "receive", peerAddress: socket.remoteDescription)
