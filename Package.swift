@@ -13,6 +13,7 @@
 //   collectives-run        launcher: starts N local ranks and prefixes their output
 //   collectives-bench      nccl-tests-style benchmark
 //   CollectivesVerification  inputs and sequential reference results, shared by tests and checkers
+//   api-tour               Examples/: the public API as an application uses it, checked under the launcher
 //   collectives-check      a small program that checks all-reduce results; used by the multi-process tests
 import PackageDescription
 
@@ -158,6 +159,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict
+        ),
+        // The API as an application uses it (only `import Collectives`); a multi-process test runs
+        // it under `collectives-run -n 3`.
+        .executableTarget(
+            name: "api-tour",
+            dependencies: ["Collectives"],
+            path: "Examples/api-tour",
             swiftSettings: strict
         ),
         .executableTarget(

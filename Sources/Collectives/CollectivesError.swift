@@ -2,8 +2,9 @@ import CollectivesBootstrap
 import CollectivesRendezvous
 import CollectivesTransport
 
-/// An error from a communicator: it names the rank that saw it, the operation, and the peer
-/// involved when there is one.
+/// An error from a communicator, at every layer (environment, bootstrap, transport, collective):
+/// it names the rank that saw it, the operation, the peer involved when there is one, and the
+/// ranks that never arrived when that is what went wrong.
 ///
 /// Reads like `rank 1: all-reduce #7 (1000 × float32, sum): receive from rank 0 (127.0.0.1:40111): timed out`.
 public struct CollectivesError: Error, Sendable, CustomStringConvertible {
@@ -28,25 +29,30 @@ public struct CollectivesError: Error, Sendable, CustomStringConvertible {
     }
 
     public let kind: Kind
-    /// The rank that saw the error (-1 before the rank is known).
-    public let rank: Int
+    /// The rank that saw the error; `nil` before the rank is known (reading the environment).
+    public let rank: Int?
     /// The operation: `"bootstrap"`, `"all-reduce #7 (1000 × float32, sum)"`…
     public let operation: String
     /// The peer involved, if any.
     public let peer: Int?
     /// What went wrong, in words.
     public let reason: String
+    /// The ranks that had not reached the call, for a timeout whose cause the ranks' published
+    /// progress (or, during bootstrap, the store) could tell; empty otherwise.
+    public let missingRanks: [Int]
 
-    public init(_ kind: Kind, rank: Int, operation: String, peer: Int? = nil, reason: String) {
+    /// An error of `kind`; a negative `rank` means the rank is not known.
+    public init(_ kind: Kind, rank: Int?, operation: String, peer: Int? = nil, reason: String, missingRanks: [Int] = []) {
         self.kind = kind
-        self.rank = rank
+        self.rank = rank.flatMap { $0 >= 0 ? $0 : nil }
         self.operation = operation
         self.peer = peer
         self.reason = reason
+        self.missingRanks = missingRanks
     }
 
     public var description: String {
-        rank >= 0 ? "rank \(rank): \(operation): \(reason)" : "\(operation): \(reason)"
+        rank.map { "rank \($0): \(operation): \(reason)" } ?? "\(operation): \(reason)"
     }
 
     /// Wraps a transport error met during `operation`.
@@ -88,12 +94,12 @@ public struct CollectivesError: Error, Sendable, CustomStringConvertible {
             case .timedOut: kind = .timedOut
             case .transport: kind = .transport
             }
-            self.init(kind, rank: error.rank, operation: operation, peer: error.peer, reason: error.reason)
+            self.init(kind, rank: error.rank, operation: operation, peer: error.peer, reason: error.reason, missingRanks: error.missingRanks)
         }
     }
 
     /// Wraps a rendezvous error met during `operation`.
-    init(_ error: RendezvousError, rank: Int, operation: String) {
+    init(_ error: RendezvousError, rank: Int?, operation: String) {
         let kind: Kind
         switch error {
         case .timedOut: kind = .timedOut

@@ -75,71 +75,14 @@ public enum Bootstrap {
         if rank == 0 && world > 1 && !configuration.externalStore {
             server = try startStoreServer(at: master, configuration: configuration, logger: logger)
         }
-        let store: TCPStore
-        let transport: any Transport
-        let hosts: [Int]
+        if world == 1 {
+            logger.debug("rank 0: world of one, no rendezvous")
+            return Bootstrapped(transport: SingleRankTransport(), store: nil, server: nil, hosts: [0], localRank: configuration.localRank,
+                                localWorldSize: configuration.localWorldSize)
+        }
         do {
-            if world == 1 {
-                logger.debug("rank 0: world of one, no rendezvous")
-                return Bootstrapped(transport: SingleRankTransport(), store: nil, server: nil, hosts: [0], localRank: configuration.localRank,
-                                    localWorldSize: configuration.localWorldSize)
-            }
-            store = try TCPStore(connectingTo: master, deadline: deadline, secret: configuration.jobSecret)
-
-            // 2. Job id and rank claims.
-            let jobID: UInt64
-            if rank == 0 {
-                jobID = UInt64.random(in: 1...UInt64.max)
-                try store.set("job/id", string: String(jobID))
-            } else {
-                let text = try store.getString("job/id", deadline: deadline)
-                guard let value = UInt64(text) else { throw RendezvousError.protocolViolation("bad job id \(text)") }
-                jobID = value
-            }
-            if try store.add("rank/\(rank)/claims", 1) > 1 {
-                let why = "rank \(rank) was claimed by two processes (check RANK and WORLD_SIZE of every process)"
-                try? store.set("job/error", string: why)
-                throw BootstrapError(.rendezvous, rank: rank, reason: why)
-            }
-
-            // 3. Listen where peers can reach us, and say so.
-            let advertised = try advertisedAddress(configuration: configuration, store: store, rank: rank, logger: logger)
-            let listener: Socket
-            do {
-                listener = try Socket.listen(on: advertised, ports: configuration.portRange)
-            } catch {
-                throw BootstrapError(.transport, rank: rank, reason: "cannot listen on \(advertised): \(error)")
-            }
-            defer { listener.close() }
-            let listening: SocketAddress
-            do { listening = try listener.localAddress() } catch {
-                throw BootstrapError(.transport, rank: rank, reason: "\(error)")
-            }
-            // Answer (and drop) whatever connects from now on, while waiting for the others.
-            let acceptor = try TCPAcceptor(listener: listener, rank: rank, worldSize: world, jobID: jobID, options: settings.tcp,
-                                           deadline: deadline, logger: logger)
-            defer { acceptor.stop() }
-            try store.set("rank/\(rank)/address", string: listening.description)
-            logger.debug("rank \(rank): listening on \(listening)")
-
-            // 4. Everyone's address.
-            let keys = (0..<world).map { "rank/\($0)/address" }
-            try waitForAll(keys, store: store, rank: rank, deadline: deadline)
-            var addresses: [SocketAddress] = []
-            for (peer, key) in keys.enumerated() {
-                let text = try store.getString(key, deadline: deadline)
-                guard let address = SocketAddress(parsing: text) else {
-                    throw RendezvousError.protocolViolation("rank \(peer) published a bad address \"\(text)\"")
-                }
-                addresses.append(address)
-            }
-
-            // 5. Connect.
-            let tcp = try TCPTransport.establish(
-                rank: rank, worldSize: world, jobID: jobID, listener: listener, peerAddresses: addresses,
-                options: settings.tcp, deadline: deadline, acceptor: acceptor, logger: logger)
-            (transport, hosts) = try TransportFactory.make(over: tcp, jobID: jobID, settings: settings, localWorldSize: configuration.localWorldSize,
-                                                           deadline: deadline)
+            let store = try TCPStore(connectingTo: master, deadline: deadline, secret: configuration.jobSecret)
+            return try connect(store: store, configuration: configuration, settings: settings, deadline: deadline, started: started, server: server)
         } catch {
             if let server {
                 // Other ranks learn of a failure through the store, checking every 250 ms:
@@ -147,13 +90,108 @@ public enum Bootstrap {
                 sleepSeconds(Swift.min(1, deadline.remainingSeconds))
                 server.close()
             }
-            switch error {
-            case let error as BootstrapError: throw error
-            case let error as RendezvousError: throw BootstrapError(error, rank: rank)
-            case let error as TransportError: throw BootstrapError(error)
-            default: throw BootstrapError(.rendezvous, rank: rank, reason: "\(error)")
-            }
+            throw bootstrapError(error, rank: rank)
         }
+    }
+
+    /// Finds the other ranks through `store`, any ``Store`` every rank can reach (a ``FileStore``
+    /// in a shared directory, a ``TCPStore`` the program made, an ``InMemoryStore`` for threads),
+    /// connects to them over TCP, and makes the data transport. The configuration's rank, world
+    /// size, timeout, secret, `socketInterface`, `portRange` and `localWorldSize` apply; its
+    /// master address and port do not.
+    ///
+    /// The store must be this job's alone: keys of an earlier job in it (a reused directory) make
+    /// ranks look claimed twice. Wrap a shared one in a ``PrefixStore`` with a job-unique prefix.
+    /// Ranks advertise the address `COLLECTIVES_SOCKET_IFNAME` chooses; without it, the local end
+    /// of a ``TCPStore``'s connection, else the first address of an interface that is up and not
+    /// loopback, else loopback.
+    public static func connect(store: any Store, configuration: LaunchConfiguration, settings: BootstrapSettings) throws(BootstrapError) -> Bootstrapped {
+        do {
+            try configuration.validate()
+        } catch {
+            throw BootstrapError(error, rank: -1)
+        }
+        settings.logger.debug("rank \(configuration.rank): rendezvous through a \(type(of: store))")
+        if configuration.worldSize == 1 {
+            return Bootstrapped(transport: SingleRankTransport(), store: store, server: nil, hosts: [0], localRank: configuration.localRank,
+                                localWorldSize: configuration.localWorldSize)
+        }
+        do {
+            return try connect(store: store, configuration: configuration, settings: settings,
+                               deadline: Deadline.after(seconds: configuration.timeoutSeconds), started: Deadline.now, server: nil)
+        } catch {
+            throw bootstrapError(error, rank: configuration.rank)
+        }
+    }
+
+    private static func bootstrapError(_ error: any Error, rank: Int) -> BootstrapError {
+        switch error {
+        case let error as BootstrapError: return error
+        case let error as RendezvousError: return BootstrapError(error, rank: rank)
+        case let error as TransportError: return BootstrapError(error)
+        default: return BootstrapError(.rendezvous, rank: rank, reason: "\(error)")
+        }
+    }
+
+    /// Steps 2 to 5 of ``connect(configuration:settings:)`` over any store.
+    private static func connect(store: any Store, configuration: LaunchConfiguration, settings: BootstrapSettings,
+                                deadline: Deadline, started: Deadline, server: TCPStoreServer?) throws -> Bootstrapped {
+        let rank = configuration.rank, world = configuration.worldSize, logger = settings.logger
+
+        // 2. Job id and rank claims.
+        let jobID: UInt64
+        if rank == 0 {
+            jobID = UInt64.random(in: 1...UInt64.max)
+            try store.set("job/id", string: String(jobID))
+        } else {
+            let text = try store.getString("job/id", deadline: deadline)
+            guard let value = UInt64(text) else { throw RendezvousError.protocolViolation("bad job id \(text)") }
+            jobID = value
+        }
+        if try store.add("rank/\(rank)/claims", 1) > 1 {
+            let why = "rank \(rank) was claimed by two processes (check RANK and WORLD_SIZE of every process, and that the store is this job's alone)"
+            try? store.set("job/error", string: why)
+            throw BootstrapError(.rendezvous, rank: rank, reason: why)
+        }
+
+        // 3. Listen where peers can reach us, and say so.
+        let advertised = try advertisedAddress(configuration: configuration, store: store, rank: rank, logger: logger)
+        let listener: Socket
+        do {
+            listener = try Socket.listen(on: advertised, ports: configuration.portRange)
+        } catch {
+            throw BootstrapError(.transport, rank: rank, reason: "cannot listen on \(advertised): \(error)")
+        }
+        defer { listener.close() }
+        let listening: SocketAddress
+        do { listening = try listener.localAddress() } catch {
+            throw BootstrapError(.transport, rank: rank, reason: "\(error)")
+        }
+        // Answer (and drop) whatever connects from now on, while waiting for the others.
+        let acceptor = try TCPAcceptor(listener: listener, rank: rank, worldSize: world, jobID: jobID, options: settings.tcp,
+                                       deadline: deadline, logger: logger)
+        defer { acceptor.stop() }
+        try store.set("rank/\(rank)/address", string: listening.description)
+        logger.debug("rank \(rank): listening on \(listening)")
+
+        // 4. Everyone's address.
+        let keys = (0..<world).map { "rank/\($0)/address" }
+        try waitForAll(keys, store: store, rank: rank, deadline: deadline)
+        var addresses: [SocketAddress] = []
+        for (peer, key) in keys.enumerated() {
+            let text = try store.getString(key, deadline: deadline)
+            guard let address = SocketAddress(parsing: text) else {
+                throw RendezvousError.protocolViolation("rank \(peer) published a bad address \"\(text)\"")
+            }
+            addresses.append(address)
+        }
+
+        // 5. Connect.
+        let tcp = try TCPTransport.establish(
+            rank: rank, worldSize: world, jobID: jobID, listener: listener, peerAddresses: addresses,
+            options: settings.tcp, deadline: deadline, acceptor: acceptor, logger: logger)
+        let (transport, hosts) = try TransportFactory.make(over: tcp, jobID: jobID, settings: settings, localWorldSize: configuration.localWorldSize,
+                                                           deadline: deadline)
         logger.debug("rank \(rank)/\(world): connected (\(transport.name)) in \(Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9) s")
         return Bootstrapped(transport: transport, store: store, server: server, hosts: hosts, localRank: configuration.localRank,
                             localWorldSize: configuration.localWorldSize)
@@ -188,7 +226,7 @@ public enum Bootstrap {
     /// The address this rank listens on: the first that `COLLECTIVES_SOCKET_IFNAME` admits (prefixes,
     /// `=exact` names, `^excluded`; see ``InterfaceFilter``), or else the local end of its
     /// connection to the store, which is on a network the store (and so the peers) can reach.
-    private static func advertisedAddress(configuration: LaunchConfiguration, store: TCPStore, rank: Int, logger: Logger) throws -> SocketAddress {
+    private static func advertisedAddress(configuration: LaunchConfiguration, store: any Store, rank: Int, logger: Logger) throws -> SocketAddress {
         if let text = configuration.socketInterface {
             guard let filter = InterfaceFilter(text) else {
                 throw BootstrapError(.configuration, rank: rank,
@@ -205,13 +243,29 @@ public enum Bootstrap {
             logger.debug("rank \(rank): COLLECTIVES_SOCKET_IFNAME=\(text): interface \(name), \(address.host)")
             return address
         }
-        var address = try store.localAddress()
-        address.port = 0
-        return address
+        if let tcpStore = store as? TCPStore {
+            var address = try tcpStore.localAddress()
+            address.port = 0
+            return address
+        }
+        // A store without a network address of its own (a file, memory): an interface that is
+        // up and not loopback, so that ranks on other hosts sharing the directory can connect;
+        // loopback where there is none.
+        if let filter = InterfaceFilter("^lo,docker"), let (name, found) = filter.choose(from: (try? InterfaceFilter.systemInterfaces()) ?? []) {
+            var address = found
+            address.port = 0
+            logger.debug("rank \(rank): advertising interface \(name), \(address.host)")
+            return address
+        }
+        guard var loopback = try SocketAddress.resolve(host: "127.0.0.1", port: 0).first else {
+            throw BootstrapError(.configuration, rank: rank, reason: "no address to listen on")
+        }
+        loopback.port = 0
+        return loopback
     }
 
     /// Waits for `keys`, checking between short waits whether another rank reported a failure.
-    private static func waitForAll(_ keys: [String], store: TCPStore, rank: Int, deadline: Deadline) throws {
+    private static func waitForAll(_ keys: [String], store: any Store, rank: Int, deadline: Deadline) throws {
         while true {
             do {
                 try store.wait(keys, deadline: deadline.earlier(.after(seconds: 0.25)))
@@ -225,7 +279,8 @@ public enum Bootstrap {
                 if deadline.hasPassed {
                     let ranks = missing.compactMap { $0.split(separator: "/").dropFirst().first.flatMap { Int($0) } }
                     throw BootstrapError(.timedOut, rank: rank,
-                                         reason: "timed out waiting for ranks \(ranks.map(String.init).joined(separator: ", ")) to join")
+                                         reason: "timed out waiting for ranks \(ranks.map(String.init).joined(separator: ", ")) to join",
+                                         missingRanks: ranks)
                 }
             }
         }

@@ -27,12 +27,15 @@ public struct BootstrapError: Error, Sendable, CustomStringConvertible {
     public let peer: Int?
     public let reason: String
     public let cause: Cause?
+    /// The ranks that never joined, when set-up timed out waiting for them.
+    public let missingRanks: [Int]
 
-    public init(_ kind: Kind, rank: Int, peer: Int? = nil, reason: String) {
+    public init(_ kind: Kind, rank: Int, peer: Int? = nil, reason: String, missingRanks: [Int] = []) {
         self.kind = kind
         self.rank = rank
         self.peer = peer
         self.reason = reason
+        self.missingRanks = missingRanks
         cause = nil
     }
 
@@ -41,6 +44,7 @@ public struct BootstrapError: Error, Sendable, CustomStringConvertible {
         rank = error.rank
         peer = error.peer
         reason = error.description
+        missingRanks = []
         cause = .transport(error)
     }
 
@@ -53,6 +57,7 @@ public struct BootstrapError: Error, Sendable, CustomStringConvertible {
         self.rank = rank
         peer = nil
         reason = error.description
+        missingRanks = []
         cause = .rendezvous(error)
     }
 

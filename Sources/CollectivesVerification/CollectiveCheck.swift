@@ -29,14 +29,14 @@ public enum CollectiveName: String, Sendable, CaseIterable, CustomStringConverti
 /// reduce; one block for the others (whose `worldSize`-block buffers hold `worldSize × count`).
 /// The root is `count % worldSize`, so that it moves as the counts change.
 public enum CollectiveCheck {
-    public static func wrongElements<T: CollectiveElement & Numeric>(
+    public static func wrongElements<T: CheckableElement>(
         _ collective: CollectiveName, _: T.Type, count: Int, op: ReduceOperation, algorithm: Algorithm? = nil,
         inPlace: Bool = true, communicator: Communicator
     ) throws -> Int {
         let n = communicator.worldSize, rank = communicator.rank
         let root = count % n
         let reference = CollectiveReference(collective, worldSize: n, rank: rank, blockCount: count, op: op, root: root)
-        func input(_ rank: Int, _ index: Int) -> T { ReferencePattern.convert(reference.input(rank: rank, index: index)) }
+        func input(_ rank: Int, _ index: Int) -> T { T(pattern: reference.input(rank: rank, index: index)) }
         func filled(_ rank: Int, _ length: Int) -> [T] { (0..<length).map { input(rank, $0) } }
         func countWrong(_ output: [T]) -> Int { output.withUnsafeBufferPointer { reference.countWrong($0) } }
 
@@ -193,7 +193,8 @@ public enum CollectiveCheck {
             try communicator.allReduce(&everyone, op: op, algorithm: algorithm)
             try pending.wait()
             var halfWrong = 0
-            for i in 0..<count where ReferencePattern.toDouble(lent[i]) != members.map({ Double(reference.input(rank: $0, index: i)) }).max() {
+            let arithmetic = ReferencePattern.Arithmetic(T.dataType)
+            for i in 0..<count where lent[i].checkedValue != members.map({ arithmetic.result(arithmetic.held(reference.input(rank: $0, index: i))) }).max() {
                 halfWrong += 1
             }
             return halfWrong + countWrong(everyone)

@@ -52,37 +52,38 @@ public struct CollectiveReference: Sendable {
     }
 
     /// Fills this rank's send buffer.
-    public func fillInput<T: CollectiveElement & Numeric>(_ buffer: UnsafeMutableBufferPointer<T>) {
-        for i in buffer.indices { buffer[i] = ReferencePattern.convert(input(rank: rank, index: i)) }
+    public func fillInput<T: CheckableElement>(_ buffer: UnsafeMutableBufferPointer<T>) {
+        for i in buffer.indices { buffer[i] = T(pattern: input(rank: rank, index: i)) }
     }
 
-    /// The value expected at `index` of this rank's result.
-    public func expected(index: Int, integer: Bool) -> Double {
+    /// The value expected at `index` of this rank's result, as `dataType` holds it.
+    public func expected(index: Int, dataType: DataType) -> Double {
+        let arithmetic = ReferencePattern.Arithmetic(dataType)
+        func moved(_ value: Int) -> Double { arithmetic.result(arithmetic.held(value)) }
         let block = Swift.max(blockCount, 1)
         func reduced(_ i: Int) -> Double {
-            ReferencePattern.expected(index: i, worldSize: worldSize, op: op, integerDivision: integer)
+            ReferencePattern.expected(index: i, worldSize: worldSize, op: op, dataType: dataType)
         }
         switch collective {
         case .allReduce, .reduce, .split: return reduced(index)
-        case .broadcast: return Double(input(rank: root, index: index))
-        case .allGather, .gather: return Double(input(rank: index / block, index: index % block))
+        case .broadcast: return moved(input(rank: root, index: index))
+        case .allGather, .gather: return moved(input(rank: index / block, index: index % block))
         case .reduceScatter: return reduced(rank * blockCount + index)
-        case .allToAll: return Double(input(rank: index / block, index: rank * blockCount + index % block))
-        case .scatter: return Double(input(rank: root, index: rank * blockCount + index))
-        case .sendReceive: return Double(input(rank: (rank + worldSize - 1) % worldSize, index: index))
+        case .allToAll: return moved(input(rank: index / block, index: rank * blockCount + index % block))
+        case .scatter: return moved(input(rank: root, index: rank * blockCount + index))
+        case .sendReceive: return moved(input(rank: (rank + worldSize - 1) % worldSize, index: index))
         case .barrier: return 0
         }
     }
 
     /// Counts the elements of `output` (this rank's result) that differ from the reference, by
     /// more than one rounding of the type for floating-point averages.
-    public func countWrong<T: CollectiveElement & Numeric>(_ output: UnsafeBufferPointer<T>) -> Int {
-        let integer = T.dataType == .int32 || T.dataType == .int64
+    public func countWrong<T: CheckableElement>(_ output: UnsafeBufferPointer<T>) -> Int {
         let tolerance = ReferencePattern.tolerance(for: T.dataType)
         var wrong = 0
         for i in output.indices {
-            let want = expected(index: i, integer: integer)
-            if abs(ReferencePattern.toDouble(output[i]) - want) > tolerance * Swift.max(1, abs(want)) { wrong += 1 }
+            let want = expected(index: i, dataType: T.dataType)
+            if abs(output[i].checkedValue - want) > tolerance * Swift.max(1, abs(want)) { wrong += 1 }
         }
         return wrong
     }

@@ -1,13 +1,15 @@
 import Collectives
 
-/// Deterministic inputs for every rank and the result an all-reduce of them must give,
-/// computed sequentially: the reference that tests and `collectives-check` compare against.
+/// Deterministic inputs for every rank and the result a reduction of them must give, computed
+/// sequentially in `Int` (the reference that tests, `collectives-check` and the benchmark compare
+/// against; it never calls the library's kernels).
 ///
-/// Inputs are small integers (exact in every type, Float16 included), chosen so that sums,
-/// products, minima and maxima over up to 16 ranks stay exact; only averages of floating-point
-/// types round, and are compared with ``tolerance(for:)``.
+/// Inputs are small integers (exact in every type, the half-precision ones included), chosen so
+/// that sums, products, minima and maxima over up to 16 ranks stay exact in floating point;
+/// integer types wrap as their collectives do; only floating-point averages round, and are
+/// compared with ``tolerance(for:)``.
 public enum ReferencePattern {
-    /// The value rank `rank` contributes at index `index` for `op`.
+    /// The pattern value rank `rank` contributes at index `index` for `op`.
     public static func input(rank: Int, index: Int, op: ReduceOperation) -> Int {
         switch op {
         case .product:
@@ -20,96 +22,193 @@ public enum ReferencePattern {
     }
 
     /// Fills `buffer` with this rank's inputs.
-    public static func fill<T: CollectiveElement & Numeric>(_ buffer: UnsafeMutableBufferPointer<T>, rank: Int, op: ReduceOperation) {
-        for i in buffer.indices { buffer[i] = convert(input(rank: rank, index: i, op: op)) }
+    public static func fill<T: CheckableElement>(_ buffer: UnsafeMutableBufferPointer<T>, rank: Int, op: ReduceOperation) {
+        for i in buffer.indices { buffer[i] = T(pattern: input(rank: rank, index: i, op: op)) }
     }
 
-    /// The exact reduction over ranks of the inputs at `index`, as a Double.
-    public static func expected(index: Int, worldSize: Int, op: ReduceOperation, integerDivision: Bool) -> Double {
+    /// The reduction over ranks of the inputs at `index` as `dataType` holds it, as a Double.
+    public static func expected(index: Int, worldSize: Int, op: ReduceOperation, dataType: DataType) -> Double {
+        let arithmetic = Arithmetic(dataType)
         var sum = 0, product = 1, smallest = Int.max, largest = Int.min
+        var and = -1, or = 0, xor = 0
         for rank in 0..<worldSize {
-            let value = input(rank: rank, index: index, op: op)
-            sum += value
-            product *= value
+            let value = arithmetic.held(input(rank: rank, index: index, op: op))
+            sum = sum &+ value
+            product = product &* value
             smallest = Swift.min(smallest, value)
             largest = Swift.max(largest, value)
+            and &= value
+            or |= value
+            xor ^= value
         }
         switch op {
-        case .sum: return Double(sum)
-        case .product: return Double(product)
-        case .min: return Double(smallest)
-        case .max: return Double(largest)
-        case .average: return integerDivision ? Double(sum / worldSize) : Double(sum) / Double(worldSize)
+        case .sum: return arithmetic.result(sum)
+        case .product: return arithmetic.result(product)
+        case .min: return arithmetic.result(smallest)
+        case .max: return arithmetic.result(largest)
+        case .bitwiseAnd: return arithmetic.result(and)
+        case .bitwiseOr: return arithmetic.result(or)
+        case .bitwiseXor: return arithmetic.result(xor)
+        case .average: return arithmetic.average(sum, worldSize)
         }
     }
 
     /// The largest difference accepted between a result and the reference, relative to
-    /// max(1, |reference|): zero for integers; one rounding of the type for floating point.
+    /// max(1, |reference|): zero for integers and `Bool`; one rounding of the type for floating
+    /// point.
     public static func tolerance(for dataType: DataType) -> Double {
         switch dataType {
-        case .int32, .int64: return 0
         case .float16: return 1e-3
+        case .bfloat16: return 4e-3
         case .float32: return 1e-6
         case .float64: return 1e-14
+        default: return 0
         }
     }
 
-    /// Counts elements of `buffer` that differ from the reference.
-    public static func countWrong<T: CollectiveElement & Numeric>(_ buffer: UnsafeBufferPointer<T>, worldSize: Int, op: ReduceOperation) -> Int {
-        let isInteger = T.dataType == .int32 || T.dataType == .int64
+    /// Counts elements of `buffer` (an all-reduce's result) that differ from the reference.
+    public static func countWrong<T: CheckableElement>(_ buffer: UnsafeBufferPointer<T>, worldSize: Int, op: ReduceOperation) -> Int {
         let tolerance = Self.tolerance(for: T.dataType)
         var wrong = 0
         for i in buffer.indices {
-            let expected = Self.expected(index: i, worldSize: worldSize, op: op, integerDivision: isInteger)
-            let got = toDouble(buffer[i])
-            if abs(got - expected) > tolerance * max(1, abs(expected)) { wrong += 1 }
+            let expected = Self.expected(index: i, worldSize: worldSize, op: op, dataType: T.dataType)
+            if abs(buffer[i].checkedValue - expected) > tolerance * max(1, abs(expected)) { wrong += 1 }
         }
         return wrong
     }
 
-    public static func convert<T: CollectiveElement & Numeric>(_ value: Int) -> T {
-        switch T.self {
-        case is Float.Type: return Float(value) as! T
-        case is Double.Type: return Double(value) as! T
-        case is Int32.Type: return Int32(value) as! T
-        case is Int64.Type: return Int64(value) as! T
-        default:
-            #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
-            if T.self == Float16.self { return Float16(value) as! T }
-            #endif
-            fatalError("unsupported type \(T.self)")
-        }
-    }
+    /// How a type holds pattern values and computes with them.
+    enum Arithmetic {
+        case floating
+        case integer(bits: Int, signed: Bool)
+        case logical
 
-    public static func toDouble<T: CollectiveElement & Numeric>(_ value: T) -> Double {
-        switch value {
-        case let v as Float: return Double(v)
-        case let v as Double: return v
-        case let v as Int32: return Double(v)
-        case let v as Int64: return Double(v)
-        default:
-            #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
-            if let v = value as? Float16 { return Double(v) }
-            #endif
-            fatalError("unsupported type \(T.self)")
+        init(_ dataType: DataType) {
+            switch dataType {
+            case .float16, .bfloat16, .float32, .float64: self = .floating
+            case .int8: self = .integer(bits: 8, signed: true)
+            case .uint8: self = .integer(bits: 8, signed: false)
+            case .int32: self = .integer(bits: 32, signed: true)
+            case .uint32: self = .integer(bits: 32, signed: false)
+            case .int64: self = .integer(bits: 64, signed: true)
+            case .uint64: self = .integer(bits: 64, signed: false)
+            case .bool: self = .logical
+            }
+        }
+
+        /// The pattern value as the type holds it: unsigned types shift it to be positive,
+        /// `Bool` keeps its lowest bit.
+        func held(_ value: Int) -> Int {
+            switch self {
+            case .floating: return value
+            case .integer(_, let signed): return signed ? value : value + PatternShift.unsigned
+            case .logical: return value & 1
+            }
+        }
+
+        /// A result computed in `Int` (wrapping), as the type holds it.
+        func result(_ value: Int) -> Double {
+            switch self {
+            case .floating, .logical: return Double(value)
+            case .integer(let bits, let signed):
+                let mask: UInt64 = bits == 64 ? .max : (1 << UInt64(bits)) - 1
+                let low = UInt64(bitPattern: Int64(value)) & mask
+                if !signed { return Double(low) }
+                let signBit: UInt64 = 1 << UInt64(bits - 1)
+                return Double(Int64(bitPattern: low & signBit != 0 ? low | ~mask : low))
+            }
+        }
+
+        /// The average: the wrapped sum divided in the type (integers) or exactly (floating point).
+        func average(_ sum: Int, _ worldSize: Int) -> Double {
+            switch self {
+            case .floating, .logical: return Double(sum) / Double(worldSize)
+            case .integer(_, let signed):
+                let wrapped = result(sum)
+                return signed ? Double(Int64(wrapped) / Int64(worldSize)) : Double(UInt64(wrapped) / UInt64(worldSize))
+            }
         }
     }
 }
 
+/// How pattern values are shifted for types that cannot hold negatives.
+enum PatternShift {
+    static let unsigned = 12
+}
+
+/// An element type the reference can fill and check: every ``CollectiveElement`` the library
+/// provides.
+public protocol CheckableElement: CollectiveElement, Equatable {
+    /// The fill value of untouched buffers (zero, or false).
+    static var zero: Self { get }
+    /// The element holding pattern value `value` (an integer in -11...11), as ``ReferencePattern``
+    /// expects this type to hold it.
+    init(pattern value: Int)
+    /// The element's value, for comparison with the reference.
+    var checkedValue: Double { get }
+}
+
+extension Float: CheckableElement {
+    public init(pattern value: Int) { self.init(value) }
+    public var checkedValue: Double { Double(self) }
+}
+extension Double: CheckableElement {
+    public init(pattern value: Int) { self.init(value) }
+    public var checkedValue: Double { self }
+}
+extension Float16: CheckableElement {
+    public init(pattern value: Int) { self.init(value) }
+    public var checkedValue: Double { Double(self) }
+}
+extension BFloat16: CheckableElement {
+    public init(pattern value: Int) { self.init(Float(value)) }
+    public var checkedValue: Double { Double(floatValue) }
+}
+extension Int8: CheckableElement {
+    public init(pattern value: Int) { self.init(value) }
+    public var checkedValue: Double { Double(self) }
+}
+extension Int32: CheckableElement {
+    public init(pattern value: Int) { self.init(value) }
+    public var checkedValue: Double { Double(self) }
+}
+extension Int64: CheckableElement {
+    public init(pattern value: Int) { self.init(value) }
+    public var checkedValue: Double { Double(self) }
+}
+extension UInt8: CheckableElement {
+    public init(pattern value: Int) { self.init(value + PatternShift.unsigned) }
+    public var checkedValue: Double { Double(self) }
+}
+extension UInt32: CheckableElement {
+    public init(pattern value: Int) { self.init(value + PatternShift.unsigned) }
+    public var checkedValue: Double { Double(self) }
+}
+extension UInt64: CheckableElement {
+    public init(pattern value: Int) { self.init(value + PatternShift.unsigned) }
+    public var checkedValue: Double { Double(self) }
+}
+extension Bool: CheckableElement {
+    public static var zero: Bool { false }
+    public init(pattern value: Int) { self = value & 1 != 0 }
+    public var checkedValue: Double { self ? 1 : 0 }
+}
+
 /// The Swift type of each ``DataType``; pass it to a generic function to open it.
 public enum ElementTypes {
-    public static func type(of dataType: DataType) -> any (CollectiveElement & Numeric).Type {
+    public static func type(of dataType: DataType) -> any CheckableElement.Type {
         switch dataType {
         case .float32: return Float.self
         case .float64: return Double.self
+        case .float16: return Float16.self
+        case .bfloat16: return BFloat16.self
+        case .int8: return Int8.self
+        case .uint8: return UInt8.self
         case .int32: return Int32.self
+        case .uint32: return UInt32.self
         case .int64: return Int64.self
-        case .float16:
-            #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
-            return Float16.self
-            #else
-            fatalError("Float16 is not available on this platform")
-            #endif
+        case .uint64: return UInt64.self
+        case .bool: return Bool.self
         }
     }
 }

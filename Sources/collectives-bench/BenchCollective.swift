@@ -80,7 +80,7 @@ enum BenchCollective: String, CaseIterable {
 
     /// Fills the buffers with reference inputs, runs once, and counts this rank's wrong elements.
     /// `corrupt` flips this rank's first result element before counting (to test the check).
-    func check<T: CollectiveElement & Numeric>(
+    func check<T: CheckableElement>(
         _ type: T.Type, send: UnsafeMutableRawPointer, receive: UnsafeMutableRawPointer, count: Int, inPlace: Bool,
         op: ReduceOperation, algorithm: Algorithm?, communicator c: Communicator, corrupt: Bool
     ) throws -> Int {
@@ -111,7 +111,7 @@ enum BenchCollective: String, CaseIterable {
         default:
             result = UnsafeMutableBufferPointer(rebasing: receiveTyped[0..<reference.outputCount])
         }
-        if corrupt, result.count > 0 { result[0] = result[0] + 1000 }
+        if corrupt, result.count > 0 { result[0] = result[0] == T(pattern: 5) ? T(pattern: 6) : T(pattern: 5) }
         return reference.countWrong(UnsafeBufferPointer(result))
     }
 }

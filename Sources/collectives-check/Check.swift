@@ -1,5 +1,6 @@
 import ArgumentParser
 import Collectives
+import CollectivesRendezvous
 import CollectivesSystem
 import CollectivesVerification
 import CommandLineSupport
@@ -20,10 +21,10 @@ struct Check: AsyncParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "Element counts to check (default: 0 1 3 n-1 1000 1048583).")
     var counts: [Int] = []
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Types: float16 float32 float64 int32 int64 (default: all).")
+    @Option(name: .long, parsing: .upToNextOption, help: "Types: \(DataType.allCases.map(\.rawValue).joined(separator: " ")) (default: all).")
     var types: [String] = []
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Operations: sum product min max average (default: all).")
+    @Option(name: .long, parsing: .upToNextOption, help: "Operations: \(ReduceOperation.allCases.map(\.rawValue).joined(separator: " ")) (default: every one that applies to each type).")
     var ops: [String] = []
 
     @Option(name: .long, parsing: .upToNextOption,
@@ -39,6 +40,12 @@ struct Check: AsyncParsableCommand {
 
     @Flag(name: .long, help: "Use the async all-reduce instead of the blocking one.")
     var async = false
+
+    @Flag(name: .long, help: "Instead of the collectives above: the variable-size collectives, the async and start… forms of every collective and fused groups (every type and count), all-reduce with the caller's reductions, and the object collectives (every count).")
+    var extended = false
+
+    @Option(name: .long, help: "Find the other ranks through a FileStore in this directory (with RANK and WORLD_SIZE from the environment) instead of the launcher's TCP store.")
+    var fileStore: String?
 
     @Option(name: .long, help: ArgumentHelp("Make rank 1 call differently from the others (count, type, op, collective, root, algorithm, stall, late), to test mismatch detection and failure.", visibility: .hidden))
     var mismatch: String?
@@ -62,7 +69,12 @@ struct Check: AsyncParsableCommand {
             try Cycles.run(cycles, transport: transport)
             return
         }
-        let communicator = try Communicator.forCommand("collectives-check")
+        let communicator: Communicator
+        if let fileStore {
+            communicator = try fileStoreCommunicator(fileStore)
+        } else {
+            communicator = try Communicator.forCommand("collectives-check")
+        }
         defer { communicator.close() }
         let n = communicator.worldSize
         if mismatch == "late" {
@@ -81,11 +93,34 @@ struct Check: AsyncParsableCommand {
         let algorithms: [Algorithm?] = self.algorithms.isEmpty ? [nil]
             : try parse(self.algorithms, [], "algorithm") { Algorithm(name: $0) }
         var checks = 0, failures = 0
-        for collective in collectives {
+        if extended {
+            func note(_ wrong: Int, _ what: String) {
+                checks += 1
+                if wrong > 0 {
+                    failures += 1
+                    Console.say("rank \(communicator.rank): \(what): \(wrong) wrong results")
+                }
+            }
+            for count in counts {
+                for type in types {
+                    note(try ExtendedCheck.variableCollectives(ElementTypes.type(of: type), count: count, communicator: communicator),
+                         "variable-size collectives of \(count) × \(type)")
+                    note(try ExtendedCheck.firstDifferent(ElementTypes.type(of: type), count: count, communicator: communicator),
+                         "all-reduce of \(count) × \(type) with a non-commutative closure")
+                    note(try await FormsCheck.asyncAndStartForms(ElementTypes.type(of: type), count: count, communicator: communicator),
+                         "async and start… forms of \(count) × \(type)")
+                    note(try FormsCheck.fusedGroup(ElementTypes.type(of: type), count: count, communicator: communicator),
+                         "fused all-reduce group of \(count) × \(type)")
+                }
+                note(try ExtendedCheck.arithmeticClosures(count: count, communicator: communicator), "all-reduce of \(count) elements with arithmetic closures")
+                note(try ExtendedCheck.objects(size: count, communicator: communicator), "object collectives of size \(count)")
+            }
+        }
+        for collective in extended ? [] : collectives {
             for algorithm in collective == .allReduce ? algorithms : [nil] {
                 for count in counts {
                     for type in types {
-                        for op in collective.reduces ? ops : [.sum] {
+                        for op in collective.reduces ? ops.filter({ $0.applies(to: type) }) : [.sum] {
                             for inPlace in outOfPlace ? [true, false] : [true] {
                                 let wrong = try await check(collective, ElementTypes.type(of: type), count: count, op: op,
                                                             algorithm: algorithm, inPlace: inPlace, communicator: communicator)
@@ -160,6 +195,9 @@ struct Check: AsyncParsableCommand {
             }
         } catch let error as CollectivesError {
             Console.say("rank \(communicator.rank) failed: \(error)")
+            if !error.missingRanks.isEmpty {
+                Console.say("rank \(communicator.rank): the error's missing ranks: \(error.missingRanks), peer: \(error.peer.map(String.init) ?? "none")")
+            }
             throw ExitCode(1)
         }
         Console.say("rank \(communicator.rank): no error")
@@ -208,7 +246,25 @@ struct Check: AsyncParsableCommand {
         }
     }
 
-    func check<T: CollectiveElement & Numeric>(
+    /// A communicator that finds its peers through a ``FileStore``.
+    func fileStoreCommunicator(_ directory: String) throws -> Communicator {
+        bootstrapLogging("collectives-check")
+        let environment = ProcessEnvironment.current()
+        guard let rank = environment["RANK"].flatMap({ Int($0) }), let world = environment["WORLD_SIZE"].flatMap({ Int($0) }) else {
+            throw ValidationError("--file-store needs RANK and WORLD_SIZE in the environment")
+        }
+        var options = CommunicatorOptions()
+        try options.applyTuning(from: environment)
+        if let timeout = environment["COLLECTIVES_TIMEOUT"].flatMap({ Double($0) }) { options.timeoutSeconds = timeout }
+        do {
+            return try Communicator(store: try FileStore(directory: directory), rank: rank, worldSize: world, options: options)
+        } catch {
+            Console.error("collectives-check: \(error)")
+            throw ExitCode(2)
+        }
+    }
+
+    func check<T: CheckableElement>(
         _ collective: CollectiveName, _ type: T.Type, count: Int, op: ReduceOperation, algorithm: Algorithm?, inPlace: Bool,
         communicator: Communicator
     ) async throws -> Int {
@@ -218,11 +274,22 @@ struct Check: AsyncParsableCommand {
         var values = [T](repeating: .zero, count: count)
         values.withUnsafeMutableBufferPointer { ReferencePattern.fill($0, rank: communicator.rank, op: op) }
         try await communicator.allReduce(&values, op: op, algorithm: algorithm)
-        return values.withUnsafeBufferPointer { ReferencePattern.countWrong($0, worldSize: communicator.worldSize, op: op) }
+        var wrong = values.withUnsafeBufferPointer { ReferencePattern.countWrong($0, worldSize: communicator.worldSize, op: op) }
+        // Two non-blocking all-reduces in flight, awaited together.
+        let buffers = (0..<2).map { _ in UnsafeMutableBufferPointer<T>.allocate(capacity: count) }
+        defer { buffers.forEach { $0.deallocate() } }
+        for buffer in buffers { ReferencePattern.fill(buffer, rank: communicator.rank, op: op) }
+        let requests = buffers.map { communicator.startAllReduce($0, op: op, algorithm: algorithm) }
+        try await CollectiveRequest.waitAll(requests)
+        for (buffer, request) in zip(buffers, requests) {
+            wrong += ReferencePattern.countWrong(UnsafeBufferPointer(buffer), worldSize: communicator.worldSize, op: op)
+            try await request.wait()  // a second wait returns the same outcome at once
+        }
+        return wrong
     }
 
     /// A synchronous context, where the blocking overloads are the ones chosen.
-    func blocking<T: CollectiveElement & Numeric>(
+    func blocking<T: CheckableElement>(
         _ collective: CollectiveName, _ type: T.Type, count: Int, op: ReduceOperation, algorithm: Algorithm?, inPlace: Bool,
         communicator: Communicator
     ) throws -> Int {

@@ -64,7 +64,7 @@ enum Cycles {
         }
         threads.forEach { $0.join() }
         let results = outcomes.withLock { $0 }
-        guard results.allSatisfy({ $0 == "ok" }) else { throw CollectivesError(.rendezvous, rank: -1, operation: "cycle", reason: "\(results)") }
+        guard results.allSatisfy({ $0 == "ok" }) else { throw CollectivesError(.rendezvous, rank: nil, operation: "cycle", reason: "\(results)") }
     }
 
     /// Runs the cycles and prints one line; exits 1 if a cycle fails or anything is left over.

@@ -17,7 +17,7 @@ import Testing
         for algorithm in Self.forced {
             for count in [0, 1, max(0, n - 1), 1007] {
                 for dataType in DataType.allCases {
-                    for op in ReduceOperation.allCases {
+                    for op in ReduceOperation.allCases where op.applies(to: dataType) {
                         cases.append(CheckCase(collective: .allReduce, dataType: dataType, count: count, op: op, algorithm: algorithm))
                     }
                 }

@@ -17,7 +17,7 @@ import Testing
         for collective in Self.collectives {
             for count in [0, 1, max(0, n - 1), 1001] {
                 for dataType in DataType.allCases {
-                    for op in collective.reduces ? ReduceOperation.allCases : [.sum] {
+                    for op in collective.reduces ? ReduceOperation.allCases.filter({ $0.applies(to: dataType) }) : [.sum] {
                         for inPlace in [true, false] {
                             cases.append(CheckCase(collective: collective, dataType: dataType, count: count, op: op, inPlace: inPlace))
                         }

@@ -39,40 +39,41 @@ let benchmarks: @Sendable () -> Void = {
 
     /// Times `combine(target, source)` on two buffers of ones; `resetting` puts the ones back
     /// after each sample, outside the timed part (for sums and products, to keep them bounded).
-    func timed<T: Numeric>(_ name: String, _: T.Type, resetting: Bool,
+    func timed<T>(_ name: String, one: T, resetting: Bool,
                            _ combine: @escaping (UnsafeMutableBufferPointer<T>, UnsafeBufferPointer<T>) -> Void) {
         Benchmark(name) { benchmark in
             let count = bytes / MemoryLayout<T>.stride
             let target = UnsafeMutableBufferPointer<T>.allocate(capacity: count)
             let source = UnsafeMutableBufferPointer<T>.allocate(capacity: count)
             defer { target.deallocate(); source.deallocate() }
-            target.initialize(repeating: 1)
-            source.initialize(repeating: 1)
+            target.initialize(repeating: one)
+            source.initialize(repeating: one)
             for _ in benchmark.scaledIterations {
                 record(benchmark) { combine(target, UnsafeBufferPointer(source)) }
-                if resetting { target.update(repeating: 1) }
+                if resetting { target.update(repeating: one) }
             }
             blackHole(target[0])
         }
     }
 
-    func kernel<T: CollectiveElement & Numeric>(_: T.Type, _ op: ReduceOperation) {
-        timed("\(T.dataType) \(op) 4 MiB", T.self, resetting: op == .product || op == .sum) { target, source in
+    func kernel<T: CollectiveElement>(_ one: T, _ op: ReduceOperation) {
+        timed("\(T.dataType) \(op) 4 MiB", one: one, resetting: op == .product || op == .sum) { target, source in
             LocalReduction.combine(target, source, op: op)
         }
     }
 
     // The loop the library used for Float16 before its F16C kernels, for a ratio in the same run.
-    timed("float16 sum 4 MiB, Swift's Float16 arithmetic", Float16.self, resetting: true) { target, source in
+    timed("float16 sum 4 MiB, Swift's Float16 arithmetic", one: Float16(1), resetting: true) { target, source in
         let d = target.baseAddress!, s = source.baseAddress!
         for i in 0..<target.count { d[i] = d[i] + s[i] }
     }
 
     for op in [ReduceOperation.sum, .product, .min, .max] {
-        kernel(Float.self, op)
-        kernel(Double.self, op)
-        kernel(Float16.self, op)
-        kernel(Int32.self, op)
-        kernel(Int64.self, op)
+        kernel(Float(1), op)
+        kernel(Double(1), op)
+        kernel(Float16(1), op)
+        kernel(BFloat16(1), op)
+        kernel(Int32(1), op)
+        kernel(Int64(1), op)
     }
 }

@@ -63,6 +63,11 @@ struct CallDescriptor: CustomStringConvertible {
         case .split: return "split"
         case .pointToPoint: return "send/receive"
         case .setUp: return "set-up"
+        case .allGatherVariable: return "variable all-gather"
+        case .gatherVariable: return "variable gather"
+        case .scatterVariable: return "variable scatter"
+        case .allToAllVariable: return "variable all-to-all"
+        case .customAllReduce: return "all-reduce with a custom reduction"
         }
     }
 

@@ -9,17 +9,22 @@ public final class CollectiveRequest: @unchecked Sendable {
     private var result: Result<Void, CollectivesError>?
     private var times: (started: UInt64, finished: UInt64) = (0, 0)
     private weak var queue: OperationQueue?
+    /// `async` waiters, resumed when the collective completes.
+    private var waiters: [CheckedContinuation<Void, Never>] = []
     /// The request's place in the communicator's order; set once when it is queued.
     var ticket: UInt64 = .max
 
     init(queue: OperationQueue) { self.queue = queue }
 
     func complete(_ outcome: Result<Void, CollectivesError>, started: UInt64, finished: UInt64) {
-        lock.withLock {
+        let resumed: [CheckedContinuation<Void, Never>] = lock.withLock {
             result = outcome
             times = (started, finished)
             lock.broadcast()
+            defer { waiters = [] }
+            return waiters
         }
+        for waiter in resumed { waiter.resume() }
     }
 
     /// When the collective started and finished running, in monotonic nanoseconds
@@ -40,5 +45,39 @@ public final class CollectiveRequest: @unchecked Sendable {
             return result!
         }
         try outcome.get()
+    }
+
+    /// Suspends, without blocking a thread, until the collective has finished (it runs on the
+    /// communicator's own thread), and throws its error if it failed.
+    public func wait() async throws(CollectivesError) {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let finished: Bool = lock.withLock {
+                if result != nil { return true }
+                waiters.append(continuation)
+                return false
+            }
+            if finished { continuation.resume() }
+        }
+        let outcome: Result<Void, CollectivesError> = lock.withLock { result! }
+        try outcome.get()
+    }
+
+    /// Waits for every request, in order, and then throws the first error any of them failed
+    /// with (each request has run, or failed, by then; none is left pointing into a buffer).
+    public static func waitAll(_ requests: [CollectiveRequest]) throws(CollectivesError) {
+        var first: CollectivesError?
+        for request in requests {
+            do { try request.wait() } catch { if first == nil { first = error } }
+        }
+        if let first { throw first }
+    }
+
+    /// The `async` form of ``waitAll(_:)``.
+    public static func waitAll(_ requests: [CollectiveRequest]) async throws(CollectivesError) {
+        var first: CollectivesError?
+        for request in requests {
+            do { try await request.wait() } catch { if first == nil { first = error } }
+        }
+        if let first { throw first }
     }
 }

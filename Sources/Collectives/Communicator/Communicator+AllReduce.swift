@@ -15,7 +15,7 @@ extension Communicator {
     ///   ``CommunicatorOptions/algorithm`` (by default ``Algorithm/auto``).
     public func allReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOperation = .sum, algorithm: Algorithm? = nil) throws(CollectivesError) {
         try queue.runHere { () throws(CollectivesError) in
-            try performAllReduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count, dataType: T.dataType, op: op, algorithm: algorithm)
+            try performAllReduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count, dataType: T.checkedDataType, op: op, algorithm: algorithm)
         }
     }
 
@@ -37,7 +37,7 @@ extension Communicator {
         let source = send.baseAddress.flatMap { $0 == UnsafePointer(receive.baseAddress) ? nil : UnsafeRawPointer($0) }
         try queue.runHere { () throws(CollectivesError) in
             try performAllReduce(UnsafeMutableRawPointer(receive.baseAddress), source: source, count: receive.count,
-                                 dataType: T.dataType, op: op, algorithm: algorithm)
+                                 dataType: T.checkedDataType, op: op, algorithm: algorithm)
         }
     }
 
@@ -57,7 +57,7 @@ extension Communicator {
     public func allReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOperation = .sum, algorithm: Algorithm? = nil) async throws(CollectivesError) {
         let memory = LentMemory(buffer)
         try await queue.runOnWorker { () throws(CollectivesError) in
-            try self.performAllReduce(memory.base, count: memory.count, dataType: T.dataType, op: op, algorithm: algorithm)
+            try self.performAllReduce(memory.base, count: memory.count, dataType: T.checkedDataType, op: op, algorithm: algorithm)
         }
     }
 
@@ -70,7 +70,7 @@ extension Communicator {
         try await queue.runOnWorker { () throws(CollectivesError) in
             try box.withUnsafeMutableBufferPointer { (buffer) throws(CollectivesError) in
                 try self.performAllReduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count,
-                                          dataType: T.dataType, op: op, algorithm: algorithm)
+                                          dataType: T.checkedDataType, op: op, algorithm: algorithm)
             }
         }
     }
@@ -84,7 +84,7 @@ extension Communicator {
     public func startAllReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOperation = .sum, algorithm: Algorithm? = nil) -> CollectiveRequest {
         let memory = LentMemory(buffer)
         return queue.start { () throws(CollectivesError) in
-            try self.performAllReduce(memory.base, count: memory.count, dataType: T.dataType, op: op, algorithm: algorithm)
+            try self.performAllReduce(memory.base, count: memory.count, dataType: T.checkedDataType, op: op, algorithm: algorithm)
         }
     }
 
@@ -94,6 +94,7 @@ extension Communicator {
     /// buffer of `count` elements other than `base`) is given: it is only read.
     func performAllReduce(_ base: UnsafeMutableRawPointer?, source: UnsafeRawPointer? = nil, count: Int, dataType: DataType,
                           op: ReduceOperation, algorithm: Algorithm?) throws(CollectivesError) {
+        let kernel = try reductionKernel(dataType, op, operation: "all-reduce")
         let sequence = nextSequence()
         let bytes = count * dataType.size
         guard worldSize > 1, count > 0 else {
@@ -105,7 +106,6 @@ extension Communicator {
         // algorithms start from a copy.
         let ringSource = chosen == .ring || chosen == .auto ? source : nil
         if let source, ringSource == nil, let base { base.copyMemory(from: source, byteCount: bytes) }
-        let kernel = ReductionKernel(dataType: dataType, operation: op)
         let call = CallDescriptor(.allReduce, sequence: sequence, count: count, dataType: dataType, op: op, algorithm: chosen)
         do {
             switch chosen {
@@ -168,6 +168,17 @@ extension Communicator {
         return choice
     }
 
+    /// The kernel of `op` on `dataType`, or an error naming `operation` where the operation does
+    /// not apply to the type.
+    func reductionKernel(_ dataType: DataType, _ op: ReduceOperation, operation: String) throws(CollectivesError) -> ReductionKernel {
+        guard let kernel = ReductionKernel(dataType: dataType, operation: op) else {
+            let applicable = ReduceOperation.allCases.filter { $0.applies(to: dataType) }.map(\.rawValue).joined(separator: ", ")
+            throw CollectivesError(.invalidArgument, rank: rank, operation: operation,
+                                   reason: "\(op) does not apply to \(dataType) (it takes \(applicable))")
+        }
+        return kernel
+    }
+
     /// `count` bytes as a number of `dataType` elements, or an error naming `operation`.
     func elementCount(_ bytes: Int, _ dataType: DataType, operation: String) throws(CollectivesError) -> Int {
         guard bytes % dataType.size == 0 else {
@@ -191,6 +202,16 @@ struct LentMemory: @unchecked Sendable {
     init<T>(_ buffer: UnsafeBufferPointer<T>) {
         base = UnsafeMutableRawPointer(mutating: buffer.baseAddress)
         count = buffer.count
+    }
+
+    /// The memory as the typed buffer it was lent as.
+    func mutable<T>(_: T.Type) -> UnsafeMutableBufferPointer<T> {
+        UnsafeMutableBufferPointer(start: base?.assumingMemoryBound(to: T.self), count: count)
+    }
+
+    /// The memory as the read-only typed buffer it was lent as.
+    func readOnly<T>(_: T.Type) -> UnsafeBufferPointer<T> {
+        UnsafeBufferPointer(start: base?.assumingMemoryBound(to: T.self), count: count)
     }
 }
 

@@ -13,7 +13,7 @@ extension Communicator {
         do {
             configuration = try LaunchConfiguration.fromEnvironment(environment)
         } catch {
-            throw CollectivesError(error, rank: -1, operation: "reading the environment")
+            throw CollectivesError(error, rank: nil, operation: "reading the environment")
         }
         var options = options
         try options.applyTuning(from: environment)
@@ -32,6 +32,35 @@ extension Communicator {
         let bootstrapped: Bootstrapped
         do {
             bootstrapped = try Bootstrap.connect(configuration: configuration, settings: options.bootstrapSettings)
+        } catch {
+            throw CollectivesError(error, operation: "bootstrap")
+        }
+        self.init(transport: bootstrapped.transport, options: options, bootstrapped: bootstrapped)
+    }
+}
+
+extension Communicator {
+    /// Finds the other ranks through `store`, any ``Store`` every rank can reach: a
+    /// ``FileStore`` in a directory they share (no server, no port), a ``TCPStore`` of the
+    /// program's own, an ``InMemoryStore`` for ranks that are threads of one process. Then as
+    /// ``init(configuration:options:)``: TCP between the ranks, shared memory or RDMA where
+    /// ``CommunicatorOptions/transport`` allows. The set-up is bounded by
+    /// `options.timeoutSeconds`; `COLLECTIVES_SOCKET_IFNAME` chooses the address each rank
+    /// advertises (see ``Bootstrap/connect(store:configuration:settings:)`` for the default).
+    ///
+    /// The store must be this job's alone (a fresh directory, or a ``PrefixStore`` with a
+    /// prefix unique to the job).
+    public convenience init(store: any Store, rank: Int, worldSize: Int, options: CommunicatorOptions = CommunicatorOptions()) throws(CollectivesError) {
+        let environment = ProcessEnvironment.current()
+        var configuration = LaunchConfiguration(
+            rank: rank, worldSize: worldSize, timeoutSeconds: options.timeoutSeconds,
+            socketInterface: environment["COLLECTIVES_SOCKET_IFNAME"].flatMap { $0.isEmpty ? nil : $0 })
+        configuration.jobSecret = options.tcp.secret
+        configuration.localWorldSize = environment["LOCAL_WORLD_SIZE"].flatMap { Int($0) }
+        configuration.localRank = environment["LOCAL_RANK"].flatMap { Int($0) }
+        let bootstrapped: Bootstrapped
+        do {
+            bootstrapped = try Bootstrap.connect(store: store, configuration: configuration, settings: options.bootstrapSettings)
         } catch {
             throw CollectivesError(error, operation: "bootstrap")
         }

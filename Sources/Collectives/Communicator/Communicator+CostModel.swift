@@ -71,7 +71,7 @@ enum CostProbe {
         let beta = Swift.max(best - alpha, best / 2) / Double(largeBytes)
 
         // γ: this rank's float32 sum kernel over 8 MiB, beyond the caches.
-        let kernel = ReductionKernel(dataType: .float32, operation: .sum)
+        let kernel = ReductionKernel(checked: .float32, operation: .sum)
         memory.initializeMemory(as: Float.self, repeating: 1, count: 2 * reduceBytes / 4)
         var reduceBest = Double.infinity
         for _ in 0..<3 {
@@ -118,7 +118,7 @@ enum CostProbe {
         values[3] = ringStep
         values[4] = localBeta
         try RecursiveDoubling.run(buffer: UnsafeMutableRawPointer(values), count: 5, elementSize: 8,
-                                  kernel: ReductionKernel(dataType: .float64, operation: .max), exchange: exchange)
+                                  kernel: ReductionKernel(checked: .float64, operation: .max), exchange: exchange)
         return CostModel(latencySeconds: values[0], secondsPerByte: values[1], reduceSecondsPerByte: values[2],
                          ringStepSeconds: values[3], localSecondsPerByte: local == nil ? nil : values[4])
     }

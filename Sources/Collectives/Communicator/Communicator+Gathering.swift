@@ -12,7 +12,7 @@ extension Communicator {
         try checkBlocks(whole: receive.count, block: send.count, operation: "all-gather")
         try queue.runHere { () throws(CollectivesError) in
             try performAllGather(send: UnsafeRawPointer(send.baseAddress), receive: UnsafeMutableRawPointer(receive.baseAddress),
-                                 blockCount: send.count, dataType: T.dataType)
+                                 blockCount: send.count, dataType: T.checkedDataType)
         }
     }
 
@@ -23,8 +23,8 @@ extension Communicator {
         let block = buffer.count / worldSize
         try queue.runHere { () throws(CollectivesError) in
             let base = UnsafeMutableRawPointer(buffer.baseAddress)
-            try performAllGather(send: base.map { UnsafeRawPointer($0 + rank * block * T.dataType.size) },
-                                 receive: base, blockCount: block, dataType: T.dataType)
+            try performAllGather(send: base.map { UnsafeRawPointer($0 + rank * block * T.checkedDataType.size) },
+                                 receive: base, blockCount: block, dataType: T.checkedDataType)
         }
     }
 
@@ -39,7 +39,7 @@ extension Communicator {
         return queue.start { () throws(CollectivesError) in
             try self.checkBlocks(whole: output.count, block: input.count, operation: "all-gather")
             try self.performAllGather(send: input.base.map { UnsafeRawPointer($0) }, receive: output.base,
-                                      blockCount: input.count, dataType: T.dataType)
+                                      blockCount: input.count, dataType: T.checkedDataType)
         }
     }
 
@@ -51,7 +51,7 @@ extension Communicator {
         try checkBlocks(whole: send.count, block: receive.count, operation: "reduce-scatter")
         try queue.runHere { () throws(CollectivesError) in
             try performReduceScatter(send: UnsafeRawPointer(send.baseAddress), receive: UnsafeMutableRawPointer(receive.baseAddress),
-                                     blockCount: receive.count, dataType: T.dataType, op: op)
+                                     blockCount: receive.count, dataType: T.checkedDataType, op: op)
         }
     }
 
@@ -62,7 +62,7 @@ extension Communicator {
         try queue.runHere { () throws(CollectivesError) in
             let base = UnsafeMutableRawPointer(buffer.baseAddress)
             try performReduceScatter(send: base.map { UnsafeRawPointer($0) }, receive: base,
-                                     blockCount: buffer.count / worldSize, dataType: T.dataType, op: op, inPlace: true)
+                                     blockCount: buffer.count / worldSize, dataType: T.checkedDataType, op: op, inPlace: true)
         }
     }
 
@@ -78,7 +78,7 @@ extension Communicator {
         return queue.start { () throws(CollectivesError) in
             try self.checkBlocks(whole: input.count, block: output.count, operation: "reduce-scatter")
             try self.performReduceScatter(send: input.base.map { UnsafeRawPointer($0) }, receive: output.base,
-                                          blockCount: output.count, dataType: T.dataType, op: op)
+                                          blockCount: output.count, dataType: T.checkedDataType, op: op)
         }
     }
 
@@ -108,6 +108,7 @@ extension Communicator {
 
     func performReduceScatter(send: UnsafeRawPointer?, receive: UnsafeMutableRawPointer?, blockCount: Int, dataType: DataType,
                               op: ReduceOperation, inPlace: Bool = false) throws(CollectivesError) {
+        let kernel = try reductionKernel(dataType, op, operation: "reduce-scatter")
         let sequence = nextSequence()
         let blockBytes = blockCount * dataType.size
         guard blockBytes > 0, let input = send, let output = receive else { return }
@@ -115,7 +116,6 @@ extension Communicator {
         // The ring reduces in place: work on a copy unless the caller lent the whole buffer.
         let work = inPlace ? output : workspace.staging(atLeast: totalBytes)
         if !inPlace { work.copyMemory(from: input, byteCount: totalBytes) }
-        let kernel = ReductionKernel(dataType: dataType, operation: op)
         do {
             try Ring.run(.reduceScatter, buffer: work, count: blockCount * worldSize, elementSize: dataType.size, kernel: kernel,
                          exchange: exchange(CallDescriptor(.reduceScatter, sequence: sequence, count: blockCount, dataType: dataType, op: op)))

@@ -16,7 +16,7 @@ extension Communicator {
         try checkBlocks(whole: send.count, block: send.count / worldSize, operation: "all-to-all")
         try queue.runHere { () throws(CollectivesError) in
             try performAllToAll(send: UnsafeRawPointer(send.baseAddress), receive: UnsafeMutableRawPointer(receive.baseAddress),
-                                blockCount: send.count / worldSize, dataType: T.dataType)
+                                blockCount: send.count / worldSize, dataType: T.checkedDataType)
         }
     }
 
@@ -25,11 +25,11 @@ extension Communicator {
     public func allToAll<T: CollectiveElement>(inPlace buffer: UnsafeMutableBufferPointer<T>) throws(CollectivesError) {
         try checkBlocks(whole: buffer.count, block: buffer.count / worldSize, operation: "all-to-all")
         try queue.runHere { () throws(CollectivesError) in
-            let bytes = buffer.count * T.dataType.size
+            let bytes = buffer.count * T.checkedDataType.size
             let copy = workspace.staging(atLeast: Swift.max(bytes, 1))
             if let base = buffer.baseAddress { copy.copyMemory(from: base, byteCount: bytes) }
             try performAllToAll(send: UnsafeRawPointer(copy), receive: UnsafeMutableRawPointer(buffer.baseAddress),
-                                blockCount: buffer.count / worldSize, dataType: T.dataType)
+                                blockCount: buffer.count / worldSize, dataType: T.checkedDataType)
         }
     }
 
@@ -49,10 +49,10 @@ extension Communicator {
             let sequence = nextSequence()
             do throws(TransportError) {
                 try Direct.gather(send: UnsafeRawPointer(send.baseAddress), receive: UnsafeMutableRawPointer(receive.baseAddress),
-                                  blockBytes: send.count * T.dataType.size, root: root,
-                                  exchange: exchange(CallDescriptor(.gather, sequence: sequence, count: send.count, dataType: T.dataType, root: root)))
+                                  blockBytes: send.count * T.checkedDataType.size, root: root,
+                                  exchange: exchange(CallDescriptor(.gather, sequence: sequence, count: send.count, dataType: T.checkedDataType, root: root)))
             } catch {
-                throw failure(error, "gather #\(sequence) (\(send.count) × \(T.dataType) per rank, root \(root))")
+                throw failure(error, "gather #\(sequence) (\(send.count) × \(T.checkedDataType) per rank, root \(root))")
             }
         }
     }
@@ -72,10 +72,10 @@ extension Communicator {
             let sequence = nextSequence()
             do throws(TransportError) {
                 try Direct.scatter(send: UnsafeRawPointer(send.baseAddress), receive: UnsafeMutableRawPointer(receive.baseAddress),
-                                   blockBytes: receive.count * T.dataType.size, root: root,
-                                   exchange: exchange(CallDescriptor(.scatter, sequence: sequence, count: receive.count, dataType: T.dataType, root: root)))
+                                   blockBytes: receive.count * T.checkedDataType.size, root: root,
+                                   exchange: exchange(CallDescriptor(.scatter, sequence: sequence, count: receive.count, dataType: T.checkedDataType, root: root)))
             } catch {
-                throw failure(error, "scatter #\(sequence) (\(receive.count) × \(T.dataType) per rank, root \(root))")
+                throw failure(error, "scatter #\(sequence) (\(receive.count) × \(T.checkedDataType) per rank, root \(root))")
             }
         }
     }

@@ -43,8 +43,8 @@ extension Communicator {
     /// returns.
     public func startSend<T: CollectiveElement>(_ buffer: UnsafeBufferPointer<T>, to peer: Int, tag: Int = 0) -> PointToPointRequest {
         let memory = LentMemory(buffer)
-        let bytes = buffer.count * T.dataType.size
-        return startPointToPoint(peer: peer, tag: tag, count: buffer.count, dataType: T.dataType, what: "send of \(buffer.count) × \(T.dataType) to rank \(peer), tag \(tag)") { transport, wireTag throws(TransportError) in
+        let bytes = buffer.count * T.checkedDataType.size
+        return startPointToPoint(peer: peer, tag: tag, count: buffer.count, dataType: T.checkedDataType, what: "send of \(buffer.count) × \(T.checkedDataType) to rank \(peer), tag \(tag)") { transport, wireTag throws(TransportError) in
             try transport.postSend(UnsafeRawBufferPointer(start: memory.base, count: bytes), to: peer, tag: wireTag)
         }
     }
@@ -53,8 +53,8 @@ extension Communicator {
     /// returns at once. `buffer` must stay valid, and untouched, until the request completes.
     public func startReceive<T: CollectiveElement>(into buffer: UnsafeMutableBufferPointer<T>, from peer: Int, tag: Int = 0) -> PointToPointRequest {
         let memory = LentMemory(buffer)
-        let bytes = buffer.count * T.dataType.size
-        return startPointToPoint(peer: peer, tag: tag, count: buffer.count, dataType: T.dataType, what: "receive of \(buffer.count) × \(T.dataType) from rank \(peer), tag \(tag)") { transport, wireTag throws(TransportError) in
+        let bytes = buffer.count * T.checkedDataType.size
+        return startPointToPoint(peer: peer, tag: tag, count: buffer.count, dataType: T.checkedDataType, what: "receive of \(buffer.count) × \(T.checkedDataType) from rank \(peer), tag \(tag)") { transport, wireTag throws(TransportError) in
             try transport.postReceive(into: UnsafeMutableRawBufferPointer(start: memory.base, count: bytes), from: peer, tag: wireTag)
         }
     }

@@ -11,7 +11,7 @@ extension Communicator {
     /// Copies `root`'s buffer into every other rank's buffer. Every rank passes the same count.
     public func broadcast<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) throws(CollectivesError) {
         try queue.runHere { () throws(CollectivesError) in
-            try performBroadcast(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count, dataType: T.dataType, root: root)
+            try performBroadcast(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count, dataType: T.checkedDataType, root: root)
         }
     }
 
@@ -42,7 +42,7 @@ extension Communicator {
     public func startBroadcast<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) -> CollectiveRequest {
         let memory = LentMemory(buffer)
         return queue.start { () throws(CollectivesError) in
-            try self.performBroadcast(memory.base, count: memory.count, dataType: T.dataType, root: root)
+            try self.performBroadcast(memory.base, count: memory.count, dataType: T.checkedDataType, root: root)
         }
     }
 
@@ -51,7 +51,7 @@ extension Communicator {
     /// Reduces every rank's buffer into `root`'s. Other ranks' buffers are unchanged.
     public func reduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOperation = .sum, root: Int) throws(CollectivesError) {
         try queue.runHere { () throws(CollectivesError) in
-            try performReduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count, dataType: T.dataType, op: op, root: root)
+            try performReduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count, dataType: T.checkedDataType, op: op, root: root)
         }
     }
 
@@ -102,8 +102,8 @@ extension Communicator {
 
     func performReduce(_ base: UnsafeMutableRawPointer?, count: Int, dataType: DataType, op: ReduceOperation, root: Int) throws(CollectivesError) {
         try checkRoot(root, operation: "reduce")
+        let kernel = try reductionKernel(dataType, op, operation: "reduce")
         let sequence = nextSequence()
-        let kernel = ReductionKernel(dataType: dataType, operation: op)
         do {
             let context = exchange(CallDescriptor(.reduce, sequence: sequence, count: count, dataType: dataType, op: op, root: root),
                                    segmentBytes: options.treeSegmentBytes)

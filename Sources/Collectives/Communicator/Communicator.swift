@@ -165,7 +165,7 @@ public final class Communicator: @unchecked Sendable {
                 ? "every rank has reached it; the ranks this one waits for are inside it"
                 : "ranks that have not reached it: " + laggards.map { "rank \($0.rank) (last reached #\($0.reached))" }.joined(separator: ", ")
             failure = CollectivesError(failure.kind, rank: failure.rank, operation: failure.operation, peer: failure.peer,
-                                       reason: failure.reason + "; " + diagnosis)
+                                       reason: failure.reason + "; " + diagnosis, missingRanks: laggards.map(\.rank))
         }
         logger.error("\(failure)")
         return failure
@@ -188,4 +188,9 @@ enum CollectiveKind: UInt64 {
     case split = 11
     case pointToPoint = 12
     case setUp = 13
+    case allGatherVariable = 14
+    case gatherVariable = 15
+    case scatterVariable = 16
+    case allToAllVariable = 17
+    case customAllReduce = 18
 }

@@ -8,6 +8,16 @@ public struct CommunicatorOptions: Sendable {
     /// Bounds every blocking wait: rendezvous, connecting, each collective. Default 300 s.
     public var timeoutSeconds: Double = 300
 
+    /// ``timeoutSeconds`` as a `Duration` (`.seconds(30)`, `.milliseconds(1500)`); a very large
+    /// one (`.seconds(1e10)`) waits as long as it takes.
+    public var timeout: Duration {
+        get { .nanoseconds(Int64(clamping: UInt64(Swift.min(timeoutSeconds * 1e9, 9.2e18)))) }
+        set {
+            let (seconds, attoseconds) = newValue.components
+            timeoutSeconds = Double(seconds) + Double(attoseconds) / 1e18
+        }
+    }
+
     /// The ring all-reduce cuts each rank's share into segments of at most this many bytes and
     /// pipelines them. Default 512 KiB (the best of the sizes measured; see docs/benchmarks.md).
     public var ringSegmentBytes: Int = 512 << 10
@@ -75,7 +85,7 @@ extension CommunicatorOptions {
     /// malformed value is an error naming it.
     public mutating func applyTuning(from environment: [String: String]) throws(CollectivesError) {
         func invalid(_ name: String, _ text: String, _ expected: String) -> CollectivesError {
-            CollectivesError(.configuration, rank: -1, operation: "reading the environment",
+            CollectivesError(.configuration, rank: nil, operation: "reading the environment",
                              reason: "environment variable \(name)=\"\(text)\" is invalid: expected \(expected)")
         }
         func integer(_ name: String, minimum: Int = 1, limit: Int) throws(CollectivesError) -> Int? {
@@ -108,7 +118,7 @@ extension CommunicatorOptions {
         let reduce = try positive("COLLECTIVES_REDUCE_GBPS")
         if latency != nil || bandwidth != nil || reduce != nil {
             guard let latency, let bandwidth else {
-                throw CollectivesError(.configuration, rank: -1, operation: "reading the environment",
+                throw CollectivesError(.configuration, rank: nil, operation: "reading the environment",
                                        reason: "COLLECTIVES_LATENCY_US and COLLECTIVES_BANDWIDTH_GBPS must be set together")
             }
             costModel = CostModel(latencySeconds: latency * 1e-6, secondsPerByte: 1e-9 / bandwidth,

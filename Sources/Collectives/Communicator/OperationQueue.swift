@@ -1,5 +1,9 @@
 import CollectivesSystem
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Runs a communicator's operations one at a time, in the order they were issued, whether they
 /// were issued by blocking calls (which run on the caller's thread) or by `async` calls (which
 /// run on the queue's own thread, so they never block Swift's cooperative threads).
@@ -15,18 +19,34 @@ final class OperationQueue: @unchecked Sendable {
     private var jobs: [(ticket: UInt64, run: @Sendable () -> Void)] = []
     private var worker: SystemThread?
     private var stopping = false
+    /// The thread running the current operation, so that an operation made of others (an
+    /// `async` or `start…` form running a blocking one on the worker) runs them in its turn.
+    private var runningThread: pthread_t?
 
-    /// Runs `body` on the calling thread once every earlier operation has finished.
+    /// Runs `body` on the calling thread once every earlier operation has finished. Called from
+    /// inside an operation, runs `body` at once, as part of that operation.
     func runHere<R>(_ body: () throws(CollectivesError) -> R) throws(CollectivesError) -> R {
         lock.lock()
+        if let running = runningThread, pthread_equal(running, pthread_self()) != 0 {
+            let failed = failure
+            lock.unlock()
+            if let failed { throw failed }
+            return try body()
+        }
         let ticket = nextTicket
         nextTicket += 1
         while serving != ticket { lock.wait(until: .never) }
         let failed = failure
+        runningThread = pthread_self()
         lock.unlock()
         defer { finish() }
         if let failed { throw failed }
         return try body()
+    }
+
+    /// Whether the calling thread is running one of this queue's operations.
+    private var isRunningOnThisThread: Bool {
+        lock.withLock { runningThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
     }
 
     /// Fails the queue: this and every later call throws `error` (the first error wins).
@@ -61,6 +81,13 @@ final class OperationQueue: @unchecked Sendable {
     func start(_ body: @escaping @Sendable () throws(CollectivesError) -> Void) -> CollectiveRequest {
         let body = guarded(body)
         let request = CollectiveRequest(queue: self)
+        if isRunningOnThisThread {
+            // Started from inside an operation: it runs now, as part of that operation.
+            let started = Deadline.now.uptimeNanoseconds
+            let outcome = Result { () throws(CollectivesError) in try body() }
+            request.complete(outcome, started: started, finished: Deadline.now.uptimeNanoseconds)
+            return request
+        }
         request.ticket = enqueue {
             let started = Deadline.now.uptimeNanoseconds
             let outcome = Result { () throws(CollectivesError) in try body() }
@@ -98,6 +125,7 @@ final class OperationQueue: @unchecked Sendable {
             return
         }
         let job = jobs.remove(at: index)
+        runningThread = pthread_self()
         lock.unlock()
         job.run()
         finish()
@@ -108,6 +136,7 @@ final class OperationQueue: @unchecked Sendable {
         while true {
             if let first = jobs.first, first.ticket == serving {
                 jobs.removeFirst()
+                runningThread = pthread_self()
                 lock.unlock()
                 first.run()
                 finish()
@@ -122,6 +151,7 @@ final class OperationQueue: @unchecked Sendable {
 
     private func finish() {
         lock.withLock {
+            runningThread = nil
             serving += 1
             lock.broadcast()
         }

@@ -17,12 +17,27 @@ struct ReductionKernel: Sendable {
         self.finish = finish
     }
 
-    init(dataType: DataType, operation: ReduceOperation) {
+    /// The kernel of `operation` on `dataType`; `nil` where the operation does not apply to the
+    /// type (``ReduceOperation/applies(to:)``).
+    init?(dataType: DataType, operation: ReduceOperation) {
+        guard operation.applies(to: dataType) else { return nil }
         switch dataType {
         case .float32: self = Self.floating(Float.self, operation)
         case .float64: self = Self.floating(Double.self, operation)
+        case .int8: self = Self.integer(Int8.self, operation)
+        case .uint8: self = Self.integer(UInt8.self, operation)
         case .int32: self = Self.integer(Int32.self, operation)
+        case .uint32: self = Self.integer(UInt32.self, operation)
         case .int64: self = Self.integer(Int64.self, operation)
+        case .uint64: self = Self.integer(UInt64.self, operation)
+        case .bool:
+            // Stored as one byte, 0 or 1: and, or and xor of the bytes keep it so.
+            switch operation {
+            case .min, .bitwiseAnd: self = Self.integer(UInt8.self, .bitwiseAnd)
+            case .max, .bitwiseOr: self = Self.integer(UInt8.self, .bitwiseOr)
+            default: self = Self.integer(UInt8.self, .bitwiseXor)
+            }
+        case .bfloat16: self = Self.brainHalf(operation)
         case .float16:
             #if arch(x86_64) && os(Linux)
             if let accelerated = Self.acceleratedHalf(operation) {
@@ -30,11 +45,35 @@ struct ReductionKernel: Sendable {
                 return
             }
             #endif
-            #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
             self = Self.floating(Float16.self, operation)
-            #else
-            fatalError("Float16 is not available on this platform")
-            #endif
+        }
+    }
+
+    /// The kernel of an operation every caller has already checked applies to the type.
+    init(checked dataType: DataType, operation: ReduceOperation) {
+        guard let kernel = ReductionKernel(dataType: dataType, operation: operation) else {
+            preconditionFailure("\(operation) does not apply to \(dataType)")
+        }
+        self = kernel
+    }
+
+    private typealias HalfLoop = @convention(c) (UnsafeMutablePointer<UInt16>?, UnsafePointer<UInt16>?, Int) -> Void
+
+    private static func combining(_ loop: HalfLoop) -> Combine {
+        { d, s, n in loop(d.assumingMemoryBound(to: UInt16.self), s.assumingMemoryBound(to: UInt16.self), n) }
+    }
+
+    /// bfloat16: vectorized C loops that widen, combine in float and round to nearest-even.
+    private static func brainHalf(_ operation: ReduceOperation) -> ReductionKernel {
+        switch operation {
+        case .product: return ReductionKernel(combine: combining(collectives_bf16_product), finish: nil)
+        case .min: return ReductionKernel(combine: combining(collectives_bf16_minimum), finish: nil)
+        case .max: return ReductionKernel(combine: combining(collectives_bf16_maximum), finish: nil)
+        case .average:
+            return ReductionKernel(combine: combining(collectives_bf16_sum), finish: { d, n, world in
+                collectives_bf16_divide(d.assumingMemoryBound(to: UInt16.self), n, Float(world))
+            })
+        default: return ReductionKernel(combine: combining(collectives_bf16_sum), finish: nil)
         }
     }
 
@@ -45,10 +84,6 @@ struct ReductionKernel: Sendable {
 
     private static func acceleratedHalf(_ operation: ReduceOperation) -> ReductionKernel? {
         guard halfConversionInHardware else { return nil }
-        typealias HalfLoop = @convention(c) (UnsafeMutablePointer<UInt16>?, UnsafePointer<UInt16>?, Int) -> Void
-        func combining(_ loop: HalfLoop) -> Combine {
-            { d, s, n in loop(d.assumingMemoryBound(to: UInt16.self), s.assumingMemoryBound(to: UInt16.self), n) }
-        }
         switch operation {
         case .sum:
             return ReductionKernel(combine: combining(collectives_f16_sum), finish: nil)
@@ -59,6 +94,7 @@ struct ReductionKernel: Sendable {
         case .product: return ReductionKernel(combine: combining(collectives_f16_product), finish: nil)
         case .min: return ReductionKernel(combine: combining(collectives_f16_minimum), finish: nil)
         case .max: return ReductionKernel(combine: combining(collectives_f16_maximum), finish: nil)
+        case .bitwiseAnd, .bitwiseOr, .bitwiseXor: return nil
         }
     }
     #endif
@@ -85,6 +121,8 @@ struct ReductionKernel: Sendable {
             return ReductionKernel(combine: { d, s, n in
                 Kernels.maximum(d.assumingMemoryBound(to: T.self), s.assumingMemoryBound(to: T.self), n)
             }, finish: nil)
+        case .bitwiseAnd, .bitwiseOr, .bitwiseXor:
+            preconditionFailure("\(operation) does not apply to floating point")
         }
     }
 
@@ -95,7 +133,14 @@ struct ReductionKernel: Sendable {
                 Kernels.wrappingSum(d.assumingMemoryBound(to: T.self), s.assumingMemoryBound(to: T.self), n)
             }
             let divide: Finish = { d, n, world in
-                Kernels.divide(d.assumingMemoryBound(to: T.self), n, by: T(world))
+                let values = d.assumingMemoryBound(to: T.self)
+                if let divisor = T(exactly: world) {
+                    Kernels.divide(values, n, by: divisor)
+                } else {
+                    // More ranks than the type's largest value (Int8 beyond 127 ranks): every
+                    // quotient has a magnitude below one, except T.min / world for signed types.
+                    for i in 0..<n { values[i] = T(truncatingIfNeeded: Int64(values[i]) / Int64(world)) }
+                }
             }
             return ReductionKernel(combine: combine, finish: operation == .average ? divide : nil)
         case .product:
@@ -109,6 +154,18 @@ struct ReductionKernel: Sendable {
         case .max:
             return ReductionKernel(combine: { d, s, n in
                 Kernels.maximum(d.assumingMemoryBound(to: T.self), s.assumingMemoryBound(to: T.self), n)
+            }, finish: nil)
+        case .bitwiseAnd:
+            return ReductionKernel(combine: { d, s, n in
+                Kernels.and(d.assumingMemoryBound(to: T.self), s.assumingMemoryBound(to: T.self), n)
+            }, finish: nil)
+        case .bitwiseOr:
+            return ReductionKernel(combine: { d, s, n in
+                Kernels.or(d.assumingMemoryBound(to: T.self), s.assumingMemoryBound(to: T.self), n)
+            }, finish: nil)
+        case .bitwiseXor:
+            return ReductionKernel(combine: { d, s, n in
+                Kernels.xor(d.assumingMemoryBound(to: T.self), s.assumingMemoryBound(to: T.self), n)
             }, finish: nil)
         }
     }
@@ -151,6 +208,21 @@ enum Kernels {
             let a = d[i], b = s[i]
             d[i] = b > a ? b : a
         }
+    }
+
+    @inline(__always)
+    static func and<T: FixedWidthInteger>(_ d: UnsafeMutablePointer<T>, _ s: UnsafePointer<T>, _ n: Int) {
+        for i in 0..<n { d[i] = d[i] & s[i] }
+    }
+
+    @inline(__always)
+    static func or<T: FixedWidthInteger>(_ d: UnsafeMutablePointer<T>, _ s: UnsafePointer<T>, _ n: Int) {
+        for i in 0..<n { d[i] = d[i] | s[i] }
+    }
+
+    @inline(__always)
+    static func xor<T: FixedWidthInteger>(_ d: UnsafeMutablePointer<T>, _ s: UnsafePointer<T>, _ n: Int) {
+        for i in 0..<n { d[i] = d[i] ^ s[i] }
     }
 
     @inline(__always)
