@@ -20,7 +20,7 @@ let benchmarks: @Sendable () -> Void = {
         defer { memory.deallocate() }
         var check: UInt64 = 0
         for i in benchmark.scaledIterations {
-            FrameHeader(tag: UInt64(i) << 8 | 1, length: UInt64(i)).store(to: memory)
+            FrameHeader(tag: MessageTag(UInt64(i) << 8 | 1), length: UInt64(i)).store(to: memory)
             check &+= FrameHeader.load(from: memory).length
         }
         blackHole(check)
