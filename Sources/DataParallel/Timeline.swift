@@ -1,3 +1,5 @@
+import FoundationEssentials
+
 /// Spans of time per rank, written as a Chrome trace (`chrome://tracing`, Perfetto).
 public struct Timeline: Sendable {
     /// One span: what, on which thread of the rank (0 compute, 1 communication), from when
@@ -7,6 +9,13 @@ public struct Timeline: Sendable {
         public var thread: Int
         public var start: Double
         public var duration: Double
+
+        public init(name: String, thread: Int, start: Double, duration: Double) {
+            self.name = name
+            self.thread = thread
+            self.start = start
+            self.duration = duration
+        }
     }
 
     public private(set) var spans: [Span] = []
@@ -30,24 +39,47 @@ public struct Timeline: Sendable {
         spans.flatMap { span in [Double(names.firstIndex(of: span.name) ?? 0), Double(span.thread), span.start, span.duration] }
     }
 
-    /// The Chrome trace JSON for every rank's spans (`byRank[r]`).
-    public static func chromeTrace(byRank: [[Span]]) -> String {
-        var events: [String] = []
+    /// The Chrome trace JSON for every rank's spans (`byRank[r]`): one process per rank, with
+    /// a compute and a communication thread.
+    public static func chromeTrace(byRank: [[Span]]) throws -> String {
+        var events: [TraceEvent] = []
         for (rank, spans) in byRank.enumerated() {
-            events.append(#"{"name":"process_name","ph":"M","pid":\#(rank),"args":{"name":"rank \#(rank)"}}"#)
-            events.append(#"{"name":"thread_name","ph":"M","pid":\#(rank),"tid":0,"args":{"name":"compute"}}"#)
-            events.append(#"{"name":"thread_name","ph":"M","pid":\#(rank),"tid":1,"args":{"name":"communication"}}"#)
+            events.append(TraceEvent(name: "process_name", ph: "M", pid: rank, args: ["name": "rank \(rank)"]))
+            events.append(TraceEvent(name: "thread_name", ph: "M", pid: rank, tid: 0, args: ["name": "compute"]))
+            events.append(TraceEvent(name: "thread_name", ph: "M", pid: rank, tid: 1, args: ["name": "communication"]))
             for span in spans {
-                let name = span.name.replacingQuotes()
-                events.append(#"{"name":"\#(name)","ph":"X","pid":\#(rank),"tid":\#(span.thread),"ts":\#(span.start),"dur":\#(span.duration)}"#)
+                events.append(TraceEvent(name: span.name, ph: "X", pid: rank, tid: span.thread, ts: span.start, dur: span.duration))
             }
         }
-        return "{\"traceEvents\":[\n" + events.joined(separator: ",\n") + "\n],\"displayTimeUnit\":\"ms\"}\n"
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(ChromeTrace(traceEvents: events)), as: UTF8.self) + "\n"
     }
 }
 
-extension String {
-    fileprivate func replacingQuotes() -> String {
-        String(map { $0 == "\"" || $0 == "\\" ? "'" : $0 })
+/// The Chrome trace format's document (its JSON object form).
+public struct ChromeTrace: Codable, Sendable {
+    public var traceEvents: [TraceEvent]
+    public var displayTimeUnit = "ms"
+}
+
+/// One event of a Chrome trace: a complete span (`"X"`) or a metadata record (`"M"`).
+public struct TraceEvent: Codable, Sendable {
+    public var name: String
+    public var ph: String
+    public var pid: Int
+    public var tid: Int?
+    public var ts: Double?
+    public var dur: Double?
+    public var args: [String: String]?
+
+    public init(name: String, ph: String, pid: Int, tid: Int? = nil, ts: Double? = nil, dur: Double? = nil, args: [String: String]? = nil) {
+        self.name = name
+        self.ph = ph
+        self.pid = pid
+        self.tid = tid
+        self.ts = ts
+        self.dur = dur
+        self.args = args
     }
 }

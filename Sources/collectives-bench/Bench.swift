@@ -246,7 +246,7 @@ struct BenchSession {
             try writeTextFile(path, ([BenchReport.csvHeader] + rows.flatMap(BenchReport.csvLines)).joined(separator: "\n") + "\n")
         }
         if let path = options.json {
-            try writeTextFile(path, BenchReport.json(rows, context: context, probe: probe))
+            try writeTextFile(path, try BenchReport.json(rows, context: context, probe: probe))
         }
         if let path = options.plot {
             var series: [SVGChart.Series] = []

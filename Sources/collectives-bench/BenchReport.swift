@@ -1,4 +1,5 @@
 import CommandLineSupport
+import FoundationEssentials
 
 /// One timed run of one collective at one size.
 struct Measurement {
@@ -60,36 +61,68 @@ enum BenchReport {
         }
     }
 
-    static func json(_ rows: [ResultRow], context: [(String, String)], probe: LinkProbe?) -> String {
-        func quoted(_ text: String) -> String {
-            var out = "\""
-            for c in text.unicodeScalars {
-                switch c {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                default: out.unicodeScalars.append(c)
-                }
-            }
-            return out + "\""
-        }
-        var text = "{\n"
-        for (key, value) in context { text += "  \(quoted(key)): \(quoted(value)),\n" }
-        if let probe {
-            text += "  \"probe\": {\"latency_us\": \(fixed(probe.latencySeconds * 1e6, 3)), \"link_gbps\": \(fixed(probe.bytesPerSecond / 1e9, 4)), \"message_bytes\": \(probe.largeBytes)},\n"
-        }
-        text += "  \"results\": [\n"
-        var entries: [String] = []
+    /// The results as JSON: the run's context as top-level strings, the probe if one ran, and
+    /// one entry per size and placement (`wrong` absent when results were not checked).
+    static func json(_ rows: [ResultRow], context: [(String, String)], probe: LinkProbe?) throws -> String {
+        var results: [BenchDocument.Entry] = []
         for row in rows {
             for (placement, m) in [("out-of-place", row.outOfPlace), ("in-place", row.inPlace)] {
                 guard let m else { continue }
-                entries.append("    {\"collective\": \(quoted(row.collective)), \"algorithm\": \(quoted(row.algorithm)), \"placement\": \(quoted(placement)), "
-                    + "\"size_bytes\": \(row.bytes), \"count\": \(row.count), \"type\": \(quoted(row.type)), \"redop\": \(quoted(row.op)), \"root\": \(row.root), "
-                    + "\"time_us\": \(fixed(m.seconds * 1e6, 3)), \"algbw_gbps\": \(fixed(m.algbw, 4)), \"busbw_gbps\": \(fixed(m.busbw, 4)), "
-                    + "\"wrong\": \(m.wrong.map(String.init) ?? "null")}")
+                results.append(BenchDocument.Entry(
+                    collective: row.collective, algorithm: row.algorithm, placement: placement, size_bytes: row.bytes, count: row.count,
+                    type: row.type, redop: row.op, root: row.root, time_us: m.seconds * 1e6, algbw_gbps: m.algbw, busbw_gbps: m.busbw,
+                    wrong: m.wrong))
             }
         }
-        text += entries.joined(separator: ",\n") + "\n  ]\n}\n"
-        return text
+        let document = BenchDocument(
+            context: context,
+            probe: probe.map { BenchDocument.Probe(latency_us: $0.latencySeconds * 1e6, link_gbps: $0.bytesPerSecond / 1e9, message_bytes: $0.largeBytes) },
+            results: results)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(document), as: UTF8.self) + "\n"
+    }
+}
+
+/// The benchmark's JSON document. Field names are the CSV's column names.
+struct BenchDocument: Encodable {
+    var context: [(String, String)]
+    var probe: Probe?
+    var results: [Entry]
+
+    struct Probe: Encodable {
+        var latency_us: Double
+        var link_gbps: Double
+        var message_bytes: Int
+    }
+
+    struct Entry: Encodable {
+        var collective: String
+        var algorithm: String
+        var placement: String
+        var size_bytes: Int
+        var count: Int
+        var type: String
+        var redop: String
+        var root: Int
+        var time_us: Double
+        var algbw_gbps: Double
+        var busbw_gbps: Double
+        var wrong: Int?
+    }
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ name: String) { stringValue = name }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        for (name, value) in context { try container.encode(value, forKey: Key(name)) }
+        try container.encodeIfPresent(probe, forKey: Key("probe"))
+        try container.encode(results, forKey: Key("results"))
     }
 }

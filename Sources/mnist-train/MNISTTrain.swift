@@ -174,7 +174,7 @@ struct MNISTTrain: ParsableCommand {
         if let timeline {
             let spans = try trainer.gatherTimeline()
             if leader {
-                try writeTextFile(timeline, Timeline.chromeTrace(byRank: spans))
+                try writeTextFile(timeline, try Timeline.chromeTrace(byRank: spans))
                 Console.say("timeline written to \(timeline)")
             }
         }

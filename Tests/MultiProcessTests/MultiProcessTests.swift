@@ -1,5 +1,6 @@
 import CCollectivesShim
 import CollectivesSystem
+import FoundationEssentials
 import Testing
 
 #if canImport(Glibc)
@@ -360,8 +361,18 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         for algorithm in ["ring", "tree", "recursive-doubling", "central", "auto"] {
             #expect(csv.contains { $0.hasPrefix("all-reduce,\(algorithm),in-place,512,128,float32,sum") }, "\(algorithm)")
         }
+        // The JSON parses, with the probe, the context and one entry per size and algorithm.
+        struct Document: Decodable {
+            struct Probe: Decodable { var latency_us: Double; var link_gbps: Double }
+            struct Entry: Decodable { var algorithm: String; var size_bytes: Int; var busbw_gbps: Double; var wrong: Int? }
+            var ranks: String
+            var probe: Probe
+            var results: [Entry]
+        }
         let json = try TrainingProcessTests().readFile(directory + "/r.json")
-        #expect(json.contains("\"probe\": {\"latency_us\"") && json.contains("\"busbw_gbps\""))
+        let document = try JSONDecoder().decode(Document.self, from: Data(json.utf8))
+        #expect(document.ranks == "3" && document.probe.latency_us > 0 && document.results.count == 3 * 5)
+        #expect(document.results.allSatisfy { $0.wrong == 0 && $0.busbw_gbps > 0 }, "\(json)")
         let svg = try TrainingProcessTests().readFile(directory + "/r.svg")
         #expect(svg.hasPrefix("<svg") && svg.contains("recursive-doubling") && svg.contains("<polyline"))
     }
@@ -409,8 +420,13 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         let accuracy = Double(csv.last!.split(separator: ",")[2])!
         #expect(accuracy > 0.9, "\(csv)")
         #expect(try readFile(directory + "/metrics.svg").contains("<svg"))
-        let trace = try readFile(timeline)
-        #expect(trace.contains("\"backward\"") && trace.contains("all-reduce bucket 0") && trace.contains("\"pid\":2"))
+        struct Trace: Decodable {
+            struct Event: Decodable { var name: String; var ph: String; var pid: Int; var tid: Int? }
+            var traceEvents: [Event]
+        }
+        let trace = try JSONDecoder().decode(Trace.self, from: Data(try readFile(timeline).utf8))
+        #expect(trace.traceEvents.contains { $0.name == "backward" && $0.pid == 2 && $0.ph == "X" })
+        #expect(trace.traceEvents.contains { $0.name == "all-reduce bucket 0" && $0.tid == 1 })
     }
 
     @Test func aBadDataDirectoryIsNamed() throws {
