@@ -40,6 +40,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         // HMAC-SHA256 for authenticated joins (COLLECTIVES_JOB_SECRET).
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        // Calls, bytes, time and failures per collective, for whatever backend a program
+        // bootstraps (nothing is recorded without one).
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         .target(
@@ -92,6 +95,7 @@ let package = Package(
                 "CollectivesRendezvous",
                 "CollectivesBootstrap",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -198,7 +202,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CollectivesTests",
-            dependencies: ["Collectives", "CollectivesTransport", "CollectivesRendezvous", "CollectivesVerification"],
+            dependencies: ["Collectives", "CollectivesTransport", "CollectivesRendezvous", "CollectivesVerification",
+                           .product(name: "MetricsTestKit", package: "swift-metrics")],
             swiftSettings: strict
         ),
         .testTarget(

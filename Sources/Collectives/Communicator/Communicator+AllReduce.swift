@@ -97,11 +97,15 @@ extension Communicator {
         let kernel = try reductionKernel(dataType, op, operation: "all-reduce")
         let sequence = nextSequence()
         let bytes = count * dataType.size
+        let started = Deadline.now.uptimeNanoseconds
+        var algorithmName = "none"
+        defer { metrics.record("all-reduce", algorithm: algorithmName, bytes: bytes, since: started) }
         guard worldSize > 1, count > 0 else {
             if let source, let base, count > 0 { base.copyMemory(from: source, byteCount: bytes) }
             return
         }
         let chosen = try resolve(algorithm, bytes: bytes)
+        algorithmName = chosen.rawValue
         // The ring reads the send buffer where it needs it, while the network works; the other
         // algorithms start from a copy.
         let ringSource = chosen == .ring || chosen == .auto ? source : nil

@@ -30,12 +30,16 @@ extension Communicator {
         options.timeoutSeconds = configuration.timeoutSeconds
         options.tcp.secret = configuration.jobSecret
         let bootstrapped: Bootstrapped
+        let started = Deadline.now.uptimeNanoseconds
         do {
             bootstrapped = try Bootstrap.connect(configuration: configuration, settings: options.bootstrapSettings)
         } catch {
-            throw CollectivesError(error, operation: "bootstrap")
+            let failure = CollectivesError(error, operation: "bootstrap")
+            CollectiveMetrics(factory: options.metricsFactory).recordFailure(failure.kind)
+            throw failure
         }
         self.init(transport: bootstrapped.transport, options: options, bootstrapped: bootstrapped)
+        metrics.recordBootstrap(nanoseconds: Deadline.now.uptimeNanoseconds - started)
     }
 }
 
@@ -59,12 +63,16 @@ extension Communicator {
         configuration.localWorldSize = environment["LOCAL_WORLD_SIZE"].flatMap { Int($0) }
         configuration.localRank = environment["LOCAL_RANK"].flatMap { Int($0) }
         let bootstrapped: Bootstrapped
+        let started = Deadline.now.uptimeNanoseconds
         do {
             bootstrapped = try Bootstrap.connect(store: store, configuration: configuration, settings: options.bootstrapSettings)
         } catch {
-            throw CollectivesError(error, operation: "bootstrap")
+            let failure = CollectivesError(error, operation: "bootstrap")
+            CollectiveMetrics(factory: options.metricsFactory).recordFailure(failure.kind)
+            throw failure
         }
         self.init(transport: bootstrapped.transport, options: options, bootstrapped: bootstrapped)
+        metrics.recordBootstrap(nanoseconds: Deadline.now.uptimeNanoseconds - started)
     }
 }
 

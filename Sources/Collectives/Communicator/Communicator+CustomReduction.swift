@@ -1,3 +1,4 @@
+import CollectivesSystem
 import CollectivesTransport
 
 /// All-reduce with a reduction the caller writes.
@@ -28,6 +29,8 @@ extension Communicator {
         let dataType = T.checkedDataType
         try queue.runHere { () throws(CollectivesError) in
             let n = worldSize, count = buffer.count
+            let started = Deadline.now.uptimeNanoseconds
+            defer { metrics.record("all-reduce", algorithm: "custom", bytes: count * dataType.size, since: started) }
             guard n > 1, count > 0, let base = buffer.baseAddress else { return }
             let piece = Swift.max(1, Swift.min(count, Self.customPieceBytes / (n * dataType.size)))
             let gathered = UnsafeMutableBufferPointer<T>.allocate(capacity: piece * n)

@@ -95,6 +95,8 @@ extension Communicator {
     func performAllGather(send: UnsafeRawPointer?, receive: UnsafeMutableRawPointer?, blockCount: Int, dataType: DataType) throws(CollectivesError) {
         let sequence = nextSequence()
         let blockBytes = blockCount * dataType.size
+        let started = Deadline.now.uptimeNanoseconds
+        defer { metrics.record("all-gather", algorithm: "ring", bytes: blockBytes, since: started) }
         guard blockBytes > 0, let output = receive else { return }
         let own = output + rank * blockBytes
         if let send, send != UnsafeRawPointer(own) { own.copyMemory(from: send, byteCount: blockBytes) }
@@ -111,6 +113,8 @@ extension Communicator {
         let kernel = try reductionKernel(dataType, op, operation: "reduce-scatter")
         let sequence = nextSequence()
         let blockBytes = blockCount * dataType.size
+        let started = Deadline.now.uptimeNanoseconds
+        defer { metrics.record("reduce-scatter", algorithm: "ring", bytes: blockBytes * worldSize, since: started) }
         guard blockBytes > 0, let input = send, let output = receive else { return }
         let totalBytes = blockBytes * worldSize
         // The ring reduces in place: work on a copy unless the caller lent the whole buffer.

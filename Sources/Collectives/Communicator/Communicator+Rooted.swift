@@ -87,6 +87,8 @@ extension Communicator {
         try checkRoot(root, operation: "broadcast")
         let sequence = nextSequence()
         let bytes = count * dataType.size
+        let started = Deadline.now.uptimeNanoseconds
+        defer { metrics.record("broadcast", algorithm: worldSize <= 2 || bytes <= rootedTreeLimitBytes ? "binomial" : "chain", bytes: bytes, since: started) }
         do {
             let context = exchange(CallDescriptor(.broadcast, sequence: sequence, count: count, dataType: dataType, root: root),
                                    segmentBytes: options.treeSegmentBytes)
@@ -104,6 +106,8 @@ extension Communicator {
         try checkRoot(root, operation: "reduce")
         let kernel = try reductionKernel(dataType, op, operation: "reduce")
         let sequence = nextSequence()
+        let started = Deadline.now.uptimeNanoseconds
+        defer { metrics.record("reduce", algorithm: worldSize <= 2 || count * dataType.size <= rootedTreeLimitBytes ? "binomial" : "chain", bytes: count * dataType.size, since: started) }
         do {
             let context = exchange(CallDescriptor(.reduce, sequence: sequence, count: count, dataType: dataType, op: op, root: root),
                                    segmentBytes: options.treeSegmentBytes)

@@ -1,3 +1,4 @@
+import CollectivesSystem
 import CollectivesTransport
 
 /// Collectives whose blocks differ in size from rank to rank (Gloo's allgatherv and alltoallv,
@@ -28,7 +29,7 @@ extension Communicator {
         let size = T.checkedDataType.size
         let blocks = Self.blocks(counts, size)
         try queue.runHere { () throws(CollectivesError) in
-            try performVariable(.allGatherVariable, T.checkedDataType, what: "(\(counts.reduce(0, +)) × \(T.checkedDataType) in all)") { exchange throws(TransportError) in
+            try performVariable(.allGatherVariable, T.checkedDataType, bytes: send.count * size, what: "(\(counts.reduce(0, +)) × \(T.checkedDataType) in all)") { exchange throws(TransportError) in
                 let own = Direct.Block(offset: 0, bytes: send.count * size)
                 try Direct.allToAllVariable(send: UnsafeRawPointer(send.baseAddress), sendBlocks: Array(repeating: own, count: worldSize),
                                             receive: UnsafeMutableRawPointer(receive.baseAddress), receiveBlocks: blocks, exchange: exchange)
@@ -64,7 +65,7 @@ extension Communicator {
             blocks = Self.blocks(counts, size)
         }
         try queue.runHere { () throws(CollectivesError) in
-            try performVariable(.gatherVariable, T.checkedDataType, root: root, what: "(\(send.count) × \(T.checkedDataType) from this rank, root \(root))") { exchange throws(TransportError) in
+            try performVariable(.gatherVariable, T.checkedDataType, root: root, bytes: send.count * size, what: "(\(send.count) × \(T.checkedDataType) from this rank, root \(root))") { exchange throws(TransportError) in
                 try Direct.gatherVariable(send: UnsafeRawPointer(send.baseAddress), sendBytes: send.count * size,
                                           receive: UnsafeMutableRawPointer(receive.baseAddress), receiveBlocks: blocks, root: root, exchange: exchange)
             }
@@ -104,7 +105,7 @@ extension Communicator {
             blocks = Self.blocks(counts, size)
         }
         try queue.runHere { () throws(CollectivesError) in
-            try performVariable(.scatterVariable, T.checkedDataType, root: root, what: "(\(receive.count) × \(T.checkedDataType) to this rank, root \(root))") { exchange throws(TransportError) in
+            try performVariable(.scatterVariable, T.checkedDataType, root: root, bytes: rank == root ? send.count * size : 0, what: "(\(receive.count) × \(T.checkedDataType) to this rank, root \(root))") { exchange throws(TransportError) in
                 try Direct.scatterVariable(send: UnsafeRawPointer(send.baseAddress), sendBlocks: blocks,
                                            receive: UnsafeMutableRawPointer(receive.baseAddress), receiveBytes: receive.count * size,
                                            root: root, exchange: exchange)
@@ -145,7 +146,7 @@ extension Communicator {
         let size = T.checkedDataType.size
         let sendBlocks = Self.blocks(sendCounts, size), receiveBlocks = Self.blocks(receiveCounts, size)
         try queue.runHere { () throws(CollectivesError) in
-            try performVariable(.allToAllVariable, T.checkedDataType, what: "(\(send.count) × \(T.checkedDataType) out, \(receive.count) in)") { exchange throws(TransportError) in
+            try performVariable(.allToAllVariable, T.checkedDataType, bytes: send.count * size, what: "(\(send.count) × \(T.checkedDataType) out, \(receive.count) in)") { exchange throws(TransportError) in
                 try Direct.allToAllVariable(send: UnsafeRawPointer(send.baseAddress), sendBlocks: sendBlocks,
                                             receive: UnsafeMutableRawPointer(receive.baseAddress), receiveBlocks: receiveBlocks, exchange: exchange)
             }
@@ -155,9 +156,11 @@ extension Communicator {
     // MARK: Helpers
 
     /// Runs one variable-size exchange in the operation queue, naming it in errors.
-    private func performVariable(_ kind: CollectiveKind, _ dataType: DataType, root: Int? = nil, what: String,
+    private func performVariable(_ kind: CollectiveKind, _ dataType: DataType, root: Int? = nil, bytes: Int, what: String,
                                  _ body: (Exchange) throws(TransportError) -> Void) throws(CollectivesError) {
         let sequence = nextSequence()
+        let started = Deadline.now.uptimeNanoseconds
+        defer { metrics.record(CallDescriptor(kind, sequence: 0).kindName, algorithm: "direct", bytes: bytes, since: started) }
         let call = CallDescriptor(kind, sequence: sequence, dataType: dataType, root: root)
         do {
             try body(exchange(call))

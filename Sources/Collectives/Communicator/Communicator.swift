@@ -57,6 +57,9 @@ public final class Communicator: @unchecked Sendable {
     /// Publishes this rank's progress for stuck-rank diagnosis (when there is a store).
     let progress: ProgressReporter?
 
+    /// Calls, bytes, time and failures, for swift-metrics.
+    let metrics: CollectiveMetrics
+
     // Touched only inside operations, which the queue serializes.
     var sequence: UInt64 = 0
     let workspace: Workspace
@@ -86,6 +89,7 @@ public final class Communicator: @unchecked Sendable {
         self.bootstrapped = bootstrapped
         progress = bootstrapped?.store.map { ProgressReporter(store: $0, rank: transport.rank, worldSize: transport.worldSize) }
         self.logger = options.logger
+        metrics = CollectiveMetrics(factory: options.metricsFactory)
         costModel = options.costModel
         workspace = Workspace(scratchBytes: options.ringWindow * options.ringSegmentBytes)
     }
@@ -153,6 +157,7 @@ public final class Communicator: @unchecked Sendable {
     func failure(_ error: TransportError, _ operation: String) -> CollectivesError {
         if let earlier = queue.currentFailure { return earlier }
         let failure = describe(error, operation)
+        metrics.recordFailure(failure.kind)
         queue.fail(failure)
         transport.fail(error)
         return failure

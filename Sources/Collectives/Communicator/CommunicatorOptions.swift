@@ -1,5 +1,6 @@
 import CollectivesSystem
 import CollectivesTransport
+import CoreMetrics
 import Logging
 
 /// Settings of a communicator. Defaults suit most jobs; `COLLECTIVES_TIMEOUT` sets
@@ -68,6 +69,12 @@ public struct CommunicatorOptions: Sendable {
 
     /// Where the library logs (swift-log). Label `collectives`.
     public var logger = Logger(label: "collectives")
+
+    /// Where this communicator's metrics go (calls, bytes and time per collective and
+    /// algorithm, failures, bootstrap time; see docs/api.md). `nil`, the default, uses the
+    /// factory the program bootstrapped with `MetricsSystem.bootstrap`, which without one
+    /// drops them.
+    public var metricsFactory: (any MetricsFactory)?
 
     /// The RDMA verbs calls the communicator makes (the library on this host by default); a test
     /// stands in for a device here.
