@@ -43,6 +43,8 @@ let package = Package(
         // Calls, bytes, time and failures per collective, for whatever backend a program
         // bootstraps (nothing is recorded without one).
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        // `swift package generate-documentation` (scripts/docs.sh): the DocC catalog of Collectives.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
     ],
     targets: [
         .target(

@@ -1,9 +1,9 @@
 import CollectivesSystem
 
-/// A collective started without waiting for it (``Communicator/startAllReduce(_:op:)``).
+/// A collective started without waiting for it (`startAllReduce(_:op:algorithm:)` and the other `start…` forms).
 ///
 /// The collective runs on the communicator's own thread, after every call issued before it.
-/// Its buffer must stay valid, and untouched, until ``wait()`` returns.
+/// Its buffer must stay valid, and untouched, until `wait()` returns.
 public final class CollectiveRequest: @unchecked Sendable {
     private let lock = ConditionLock()
     private var result: Result<Void, CollectivesError>?

@@ -11,15 +11,18 @@ extension Communicator {
     /// and `algorithm`. A count of zero, or a world of one rank, returns at once. Every rank
     /// ends with the same bits, whatever the algorithm.
     ///
-    /// - Parameter algorithm: forces an algorithm for this call; `nil` uses
-    ///   ``CommunicatorOptions/algorithm`` (by default ``Algorithm/auto``).
+    /// - Parameters:
+    ///   - buffer: this rank's values, replaced by the reduction.
+    ///   - op: how values combine; it must apply to `T` (``ReduceOperation/applies(to:)``).
+    ///   - algorithm: forces an algorithm for this call; `nil` uses
+    ///     ``CommunicatorOptions/algorithm`` (by default ``Algorithm/auto``).
     public func allReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOperation = .sum, algorithm: Algorithm? = nil) throws(CollectivesError) {
         try queue.runHere { () throws(CollectivesError) in
             try performAllReduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count, dataType: T.checkedDataType, op: op, algorithm: algorithm)
         }
     }
 
-    /// All-reduces an array in place. See ``allReduce(_:op:algorithm:)-(UnsafeMutableBufferPointer<T>,_,_)``.
+    /// All-reduces an array in place. See `allReduce(_:op:algorithm:)` on a buffer.
     public func allReduce<T: CollectiveElement>(_ array: inout [T], op: ReduceOperation = .sum, algorithm: Algorithm? = nil) throws(CollectivesError) {
         let result: Result<Void, CollectivesError> = array.withUnsafeMutableBufferPointer { buffer in
             Result { () throws(CollectivesError) in try allReduce(buffer, op: op, algorithm: algorithm) }
@@ -51,7 +54,7 @@ extension Communicator {
 
     // MARK: Async
 
-    /// The `async` form of ``allReduce(_:op:algorithm:)-(UnsafeMutableBufferPointer<T>,_,_)``:
+    /// The `async` form of `allReduce(_:op:algorithm:)` on a buffer:
     /// the work and the waiting happen on the communicator's own thread, so no cooperative thread
     /// is blocked. `buffer` must stay valid until this returns.
     public func allReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOperation = .sum, algorithm: Algorithm? = nil) async throws(CollectivesError) {
@@ -78,7 +81,7 @@ extension Communicator {
     // MARK: Non-blocking
 
     /// Starts an all-reduce of `buffer` on the communicator's thread and returns at once; call
-    /// ``CollectiveRequest/wait()`` before touching the buffer again. Requests run in the order
+    /// `CollectiveRequest.wait()` before touching the buffer again. Requests run in the order
     /// they were started, after every call issued before them, so overlapping computation with
     /// several of these in flight is safe.
     public func startAllReduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOperation = .sum, algorithm: Algorithm? = nil) -> CollectiveRequest {

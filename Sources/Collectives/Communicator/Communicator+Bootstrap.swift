@@ -5,7 +5,7 @@ import CollectivesTransport
 import Logging
 
 extension Communicator {
-    /// Makes a communicator from the environment a launcher set (see ``LaunchConfiguration``):
+    /// Makes a communicator from the environment a launcher set (see `LaunchConfiguration`):
     /// `collectives-run`, torchrun, Slurm or OpenMPI variables, and `COLLECTIVES_TIMEOUT`.
     public static func fromEnvironment(options: CommunicatorOptions = CommunicatorOptions()) throws(CollectivesError) -> Communicator {
         let environment = ProcessEnvironment.current()
@@ -21,8 +21,8 @@ extension Communicator {
     }
 
     /// Finds the other ranks through a TCP store at the configuration's master address (served
-    /// by rank 0, or standalone when ``LaunchConfiguration/externalStore`` is set), connects to
-    /// them, and chooses the transport of every pair (``Bootstrap`` and ``TransportFactory``, the
+    /// by rank 0, or standalone when `LaunchConfiguration.externalStore` is set), connects to
+    /// them, and chooses the transport of every pair (`Bootstrap` and `TransportFactory`, the
     /// layer below the collectives). The whole set-up is bounded by the configuration's timeout,
     /// and `options.timeoutSeconds` is set from it.
     public convenience init(configuration: LaunchConfiguration, options: CommunicatorOptions = CommunicatorOptions()) throws(CollectivesError) {
@@ -44,15 +44,15 @@ extension Communicator {
 }
 
 extension Communicator {
-    /// Finds the other ranks through `store`, any ``Store`` every rank can reach: a
-    /// ``FileStore`` in a directory they share (no server, no port), a ``TCPStore`` of the
-    /// program's own, an ``InMemoryStore`` for ranks that are threads of one process. Then as
+    /// Finds the other ranks through `store`, any `Store` every rank can reach: a
+    /// `FileStore` in a directory they share (no server, no port), a `TCPStore` of the
+    /// program's own, an `InMemoryStore` for ranks that are threads of one process. Then as
     /// ``init(configuration:options:)``: TCP between the ranks, shared memory or RDMA where
     /// ``CommunicatorOptions/transport`` allows. The set-up is bounded by
     /// `options.timeoutSeconds`; `COLLECTIVES_SOCKET_IFNAME` chooses the address each rank
-    /// advertises (see ``Bootstrap/connect(store:configuration:settings:)`` for the default).
+    /// advertises (see `Bootstrap.connect(store:configuration:settings:)` for the default).
     ///
-    /// The store must be this job's alone (a fresh directory, or a ``PrefixStore`` with a
+    /// The store must be this job's alone (a fresh directory, or a `PrefixStore` with a
     /// prefix unique to the job).
     public convenience init(store: any Store, rank: Int, worldSize: Int, options: CommunicatorOptions = CommunicatorOptions()) throws(CollectivesError) {
         let environment = ProcessEnvironment.current()

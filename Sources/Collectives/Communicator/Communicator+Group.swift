@@ -43,7 +43,7 @@ extension Communicator {
         try queue.runHere { () throws(CollectivesError) in try performGroup(group.entries) }
     }
 
-    /// The `async` form of ``group(_:)``: the transfers run on the communicator's thread.
+    /// The `async` form of `group(_:)`: the transfers run on the communicator's thread.
     public func group(_ body: (AllReduceGroup) -> Void) async throws(CollectivesError) {
         let group = AllReduceGroup()
         body(group)
@@ -51,7 +51,7 @@ extension Communicator {
         try await queue.runOnWorker { () throws(CollectivesError) in try self.performGroup(entries) }
     }
 
-    /// The non-blocking form of ``group(_:)``.
+    /// The non-blocking form of `group(_:)`.
     public func startGroup(_ body: (AllReduceGroup) -> Void) -> CollectiveRequest {
         let group = AllReduceGroup()
         body(group)

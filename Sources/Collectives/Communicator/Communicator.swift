@@ -67,7 +67,7 @@ public final class Communicator: @unchecked Sendable {
     var costModel: CostModel?
 
     /// Makes a communicator over a transport that is already connected (for example one of an
-    /// ``InProcessTransport`` group).
+    /// `InProcessTransport` group).
     /// Every rank is taken to be on this host (as a group of threads would be).
     public convenience init(transport: any Transport, options: CommunicatorOptions = CommunicatorOptions()) {
         self.init(transport: transport, options: options, bootstrapped: nil)

@@ -39,7 +39,7 @@ public struct CommunicatorOptions: Sendable {
     /// `COLLECTIVES_REDUCE_GBPS` set them.
     public var costModel: CostModel?
 
-    /// Which transport carries the data. Default ``TransportChoice/auto``;
+    /// Which transport carries the data. Default `.auto`;
     /// `COLLECTIVES_TRANSPORT` sets it.
     public var transport: TransportChoice = .auto
 
@@ -50,12 +50,12 @@ public struct CommunicatorOptions: Sendable {
     public var tcp = TCPOptions()
 
     /// How long a waiting rank polls before it yields or sleeps; `nil` (the default) takes
-    /// ``WaitPolicy/automatic(localRanks:cores:)``'s value for the ranks on this host.
+    /// `WaitPolicy.automatic(localRanks:cores:)`'s value for the ranks on this host.
     /// `COLLECTIVES_SPIN_MICROSECONDS` sets it.
     public var spinMicroseconds: Int?
 
     /// How long, after spinning, a waiting rank polls with `sched_yield` between polls before it
-    /// sleeps; `nil` (the default) takes ``WaitPolicy/automatic(localRanks:cores:)``'s value.
+    /// sleeps; `nil` (the default) takes `WaitPolicy.automatic(localRanks:cores:)`'s value.
     /// `COLLECTIVES_YIELD_MICROSECONDS` sets it.
     public var yieldMicroseconds: Int?
 
