@@ -13,6 +13,23 @@ struct Settings: Codable, Sendable, Equatable {
     var name: String
 }
 
+/// The in-place collectives on storage other than arrays.
+func contiguousForms(_ c: Communicator) throws -> Bool {
+    let n = c.worldSize
+    var contiguous = ContiguousArray<Int32>(repeating: Int32(c.rank + 1), count: 7)
+    try c.allReduce(&contiguous, op: .sum)
+    var whole = [Double](repeating: Double(c.rank), count: 10)
+    var middle = whole[3..<6]
+    try c.broadcast(&middle, root: n - 1)
+    whole.replaceSubrange(3..<6, with: middle)
+    var values = [UInt64](repeating: UInt64(1) << UInt64(c.rank), count: 5)
+    var span = values.mutableSpan
+    try c.allReduce(&span, op: .bitwiseOr)
+    return contiguous.allSatisfy { $0 == Int32(n * (n + 1) / 2) }
+        && whole[3..<6].allSatisfy { $0 == Double(n - 1) } && whole[0] == Double(c.rank)
+        && values.allSatisfy { $0 == (UInt64(1) << UInt64(n)) - 1 }
+}
+
 /// Three buffers all-reduced as one transfer, then compared with the sums every rank knows.
 func fusedGroup(_ c: Communicator) throws -> Bool {
     let n = c.worldSize
@@ -77,6 +94,9 @@ struct APITour {
         b.initialize(repeating: Double(rank))
         try await CollectiveRequest.waitAll([c.startAllReduce(a, op: .sum), c.startAllReduce(b, op: .max)])
         expect(a.allSatisfy { $0 == Float(n) } && b.allSatisfy { $0 == Double(n - 1) }, "waitAll")
+
+        // Other contiguous storage: ContiguousArray, ArraySlice, MutableSpan.
+        expect(try contiguousForms(c), "ContiguousArray, ArraySlice and MutableSpan")
 
         // Small buffers fused into one transfer per type and operation (blocking form, from a
         // synchronous function).

@@ -133,4 +133,30 @@ import Testing
         try single.allReduce(&values, op: .sum)
         #expect(values == [1, 2, 3])
     }
+
+    /// A collection without contiguous storage is refused with a reason, not copied silently.
+    @Test func aCollectionWithoutContiguousStorageIsRefused() throws {
+        struct Scattered: MutableCollection {
+            var storage: [Float]
+            var startIndex: Int { 0 }
+            var endIndex: Int { storage.count }
+            func index(after i: Int) -> Int { i + 1 }
+            subscript(position: Int) -> Float {
+                get { storage[position] }
+                set { storage[position] = newValue }
+            }
+        }
+        let single = Communicator(transport: SingleRankTransport())
+        defer { single.close() }
+        var scattered = Scattered(storage: [1, 2])
+        do {
+            try single.allReduce(&scattered)
+            Issue.record("a collection without contiguous storage was accepted")
+        } catch {
+            #expect(error.kind == .invalidArgument && error.description.contains("no contiguous storage"), "\(error)")
+        }
+        var slice = [Float](repeating: 3, count: 8)[2..<5]
+        try single.allReduce(&slice)
+        #expect(Array(slice) == [3, 3, 3])
+    }
 }
