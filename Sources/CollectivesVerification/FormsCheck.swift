@@ -51,6 +51,15 @@ public enum FormsCheck {
             // With an odd number of ranks the last even rank sends to rank 0, also even: it
             // has sent already, and rank 0 receives after its own send, so nothing waits forever.
             errors += wrong(.sendReceive, incoming)
+            // Started both ways at once and awaited together with a collective's request.
+            let buffers = Buffers<T>()
+            defer { buffers.release() }
+            let into = buffers.make([T](repeating: .zero, count: count)), from = buffers.make(outgoing)
+            let receive = c.startReceive(into: into, from: left, tag: 4)
+            let send = c.startSend(UnsafeBufferPointer(from), to: right, tag: 4)
+            try await CollectiveRequest.waitAll([receive, send, c.startBarrier()])
+            try await receive.wait()  // again: the same outcome at once
+            errors += wrong(.sendReceive, Array(into))
         }
         try await c.barrier()
 

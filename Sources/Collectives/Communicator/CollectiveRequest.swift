@@ -1,10 +1,40 @@
 import CollectivesSystem
 
+/// Something started without waiting for it: a collective (``CollectiveRequest``) or a
+/// point-to-point message (``PointToPointRequest``).
+public protocol CommunicationRequest: Sendable {
+    /// Blocks until done; throws the error it failed with.
+    func wait() throws(CollectivesError)
+    /// Suspends, without blocking a cooperative thread, until done.
+    func wait() async throws(CollectivesError)
+}
+
+extension CommunicationRequest {
+    /// Waits for every request, in order, and then throws the first error any of them failed
+    /// with (each has finished, or failed, by then; none is left pointing into a buffer).
+    public static func waitAll(_ requests: [any CommunicationRequest]) throws(CollectivesError) {
+        var first: CollectivesError?
+        for request in requests {
+            do { try request.wait() } catch { if first == nil { first = error } }
+        }
+        if let first { throw first }
+    }
+
+    /// The `async` form of ``waitAll(_:)``.
+    public static func waitAll(_ requests: [any CommunicationRequest]) async throws(CollectivesError) {
+        var first: CollectivesError?
+        for request in requests {
+            do { try await request.wait() } catch { if first == nil { first = error } }
+        }
+        if let first { throw first }
+    }
+}
+
 /// A collective started without waiting for it (`startAllReduce(_:op:algorithm:)` and the other `start…` forms).
 ///
 /// The collective runs on the communicator's own thread, after every call issued before it.
 /// Its buffer must stay valid, and untouched, until `wait()` returns.
-public final class CollectiveRequest: @unchecked Sendable {
+public final class CollectiveRequest: CommunicationRequest, @unchecked Sendable {
     private let lock = ConditionLock()
     private var result: Result<Void, CollectivesError>?
     private var times: (started: UInt64, finished: UInt64) = (0, 0)
@@ -60,24 +90,5 @@ public final class CollectiveRequest: @unchecked Sendable {
         }
         let outcome: Result<Void, CollectivesError> = lock.withLock { result! }
         try outcome.get()
-    }
-
-    /// Waits for every request, in order, and then throws the first error any of them failed
-    /// with (each request has run, or failed, by then; none is left pointing into a buffer).
-    public static func waitAll(_ requests: [CollectiveRequest]) throws(CollectivesError) {
-        var first: CollectivesError?
-        for request in requests {
-            do { try request.wait() } catch { if first == nil { first = error } }
-        }
-        if let first { throw first }
-    }
-
-    /// The `async` form of ``waitAll(_:)``.
-    public static func waitAll(_ requests: [CollectiveRequest]) async throws(CollectivesError) {
-        var first: CollectivesError?
-        for request in requests {
-            do { try await request.wait() } catch { if first == nil { first = error } }
-        }
-        if let first { throw first }
     }
 }

@@ -86,7 +86,7 @@ extension Communicator {
 
 /// A send or receive started with ``Communicator/startSend(_:to:tag:)`` or
 /// ``Communicator/startReceive(into:from:tag:)``.
-public final class PointToPointRequest: @unchecked Sendable {
+public final class PointToPointRequest: CommunicationRequest, @unchecked Sendable {
     private let communicator: Communicator
     private let what: String
     private let handle = Mutex<TransportRequest?>(nil)
@@ -118,5 +118,12 @@ public final class PointToPointRequest: @unchecked Sendable {
         }
         finished.withLock { $0 = outcome }
         try outcome.get()
+    }
+
+    /// Suspends, without blocking a cooperative thread, until the message has been sent or
+    /// received: the wait runs on the communicator's thread, after the calls issued before it.
+    public func wait() async throws(CollectivesError) {
+        if let outcome = finished.withLock({ $0 }) { return try outcome.get() }
+        try await communicator.queue.runOnWorker { () throws(CollectivesError) in try self.wait() }
     }
 }

@@ -54,6 +54,15 @@ public struct LaunchConfiguration: Sendable, Hashable {
     /// `MASTER_ADDR` that this host cannot bind is an error, never a silent bind to every interface.
     public var storeBindAddress: String?
 
+    /// ``timeoutSeconds`` as a `Duration`.
+    public var timeout: Duration {
+        get { .nanoseconds(Int64(clamping: UInt64(Swift.min(timeoutSeconds * 1e9, 9.2e18)))) }
+        set {
+            let (seconds, attoseconds) = newValue.components
+            timeoutSeconds = Double(seconds) + Double(attoseconds) / 1e18
+        }
+    }
+
     /// The default for `COLLECTIVES_TIMEOUT`.
     public static let defaultTimeoutSeconds: Double = 300
     /// The default `MASTER_PORT` when a launcher gives none (torchrun's default).
