@@ -181,8 +181,40 @@ void collectives_f16_divide(uint16_t *d, size_t n, float divisor) {
         memcpy(d + i, x, (n - i) * 2);
     }
 }
+
+__attribute__((target("avx,f16c")))
+void collectives_f16_from_floats(uint16_t *d, const float *s, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm_storeu_si128((__m128i *)(d + i), _mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT));
+    }
+    if (i < n) {
+        float x[8] = {0};
+        uint16_t y[8];
+        memcpy(x, s + i, (n - i) * sizeof(float));
+        _mm_storeu_si128((__m128i *)y, _mm256_cvtps_ph(_mm256_loadu_ps(x), _MM_FROUND_TO_NEAREST_INT));
+        memcpy(d + i, y, (n - i) * 2);
+    }
+}
+
+__attribute__((target("avx,f16c")))
+void collectives_f16_to_floats(float *d, const uint16_t *s, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
+    }
+    if (i < n) {
+        uint16_t x[8] = {0};
+        float y[8];
+        memcpy(x, s + i, (n - i) * 2);
+        _mm256_storeu_ps(y, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x)));
+        memcpy(d + i, y, (n - i) * sizeof(float));
+    }
+}
 #else
 int collectives_f16_accelerated(void) { return 0; }
+void collectives_f16_from_floats(uint16_t *d, const float *s, size_t n) { (void)d; (void)s; (void)n; }
+void collectives_f16_to_floats(float *d, const uint16_t *s, size_t n) { (void)d; (void)s; (void)n; }
 void collectives_f16_sum(uint16_t *d, const uint16_t *s, size_t n) { (void)d; (void)s; (void)n; }
 void collectives_f16_product(uint16_t *d, const uint16_t *s, size_t n) { (void)d; (void)s; (void)n; }
 void collectives_f16_divide(uint16_t *d, size_t n, float divisor) { (void)d; (void)n; (void)divisor; }

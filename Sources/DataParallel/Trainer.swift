@@ -30,6 +30,11 @@ public struct TrainingOptions: Sendable {
     public var seed: UInt64 = 1
     /// Record a timeline of forward, backward and each bucket's communication.
     public var recordTimeline = false
+    /// All-reduce gradients in 16 bits (`nil`: in `Float`), through a ``CompressionHook``
+    /// unless the trainer is given a hook of its own.
+    public var gradientPrecision: HalfPrecision?
+    /// With ``gradientPrecision``: carry each rank's rounding error into its next step.
+    public var errorFeedback = true
 
     public init() {}
 }
@@ -67,17 +72,22 @@ public final class DataParallelTrainer: @unchecked Sendable {
     /// The settings; the optimizer's learning rate may be changed between steps (schedules).
     public var options: TrainingOptions
     public let buckets: GradientBuckets
+    /// How each bucket travels (``AllReduceHook`` unless told otherwise).
+    public let hook: any CommunicationHook
     public private(set) var timeline: Timeline
     private let state: SGDState
     private let batchFeatures: UnsafeMutablePointer<Float>
     private let batchLabels: UnsafeMutablePointer<Int32>
     private var requests: [CollectiveRequest?]
 
-    /// Makes the trainer; rank 0's initial parameters are broadcast to every rank.
-    public init(model: MLP, communicator: Communicator, options: TrainingOptions) throws(CollectivesError) {
+    /// Makes the trainer; rank 0's initial parameters are broadcast to every rank. `hook` says
+    /// how gradient buckets travel; `nil` takes a ``CompressionHook`` when
+    /// ``TrainingOptions/gradientPrecision`` is set, else an ``AllReduceHook``.
+    public init(model: MLP, communicator: Communicator, options: TrainingOptions, hook: (any CommunicationHook)? = nil) throws(CollectivesError) {
         self.model = model
         self.communicator = communicator
         self.options = options
+        self.hook = hook ?? options.gradientPrecision.map { CompressionHook(precision: $0, errorFeedback: options.errorFeedback) } ?? AllReduceHook()
         buckets = GradientBuckets(parameterCounts: (0..<model.layerCount).map { model.parameterCount(layer: $0) },
                                   offsets: model.offsets, firstBucketBytes: options.firstBucketBytes,
                                   bucketCapBytes: options.bucketCapBytes)
@@ -95,6 +105,11 @@ public final class DataParallelTrainer: @unchecked Sendable {
     deinit {
         batchFeatures.deallocate()
         batchLabels.deallocate()
+    }
+
+    /// Bytes this rank puts into the gradient all-reduces of one step (all buckets).
+    public var gradientBytesPerStep: Int {
+        buckets.buckets.reduce(0) { $0 + hook.wireBytes(count: $1.range.count) }
     }
 
     /// Steps per epoch for `totalExamples` (the last batch may be smaller).
@@ -168,7 +183,8 @@ public final class DataParallelTrainer: @unchecked Sendable {
             pendingLayers[bucket] -= 1
             if pendingLayers[bucket] == 0 {
                 let range = buckets.buckets[bucket].range
-                requests[bucket] = communicator.startAllReduce(UnsafeMutableBufferPointer(rebasing: gradients[range]), op: .sum, algorithm: options.algorithm)
+                requests[bucket] = hook.start(bucket: bucket, gradients: UnsafeMutableBufferPointer(rebasing: gradients[range]),
+                                              communicator: communicator, algorithm: options.algorithm)
             }
         }
         now = Deadline.now.uptimeNanoseconds
@@ -179,6 +195,9 @@ public final class DataParallelTrainer: @unchecked Sendable {
         case .allReduce where overlapping:
             for (index, request) in requests.enumerated() {
                 try request?.wait()
+                if request != nil {
+                    hook.finish(bucket: index, gradients: UnsafeMutableBufferPointer(rebasing: gradients[buckets.buckets[index].range]))
+                }
                 if let (start, end) = request?.executionInterval {
                     communication += end - start
                     timeline.record("all-reduce bucket \(index)", thread: 1, from: start, to: end)
@@ -191,7 +210,9 @@ public final class DataParallelTrainer: @unchecked Sendable {
         case .allReduce:
             for (index, bucket) in buckets.buckets.enumerated() {
                 let start = Deadline.now.uptimeNanoseconds
-                try communicator.allReduce(UnsafeMutableBufferPointer(rebasing: gradients[bucket.range]), op: .sum, algorithm: options.algorithm)
+                let slice = UnsafeMutableBufferPointer(rebasing: gradients[bucket.range])
+                try hook.start(bucket: index, gradients: slice, communicator: communicator, algorithm: options.algorithm).wait()
+                hook.finish(bucket: index, gradients: slice)
                 let end = Deadline.now.uptimeNanoseconds
                 timeline.record("all-reduce bucket \(index)", thread: 1, from: start, to: end)
                 communication += end - start
@@ -243,6 +264,61 @@ public final class DataParallelTrainer: @unchecked Sendable {
         var totals: [Int64] = [Int64(correct), Int64(data.count)]
         try communicator.allReduce(&totals, op: .sum)
         return totals[1] > 0 ? Double(totals[0]) / Double(totals[1]) : 0
+    }
+
+    /// Writes a ``Checkpoint`` of the parameters and the optimizer's state after
+    /// `epochsCompleted` epochs into `directory`: rank 0 writes it (every rank holds the same
+    /// state), then every rank learns whether that worked, so the next epoch starts only once the
+    /// checkpoint is complete. A ``CompressionHook``'s residuals are not saved.
+    public func saveCheckpoint(to directory: String, epochsCompleted: Int) throws {
+        var failed: [Int32] = [0]
+        var writeError: CheckpointError?
+        if communicator.rank == 0 {
+            do {
+                try Checkpoint(epochsCompleted: epochsCompleted, parameters: Array(model.parameters), velocity: Array(state.velocity))
+                    .write(to: directory)
+            } catch {
+                writeError = error
+                failed = [1]
+            }
+        }
+        try communicator.allReduce(&failed, op: .max)
+        if let writeError { throw writeError }
+        if failed[0] != 0 {
+            throw CheckpointError(path: Checkpoint.path(in: directory), reason: "rank 0 could not write it (its output says why)")
+        }
+    }
+
+    /// Restores the parameters and the optimizer's state from the checkpoint in `directory`:
+    /// rank 0 reads it (so the directory need not be shared) and broadcasts it. Returns the
+    /// epochs it had completed, or `nil` when there is no checkpoint there yet.
+    public func restoreCheckpoint(from directory: String) throws -> Int? {
+        var header: [Int64] = [-1, 0]
+        var loaded: Checkpoint?
+        var readError: CheckpointError?
+        if communicator.rank == 0 {
+            do {
+                loaded = try Checkpoint.read(from: directory)
+                header = loaded.map { [Int64($0.epochsCompleted), Int64($0.parameters.count)] } ?? [-1, 0]
+            } catch {
+                readError = error
+                header = [-2, 0]
+            }
+        }
+        try communicator.broadcast(&header, root: 0)
+        let path = Checkpoint.path(in: directory)
+        if header[0] == -2 { throw readError ?? CheckpointError(path: path, reason: "rank 0 could not read it (its output says why)") }
+        if header[0] == -1 { return nil }
+        guard header[1] == Int64(model.parameterCount) else {
+            throw CheckpointError(path: path, reason: "it holds \(header[1]) parameters, this model \(model.parameterCount)")
+        }
+        if let loaded {
+            _ = model.parameters.update(fromContentsOf: loaded.parameters)
+            _ = state.velocity.update(fromContentsOf: loaded.velocity)
+        }
+        try communicator.broadcast(model.parameters, root: 0)
+        try communicator.broadcast(state.velocity, root: 0)
+        return Int(header[0])
     }
 
     /// A checksum of the parameters' bytes (FNV-1a) and whether every rank has the same one.

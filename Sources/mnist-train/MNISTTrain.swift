@@ -72,6 +72,21 @@ struct MNISTTrain: ParsableCommand {
     @Option(name: .customLong("steps-per-epoch"), help: "Stop each epoch after this many steps (for quick runs).")
     var stepsPerEpoch: Int?
 
+    @Option(name: .customLong("gradient-type"), help: "Type the gradients are all-reduced in: float32, bf16 or fp16 (half the bytes).")
+    var gradientType = "float32"
+
+    @Flag(name: .customLong("no-error-feedback"), help: "With bf16 or fp16 gradients: drop each rank's rounding error instead of carrying it to the next step.")
+    var noErrorFeedback = false
+
+    @Option(help: "Write a checkpoint (parameters, optimizer state, CRC-32) into this directory after every epoch, atomically.")
+    var checkpoint: String?
+
+    @Flag(help: "Continue from --checkpoint's checkpoint, if there is one, to --epochs (bit-identical to an uninterrupted run with float32 gradients).")
+    var resume = false
+
+    @Option(name: .customLong("stop-after-epoch"), help: "Stop after this epoch, as if interrupted (with --checkpoint: continue later with --resume and the same --epochs, which the learning-rate schedule depends on).")
+    var stopAfterEpoch: Int?
+
     mutating func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
@@ -85,6 +100,11 @@ struct MNISTTrain: ParsableCommand {
             throw ValidationError("--algorithm \(algorithm): expected one of \(Algorithm.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if let stepsPerEpoch, stepsPerEpoch < 1 { throw ValidationError("--steps-per-epoch must be at least 1") }
+        guard ["float32", "bf16", "bfloat16", "fp16", "float16"].contains(gradientType) else {
+            throw ValidationError("--gradient-type takes float32, bf16 or fp16")
+        }
+        if resume && checkpoint == nil { throw ValidationError("--resume needs --checkpoint DIR") }
+        if let stopAfterEpoch, stopAfterEpoch < 1 { throw ValidationError("--stop-after-epoch must be at least 1") }
     }
 
     var hiddenSizes: [Int]? {
@@ -132,6 +152,9 @@ struct MNISTTrain: ParsableCommand {
         options.algorithm = algorithm.flatMap { Algorithm(name: $0) }
         options.seed = seed
         options.recordTimeline = timeline != nil
+        options.gradientPrecision = ["bf16", "bfloat16"].contains(gradientType) ? .bfloat16
+            : ["fp16", "float16"].contains(gradientType) ? .float16 : nil
+        options.errorFeedback = !noErrorFeedback
         let sizes = [train.featureCount] + hiddenSizes! + [Int(classes[0])]
         let model = MLP(layerSizes: sizes, batchCapacity: batchSize, seed: seed)
         let trainer = try DataParallelTrainer(model: model, communicator: communicator, options: options)
@@ -141,12 +164,29 @@ struct MNISTTrain: ParsableCommand {
                 : "all-reduce, \(noOverlap ? "after backward" : "overlapped with backward")"
             Console.say("mnist-train: \(n) ranks over \(communicator.transportName), \(train.totalCount) training and \(test.totalCount) test examples from \(dataDirectory)")
             Console.say("model \(sizes.map(String.init).joined(separator: "-")) (\(model.parameterCount) parameters), global batch \(batchSize), \(trainer.buckets.buckets.count) gradient buckets, gradients by \(mode)")
+            let precision = options.gradientPrecision.map { "\($0)\(options.errorFeedback ? " with error feedback" : "")" } ?? "float32"
+            Console.say("gradients in \(precision): \(trainer.gradientBytesPerStep) bytes per rank per step")
+        }
+        var firstEpoch = 1
+        if let checkpoint, resume {
+            do {
+                if let completed = try trainer.restoreCheckpoint(from: checkpoint) {
+                    firstEpoch = completed + 1
+                    if leader { Console.say("resumed from \(Checkpoint.path(in: checkpoint)) after epoch \(completed)") }
+                } else if leader {
+                    Console.say("no checkpoint in \(checkpoint) yet: starting at epoch 1")
+                }
+            } catch let error as CheckpointError {
+                Console.error("mnist-train: rank \(communicator.rank): \(error)")
+                throw ExitCode(2)
+            }
         }
         // On a terminal, or under a launcher whose output is one.
         let progress = ProgressBar(enabled: leader && Console.standardOutputIsTerminal)
         var rows: [EpochReport] = []
         var accuracies: [Double] = []
-        for epoch in 1...epochs {
+        let lastEpoch = min(epochs, stopAfterEpoch ?? epochs)
+        for epoch in firstEpoch..<max(firstEpoch, lastEpoch + 1) {
             if learningRateSchedule == "cosine" {
                 // Half a cosine from the base rate at the first epoch towards 0 after the last.
                 let progress = Double(epoch - 1) / Double(epochs)
@@ -159,6 +199,14 @@ struct MNISTTrain: ParsableCommand {
             let accuracy = try trainer.evaluate(test)
             rows.append(report)
             accuracies.append(accuracy)
+            if let checkpoint {
+                do {
+                    try trainer.saveCheckpoint(to: checkpoint, epochsCompleted: epoch)
+                } catch let error as CheckpointError {
+                    Console.error("mnist-train: rank \(communicator.rank): \(error)")
+                    throw ExitCode(2)
+                }
+            }
             if leader {
                 Console.say("epoch \(epoch)/\(epochs): loss \(fixed(report.trainingLoss, 4)), test accuracy \(fixed(accuracy * 100, 2))%, "
                       + "\(Int(report.examplesPerSecond)) samples/s, communication \(fixed(report.communicationSeconds, 2)) s, "

@@ -429,6 +429,68 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         #expect(trace.traceEvents.contains { $0.name == "all-reduce bucket 0" && $0.tid == 1 })
     }
 
+    /// Training 3 epochs with checkpoints but stopping after 2 (as an interrupted job would),
+    /// then resuming, ends with the bits of 3 epochs straight (the checksum every rank agrees
+    /// on); a damaged checkpoint is refused, naming it.
+    @Test func resumingFromACheckpointIsBitIdentical() throws {
+        let directory = "/tmp/collectives-resume-\(getpid())"
+        defer { _ = system("rm -rf '\(directory)'") }
+        try writeSmallDataset(directory)
+        let train = [Products.path("collectives-run"), "-n", "3", "--", Products.path("mnist-train"),
+                     "--data-dir", directory, "--batch-size", "32", "--hidden", "16"]
+        func checksum(_ output: String) -> String? {
+            output.split(separator: "\n").first { $0.contains("parameters identical on all 3 ranks") }.map(String.init)
+        }
+        let straight = try run(train + ["--epochs", "3"], environment: ["COLLECTIVES_TIMEOUT": "60"], timeout: 300)
+        #expect(straight.status == 0, "\(straight.output)")
+        let first = try run(train + ["--epochs", "3", "--stop-after-epoch", "2", "--checkpoint", directory + "/ckpt"],
+                            environment: ["COLLECTIVES_TIMEOUT": "60"], timeout: 300)
+        #expect(first.status == 0, "\(first.output)")
+        let resumed = try run(train + ["--epochs", "3", "--checkpoint", directory + "/ckpt", "--resume"],
+                              environment: ["COLLECTIVES_TIMEOUT": "60"], timeout: 300)
+        #expect(resumed.status == 0, "\(resumed.output)")
+        #expect(resumed.output.contains("resumed from \(directory)/ckpt/checkpoint.bin after epoch 2"), "\(resumed.output)")
+        #expect(!resumed.output.contains("epoch 1/3") && resumed.output.contains("epoch 3/3"), "\(resumed.output)")
+        #expect(checksum(straight.output) != nil && checksum(straight.output) == checksum(resumed.output),
+                "\(straight.output)\n---\n\(resumed.output)")
+        // One flipped byte.
+        let path = directory + "/ckpt/checkpoint.bin"
+        let fd = open(path, O_RDWR)
+        var byte: UInt8 = 0
+        _ = pread(fd, &byte, 1, 100)
+        byte ^= 1
+        _ = pwrite(fd, &byte, 1, 100)
+        close(fd)
+        let damaged = try run(train + ["--epochs", "3", "--checkpoint", directory + "/ckpt", "--resume"],
+                              environment: ["COLLECTIVES_TIMEOUT": "60"], timeout: 300)
+        #expect(damaged.status != 0)
+        #expect(damaged.output.contains("checkpoint \(path): CRC-32"), "\(damaged.output)")
+    }
+
+    /// Gradients all-reduced in bf16 and fp16: half the bytes, every rank with the same
+    /// parameters, and the loss still falls.
+    @Test(arguments: ["bf16", "fp16"])
+    func compressedGradientsHalveTheBytes(type: String) throws {
+        let directory = "/tmp/collectives-compressed-\(getpid())-\(type)"
+        defer { _ = system("rm -rf '\(directory)'") }
+        try writeSmallDataset(directory)
+        let train = [Products.path("collectives-run"), "-n", "3", "--", Products.path("mnist-train"),
+                     "--data-dir", directory, "--epochs", "3", "--batch-size", "32", "--hidden", "16", "--metrics", directory + "/m.csv"]
+        let plain = try run(train, environment: ["COLLECTIVES_TIMEOUT": "60"], timeout: 300)
+        let compressed = try run(train + ["--gradient-type", type], environment: ["COLLECTIVES_TIMEOUT": "60"], timeout: 300)
+        #expect(plain.status == 0 && compressed.status == 0, "\(plain.output)\n---\n\(compressed.output)")
+        func bytes(_ output: String) -> Int? {
+            output.split(separator: "\n").first { $0.contains("bytes per rank per step") }
+                .flatMap { $0.split(separator: ":").last?.split(separator: " ").first }.flatMap { Int($0) }
+        }
+        #expect(bytes(plain.output) != nil && bytes(plain.output) == bytes(compressed.output).map { $0 * 2 }, "\(compressed.output)")
+        #expect(compressed.output.contains("gradients in \(type == "bf16" ? "bfloat16" : "float16") with error feedback"), "\(compressed.output)")
+        #expect(compressed.output.contains("parameters identical on all 3 ranks"), "\(compressed.output)")
+        let csv = try readFile(directory + "/m.csv").split(separator: "\n")
+        let accuracy = Double(csv.last!.split(separator: ",")[2])!
+        #expect(accuracy > 0.9, "\(csv)")
+    }
+
     @Test func aBadDataDirectoryIsNamed() throws {
         let result = try run([Products.path("collectives-run"), "-n", "2", "--", Products.path("mnist-train"),
                               "--data-dir", "/nonexistent/data"], environment: ["COLLECTIVES_TIMEOUT": "30"])

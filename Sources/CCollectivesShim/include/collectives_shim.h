@@ -93,6 +93,8 @@ void collectives_f16_product(uint16_t *destination, const uint16_t *source, size
 void collectives_f16_divide(uint16_t *destination, size_t count, float divisor);
 void collectives_f16_minimum(uint16_t *destination, const uint16_t *source, size_t count);
 void collectives_f16_maximum(uint16_t *destination, const uint16_t *source, size_t count);
+void collectives_f16_from_floats(uint16_t *destination, const float *source, size_t count);
+void collectives_f16_to_floats(float *destination, const uint16_t *source, size_t count);
 
 /// bfloat16 (the top half of an IEEE binary32) conversions and reductions, on any CPU: each
 /// element is widened to float, combined, and rounded back to nearest-even (NaNs stay NaN).

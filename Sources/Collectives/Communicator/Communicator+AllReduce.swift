@@ -206,6 +206,11 @@ struct LentMemory: @unchecked Sendable {
         count = buffer.count
     }
 
+    init(_ buffer: UnsafeMutableRawBufferPointer) {
+        base = buffer.baseAddress
+        count = buffer.count
+    }
+
     init<T>(_ buffer: UnsafeBufferPointer<T>) {
         base = UnsafeMutableRawPointer(mutating: buffer.baseAddress)
         count = buffer.count

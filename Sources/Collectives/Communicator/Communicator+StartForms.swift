@@ -14,6 +14,16 @@ extension Communicator {
         return queue.start { () throws(CollectivesError) in try self.allReduce(s.readOnly(T.self), into: r.mutable(T.self), op: op, algorithm: algorithm) }
     }
 
+    /// Starts an all-reduce of untyped memory holding elements of `dataType` (a whole number
+    /// of them; otherwise the request fails with ``CollectivesError/Kind/invalidArgument``).
+    public func startAllReduce(_ buffer: UnsafeMutableRawBufferPointer, dataType: DataType, op: ReduceOperation = .sum,
+                               algorithm: Algorithm? = nil) -> CollectiveRequest {
+        let base = LentMemory(buffer)
+        return queue.start { () throws(CollectivesError) in
+            try self.allReduce(UnsafeMutableRawBufferPointer(start: base.base, count: base.count), dataType: dataType, op: op, algorithm: algorithm)
+        }
+    }
+
     /// Starts an out-of-place broadcast.
     public func startBroadcast<T: CollectiveElement>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>, root: Int) -> CollectiveRequest {
         let s = LentMemory(send), r = LentMemory(receive)
