@@ -18,21 +18,41 @@ public final class Bootstrapped: @unchecked Sendable {
     /// The launcher's local rank and ranks per host, where it said them.
     public let localRank: Int?
     public let localWorldSize: Int?
-    private let server: TCPStoreServer?
+    private var server: TCPStoreServer?
+    /// Whether ``close()`` closes the store's connection (not once handed to another).
+    private var ownsStore = true
 
-    init(transport: any Transport, store: (any Store)?, server: TCPStoreServer?, hosts: [Int], localRank: Int?, localWorldSize: Int?) {
+    init(transport: any Transport, store: (any Store)?, server: TCPStoreServer?, hosts: [Int], localRank: Int?, localWorldSize: Int?,
+         ownsStore: Bool = true) {
         self.transport = transport
         self.store = store
+        self.ownsStore = ownsStore
         self.server = server
         self.hosts = hosts
         self.localRank = localRank
         self.localWorldSize = localWorldSize
     }
 
-    /// Closes the store connection and, on the rank that serves it, the store.
+    /// Closes the store connection (when bootstrap opened it, not when the caller passed it in)
+    /// and, on the rank that serves it, the store.
     public func close() {
-        (store as? TCPStore)?.close()
+        if ownsStore {
+            var root = store
+            while let prefixed = root as? PrefixStore { root = prefixed.base }
+            (root as? TCPStore)?.close()
+        }
         server?.close()
+    }
+
+    /// Hands the store's connection, and the store's server on the rank that serves it, to
+    /// `other` (made over the same store, as a shrunk communicator's is): closing this one then
+    /// leaves them open, and closing `other` closes them.
+    public func handOverStore(to other: Bootstrapped) {
+        guard ownsStore else { return }
+        ownsStore = false
+        other.ownsStore = true
+        other.server = other.server ?? server
+        server = nil
     }
 }
 
@@ -82,7 +102,8 @@ public enum Bootstrap {
         }
         do {
             let store = try TCPStore(connectingTo: master, deadline: deadline, secret: configuration.jobSecret)
-            return try connect(store: store, configuration: configuration, settings: settings, deadline: deadline, started: started, server: server)
+            return try connect(store: store, configuration: configuration, settings: settings, deadline: deadline, started: started, server: server,
+                               ownsStore: true)
         } catch {
             if let server {
                 // Other ranks learn of a failure through the store, checking every 250 ms:
@@ -114,11 +135,12 @@ public enum Bootstrap {
         settings.logger.debug("rank \(configuration.rank): rendezvous through a \(type(of: store))")
         if configuration.worldSize == 1 {
             return Bootstrapped(transport: SingleRankTransport(), store: store, server: nil, hosts: [0], localRank: configuration.localRank,
-                                localWorldSize: configuration.localWorldSize)
+                                localWorldSize: configuration.localWorldSize, ownsStore: false)
         }
         do {
             return try connect(store: store, configuration: configuration, settings: settings,
-                               deadline: Deadline.after(seconds: configuration.timeoutSeconds), started: Deadline.now, server: nil)
+                               deadline: Deadline.after(seconds: configuration.timeoutSeconds), started: Deadline.now, server: nil,
+                               ownsStore: false)
         } catch {
             throw bootstrapError(error, rank: configuration.rank)
         }
@@ -135,7 +157,7 @@ public enum Bootstrap {
 
     /// Steps 2 to 5 of ``connect(configuration:settings:)`` over any store.
     private static func connect(store: any Store, configuration: LaunchConfiguration, settings: BootstrapSettings,
-                                deadline: Deadline, started: Deadline, server: TCPStoreServer?) throws -> Bootstrapped {
+                                deadline: Deadline, started: Deadline, server: TCPStoreServer?, ownsStore: Bool) throws -> Bootstrapped {
         let rank = configuration.rank, world = configuration.worldSize, logger = settings.logger
 
         // 2. Job id and rank claims.
@@ -194,7 +216,7 @@ public enum Bootstrap {
                                                            deadline: deadline)
         logger.debug("rank \(rank)/\(world): connected (\(transport.name)) in \(Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9) s")
         return Bootstrapped(transport: transport, store: store, server: server, hosts: hosts, localRank: configuration.localRank,
-                            localWorldSize: configuration.localWorldSize)
+                            localWorldSize: configuration.localWorldSize, ownsStore: ownsStore)
     }
 
     private static func startStoreServer(at master: SocketAddress, configuration: LaunchConfiguration, logger: Logger) throws(BootstrapError) -> TCPStoreServer {
@@ -243,7 +265,9 @@ public enum Bootstrap {
             logger.debug("rank \(rank): COLLECTIVES_SOCKET_IFNAME=\(text): interface \(name), \(address.host)")
             return address
         }
-        if let tcpStore = store as? TCPStore {
+        var root = store
+        while let prefixed = root as? PrefixStore { root = prefixed.base }
+        if let tcpStore = root as? TCPStore {
             var address = try tcpStore.localAddress()
             address.port = 0
             return address

@@ -29,6 +29,7 @@ public struct Checkpoint: Sendable, Equatable {
 
     /// The bytes of the file.
     public func encoded() -> [UInt8] {
+        precondition(velocity.count == parameters.count, "a checkpoint holds one velocity per parameter")
         var bytes = Self.magic
         func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
         append(UInt64(epochsCompleted))
@@ -59,7 +60,7 @@ public struct Checkpoint: Sendable, Equatable {
         guard stored == computed else {
             throw fail("CRC-32 \(String(computed, radix: 16)) differs from the stored \(String(stored, radix: 16)): the file is damaged")
         }
-        epochsCompleted = Int(epochs)
+        epochsCompleted = Int(clamping: epochs)
         parameters = (0..<count).map { Float(bitPattern: load(UInt32.self, at: 24 + 4 * $0)) }
         velocity = (0..<count).map { Float(bitPattern: load(UInt32.self, at: 24 + 4 * (count + $0))) }
     }

@@ -109,7 +109,9 @@ public final class DataParallelTrainer: @unchecked Sendable {
 
     /// Bytes this rank puts into the gradient all-reduces of one step (all buckets).
     public var gradientBytesPerStep: Int {
-        buckets.buckets.reduce(0) { $0 + hook.wireBytes(count: $1.range.count) }
+        // The central server reduces the Float gradients whole, without the hook.
+        guard options.exchange == .allReduce else { return model.parameterCount * 4 }
+        return buckets.buckets.reduce(0) { $0 + hook.wireBytes(count: $1.range.count) }
     }
 
     /// Steps per epoch for `totalExamples` (the last batch may be smaller).
@@ -264,6 +266,17 @@ public final class DataParallelTrainer: @unchecked Sendable {
         var totals: [Int64] = [Int64(correct), Int64(data.count)]
         try communicator.allReduce(&totals, op: .sum)
         return totals[1] > 0 ? Double(totals[0]) / Double(totals[1]) : 0
+    }
+
+    /// This trainer's model, options, hook and optimizer state on another communicator (the one
+    /// `Communicator.shrink` made after ranks were lost): the new rank 0's parameters and
+    /// velocities are broadcast, so every rank goes on from the same state even if a rank had
+    /// applied a step the others had not.
+    public func moved(to communicator: Communicator) throws(CollectivesError) -> DataParallelTrainer {
+        let next = try DataParallelTrainer(model: model, communicator: communicator, options: options, hook: hook)
+        _ = next.state.velocity.update(fromContentsOf: state.velocity)
+        try communicator.broadcast(next.state.velocity, root: 0)
+        return next
     }
 
     /// Writes a ``Checkpoint`` of the parameters and the optimizer's state after

@@ -23,7 +23,8 @@ struct Launcher: ParsableCommand {
         an error or is killed, the others get --report seconds to notice and report it themselves, then \
         SIGTERM (then SIGKILL after --grace seconds), and collectives-run exits non-zero naming the \
         rank that failed first and how. Ctrl-C or SIGTERM reaches \
-        every rank.
+        every rank. With --elastic a rank that fails is reported and the others go on (a program \
+        that uses Communicator.shrink continues without it).
 
         Across hosts (--hosts or --hostfile), ranks fill each host's slots in order; a rank on a host \
         other than "localhost" starts as `AGENT HOST collectives-run --remote-rank -- PROGRAM…` \
@@ -67,6 +68,12 @@ struct Launcher: ParsableCommand {
     @Flag(name: .customLong("no-prefix"), help: "Do not prefix output lines with the rank.")
     var noPrefix = false
 
+    @Flag(help: "A rank that fails does not stop the others (they may go on without it: Communicator.shrink); the job fails only if every rank failed or fewer than --min ranks finished. Sets COLLECTIVES_ELASTIC=1.")
+    var elastic = false
+
+    @Option(name: .customLong("min"), help: "With --elastic: the fewest ranks that must finish for the job to succeed (default 1).")
+    var minRanks: Int = 1
+
     @Argument(parsing: .captureForPassthrough, help: "The program and its arguments.")
     var command: [String] = []
 
@@ -82,6 +89,7 @@ struct Launcher: ParsableCommand {
         guard ranks <= 1024 else { throw ValidationError("-n \(ranks) is more local ranks than this launcher starts (1024)") }
         guard grace >= 0 else { throw ValidationError("--grace must not be negative") }
         guard report >= 0 else { throw ValidationError("--report must not be negative") }
+        guard minRanks >= 1 else { throw ValidationError("--min must be at least 1") }
     }
 
     func run() throws {
@@ -120,10 +128,11 @@ struct Launcher: ParsableCommand {
         environment["MASTER_ADDR"] = masterAddress
         environment["MASTER_PORT"] = String(store.address.port)
         environment["COLLECTIVES_STORE"] = "external"
+        if elastic { environment["COLLECTIVES_ELASTIC"] = "1" }
         if isatty(1) != 0 { environment["COLLECTIVES_STDOUT_IS_TERMINAL"] = "1" }
         environment["WORLD_SIZE"] = String(ranks)
         environment["LOCAL_WORLD_SIZE"] = String(ranks)
-        let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report)
+        let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report, elastic: elastic)
         installSignalForwarding()
         let agent = launchAgent.split(separator: " ").map(String.init)
         let launcherPath = try executablePath()
@@ -164,6 +173,15 @@ struct Launcher: ParsableCommand {
             }
         }
         let outcome = group.waitForAll()
+        if elastic, outcome?.stoppedByLauncher != true {
+            let lost = group.failures
+            let finished = ranks - lost.count
+            if finished < minRanks {
+                Console.error("collectives-run: --elastic: \(finished) of \(ranks) ranks finished, fewer than --min \(minRanks)")
+                throw ExitCode(lost.last?.exitCode ?? 1)
+            }
+            return
+        }
         if let failure = outcome {
             Console.error("collectives-run: \(failure.description)")
             throw ExitCode(failure.exitCode)

@@ -26,6 +26,13 @@ struct RankFailure: CustomStringConvertible {
         }
         return "rank \(rank)\(place) exited with status \(status); stopped the other ranks"
     }
+
+    /// How it ended, in an elastic job (where the others were not stopped).
+    var elasticDescription: String {
+        let place = host.map { " (on \($0))" } ?? ""
+        if let signal { return "rank \(rank)\(place) was killed by signal \(signal) (\(signalName(signal))); the others went on" }
+        return "rank \(rank)\(place) exited with status \(status); the others went on"
+    }
 }
 
 func signalName(_ number: Int32) -> String {
@@ -75,9 +82,14 @@ final class RankGroup {
     private let prefixOutput: Bool
     private let grace: Double
     private let report: Double
+    /// A failing rank does not stop the others.
+    private let elastic: Bool
+    /// Every rank that failed, in order (kept in elastic jobs).
+    private(set) var failures: [RankFailure] = []
 
-    init(prefixOutput: Bool, grace: Double, report: Double) {
+    init(prefixOutput: Bool, grace: Double, report: Double, elastic: Bool = false) {
         self.report = report
+        self.elastic = elastic
         self.prefixOutput = prefixOutput
         self.grace = grace
     }
@@ -208,12 +220,19 @@ final class RankGroup {
                 let exited = status & 0x7f == 0
                 let code = (status >> 8) & 0xff
                 let signal: Int32? = exited ? nil : status & 0x7f
-                if (signal != nil || code != 0), firstFailure == nil {
-                    firstFailure = RankFailure(rank: ranks[index].rank, status: code, signal: signal, stoppedByLauncher: false,
-                                               host: ranks[index].host)
-                    // The others will see the failure and report it in their own words: give
-                    // them a moment before stopping them.
-                    terminateDeadline = .after(seconds: report)
+                if signal != nil || code != 0 {
+                    let failure = RankFailure(rank: ranks[index].rank, status: code, signal: signal, stoppedByLauncher: false,
+                                              host: ranks[index].host)
+                    failures.append(failure)
+                    if elastic {
+                        // The others go on without it; say so now, while they do.
+                        emitNotice("collectives-run: --elastic: \(failure.elasticDescription)")
+                    } else if firstFailure == nil {
+                        firstFailure = failure
+                        // The others will see the failure and report it in their own words: give
+                        // them a moment before stopping them.
+                        terminateDeadline = .after(seconds: report)
+                    }
                 }
             }
             if let deadline = terminateDeadline, deadline.hasPassed {
@@ -280,6 +299,20 @@ final class RankGroup {
         if !outputs[index].pending.isEmpty {
             emit(index, outputs[index].pending + [UInt8(ascii: "\n")])
             outputs[index].pending.removeAll()
+        }
+    }
+
+    /// A line of the launcher's own on standard error.
+    private func emitNotice(_ text: String) {
+        let bytes = Array((text + "\n").utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { write(2, $0.baseAddress! + offset, $0.count - offset) }
+            if n <= 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            offset += n
         }
     }
 

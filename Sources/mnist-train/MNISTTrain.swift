@@ -84,6 +84,15 @@ struct MNISTTrain: ParsableCommand {
     @Flag(help: "Continue from --checkpoint's checkpoint, if there is one, to --epochs (bit-identical to an uninterrupted run with float32 gradients).")
     var resume = false
 
+    @Flag(help: "Go on without ranks that die (also set by collectives-run --elastic, as COLLECTIVES_ELASTIC=1): the survivors shrink the communicator, re-shard the data and repeat the epoch.")
+    var elastic = false
+
+    @Option(name: .customLong("kill-rank"), help: .hidden)
+    var killRank: Int?
+
+    @Option(name: .customLong("kill-at-epoch"), help: .hidden)
+    var killAtEpoch = 2
+
     @Option(name: .customLong("stop-after-epoch"), help: "Stop after this epoch, as if interrupted (with --checkpoint: continue later with --resume and the same --epochs, which the learning-rate schedule depends on).")
     var stopAfterEpoch: Int?
 
@@ -104,6 +113,9 @@ struct MNISTTrain: ParsableCommand {
             throw ValidationError("--gradient-type takes float32, bf16 or fp16")
         }
         if resume && checkpoint == nil { throw ValidationError("--resume needs --checkpoint DIR") }
+        if centralServer && gradientType != "float32" {
+            throw ValidationError("--gradient-type compresses the all-reduced gradients; --central-server reduces them in float32")
+        }
         if let stopAfterEpoch, stopAfterEpoch < 1 { throw ValidationError("--stop-after-epoch must be at least 1") }
     }
 
@@ -115,8 +127,10 @@ struct MNISTTrain: ParsableCommand {
     }
 
     func run() throws {
-        let communicator = try Communicator.forCommand("mnist-train")
+        var communicator = try Communicator.forCommand("mnist-train")
         defer { communicator.close() }
+        let elastic = self.elastic || ProcessEnvironment.current()["COLLECTIVES_ELASTIC"] == "1"
+        let originalRank = communicator.rank
         // Share the cores between the local ranks instead of letting each rank's OpenBLAS
         // start a thread per core.
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
@@ -125,10 +139,10 @@ struct MNISTTrain: ParsableCommand {
         if ProcessEnvironment.current()["OPENBLAS_NUM_THREADS"] == nil {
             openblas_set_num_threads(Int32(max(1, cores / max(1, communicator.localWorldSize))))
         }
-        let leader = communicator.rank == 0
+        var leader = communicator.rank == 0
         let n = communicator.worldSize
 
-        let train: LabeledDataset, test: LabeledDataset
+        var train: LabeledDataset, test: LabeledDataset
         do {
             train = try LabeledDataset.mnist(directory: dataDirectory, split: "train", rank: communicator.rank, worldSize: n)
             test = try LabeledDataset.mnist(directory: dataDirectory, split: "t10k", rank: communicator.rank, worldSize: n)
@@ -157,7 +171,7 @@ struct MNISTTrain: ParsableCommand {
         options.errorFeedback = !noErrorFeedback
         let sizes = [train.featureCount] + hiddenSizes! + [Int(classes[0])]
         let model = MLP(layerSizes: sizes, batchCapacity: batchSize, seed: seed)
-        let trainer = try DataParallelTrainer(model: model, communicator: communicator, options: options)
+        var trainer = try DataParallelTrainer(model: model, communicator: communicator, options: options)
 
         if leader {
             let mode = centralServer ? "central server (reduce to rank 0, broadcast back)"
@@ -168,6 +182,8 @@ struct MNISTTrain: ParsableCommand {
             Console.say("gradients in \(precision): \(trainer.gradientBytesPerStep) bytes per rank per step")
         }
         var firstEpoch = 1
+        // Each current rank's number in the job as it started, to name lost ranks as the launcher does.
+        var rankNumbering = Array(0..<n)
         if let checkpoint, resume {
             do {
                 if let completed = try trainer.restoreCheckpoint(from: checkpoint) {
@@ -186,17 +202,52 @@ struct MNISTTrain: ParsableCommand {
         var rows: [EpochReport] = []
         var accuracies: [Double] = []
         let lastEpoch = min(epochs, stopAfterEpoch ?? epochs)
-        for epoch in firstEpoch..<max(firstEpoch, lastEpoch + 1) {
+        var epoch = firstEpoch
+        while epoch <= lastEpoch {
             if learningRateSchedule == "cosine" {
                 // Half a cosine from the base rate at the first epoch towards 0 after the last.
                 let progress = Double(epoch - 1) / Double(epochs)
                 trainer.options.optimizer.learningRate = learningRate * Float(0.5 * (1 + cos(Double.pi * progress)))
             }
-            let report = try trainer.trainEpoch(train, epoch: epoch, steps: stepsPerEpoch) { step, steps in
-                progress.update(epoch: epoch, of: epochs, step: step, steps: steps)
+            var report: EpochReport?, accuracy = 0.0
+            var lostWith: CollectivesError.Kind?
+            let epochStarted = Deadline.now
+            do {
+                report = try trainer.trainEpoch(train, epoch: epoch, steps: stepsPerEpoch) { step, steps in
+                    progress.update(epoch: epoch, of: epochs, step: step, steps: steps)
+                    if originalRank == killRank, epoch == killAtEpoch, step == min(3, steps) { kill(getpid(), SIGKILL) }
+                }
+                progress.finish()
+                accuracy = try trainer.evaluate(test)
+            } catch {
+                progress.finish()
+                guard elastic, [.peerGone, .timedOut, .closed, .transport].contains(error.kind) else { throw error }
+                lostWith = error.kind
             }
-            progress.finish()
-            let accuracy = try trainer.evaluate(test)
+            guard let report else {
+                // Go on without the ranks lost: a smaller communicator, this epoch again on new shards.
+                let (next, lost) = try communicator.shrink()
+                let lostOriginal = lost.map { rankNumbering[$0] }
+                rankNumbering = rankNumbering.enumerated().filter { !lost.contains($0.offset) }.map(\.element)
+                communicator.close()
+                communicator = next
+                leader = communicator.rank == 0
+                do {
+                    train = try LabeledDataset.mnist(directory: dataDirectory, split: "train", rank: communicator.rank, worldSize: communicator.worldSize)
+                    test = try LabeledDataset.mnist(directory: dataDirectory, split: "t10k", rank: communicator.rank, worldSize: communicator.worldSize)
+                } catch {
+                    Console.error("mnist-train: rank \(communicator.rank): \(error)")
+                    throw ExitCode(2)
+                }
+                trainer = try trainer.moved(to: communicator)
+                if leader {
+                    let ranks = lostOriginal.map(String.init).joined(separator: ", ")
+                    let seconds = Double(Deadline.now.uptimeNanoseconds - epochStarted.uptimeNanoseconds) / 1e9
+                    Console.say("epoch \(epoch)/\(epochs): lost rank\(lostOriginal.count == 1 ? "" : "s") \(ranks) after \(fixed(seconds, 1)) s"
+                                + " (\(lostWith.map { "\($0)" } ?? "failure")); continuing on \(communicator.worldSize) ranks, epoch \(epoch) again")
+                }
+                continue
+            }
             rows.append(report)
             accuracies.append(accuracy)
             if let checkpoint {
@@ -212,11 +263,12 @@ struct MNISTTrain: ParsableCommand {
                       + "\(Int(report.examplesPerSecond)) samples/s, communication \(fixed(report.communicationSeconds, 2)) s, "
                       + "overhead \(fixed(report.communicationOverhead * 100, 1))%")
             }
+            epoch += 1
         }
         let (checksum, identical) = try trainer.parameterChecksum()
         if leader {
             let hex = String(checksum, radix: 16)
-            Console.say(identical ? "parameters identical on all \(n) ranks (checksum \(hex))"
+            Console.say(identical ? "parameters identical on all \(communicator.worldSize) ranks (checksum \(hex))"
                             : "parameters DIFFER between ranks (rank 0 checksum \(hex))")
         }
         if let timeline {

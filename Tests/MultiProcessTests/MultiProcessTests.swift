@@ -491,6 +491,41 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         #expect(accuracy > 0.9, "\(csv)")
     }
 
+    /// `collectives-run --elastic`: rank 2 is killed (SIGKILL) during epoch 2; the other three
+    /// shrink the communicator, re-shard the data, repeat the epoch and finish with identical
+    /// parameters, over shared memory and over TCP.
+    @Test(arguments: ["shm", "tcp"])
+    func aKilledRankIsLeftBehindInAnElasticJob(transport: String) throws {
+        let directory = "/tmp/collectives-elastic-\(getpid())-\(transport)"
+        defer { _ = system("rm -rf '\(directory)'") }
+        try writeSmallDataset(directory)
+        let result = try run([Products.path("collectives-run"), "--elastic", "-n", "4", "--", Products.path("mnist-train"),
+                              "--data-dir", directory, "--epochs", "3", "--batch-size", "32", "--hidden", "16",
+                              "--kill-rank", "2", "--kill-at-epoch", "2", "--metrics", directory + "/m.csv"],
+                             environment: ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_TRANSPORT": transport], timeout: 300)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("collectives-run: --elastic: rank 2 was killed by signal 9 (SIGKILL); the others went on"), "\(result.output)")
+        #expect(result.output.contains("epoch 2/3: lost rank 2 after"), "\(result.output)")
+        #expect(result.output.contains("continuing on 3 ranks, epoch 2 again"), "\(result.output)")
+        #expect(result.output.contains("parameters identical on all 3 ranks"), "\(result.output)")
+        let csv = try readFile(directory + "/m.csv").split(separator: "\n")
+        #expect(csv.count == 4, "\(csv)")
+        #expect(Double(csv.last!.split(separator: ",")[2])! > 0.9, "\(csv)")
+    }
+
+    /// Without --elastic, the same death still stops the job, naming the rank.
+    @Test func withoutElasticADeathStillStopsTheJob() throws {
+        let directory = "/tmp/collectives-inelastic-\(getpid())"
+        defer { _ = system("rm -rf '\(directory)'") }
+        try writeSmallDataset(directory)
+        let result = try run([Products.path("collectives-run"), "-n", "3", "--", Products.path("mnist-train"),
+                              "--data-dir", directory, "--epochs", "3", "--batch-size", "32", "--hidden", "16",
+                              "--kill-rank", "2", "--kill-at-epoch", "2"],
+                             environment: ["COLLECTIVES_TIMEOUT": "60"], timeout: 120)
+        #expect(result.status != 0)
+        #expect(result.output.contains("rank 2 was killed by signal 9 (SIGKILL); stopped the other ranks"), "\(result.output)")
+    }
+
     @Test func aBadDataDirectoryIsNamed() throws {
         let result = try run([Products.path("collectives-run"), "-n", "2", "--", Products.path("mnist-train"),
                               "--data-dir", "/nonexistent/data"], environment: ["COLLECTIVES_TIMEOUT": "30"])

@@ -64,7 +64,7 @@ extension Communicator {
         }
     }
 
-    /// The `async` form of ``allReduce(_:op:algorithm:)-([T],_,_)``. The array's storage is
+    /// The `async` form of the array `allReduce(_:op:algorithm:)`. The array's storage is
     /// handed to the communicator's thread and back, never copied.
     public func allReduce<T: CollectiveElement>(_ array: inout [T], op: ReduceOperation = .sum, algorithm: Algorithm? = nil) async throws(CollectivesError) {
         let box = ArrayBox(array)

@@ -29,17 +29,9 @@ extension Communicator {
         var options = options
         options.timeoutSeconds = configuration.timeoutSeconds
         options.tcp.secret = configuration.jobSecret
-        let bootstrapped: Bootstrapped
-        let started = Deadline.now.uptimeNanoseconds
-        do {
-            bootstrapped = try Bootstrap.connect(configuration: configuration, settings: options.bootstrapSettings)
-        } catch {
-            let failure = CollectivesError(error, operation: "bootstrap")
-            CollectiveMetrics(factory: options.metricsFactory).recordFailure(failure.kind)
-            throw failure
-        }
-        self.init(transport: bootstrapped.transport, options: options, bootstrapped: bootstrapped)
-        metrics.recordBootstrap(nanoseconds: Deadline.now.uptimeNanoseconds - started)
+        let settings = options.bootstrapSettings
+        try self.init(bootstrapping: { () throws(BootstrapError) in try Bootstrap.connect(configuration: configuration, settings: settings) },
+                      options: options)
     }
 }
 
@@ -62,10 +54,19 @@ extension Communicator {
         configuration.jobSecret = options.tcp.secret
         configuration.localWorldSize = environment["LOCAL_WORLD_SIZE"].flatMap { Int($0) }
         configuration.localRank = environment["LOCAL_RANK"].flatMap { Int($0) }
-        let bootstrapped: Bootstrapped
+        let settings = options.bootstrapSettings
+        try self.init(bootstrapping: { () throws(BootstrapError) in
+            try Bootstrap.connect(store: store, configuration: configuration, settings: settings)
+        }, options: options)
+    }
+
+    /// Runs `connect`, timing it for the metrics and turning its error into a
+    /// ``CollectivesError`` (counted as a failure), and makes the communicator over what it made.
+    private convenience init(bootstrapping connect: () throws(BootstrapError) -> Bootstrapped, options: CommunicatorOptions) throws(CollectivesError) {
         let started = Deadline.now.uptimeNanoseconds
+        let bootstrapped: Bootstrapped
         do {
-            bootstrapped = try Bootstrap.connect(store: store, configuration: configuration, settings: options.bootstrapSettings)
+            bootstrapped = try connect()
         } catch {
             let failure = CollectivesError(error, operation: "bootstrap")
             CollectiveMetrics(factory: options.metricsFactory).recordFailure(failure.kind)

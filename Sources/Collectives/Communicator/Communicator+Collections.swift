@@ -1,7 +1,7 @@
 /// The in-place collectives on any mutable collection with contiguous storage
 /// (`ContiguousArray`, `ArraySlice`, a buffer of your own type…) and on `MutableSpan`.
 extension Communicator {
-    /// All-reduces `values` in place. See ``allReduce(_:op:algorithm:)-([T],_,_)``; `values`
+    /// All-reduces `values` in place. As the array form of `allReduce(_:op:algorithm:)`; `values`
     /// must have contiguous storage (`withContiguousMutableStorageIfAvailable`), or the call is
     /// refused with ``CollectivesError/Kind/invalidArgument``.
     public func allReduce<C: MutableCollection>(_ values: inout C, op: ReduceOperation = .sum, algorithm: Algorithm? = nil) throws(CollectivesError)

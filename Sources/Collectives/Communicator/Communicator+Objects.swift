@@ -10,12 +10,24 @@ extension Communicator {
     /// rank passes one of the same type).
     public func broadcast<C: Codable & Sendable>(object: C, root: Int) throws(CollectivesError) -> C {
         try checkRoot(root, operation: "object broadcast")
-        var bytes = rank == root ? try encoded(object, operation: "object broadcast") : []
-        var size = [Int64(bytes.count)]
-        try broadcast(&size, root: root)
-        if rank != root { bytes = [UInt8](repeating: 0, count: Int(size[0])) }
-        try broadcast(&bytes, root: root)
-        return rank == root ? object : try decoded(C.self, bytes, from: root, operation: "object broadcast")
+        return try queue.runHere { () throws(CollectivesError) in
+            // A value the root cannot encode is announced as size -1, so that no rank waits.
+            var failure: CollectivesError?
+            var bytes: [UInt8] = []
+            if rank == root {
+                do throws(CollectivesError) { bytes = try encoded(object, operation: "object broadcast") } catch { failure = error }
+            }
+            var size = [failure == nil ? Int64(bytes.count) : -1]
+            try broadcast(&size, root: root)
+            if let failure { throw failure }
+            guard size[0] >= 0 else {
+                throw CollectivesError(.invalidArgument, rank: rank, operation: "object broadcast", peer: root,
+                                       reason: "the root, rank \(root), could not encode its value (its own error says why)")
+            }
+            if rank != root { bytes = [UInt8](repeating: 0, count: Int(size[0])) }
+            try broadcast(&bytes, root: root)
+            return rank == root ? object : try decoded(C.self, bytes, from: root, operation: "object broadcast")
+        }
     }
 
     /// Returns every rank's `object`, by rank.
@@ -43,14 +55,20 @@ extension Communicator {
     public func scatter<C: Codable & Sendable>(objects: [C], root: Int) throws(CollectivesError) -> C {
         try checkRoot(root, operation: "object scatter")
         var arrays: [[UInt8]] = []
+        var failure: CollectivesError?
         if rank == root {
-            guard objects.count == worldSize else {
-                throw CollectivesError(.invalidArgument, rank: rank, operation: "object scatter",
-                                       reason: "the root passes \(objects.count) objects for \(worldSize) ranks")
+            if objects.count != worldSize {
+                failure = CollectivesError(.invalidArgument, rank: rank, operation: "object scatter",
+                                           reason: "the root passes \(objects.count) objects for \(worldSize) ranks")
+            } else {
+                do throws(CollectivesError) {
+                    for object in objects { arrays.append(try encoded(object, operation: "object scatter")) }
+                } catch {
+                    failure = error
+                }
             }
-            for object in objects { arrays.append(try encoded(object, operation: "object scatter")) }
         }
-        let mine = try scatterVariable(arrays, root: root)
+        let mine = try scatterVariable(arrays, root: root, rootFailure: failure)
         return try decoded(C.self, mine, from: root, operation: "object scatter")
     }
 

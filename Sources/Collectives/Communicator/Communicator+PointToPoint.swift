@@ -39,7 +39,7 @@ extension Communicator {
     }
 
     /// Starts sending `buffer` to `peer`, after every call issued before this one, and returns at
-    /// once. `buffer` must stay valid and unchanged until the request's ``PointToPointRequest/wait()``
+    /// once. `buffer` must stay valid and unchanged until the request's `wait()`
     /// returns.
     public func startSend<T: CollectiveElement>(_ buffer: UnsafeBufferPointer<T>, to peer: Int, tag: Int = 0) -> PointToPointRequest {
         let memory = LentMemory(buffer)
@@ -90,7 +90,11 @@ public final class PointToPointRequest: CommunicationRequest, @unchecked Sendabl
     private let communicator: Communicator
     private let what: String
     private let handle = Mutex<TransportRequest?>(nil)
-    private let finished = Mutex<Result<Void, CollectivesError>?>(nil)
+    /// The first waiter does the waiting; later ones wait for its outcome.
+    private let lock = ConditionLock()
+    private var inProgress = false
+    private var finished: Result<Void, CollectivesError>?
+    private var waiters: [CheckedContinuation<Void, Never>] = []
     /// The queued job that posts the message.
     var posting: CollectiveRequest?
 
@@ -102,10 +106,59 @@ public final class PointToPointRequest: CommunicationRequest, @unchecked Sendabl
     func posted(_ request: TransportRequest) { handle.withLock { $0 = request } }
 
     /// Blocks until the message has been sent (its buffer may be reused) or received, or the
-    /// communicator's timeout passes. Waiting again returns the same outcome.
+    /// communicator's timeout passes. Waiting again, or from several threads, returns the same
+    /// outcome once it is known.
     public func wait() throws(CollectivesError) {
-        if let outcome = finished.withLock({ $0 }) { return try outcome.get() }
-        let outcome = Result { () throws(CollectivesError) in
+        lock.lock()
+        while finished == nil && inProgress { lock.wait(until: .never) }
+        if let outcome = finished {
+            lock.unlock()
+            return try outcome.get()
+        }
+        inProgress = true
+        lock.unlock()
+        let outcome = perform()
+        complete(outcome)
+        try outcome.get()
+    }
+
+    /// Suspends, without blocking a cooperative thread, until the message has been sent or
+    /// received. The first waiter's wait runs on the communicator's thread, after the calls
+    /// issued before it; a waiter arriving while another waits is resumed with its outcome.
+    public func wait() async throws(CollectivesError) {
+        let leads: Bool? = lock.withLock {
+            if finished != nil { return nil }
+            if inProgress { return false }
+            inProgress = true
+            return true
+        }
+        if leads == true {
+            let outcome: Result<Void, CollectivesError>
+            do {
+                outcome = try await communicator.queue.runOnWorker { () throws(CollectivesError) in self.perform() }
+            } catch {
+                outcome = .failure(error)
+            }
+            complete(outcome)
+            return try outcome.get()
+        }
+        if leads == false {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let done: Bool = lock.withLock {
+                    if finished != nil { return true }
+                    waiters.append(continuation)
+                    return false
+                }
+                if done { continuation.resume() }
+            }
+        }
+        let outcome: Result<Void, CollectivesError> = lock.withLock { finished! }
+        try outcome.get()
+    }
+
+    /// Waits for the posting job, then for the transport's request.
+    private func perform() -> Result<Void, CollectivesError> {
+        Result { () throws(CollectivesError) in
             try posting?.wait()
             guard let request = handle.withLock({ $0.take() }) else { return }
             try communicator.queue.runHere { () throws(CollectivesError) in
@@ -116,14 +169,17 @@ public final class PointToPointRequest: CommunicationRequest, @unchecked Sendabl
                 }
             }
         }
-        finished.withLock { $0 = outcome }
-        try outcome.get()
     }
 
-    /// Suspends, without blocking a cooperative thread, until the message has been sent or
-    /// received: the wait runs on the communicator's thread, after the calls issued before it.
-    public func wait() async throws(CollectivesError) {
-        if let outcome = finished.withLock({ $0 }) { return try outcome.get() }
-        try await communicator.queue.runOnWorker { () throws(CollectivesError) in try self.wait() }
+    /// Records the outcome and wakes every other waiter.
+    private func complete(_ outcome: Result<Void, CollectivesError>) {
+        let resumed: [CheckedContinuation<Void, Never>] = lock.withLock {
+            finished = outcome
+            inProgress = false
+            lock.broadcast()
+            defer { waiters = [] }
+            return waiters
+        }
+        for waiter in resumed { waiter.resume() }
     }
 }

@@ -10,12 +10,15 @@ extension Communicator {
 
     /// Returns every rank's `array`, by rank; arrays may differ in length, and be empty.
     public func allGatherVariable<T: CollectiveElement>(_ array: [T]) throws(CollectivesError) -> [[T]] {
-        let counts = try allGather([Int64(array.count)]).map { Int($0) }
-        var flat = [T](unsafeUninitializedCapacity: counts.reduce(0, +)) { _, initialized in initialized = counts.reduce(0, +) }
-        try withBuffers(array, &flat) { (send, receive) throws(CollectivesError) in
-            try allGatherVariable(send, into: receive, counts: counts)
+        // One operation: the sizes and the data run back to back, whatever other threads issue.
+        try queue.runHere { () throws(CollectivesError) in
+            let counts = try allGather([Int64(array.count)]).map { Int($0) }
+            var flat = [T](unsafeUninitializedCapacity: counts.reduce(0, +)) { _, initialized in initialized = counts.reduce(0, +) }
+            try withBuffers(array, &flat) { (send, receive) throws(CollectivesError) in
+                try allGatherVariable(send, into: receive, counts: counts)
+            }
+            return split(flat, counts)
         }
-        return split(flat, counts)
     }
 
     /// Out of place with known sizes: rank *j*'s `send` (of `counts[j]` elements) lands after
@@ -41,13 +44,15 @@ extension Communicator {
 
     /// Returns, on the root, every rank's `array` by rank (lengths may differ); elsewhere `[]`.
     public func gatherVariable<T: CollectiveElement>(_ array: [T], root: Int) throws(CollectivesError) -> [[T]] {
-        let counts = try gather([Int64(array.count)], root: root).map { Int($0) }
-        let total = counts.reduce(0, +)
-        var flat = [T](unsafeUninitializedCapacity: total) { _, initialized in initialized = total }
-        try withBuffers(array, &flat) { (send, receive) throws(CollectivesError) in
-            try gatherVariable(send, into: receive, counts: rank == root ? counts : [], root: root)
+        try queue.runHere { () throws(CollectivesError) in
+            let counts = try gather([Int64(array.count)], root: root).map { Int($0) }
+            let total = counts.reduce(0, +)
+            var flat = [T](unsafeUninitializedCapacity: total) { _, initialized in initialized = total }
+            try withBuffers(array, &flat) { (send, receive) throws(CollectivesError) in
+                try gatherVariable(send, into: receive, counts: rank == root ? counts : [], root: root)
+            }
+            return rank == root ? split(flat, counts) : []
         }
-        return rank == root ? split(flat, counts) : []
     }
 
     /// Every rank's `send` lands in the root's `receive` after the blocks of the ranks before
@@ -75,19 +80,31 @@ extension Communicator {
     /// Returns this rank's array of the root's `arrays` (one per rank, lengths may differ;
     /// read on the root only: pass `[]` elsewhere).
     public func scatterVariable<T: CollectiveElement>(_ arrays: [[T]], root: Int) throws(CollectivesError) -> [T] {
-        let operation = "variable scatter"
-        if rank == root, arrays.count != worldSize {
-            throw CollectivesError(.invalidArgument, rank: rank, operation: operation,
-                                   reason: "the root passes \(arrays.count) arrays for \(worldSize) ranks")
+        let failure: CollectivesError? = rank == root && arrays.count != worldSize
+            ? CollectivesError(.invalidArgument, rank: rank, operation: "variable scatter",
+                               reason: "the root passes \(arrays.count) arrays for \(worldSize) ranks")
+            : nil
+        return try scatterVariable(arrays, root: root, rootFailure: failure)
+    }
+
+    /// The array form; a failure on the root (its arguments, or an object that would not encode)
+    /// travels to every rank in place of the sizes, so that none waits for data that never comes.
+    func scatterVariable<T: CollectiveElement>(_ arrays: [[T]], root: Int, rootFailure: CollectivesError?) throws(CollectivesError) -> [T] {
+        try queue.runHere { () throws(CollectivesError) in
+            let counts = rank == root ? (rootFailure == nil ? arrays.map { Int64($0.count) } : Array(repeating: -1, count: worldSize)) : []
+            let mine = Int(try scatter(counts, count: 1, root: root)[0])
+            if let rootFailure, rank == root { throw rootFailure }
+            guard mine >= 0 else {
+                throw CollectivesError(.invalidArgument, rank: rank, operation: "variable scatter", peer: root,
+                                       reason: "the root, rank \(root), failed before sending (its own error says why)")
+            }
+            let flat = rank == root ? Array(arrays.joined()) : []
+            var output = [T](unsafeUninitializedCapacity: mine) { _, initialized in initialized = mine }
+            try withBuffers(flat, &output) { (send, receive) throws(CollectivesError) in
+                try scatterVariable(send, counts: counts.map { Int($0) }, into: receive, root: root)
+            }
+            return output
         }
-        let counts = rank == root ? arrays.map { Int64($0.count) } : []
-        let mine = Int(try scatter(counts, count: 1, root: root)[0])
-        let flat = rank == root ? Array(arrays.joined()) : []
-        var output = [T](unsafeUninitializedCapacity: mine) { _, initialized in initialized = mine }
-        try withBuffers(flat, &output) { (send, receive) throws(CollectivesError) in
-            try scatterVariable(send, counts: counts.map { Int($0) }, into: receive, root: root)
-        }
-        return output
     }
 
     /// Block *j* of the root's `send` (`counts[j]` elements, after the blocks before it) lands in
@@ -122,14 +139,16 @@ extension Communicator {
             throw CollectivesError(.invalidArgument, rank: rank, operation: "variable all-to-all",
                                    reason: "\(arrays.count) arrays for \(worldSize) ranks")
         }
-        let sendCounts = arrays.map(\.count)
-        let receiveCounts = try allToAll(sendCounts.map { Int64($0) }).map { Int($0) }
-        let total = receiveCounts.reduce(0, +)
-        var flat = [T](unsafeUninitializedCapacity: total) { _, initialized in initialized = total }
-        try withBuffers(Array(arrays.joined()), &flat) { (send, receive) throws(CollectivesError) in
-            try allToAllVariable(send, sendCounts: sendCounts, into: receive, receiveCounts: receiveCounts)
+        return try queue.runHere { () throws(CollectivesError) in
+            let sendCounts = arrays.map(\.count)
+            let receiveCounts = try allToAll(sendCounts.map { Int64($0) }).map { Int($0) }
+            let total = receiveCounts.reduce(0, +)
+            var flat = [T](unsafeUninitializedCapacity: total) { _, initialized in initialized = total }
+            try withBuffers(Array(arrays.joined()), &flat) { (send, receive) throws(CollectivesError) in
+                try allToAllVariable(send, sendCounts: sendCounts, into: receive, receiveCounts: receiveCounts)
+            }
+            return split(flat, receiveCounts)
         }
-        return split(flat, receiveCounts)
     }
 
     /// Block *j* of `send` (`sendCounts[j]` elements) goes to rank *j*; block *j* of `receive`

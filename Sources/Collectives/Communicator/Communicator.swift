@@ -53,7 +53,9 @@ public final class Communicator: @unchecked Sendable {
     let logger: Logger
     /// What bootstrap made besides the transport (the rendezvous store and, on the rank that
     /// serves it, its server); kept for the communicator's lifetime.
-    private let bootstrapped: Bootstrapped?
+    let bootstrapped: Bootstrapped?
+    /// How many times the job has shrunk to reach this communicator (``shrink(grace:)``).
+    var elasticGeneration = 0
     /// Publishes this rank's progress for stuck-rank diagnosis (when there is a store).
     let progress: ProgressReporter?
 

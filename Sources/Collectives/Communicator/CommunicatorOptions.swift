@@ -12,7 +12,7 @@ public struct CommunicatorOptions: Sendable {
     /// ``timeoutSeconds`` as a `Duration` (`.seconds(30)`, `.milliseconds(1500)`); a very large
     /// one (`.seconds(1e10)`) waits as long as it takes.
     public var timeout: Duration {
-        get { .nanoseconds(Int64(clamping: UInt64(Swift.min(timeoutSeconds * 1e9, 9.2e18)))) }
+        get { timeoutSeconds > 0 ? .nanoseconds(Int64(Swift.min(timeoutSeconds * 1e9, 9.2e18))) : .zero }
         set {
             let (seconds, attoseconds) = newValue.components
             timeoutSeconds = Double(seconds) + Double(attoseconds) / 1e18

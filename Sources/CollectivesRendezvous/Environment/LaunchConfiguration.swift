@@ -56,7 +56,7 @@ public struct LaunchConfiguration: Sendable, Hashable {
 
     /// ``timeoutSeconds`` as a `Duration`.
     public var timeout: Duration {
-        get { .nanoseconds(Int64(clamping: UInt64(Swift.min(timeoutSeconds * 1e9, 9.2e18)))) }
+        get { timeoutSeconds > 0 ? .nanoseconds(Int64(Swift.min(timeoutSeconds * 1e9, 9.2e18))) : .zero }
         set {
             let (seconds, attoseconds) = newValue.components
             timeoutSeconds = Double(seconds) + Double(attoseconds) / 1e18
