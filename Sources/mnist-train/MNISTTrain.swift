@@ -81,7 +81,7 @@ struct MNISTTrain: ParsableCommand {
     @Option(help: "Write a checkpoint (parameters, optimizer state, CRC-32) into this directory after every epoch, atomically.")
     var checkpoint: String?
 
-    @Flag(help: "Continue from --checkpoint's checkpoint, if there is one, to --epochs (bit-identical to an uninterrupted run with float32 gradients).")
+    @Flag(help: "Continue from --checkpoint's checkpoint, if there is one, to --epochs (bit-identical to an uninterrupted run with float32 gradients and a fixed --algorithm).")
     var resume = false
 
     @Flag(help: "Go on without ranks that die (also set by collectives-run --elastic, as COLLECTIVES_ELASTIC=1): the survivors shrink the communicator, re-shard the data and repeat the epoch.")
