@@ -57,7 +57,7 @@ public struct EpochReport: Sendable {
     public var examplesPerSecond: Double { seconds > 0 ? Double(examples) / seconds : 0 }
 }
 
-/// Trains an ``MLP`` on every rank of a communicator, each rank computing gradients on its own
+/// Trains a model (an ``MLP``, or any ``TrainableModel``) on every rank of a communicator, each rank computing gradients on its own
 /// shard of the data and all-reducing them: no parameter server.
 ///
 /// Every step takes the same global batch on every rank count: example indices
@@ -67,7 +67,7 @@ public struct EpochReport: Sendable {
 /// the update is exactly the mean over the global batch (and training on *n* ranks matches one
 /// rank, up to the order of floating-point sums). Every rank runs the same number of steps.
 public final class DataParallelTrainer: @unchecked Sendable {
-    public let model: MLP
+    public let model: any TrainableModel
     public let communicator: Communicator
     /// The settings; the optimizer's learning rate may be changed between steps (schedules).
     public var options: TrainingOptions
@@ -83,7 +83,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
     /// Makes the trainer; rank 0's initial parameters are broadcast to every rank. `hook` says
     /// how gradient buckets travel; `nil` takes a ``CompressionHook`` when
     /// ``TrainingOptions/gradientPrecision`` is set, else an ``AllReduceHook``.
-    public init(model: MLP, communicator: Communicator, options: TrainingOptions, hook: (any CommunicationHook)? = nil) throws(CollectivesError) {
+    public init(model: any TrainableModel, communicator: Communicator, options: TrainingOptions, hook: (any CommunicationHook)? = nil) throws(CollectivesError) {
         self.model = model
         self.communicator = communicator
         self.options = options
@@ -92,7 +92,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
                                   offsets: model.offsets, firstBucketBytes: options.firstBucketBytes,
                                   bucketCapBytes: options.bucketCapBytes)
         state = SGDState(count: model.parameterCount)
-        batchFeatures = .allocate(capacity: options.globalBatchSize * model.layerSizes[0])
+        batchFeatures = .allocate(capacity: options.globalBatchSize * model.inputWidth)
         batchLabels = .allocate(capacity: options.globalBatchSize)
         requests = Array(repeating: nil, count: buckets.buckets.count)
         // Everyone starts from rank 0's parameters, and the timeline from a common moment.
