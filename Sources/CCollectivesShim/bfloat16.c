@@ -20,9 +20,6 @@ static inline uint16_t bf16_round(float f) {
     return (uint16_t)((bits & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
 }
 
-uint16_t collectives_bf16_from_float(float value) { return bf16_round(value); }
-float collectives_bf16_to_float(uint16_t value) { return bf16_widen(value); }
-
 #define COLLECTIVES_BF16_LOOP(name, attributes, expression)                             \
     attributes static void name(uint16_t *restrict d, const uint16_t *restrict s, size_t n) { \
         for (size_t i = 0; i < n; i++) {                                                \

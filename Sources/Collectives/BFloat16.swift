@@ -1,5 +1,3 @@
-import CCollectivesShim
-
 /// A 16-bit "brain" floating-point number: the sign, the 8 exponent bits and the top 7 fraction
 /// bits of a `Float`. It has `Float`'s range with about 3 significant decimal digits, and is the
 /// gradient type of most current training.
@@ -63,15 +61,19 @@ public struct BFloat16: Sendable, BitwiseCopyable, Hashable, Comparable, CustomS
     /// Rounds every `Float` of `source` into `destination` (of the same length), vectorized.
     public static func convert(_ source: UnsafeBufferPointer<Float>, into destination: UnsafeMutableBufferPointer<BFloat16>) {
         precondition(source.count == destination.count, "convert needs buffers of the same length")
-        guard let s = source.baseAddress, let d = destination.baseAddress else { return }
-        d.withMemoryRebound(to: UInt16.self, capacity: source.count) { collectives_bf16_from_floats($0, s, source.count) }
+        guard let d = destination.baseAddress else { return }
+        d.withMemoryRebound(to: UInt16.self, capacity: source.count) {
+            HalfPrecision.bfloat16.narrow(source, into: UnsafeMutableBufferPointer(start: $0, count: source.count))
+        }
     }
 
     /// Widens every value of `source` into `destination` (of the same length), vectorized.
     public static func convert(_ source: UnsafeBufferPointer<BFloat16>, into destination: UnsafeMutableBufferPointer<Float>) {
         precondition(source.count == destination.count, "convert needs buffers of the same length")
-        guard let s = source.baseAddress, let d = destination.baseAddress else { return }
-        s.withMemoryRebound(to: UInt16.self, capacity: source.count) { collectives_bf16_to_floats(d, $0, source.count) }
+        guard let s = source.baseAddress else { return }
+        s.withMemoryRebound(to: UInt16.self, capacity: source.count) {
+            HalfPrecision.bfloat16.widen(UnsafeBufferPointer(start: $0, count: source.count), into: destination)
+        }
     }
 }
 

@@ -98,8 +98,6 @@ void collectives_f16_to_floats(float *destination, const uint16_t *source, size_
 
 /// bfloat16 (the top half of an IEEE binary32) conversions and reductions, on any CPU: each
 /// element is widened to float, combined, and rounded back to nearest-even (NaNs stay NaN).
-uint16_t collectives_bf16_from_float(float value);
-float collectives_bf16_to_float(uint16_t value);
 void collectives_bf16_sum(uint16_t *destination, const uint16_t *source, size_t count);
 void collectives_bf16_product(uint16_t *destination, const uint16_t *source, size_t count);
 void collectives_bf16_minimum(uint16_t *destination, const uint16_t *source, size_t count);
