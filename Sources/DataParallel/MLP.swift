@@ -16,12 +16,19 @@ public final class MLP: @unchecked Sendable {
     public let gradients: UnsafeMutableBufferPointer<Float>
     /// Where layer *l*'s weights start in the flat buffers.
     public let offsets: [Int]
-    private let capacity: Int
-    /// Activations per layer boundary (`capacity × size`); `activations[0]` is the input.
-    private let activations: [UnsafeMutablePointer<Float>]
-    /// Gradient with respect to each boundary's activations.
-    private let deltas: [UnsafeMutablePointer<Float>]
-    private var batch = 0
+    /// Examples one forward pass may take.
+    public let batchCapacity: Int
+    /// Independent sets of activations: a pipeline stage keeps one per micro-batch in flight,
+    /// so each micro-batch's backward finds its own forward's activations.
+    public let slots: Int
+    /// Whether the last layer's output goes through a ReLU too (a pipeline stage before the
+    /// last, whose output is the next stage's hidden activations).
+    public let reluOnOutput: Bool
+    /// Per slot, activations per layer boundary (`capacity × size`); `[slot][0]` is the input.
+    private let activations: [[UnsafeMutablePointer<Float>]]
+    /// Per slot, the gradient with respect to each boundary's activations.
+    private let deltas: [[UnsafeMutablePointer<Float>]]
+    private var batch: [Int]
 
     public var layerCount: Int { layerSizes.count - 1 }
     public var parameterCount: Int { parameters.count }
@@ -30,11 +37,14 @@ public final class MLP: @unchecked Sendable {
     public func parameterCount(layer l: Int) -> Int { layerSizes[l + 1] * layerSizes[l] + layerSizes[l + 1] }
 
     /// Makes a model for batches of at most `batchCapacity` examples, initialised from `seed`
-    /// (He-uniform weights, zero biases).
-    public init(layerSizes: [Int], batchCapacity: Int, seed: UInt64) {
-        precondition(layerSizes.count >= 2 && layerSizes.allSatisfy { $0 > 0 })
+    /// (He-uniform weights, zero biases), with `slots` sets of activations (see ``slots``).
+    public init(layerSizes: [Int], batchCapacity: Int, seed: UInt64, slots: Int = 1, reluOnOutput: Bool = false) {
+        precondition(layerSizes.count >= 2 && layerSizes.allSatisfy { $0 > 0 } && slots >= 1)
         self.layerSizes = layerSizes
-        capacity = max(1, batchCapacity)
+        self.batchCapacity = max(1, batchCapacity)
+        self.slots = slots
+        self.reluOnOutput = reluOnOutput
+        batch = Array(repeating: 0, count: slots)
         var offsets = [Int](repeating: 0, count: layerSizes.count - 1)
         var total = 0
         for l in stride(from: layerSizes.count - 2, through: 0, by: -1) {
@@ -46,8 +56,9 @@ public final class MLP: @unchecked Sendable {
         gradients = .allocate(capacity: total)
         parameters.initialize(repeating: 0)
         gradients.initialize(repeating: 0)
-        activations = layerSizes.map { UnsafeMutablePointer<Float>.allocate(capacity: $0 * max(1, batchCapacity)) }
-        deltas = layerSizes.map { UnsafeMutablePointer<Float>.allocate(capacity: $0 * max(1, batchCapacity)) }
+        let capacity = max(1, batchCapacity)
+        activations = (0..<slots).map { _ in layerSizes.map { UnsafeMutablePointer<Float>.allocate(capacity: $0 * capacity) } }
+        deltas = (0..<slots).map { _ in layerSizes.map { UnsafeMutablePointer<Float>.allocate(capacity: $0 * capacity) } }
         var generator = SeededGenerator(seed: seed)
         for l in 0..<(layerSizes.count - 1) {
             let fanIn = layerSizes[l]
@@ -60,8 +71,8 @@ public final class MLP: @unchecked Sendable {
     deinit {
         parameters.deallocate()
         gradients.deallocate()
-        for p in activations { p.deallocate() }
-        for p in deltas { p.deallocate() }
+        for p in activations.joined() { p.deallocate() }
+        for p in deltas.joined() { p.deallocate() }
     }
 
     func weights(_ l: Int) -> UnsafeMutablePointer<Float> { parameters.baseAddress! + offsets[l] }
@@ -69,13 +80,15 @@ public final class MLP: @unchecked Sendable {
     func weightGradients(_ l: Int) -> UnsafeMutablePointer<Float> { gradients.baseAddress! + offsets[l] }
     func biasGradients(_ l: Int) -> UnsafeMutablePointer<Float> { weightGradients(l) + layerSizes[l + 1] * layerSizes[l] }
 
-    /// Runs the network on `count` examples (`features` holds `count × inputs` values) and
-    /// returns the logits buffer (`count × outputs`), valid until the next call.
+    /// Runs the network on `count` examples (`features` holds `count × inputs` values; it may be
+    /// ``input(slot:)`` itself) and returns the output buffer (`count × outputs`: the logits, or
+    /// the ReLU of the last layer with ``reluOnOutput``), valid until the slot's next forward.
     @discardableResult
-    public func forward(_ features: UnsafePointer<Float>, count: Int) -> UnsafeMutablePointer<Float> {
-        precondition(count <= capacity, "batch of \(count) exceeds the capacity \(capacity)")
-        batch = count
-        activations[0].update(from: features, count: count * layerSizes[0])
+    public func forward(_ features: UnsafePointer<Float>, count: Int, slot: Int = 0) -> UnsafeMutablePointer<Float> {
+        precondition(count <= batchCapacity, "batch of \(count) exceeds the capacity \(batchCapacity)")
+        let activations = self.activations[slot]
+        batch[slot] = count
+        if UnsafePointer(activations[0]) != features { activations[0].update(from: features, count: count * layerSizes[0]) }
         guard count > 0 else { return activations[layerCount] }
         for l in 0..<layerCount {
             let inputs = layerSizes[l], outputs = layerSizes[l + 1]
@@ -85,7 +98,7 @@ public final class MLP: @unchecked Sendable {
             for row in 0..<count { (y + row * outputs).update(from: b, count: outputs) }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(count), Int32(outputs), Int32(inputs),
                         1, x, Int32(inputs), weights(l), Int32(inputs), 1, y, Int32(outputs))
-            if l < layerCount - 1 {
+            if l < layerCount - 1 || reluOnOutput {
                 for i in 0..<(count * outputs) where y[i] < 0 { y[i] = 0 }
             }
         }
@@ -94,11 +107,11 @@ public final class MLP: @unchecked Sendable {
 
     /// Softmax cross-entropy of the last forward pass against `labels`: returns the summed loss
     /// and the number of correct predictions, and leaves d(loss)/d(logits) ready for backward.
-    public func loss(labels: UnsafePointer<Int32>) -> (loss: Double, correct: Int) {
+    public func loss(labels: UnsafePointer<Int32>, slot: Int = 0) -> (loss: Double, correct: Int) {
         let classes = layerSizes[layerCount]
-        let logits = activations[layerCount], delta = deltas[layerCount]
+        let logits = activations[slot][layerCount], delta = deltas[slot][layerCount]
         var total = 0.0, correct = 0
-        for row in 0..<batch {
+        for row in 0..<batch[slot] {
             let z = logits + row * classes, d = delta + row * classes
             var best = 0
             var largest = z[0]
@@ -118,30 +131,38 @@ public final class MLP: @unchecked Sendable {
         return (total, correct)
     }
 
-    /// Back-propagates the last ``loss(labels:)`` into ``gradients`` (overwriting them), last
-    /// layer first, calling `layerDone(l)` as soon as layer `l`'s gradients are final: the hook
-    /// where a data-parallel trainer starts communicating them.
-    public func backward(layerDone: (Int) -> Void = { _ in }) {
+    /// Back-propagates the slot's last ``loss(labels:slot:)`` (or the gradient a later pipeline
+    /// stage put in ``outputGradient(slot:)``) into ``gradients``, last layer first, calling
+    /// `layerDone(l)` as soon as layer `l`'s gradients are final: the hook where a data-parallel
+    /// trainer starts communicating them. `accumulating` adds to the gradients already there
+    /// (gradient accumulation, micro-batches) instead of overwriting them. With
+    /// `inputGradient`, the gradient with respect to the input, through the ReLU that made it,
+    /// is left in ``inputGradient(slot:)`` for the stage before.
+    public func backward(slot: Int = 0, accumulating: Bool = false, inputGradient: Bool = false, layerDone: (Int) -> Void = { _ in }) {
+        let activations = self.activations[slot], deltas = self.deltas[slot], batch = self.batch[slot]
+        let beta: Float = accumulating ? 1 : 0
         for l in stride(from: layerCount - 1, through: 0, by: -1) {
             let inputs = layerSizes[l], outputs = layerSizes[l + 1]
             let dy = deltas[l + 1], x = activations[l]
             let dw = weightGradients(l), db = biasGradients(l)
             if batch == 0 {
-                dw.update(repeating: 0, count: outputs * inputs)
-                db.update(repeating: 0, count: outputs)
+                if !accumulating {
+                    dw.update(repeating: 0, count: outputs * inputs)
+                    db.update(repeating: 0, count: outputs)
+                }
                 layerDone(l)
                 continue
             }
             // dW = dYᵀ · X, db = Σ rows of dY
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outputs), Int32(inputs), Int32(batch),
-                        1, dy, Int32(outputs), x, Int32(inputs), 0, dw, Int32(inputs))
-            db.update(repeating: 0, count: outputs)
+                        1, dy, Int32(outputs), x, Int32(inputs), beta, dw, Int32(inputs))
+            if !accumulating { db.update(repeating: 0, count: outputs) }
             for row in 0..<batch {
                 let r = dy + row * outputs
                 for o in 0..<outputs { db[o] += r[o] }
             }
-            if l > 0 {
-                // dX = dY · W, through the ReLU of layer l − 1's output.
+            if l > 0 || inputGradient {
+                // dX = dY · W, through the ReLU of layer l − 1's output (or the stage before's).
                 let dx = deltas[l]
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(batch), Int32(inputs), Int32(outputs),
                             1, dy, Int32(outputs), weights(l), Int32(inputs), 0, dx, Int32(inputs))
@@ -151,7 +172,18 @@ public final class MLP: @unchecked Sendable {
         }
     }
 
-    /// Predicted classes for `count` examples.
+    /// The slot's input buffer (`batchCapacity × inputs`): a pipeline stage receives the stage
+    /// before's output straight into it and passes it to ``forward(_:count:slot:)``.
+    public func input(slot: Int) -> UnsafeMutablePointer<Float> { activations[slot][0] }
+
+    /// Where a pipeline stage before the last puts the gradient with respect to its output
+    /// (`count × outputs`, from the next stage) before ``backward(slot:accumulating:inputGradient:layerDone:)``.
+    public func outputGradient(slot: Int) -> UnsafeMutablePointer<Float> { deltas[slot][layerCount] }
+
+    /// The gradient with respect to the slot's input after a backward with `inputGradient`.
+    public func inputGradient(slot: Int) -> UnsafeMutablePointer<Float> { deltas[slot][0] }
+
+    /// Predicted classes for `count` examples (the logits' largest class).
     public func predict(_ features: UnsafePointer<Float>, count: Int, into output: UnsafeMutablePointer<Int32>) {
         let logits = forward(features, count: count)
         let classes = layerSizes[layerCount]

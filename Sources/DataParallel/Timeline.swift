@@ -39,12 +39,13 @@ public struct Timeline: Sendable {
         spans.flatMap { span in [Double(names.firstIndex(of: span.name) ?? 0), Double(span.thread), span.start, span.duration] }
     }
 
-    /// The Chrome trace JSON for every rank's spans (`byRank[r]`): one process per rank, with
-    /// a compute and a communication thread.
-    public static func chromeTrace(byRank: [[Span]]) throws -> String {
+    /// The Chrome trace JSON for every rank's spans (`byRank[r]`): one process per rank (named
+    /// by `labels`, else "rank r"), with a compute and a communication thread.
+    public static func chromeTrace(byRank: [[Span]], labels: [String]? = nil) throws -> String {
         var events: [TraceEvent] = []
         for (rank, spans) in byRank.enumerated() {
-            events.append(TraceEvent(name: "process_name", ph: "M", pid: rank, args: ["name": "rank \(rank)"]))
+            let label = labels.flatMap { rank < $0.count ? $0[rank] : nil } ?? "rank \(rank)"
+            events.append(TraceEvent(name: "process_name", ph: "M", pid: rank, args: ["name": label]))
             events.append(TraceEvent(name: "thread_name", ph: "M", pid: rank, tid: 0, args: ["name": "compute"]))
             events.append(TraceEvent(name: "thread_name", ph: "M", pid: rank, tid: 1, args: ["name": "communication"]))
             for span in spans {

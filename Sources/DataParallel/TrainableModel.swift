@@ -22,8 +22,9 @@ public protocol TrainableModel: AnyObject {
     /// The summed loss and the number of correct predictions of the last forward pass.
     func loss(labels: UnsafePointer<Int32>) -> (loss: Double, correct: Int)
     /// Computes the gradients of the last forward pass's loss, calling `layerDone(l)` as soon as
-    /// layer `l`'s are final (last layer first).
-    func backward(layerDone: (Int) -> Void)
+    /// layer `l`'s are final (last layer first). `accumulating` adds them to the gradients
+    /// already there instead of replacing them (gradient accumulation over micro-steps).
+    func backward(accumulating: Bool, layerDone: (Int) -> Void)
     /// The predicted class of each of `count` examples.
     func predict(_ features: UnsafePointer<Float>, count: Int, into output: UnsafeMutablePointer<Int32>)
 }
@@ -33,6 +34,22 @@ extension TrainableModel {
     public var parameterCount: Int { parameters.count }
 }
 
+extension TrainableModel {
+    /// Replaces the gradients with the last forward pass's.
+    public func backward(layerDone: (Int) -> Void) { backward(accumulating: false, layerDone: layerDone) }
+}
+
 extension MLP: TrainableModel {
     public var inputWidth: Int { layerSizes[0] }
+
+    @discardableResult
+    public func forward(_ features: UnsafePointer<Float>, count: Int) -> UnsafeMutablePointer<Float> {
+        forward(features, count: count, slot: 0)
+    }
+
+    public func loss(labels: UnsafePointer<Int32>) -> (loss: Double, correct: Int) { loss(labels: labels, slot: 0) }
+
+    public func backward(accumulating: Bool, layerDone: (Int) -> Void) {
+        backward(slot: 0, accumulating: accumulating, inputGradient: false, layerDone: layerDone)
+    }
 }

@@ -35,6 +35,12 @@ public struct TrainingOptions: Sendable {
     public var gradientPrecision: HalfPrecision?
     /// With ``gradientPrecision``: carry each rank's rounding error into its next step.
     public var errorFeedback = true
+    /// Gradient accumulation: each rank runs its part of a global batch as this many
+    /// micro-steps, adding their gradients locally, and communicates once, during the last
+    /// micro-step's backward (the others run without synchronizing, as under DDP's `no_sync`).
+    /// The update is the same mean over the global batch; activations are needed for one
+    /// micro-step only.
+    public var accumulationSteps = 1
 
     public init() {}
 }
@@ -66,7 +72,7 @@ public struct EpochReport: Sendable {
 /// of examples; the summed gradients are all-reduced and divided by the global batch size, so
 /// the update is exactly the mean over the global batch (and training on *n* ranks matches one
 /// rank, up to the order of floating-point sums). Every rank runs the same number of steps.
-public final class DataParallelTrainer: @unchecked Sendable {
+public final class DataParallelTrainer: DistributedTrainer, @unchecked Sendable {
     public let model: any TrainableModel
     public let communicator: Communicator
     /// The settings; the optimizer's learning rate may be changed between steps (schedules).
@@ -78,7 +84,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
     private let state: SGDState
     private let batchFeatures: UnsafeMutablePointer<Float>
     private let batchLabels: UnsafeMutablePointer<Int32>
-    private var requests: [CollectiveRequest?]
+    private var exchange: BucketExchange
 
     /// Makes the trainer; rank 0's initial parameters are broadcast to every rank. `hook` says
     /// how gradient buckets travel; `nil` takes a ``CompressionHook`` when
@@ -94,7 +100,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
         state = SGDState(count: model.parameterCount)
         batchFeatures = .allocate(capacity: options.globalBatchSize * model.inputWidth)
         batchLabels = .allocate(capacity: options.globalBatchSize)
-        requests = Array(repeating: nil, count: buckets.buckets.count)
+        exchange = BucketExchange(buckets: buckets, hook: self.hook)
         // Everyone starts from rank 0's parameters, and the timeline from a common moment.
         try communicator.broadcast(model.parameters, root: 0)
         var sync: [Int32] = [0]
@@ -111,46 +117,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
     public var gradientBytesPerStep: Int {
         // The central server reduces the Float gradients whole, without the hook.
         guard options.exchange == .allReduce else { return model.parameterCount * 4 }
-        return buckets.buckets.reduce(0) { $0 + hook.wireBytes(count: $1.range.count) }
-    }
-
-    /// Steps per epoch for `totalExamples` (the last batch may be smaller).
-    public func stepsPerEpoch(totalExamples: Int) -> Int {
-        (totalExamples + options.globalBatchSize - 1) / options.globalBatchSize
-    }
-
-    /// The order of examples in `epoch`, the same on every rank.
-    public func permutation(epoch: Int, totalExamples: Int) -> [Int32] {
-        var order = (0..<Int32(totalExamples)).map { $0 }
-        var generator = SeededGenerator(seed: options.seed &* 0x9E37_79B9 &+ UInt64(epoch) &+ 0x5EED)
-        order.shuffle(using: &generator)
-        return order
-    }
-
-    /// Runs one epoch over `data` (this rank's shard). `progress(step, steps)` is called after
-    /// every step.
-    public func trainEpoch(_ data: LabeledDataset, epoch: Int, steps limit: Int? = nil,
-                           progress: (Int, Int) -> Void = { _, _ in }) throws(CollectivesError) -> EpochReport {
-        let order = permutation(epoch: epoch, totalExamples: data.totalCount)
-        let steps = min(limit ?? .max, stepsPerEpoch(totalExamples: data.totalCount))
-        let started = Deadline.now.uptimeNanoseconds
-        var lossSum = 0.0, correct = 0, communication: UInt64 = 0, exposed: UInt64 = 0
-        for step in 0..<steps {
-            let batch = order[(step * options.globalBatchSize)..<min(order.count, (step + 1) * options.globalBatchSize)]
-            let result = try trainStep(batch: batch, data: data)
-            lossSum += result.loss
-            correct += result.correct
-            communication += result.communication
-            exposed += result.exposed
-            progress(step + 1, steps)
-        }
-        let seconds = Double(Deadline.now.uptimeNanoseconds - started) / 1e9
-        var totals = [lossSum, Double(correct)]
-        try communicator.allReduce(&totals, op: .sum)
-        let examples = min(data.totalCount, steps * options.globalBatchSize)
-        return EpochReport(epoch: epoch, trainingLoss: totals[0] / Double(max(1, examples)),
-                           trainingAccuracy: totals[1] / Double(max(1, examples)), examples: examples, seconds: seconds,
-                           communicationSeconds: Double(communication) / 1e9, exposedCommunicationSeconds: Double(exposed) / 1e9)
+        return exchange.wireBytes
     }
 
     /// One step on the global batch `batch` (example indices): forward and backward on this
@@ -168,26 +135,35 @@ public final class DataParallelTrainer: @unchecked Sendable {
                 local += 1
             }
         }
-        var t = Deadline.now.uptimeNanoseconds
-        model.forward(batchFeatures, count: local)
-        let (loss, correct) = model.loss(labels: batchLabels)
-        var now = Deadline.now.uptimeNanoseconds
+        // Micro-steps before the last add their gradients locally, without communicating.
+        let microSteps = max(1, options.accumulationSteps)
+        var t = Deadline.now.uptimeNanoseconds, now = t
+        var loss = 0.0, correct = 0
+        for micro in 0..<(microSteps - 1) {
+            let part = LabeledDataset.shard(of: local, rank: micro, worldSize: microSteps)
+            model.forward(batchFeatures + part.lowerBound * width, count: part.count)
+            let result = model.loss(labels: batchLabels + part.lowerBound)
+            loss += result.loss
+            correct += result.correct
+            model.backward(accumulating: micro > 0) { _ in }
+            now = Deadline.now.uptimeNanoseconds
+            timeline.record("forward and backward without sync", from: t, to: now)
+            t = now
+        }
+        let last = LabeledDataset.shard(of: local, rank: microSteps - 1, worldSize: microSteps)
+        model.forward(batchFeatures + last.lowerBound * width, count: last.count)
+        let result = model.loss(labels: batchLabels + last.lowerBound)
+        loss += result.loss
+        correct += result.correct
+        now = Deadline.now.uptimeNanoseconds
         timeline.record("forward", from: t, to: now)
         t = now
 
         var communication: UInt64 = 0, exposed: UInt64 = 0
         let gradients = model.gradients
         let overlapping = options.exchange == .allReduce && options.overlap
-        var pendingLayers = buckets.buckets.map { $0.layers.count }
-        model.backward { layer in
-            guard overlapping else { return }
-            let bucket = buckets.bucketOfLayer[layer]
-            pendingLayers[bucket] -= 1
-            if pendingLayers[bucket] == 0 {
-                let range = buckets.buckets[bucket].range
-                requests[bucket] = hook.start(bucket: bucket, gradients: UnsafeMutableBufferPointer(rebasing: gradients[range]),
-                                              communicator: communicator, algorithm: options.algorithm)
-            }
+        model.backward(accumulating: microSteps > 1) { layer in
+            if overlapping { exchange.layerDone(layer, gradients: gradients, communicator: communicator, algorithm: options.algorithm) }
         }
         now = Deadline.now.uptimeNanoseconds
         timeline.record("backward", from: t, to: now)
@@ -195,30 +171,13 @@ public final class DataParallelTrainer: @unchecked Sendable {
 
         switch options.exchange {
         case .allReduce where overlapping:
-            for (index, request) in requests.enumerated() {
-                try request?.wait()
-                if request != nil {
-                    hook.finish(bucket: index, gradients: UnsafeMutableBufferPointer(rebasing: gradients[buckets.buckets[index].range]))
-                }
-                if let (start, end) = request?.executionInterval {
-                    communication += end - start
-                    timeline.record("all-reduce bucket \(index)", thread: 1, from: start, to: end)
-                }
-                requests[index] = nil
-            }
+            communication += try exchange.finishAll(gradients: gradients, timeline: &timeline)
             now = Deadline.now.uptimeNanoseconds
             exposed = now - t
             timeline.record("wait for communication", from: t, to: now)
         case .allReduce:
-            for (index, bucket) in buckets.buckets.enumerated() {
-                let start = Deadline.now.uptimeNanoseconds
-                let slice = UnsafeMutableBufferPointer(rebasing: gradients[bucket.range])
-                try hook.start(bucket: index, gradients: slice, communicator: communicator, algorithm: options.algorithm).wait()
-                hook.finish(bucket: index, gradients: slice)
-                let end = Deadline.now.uptimeNanoseconds
-                timeline.record("all-reduce bucket \(index)", thread: 1, from: start, to: end)
-                communication += end - start
-            }
+            communication += try exchange.exchangeAll(gradients: gradients, communicator: communicator, algorithm: options.algorithm,
+                                                      timeline: &timeline)
             now = Deadline.now.uptimeNanoseconds
             exposed = now - t
         case .centralServer:
@@ -284,85 +243,32 @@ public final class DataParallelTrainer: @unchecked Sendable {
     /// state), then every rank learns whether that worked, so the next epoch starts only once the
     /// checkpoint is complete. A ``CompressionHook``'s residuals are not saved.
     public func saveCheckpoint(to directory: String, epochsCompleted: Int) throws {
-        var failed: [Int32] = [0]
-        var writeError: CheckpointError?
-        if communicator.rank == 0 {
-            do {
-                try Checkpoint(epochsCompleted: epochsCompleted, parameters: Array(model.parameters), velocity: Array(state.velocity))
-                    .write(to: directory)
-            } catch {
-                writeError = error
-                failed = [1]
-            }
-        }
-        try communicator.allReduce(&failed, op: .max)
-        if let writeError { throw writeError }
-        if failed[0] != 0 {
-            throw CheckpointError(path: Checkpoint.path(in: directory), reason: "rank 0 could not write it (its output says why)")
-        }
+        let contents = communicator.rank == 0
+            ? Checkpoint(epochsCompleted: epochsCompleted, parameters: Array(model.parameters), velocity: Array(state.velocity)) : nil
+        try Checkpoint.save(contents, to: directory, on: communicator)
     }
 
     /// Restores the parameters and the optimizer's state from the checkpoint in `directory`:
     /// rank 0 reads it (so the directory need not be shared) and broadcasts it. Returns the
     /// epochs it had completed, or `nil` when there is no checkpoint there yet.
     public func restoreCheckpoint(from directory: String) throws -> Int? {
-        var header: [Int64] = [-1, 0]
-        var loaded: Checkpoint?
-        var readError: CheckpointError?
-        if communicator.rank == 0 {
-            do {
-                loaded = try Checkpoint.read(from: directory)
-                header = loaded.map { [Int64($0.epochsCompleted), Int64($0.parameters.count)] } ?? [-1, 0]
-            } catch {
-                readError = error
-                header = [-2, 0]
-            }
-        }
-        try communicator.broadcast(&header, root: 0)
-        let path = Checkpoint.path(in: directory)
-        if header[0] == -2 { throw readError ?? CheckpointError(path: path, reason: "rank 0 could not read it (its output says why)") }
-        if header[0] == -1 { return nil }
-        guard header[1] == Int64(model.parameterCount) else {
-            throw CheckpointError(path: path, reason: "it holds \(header[1]) parameters, this model \(model.parameterCount)")
-        }
-        if let loaded {
-            _ = model.parameters.update(fromContentsOf: loaded.parameters)
-            _ = state.velocity.update(fromContentsOf: loaded.velocity)
-        }
-        try communicator.broadcast(model.parameters, root: 0)
-        try communicator.broadcast(state.velocity, root: 0)
-        return Int(header[0])
+        guard let loaded = try Checkpoint.load(from: directory, parameterCount: model.parameterCount, on: communicator) else { return nil }
+        _ = model.parameters.update(fromContentsOf: loaded.parameters)
+        _ = state.velocity.update(fromContentsOf: loaded.velocity)
+        return loaded.epochsCompleted
     }
 
     /// A checksum of the parameters' bytes (FNV-1a) and whether every rank has the same one.
     public func parameterChecksum() throws(CollectivesError) -> (checksum: UInt64, identicalOnAllRanks: Bool) {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in UnsafeRawBufferPointer(model.parameters) {
-            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
-        }
-        var low = [Int64(bitPattern: hash)], high = [Int64(bitPattern: hash)]
-        try communicator.allReduce(&low, op: .min)
-        try communicator.allReduce(&high, op: .max)
-        return (hash, low == high)
+        let hash = ParameterChecksum.fnv1a(model.parameters)
+        return (hash, try ParameterChecksum.identical(hash, on: communicator))
     }
 
     /// Every rank's timeline spans, gathered on rank 0 (others get an empty list).
     public func gatherTimeline() throws(CollectivesError) -> [[Timeline.Span]] {
-        var names = ["forward", "backward", "wait for communication", "optimizer", "reduce to rank 0", "broadcast from rank 0"]
+        var names = ["forward", "backward", "wait for communication", "optimizer", "reduce to rank 0", "broadcast from rank 0",
+                     "forward and backward without sync"]
         names += buckets.buckets.indices.map { "all-reduce bucket \($0)" }
-        var gathered: [[Timeline.Span]] = []
-        for root in 0..<communicator.worldSize {
-            var length: [Int64] = [root == communicator.rank ? Int64(timeline.spans.count * 4) : 0]
-            try communicator.broadcast(&length, root: root)
-            var values = root == communicator.rank ? timeline.encoded(names: names) : [Double](repeating: 0, count: Int(length[0]))
-            try communicator.broadcast(&values, root: root)
-            var spans: [Timeline.Span] = []
-            for i in stride(from: 0, to: values.count, by: 4) {
-                spans.append(Timeline.Span(name: names[min(names.count - 1, Int(values[i]))], thread: Int(values[i + 1]),
-                                           start: values[i + 2], duration: values[i + 3]))
-            }
-            gathered.append(communicator.rank == 0 ? spans : [])
-        }
-        return gathered
+        return try timeline.gathered(names: names, on: communicator)
     }
 }

@@ -93,6 +93,18 @@ struct MNISTTrain: ParsableCommand {
     @Option(name: .customLong("kill-at-epoch"), help: .hidden)
     var killAtEpoch = 2
 
+    @Option(name: .customLong("pipeline-stages"), help: "Cut the model's layers into this many pipeline stages, one per rank; the ranks form replicas of the pipeline (ranks / stages), which all-reduce each stage's gradients.")
+    var pipelineStages = 1
+
+    @Option(name: .customLong("micro-batches"), help: "With --pipeline-stages: micro-batches per replica's part of a global batch.")
+    var microBatches = 4
+
+    @Option(help: "With --pipeline-stages: the pipeline schedule, 1f1b (one forward, one backward) or gpipe (all forwards, then all backwards).")
+    var schedule = PipelineSchedule.oneForwardOneBackward.rawValue
+
+    @Option(name: .customLong("accumulation-steps"), help: "Gradient accumulation: run each rank's part of a global batch as this many micro-steps, all-reducing once.")
+    var accumulationSteps = 1
+
     @Option(name: .customLong("stop-after-epoch"), help: "Stop after this epoch, as if interrupted (with --checkpoint: continue later with --resume and the same --epochs, which the learning-rate schedule depends on).")
     var stopAfterEpoch: Int?
 
@@ -117,6 +129,19 @@ struct MNISTTrain: ParsableCommand {
             throw ValidationError("--gradient-type compresses the all-reduced gradients; --central-server reduces them in float32")
         }
         if let stopAfterEpoch, stopAfterEpoch < 1 { throw ValidationError("--stop-after-epoch must be at least 1") }
+        guard pipelineStages >= 1 else { throw ValidationError("--pipeline-stages must be at least 1") }
+        guard microBatches >= 1 else { throw ValidationError("--micro-batches must be at least 1") }
+        guard PipelineSchedule(rawValue: schedule) != nil else { throw ValidationError("--schedule takes 1f1b or gpipe") }
+        guard accumulationSteps >= 1 else { throw ValidationError("--accumulation-steps must be at least 1") }
+        if pipelineStages > 1 {
+            if centralServer { throw ValidationError("--central-server is data-parallel only; --pipeline-stages all-reduces each stage's gradients") }
+            if elastic { throw ValidationError("--elastic recovers data-parallel training; with --pipeline-stages use --checkpoint and --resume") }
+            if accumulationSteps > 1 { throw ValidationError("--accumulation-steps is for data-parallel training; a pipeline accumulates over --micro-batches") }
+            let layers = (hiddenSizes ?? []).count + 1
+            if pipelineStages > layers {
+                throw ValidationError("--pipeline-stages \(pipelineStages): the model has \(layers) layers (--hidden adds more), one at least per stage")
+            }
+        }
     }
 
     var hiddenSizes: [Int]? {
@@ -141,11 +166,22 @@ struct MNISTTrain: ParsableCommand {
         }
         var leader = communicator.rank == 0
         let n = communicator.worldSize
+        let pipelined = pipelineStages > 1
+        if pipelined && (elastic || n % pipelineStages != 0) {
+            if leader {
+                Console.error(elastic ? "mnist-train: elastic recovery is for data-parallel training; with --pipeline-stages use --checkpoint and --resume"
+                                      : "mnist-train: --pipeline-stages \(pipelineStages) does not divide the \(n) ranks into whole replicas")
+            }
+            throw ExitCode(2)
+        }
+        // A pipeline's stages share their replica's shard; data parallelism shards by rank.
+        let (shard, shards) = pipelined ? (PipelineTrainer.position(rank: communicator.rank, stages: pipelineStages).replica, n / pipelineStages)
+                                        : (communicator.rank, n)
 
         var train: LabeledDataset, test: LabeledDataset
         do {
-            train = try LabeledDataset.mnist(directory: dataDirectory, split: "train", rank: communicator.rank, worldSize: n)
-            test = try LabeledDataset.mnist(directory: dataDirectory, split: "t10k", rank: communicator.rank, worldSize: n)
+            train = try LabeledDataset.mnist(directory: dataDirectory, split: "train", rank: shard, worldSize: shards)
+            test = try LabeledDataset.mnist(directory: dataDirectory, split: "t10k", rank: shard, worldSize: shards)
         } catch {
             Console.error("mnist-train: rank \(communicator.rank): \(error)")
             if dataDirectory == "/usr/share/datasets/fashion-mnist" {
@@ -169,17 +205,35 @@ struct MNISTTrain: ParsableCommand {
         options.gradientPrecision = ["bf16", "bfloat16"].contains(gradientType) ? .bfloat16
             : ["fp16", "float16"].contains(gradientType) ? .float16 : nil
         options.errorFeedback = !noErrorFeedback
+        options.accumulationSteps = accumulationSteps
         let sizes = [train.featureCount] + hiddenSizes! + [Int(classes[0])]
-        let model = MLP(layerSizes: sizes, batchCapacity: batchSize, seed: seed)
-        var trainer = try DataParallelTrainer(model: model, communicator: communicator, options: options)
+        let parameterCount = sizes.indices.dropLast().reduce(0) { $0 + sizes[$1 + 1] * sizes[$1] + sizes[$1 + 1] }
+        var trainer: any DistributedTrainer
+        let mode: String, bucketCount: Int
+        if pipelined {
+            let pipeline = try PipelineTrainer(layerSizes: sizes, seed: seed, communicator: communicator, stages: pipelineStages,
+                                               microBatches: microBatches, schedule: PipelineSchedule(rawValue: schedule)!, options: options)
+            trainer = pipeline
+            bucketCount = pipeline.buckets.buckets.count
+            let cuts = PipelineTrainer.partition(layerSizes: sizes, stages: pipelineStages)
+                .map { "\(sizes[$0.lowerBound...$0.upperBound].map(String.init).joined(separator: "-"))" }.joined(separator: " | ")
+            mode = "a \(schedule) pipeline of \(pipelineStages) stages (\(cuts)) × \(pipeline.replicaCount) replica\(pipeline.replicaCount == 1 ? "" : "s"), "
+                + "\(microBatches) micro-batches per step; each stage's gradients all-reduced between its replicas"
+        } else {
+            let dataParallel = try DataParallelTrainer(model: MLP(layerSizes: sizes, batchCapacity: batchSize, seed: seed),
+                                                       communicator: communicator, options: options)
+            trainer = dataParallel
+            bucketCount = dataParallel.buckets.buckets.count
+            mode = centralServer ? "central server (reduce to rank 0, broadcast back)"
+                : "all-reduce, \(noOverlap ? "after backward" : "overlapped with backward")"
+                + (accumulationSteps > 1 ? ", \(accumulationSteps) accumulation steps per batch" : "")
+        }
 
         if leader {
-            let mode = centralServer ? "central server (reduce to rank 0, broadcast back)"
-                : "all-reduce, \(noOverlap ? "after backward" : "overlapped with backward")"
             Console.say("mnist-train: \(n) ranks over \(communicator.transportName), \(train.totalCount) training and \(test.totalCount) test examples from \(dataDirectory)")
-            Console.say("model \(sizes.map(String.init).joined(separator: "-")) (\(model.parameterCount) parameters), global batch \(batchSize), \(trainer.buckets.buckets.count) gradient buckets, gradients by \(mode)")
+            Console.say("model \(sizes.map(String.init).joined(separator: "-")) (\(parameterCount) parameters), global batch \(batchSize), \(bucketCount) gradient buckets\(pipelined ? " on stage 0" : ""), gradients by \(mode)")
             let precision = options.gradientPrecision.map { "\($0)\(options.errorFeedback ? " with error feedback" : "")" } ?? "float32"
-            Console.say("gradients in \(precision): \(trainer.gradientBytesPerStep) bytes per rank per step")
+            Console.say("gradients in \(precision): \(trainer.gradientBytesPerStep) bytes per rank per step\(pipelined ? " on stage 0" : "")")
         }
         var firstEpoch = 1
         // Each current rank's number in the job as it started, to name lost ranks as the launcher does.
@@ -239,7 +293,7 @@ struct MNISTTrain: ParsableCommand {
                     Console.error("mnist-train: rank \(communicator.rank): \(error)")
                     throw ExitCode(2)
                 }
-                trainer = try trainer.moved(to: communicator)
+                trainer = try (trainer as! DataParallelTrainer).moved(to: communicator)
                 if leader {
                     let ranks = lostOriginal.map(String.init).joined(separator: ", ")
                     let seconds = Double(Deadline.now.uptimeNanoseconds - epochStarted.uptimeNanoseconds) / 1e9
@@ -268,13 +322,19 @@ struct MNISTTrain: ParsableCommand {
         let (checksum, identical) = try trainer.parameterChecksum()
         if leader {
             let hex = String(checksum, radix: 16)
-            Console.say(identical ? "parameters identical on all \(communicator.worldSize) ranks (checksum \(hex))"
-                            : "parameters DIFFER between ranks (rank 0 checksum \(hex))")
+            if let pipeline = trainer as? PipelineTrainer {
+                let replicas = pipeline.replicaCount
+                Console.say(identical ? "parameters identical inside each stage's \(replicas) replica\(replicas == 1 ? "" : "s") (stage 0 checksum \(hex))"
+                                : "parameters DIFFER between replicas of a stage (stage 0 checksum \(hex))")
+            } else {
+                Console.say(identical ? "parameters identical on all \(communicator.worldSize) ranks (checksum \(hex))"
+                                : "parameters DIFFER between ranks (rank 0 checksum \(hex))")
+            }
         }
         if let timeline {
             let spans = try trainer.gatherTimeline()
             if leader {
-                try writeTextFile(timeline, try Timeline.chromeTrace(byRank: spans))
+                try writeTextFile(timeline, try Timeline.chromeTrace(byRank: spans, labels: (trainer as? PipelineTrainer)?.rankLabels))
                 Console.say("timeline written to \(timeline)")
             }
         }

@@ -2,7 +2,6 @@ import Collectives
 import CollectivesSystem
 import CollectivesTransport
 import DataParallel
-import Synchronization
 import Testing
 
 /// Training on n in-process ranks against training on one, on data whose size the world size
@@ -12,43 +11,38 @@ import Testing
 
     /// Trains `steps` steps on `worldSize` ranks and returns rank 0's parameters (and whether
     /// every rank ended with the same ones).
-    static func train(worldSize: Int, exchange: GradientExchange = .allReduce, overlap: Bool = true,
+    static func train(worldSize: Int, exchange: GradientExchange = .allReduce, overlap: Bool = true, accumulationSteps: Int = 1,
                       steps: Int = steps, directory: String) throws -> (parameters: [Float], identical: Bool) {
-        let transports = InProcessTransport.makeGroup(worldSize: worldSize)
-        let results = Mutex<[Result<([Float], Bool), any Error>?]>(Array(repeating: nil, count: worldSize))
-        let threads = (0..<worldSize).map { rank in
-            SystemThread(name: "rank \(rank)") {
-                let outcome = Result { () throws -> ([Float], Bool) in
-                    let communicator = Communicator(transport: transports[rank])
-                    defer { communicator.close() }
-                    let data = try LabeledDataset.mnist(directory: directory, split: "train", rank: rank, worldSize: worldSize)
-                    var options = TrainingOptions()
-                    options.globalBatchSize = 16
-                    options.exchange = exchange
-                    options.overlap = overlap
-                    options.firstBucketBytes = 256  // several buckets even for this small model
-                    options.bucketCapBytes = 1024
-                    // One algorithm for every run: `auto` measures its constants per
-                    // communicator, and two runs could otherwise add in different orders.
-                    options.algorithm = .ring
-                    let model = MLP(layerSizes: [data.featureCount, 12, 8, 4], batchCapacity: 16, seed: 5)
-                    let trainer = try DataParallelTrainer(model: model, communicator: communicator, options: options)
-                    var done = 0, epoch = 0
-                    while done < steps {
-                        epoch += 1
-                        let report = try trainer.trainEpoch(data, epoch: epoch, steps: min(steps - done, trainer.stepsPerEpoch(totalExamples: data.totalCount)))
-                        done += (report.examples + 15) / 16
-                    }
-                    let (_, identical) = try trainer.parameterChecksum()
-                    return (Array(model.parameters), identical)
-                }
-                results.withLock { $0[rank] = outcome }
-            }
+        let results = try runInProcess(worldSize: worldSize) { communicator -> ([Float], Bool) in
+            let data = try LabeledDataset.mnist(directory: directory, split: "train", rank: communicator.rank, worldSize: worldSize)
+            var options = TrainingOptions()
+            options.globalBatchSize = 16
+            options.exchange = exchange
+            options.overlap = overlap
+            options.accumulationSteps = accumulationSteps
+            options.firstBucketBytes = 256  // several buckets even for this small model
+            options.bucketCapBytes = 1024
+            // One algorithm for every run: `auto` measures its constants per
+            // communicator, and two runs could otherwise add in different orders.
+            options.algorithm = .ring
+            let model = MLP(layerSizes: [data.featureCount, 12, 8, 4], batchCapacity: 16, seed: 5)
+            let trainer = try DataParallelTrainer(model: model, communicator: communicator, options: options)
+            try train(trainer, data, steps: steps)
+            let (_, identical) = try trainer.parameterChecksum()
+            return (Array(model.parameters), identical)
         }
-        threads.forEach { $0.join() }
-        let first = try results.withLock { try $0[0]!.get() }
-        for rank in 1..<worldSize { _ = try results.withLock { try $0[rank]!.get() } }
-        return first
+        return results[0]
+    }
+
+    /// Runs `steps` steps, as many epochs as it takes.
+    static func train(_ trainer: any DistributedTrainer, _ data: LabeledDataset, steps: Int) throws {
+        var done = 0, epoch = 0
+        while done < steps {
+            epoch += 1
+            let perEpoch = trainer.stepsPerEpoch(totalExamples: data.totalCount)
+            _ = try trainer.trainEpoch(data, epoch: epoch, steps: min(steps - done, perEpoch))
+            done += min(steps - done, perEpoch)
+        }
     }
 
     static func largestDifference(_ a: [Float], _ b: [Float]) -> Float {
@@ -80,5 +74,19 @@ import Testing
         #expect(central.identical && sequential.identical)
         #expect(Self.largestDifference(ring.parameters, central.parameters) < 1e-4)
         #expect(ring.parameters == sequential.parameters)
+    }
+
+    /// Gradient accumulation (micro-steps without synchronizing, then one all-reduce) gives the
+    /// update of the whole batch at once, here with micro-steps that outnumber some ranks'
+    /// examples of a batch (empty micro-steps).
+    @Test(arguments: [2, 3, 7])
+    func accumulatingGradientsMatchesOneStep(accumulationSteps: Int) throws {
+        let directory = SyntheticData.directory(train: 103, test: 10)
+        defer { SyntheticData.remove(directory) }
+        let plain = try Self.train(worldSize: 3, steps: 20, directory: directory)
+        let accumulated = try Self.train(worldSize: 3, accumulationSteps: accumulationSteps, steps: 20, directory: directory)
+        #expect(accumulated.identical)
+        let difference = Self.largestDifference(plain.parameters, accumulated.parameters)
+        #expect(difference < 1e-5, "largest parameter difference \(difference)")
     }
 }

@@ -19,8 +19,8 @@ import Testing
         var inputWidth: Int { inner.layerSizes[0] }
         func forward(_ features: UnsafePointer<Float>, count: Int) -> UnsafeMutablePointer<Float> { inner.forward(features, count: count) }
         func loss(labels: UnsafePointer<Int32>) -> (loss: Double, correct: Int) { inner.loss(labels: labels) }
-        func backward(layerDone: (Int) -> Void) {
-            inner.backward { layer in
+        func backward(accumulating: Bool, layerDone: (Int) -> Void) {
+            inner.backward(accumulating: accumulating) { layer in
                 announced.append(layer)
                 layerDone(layer)
             }

@@ -493,6 +493,100 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         #expect(accuracy > 0.9, "\(csv)")
     }
 
+    /// The parameters in a checkpoint file, read by the layout the docs give (`SWCOLCK1`,
+    /// epochs, count, parameters, velocities, CRC), not by the trainer's reader.
+    func checkpointParameters(_ path: String) throws -> (epochs: Int, parameters: [Float]) {
+        let bytes = try readBytes(path)
+        func word(_ offset: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[offset + $1]) << (8 * $1) } }
+        guard bytes.count >= 28, String(decoding: bytes[0..<8], as: UTF8.self) == "SWCOLCK1" else { return (-1, []) }
+        let count = Int(word(16))
+        let parameters = (0..<count).map { i in
+            Float(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[24 + 4 * i + $1]) << (8 * $1) })
+        }
+        return (Int(word(8)), parameters)
+    }
+
+    /// `mnist-train --pipeline-stages 2 --micro-batches 4` on 4 processes (2 stages × 2
+    /// replicas), over shared memory and over TCP: the loss falls, each stage's replicas agree,
+    /// the timeline names stages and micro-batches, and the whole model it checkpoints is
+    /// within rounding of data-parallel training's after the same 3 epochs.
+    @Test(arguments: ["shm", "tcp"])
+    func aHybridPipelineMatchesDataParallelTraining(transport: String) throws {
+        let directory = "/tmp/collectives-pipeline-\(getpid())-\(transport)"
+        defer { _ = system("rm -rf '\(directory)'") }
+        try writeSmallDataset(directory)
+        let train = [Products.path("collectives-run"), "-n", "4", "--", Products.path("mnist-train"),
+                     "--data-dir", directory, "--epochs", "3", "--batch-size", "32", "--hidden", "16,12", "--algorithm", "ring"]
+        let environment = ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_TRANSPORT": transport]
+        let pipelined = try run(train + ["--pipeline-stages", "2", "--micro-batches", "4", "--checkpoint", directory + "/pipeline",
+                                         "--metrics", directory + "/m.csv", "--timeline", directory + "/trace.json"],
+                                environment: environment, timeout: 300)
+        #expect(pipelined.status == 0, "\(pipelined.output)")
+        #expect(pipelined.output.contains("a 1f1b pipeline of 2 stages (36-16 | 16-12-3) × 2 replicas, 4 micro-batches per step"), "\(pipelined.output)")
+        #expect(pipelined.output.contains("parameters identical inside each stage's 2 replicas"), "\(pipelined.output)")
+        let csv = try readFile(directory + "/m.csv").split(separator: "\n")
+        let losses = csv.dropFirst().map { Double($0.split(separator: ",")[1])! }
+        #expect(losses.count == 3 && losses.last! < losses.first!, "\(csv)")
+        #expect(Double(csv.last!.split(separator: ",")[2])! > 0.9, "\(csv)")
+        struct Trace: Decodable {
+            struct Event: Decodable { var name: String; var ph: String; var pid: Int; var args: [String: String]? }
+            var traceEvents: [Event]
+        }
+        let trace = try JSONDecoder().decode(Trace.self, from: Data(try readFile(directory + "/trace.json").utf8))
+        #expect(trace.traceEvents.contains { $0.name == "process_name" && $0.pid == 3 && $0.args?["name"] == "rank 3: stage 1, replica 1" })
+        #expect(trace.traceEvents.contains { $0.name == "forward micro-batch 3" && $0.pid == 3 && $0.ph == "X" })
+        #expect(trace.traceEvents.contains { $0.name == "receive gradients" && $0.pid == 2 })
+
+        let dataParallel = try run(train + ["--checkpoint", directory + "/data-parallel"], environment: environment, timeout: 300)
+        #expect(dataParallel.status == 0, "\(dataParallel.output)")
+        let a = try checkpointParameters(directory + "/pipeline/checkpoint.bin")
+        let b = try checkpointParameters(directory + "/data-parallel/checkpoint.bin")
+        #expect(a.epochs == 3 && b.epochs == 3 && a.parameters.count == 36 * 16 + 16 + 16 * 12 + 12 + 12 * 3 + 3)
+        #expect(a.parameters.count == b.parameters.count)
+        let difference = zip(a.parameters, b.parameters).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(difference < 1e-4, "largest parameter difference \(difference)")
+    }
+
+    /// A pipeline stopped after epoch 2 and resumed from its checkpoint ends with the same bytes
+    /// as one that ran 3 epochs straight; a data-parallel checkpoint resumes as a pipeline; a
+    /// layout that does not fit the ranks is refused.
+    @Test func aPipelineResumesBitIdentically() throws {
+        let directory = "/tmp/collectives-pipeline-resume-\(getpid())"
+        defer { _ = system("rm -rf '\(directory)'") }
+        try writeSmallDataset(directory)
+        let train = [Products.path("collectives-run"), "-n", "4", "--", Products.path("mnist-train"),
+                     "--data-dir", directory, "--epochs", "3", "--batch-size", "32", "--hidden", "16", "--algorithm", "ring",
+                     "--pipeline-stages", "2", "--micro-batches", "3"]
+        let environment = ["COLLECTIVES_TIMEOUT": "60"]
+        let straight = try run(train + ["--checkpoint", directory + "/straight"], environment: environment, timeout: 300)
+        #expect(straight.status == 0, "\(straight.output)")
+        let first = try run(train + ["--checkpoint", directory + "/resumed", "--stop-after-epoch", "2"], environment: environment, timeout: 300)
+        #expect(first.status == 0, "\(first.output)")
+        let resumed = try run(train + ["--checkpoint", directory + "/resumed", "--resume"], environment: environment, timeout: 300)
+        #expect(resumed.status == 0, "\(resumed.output)")
+        #expect(resumed.output.contains("after epoch 2") && !resumed.output.contains("epoch 1/3"), "\(resumed.output)")
+        #expect(try readBytes(directory + "/straight/checkpoint.bin") == readBytes(directory + "/resumed/checkpoint.bin"))
+
+        // Data-parallel training's checkpoint after 2 epochs, continued as a pipeline.
+        let plain = [Products.path("collectives-run"), "-n", "2", "--", Products.path("mnist-train"),
+                     "--data-dir", directory, "--epochs", "3", "--batch-size", "32", "--hidden", "16", "--algorithm", "ring",
+                     "--checkpoint", directory + "/mixed"]
+        let dataParallel = try run(plain + ["--stop-after-epoch", "2"], environment: environment, timeout: 300)
+        #expect(dataParallel.status == 0, "\(dataParallel.output)")
+        let continued = try run(train + ["--checkpoint", directory + "/mixed", "--resume"], environment: environment, timeout: 300)
+        #expect(continued.status == 0 && continued.output.contains("after epoch 2"), "\(continued.output)")
+        let a = try checkpointParameters(directory + "/mixed/checkpoint.bin")
+        let b = try checkpointParameters(directory + "/straight/checkpoint.bin")
+        #expect(a.epochs == 3 && a.parameters.count == b.parameters.count)
+        let difference = zip(a.parameters, b.parameters).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(difference < 1e-4, "largest parameter difference \(difference)")
+
+        let misfit = try run([Products.path("collectives-run"), "-n", "3", "--", Products.path("mnist-train"), "--data-dir", directory,
+                              "--pipeline-stages", "2"], environment: environment, timeout: 120)
+        #expect(misfit.status != 0)
+        #expect(misfit.output.contains("--pipeline-stages 2 does not divide the 3 ranks into whole replicas"), "\(misfit.output)")
+    }
+
     /// `collectives-run --elastic`: rank 2 is killed (SIGKILL) during epoch 2; the other three
     /// shrink the communicator, re-shard the data, repeat the epoch and finish with identical
     /// parameters, over shared memory and over TCP.
@@ -562,6 +656,10 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
     }
 
     func readFile(_ path: String) throws -> String {
+        String(decoding: try readBytes(path), as: UTF8.self)
+    }
+
+    func readBytes(_ path: String) throws -> [UInt8] {
         guard let file = fopen(path, "rb") else { throw SystemError(call: "fopen(\(path))", errno: errno) }
         defer { fclose(file) }
         var bytes: [UInt8] = []
@@ -571,6 +669,6 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
             if n == 0 { break }
             bytes += chunk[0..<n]
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
     }
 }

@@ -1,0 +1,336 @@
+import Collectives
+import CollectivesSystem
+
+/// Trains an ``MLP`` cut into pipeline stages (model parallelism), combined with data
+/// parallelism: the job's ranks form `replicas × stages`, rank `r` being stage `r % stages` of
+/// replica `r / stages`.
+///
+/// Each replica's ranks hold one stage's layers each and pass activations forward and
+/// gradients backward with send and receive (``pipeline``); each replica takes its shard of the
+/// data, cuts its part of every global batch into micro-batches and runs them through the
+/// stages by a ``PipelineSchedule``, so stages work on different micro-batches at once. The
+/// gradients of a stage, summed over its micro-batches, are all-reduced between the replicas
+/// of that stage (``replicaGroup``) while the last micro-batch's backward goes on, and every
+/// stage then takes the same optimizer step as data-parallel training would: the update is
+/// the mean over the global batch, so with the same seed and batch the parameters follow
+/// plain data-parallel training up to the order of floating-point sums.
+public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
+    /// Every rank of the job.
+    public let communicator: Communicator
+    /// The stages of this rank's replica, ranked by stage.
+    public let pipeline: Communicator
+    /// This stage in every replica, ranked by replica: where its gradients are all-reduced.
+    public let replicaGroup: Communicator
+    public let stage: Int
+    public let stageCount: Int
+    public let replica: Int
+    public let replicaCount: Int
+    public let microBatches: Int
+    public let schedule: PipelineSchedule
+    /// The whole model's layer sizes.
+    public let layerSizes: [Int]
+    /// The whole model's layers this stage holds.
+    public let layers: Range<Int>
+    /// This stage's layers, as a model of their own.
+    public let model: MLP
+    /// Where this stage's parameters lie in the whole ``MLP``'s flat buffer (last layer first).
+    public let parameterRange: Range<Int>
+    /// Parameters of the whole model.
+    public let totalParameterCount: Int
+    public var options: TrainingOptions
+    /// This stage's gradient buckets.
+    public let buckets: GradientBuckets
+    public let hook: any CommunicationHook
+    public private(set) var timeline: Timeline
+    private let state: SGDState
+    private var exchange: BucketExchange
+    private let labels: UnsafeMutablePointer<Int32>
+    private var rows: [Int] = []
+    private var sends: [PointToPointRequest] = []
+
+    /// The stage and replica of `rank` in a job cut into `stages` stages.
+    public static func position(rank: Int, stages: Int) -> (stage: Int, replica: Int) {
+        (rank % stages, rank / stages)
+    }
+
+    /// How `layerSizes`' layers are cut into `stages` stages (balanced by parameter count).
+    public static func partition(layerSizes: [Int], stages: Int) -> [Range<Int>] {
+        PipelinePartition.layers(costs: (0..<(layerSizes.count - 1)).map { layerSizes[$0 + 1] * layerSizes[$0] + layerSizes[$0 + 1] },
+                                 stages: stages)
+    }
+
+    /// Sets up this rank's stage: the whole model is initialised from `seed` as ``MLP`` would be,
+    /// this stage keeps its layers (replica 0's are broadcast to the other replicas), and the
+    /// sub-communicators are split off `communicator` (a collective call on every rank).
+    public init(layerSizes: [Int], seed: UInt64, communicator: Communicator, stages: Int, microBatches: Int,
+                schedule: PipelineSchedule = .oneForwardOneBackward, options: TrainingOptions,
+                hook: (any CommunicationHook)? = nil) throws(CollectivesError) {
+        func invalid(_ reason: String) -> CollectivesError {
+            CollectivesError(.invalidArgument, rank: communicator.rank, operation: "pipeline set-up", reason: reason)
+        }
+        let layerCount = layerSizes.count - 1
+        guard stages >= 1, communicator.worldSize % stages == 0 else {
+            throw invalid("\(stages) pipeline stages do not divide the \(communicator.worldSize) ranks into whole replicas")
+        }
+        guard stages <= layerCount else { throw invalid("\(stages) stages for a model of \(layerCount) layers (each stage needs one)") }
+        guard microBatches >= 1 else { throw invalid("\(microBatches) micro-batches: at least 1") }
+        self.communicator = communicator
+        self.layerSizes = layerSizes
+        self.microBatches = microBatches
+        self.schedule = schedule
+        self.options = options
+        stageCount = stages
+        replicaCount = communicator.worldSize / stages
+        (stage, replica) = Self.position(rank: communicator.rank, stages: stages)
+        guard let pipeline = try communicator.split(color: replica, key: stage),
+              let replicaGroup = try communicator.split(color: stage, key: replica) else { throw invalid("split gave no communicator") }
+        self.pipeline = pipeline
+        self.replicaGroup = replicaGroup
+
+        layers = Self.partition(layerSizes: layerSizes, stages: stages)[stage]
+        let whole = MLP(layerSizes: layerSizes, batchCapacity: 1, seed: seed)
+        totalParameterCount = whole.parameterCount
+        parameterRange = whole.offsets[layers.upperBound - 1]..<(whole.offsets[layers.lowerBound] + whole.parameterCount(layer: layers.lowerBound))
+        let capacity = (options.globalBatchSize + microBatches - 1) / microBatches
+        let model = MLP(layerSizes: Array(layerSizes[layers.lowerBound...layers.upperBound]), batchCapacity: capacity, seed: seed,
+                        slots: microBatches, reluOnOutput: stage < stages - 1)
+        precondition(model.parameterCount == parameterRange.count)
+        _ = model.parameters.update(fromContentsOf: whole.parameters[parameterRange])
+        self.model = model
+
+        self.hook = hook ?? options.gradientPrecision.map { CompressionHook(precision: $0, errorFeedback: options.errorFeedback) } ?? AllReduceHook()
+        buckets = GradientBuckets(parameterCounts: (0..<model.layerCount).map { model.parameterCount(layer: $0) },
+                                  offsets: model.offsets, firstBucketBytes: options.firstBucketBytes,
+                                  bucketCapBytes: options.bucketCapBytes)
+        exchange = BucketExchange(buckets: buckets, hook: self.hook)
+        state = SGDState(count: model.parameterCount)
+        labels = .allocate(capacity: max(1, options.globalBatchSize))
+        rows.reserveCapacity(options.globalBatchSize)
+        sends.reserveCapacity(2 * microBatches)
+        try replicaGroup.broadcast(model.parameters, root: 0)
+        var sync: [Int32] = [0]
+        try communicator.allReduce(&sync)
+        timeline = Timeline(origin: Deadline.now.uptimeNanoseconds, isRecording: options.recordTimeline)
+    }
+
+    deinit {
+        labels.deallocate()
+        pipeline.close()
+        replicaGroup.close()
+    }
+
+    private var isFirst: Bool { stage == 0 }
+    private var isLast: Bool { stage == stageCount - 1 }
+    private var inputWidth: Int { model.layerSizes[0] }
+    private var outputWidth: Int { model.layerSizes[model.layerCount] }
+
+    /// Bytes this rank puts into the all-reduce of its stage's gradients per step.
+    public var gradientBytesPerStep: Int { replicaCount > 1 ? exchange.wireBytes : 0 }
+
+    /// Bytes this rank sends to its neighbouring stages per step, for a global batch split
+    /// evenly between the replicas: activations forward, their gradients backward.
+    public var activationBytesPerStep: Int {
+        let examples = options.globalBatchSize / replicaCount
+        return examples * ((isLast ? 0 : outputWidth) + (isFirst ? 0 : inputWidth)) * 4
+    }
+
+    private func record(_ name: @autoclosure () -> String, thread: Int = 0, from start: UInt64, to end: UInt64) {
+        if timeline.isRecording { timeline.record(name(), thread: thread, from: start, to: end) }
+    }
+
+    /// One step on the global batch `batch`: this replica's examples of it, cut into
+    /// micro-batches, through the stages by the schedule; this stage's gradients all-reduced
+    /// between replicas; the optimizer's step. `exposed` counts the time this stage waited for
+    /// the others (the pipeline's bubble and transfers) and for the all-reduce.
+    public func trainStep(batch: ArraySlice<Int32>, data: LabeledDataset)
+        throws(CollectivesError) -> (loss: Double, correct: Int, communication: UInt64, exposed: UInt64) {
+        rows.removeAll(keepingCapacity: true)
+        for index in batch where data.indices.contains(Int(index)) { rows.append(Int(index) - data.firstIndex) }
+        let local = rows.count, width = inputWidth, outputs = outputWidth
+        if isFirst {
+            precondition(data.featureCount == width, "the data's \(data.featureCount) features do not fit the model's \(width) inputs")
+            data.features.withUnsafeBufferPointer { features in
+                for m in 0..<microBatches {
+                    let part = LabeledDataset.shard(of: local, rank: m, worldSize: microBatches)
+                    let input = model.input(slot: m)
+                    for (k, row) in rows[part].enumerated() {
+                        (input + k * width).update(from: features.baseAddress! + row * width, count: width)
+                    }
+                }
+            }
+        }
+        if isLast {
+            for (k, row) in rows.enumerated() { labels[k] = data.labels[row] }
+        }
+
+        var loss = 0.0, correct = 0
+        var exposed: UInt64 = 0
+        var t = Deadline.now.uptimeNanoseconds, now = t
+        let overlapping = options.overlap && replicaCount > 1
+        let gradients = model.gradients
+        for step in schedule.steps(stage: stage, stages: stageCount, microBatches: microBatches) {
+            switch step {
+            case .forward(let m):
+                let part = LabeledDataset.shard(of: local, rank: m, worldSize: microBatches)
+                if !isFirst {
+                    try pipeline.receive(into: UnsafeMutableBufferPointer(start: model.input(slot: m), count: part.count * width),
+                                         from: stage - 1, tag: m)
+                    now = Deadline.now.uptimeNanoseconds
+                    record("receive activations", from: t, to: now)
+                    exposed += now - t
+                    t = now
+                }
+                let output = model.forward(model.input(slot: m), count: part.count, slot: m)
+                if isLast {
+                    let result = model.loss(labels: labels + part.lowerBound, slot: m)
+                    loss += result.loss
+                    correct += result.correct
+                }
+                now = Deadline.now.uptimeNanoseconds
+                record("forward micro-batch \(m)", from: t, to: now)
+                t = now
+                if !isLast {
+                    sends.append(pipeline.startSend(UnsafeBufferPointer(start: output, count: part.count * outputs), to: stage + 1, tag: m))
+                }
+            case .backward(let m):
+                let part = LabeledDataset.shard(of: local, rank: m, worldSize: microBatches)
+                if !isLast {
+                    try pipeline.receive(into: UnsafeMutableBufferPointer(start: model.outputGradient(slot: m), count: part.count * outputs),
+                                         from: stage + 1, tag: m)
+                    now = Deadline.now.uptimeNanoseconds
+                    record("receive gradients", from: t, to: now)
+                    exposed += now - t
+                    t = now
+                }
+                // The last micro-batch's backward finishes each layer's gradients: its buckets
+                // travel while the layers below are computed.
+                let final = m == microBatches - 1
+                model.backward(slot: m, accumulating: m > 0, inputGradient: !isFirst) { layer in
+                    if final && overlapping {
+                        exchange.layerDone(layer, gradients: gradients, communicator: replicaGroup, algorithm: options.algorithm)
+                    }
+                }
+                now = Deadline.now.uptimeNanoseconds
+                record("backward micro-batch \(m)", from: t, to: now)
+                t = now
+                if !isFirst {
+                    sends.append(pipeline.startSend(UnsafeBufferPointer(start: model.inputGradient(slot: m), count: part.count * width),
+                                                    to: stage - 1, tag: m))
+                }
+            }
+        }
+
+        var communication: UInt64 = 0
+        if replicaCount > 1 {
+            communication = overlapping
+                ? try exchange.finishAll(gradients: gradients, timeline: &timeline)
+                : try exchange.exchangeAll(gradients: gradients, communicator: replicaGroup, algorithm: options.algorithm, timeline: &timeline)
+            now = Deadline.now.uptimeNanoseconds
+            record("wait for communication", from: t, to: now)
+            exposed += now - t
+            t = now
+        }
+        defer { sends.removeAll(keepingCapacity: true) }
+        for send in sends { try send.wait() }
+        now = Deadline.now.uptimeNanoseconds
+        record("wait for sends", from: t, to: now)
+        exposed += now - t
+        t = now
+
+        state.step(options.optimizer, parameters: model.parameters, gradients: gradients, gradientScale: 1 / Float(batch.count))
+        now = Deadline.now.uptimeNanoseconds
+        record("optimizer", from: t, to: now)
+        return (loss, correct, communication, exposed)
+    }
+
+    /// Accuracy on `data` (each replica's shard, through its stages in chunks of a
+    /// micro-batch; counted by the last stages and summed over the job).
+    public func evaluate(_ data: LabeledDataset) throws(CollectivesError) -> Double {
+        let chunk = model.batchCapacity, width = inputWidth, outputs = outputWidth
+        var correct = 0
+        let predictions = UnsafeMutablePointer<Int32>.allocate(capacity: chunk)
+        defer { predictions.deallocate() }
+        var start = 0
+        while start < data.count {
+            let count = min(chunk, data.count - start)
+            let input = model.input(slot: 0)
+            if isFirst {
+                data.features.withUnsafeBufferPointer { features in
+                    input.update(from: features.baseAddress! + start * width, count: count * width)
+                }
+            } else {
+                try pipeline.receive(into: UnsafeMutableBufferPointer(start: input, count: count * width), from: stage - 1)
+            }
+            if isLast {
+                model.predict(input, count: count, into: predictions)
+                for i in 0..<count where predictions[i] == data.labels[start + i] { correct += 1 }
+            } else {
+                let output = model.forward(input, count: count, slot: 0)
+                try pipeline.send(UnsafeBufferPointer(start: output, count: count * outputs), to: stage + 1)
+            }
+            start += count
+        }
+        var totals: [Int64] = isLast ? [Int64(correct), Int64(data.count)] : [0, 0]
+        try communicator.allReduce(&totals, op: .sum)
+        return totals[1] > 0 ? Double(totals[0]) / Double(totals[1]) : 0
+    }
+
+    /// A checksum of this stage's parameters, and whether every replica of every stage holds
+    /// the same parameters as the others of its stage.
+    public func parameterChecksum() throws(CollectivesError) -> (checksum: UInt64, identicalOnAllRanks: Bool) {
+        let hash = ParameterChecksum.fnv1a(model.parameters)
+        var identical: [Int32] = [try ParameterChecksum.identical(hash, on: replicaGroup) ? 1 : 0]
+        try communicator.allReduce(&identical, op: .min)
+        return (hash, identical[0] == 1)
+    }
+
+    /// The whole model's parameters on rank 0 (replica 0's stages gathered), `[]` elsewhere.
+    public func gatherParameters() throws(CollectivesError) -> [Float] {
+        try gatherWhole(model.parameters)
+    }
+
+    private func gatherWhole(_ values: UnsafeMutableBufferPointer<Float>) throws(CollectivesError) -> [Float] {
+        guard replica == 0 else { return [] }
+        // The whole model's layout puts the last layers first: the last stage's block leads.
+        let blocks = try pipeline.gatherVariable(Array(values), root: 0)
+        return stage == 0 ? blocks.reversed().flatMap { $0 } : []
+    }
+
+    /// Writes a ``Checkpoint`` of the whole model (the stages' parameters and velocities put
+    /// together on rank 0): the same file data-parallel training writes, so either can resume
+    /// from the other's.
+    public func saveCheckpoint(to directory: String, epochsCompleted: Int) throws {
+        let parameters = try gatherWhole(model.parameters)
+        let velocity = try gatherWhole(state.velocity)
+        let contents = communicator.rank == 0
+            ? Checkpoint(epochsCompleted: epochsCompleted, parameters: parameters, velocity: velocity) : nil
+        try Checkpoint.save(contents, to: directory, on: communicator)
+    }
+
+    /// Restores this stage's part of a whole model's checkpoint (read by rank 0, broadcast).
+    public func restoreCheckpoint(from directory: String) throws -> Int? {
+        guard let loaded = try Checkpoint.load(from: directory, parameterCount: totalParameterCount, on: communicator) else { return nil }
+        _ = model.parameters.update(fromContentsOf: loaded.parameters[parameterRange])
+        _ = state.velocity.update(fromContentsOf: loaded.velocity[parameterRange])
+        return loaded.epochsCompleted
+    }
+
+    /// Every rank's timeline, on rank 0: per micro-batch forward and backward passes, waits for
+    /// the neighbouring stages, the all-reduce of each bucket.
+    public func gatherTimeline() throws(CollectivesError) -> [[Timeline.Span]] {
+        var bucketCount = [Int64(buckets.buckets.count)]
+        try communicator.allReduce(&bucketCount, op: .max)
+        var names = ["receive activations", "receive gradients", "wait for communication", "wait for sends", "optimizer"]
+        names += (0..<microBatches).flatMap { ["forward micro-batch \($0)", "backward micro-batch \($0)"] }
+        names += (0..<Int(bucketCount[0])).map { "all-reduce bucket \($0)" }
+        return try timeline.gathered(names: names, on: communicator)
+    }
+
+    /// What each rank of the job does, for the timeline's process names.
+    public var rankLabels: [String] {
+        (0..<communicator.worldSize).map { rank in
+            let (stage, replica) = Self.position(rank: rank, stages: stageCount)
+            return "rank \(rank): stage \(stage), replica \(replica)"
+        }
+    }
+}
