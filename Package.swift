@@ -128,6 +128,7 @@ let package = Package(
             name: "CommandLineSupport",
             dependencies: [
                 "Collectives",
+                "CollectivesSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -44,6 +44,10 @@ public final class Bootstrapped: @unchecked Sendable {
         server?.close()
     }
 
+    /// Makes ``close()`` close the store's connection, for a store its caller opened only for
+    /// this bootstrap (and would otherwise leave open).
+    public func adoptStore() { ownsStore = true }
+
     /// Hands the store's connection, and the store's server on the rank that serves it, to
     /// `other` (made over the same store, as a shrunk communicator's is): closing this one then
     /// leaves them open, and closing `other` closes them.

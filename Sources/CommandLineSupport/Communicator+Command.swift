@@ -1,5 +1,6 @@
 import ArgumentParser
 import Collectives
+import CollectivesSystem
 import Logging
 
 #if canImport(Glibc)
@@ -12,10 +13,28 @@ extension Communicator {
     ///
     /// Logging goes to standard error at the level `COLLECTIVES_LOG_LEVEL` names (`trace`,
     /// `debug`, `info`, `notice`, `warning`, `error`, `critical`; default `info`).
+    ///
+    /// Under `collectives-run --join` (`COLLECTIVES_ELASTIC_JOIN=1`) the process joins a running
+    /// elastic job instead (`Communicator.joinFromEnvironment`), waiting up to
+    /// `COLLECTIVES_JOIN_TIMEOUT` seconds (default 600) to be admitted.
     public static func forCommand(_ program: String) throws -> Communicator {
         bootstrapLogging(program)
         do {
+            let environment = ProcessEnvironment.current()
+            if environment["COLLECTIVES_ELASTIC_JOIN"] == "1" {
+                var seconds = 600.0
+                if let text = environment["COLLECTIVES_JOIN_TIMEOUT"] {
+                    guard let value = Double(text), value > 0, value.isFinite else {
+                        Console.error("\(program): COLLECTIVES_JOIN_TIMEOUT=\(text) is not a positive number of seconds")
+                        throw ExitCode(2)
+                    }
+                    seconds = value
+                }
+                return try Communicator.joinFromEnvironment(timeout: .milliseconds(Int64(seconds * 1000)))
+            }
             return try Communicator.fromEnvironment()
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             Console.error("\(program): \(error)")
             throw ExitCode(2)

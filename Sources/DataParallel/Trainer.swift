@@ -228,14 +228,20 @@ public final class DataParallelTrainer: DistributedTrainer, @unchecked Sendable 
     }
 
     /// This trainer's model, options, hook and optimizer state on another communicator (the one
-    /// `Communicator.shrink` made after ranks were lost): the new rank 0's parameters and
-    /// velocities are broadcast, so every rank goes on from the same state even if a rank had
-    /// applied a step the others had not.
+    /// `Communicator.shrink` or `Communicator.admitJoining` made): the new rank 0's parameters
+    /// and velocities are broadcast, so every rank goes on from the same state even if a rank had
+    /// applied a step the others had not. A rank that joined makes its trainer on the new
+    /// communicator and calls ``synchronizeOptimizerState()``, matching this.
     public func moved(to communicator: Communicator) throws(CollectivesError) -> DataParallelTrainer {
         let next = try DataParallelTrainer(model: model, communicator: communicator, options: options, hook: hook)
         _ = next.state.velocity.update(fromContentsOf: state.velocity)
-        try communicator.broadcast(next.state.velocity, root: 0)
+        try next.synchronizeOptimizerState()
         return next
+    }
+
+    /// Broadcasts rank 0's optimizer state (the parameters are broadcast when a trainer is made).
+    public func synchronizeOptimizerState() throws(CollectivesError) {
+        try communicator.broadcast(state.velocity, root: 0)
     }
 
     /// Writes a ``Checkpoint`` of the parameters and the optimizer's state after

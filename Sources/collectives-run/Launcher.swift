@@ -24,7 +24,9 @@ struct Launcher: ParsableCommand {
         SIGTERM (then SIGKILL after --grace seconds), and collectives-run exits non-zero naming the \
         rank that failed first and how. Ctrl-C or SIGTERM reaches \
         every rank. With --elastic a rank that fails is reported and the others go on (a program \
-        that uses Communicator.shrink continues without it).
+        that uses Communicator.shrink continues without it); with --max M as well, ranks started \
+        later by `collectives-run --join ADDR:PORT -- PROGRAM…` (same COLLECTIVES_JOB_SECRET) are \
+        admitted at the job's next boundary (Communicator.admitJoining) until it has M ranks.
 
         Across hosts (--hosts or --hostfile), ranks fill each host's slots in order; a rank on a host \
         other than "localhost" starts as `AGENT HOST collectives-run --remote-rank -- PROGRAM…` \
@@ -74,6 +76,12 @@ struct Launcher: ParsableCommand {
     @Option(name: .customLong("min"), help: "With --elastic: the fewest ranks that must finish for the job to succeed (default 1).")
     var minRanks: Int = 1
 
+    @Option(name: .customLong("max"), help: "With --elastic: ranks started later with --join may make the job this large (COLLECTIVES_ELASTIC_MAX; needs COLLECTIVES_JOB_SECRET set, which they must prove).")
+    var maxRanks: Int?
+
+    @Option(name: .customLong("join"), help: "Start -n ranks (default 1) that join the running elastic job whose launcher serves its store at ADDR:PORT (the job's MASTER_ADDR and MASTER_PORT), with the job's COLLECTIVES_JOB_SECRET; the job admits them at its next boundary.")
+    var join: String?
+
     @Argument(parsing: .captureForPassthrough, help: "The program and its arguments.")
     var command: [String] = []
 
@@ -83,6 +91,19 @@ struct Launcher: ParsableCommand {
         if command.first == "--" { command.removeFirst() }
         guard !command.isEmpty else { throw ValidationError("missing PROGRAM: collectives-run -n N [--] PROGRAM [ARGS...]") }
         if remoteRank { return }
+        if join != nil {
+            guard hosts == nil, hostfile == nil, maxRanks == nil else { throw ValidationError("--join starts local ranks for a running job: no --hosts, --hostfile or --max") }
+            guard joinAddress != nil else { throw ValidationError("--join takes the job's store as ADDR:PORT, such as 127.0.0.1:29500 or [::1]:29500") }
+            guard (ranks ?? 1) >= 1 else { throw ValidationError("-n must be at least 1") }
+            return
+        }
+        if let maxRanks {
+            guard elastic else { throw ValidationError("--max is for --elastic jobs, which ranks may join") }
+            guard maxRanks >= (ranks ?? 1) else { throw ValidationError("--max \(maxRanks) is smaller than -n \(ranks ?? 1)") }
+            guard !(ProcessEnvironment.current()["COLLECTIVES_JOB_SECRET"] ?? "").isEmpty else {
+                throw ValidationError("--max: ranks joining later must prove the job's secret; set COLLECTIVES_JOB_SECRET (e.g. to `openssl rand -hex 32`) for this launcher and theirs")
+            }
+        }
         guard hosts == nil || hostfile == nil else { throw ValidationError("give --hosts or --hostfile, not both") }
         guard let ranks = ranks ?? (hosts == nil && hostfile == nil ? nil : 1) else { throw ValidationError("missing -n N (the number of ranks)") }
         guard ranks >= 1 else { throw ValidationError("-n must be at least 1, got \(ranks)") }
@@ -94,6 +115,7 @@ struct Launcher: ParsableCommand {
 
     func run() throws {
         if remoteRank { throw ExitCode(RemoteRank.run(command: command, grace: grace)) }
+        if let (host, port) = joinAddress { return try runJoining(host: host, port: port) }
         // Where each rank runs: here, or on the hosts given.
         let placement: [String]?
         do {
@@ -129,6 +151,10 @@ struct Launcher: ParsableCommand {
         environment["MASTER_PORT"] = String(store.address.port)
         environment["COLLECTIVES_STORE"] = "external"
         if elastic { environment["COLLECTIVES_ELASTIC"] = "1" }
+        if let maxRanks {
+            environment["COLLECTIVES_ELASTIC_MAX"] = String(maxRanks)
+            Console.error("collectives-run: --elastic --max \(maxRanks): more ranks may join with `collectives-run --join \(masterAddress.contains(":") ? "[\(masterAddress)]" : masterAddress):\(store.address.port) -- PROGRAM...` and this job's COLLECTIVES_JOB_SECRET")
+        }
         if isatty(1) != 0 { environment["COLLECTIVES_STDOUT_IS_TERMINAL"] = "1" }
         environment["WORLD_SIZE"] = String(ranks)
         environment["LOCAL_WORLD_SIZE"] = String(ranks)
@@ -191,6 +217,51 @@ struct Launcher: ParsableCommand {
 }
 
 extension Launcher {
+    /// `--join`'s store address, split into host and port (`[v6]:port` or `host:port`).
+    var joinAddress: (String, UInt16)? {
+        guard let join, let colon = join.lastIndex(of: ":"), let port = UInt16(join[join.index(after: colon)...]), port > 0 else { return nil }
+        var host = String(join[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
+    }
+
+    /// Starts `-n` ranks that join the running job whose store is at `host:port`.
+    func runJoining(host: String, port: UInt16) throws {
+        var environment = ProcessEnvironment.current()
+        guard !(environment["COLLECTIVES_JOB_SECRET"] ?? "").isEmpty else {
+            Console.error("collectives-run: --join: set COLLECTIVES_JOB_SECRET to the job's secret (its store refuses processes without it)")
+            throw ExitCode(2)
+        }
+        for name in ["RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"] { environment[name] = nil }
+        environment["MASTER_ADDR"] = host
+        environment["MASTER_PORT"] = String(port)
+        environment["COLLECTIVES_STORE"] = "external"
+        environment["COLLECTIVES_ELASTIC"] = "1"
+        environment["COLLECTIVES_ELASTIC_JOIN"] = "1"
+        if isatty(1) != 0 { environment["COLLECTIVES_STDOUT_IS_TERMINAL"] = "1" }
+        let count = ranks ?? 1
+        let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report, elastic: true, label: "joining")
+        installSignalForwarding()
+        for index in 0..<count {
+            do {
+                try group.spawn(rank: index, command: command, environment: environment)
+            } catch {
+                group.terminateAll()
+                _ = group.waitForAll()
+                throw error
+            }
+        }
+        let outcome = group.waitForAll()
+        if outcome?.stoppedByLauncher == true, let outcome {
+            Console.error("collectives-run: \(outcome.description)")
+            throw ExitCode(outcome.exitCode)
+        }
+        if group.failures.count == count {
+            Console.error("collectives-run: --join: every joining rank failed")
+            throw ExitCode(group.failures.last?.exitCode ?? 1)
+        }
+    }
+
     /// The hosts of `--hosts` or `--hostfile`, if either was given.
     func hostList() throws -> HostList? {
         if let hosts { return try HostList(hosts: hosts) }

@@ -87,7 +87,11 @@ final class RankGroup {
     /// Every rank that failed, in order (kept in elastic jobs).
     private(set) var failures: [RankFailure] = []
 
-    init(prefixOutput: Bool, grace: Double, report: Double, elastic: Bool = false) {
+    /// The word before each rank's number in the prefix of its lines.
+    private let label: String
+
+    init(prefixOutput: Bool, grace: Double, report: Double, elastic: Bool = false, label: String = "rank") {
+        self.label = label
         self.report = report
         self.elastic = elastic
         self.prefixOutput = prefixOutput
@@ -318,7 +322,7 @@ final class RankGroup {
 
     private func emit(_ index: Int, _ line: [UInt8]) {
         let output = outputs[index]
-        let bytes = prefixOutput ? Array("[rank \(output.rank)] ".utf8) + line : line
+        let bytes = prefixOutput ? Array("[\(label) \(output.rank)] ".utf8) + line : line
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { write(output.toStandardError ? 2 : 1, $0.baseAddress! + offset, $0.count - offset) }

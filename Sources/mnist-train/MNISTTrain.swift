@@ -93,6 +93,9 @@ struct MNISTTrain: ParsableCommand {
     @Option(name: .customLong("kill-at-epoch"), help: .hidden)
     var killAtEpoch = 2
 
+    @Option(name: .customLong("await-join-after-epoch"), help: .hidden)
+    var awaitJoinAfterEpoch: Int?
+
     @Option(name: .customLong("pipeline-stages"), help: "Cut the model's layers into this many pipeline stages, one per rank; the ranks form replicas of the pipeline (ranks / stages), which all-reduce each stage's gradients.")
     var pipelineStages = 1
 
@@ -154,7 +157,12 @@ struct MNISTTrain: ParsableCommand {
     func run() throws {
         var communicator = try Communicator.forCommand("mnist-train")
         defer { communicator.close() }
-        let elastic = self.elastic || ProcessEnvironment.current()["COLLECTIVES_ELASTIC"] == "1"
+        let environment = ProcessEnvironment.current()
+        let elastic = self.elastic || environment["COLLECTIVES_ELASTIC"] == "1"
+        // Started by `collectives-run --join`: admitted into a running job at an epoch boundary.
+        let joined = environment["COLLECTIVES_ELASTIC_JOIN"] == "1"
+        // How large the job may grow (collectives-run --max).
+        let maximumRanks = environment["COLLECTIVES_ELASTIC_MAX"].flatMap { Int($0) }
         let originalRank = communicator.rank
         // Share the cores between the local ranks instead of letting each rank's OpenBLAS
         // start a thread per core.
@@ -190,7 +198,17 @@ struct MNISTTrain: ParsableCommand {
             throw ExitCode(2)
         }
         var classes = [Int32(train.labels.max() ?? 0) + 1]
-        try communicator.allReduce(&classes, op: .max)
+        var firstEpoch = 1
+        if joined {
+            // What the job's ranks broadcast when they admit ranks: the epoch to go on with and
+            // the number of classes.
+            var header: [Int64] = [0, 0]
+            try communicator.broadcast(&header, root: 0)
+            firstEpoch = Int(header[0])
+            classes = [Int32(header[1])]
+        } else {
+            try communicator.allReduce(&classes, op: .max)
+        }
 
         var options = TrainingOptions()
         options.globalBatchSize = batchSize
@@ -222,6 +240,7 @@ struct MNISTTrain: ParsableCommand {
         } else {
             let dataParallel = try DataParallelTrainer(model: MLP(layerSizes: sizes, batchCapacity: batchSize, seed: seed),
                                                        communicator: communicator, options: options)
+            if joined { try dataParallel.synchronizeOptimizerState() }
             trainer = dataParallel
             bucketCount = dataParallel.buckets.buckets.count
             mode = centralServer ? "central server (reduce to rank 0, broadcast back)"
@@ -229,16 +248,19 @@ struct MNISTTrain: ParsableCommand {
                 + (accumulationSteps > 1 ? ", \(accumulationSteps) accumulation steps per batch" : "")
         }
 
+        if joined {
+            Console.say("mnist-train: joined the job as rank \(communicator.rank) of \(n); going on at epoch \(firstEpoch)")
+        }
         if leader {
             Console.say("mnist-train: \(n) ranks over \(communicator.transportName), \(train.totalCount) training and \(test.totalCount) test examples from \(dataDirectory)")
             Console.say("model \(sizes.map(String.init).joined(separator: "-")) (\(parameterCount) parameters), global batch \(batchSize), \(bucketCount) gradient buckets\(pipelined ? " on stage 0" : ""), gradients by \(mode)")
             let precision = options.gradientPrecision.map { "\($0)\(options.errorFeedback ? " with error feedback" : "")" } ?? "float32"
             Console.say("gradients in \(precision): \(trainer.gradientBytesPerStep) bytes per rank per step\(pipelined ? " on stage 0" : "")")
         }
-        var firstEpoch = 1
-        // Each current rank's number in the job as it started, to name lost ranks as the launcher does.
-        var rankNumbering = Array(0..<n)
-        if let checkpoint, resume {
+        // Each current rank's name: its number in the job as it started (as the launcher names
+        // it), or the order in which it joined.
+        var rankNames = (0..<n).map { "rank \($0)" }
+        if let checkpoint, resume, !joined {
             do {
                 if let completed = try trainer.restoreCheckpoint(from: checkpoint) {
                     firstEpoch = completed + 1
@@ -281,8 +303,8 @@ struct MNISTTrain: ParsableCommand {
             guard let report else {
                 // Go on without the ranks lost: a smaller communicator, this epoch again on new shards.
                 let (next, lost) = try communicator.shrink()
-                let lostOriginal = lost.map { rankNumbering[$0] }
-                rankNumbering = rankNumbering.enumerated().filter { !lost.contains($0.offset) }.map(\.element)
+                let lostNames = lost.map { rankNames[$0] }
+                rankNames = rankNames.enumerated().filter { !lost.contains($0.offset) }.map(\.element)
                 communicator.close()
                 communicator = next
                 leader = communicator.rank == 0
@@ -295,9 +317,8 @@ struct MNISTTrain: ParsableCommand {
                 }
                 trainer = try (trainer as! DataParallelTrainer).moved(to: communicator)
                 if leader {
-                    let ranks = lostOriginal.map(String.init).joined(separator: ", ")
                     let seconds = Double(Deadline.now.uptimeNanoseconds - epochStarted.uptimeNanoseconds) / 1e9
-                    Console.say("epoch \(epoch)/\(epochs): lost rank\(lostOriginal.count == 1 ? "" : "s") \(ranks) after \(fixed(seconds, 1)) s"
+                    Console.say("epoch \(epoch)/\(epochs): lost \(lostNames.joined(separator: ", ")) after \(fixed(seconds, 1)) s"
                                 + " (\(lostWith.map { "\($0)" } ?? "failure")); continuing on \(communicator.worldSize) ranks, epoch \(epoch) again")
                 }
                 continue
@@ -316,6 +337,28 @@ struct MNISTTrain: ParsableCommand {
                 Console.say("epoch \(epoch)/\(epochs): loss \(fixed(report.trainingLoss, 4)), test accuracy \(fixed(accuracy * 100, 2))%, "
                       + "\(Int(report.examplesPerSecond)) samples/s, communication \(fixed(report.communicationSeconds, 2)) s, "
                       + "overhead \(fixed(report.communicationOverhead * 100, 1))%")
+            }
+            // At the boundary, admit processes waiting to join (collectives-run --join).
+            if elastic && !pipelined && epoch < lastEpoch,
+               let grown = try communicator.admitJoining(maximumWorldSize: maximumRanks, awaiting: awaitJoinAfterEpoch == epoch && rankNames.count == n ? 1 : 0) {
+                let count = grown.worldSize - communicator.worldSize
+                communicator.close()
+                communicator = grown
+                do {
+                    train = try LabeledDataset.mnist(directory: dataDirectory, split: "train", rank: communicator.rank, worldSize: communicator.worldSize)
+                    test = try LabeledDataset.mnist(directory: dataDirectory, split: "t10k", rank: communicator.rank, worldSize: communicator.worldSize)
+                } catch {
+                    Console.error("mnist-train: rank \(communicator.rank): \(error)")
+                    throw ExitCode(2)
+                }
+                var header: [Int64] = [Int64(epoch + 1), Int64(classes[0])]
+                try communicator.broadcast(&header, root: 0)
+                trainer = try (trainer as! DataParallelTrainer).moved(to: communicator)
+                let newRanks = ((communicator.worldSize - count)..<communicator.worldSize).map { "rank \($0)" }
+                rankNames += newRanks.map { "\($0) (joined after epoch \(epoch))" }
+                if leader {
+                    Console.say("epoch \(epoch)/\(epochs): \(newRanks.joined(separator: ", ")) joined; continuing on \(communicator.worldSize) ranks from epoch \(epoch + 1)")
+                }
             }
             epoch += 1
         }

@@ -1,6 +1,7 @@
 import CCollectivesShim
 import CollectivesSystem
 import FoundationEssentials
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -607,6 +608,74 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         let csv = try readFile(directory + "/m.csv").split(separator: "\n")
         #expect(csv.count == 4, "\(csv)")
         #expect(Double(csv.last!.split(separator: ",")[2])! > 0.9, "\(csv)")
+    }
+
+    /// `collectives-run --elastic --max 3` with 2 ranks, and a rank started later by
+    /// `collectives-run --join`: the job admits it at the end of epoch 1 or 2 (told to wait for it
+    /// after epoch 2 if it has not come by then, so the test does not race the job's end),
+    /// re-shards over 3 ranks and finishes with identical parameters on all 3; the joined rank
+    /// says where it came in. Over TCP and shared memory.
+    @Test(arguments: ["shm", "tcp"])
+    func aRankStartedLaterJoinsAtAnEpochBoundary(transport: String) throws {
+        let directory = "/tmp/collectives-join-\(getpid())-\(transport)"
+        defer { _ = system("rm -rf '\(directory)'") }
+        try writeSmallDataset(directory)
+        let port = try freePort()
+        let train = [Products.path("mnist-train"), "--data-dir", directory, "--epochs", "4", "--batch-size", "32", "--hidden", "16"]
+        let environment = ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_TRANSPORT": transport, "COLLECTIVES_JOB_SECRET": "join-test-\(getpid())"]
+        let joiner = Mutex<Result<Finished, any Error>?>(nil)
+        let thread = SystemThread(name: "joiner") {
+            let outcome = Result { try run([Products.path("collectives-run"), "--join", "127.0.0.1:\(port)", "--"] + train,
+                                           environment: environment, timeout: 200) }
+            joiner.withLock { $0 = outcome }
+        }
+        let job = try run([Products.path("collectives-run"), "--elastic", "-n", "2", "--max", "3", "--master-port", String(port), "--"]
+                          + train + ["--await-join-after-epoch", "2", "--metrics", directory + "/m.csv"],
+                          environment: environment, timeout: 200)
+        thread.join()
+        let joined = try joiner.withLock { try $0!.get() }
+        #expect(job.status == 0, "\(job.output)")
+        #expect(job.output.contains("--join 127.0.0.1:\(port) -- PROGRAM"), "\(job.output)")
+        let admitted = job.output.contains("epoch 1/4: rank 2 joined; continuing on 3 ranks from epoch 2") ? 2
+            : job.output.contains("epoch 2/4: rank 2 joined; continuing on 3 ranks from epoch 3") ? 3 : nil
+        #expect(admitted != nil, "\(job.output)")
+        #expect(job.output.contains("parameters identical on all 3 ranks"), "\(job.output)")
+        #expect(joined.status == 0, "\(joined.output)")
+        #expect(joined.output.contains("[joining 0] mnist-train: joined the job as rank 2 of 3; going on at epoch \(admitted ?? 0)"), "\(joined.output)")
+        let csv = try readFile(directory + "/m.csv").split(separator: "\n")
+        #expect(csv.count == 5 && Double(csv.last!.split(separator: ",")[2])! > 0.9, "\(csv)")
+    }
+
+    /// Joining needs the job's secret on both sides, and a job that never admits the joiner
+    /// leaves it to time out with a reason, not hang.
+    @Test func joiningIsRefusedWithoutTheSecretAndTimesOutWhenNotAdmitted() throws {
+        let directory = "/tmp/collectives-join-refused-\(getpid())"
+        defer { _ = system("rm -rf '\(directory)'") }
+        try writeSmallDataset(directory)
+        let noSecret = try run([Products.path("collectives-run"), "--elastic", "-n", "2", "--max", "3", "--", "/bin/true"],
+                               environment: ["COLLECTIVES_JOB_SECRET": ""])
+        #expect(noSecret.status != 0 && noSecret.output.contains("set COLLECTIVES_JOB_SECRET"), "\(noSecret.output)")
+        let joinWithout = try run([Products.path("collectives-run"), "--join", "127.0.0.1:1", "--", "/bin/true"],
+                                  environment: ["COLLECTIVES_JOB_SECRET": ""])
+        #expect(joinWithout.status != 0 && joinWithout.output.contains("--join: set COLLECTIVES_JOB_SECRET"), "\(joinWithout.output)")
+
+        // A job (here a program that never admits anyone) whose store the joiner reaches.
+        let port = try freePort()
+        let environment = ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_JOB_SECRET": "join-refused-\(getpid())", "COLLECTIVES_JOIN_TIMEOUT": "3"]
+        let joiner = Mutex<Result<Finished, any Error>?>(nil)
+        let thread = SystemThread(name: "joiner") {
+            sleepSeconds(1)
+            let outcome = Result { try run([Products.path("collectives-run"), "--join", "127.0.0.1:\(port)", "--", Products.path("mnist-train"),
+                                            "--data-dir", directory], environment: environment, timeout: 100) }
+            joiner.withLock { $0 = outcome }
+        }
+        let job = try run([Products.path("collectives-run"), "--elastic", "-n", "2", "--max", "3", "--master-port", String(port), "--",
+                           "/bin/sleep", "6"], environment: environment, timeout: 100)
+        thread.join()
+        let joined = try joiner.withLock { try $0!.get() }
+        #expect(job.status == 0, "\(job.output)")
+        #expect(joined.status != 0, "\(joined.output)")
+        #expect(joined.output.contains("joining a running job: ticket 1 was not admitted within 3.0 s"), "\(joined.output)")
     }
 
     /// Without --elastic, the same death still stops the job, naming the rank.

@@ -21,7 +21,7 @@ extension Communicator {
     /// communicator after the new one is made.
     public func shrink(grace: Duration = .seconds(3)) throws(CollectivesError) -> (communicator: Communicator, lost: [Int]) {
         let operation = "shrink (generation \(elasticGeneration + 1))"
-        guard let bootstrapped, let store = bootstrapped.store else {
+        guard let bootstrapped, let store = elasticStore else {
             throw CollectivesError(.invalidArgument, rank: rank, operation: operation,
                                    reason: "shrinking needs the rendezvous store: make the communicator from the environment or from a store")
         }
@@ -58,19 +58,12 @@ extension Communicator {
         }
         let lost = (0..<worldSize).filter { !survivors.contains($0) }
         logger.info("rank \(rank): lost ranks \(lost); going on as rank \(newRank) of \(survivors.count)")
-        var configuration = LaunchConfiguration(rank: newRank, worldSize: survivors.count, timeoutSeconds: options.timeoutSeconds,
-                                                socketInterface: ProcessEnvironment.current()["COLLECTIVES_SOCKET_IFNAME"].flatMap { $0.isEmpty ? nil : $0 })
-        configuration.jobSecret = options.tcp.secret
-        let next: Bootstrapped
-        do {
-            next = try Bootstrap.connect(store: PrefixStore(prefix: prefix + "/job", base: store), configuration: configuration,
-                                         settings: options.bootstrapSettings)
-        } catch {
-            throw CollectivesError(error, operation: operation)
-        }
+        let next = try Self.connect(store: store, generation: elasticGeneration + 1, rank: newRank, worldSize: survivors.count,
+                                    options: options, operation: operation)
         bootstrapped.handOverStore(to: next)
         let communicator = Communicator(transport: next.transport, options: options, bootstrapped: next)
         communicator.elasticGeneration = elasticGeneration + 1
+        communicator.elasticStoreOverride = store
         return (communicator, lost)
     }
 }

@@ -54,8 +54,13 @@ public final class Communicator: @unchecked Sendable {
     /// What bootstrap made besides the transport (the rendezvous store and, on the rank that
     /// serves it, its server); kept for the communicator's lifetime.
     let bootstrapped: Bootstrapped?
-    /// How many times the job has shrunk to reach this communicator (``shrink(grace:)``).
+    /// How many times the job has shrunk or grown to reach this communicator
+    /// (``shrink(grace:)``, ``admitJoining(maximumWorldSize:)``).
     var elasticGeneration = 0
+    /// The store where the job's ranks agree on shrinking and growing: the one the first
+    /// communicator was bootstrapped through (later ones are bootstrapped under prefixes of it).
+    var elasticStoreOverride: (any Store)?
+    var elasticStore: (any Store)? { elasticStoreOverride ?? bootstrapped?.store }
     /// Publishes this rank's progress for stuck-rank diagnosis (when there is a store).
     let progress: ProgressReporter?
 

@@ -1,0 +1,66 @@
+import Collectives
+import CollectivesTransport
+import Testing
+
+/// Growing a job through its store (`Communicator.join`, `admitJoining`), ranks as threads
+/// connected over loopback sockets.
+@Suite struct ElasticMembershipTests {
+    static var options: CommunicatorOptions {
+        var options = CommunicatorOptions()
+        options.timeoutSeconds = 30
+        return options
+    }
+
+    /// Two ranks and a process joining: with no room (`maximumWorldSize` 2) nobody is
+    /// admitted; with room it comes in as rank 2, the old ranks keep their numbers, and an
+    /// all-reduce over the three sums every rank's number.
+    @Test func aJoiningRankIsAdmittedOnlyWhenThereIsRoom() throws {
+        let store = InMemoryStore()
+        let options = Self.options
+        let results = runRanks(3) { index -> [Int] in
+            if index == 2 {
+                let communicator = try Communicator.join(store: store, options: options, timeout: .seconds(30))
+                defer { communicator.close() }
+                var value = [Int64(communicator.rank + 1)]
+                try communicator.allReduce(&value)
+                return [communicator.rank, communicator.worldSize, Int(value[0])]
+            }
+            let communicator = try Communicator(store: store, rank: index, worldSize: 2, options: options)
+            defer { communicator.close() }
+            // Wait until the joiner has its ticket, but allow no more ranks.
+            if try communicator.admitJoining(maximumWorldSize: 2, awaiting: 1) != nil { return [-1] }
+            guard let grown = try communicator.admitJoining(maximumWorldSize: 3) else { return [-2] }
+            defer { grown.close() }
+            var value = [Int64(grown.rank + 1)]
+            try grown.allReduce(&value)
+            // Nobody else waits: the next boundary admits no one.
+            if try grown.admitJoining() != nil { return [-3] }
+            return [grown.rank, grown.worldSize, Int(value[0])]
+        }
+        let values = try results.map { try $0.get() }
+        #expect(values == [[0, 3, 6], [1, 3, 6], [2, 3, 6]])
+    }
+
+    /// A process that is never admitted gives up at its timeout, saying why.
+    @Test func aJoinerNobodyAdmitsTimesOut() {
+        let store = InMemoryStore()
+        do {
+            _ = try Communicator.join(store: store, options: Self.options, timeout: .milliseconds(300))
+            Issue.record("joined with nobody admitting it")
+        } catch {
+            #expect(error.kind == .timedOut)
+            #expect(error.description.contains("ticket 1 was not admitted within 0.3 s"), "\(error)")
+        }
+    }
+
+    @Test func admittingNeedsTheStore() {
+        let communicator = Communicator(transport: SingleRankTransport())
+        defer { communicator.close() }
+        #expect(throws: CollectivesError.self) { _ = try communicator.admitJoining() }
+        do {
+            _ = try communicator.admitJoining()
+        } catch {
+            #expect(error.kind == .invalidArgument && error.description.contains("needs the rendezvous store"), "\(error)")
+        }
+    }
+}
