@@ -64,7 +64,7 @@ extension Communicator {
         post: @escaping @Sendable (any Transport, MessageTag) throws(TransportError) -> TransportRequest
     ) -> PointToPointRequest {
         let request = PointToPointRequest(communicator: self, what: what)
-        let posting = queue.start { () throws(CollectivesError) in
+        let posting = queue.startNowIfIdle { () throws(CollectivesError) in
             guard peer >= 0, peer < self.worldSize, peer != self.rank else {
                 throw CollectivesError(.invalidArgument, rank: self.rank, operation: what, peer: peer,
                                        reason: "peer \(peer) is not another rank of 0..<\(self.worldSize)")

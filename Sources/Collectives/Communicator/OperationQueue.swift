@@ -96,6 +96,28 @@ final class OperationQueue: @unchecked Sendable {
         return request
     }
 
+    /// As ``start(_:)``, but when nothing is queued or running, runs `body` at once on the
+    /// calling thread: for bodies that only post work to the transport (point-to-point
+    /// messages), so the message is on its way before the caller goes on computing, instead of
+    /// waiting for the queue's thread to be scheduled (on oversubscribed cores, hundreds of
+    /// microseconds).
+    func startNowIfIdle(_ body: @escaping @Sendable () throws(CollectivesError) -> Void) -> CollectiveRequest {
+        lock.lock()
+        guard jobs.isEmpty, runningThread == nil, serving == nextTicket else {
+            lock.unlock()
+            return start(body)
+        }
+        nextTicket += 1
+        runningThread = pthread_self()
+        lock.unlock()
+        let request = CollectiveRequest(queue: self)
+        let started = Deadline.now.uptimeNanoseconds
+        let outcome = Result { () throws(CollectivesError) in try guarded(body)() }
+        request.complete(outcome, started: started, finished: Deadline.now.uptimeNanoseconds)
+        finish()
+        return request
+    }
+
     @discardableResult
     private func enqueue(_ run: @escaping @Sendable () -> Void) -> UInt64 {
         lock.withLock {
