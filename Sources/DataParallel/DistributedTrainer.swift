@@ -27,6 +27,8 @@ public protocol DistributedTrainer: AnyObject {
     func saveCheckpoint(to directory: String, epochsCompleted: Int) throws
     /// Restores the last checkpoint in `directory`; the epochs it had completed, or `nil`.
     func restoreCheckpoint(from directory: String) throws -> Int?
+    /// Takes this rank's part of a whole model's parameters and optimizer state.
+    func load(_ whole: Checkpoint)
 }
 
 extension DistributedTrainer {

@@ -259,9 +259,16 @@ public final class DataParallelTrainer: DistributedTrainer, @unchecked Sendable 
     /// epochs it had completed, or `nil` when there is no checkpoint there yet.
     public func restoreCheckpoint(from directory: String) throws -> Int? {
         guard let loaded = try Checkpoint.load(from: directory, parameterCount: model.parameterCount, on: communicator) else { return nil }
-        _ = model.parameters.update(fromContentsOf: loaded.parameters)
-        _ = state.velocity.update(fromContentsOf: loaded.velocity)
+        load(loaded)
         return loaded.epochsCompleted
+    }
+
+    /// Replaces the parameters and optimizer state with a whole model's (a ``Checkpoint`` read,
+    /// or one a ``PipelineTrainer`` put together after ranks were lost).
+    public func load(_ whole: Checkpoint) {
+        precondition(whole.parameters.count == model.parameterCount && whole.velocity.count == model.parameterCount)
+        _ = model.parameters.update(fromContentsOf: whole.parameters)
+        _ = state.velocity.update(fromContentsOf: whole.velocity)
     }
 
     /// A checksum of the parameters' bytes (FNV-1a) and whether every rank has the same one.

@@ -138,7 +138,6 @@ struct MNISTTrain: ParsableCommand {
         guard accumulationSteps >= 1 else { throw ValidationError("--accumulation-steps must be at least 1") }
         if pipelineStages > 1 {
             if centralServer { throw ValidationError("--central-server is data-parallel only; --pipeline-stages all-reduces each stage's gradients") }
-            if elastic { throw ValidationError("--elastic recovers data-parallel training; with --pipeline-stages use --checkpoint and --resume") }
             if accumulationSteps > 1 { throw ValidationError("--accumulation-steps is for data-parallel training; a pipeline accumulates over --micro-batches") }
             let layers = (hiddenSizes ?? []).count + 1
             if pipelineStages > layers {
@@ -174,29 +173,28 @@ struct MNISTTrain: ParsableCommand {
         }
         var leader = communicator.rank == 0
         let n = communicator.worldSize
-        let pipelined = pipelineStages > 1
-        if pipelined && (elastic || n % pipelineStages != 0) {
-            if leader {
-                Console.error(elastic ? "mnist-train: elastic recovery is for data-parallel training; with --pipeline-stages use --checkpoint and --resume"
-                                      : "mnist-train: --pipeline-stages \(pipelineStages) does not divide the \(n) ranks into whole replicas")
-            }
+        var stages = pipelineStages
+        if n % stages != 0 {
+            if leader { Console.error("mnist-train: --pipeline-stages \(stages) does not divide the \(n) ranks into whole replicas") }
             throw ExitCode(2)
         }
         // A pipeline's stages share their replica's shard; data parallelism shards by rank.
-        let (shard, shards) = pipelined ? (PipelineTrainer.position(rank: communicator.rank, stages: pipelineStages).replica, n / pipelineStages)
-                                        : (communicator.rank, n)
-
-        var train: LabeledDataset, test: LabeledDataset
-        do {
-            train = try LabeledDataset.mnist(directory: dataDirectory, split: "train", rank: shard, worldSize: shards)
-            test = try LabeledDataset.mnist(directory: dataDirectory, split: "t10k", rank: shard, worldSize: shards)
-        } catch {
-            Console.error("mnist-train: rank \(communicator.rank): \(error)")
-            if dataDirectory == "/usr/share/datasets/fashion-mnist" {
-                Console.error("mnist-train: install Debian's dataset-fashion-mnist, or pass --data-dir")
+        func loadData(_ communicator: Communicator, stages: Int) throws -> (LabeledDataset, LabeledDataset) {
+            let (shard, shards) = stages > 1
+                ? (PipelineTrainer.position(rank: communicator.rank, stages: stages).replica, communicator.worldSize / stages)
+                : (communicator.rank, communicator.worldSize)
+            do {
+                return (try LabeledDataset.mnist(directory: dataDirectory, split: "train", rank: shard, worldSize: shards),
+                        try LabeledDataset.mnist(directory: dataDirectory, split: "t10k", rank: shard, worldSize: shards))
+            } catch {
+                Console.error("mnist-train: rank \(communicator.rank): \(error)")
+                if dataDirectory == "/usr/share/datasets/fashion-mnist" {
+                    Console.error("mnist-train: install Debian's dataset-fashion-mnist, or pass --data-dir")
+                }
+                throw ExitCode(2)
             }
-            throw ExitCode(2)
         }
+        var (train, test) = try loadData(communicator, stages: stages)
         var classes = [Int32(train.labels.max() ?? 0) + 1]
         var firstEpoch = 1
         if joined {
@@ -226,27 +224,36 @@ struct MNISTTrain: ParsableCommand {
         options.accumulationSteps = accumulationSteps
         let sizes = [train.featureCount] + hiddenSizes! + [Int(classes[0])]
         let parameterCount = sizes.indices.dropLast().reduce(0) { $0 + sizes[$1 + 1] * sizes[$1] + sizes[$1 + 1] }
-        var trainer: any DistributedTrainer
+        let pipelineSchedule = PipelineSchedule(rawValue: schedule)!
+        func makeTrainer(_ communicator: Communicator, stages: Int) throws(CollectivesError) -> any DistributedTrainer {
+            if stages > 1 {
+                return try PipelineTrainer(layerSizes: sizes, seed: seed, communicator: communicator, stages: stages,
+                                           microBatches: microBatches, schedule: pipelineSchedule, options: options)
+            }
+            return try DataParallelTrainer(model: MLP(layerSizes: sizes, batchCapacity: batchSize, seed: seed),
+                                           communicator: communicator, options: options)
+        }
+        func describe(_ trainer: any DistributedTrainer) -> String {
+            if let pipeline = trainer as? PipelineTrainer {
+                let cuts = PipelineTrainer.partition(layerSizes: sizes, stages: pipeline.stageCount)
+                    .map { "\(sizes[$0.lowerBound...$0.upperBound].map(String.init).joined(separator: "-"))" }.joined(separator: " | ")
+                return "a \(schedule) pipeline of \(pipeline.stageCount) stages (\(cuts)) × \(pipeline.replicaCount) replica\(pipeline.replicaCount == 1 ? "" : "s")"
+            }
+            return "data parallelism"
+        }
+        var trainer = try makeTrainer(communicator, stages: stages)
+        if joined { try (trainer as! DataParallelTrainer).synchronizeOptimizerState() }
         let mode: String, bucketCount: Int
-        if pipelined {
-            let pipeline = try PipelineTrainer(layerSizes: sizes, seed: seed, communicator: communicator, stages: pipelineStages,
-                                               microBatches: microBatches, schedule: PipelineSchedule(rawValue: schedule)!, options: options)
-            trainer = pipeline
+        if let pipeline = trainer as? PipelineTrainer {
             bucketCount = pipeline.buckets.buckets.count
-            let cuts = PipelineTrainer.partition(layerSizes: sizes, stages: pipelineStages)
-                .map { "\(sizes[$0.lowerBound...$0.upperBound].map(String.init).joined(separator: "-"))" }.joined(separator: " | ")
-            mode = "a \(schedule) pipeline of \(pipelineStages) stages (\(cuts)) × \(pipeline.replicaCount) replica\(pipeline.replicaCount == 1 ? "" : "s"), "
-                + "\(microBatches) micro-batches per step; each stage's gradients all-reduced between its replicas"
+            mode = describe(pipeline) + ", \(microBatches) micro-batches per step; each stage's gradients all-reduced between its replicas"
         } else {
-            let dataParallel = try DataParallelTrainer(model: MLP(layerSizes: sizes, batchCapacity: batchSize, seed: seed),
-                                                       communicator: communicator, options: options)
-            if joined { try dataParallel.synchronizeOptimizerState() }
-            trainer = dataParallel
-            bucketCount = dataParallel.buckets.buckets.count
+            bucketCount = (trainer as! DataParallelTrainer).buckets.buckets.count
             mode = centralServer ? "central server (reduce to rank 0, broadcast back)"
                 : "all-reduce, \(noOverlap ? "after backward" : "overlapped with backward")"
                 + (accumulationSteps > 1 ? ", \(accumulationSteps) accumulation steps per batch" : "")
         }
+        let pipelined = stages > 1
 
         if joined {
             Console.say("mnist-train: joined the job as rank \(communicator.rank) of \(n); going on at epoch \(firstEpoch)")
@@ -273,6 +280,7 @@ struct MNISTTrain: ParsableCommand {
                 throw ExitCode(2)
             }
         }
+        (trainer as? PipelineTrainer)?.markEpochBoundary()
         // On a terminal, or under a launcher whose output is one.
         let progress = ProgressBar(enabled: leader && Console.standardOutputIsTerminal)
         var rows: [EpochReport] = []
@@ -299,6 +307,8 @@ struct MNISTTrain: ParsableCommand {
                 progress.finish()
                 guard elastic, [.peerGone, .timedOut, .closed, .transport].contains(error.kind) else { throw error }
                 lostWith = error.kind
+                // Wake the ranks waiting on this one in the stage's sub-communicators.
+                (trainer as? PipelineTrainer)?.abort()
             }
             guard let report else {
                 // Go on without the ranks lost: a smaller communicator, this epoch again on new shards.
@@ -308,23 +318,48 @@ struct MNISTTrain: ParsableCommand {
                 communicator.close()
                 communicator = next
                 leader = communicator.rank == 0
-                do {
-                    train = try LabeledDataset.mnist(directory: dataDirectory, split: "train", rank: communicator.rank, worldSize: communicator.worldSize)
-                    test = try LabeledDataset.mnist(directory: dataDirectory, split: "t10k", rank: communicator.rank, worldSize: communicator.worldSize)
-                } catch {
-                    Console.error("mnist-train: rank \(communicator.rank): \(error)")
-                    throw ExitCode(2)
+                var how = ""
+                if let pipeline = trainer as? PipelineTrainer {
+                    // Put the whole model together from the stages the survivors hold, as of
+                    // the end of the last epoch; if a stage was lost with all its replicas,
+                    // from the last checkpoint.
+                    var whole = try pipeline.recoverWholeModel(on: communicator, epochsCompleted: epoch - 1)
+                    var source = "the surviving stages"
+                    if whole == nil {
+                        guard let checkpoint, let saved = try Checkpoint.load(from: checkpoint, parameterCount: parameterCount, on: communicator) else {
+                            if leader {
+                                Console.error("mnist-train: every replica of a pipeline stage was lost, and there is no --checkpoint to go on from")
+                            }
+                            throw ExitCode(1)
+                        }
+                        whole = saved
+                        source = "the checkpoint of epoch \(saved.epochsCompleted)"
+                        epoch = saved.epochsCompleted + 1
+                        accuracies = zip(rows, accuracies).filter { $0.0.epoch < epoch }.map(\.1)
+                        rows = rows.filter { $0.epoch < epoch }
+                    }
+                    // As many stages as before if the survivors still form whole replicas, else
+                    // fewer (down to data parallelism).
+                    stages = (1...stages).last { communicator.worldSize % $0 == 0 }!
+                    (train, test) = try loadData(communicator, stages: stages)
+                    trainer = try makeTrainer(communicator, stages: stages)
+                    trainer.load(whole!)
+                    (trainer as? PipelineTrainer)?.markEpochBoundary()
+                    how = " as \(describe(trainer)) from \(source),"
+                } else {
+                    (train, test) = try loadData(communicator, stages: 1)
+                    trainer = try (trainer as! DataParallelTrainer).moved(to: communicator)
                 }
-                trainer = try (trainer as! DataParallelTrainer).moved(to: communicator)
                 if leader {
                     let seconds = Double(Deadline.now.uptimeNanoseconds - epochStarted.uptimeNanoseconds) / 1e9
                     Console.say("epoch \(epoch)/\(epochs): lost \(lostNames.joined(separator: ", ")) after \(fixed(seconds, 1)) s"
-                                + " (\(lostWith.map { "\($0)" } ?? "failure")); continuing on \(communicator.worldSize) ranks, epoch \(epoch) again")
+                                + " (\(lostWith.map { "\($0)" } ?? "failure")); continuing on \(communicator.worldSize) rank\(communicator.worldSize == 1 ? "" : "s")\(how) epoch \(epoch) again")
                 }
                 continue
             }
             rows.append(report)
             accuracies.append(accuracy)
+            (trainer as? PipelineTrainer)?.markEpochBoundary()
             if let checkpoint {
                 do {
                     try trainer.saveCheckpoint(to: checkpoint, epochsCompleted: epoch)
@@ -339,7 +374,7 @@ struct MNISTTrain: ParsableCommand {
                       + "overhead \(fixed(report.communicationOverhead * 100, 1))%")
             }
             // At the boundary, admit processes waiting to join (collectives-run --join).
-            if elastic && !pipelined && epoch < lastEpoch,
+            if elastic && stages == 1 && epoch < lastEpoch,
                let grown = try communicator.admitJoining(maximumWorldSize: maximumRanks, awaiting: awaitJoinAfterEpoch == epoch && rankNames.count == n ? 1 : 0) {
                 let count = grown.worldSize - communicator.worldSize
                 communicator.close()

@@ -122,6 +122,45 @@ import Testing
         #expect(overlapped.parameters == after.parameters)
     }
 
+    /// The whole model put together from the stages the survivors hold equals, bit for bit, the
+    /// one gathered before; survivors that miss every replica of a stage get `nil`. Survivors
+    /// are simulated by splitting off the ranks that stay.
+    @Test func survivorsPutTheWholeModelBackTogether() throws {
+        let directory = SyntheticData.directory(train: 103, test: 10)
+        defer { SyntheticData.remove(directory) }
+        let results = try runInProcess(worldSize: 4) { communicator -> (gathered: [Float], recovered: [Float]?, missing: Bool) in
+            let replica = PipelineTrainer.position(rank: communicator.rank, stages: 2).replica
+            let data = try LabeledDataset.mnist(directory: directory, split: "train", rank: replica, worldSize: 2)
+            var options = TrainingOptions()
+            options.globalBatchSize = 16
+            let trainer = try PipelineTrainer(layerSizes: Self.layerSizes, seed: 5, communicator: communicator, stages: 2,
+                                              microBatches: 3, options: options)
+            try EquivalenceTests.train(trainer, data, steps: 7)
+            trainer.markEpochBoundary()
+            let gathered = try trainer.gatherParameters()
+            // Another step after the boundary: the recovery must take the boundary's state.
+            try EquivalenceTests.train(trainer, data, steps: 1)
+            // Rank 2 (stage 0 of replica 1) lost: stage 0 survives in replica 0.
+            let survivors = try communicator.split(color: communicator.rank == 2 ? nil : 0)
+            let recovered = try survivors.flatMap { (survivors) throws(CollectivesError) -> Checkpoint? in
+                defer { survivors.close() }
+                return try trainer.recoverWholeModel(on: survivors, epochsCompleted: 1)
+            }
+            // Ranks 1 and 3 (stage 1 of both replicas) lost.
+            let stageless = try communicator.split(color: communicator.rank % 2 == 1 ? nil : 0)
+            let missing = try stageless.map { (stageless) throws(CollectivesError) -> Bool in
+                defer { stageless.close() }
+                return try trainer.recoverWholeModel(on: stageless, epochsCompleted: 1) == nil
+            } ?? true
+            return (gathered, recovered?.parameters, missing)
+        }
+        #expect(results[0].gathered.count == MLP(layerSizes: Self.layerSizes, batchCapacity: 1, seed: 5).parameterCount)
+        for rank in [0, 1, 3] {
+            #expect(results[rank].recovered.map { $0.map(\.bitPattern) } == results[0].gathered.map(\.bitPattern), "rank \(rank)")
+        }
+        #expect(results.allSatisfy { $0.missing })
+    }
+
     @Test func aLayoutThatDoesNotFitIsRefusedOnEveryRank() throws {
         for (worldSize, stages) in [(3, 2), (4, 8)] {
             let errors = try runInProcess(worldSize: worldSize) { communicator -> String in

@@ -678,6 +678,37 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         #expect(joined.output.contains("joining a running job: ticket 1 was not admitted within 3.0 s"), "\(joined.output)")
     }
 
+    /// A pipeline under `--elastic`: when rank 2 (stage 0 of replica 1) is killed, the three
+    /// survivors put the whole model together from the stages they hold and go on as data
+    /// parallelism (3 ranks are not whole 2-stage replicas); when the only replica of a stage is
+    /// lost, from the last checkpoint, and without one the job says so.
+    @Test func aPipelineGoesOnAfterLosingARank() throws {
+        let directory = "/tmp/collectives-elastic-pipeline-\(getpid())"
+        defer { _ = system("rm -rf '\(directory)'") }
+        try writeSmallDataset(directory)
+        let train = [Products.path("mnist-train"), "--data-dir", directory, "--epochs", "3", "--batch-size", "32", "--hidden", "16",
+                     "--pipeline-stages", "2", "--kill-at-epoch", "2"]
+        let environment = ["COLLECTIVES_TIMEOUT": "60"]
+        let hybrid = try run([Products.path("collectives-run"), "--elastic", "-n", "4", "--"] + train + ["--kill-rank", "2", "--metrics", directory + "/m.csv"],
+                             environment: environment, timeout: 300)
+        #expect(hybrid.status == 0, "\(hybrid.output)")
+        #expect(hybrid.output.contains("epoch 2/3: lost rank 2 after"), "\(hybrid.output)")
+        #expect(hybrid.output.contains("continuing on 3 ranks as data parallelism from the surviving stages, epoch 2 again"), "\(hybrid.output)")
+        #expect(hybrid.output.contains("parameters identical on all 3 ranks"), "\(hybrid.output)")
+        let csv = try readFile(directory + "/m.csv").split(separator: "\n")
+        #expect(csv.count == 4 && Double(csv.last!.split(separator: ",")[2])! > 0.9, "\(csv)")
+
+        let alone = [Products.path("collectives-run"), "--elastic", "-n", "2", "--"] + train + ["--kill-rank", "1"]
+        let checkpointed = try run(alone + ["--checkpoint", directory + "/ckpt"], environment: environment, timeout: 300)
+        #expect(checkpointed.status == 0, "\(checkpointed.output)")
+        #expect(checkpointed.output.contains("continuing on 1 rank as data parallelism from the checkpoint of epoch 1, epoch 2 again"),
+                "\(checkpointed.output)")
+        #expect(checkpointed.output.contains("epoch 3/3: loss"), "\(checkpointed.output)")
+        let lost = try run(alone, environment: environment, timeout: 300)
+        #expect(lost.status != 0)
+        #expect(lost.output.contains("every replica of a pipeline stage was lost, and there is no --checkpoint to go on from"), "\(lost.output)")
+    }
+
     /// Without --elastic, the same death still stops the job, naming the rank.
     @Test func withoutElasticADeathStillStopsTheJob() throws {
         let directory = "/tmp/collectives-inelastic-\(getpid())"

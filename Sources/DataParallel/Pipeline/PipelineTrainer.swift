@@ -47,6 +47,8 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
     private let labels: UnsafeMutablePointer<Int32>
     private var rows: [Int] = []
     private var sends: [PointToPointRequest] = []
+    /// This stage's parameters and velocities at the last ``markEpochBoundary()``.
+    private var snapshot: (parameters: [Float], velocity: [Float])?
 
     /// The stage and replica of `rank` in a job cut into `stages` stages.
     public static func position(rank: Int, stages: Int) -> (stage: Int, replica: Int) {
@@ -90,7 +92,7 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
         layers = Self.partition(layerSizes: layerSizes, stages: stages)[stage]
         let whole = MLP(layerSizes: layerSizes, batchCapacity: 1, seed: seed)
         totalParameterCount = whole.parameterCount
-        parameterRange = whole.offsets[layers.upperBound - 1]..<(whole.offsets[layers.lowerBound] + whole.parameterCount(layer: layers.lowerBound))
+        parameterRange = Self.parameterRanges(layerSizes: layerSizes, stages: stages)[stage]
         let capacity = (options.globalBatchSize + microBatches - 1) / microBatches
         let model = MLP(layerSizes: Array(layerSizes[layers.lowerBound...layers.upperBound]), batchCapacity: capacity, seed: seed,
                         slots: microBatches, reluOnOutput: stage < stages - 1)
@@ -310,8 +312,7 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
     /// Restores this stage's part of a whole model's checkpoint (read by rank 0, broadcast).
     public func restoreCheckpoint(from directory: String) throws -> Int? {
         guard let loaded = try Checkpoint.load(from: directory, parameterCount: totalParameterCount, on: communicator) else { return nil }
-        _ = model.parameters.update(fromContentsOf: loaded.parameters[parameterRange])
-        _ = state.velocity.update(fromContentsOf: loaded.velocity[parameterRange])
+        load(loaded)
         return loaded.epochsCompleted
     }
 
@@ -324,6 +325,60 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
         names += (0..<microBatches).flatMap { ["forward micro-batch \($0)", "backward micro-batch \($0)"] }
         names += (0..<Int(bucketCount[0])).map { "all-reduce bucket \($0)" }
         return try timeline.gathered(names: names, on: communicator)
+    }
+
+    /// Aborts the stage's sub-communicators (``pipeline``, ``replicaGroup``), so that ranks
+    /// waiting on this one there fail at once instead of at their timeout: call it when this
+    /// rank gives up on the step (a rank was lost) before `Communicator.shrink`, which aborts
+    /// only the job's communicator.
+    public func abort() {
+        pipeline.abort()
+        replicaGroup.abort()
+    }
+
+    /// Replaces this stage's parameters and optimizer state with its part of a whole model's
+    /// (a ``Checkpoint`` read, or put together after ranks were lost).
+    public func load(_ whole: Checkpoint) {
+        precondition(whole.parameters.count == totalParameterCount && whole.velocity.count == totalParameterCount)
+        _ = model.parameters.update(fromContentsOf: whole.parameters[parameterRange])
+        _ = state.velocity.update(fromContentsOf: whole.velocity[parameterRange])
+    }
+
+    /// Keeps a copy of this stage's parameters and optimizer state, every stage's from the same
+    /// moment (call it on every rank between epochs): what ``recoverWholeModel(on:epochsCompleted:)``
+    /// puts together if ranks are lost later.
+    public func markEpochBoundary() {
+        snapshot = (Array(model.parameters), Array(state.velocity))
+    }
+
+    /// After ranks were lost (`Communicator.shrink`), puts the whole model back together on
+    /// every rank of `communicator` (the survivors, each still holding this trainer's stage)
+    /// from the stages' states at the last ``markEpochBoundary()``: each stage from the first
+    /// survivor that held it. `nil` on every rank when a stage has no survivor (every replica
+    /// of it was lost): then only a checkpoint can bring it back.
+    public func recoverWholeModel(on communicator: Communicator, epochsCompleted: Int) throws(CollectivesError) -> Checkpoint? {
+        let stages = try communicator.allGather([Int64(stage)])
+        let holders = (0..<stageCount).map { s in stages.firstIndex(of: Int64(s)) }
+        guard holders.allSatisfy({ $0 != nil }) else { return nil }
+        let kept = snapshot ?? (Array(model.parameters), Array(state.velocity))
+        let ranges = Self.parameterRanges(layerSizes: layerSizes, stages: stageCount)
+        var parameters = [Float](repeating: 0, count: totalParameterCount)
+        var velocity = [Float](repeating: 0, count: totalParameterCount)
+        for (s, holder) in holders.enumerated() {
+            var block = holder == communicator.rank ? kept.parameters + kept.velocity : [Float](repeating: 0, count: 2 * ranges[s].count)
+            try communicator.broadcast(&block, root: holder!)
+            parameters.replaceSubrange(ranges[s], with: block[..<ranges[s].count])
+            velocity.replaceSubrange(ranges[s], with: block[ranges[s].count...])
+        }
+        return Checkpoint(epochsCompleted: epochsCompleted, parameters: parameters, velocity: velocity)
+    }
+
+    /// Where each stage's parameters lie in the whole model's flat buffer.
+    static func parameterRanges(layerSizes: [Int], stages: Int) -> [Range<Int>] {
+        let whole = MLP(layerSizes: layerSizes, batchCapacity: 1, seed: 0)
+        return partition(layerSizes: layerSizes, stages: stages).map { layers in
+            whole.offsets[layers.upperBound - 1]..<(whole.offsets[layers.lowerBound] + whole.parameterCount(layer: layers.lowerBound))
+        }
     }
 
     /// What each rank of the job does, for the timeline's process names.
