@@ -6,7 +6,7 @@ import CollectivesSystem
 /// boundary), as torchrun's elastic agent and Horovod elastic allow.
 ///
 /// A joining process takes a ticket in the job's store (``join(store:options:timeout:)``) and
-/// waits. At its next boundary the job's ranks call ``admitJoining(maximumWorldSize:)``
+/// waits. At its next boundary the job's ranks call ``admitJoining(maximumWorldSize:awaiting:)``
 /// together: rank 0 admits the waiting tickets (up to `maximumWorldSize`), tells each its rank
 /// (after the job's ranks, in ticket order), and everyone, old and new, connects afresh as one
 /// communicator under a new generation of the store. The job's ranks keep their numbers.
@@ -74,7 +74,7 @@ extension Communicator {
     }
 
     /// Joins a running job through its store (the one its launcher serves): takes a ticket,
-    /// waits until the job's ranks admit it (``admitJoining(maximumWorldSize:)``) or `timeout`
+    /// waits until the job's ranks admit it (``admitJoining(maximumWorldSize:awaiting:)``) or `timeout`
     /// passes, then connects to them. The new rank comes after the job's ranks. `store` stays
     /// the caller's (it is not closed with the communicator).
     public static func join(store: any Store, options: CommunicatorOptions = CommunicatorOptions(),
