@@ -101,7 +101,17 @@ public enum Bootstrap {
         }
         if world == 1 {
             logger.debug("rank 0: world of one, no rendezvous")
-            return Bootstrapped(transport: SingleRankTransport(), store: nil, server: nil, hosts: [0], localRank: configuration.localRank,
+            // A store served outside the job (a launcher's) is kept: an elastic job of one rank
+            // shrinks and admits joiners through it.
+            var store: TCPStore?
+            if configuration.externalStore {
+                do {
+                    store = try TCPStore(connectingTo: master, deadline: deadline, secret: configuration.jobSecret)
+                } catch {
+                    throw bootstrapError(error, rank: rank)
+                }
+            }
+            return Bootstrapped(transport: SingleRankTransport(), store: store, server: nil, hosts: [0], localRank: configuration.localRank,
                                 localWorldSize: configuration.localWorldSize)
         }
         do {

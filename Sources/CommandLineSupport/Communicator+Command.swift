@@ -24,7 +24,7 @@ extension Communicator {
             if environment["COLLECTIVES_ELASTIC_JOIN"] == "1" {
                 var seconds = 600.0
                 if let text = environment["COLLECTIVES_JOIN_TIMEOUT"] {
-                    guard let value = Double(text), value > 0, value.isFinite else {
+                    guard let value = Double(text), value > 0, value <= 1e9 else {
                         Console.error("\(program): COLLECTIVES_JOIN_TIMEOUT=\(text) is not a positive number of seconds")
                         throw ExitCode(2)
                     }

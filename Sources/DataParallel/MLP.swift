@@ -45,12 +45,7 @@ public final class MLP: @unchecked Sendable {
         self.slots = slots
         self.reluOnOutput = reluOnOutput
         batch = Array(repeating: 0, count: slots)
-        var offsets = [Int](repeating: 0, count: layerSizes.count - 1)
-        var total = 0
-        for l in stride(from: layerSizes.count - 2, through: 0, by: -1) {
-            offsets[l] = total
-            total += layerSizes[l + 1] * layerSizes[l] + layerSizes[l + 1]
-        }
+        let (offsets, total) = Self.layout(layerSizes: layerSizes)
         self.offsets = offsets
         parameters = .allocate(capacity: total)
         gradients = .allocate(capacity: total)
@@ -59,12 +54,37 @@ public final class MLP: @unchecked Sendable {
         let capacity = max(1, batchCapacity)
         activations = (0..<slots).map { _ in layerSizes.map { UnsafeMutablePointer<Float>.allocate(capacity: $0 * capacity) } }
         deltas = (0..<slots).map { _ in layerSizes.map { UnsafeMutablePointer<Float>.allocate(capacity: $0 * capacity) } }
+        Self.drawInitialWeights(layerSizes: layerSizes, seed: seed, layers: 0..<(layerSizes.count - 1)) { l, weights in
+            _ = UnsafeMutableBufferPointer(start: self.weights(l), count: weights.count).update(fromContentsOf: weights)
+        }
+    }
+
+    /// Where each layer's parameters start in the flat buffer (last layer first), and how many
+    /// parameters there are in all.
+    static func layout(layerSizes: [Int]) -> (offsets: [Int], total: Int) {
+        var offsets = [Int](repeating: 0, count: layerSizes.count - 1)
+        var total = 0
+        for l in stride(from: layerSizes.count - 2, through: 0, by: -1) {
+            offsets[l] = total
+            total += layerSizes[l + 1] * layerSizes[l] + layerSizes[l + 1]
+        }
+        return (offsets, total)
+    }
+
+    /// The initial weights of a model of `layerSizes` from `seed` (He-uniform), handed layer by
+    /// layer to `body` for the layers in `layers`: the values ``init(layerSizes:batchCapacity:seed:slots:reluOnOutput:)``
+    /// draws, without holding the whole model (a pipeline stage takes only its layers').
+    static func drawInitialWeights(layerSizes: [Int], seed: UInt64, layers: Range<Int>, _ body: (Int, [Float]) -> Void) {
         var generator = SeededGenerator(seed: seed)
-        for l in 0..<(layerSizes.count - 1) {
+        for l in 0..<layers.upperBound {
             let fanIn = layerSizes[l]
             let limit = (6 / Float(fanIn)).squareRoot()
-            let w = weights(l)
-            for i in 0..<(layerSizes[l + 1] * fanIn) { w[i] = Float.random(in: -limit...limit, using: &generator) }
+            let count = layerSizes[l + 1] * fanIn
+            if layers.contains(l) {
+                body(l, (0..<count).map { _ in Float.random(in: -limit...limit, using: &generator) })
+            } else {
+                for _ in 0..<count { _ = Float.random(in: -limit...limit, using: &generator) }
+            }
         }
     }
 

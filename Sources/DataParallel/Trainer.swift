@@ -36,8 +36,9 @@ public struct TrainingOptions: Sendable {
     /// With ``gradientPrecision``: carry each rank's rounding error into its next step.
     public var errorFeedback = true
     /// Gradient accumulation: each rank runs its part of a global batch as this many
-    /// micro-steps, adding their gradients locally, and communicates once, during the last
-    /// micro-step's backward (the others run without synchronizing, as under DDP's `no_sync`).
+    /// micro-steps, adding their gradients locally, and communicates once, in the last
+    /// micro-step (during its backward with ``overlap``); the others run without synchronizing,
+    /// as under DDP's `no_sync`.
     /// The update is the same mean over the global batch; activations are needed for one
     /// micro-step only.
     public var accumulationSteps = 1

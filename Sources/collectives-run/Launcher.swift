@@ -79,7 +79,7 @@ struct Launcher: ParsableCommand {
     @Option(name: .customLong("max"), help: "With --elastic: ranks started later with --join may make the job this large (COLLECTIVES_ELASTIC_MAX; needs COLLECTIVES_JOB_SECRET set, which they must prove).")
     var maxRanks: Int?
 
-    @Option(name: .customLong("join"), help: "Start -n ranks (default 1) that join the running elastic job whose launcher serves its store at ADDR:PORT (the job's MASTER_ADDR and MASTER_PORT), with the job's COLLECTIVES_JOB_SECRET; the job admits them at its next boundary.")
+    @Option(name: .customLong("join"), help: "Start -n ranks (default 1) that join the running elastic job whose launcher serves its store at ADDR:PORT (the job's MASTER_ADDR and MASTER_PORT), with the job's COLLECTIVES_JOB_SECRET; the job admits them at its next boundary. Fails only if every joining rank failed.")
     var join: String?
 
     @Argument(parsing: .captureForPassthrough, help: "The program and its arguments.")

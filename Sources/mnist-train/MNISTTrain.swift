@@ -157,11 +157,11 @@ struct MNISTTrain: ParsableCommand {
         var communicator = try Communicator.forCommand("mnist-train")
         defer { communicator.close() }
         let environment = ProcessEnvironment.current()
-        let elastic = self.elastic || environment["COLLECTIVES_ELASTIC"] == "1"
         // Started by `collectives-run --join`: admitted into a running job at an epoch boundary.
         let joined = environment["COLLECTIVES_ELASTIC_JOIN"] == "1"
-        // How large the job may grow (collectives-run --max).
-        let maximumRanks = environment["COLLECTIVES_ELASTIC_MAX"].flatMap { Int($0) }
+        let elastic = self.elastic || joined || environment["COLLECTIVES_ELASTIC"] == "1"
+        // How large the job may grow (collectives-run --max); without it, nobody is admitted.
+        var maximumRanks = environment["COLLECTIVES_ELASTIC_MAX"].flatMap { Int($0) }
         let originalRank = communicator.rank
         // Share the cores between the local ranks instead of letting each rank's OpenBLAS
         // start a thread per core.
@@ -173,7 +173,8 @@ struct MNISTTrain: ParsableCommand {
         }
         var leader = communicator.rank == 0
         let n = communicator.worldSize
-        var stages = pipelineStages
+        // Joiners are admitted into data-parallel training only.
+        var stages = joined ? 1 : pipelineStages
         if n % stages != 0 {
             if leader { Console.error("mnist-train: --pipeline-stages \(stages) does not divide the \(n) ranks into whole replicas") }
             throw ExitCode(2)
@@ -198,12 +199,13 @@ struct MNISTTrain: ParsableCommand {
         var classes = [Int32(train.labels.max() ?? 0) + 1]
         var firstEpoch = 1
         if joined {
-            // What the job's ranks broadcast when they admit ranks: the epoch to go on with and
-            // the number of classes.
-            var header: [Int64] = [0, 0]
+            // What the job's ranks broadcast when they admit ranks: the epoch to go on with, the
+            // number of classes and the job's maximum size.
+            var header: [Int64] = [0, 0, 0]
             try communicator.broadcast(&header, root: 0)
             firstEpoch = Int(header[0])
             classes = [Int32(header[1])]
+            maximumRanks = header[2] > 0 ? Int(header[2]) : nil
         } else {
             try communicator.allReduce(&classes, op: .max)
         }
@@ -287,6 +289,57 @@ struct MNISTTrain: ParsableCommand {
         var accuracies: [Double] = []
         let lastEpoch = min(epochs, stopAfterEpoch ?? epochs)
         var epoch = firstEpoch
+        // Communicators of failed admissions: aborted, kept until the end (they hold the store's connection).
+        var abandoned: [Communicator] = []
+        /// Goes on without the ranks lost: a smaller communicator, new shards, the trainer moved
+        /// (a pipeline put back together); `repeating` says the current epoch runs again.
+        func goOnWithout(_ kind: CollectivesError.Kind?, since: Deadline, repeating: Bool) throws {
+            let (next, lost) = try communicator.shrink()
+            let lostNames = lost.map { rankNames[$0] }
+            rankNames = rankNames.enumerated().filter { !lost.contains($0.offset) }.map(\.element)
+            communicator.close()
+            communicator = next
+            leader = communicator.rank == 0
+            var how = ""
+            if let pipeline = trainer as? PipelineTrainer {
+                // Put the whole model together from the stages the survivors hold, as of
+                // the end of the last epoch; if a stage was lost with all its replicas,
+                // from the last checkpoint.
+                var whole = try pipeline.recoverWholeModel(on: communicator, epochsCompleted: epoch - 1)
+                var source = "the surviving stages"
+                if whole == nil {
+                    guard let checkpoint, let saved = try Checkpoint.load(from: checkpoint, parameterCount: parameterCount, on: communicator) else {
+                        if leader {
+                            Console.error("mnist-train: every replica of a pipeline stage was lost, and there is no --checkpoint to go on from")
+                        }
+                        throw ExitCode(1)
+                    }
+                    whole = saved
+                    source = "the checkpoint of epoch \(saved.epochsCompleted)"
+                    epoch = saved.epochsCompleted + 1
+                    accuracies = zip(rows, accuracies).filter { $0.0.epoch < epoch }.map(\.1)
+                    rows = rows.filter { $0.epoch < epoch }
+                }
+                // As many stages as before if the survivors still form whole replicas, else
+                // fewer (down to data parallelism).
+                stages = (1...stages).last { communicator.worldSize % $0 == 0 }!
+                (train, test) = try loadData(communicator, stages: stages)
+                trainer = try makeTrainer(communicator, stages: stages)
+                trainer.load(whole!)
+                (trainer as? PipelineTrainer)?.markEpochBoundary()
+                how = " as \(describe(trainer)) from \(source)"
+            } else {
+                (train, test) = try loadData(communicator, stages: 1)
+                trainer = try (trainer as! DataParallelTrainer).moved(to: communicator)
+            }
+            if leader {
+                let seconds = Double(Deadline.now.uptimeNanoseconds - since.uptimeNanoseconds) / 1e9
+                let ranks = "\(communicator.worldSize) rank\(communicator.worldSize == 1 ? "" : "s")"
+                Console.say("epoch \(epoch)/\(epochs): lost \(lostNames.joined(separator: ", ")) after \(fixed(seconds, 1)) s"
+                            + " (\(kind.map { "\($0)" } ?? "failure")\(repeating ? "" : " while admitting joining ranks")); continuing on \(ranks)\(how)"
+                            + (repeating ? ", epoch \(epoch) again" : " from epoch \(epoch + 1)"))
+            }
+        }
         while epoch <= lastEpoch {
             if learningRateSchedule == "cosine" {
                 // Half a cosine from the base rate at the first epoch towards 0 after the last.
@@ -311,50 +364,7 @@ struct MNISTTrain: ParsableCommand {
                 (trainer as? PipelineTrainer)?.abort()
             }
             guard let report else {
-                // Go on without the ranks lost: a smaller communicator, this epoch again on new shards.
-                let (next, lost) = try communicator.shrink()
-                let lostNames = lost.map { rankNames[$0] }
-                rankNames = rankNames.enumerated().filter { !lost.contains($0.offset) }.map(\.element)
-                communicator.close()
-                communicator = next
-                leader = communicator.rank == 0
-                var how = ""
-                if let pipeline = trainer as? PipelineTrainer {
-                    // Put the whole model together from the stages the survivors hold, as of
-                    // the end of the last epoch; if a stage was lost with all its replicas,
-                    // from the last checkpoint.
-                    var whole = try pipeline.recoverWholeModel(on: communicator, epochsCompleted: epoch - 1)
-                    var source = "the surviving stages"
-                    if whole == nil {
-                        guard let checkpoint, let saved = try Checkpoint.load(from: checkpoint, parameterCount: parameterCount, on: communicator) else {
-                            if leader {
-                                Console.error("mnist-train: every replica of a pipeline stage was lost, and there is no --checkpoint to go on from")
-                            }
-                            throw ExitCode(1)
-                        }
-                        whole = saved
-                        source = "the checkpoint of epoch \(saved.epochsCompleted)"
-                        epoch = saved.epochsCompleted + 1
-                        accuracies = zip(rows, accuracies).filter { $0.0.epoch < epoch }.map(\.1)
-                        rows = rows.filter { $0.epoch < epoch }
-                    }
-                    // As many stages as before if the survivors still form whole replicas, else
-                    // fewer (down to data parallelism).
-                    stages = (1...stages).last { communicator.worldSize % $0 == 0 }!
-                    (train, test) = try loadData(communicator, stages: stages)
-                    trainer = try makeTrainer(communicator, stages: stages)
-                    trainer.load(whole!)
-                    (trainer as? PipelineTrainer)?.markEpochBoundary()
-                    how = " as \(describe(trainer)) from \(source),"
-                } else {
-                    (train, test) = try loadData(communicator, stages: 1)
-                    trainer = try (trainer as! DataParallelTrainer).moved(to: communicator)
-                }
-                if leader {
-                    let seconds = Double(Deadline.now.uptimeNanoseconds - epochStarted.uptimeNanoseconds) / 1e9
-                    Console.say("epoch \(epoch)/\(epochs): lost \(lostNames.joined(separator: ", ")) after \(fixed(seconds, 1)) s"
-                                + " (\(lostWith.map { "\($0)" } ?? "failure")); continuing on \(communicator.worldSize) rank\(communicator.worldSize == 1 ? "" : "s")\(how) epoch \(epoch) again")
-                }
+                try goOnWithout(lostWith, since: epochStarted, repeating: true)
                 continue
             }
             rows.append(report)
@@ -373,30 +383,42 @@ struct MNISTTrain: ParsableCommand {
                       + "\(Int(report.examplesPerSecond)) samples/s, communication \(fixed(report.communicationSeconds, 2)) s, "
                       + "overhead \(fixed(report.communicationOverhead * 100, 1))%")
             }
-            // At the boundary, admit processes waiting to join (collectives-run --join).
-            if elastic && stages == 1 && epoch < lastEpoch,
-               let grown = try communicator.admitJoining(maximumWorldSize: maximumRanks, awaiting: awaitJoinAfterEpoch == epoch && rankNames.count == n ? 1 : 0) {
-                let count = grown.worldSize - communicator.worldSize
-                communicator.close()
-                communicator = grown
+            // At the boundary, admit processes waiting to join (collectives-run --join --max).
+            if elastic && stages == 1 && maximumRanks != nil && epoch < lastEpoch {
+                let boundary = Deadline.now
+                var grown: Communicator?
                 do {
-                    train = try LabeledDataset.mnist(directory: dataDirectory, split: "train", rank: communicator.rank, worldSize: communicator.worldSize)
-                    test = try LabeledDataset.mnist(directory: dataDirectory, split: "t10k", rank: communicator.rank, worldSize: communicator.worldSize)
-                } catch {
-                    Console.error("mnist-train: rank \(communicator.rank): \(error)")
-                    throw ExitCode(2)
-                }
-                var header: [Int64] = [Int64(epoch + 1), Int64(classes[0])]
-                try communicator.broadcast(&header, root: 0)
-                trainer = try (trainer as! DataParallelTrainer).moved(to: communicator)
-                let newRanks = ((communicator.worldSize - count)..<communicator.worldSize).map { "rank \($0)" }
-                rankNames += newRanks.map { "\($0) (joined after epoch \(epoch))" }
-                if leader {
-                    Console.say("epoch \(epoch)/\(epochs): \(newRanks.joined(separator: ", ")) joined; continuing on \(communicator.worldSize) ranks from epoch \(epoch + 1)")
+                    grown = try communicator.admitJoining(maximumWorldSize: maximumRanks,
+                                                          awaiting: awaitJoinAfterEpoch == epoch && rankNames.count == n ? 1 : 0)
+                    if let grown {
+                        let count = grown.worldSize - communicator.worldSize
+                        let data = try loadData(grown, stages: 1)
+                        var header: [Int64] = [Int64(epoch + 1), Int64(classes[0]), Int64(maximumRanks ?? 0)]
+                        try grown.broadcast(&header, root: 0)
+                        let moved = try (trainer as! DataParallelTrainer).moved(to: grown)
+                        communicator.close()
+                        communicator = grown
+                        trainer = moved
+                        (train, test) = data
+                        let newRanks = ((communicator.worldSize - count)..<communicator.worldSize).map { "rank \($0)" }
+                        rankNames += newRanks.map { "\($0) (joined after epoch \(epoch))" }
+                        if leader {
+                            Console.say("epoch \(epoch)/\(epochs): \(newRanks.joined(separator: ", ")) joined; continuing on \(communicator.worldSize) ranks from epoch \(epoch + 1)")
+                        }
+                    }
+                } catch let error as CollectivesError where [.peerGone, .timedOut, .closed, .transport, .rendezvous].contains(error.kind) {
+                    // A rank (old or joining) was lost during admission: go on without it from
+                    // the communicator before.
+                    if let grown {
+                        grown.abort()
+                        abandoned.append(grown)
+                    }
+                    try goOnWithout(error.kind, since: boundary, repeating: false)
                 }
             }
             epoch += 1
         }
+        _ = abandoned
         let (checksum, identical) = try trainer.parameterChecksum()
         if leader {
             let hex = String(checksum, radix: 16)

@@ -41,6 +41,51 @@ import Testing
         #expect(values == [[0, 3, 6], [1, 3, 6], [2, 3, 6]])
     }
 
+    /// A joiner that gave up is not admitted later (its ticket is skipped); the one after it is.
+    @Test func aTicketGivenUpIsSkipped() throws {
+        let store = InMemoryStore()
+        let options = Self.options
+        #expect(throws: CollectivesError.self) { _ = try Communicator.join(store: store, options: options, timeout: .milliseconds(200)) }
+        let results = runRanks(3) { index -> [Int] in
+            if index == 2 {
+                let communicator = try Communicator.join(store: store, options: options, timeout: .seconds(30))
+                defer { communicator.close() }
+                return [communicator.rank, communicator.worldSize]
+            }
+            let communicator = try Communicator(store: store, rank: index, worldSize: 2, options: options)
+            defer { communicator.close() }
+            guard let grown = try communicator.admitJoining(maximumWorldSize: 4, awaiting: 1) else { return [-1] }
+            defer { grown.close() }
+            return [grown.rank, grown.worldSize]
+        }
+        #expect(try results.map { try $0.get() } == [[0, 3], [1, 3], [2, 3]])
+    }
+
+    /// An admission that fails (the process admitted never connects) uses up its generation:
+    /// the ranks then shrink the communicator they had, and the smaller one works.
+    @Test func aFailedAdmissionIsFollowedByAWorkingShrink() throws {
+        let store = InMemoryStore()
+        let options = { var options = Self.options; options.timeoutSeconds = 2; return options }()
+        // A ticket whose process is gone.
+        _ = try store.add("elastic/join/tickets", 1)
+        let results = runRanks(2) { rank -> [Int] in
+            let communicator = try Communicator(store: store, rank: rank, worldSize: 2, options: options)
+            defer { communicator.close() }
+            do {
+                _ = try communicator.admitJoining(maximumWorldSize: 3)
+                return [-1]
+            } catch let error as CollectivesError {
+                guard error.kind == .timedOut || error.kind == .rendezvous else { return [-2] }
+            }
+            let (next, lost) = try communicator.shrink(grace: .seconds(1))
+            defer { next.close() }
+            var value = [Int64(next.rank + 1)]
+            try next.allReduce(&value)
+            return [next.rank, next.worldSize, lost.count, Int(value[0])]
+        }
+        #expect(try results.map { try $0.get() } == [[0, 2, 0, 3], [1, 2, 0, 3]])
+    }
+
     /// A process that is never admitted gives up at its timeout, saying why.
     @Test func aJoinerNobodyAdmitsTimesOut() {
         let store = InMemoryStore()

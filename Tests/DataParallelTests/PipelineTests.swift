@@ -162,7 +162,7 @@ import Testing
     }
 
     @Test func aLayoutThatDoesNotFitIsRefusedOnEveryRank() throws {
-        for (worldSize, stages) in [(3, 2), (4, 8)] {
+        for (worldSize, stages) in [(3, 2), (4, 8), (4, 4)] {
             let errors = try runInProcess(worldSize: worldSize) { communicator -> String in
                 do {
                     _ = try PipelineTrainer(layerSizes: [8, 4, 2], seed: 1, communicator: communicator, stages: stages, microBatches: 2,

@@ -615,9 +615,9 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
     /// after epoch 2 if it has not come by then, so the test does not race the job's end),
     /// re-shards over 3 ranks and finishes with identical parameters on all 3; the joined rank
     /// says where it came in. Over TCP and shared memory.
-    @Test(arguments: ["shm", "tcp"])
-    func aRankStartedLaterJoinsAtAnEpochBoundary(transport: String) throws {
-        let directory = "/tmp/collectives-join-\(getpid())-\(transport)"
+    @Test(arguments: [("shm", 2), ("tcp", 2), ("tcp", 1)])
+    func aRankStartedLaterJoinsAtAnEpochBoundary(transport: String, ranks: Int) throws {
+        let directory = "/tmp/collectives-join-\(getpid())-\(transport)-\(ranks)"
         defer { _ = system("rm -rf '\(directory)'") }
         try writeSmallDataset(directory)
         let port = try freePort()
@@ -629,19 +629,19 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
                                            environment: environment, timeout: 200) }
             joiner.withLock { $0 = outcome }
         }
-        let job = try run([Products.path("collectives-run"), "--elastic", "-n", "2", "--max", "3", "--master-port", String(port), "--"]
+        let job = try run([Products.path("collectives-run"), "--elastic", "-n", String(ranks), "--max", String(ranks + 1), "--master-port", String(port), "--"]
                           + train + ["--await-join-after-epoch", "2", "--metrics", directory + "/m.csv"],
                           environment: environment, timeout: 200)
         thread.join()
         let joined = try joiner.withLock { try $0!.get() }
         #expect(job.status == 0, "\(job.output)")
         #expect(job.output.contains("--join 127.0.0.1:\(port) -- PROGRAM"), "\(job.output)")
-        let admitted = job.output.contains("epoch 1/4: rank 2 joined; continuing on 3 ranks from epoch 2") ? 2
-            : job.output.contains("epoch 2/4: rank 2 joined; continuing on 3 ranks from epoch 3") ? 3 : nil
+        let joinedLine = { (epoch: Int) in "epoch \(epoch)/4: rank \(ranks) joined; continuing on \(ranks + 1) ranks from epoch \(epoch + 1)" }
+        let admitted = job.output.contains(joinedLine(1)) ? 2 : job.output.contains(joinedLine(2)) ? 3 : nil
         #expect(admitted != nil, "\(job.output)")
-        #expect(job.output.contains("parameters identical on all 3 ranks"), "\(job.output)")
+        #expect(job.output.contains("parameters identical on all \(ranks + 1) ranks"), "\(job.output)")
         #expect(joined.status == 0, "\(joined.output)")
-        #expect(joined.output.contains("[joining 0] mnist-train: joined the job as rank 2 of 3; going on at epoch \(admitted ?? 0)"), "\(joined.output)")
+        #expect(joined.output.contains("[joining 0] mnist-train: joined the job as rank \(ranks) of \(ranks + 1); going on at epoch \(admitted ?? 0)"), "\(joined.output)")
         let csv = try readFile(directory + "/m.csv").split(separator: "\n")
         #expect(csv.count == 5 && Double(csv.last!.split(separator: ",")[2])! > 0.9, "\(csv)")
     }
@@ -670,7 +670,7 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
             joiner.withLock { $0 = outcome }
         }
         let job = try run([Products.path("collectives-run"), "--elastic", "-n", "2", "--max", "3", "--master-port", String(port), "--",
-                           "/bin/sleep", "6"], environment: environment, timeout: 100)
+                           "/bin/sleep", "15"], environment: environment, timeout: 100)
         thread.join()
         let joined = try joiner.withLock { try $0!.get() }
         #expect(job.status == 0, "\(job.output)")

@@ -13,53 +13,52 @@ import CollectivesSystem
 extension Communicator {
     /// Collective over this communicator: admits the processes waiting to join (see
     /// ``join(store:options:timeout:)``), at most as many as keep the job at
-    /// `maximumWorldSize` ranks. Returns the larger communicator (this one stays usable; close
-    /// it once done with it), or `nil` on every rank when nobody was admitted. Needs the
-    /// rendezvous store, as ``shrink(grace:)`` does. With `awaiting` > 0, rank 0 first waits,
-    /// up to the communicator's timeout, until that many processes wait to join (a job that must
-    /// grow before it goes on).
+    /// `maximumWorldSize` ranks. Returns the larger communicator, or `nil` on every rank when
+    /// nobody was admitted (nobody waits, or there is no room). Needs the rendezvous store, as
+    /// ``shrink(grace:)`` does. With `awaiting` > 0, rank 0 first waits, up to half the
+    /// communicator's timeout, until that many processes wait to join (a job that must grow
+    /// before it goes on).
+    ///
+    /// The store's connection moves to the new communicator: close this one after it, and if the
+    /// new one fails, abort it rather than close it before calling ``shrink(grace:)`` on this one.
+    /// Each attempt, even one that fails, uses up a generation of this communicator's store keys,
+    /// so a later ``shrink(grace:)`` or admission does not meet its leftovers.
     public func admitJoining(maximumWorldSize: Int? = nil, awaiting: Int = 0) throws(CollectivesError) -> Communicator? {
-        let operation = "admitting joining ranks (generation \(elasticGeneration + 1))"
+        let generation = elasticGeneration + 1
+        let operation = "admitting joining ranks (generation \(generation))"
         guard let bootstrapped, let store = elasticStore else {
             throw CollectivesError(.invalidArgument, rank: rank, operation: operation,
                                    reason: "admitting ranks needs the rendezvous store: make the communicator from the environment or from a store")
         }
-        // Rank 0 decides: how many wait, from which ticket.
-        var plan: [Int64] = [0, 0]
+        // Rank 0 decides and claims the tickets it admits; -1 tells the others it failed.
+        var plan: [Int64] = [0]
+        var admitted: [Int64] = []
+        var decisionError: CollectivesError?
         if rank == 0 {
             do {
-                var tickets = try store.add(JoinKeys.tickets, 0)
-                let admitted = try store.add(JoinKeys.admitted, 0)
-                let deadline = Deadline.after(seconds: options.timeoutSeconds)
-                while tickets - admitted < Int64(awaiting) {
-                    guard !deadline.hasPassed else {
-                        throw CollectivesError(.timedOut, rank: rank, operation: operation,
-                                               reason: "\(tickets - admitted) of the \(awaiting) processes awaited came to join within \(options.timeoutSeconds) s")
-                    }
-                    sleepSeconds(0.02)
-                    tickets = try store.add(JoinKeys.tickets, 0)
-                }
-                let room = maximumWorldSize.map { Int64(Swift.max(0, $0 - worldSize)) } ?? .max
-                plan = [Swift.min(tickets - admitted, room), admitted + 1]
-            } catch let error as CollectivesError {
-                throw error
-            } catch let error as RendezvousError {
-                throw CollectivesError(error, rank: rank, operation: operation)
+                let room = maximumWorldSize.map { Swift.max(0, $0 - worldSize) } ?? .max
+                admitted = try JoinKeys.claimWaitingTickets(in: store, room: room, awaiting: awaiting,
+                                                            waitSeconds: options.timeoutSeconds / 2, rank: rank, operation: operation)
+                plan = [Int64(admitted.count)]
             } catch {
-                throw CollectivesError(.rendezvous, rank: rank, operation: operation, reason: "\(error)")
+                decisionError = error
+                plan = [-1]
             }
         }
         try broadcast(&plan, root: 0)
-        let count = Int(plan[0]), firstTicket = plan[1]
+        if plan[0] < 0 {
+            throw decisionError ?? CollectivesError(.rendezvous, rank: rank, operation: operation, peer: 0,
+                                                    reason: "rank 0 could not admit the waiting processes (its error says why)")
+        }
+        let count = Int(plan[0])
         guard count > 0 else { return nil }
-        let generation = elasticGeneration + 1
+        elasticGeneration = generation
         let grown = worldSize + count
         if rank == 0 {
             do {
-                for i in 0..<count {
-                    try store.set(JoinKeys.admission(ticket: firstTicket + Int64(i)), string: "\(generation),\(worldSize + i),\(grown)")
+                for (i, ticket) in admitted.enumerated() {
+                    try store.set(JoinKeys.admission(ticket: ticket), string: "\(generation),\(worldSize + i),\(grown)")
                 }
-                _ = try store.add(JoinKeys.admitted, Int64(count))
             } catch {
                 throw CollectivesError(error, rank: rank, operation: operation)
             }
@@ -88,15 +87,32 @@ extension Communicator {
         } catch {
             throw CollectivesError(error, rank: nil, operation: operation)
         }
+        var text: String?
+        var gaveUp = false
         do {
-            let text = try store.getString(JoinKeys.admission(ticket: ticket), deadline: Deadline.after(seconds: seconds))
-            admission = text.split(separator: ",").compactMap { Int($0) }
+            text = try store.getString(JoinKeys.admission(ticket: ticket), deadline: Deadline.after(seconds: seconds))
         } catch .timedOut {
-            throw CollectivesError(.timedOut, rank: nil, operation: operation,
-                                   reason: "ticket \(ticket) was not admitted within \(seconds) s: the job may have ended, or be at its maximum size")
+            // Give the ticket up, unless rank 0 claimed it first: then its admission is on the way.
+            do {
+                gaveUp = try store.add(JoinKeys.claim(ticket: ticket), 1) == 1
+            } catch {
+                throw CollectivesError(error, rank: nil, operation: operation)
+            }
         } catch {
             throw CollectivesError(error, rank: nil, operation: operation)
         }
+        if gaveUp {
+            throw CollectivesError(.timedOut, rank: nil, operation: operation,
+                                   reason: "ticket \(ticket) was not admitted within \(seconds) s: the job may have ended, or be at its maximum size")
+        }
+        if text == nil {
+            do {
+                text = try store.getString(JoinKeys.admission(ticket: ticket), deadline: Deadline.after(seconds: options.timeoutSeconds))
+            } catch {
+                throw CollectivesError(error, rank: nil, operation: operation)
+            }
+        }
+        admission = text!.split(separator: ",").compactMap { Int($0) }
         guard admission.count == 3 else {
             throw CollectivesError(.rendezvous, rank: nil, operation: operation, reason: "the job's store holds a malformed admission for ticket \(ticket)")
         }
@@ -165,12 +181,48 @@ extension Communicator {
     }
 }
 
-/// The store keys of joining.
+/// The store keys of joining, and rank 0's side of admission.
 enum JoinKeys {
     /// Tickets taken (a counter).
     static let tickets = "elastic/join/tickets"
-    /// Tickets admitted so far (a counter).
-    static let admitted = "elastic/join/admitted"
+    /// Tickets examined so far, admitted or found given up (a counter).
+    static let examined = "elastic/join/examined"
     /// Where ticket `ticket` learns its generation, rank and the grown world size.
     static func admission(ticket: Int64) -> String { "elastic/join/admission/\(ticket)" }
+    /// Claimed once, by rank 0 admitting the ticket or by its joiner giving up: whoever adds 1
+    /// first wins, so a joiner that gave up is never admitted and one admitted is never lost.
+    static func claim(ticket: Int64) -> String { "elastic/join/claim/\(ticket)" }
+
+    /// Claims the waiting tickets in order, at most `room` of them, after waiting up to
+    /// `waitSeconds` for `awaiting` tickets beyond those examined; returns the tickets claimed.
+    static func claimWaitingTickets(in store: any Store, room: Int, awaiting: Int, waitSeconds: Double, rank: Int,
+                                    operation: String) throws(CollectivesError) -> [Int64] {
+        do {
+            var tickets = try store.add(tickets, 0)
+            let first = try store.add(examined, 0) + 1
+            let deadline = Deadline.after(seconds: waitSeconds)
+            while tickets - first + 1 < Int64(awaiting) {
+                guard !deadline.hasPassed else {
+                    throw CollectivesError(.timedOut, rank: rank, operation: operation,
+                                           reason: "\(tickets - first + 1) of the \(awaiting) processes awaited came to join within \(waitSeconds) s")
+                }
+                sleepSeconds(0.02)
+                tickets = try store.add(Self.tickets, 0)
+            }
+            var claimed: [Int64] = []
+            var next = first
+            while next <= tickets && claimed.count < room {
+                if try store.add(claim(ticket: next), 1) == 1 { claimed.append(next) }
+                next += 1
+            }
+            if next > first { _ = try store.add(examined, next - first) }
+            return claimed
+        } catch let error as CollectivesError {
+            throw error
+        } catch let error as RendezvousError {
+            throw CollectivesError(error, rank: rank, operation: operation)
+        } catch {
+            throw CollectivesError(.rendezvous, rank: rank, operation: operation, reason: "\(error)")
+        }
+    }
 }

@@ -20,13 +20,16 @@ extension Communicator {
     /// (`COLLECTIVES_STORE=external`); a store served by rank 0 is lost with rank 0. Close this
     /// communicator after the new one is made.
     public func shrink(grace: Duration = .seconds(3)) throws(CollectivesError) -> (communicator: Communicator, lost: [Int]) {
-        let operation = "shrink (generation \(elasticGeneration + 1))"
+        // Each attempt uses up a generation of store keys, even one that fails.
+        let generation = elasticGeneration + 1
+        let operation = "shrink (generation \(generation))"
         guard let bootstrapped, let store = elasticStore else {
             throw CollectivesError(.invalidArgument, rank: rank, operation: operation,
                                    reason: "shrinking needs the rendezvous store: make the communicator from the environment or from a store")
         }
         abort()
-        let prefix = "elastic/\(elasticGeneration + 1)"
+        elasticGeneration = generation
+        let prefix = "elastic/\(generation)"
         let deadline = Deadline.after(seconds: options.timeoutSeconds)
         let graceSeconds = Double(grace.components.seconds) + Double(grace.components.attoseconds) / 1e18
         let survivors: [Int]
@@ -58,11 +61,11 @@ extension Communicator {
         }
         let lost = (0..<worldSize).filter { !survivors.contains($0) }
         logger.info("rank \(rank): lost ranks \(lost); going on as rank \(newRank) of \(survivors.count)")
-        let next = try Self.connect(store: store, generation: elasticGeneration + 1, rank: newRank, worldSize: survivors.count,
+        let next = try Self.connect(store: store, generation: generation, rank: newRank, worldSize: survivors.count,
                                     options: options, operation: operation)
         bootstrapped.handOverStore(to: next)
         let communicator = Communicator(transport: next.transport, options: options, bootstrapped: next)
-        communicator.elasticGeneration = elasticGeneration + 1
+        communicator.elasticGeneration = generation
         communicator.elasticStoreOverride = store
         return (communicator, lost)
     }

@@ -94,7 +94,7 @@ public final class Communicator: @unchecked Sendable {
         self.localWorldSize = localWorldSize ?? mine.count
         self.options = options
         self.bootstrapped = bootstrapped
-        progress = bootstrapped?.store.map { ProgressReporter(store: $0, rank: transport.rank, worldSize: transport.worldSize) }
+        progress = transport.worldSize > 1 ? bootstrapped?.store.map { ProgressReporter(store: $0, rank: transport.rank, worldSize: transport.worldSize) } : nil
         self.logger = options.logger
         metrics = CollectiveMetrics(factory: options.metricsFactory)
         costModel = options.costModel

@@ -47,7 +47,7 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
     private let labels: UnsafeMutablePointer<Int32>
     private var rows: [Int] = []
     private var sends: [PointToPointRequest] = []
-    /// This stage's parameters and velocities at the last ``markEpochBoundary()``.
+    /// This stage's parameters and velocities at the last ``markEpochBoundary()`` (or the start).
     private var snapshot: (parameters: [Float], velocity: [Float])?
 
     /// The stage and replica of `rank` in a job cut into `stages` stages.
@@ -89,15 +89,18 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
         self.pipeline = pipeline
         self.replicaGroup = replicaGroup
 
-        layers = Self.partition(layerSizes: layerSizes, stages: stages)[stage]
-        let whole = MLP(layerSizes: layerSizes, batchCapacity: 1, seed: seed)
-        totalParameterCount = whole.parameterCount
+        let layers = Self.partition(layerSizes: layerSizes, stages: stages)[stage]
+        self.layers = layers
+        totalParameterCount = MLP.layout(layerSizes: layerSizes).total
         parameterRange = Self.parameterRanges(layerSizes: layerSizes, stages: stages)[stage]
         let capacity = (options.globalBatchSize + microBatches - 1) / microBatches
         let model = MLP(layerSizes: Array(layerSizes[layers.lowerBound...layers.upperBound]), batchCapacity: capacity, seed: seed,
                         slots: microBatches, reluOnOutput: stage < stages - 1)
         precondition(model.parameterCount == parameterRange.count)
-        _ = model.parameters.update(fromContentsOf: whole.parameters[parameterRange])
+        // The whole model's initial weights for this stage's layers (the biases start at 0).
+        MLP.drawInitialWeights(layerSizes: layerSizes, seed: seed, layers: layers) { l, weights in
+            _ = UnsafeMutableBufferPointer(start: model.weights(l - layers.lowerBound), count: weights.count).update(fromContentsOf: weights)
+        }
         self.model = model
 
         self.hook = hook ?? options.gradientPrecision.map { CompressionHook(precision: $0, errorFeedback: options.errorFeedback) } ?? AllReduceHook()
@@ -113,6 +116,7 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
         var sync: [Int32] = [0]
         try communicator.allReduce(&sync)
         timeline = Timeline(origin: Deadline.now.uptimeNanoseconds, isRecording: options.recordTimeline)
+        markEpochBoundary()
     }
 
     deinit {
@@ -146,6 +150,7 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
     /// the others (the pipeline's bubble and transfers) and for the all-reduce.
     public func trainStep(batch: ArraySlice<Int32>, data: LabeledDataset)
         throws(CollectivesError) -> (loss: Double, correct: Int, communication: UInt64, exposed: UInt64) {
+        defer { sends.removeAll(keepingCapacity: true) }
         rows.removeAll(keepingCapacity: true)
         for index in batch where data.indices.contains(Int(index)) { rows.append(Int(index) - data.firstIndex) }
         let local = rows.count, width = inputWidth, outputs = outputWidth
@@ -222,6 +227,13 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
             }
         }
 
+        // The neighbours' messages first: the stage before may still wait for this one's last
+        // gradients, and the pipeline's messages move only while this rank waits on them.
+        for send in sends { try send.wait() }
+        now = Deadline.now.uptimeNanoseconds
+        record("wait for sends", from: t, to: now)
+        exposed += now - t
+        t = now
         var communication: UInt64 = 0
         if replicaCount > 1 {
             communication = overlapping
@@ -232,12 +244,6 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
             exposed += now - t
             t = now
         }
-        defer { sends.removeAll(keepingCapacity: true) }
-        for send in sends { try send.wait() }
-        now = Deadline.now.uptimeNanoseconds
-        record("wait for sends", from: t, to: now)
-        exposed += now - t
-        t = now
 
         state.step(options.optimizer, parameters: model.parameters, gradients: gradients, gradientScale: 1 / Float(batch.count))
         now = Deadline.now.uptimeNanoseconds
@@ -360,7 +366,7 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
         let stages = try communicator.allGather([Int64(stage)])
         let holders = (0..<stageCount).map { s in stages.firstIndex(of: Int64(s)) }
         guard holders.allSatisfy({ $0 != nil }) else { return nil }
-        let kept = snapshot ?? (Array(model.parameters), Array(state.velocity))
+        let kept = snapshot!
         let ranges = Self.parameterRanges(layerSizes: layerSizes, stages: stageCount)
         var parameters = [Float](repeating: 0, count: totalParameterCount)
         var velocity = [Float](repeating: 0, count: totalParameterCount)
@@ -375,9 +381,10 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
 
     /// Where each stage's parameters lie in the whole model's flat buffer.
     static func parameterRanges(layerSizes: [Int], stages: Int) -> [Range<Int>] {
-        let whole = MLP(layerSizes: layerSizes, batchCapacity: 1, seed: 0)
+        let offsets = MLP.layout(layerSizes: layerSizes).offsets
         return partition(layerSizes: layerSizes, stages: stages).map { layers in
-            whole.offsets[layers.upperBound - 1]..<(whole.offsets[layers.lowerBound] + whole.parameterCount(layer: layers.lowerBound))
+            let first = layers.lowerBound
+            return offsets[layers.upperBound - 1]..<(offsets[first] + layerSizes[first + 1] * layerSizes[first] + layerSizes[first + 1])
         }
     }
 
