@@ -161,6 +161,17 @@ import Testing
         #expect(results.allSatisfy { $0.missing })
     }
 
+    /// Under 1F1B stage s of S keeps activations for S − s micro-batches, under GPipe for all M.
+    @Test(arguments: [(PipelineSchedule.oneForwardOneBackward, [3, 2, 1]), (.gpipe, [5, 5, 5])])
+    func aStageKeepsOnlyTheActivationsInFlight(schedule: PipelineSchedule, slots: [Int]) throws {
+        let kept = try runInProcess(worldSize: 3) { communicator -> Int in
+            let trainer = try PipelineTrainer(layerSizes: Self.layerSizes, seed: 5, communicator: communicator, stages: 3,
+                                              microBatches: 5, schedule: schedule, options: TrainingOptions())
+            return trainer.model.slots
+        }
+        #expect(kept == slots)
+    }
+
     @Test func aLayoutThatDoesNotFitIsRefusedOnEveryRank() throws {
         for (worldSize, stages) in [(3, 2), (4, 8), (4, 4)] {
             let errors = try runInProcess(worldSize: worldSize) { communicator -> String in

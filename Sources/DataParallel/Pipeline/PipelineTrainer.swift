@@ -46,7 +46,8 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
     private var exchange: BucketExchange
     private let labels: UnsafeMutablePointer<Int32>
     private var rows: [Int] = []
-    private var sends: [PointToPointRequest] = []
+    /// Sends still in flight from each activation slot's buffers.
+    private var slotSends: [[PointToPointRequest]]
     /// This stage's parameters and velocities at the last ``markEpochBoundary()`` (or the start).
     private var snapshot: (parameters: [Float], velocity: [Float])?
 
@@ -94,8 +95,12 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
         totalParameterCount = MLP.layout(layerSizes: layerSizes).total
         parameterRange = Self.parameterRanges(layerSizes: layerSizes, stages: stages)[stage]
         let capacity = (options.globalBatchSize + microBatches - 1) / microBatches
+        // One activation slot per micro-batch in flight at once (S − s under 1F1B, M under
+        // GPipe); micro-batch m uses slot m mod slots.
+        let slots = Swift.max(1, schedule.activationsInFlight(stage: stage, stages: stages, microBatches: microBatches))
+        slotSends = Array(repeating: [], count: slots)
         let model = MLP(layerSizes: Array(layerSizes[layers.lowerBound...layers.upperBound]), batchCapacity: capacity, seed: seed,
-                        slots: microBatches, reluOnOutput: stage < stages - 1)
+                        slots: slots, reluOnOutput: stage < stages - 1)
         precondition(model.parameterCount == parameterRange.count)
         // The whole model's initial weights for this stage's layers (the biases start at 0).
         MLP.drawInitialWeights(layerSizes: layerSizes, seed: seed, layers: layers) { l, weights in
@@ -111,7 +116,6 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
         state = SGDState(count: model.parameterCount)
         labels = .allocate(capacity: max(1, options.globalBatchSize))
         rows.reserveCapacity(options.globalBatchSize)
-        sends.reserveCapacity(2 * microBatches)
         try replicaGroup.broadcast(model.parameters, root: 0)
         var sync: [Int32] = [0]
         try communicator.allReduce(&sync)
@@ -150,21 +154,12 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
     /// the others (the pipeline's bubble and transfers) and for the all-reduce.
     public func trainStep(batch: ArraySlice<Int32>, data: LabeledDataset)
         throws(CollectivesError) -> (loss: Double, correct: Int, communication: UInt64, exposed: UInt64) {
-        defer { sends.removeAll(keepingCapacity: true) }
+        defer { for slot in slotSends.indices { slotSends[slot].removeAll(keepingCapacity: true) } }
         rows.removeAll(keepingCapacity: true)
         for index in batch where data.indices.contains(Int(index)) { rows.append(Int(index) - data.firstIndex) }
         let local = rows.count, width = inputWidth, outputs = outputWidth
         if isFirst {
             precondition(data.featureCount == width, "the data's \(data.featureCount) features do not fit the model's \(width) inputs")
-            data.features.withUnsafeBufferPointer { features in
-                for m in 0..<microBatches {
-                    let part = LabeledDataset.shard(of: local, rank: m, worldSize: microBatches)
-                    let input = model.input(slot: m)
-                    for (k, row) in rows[part].enumerated() {
-                        (input + k * width).update(from: features.baseAddress! + row * width, count: width)
-                    }
-                }
-            }
         }
         if isLast {
             for (k, row) in rows.enumerated() { labels[k] = data.labels[row] }
@@ -179,17 +174,29 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
             switch step {
             case .forward(let m):
                 let part = LabeledDataset.shard(of: local, rank: m, worldSize: microBatches)
-                if !isFirst {
-                    try pipeline.receive(into: UnsafeMutableBufferPointer(start: model.input(slot: m), count: part.count * width),
+                let slot = m % model.slots
+                // The slot's last micro-batch is done with (its backward ran): its messages
+                // must have left before the slot's buffers are overwritten.
+                for send in slotSends[slot] { try send.wait() }
+                slotSends[slot].removeAll(keepingCapacity: true)
+                if isFirst {
+                    let input = model.input(slot: slot)
+                    data.features.withUnsafeBufferPointer { features in
+                        for (k, row) in rows[part].enumerated() {
+                            (input + k * width).update(from: features.baseAddress! + row * width, count: width)
+                        }
+                    }
+                } else {
+                    try pipeline.receive(into: UnsafeMutableBufferPointer(start: model.input(slot: slot), count: part.count * width),
                                          from: stage - 1, tag: m)
                     now = Deadline.now.uptimeNanoseconds
                     record("receive activations", from: t, to: now)
                     exposed += now - t
                     t = now
                 }
-                let output = model.forward(model.input(slot: m), count: part.count, slot: m)
+                let output = model.forward(model.input(slot: slot), count: part.count, slot: slot)
                 if isLast {
-                    let result = model.loss(labels: labels + part.lowerBound, slot: m)
+                    let result = model.loss(labels: labels + part.lowerBound, slot: slot)
                     loss += result.loss
                     correct += result.correct
                 }
@@ -197,12 +204,13 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
                 record("forward micro-batch \(m)", from: t, to: now)
                 t = now
                 if !isLast {
-                    sends.append(pipeline.startSend(UnsafeBufferPointer(start: output, count: part.count * outputs), to: stage + 1, tag: m))
+                    slotSends[slot].append(pipeline.startSend(UnsafeBufferPointer(start: output, count: part.count * outputs), to: stage + 1, tag: m))
                 }
             case .backward(let m):
                 let part = LabeledDataset.shard(of: local, rank: m, worldSize: microBatches)
+                let slot = m % model.slots
                 if !isLast {
-                    try pipeline.receive(into: UnsafeMutableBufferPointer(start: model.outputGradient(slot: m), count: part.count * outputs),
+                    try pipeline.receive(into: UnsafeMutableBufferPointer(start: model.outputGradient(slot: slot), count: part.count * outputs),
                                          from: stage + 1, tag: m)
                     now = Deadline.now.uptimeNanoseconds
                     record("receive gradients", from: t, to: now)
@@ -212,7 +220,7 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
                 // The last micro-batch's backward finishes each layer's gradients: its buckets
                 // travel while the layers below are computed.
                 let final = m == microBatches - 1
-                model.backward(slot: m, accumulating: m > 0, inputGradient: !isFirst) { layer in
+                model.backward(slot: slot, accumulating: m > 0, inputGradient: !isFirst) { layer in
                     if final && overlapping {
                         exchange.layerDone(layer, gradients: gradients, communicator: replicaGroup, algorithm: options.algorithm)
                     }
@@ -221,15 +229,15 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
                 record("backward micro-batch \(m)", from: t, to: now)
                 t = now
                 if !isFirst {
-                    sends.append(pipeline.startSend(UnsafeBufferPointer(start: model.inputGradient(slot: m), count: part.count * width),
-                                                    to: stage - 1, tag: m))
+                    slotSends[slot].append(pipeline.startSend(UnsafeBufferPointer(start: model.inputGradient(slot: slot), count: part.count * width),
+                                                              to: stage - 1, tag: m))
                 }
             }
         }
 
         // The neighbours' messages first: the stage before may still wait for this one's last
         // gradients, and the pipeline's messages move only while this rank waits on them.
-        for send in sends { try send.wait() }
+        for send in slotSends.joined() { try send.wait() }
         now = Deadline.now.uptimeNanoseconds
         record("wait for sends", from: t, to: now)
         exposed += now - t
