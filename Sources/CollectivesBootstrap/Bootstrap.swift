@@ -36,11 +36,7 @@ public final class Bootstrapped: @unchecked Sendable {
     /// Closes the store connection (when bootstrap opened it, not when the caller passed it in)
     /// and, on the rank that serves it, the store.
     public func close() {
-        if ownsStore {
-            var root = store
-            while let prefixed = root as? PrefixStore { root = prefixed.base }
-            (root as? TCPStore)?.close()
-        }
+        if ownsStore, let store { (PrefixStore.innermost(store) as? TCPStore)?.close() }
         server?.close()
     }
 
@@ -279,9 +275,7 @@ public enum Bootstrap {
             logger.debug("rank \(rank): COLLECTIVES_SOCKET_IFNAME=\(text): interface \(name), \(address.host)")
             return address
         }
-        var root = store
-        while let prefixed = root as? PrefixStore { root = prefixed.base }
-        if let tcpStore = root as? TCPStore {
+        if let tcpStore = PrefixStore.innermost(store) as? TCPStore {
             var address = try tcpStore.localAddress()
             address.port = 0
             return address

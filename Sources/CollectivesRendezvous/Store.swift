@@ -42,6 +42,13 @@ public struct PrefixStore: Store {
         self.base = base
     }
 
+    /// The store under any number of prefixes: `store` itself unless it is a `PrefixStore`.
+    public static func innermost(_ store: any Store) -> any Store {
+        var root = store
+        while let prefixed = root as? PrefixStore { root = prefixed.base }
+        return root
+    }
+
     private func key(_ k: String) -> String { "\(prefix)/\(k)" }
 
     public func set(_ key: String, _ value: [UInt8]) throws(RendezvousError) { try base.set(self.key(key), value) }

@@ -30,7 +30,7 @@ extension Communicator {
                     }
                     seconds = value
                 }
-                return try Communicator.joinFromEnvironment(timeout: .milliseconds(Int64(seconds * 1000)))
+                return try Communicator.joinFromEnvironment(timeout: Duration(seconds: seconds))
             }
             return try Communicator.fromEnvironment()
         } catch let exit as ExitCode {

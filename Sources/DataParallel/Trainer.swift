@@ -140,22 +140,19 @@ public final class DataParallelTrainer: DistributedTrainer, @unchecked Sendable 
         let microSteps = max(1, options.accumulationSteps)
         var t = Deadline.now.uptimeNanoseconds, now = t
         var loss = 0.0, correct = 0
-        for micro in 0..<(microSteps - 1) {
+        for micro in 0..<microSteps {
             let part = LabeledDataset.shard(of: local, rank: micro, worldSize: microSteps)
             model.forward(batchFeatures + part.lowerBound * width, count: part.count)
             let result = model.loss(labels: batchLabels + part.lowerBound)
             loss += result.loss
             correct += result.correct
+            // The last micro-step's backward runs below, with the exchange.
+            guard micro < microSteps - 1 else { break }
             model.backward(accumulating: micro > 0) { _ in }
             now = Deadline.now.uptimeNanoseconds
             timeline.record("forward and backward without sync", from: t, to: now)
             t = now
         }
-        let last = LabeledDataset.shard(of: local, rank: microSteps - 1, worldSize: microSteps)
-        model.forward(batchFeatures + last.lowerBound * width, count: last.count)
-        let result = model.loss(labels: batchLabels + last.lowerBound)
-        loss += result.loss
-        correct += result.correct
         now = Deadline.now.uptimeNanoseconds
         timeline.record("forward", from: t, to: now)
         t = now

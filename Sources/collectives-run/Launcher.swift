@@ -79,7 +79,7 @@ struct Launcher: ParsableCommand {
     @Option(name: .customLong("max"), help: "With --elastic: ranks started later with --join may make the job this large (COLLECTIVES_ELASTIC_MAX; needs COLLECTIVES_JOB_SECRET set, which they must prove).")
     var maxRanks: Int?
 
-    @Option(name: .customLong("join"), help: "Start -n ranks (default 1) that join the running elastic job whose launcher serves its store at ADDR:PORT (the job's MASTER_ADDR and MASTER_PORT), with the job's COLLECTIVES_JOB_SECRET; the job admits them at its next boundary. Fails only if every joining rank failed.")
+    @Option(name: .customLong("join"), help: "Start -n ranks (default 1) that join the running elastic job whose launcher serves its store at ADDR:PORT (the job's MASTER_ADDR and MASTER_PORT), with the job's COLLECTIVES_JOB_SECRET; the job admits them at its next boundary. Fails if fewer than --min (default 1) of them finish.")
     var join: String?
 
     @Argument(parsing: .captureForPassthrough, help: "The program and its arguments.")
@@ -91,6 +91,7 @@ struct Launcher: ParsableCommand {
         if command.first == "--" { command.removeFirst() }
         guard !command.isEmpty else { throw ValidationError("missing PROGRAM: collectives-run -n N [--] PROGRAM [ARGS...]") }
         if remoteRank { return }
+        guard minRanks >= 1 else { throw ValidationError("--min must be at least 1") }
         if join != nil {
             guard hosts == nil, hostfile == nil, maxRanks == nil else { throw ValidationError("--join starts local ranks for a running job: no --hosts, --hostfile or --max") }
             guard joinAddress != nil else { throw ValidationError("--join takes the job's store as ADDR:PORT, such as 127.0.0.1:29500 or [::1]:29500") }
@@ -110,7 +111,6 @@ struct Launcher: ParsableCommand {
         guard ranks <= 1024 else { throw ValidationError("-n \(ranks) is more local ranks than this launcher starts (1024)") }
         guard grace >= 0 else { throw ValidationError("--grace must not be negative") }
         guard report >= 0 else { throw ValidationError("--report must not be negative") }
-        guard minRanks >= 1 else { throw ValidationError("--min must be at least 1") }
     }
 
     func run() throws {
@@ -190,24 +190,10 @@ struct Launcher: ParsableCommand {
                     rankCommand = agent + [host] + (RemoteRank.agentUsesShell(agent) ? remote.map(RemoteRank.shellQuoted) : remote)
                 }
             }
-            do {
-                try group.spawn(rank: rank, command: rankCommand, environment: rankEnvironment, input: input, host: placement?[rank])
-            } catch {
-                group.terminateAll()
-                _ = group.waitForAll()
-                throw error
-            }
+            try group.spawnOrStopAll(rank: rank, command: rankCommand, environment: rankEnvironment, input: input, host: placement?[rank])
         }
         let outcome = group.waitForAll()
-        if elastic, outcome?.stoppedByLauncher != true {
-            let lost = group.failures
-            let finished = ranks - lost.count
-            if finished < minRanks {
-                Console.error("collectives-run: --elastic: \(finished) of \(ranks) ranks finished, fewer than --min \(minRanks)")
-                throw ExitCode(lost.last?.exitCode ?? 1)
-            }
-            return
-        }
+        if elastic { return try endElastic(group, outcome: outcome, ranks: ranks, noun: "ranks") }
         if let failure = outcome {
             Console.error("collectives-run: \(failure.description)")
             throw ExitCode(failure.exitCode)
@@ -243,21 +229,21 @@ extension Launcher {
         let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report, elastic: true, label: "joining")
         installSignalForwarding()
         for index in 0..<count {
-            do {
-                try group.spawn(rank: index, command: command, environment: environment)
-            } catch {
-                group.terminateAll()
-                _ = group.waitForAll()
-                throw error
-            }
+            try group.spawnOrStopAll(rank: index, command: command, environment: environment)
         }
-        let outcome = group.waitForAll()
-        if outcome?.stoppedByLauncher == true, let outcome {
+        try endElastic(group, outcome: group.waitForAll(), ranks: count, noun: "joining ranks")
+    }
+
+    /// How an elastic group's run ends: it fails when the launcher stopped it (a signal), or when
+    /// fewer than `--min` of its `ranks` finished.
+    func endElastic(_ group: RankGroup, outcome: RankFailure?, ranks: Int, noun: String) throws {
+        if let outcome, outcome.stoppedByLauncher {
             Console.error("collectives-run: \(outcome.description)")
             throw ExitCode(outcome.exitCode)
         }
-        if group.failures.count == count {
-            Console.error("collectives-run: --join: every joining rank failed")
+        let finished = ranks - group.failures.count
+        if finished < minRanks {
+            Console.error("collectives-run: --elastic: \(finished) of \(ranks) \(noun) finished, fewer than --min \(minRanks)")
             throw ExitCode(group.failures.last?.exitCode ?? 1)
         }
     }

@@ -1,5 +1,6 @@
 import CCollectivesShim
 import CollectivesSystem
+import CommandLineSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -20,18 +21,17 @@ struct RankFailure: CustomStringConvertible {
         if stoppedByLauncher, let signal {
             return "stopped every rank after signal \(signal) (\(signalName(signal)))"
         }
-        let place = host.map { " (on \($0), through the launch agent)" } ?? ""
-        if let signal {
-            return "rank \(rank)\(place) was killed by signal \(signal) (\(signalName(signal))); stopped the other ranks"
-        }
-        return "rank \(rank)\(place) exited with status \(status); stopped the other ranks"
+        return ending("stopped the other ranks")
     }
 
     /// How it ended, in an elastic job (where the others were not stopped).
-    var elasticDescription: String {
-        let place = host.map { " (on \($0))" } ?? ""
-        if let signal { return "rank \(rank)\(place) was killed by signal \(signal) (\(signalName(signal))); the others went on" }
-        return "rank \(rank)\(place) exited with status \(status); the others went on"
+    var elasticDescription: String { ending("the others went on") }
+
+    /// The rank, where it ran, how it ended, then `consequence`.
+    private func ending(_ consequence: String) -> String {
+        let place = host.map { " (on \($0), through the launch agent)" } ?? ""
+        let how = signal.map { "was killed by signal \($0) (\(signalName($0)))" } ?? "exited with status \(status)"
+        return "rank \(rank)\(place) \(how); \(consequence)"
     }
 }
 
@@ -167,6 +167,18 @@ final class RankGroup {
     /// Sends SIGTERM (or `number`) to the process group of every rank, so that what a rank
     /// started stops too. Ranks started through an agent get their input closed instead, and
     /// only SIGKILL: their far end stops the program, whose last words still reach us.
+    /// As ``spawn(rank:command:environment:input:host:)``, but a rank that cannot start stops the
+    /// ranks already started, and waits for them, before the error is thrown.
+    func spawnOrStopAll(rank: Int, command: [String], environment: [String: String], input: [UInt8]? = nil, host: String? = nil) throws {
+        do {
+            try spawn(rank: rank, command: command, environment: environment, input: input, host: host)
+        } catch {
+            terminateAll()
+            _ = waitForAll()
+            throw error
+        }
+    }
+
     func terminateAll(signal number: Int32 = SIGTERM) {
         for index in ranks.indices { closeInput(index) }
         for rank in ranks where number == SIGKILL || !rank.throughAgent {
@@ -230,7 +242,7 @@ final class RankGroup {
                     failures.append(failure)
                     if elastic {
                         // The others go on without it; say so now, while they do.
-                        emitNotice("collectives-run: --elastic: \(failure.elasticDescription)")
+                        Console.error("collectives-run: --elastic: \(failure.elasticDescription)")
                     } else if firstFailure == nil {
                         firstFailure = failure
                         // The others will see the failure and report it in their own words: give
@@ -303,20 +315,6 @@ final class RankGroup {
         if !outputs[index].pending.isEmpty {
             emit(index, outputs[index].pending + [UInt8(ascii: "\n")])
             outputs[index].pending.removeAll()
-        }
-    }
-
-    /// A line of the launcher's own on standard error.
-    private func emitNotice(_ text: String) {
-        let bytes = Array((text + "\n").utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { write(2, $0.baseAddress! + offset, $0.count - offset) }
-            if n <= 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            offset += n
         }
     }
 

@@ -494,6 +494,27 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         #expect(accuracy > 0.9, "\(csv)")
     }
 
+    /// The largest difference between two parameter lists of the same length (infinite if empty).
+    func largestDifference(_ a: [Float], _ b: [Float]) -> Float {
+        zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
+    }
+
+    /// Runs `arguments` (as `run`) on a thread of its own after `delay` seconds; the returned
+    /// closure waits for it and gives its result.
+    func runInBackground(after delay: Double = 0, _ arguments: [String], environment: [String: String],
+                         timeout: Double) -> () throws -> Finished {
+        let result = Mutex<Result<Finished, any Error>?>(nil)
+        let thread = SystemThread(name: "background run") {
+            if delay > 0 { sleepSeconds(delay) }
+            let outcome = Result { try run(arguments, environment: environment, timeout: timeout) }
+            result.withLock { $0 = outcome }
+        }
+        return {
+            thread.join()
+            return try result.withLock { try $0!.get() }
+        }
+    }
+
     /// The parameters in a checkpoint file, read by the layout the docs give (`SWCOLCK1`,
     /// epochs, count, parameters, velocities, CRC), not by the trainer's reader.
     func checkpointParameters(_ path: String) throws -> (epochs: Int, parameters: [Float]) {
@@ -544,7 +565,7 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         let b = try checkpointParameters(directory + "/data-parallel/checkpoint.bin")
         #expect(a.epochs == 3 && b.epochs == 3 && a.parameters.count == 36 * 16 + 16 + 16 * 12 + 12 + 12 * 3 + 3)
         #expect(a.parameters.count == b.parameters.count)
-        let difference = zip(a.parameters, b.parameters).map { abs($0 - $1) }.max() ?? .infinity
+        let difference = largestDifference(a.parameters, b.parameters)
         #expect(difference < 1e-4, "largest parameter difference \(difference)")
     }
 
@@ -579,7 +600,7 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         let a = try checkpointParameters(directory + "/mixed/checkpoint.bin")
         let b = try checkpointParameters(directory + "/straight/checkpoint.bin")
         #expect(a.epochs == 3 && a.parameters.count == b.parameters.count)
-        let difference = zip(a.parameters, b.parameters).map { abs($0 - $1) }.max() ?? .infinity
+        let difference = largestDifference(a.parameters, b.parameters)
         #expect(difference < 1e-4, "largest parameter difference \(difference)")
 
         let misfit = try run([Products.path("collectives-run"), "-n", "3", "--", Products.path("mnist-train"), "--data-dir", directory,
@@ -623,17 +644,12 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         let port = try freePort()
         let train = [Products.path("mnist-train"), "--data-dir", directory, "--epochs", "4", "--batch-size", "32", "--hidden", "16"]
         let environment = ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_TRANSPORT": transport, "COLLECTIVES_JOB_SECRET": "join-test-\(getpid())"]
-        let joiner = Mutex<Result<Finished, any Error>?>(nil)
-        let thread = SystemThread(name: "joiner") {
-            let outcome = Result { try run([Products.path("collectives-run"), "--join", "127.0.0.1:\(port)", "--"] + train,
-                                           environment: environment, timeout: 200) }
-            joiner.withLock { $0 = outcome }
-        }
+        let joiner = runInBackground([Products.path("collectives-run"), "--join", "127.0.0.1:\(port)", "--"] + train,
+                                     environment: environment, timeout: 200)
         let job = try run([Products.path("collectives-run"), "--elastic", "-n", String(ranks), "--max", String(ranks + 1), "--master-port", String(port), "--"]
                           + train + ["--await-join-after-epoch", "2", "--metrics", directory + "/m.csv"],
                           environment: environment, timeout: 200)
-        thread.join()
-        let joined = try joiner.withLock { try $0!.get() }
+        let joined = try joiner()
         #expect(job.status == 0, "\(job.output)")
         #expect(job.output.contains("--join 127.0.0.1:\(port) -- PROGRAM"), "\(job.output)")
         let joinedLine = { (epoch: Int) in "epoch \(epoch)/4: rank \(ranks) joined; continuing on \(ranks + 1) ranks from epoch \(epoch + 1)" }
@@ -662,17 +678,11 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         // A job (here a program that never admits anyone) whose store the joiner reaches.
         let port = try freePort()
         let environment = ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_JOB_SECRET": "join-refused-\(getpid())", "COLLECTIVES_JOIN_TIMEOUT": "3"]
-        let joiner = Mutex<Result<Finished, any Error>?>(nil)
-        let thread = SystemThread(name: "joiner") {
-            sleepSeconds(1)
-            let outcome = Result { try run([Products.path("collectives-run"), "--join", "127.0.0.1:\(port)", "--", Products.path("mnist-train"),
-                                            "--data-dir", directory], environment: environment, timeout: 100) }
-            joiner.withLock { $0 = outcome }
-        }
+        let joiner = runInBackground(after: 1, [Products.path("collectives-run"), "--join", "127.0.0.1:\(port)", "--", Products.path("mnist-train"),
+                                                "--data-dir", directory], environment: environment, timeout: 100)
         let job = try run([Products.path("collectives-run"), "--elastic", "-n", "2", "--max", "3", "--master-port", String(port), "--",
                            "/bin/sleep", "15"], environment: environment, timeout: 100)
-        thread.join()
-        let joined = try joiner.withLock { try $0!.get() }
+        let joined = try joiner()
         #expect(job.status == 0, "\(job.output)")
         #expect(joined.status != 0, "\(joined.output)")
         #expect(joined.output.contains("joining a running job: ticket 1 was not admitted within 3.0 s"), "\(joined.output)")

@@ -46,7 +46,14 @@ public final class CollectiveRequest: CommunicationRequest, @unchecked Sendable 
 
     init(queue: OperationQueue) { self.queue = queue }
 
-    func complete(_ outcome: Result<Void, CollectivesError>, started: UInt64, finished: UInt64) {
+    /// Runs the request's job on this thread and completes the request with its outcome and times.
+    func run(_ body: () throws(CollectivesError) -> Void) {
+        let started = Deadline.now.uptimeNanoseconds
+        let outcome = Result { () throws(CollectivesError) in try body() }
+        complete(outcome, started: started, finished: Deadline.now.uptimeNanoseconds)
+    }
+
+    private func complete(_ outcome: Result<Void, CollectivesError>, started: UInt64, finished: UInt64) {
         let resumed: [CheckedContinuation<Void, Never>] = lock.withLock {
             result = outcome
             times = (started, finished)

@@ -79,7 +79,7 @@ extension Communicator {
     public static func join(store: any Store, options: CommunicatorOptions = CommunicatorOptions(),
                             timeout: Duration = .seconds(600)) throws(CollectivesError) -> Communicator {
         let operation = "joining a running job"
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        let seconds = timeout.inSeconds
         let admission: [Int]
         let ticket: Int64
         do {

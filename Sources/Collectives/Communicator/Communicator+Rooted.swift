@@ -87,12 +87,13 @@ extension Communicator {
         try checkRoot(root, operation: "broadcast")
         let sequence = nextSequence()
         let bytes = count * dataType.size
+        let binomial = worldSize <= 2 || bytes <= rootedTreeLimitBytes
         let started = Deadline.now.uptimeNanoseconds
-        defer { metrics.record("broadcast", algorithm: worldSize <= 2 || bytes <= rootedTreeLimitBytes ? "binomial" : "chain", bytes: bytes, since: started) }
+        defer { metrics.record("broadcast", algorithm: binomial ? "binomial" : "chain", bytes: bytes, since: started) }
         do {
             let context = exchange(CallDescriptor(.broadcast, sequence: sequence, count: count, dataType: dataType, root: root),
                                    segmentBytes: options.treeSegmentBytes)
-            if worldSize <= 2 || bytes <= rootedTreeLimitBytes {
+            if binomial {
                 try Broadcast.binomial(buffer: base, bytes: bytes, root: root, exchange: context)
             } else {
                 try Broadcast.chain(buffer: base, bytes: bytes, root: root, exchange: context)
@@ -106,12 +107,14 @@ extension Communicator {
         try checkRoot(root, operation: "reduce")
         let kernel = try reductionKernel(dataType, op, operation: "reduce")
         let sequence = nextSequence()
+        let bytes = count * dataType.size
+        let binomial = worldSize <= 2 || bytes <= rootedTreeLimitBytes
         let started = Deadline.now.uptimeNanoseconds
-        defer { metrics.record("reduce", algorithm: worldSize <= 2 || count * dataType.size <= rootedTreeLimitBytes ? "binomial" : "chain", bytes: count * dataType.size, since: started) }
+        defer { metrics.record("reduce", algorithm: binomial ? "binomial" : "chain", bytes: bytes, since: started) }
         do {
             let context = exchange(CallDescriptor(.reduce, sequence: sequence, count: count, dataType: dataType, op: op, root: root),
                                    segmentBytes: options.treeSegmentBytes)
-            if worldSize <= 2 || count * dataType.size <= rootedTreeLimitBytes {
+            if binomial {
                 try Reduce.binomial(buffer: base, count: count, elementSize: dataType.size, kernel: kernel, root: root, exchange: context)
             } else {
                 try Reduce.chain(buffer: base, count: count, elementSize: dataType.size, kernel: kernel, root: root, exchange: context)

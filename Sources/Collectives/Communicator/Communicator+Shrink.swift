@@ -31,7 +31,7 @@ extension Communicator {
         elasticGeneration = generation
         let prefix = "elastic/\(generation)"
         let deadline = Deadline.after(seconds: options.timeoutSeconds)
-        let graceSeconds = Double(grace.components.seconds) + Double(grace.components.attoseconds) / 1e18
+        let graceSeconds = grace.inSeconds
         let survivors: [Int]
         do {
             try store.set("\(prefix)/alive/\(rank)", string: "1")

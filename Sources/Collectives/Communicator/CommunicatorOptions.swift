@@ -12,11 +12,8 @@ public struct CommunicatorOptions: Sendable {
     /// ``timeoutSeconds`` as a `Duration` (`.seconds(30)`, `.milliseconds(1500)`); a very large
     /// one (`.seconds(1e10)`) waits as long as it takes.
     public var timeout: Duration {
-        get { timeoutSeconds > 0 ? .nanoseconds(Int64(Swift.min(timeoutSeconds * 1e9, 9.2e18))) : .zero }
-        set {
-            let (seconds, attoseconds) = newValue.components
-            timeoutSeconds = Double(seconds) + Double(attoseconds) / 1e18
-        }
+        get { Duration(seconds: timeoutSeconds) }
+        set { timeoutSeconds = newValue.inSeconds }
     }
 
     /// The ring all-reduce cuts each rank's share into segments of at most this many bytes and

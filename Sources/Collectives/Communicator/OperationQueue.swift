@@ -83,16 +83,10 @@ final class OperationQueue: @unchecked Sendable {
         let request = CollectiveRequest(queue: self)
         if isRunningOnThisThread {
             // Started from inside an operation: it runs now, as part of that operation.
-            let started = Deadline.now.uptimeNanoseconds
-            let outcome = Result { () throws(CollectivesError) in try body() }
-            request.complete(outcome, started: started, finished: Deadline.now.uptimeNanoseconds)
+            request.run(body)
             return request
         }
-        request.ticket = enqueue {
-            let started = Deadline.now.uptimeNanoseconds
-            let outcome = Result { () throws(CollectivesError) in try body() }
-            request.complete(outcome, started: started, finished: Deadline.now.uptimeNanoseconds)
-        }
+        request.ticket = enqueue { request.run(body) }
         return request
     }
 
@@ -111,9 +105,7 @@ final class OperationQueue: @unchecked Sendable {
         runningThread = pthread_self()
         lock.unlock()
         let request = CollectiveRequest(queue: self)
-        let started = Deadline.now.uptimeNanoseconds
-        let outcome = Result { () throws(CollectivesError) in try guarded(body)() }
-        request.complete(outcome, started: started, finished: Deadline.now.uptimeNanoseconds)
+        request.run(guarded(body))
         finish()
         return request
     }

@@ -56,11 +56,8 @@ public struct LaunchConfiguration: Sendable, Hashable {
 
     /// ``timeoutSeconds`` as a `Duration`.
     public var timeout: Duration {
-        get { timeoutSeconds > 0 ? .nanoseconds(Int64(Swift.min(timeoutSeconds * 1e9, 9.2e18))) : .zero }
-        set {
-            let (seconds, attoseconds) = newValue.components
-            timeoutSeconds = Double(seconds) + Double(attoseconds) / 1e18
-        }
+        get { Duration(seconds: timeoutSeconds) }
+        set { timeoutSeconds = newValue.inSeconds }
     }
 
     /// The default for `COLLECTIVES_TIMEOUT`.
