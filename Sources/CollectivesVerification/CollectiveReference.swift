@@ -83,7 +83,7 @@ public struct CollectiveReference: Sendable {
         var wrong = 0
         for i in output.indices {
             let want = expected(index: i, dataType: T.dataType)
-            if abs(output[i].checkedValue - want) > tolerance * Swift.max(1, abs(want)) { wrong += 1 }
+            if ReferencePattern.isWrong(output[i].checkedValue, expected: want, tolerance: tolerance) { wrong += 1 }
         }
         return wrong
     }

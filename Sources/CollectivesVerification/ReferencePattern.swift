@@ -72,9 +72,22 @@ public enum ReferencePattern {
         var wrong = 0
         for i in buffer.indices {
             let expected = Self.expected(index: i, worldSize: worldSize, op: op, dataType: T.dataType)
-            if abs(buffer[i].checkedValue - expected) > tolerance * max(1, abs(expected)) { wrong += 1 }
+            if isWrong(buffer[i].checkedValue, expected: expected, tolerance: tolerance) { wrong += 1 }
         }
         return wrong
+    }
+
+    /// Whether `value` is not the reference `expected` within `tolerance` (relative to
+    /// max(1, |expected|)). A NaN is wrong unless a NaN is expected, an infinity unless that
+    /// infinity is expected, and a zero of the other sign than an expected zero is wrong (the
+    /// pattern's zeros are all +0: sums of integers that cancel round to +0). Written so that
+    /// no comparison with NaN can let a value through: `abs(NaN - x) > bound` is false.
+    public static func isWrong(_ value: Double, expected: Double, tolerance: Double) -> Bool {
+        if value.isNaN || expected.isNaN { return value.isNaN != expected.isNaN }
+        if value.isInfinite || expected.isInfinite { return value != expected }
+        if value == 0 && expected == 0 { return value.sign != expected.sign }
+        let difference = abs(value - expected)
+        return !(difference <= tolerance * max(1, abs(expected)))
     }
 
     /// How a type holds pattern values and computes with them.

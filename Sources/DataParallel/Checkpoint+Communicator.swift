@@ -18,7 +18,7 @@ extension Checkpoint {
         try communicator.allReduce(&failed, op: .max)
         if let writeError { throw writeError }
         if failed[0] != 0 {
-            throw CheckpointError(path: path(in: directory), reason: "rank 0 could not write it (its output says why)")
+            throw CheckpointError(path: path(in: directory), problem: .failedOnRankZero(writing: true))
         }
     }
 
@@ -31,7 +31,7 @@ extension Checkpoint {
         var readError: CheckpointError?
         if communicator.rank == 0 {
             do {
-                loaded = try read(from: directory)
+                loaded = try read(from: directory, expectedParameters: parameterCount)
                 header = loaded.map { [Int64($0.epochsCompleted), Int64($0.parameters.count)] } ?? [-1, 0]
             } catch {
                 readError = error
@@ -40,10 +40,10 @@ extension Checkpoint {
         }
         try communicator.broadcast(&header, root: 0)
         let path = path(in: directory)
-        if header[0] == -2 { throw readError ?? CheckpointError(path: path, reason: "rank 0 could not read it (its output says why)") }
+        if header[0] == -2 { throw readError ?? CheckpointError(path: path, problem: .failedOnRankZero(writing: false)) }
         if header[0] == -1 { return nil }
         guard header[1] == Int64(parameterCount) else {
-            throw CheckpointError(path: path, reason: "it holds \(header[1]) parameters, this model \(parameterCount)")
+            throw CheckpointError(path: path, problem: .parameterCount(inFile: UInt64(clamping: header[1]), model: parameterCount))
         }
         var parameters = loaded?.parameters ?? [Float](repeating: 0, count: parameterCount)
         var velocity = loaded?.velocity ?? [Float](repeating: 0, count: parameterCount)

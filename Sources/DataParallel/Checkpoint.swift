@@ -11,6 +11,10 @@ import Glibc
 ///
 /// Layout (little-endian): `"SWCOLCK1"`, epochs completed (UInt64), parameter count (UInt64),
 /// the parameters (Float each), the velocities (Float each), CRC-32 of everything before (UInt32).
+///
+/// Nothing read from a file can trap: the header is checked (magic, an epoch count of at most
+/// ``largestEpochCount``, a parameter count that matches the model and the file's size) before the
+/// rest is read, and any difference is a ``CheckpointError`` naming the file and the field.
 public struct Checkpoint: Sendable, Equatable {
     public var epochsCompleted: Int
     public var parameters: [Float]
@@ -23,56 +27,104 @@ public struct Checkpoint: Sendable, Equatable {
     }
 
     static let magic = Array("SWCOLCK1".utf8)
+    /// Magic, epochs completed, parameter count.
+    static let headerBytes = 24
+    /// The most epochs a checkpoint may say were completed (so `epochs + 1` never overflows).
+    public static let largestEpochCount = Int(Int32.max)
 
     /// The checkpoint file in `directory`.
     public static func path(in directory: String) -> String { directory + "/checkpoint.bin" }
 
+    /// The size of a file holding `parameterCount` parameters, or nil if it would not fit an `Int`.
+    static func fileBytes(parameterCount: Int) -> Int? {
+        let (perValue, overflow1) = parameterCount.multipliedReportingOverflow(by: 8)
+        let (total, overflow2) = perValue.addingReportingOverflow(headerBytes + 4)
+        return overflow1 || overflow2 || parameterCount < 0 ? nil : total
+    }
+
     /// The bytes of the file.
     public func encoded() -> [UInt8] {
         precondition(velocity.count == parameters.count, "a checkpoint holds one velocity per parameter")
+        precondition((0...Self.largestEpochCount).contains(epochsCompleted), "epochs completed out of range")
         var bytes = Self.magic
+        bytes.reserveCapacity(Self.fileBytes(parameterCount: parameters.count) ?? 0)
         func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
         append(UInt64(epochsCompleted))
         append(UInt64(parameters.count))
         for value in parameters { append(value.bitPattern) }
         for value in velocity { append(value.bitPattern) }
-        append(Self.crc(bytes))
+        append(bytes.withUnsafeBytes { Self.crc($0) })
         return bytes
     }
 
-    /// Reads the bytes of a file, checking its magic, length and CRC.
-    public init(decoding bytes: [UInt8], path: String) throws(CheckpointError) {
-        func fail(_ why: String) -> CheckpointError { CheckpointError(path: path, reason: why) }
-        guard bytes.count >= 8 + 16 + 4, Array(bytes[0..<8]) == Self.magic else {
-            throw fail("not a checkpoint of this program (no SWCOLCK1 header)")
+    /// The epoch count and parameter count of a file's first ``headerBytes`` bytes, checked:
+    /// the magic, the epoch count's range, and that `fileBytes` holds exactly that many
+    /// parameters (and `expectedParameters`, when given).
+    static func checkHeader(_ bytes: UnsafeRawBufferPointer, fileSize: Int, expectedParameters: Int?,
+                            path: String) throws(CheckpointError) -> (epochs: Int, count: Int) {
+        guard bytes.count >= headerBytes, fileSize >= headerBytes + 4, Array(bytes[0..<8]) == magic else {
+            throw CheckpointError(path: path, problem: .notACheckpoint)
         }
-        func load<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
-            var value: T = 0
-            withUnsafeMutableBytes(of: &value) { $0.copyBytes(from: bytes[offset..<offset + MemoryLayout<T>.size]) }
-            return T(littleEndian: value)
+        let epochs = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        let count = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+        guard epochs <= UInt64(largestEpochCount) else {
+            throw CheckpointError(path: path, problem: .epochsOutOfRange(epochs))
         }
-        let epochs = load(UInt64.self, at: 8), count = Int(clamping: load(UInt64.self, at: 16))
-        guard count <= (bytes.count - 28) / 8, bytes.count == 24 + 8 * count + 4 else {
-            throw fail("\(bytes.count) bytes do not hold \(count) parameters and their velocities (truncated?)")
+        if let expectedParameters, count != UInt64(expectedParameters) {
+            throw CheckpointError(path: path, problem: .parameterCount(inFile: count, model: expectedParameters))
         }
-        let stored = load(UInt32.self, at: bytes.count - 4)
-        let computed = Self.crc(Array(bytes[0..<bytes.count - 4]))
-        guard stored == computed else {
-            throw fail("CRC-32 \(String(computed, radix: 16)) differs from the stored \(String(stored, radix: 16)): the file is damaged")
+        guard count <= UInt64(Int.max), let expected = fileBytes(parameterCount: Int(count)), expected == fileSize else {
+            throw CheckpointError(path: path, problem: .size(bytes: fileSize, parameterCount: count))
         }
-        epochsCompleted = Int(clamping: epochs)
-        parameters = (0..<count).map { Float(bitPattern: load(UInt32.self, at: 24 + 4 * $0)) }
-        velocity = (0..<count).map { Float(bitPattern: load(UInt32.self, at: 24 + 4 * (count + $0))) }
+        return (Int(epochs), Int(count))
     }
 
-    static func crc(_ bytes: [UInt8]) -> UInt32 {
-        bytes.withUnsafeBufferPointer { UInt32(truncatingIfNeeded: crc32(0, $0.baseAddress, uInt($0.count))) }
+    /// Reads the bytes of a file, checking its header, length and CRC.
+    public init(decoding bytes: [UInt8], path: String, expectedParameters: Int? = nil) throws(CheckpointError) {
+        let (epochs, count) = try bytes.withUnsafeBytes { raw in
+            Result { () throws(CheckpointError) in
+                try Self.checkHeader(raw, fileSize: raw.count, expectedParameters: expectedParameters, path: path)
+            }
+        }.get()
+        let (stored, computed) = bytes.withUnsafeBytes { raw in
+            (UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: raw.count - 4, as: UInt32.self)),
+             Self.crc(UnsafeRawBufferPointer(rebasing: raw[0..<raw.count - 4])))
+        }
+        guard stored == computed else {
+            throw CheckpointError(path: path, problem: .checksum(stored: stored, computed: computed))
+        }
+        epochsCompleted = epochs
+        (parameters, velocity) = bytes.withUnsafeBytes { raw in
+            func floats(from offset: Int) -> [Float] {
+                [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                    for i in 0..<count {
+                        buffer[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * i, as: UInt32.self)))
+                    }
+                    initialized = count
+                }
+            }
+            return (floats(from: Self.headerBytes), floats(from: Self.headerBytes + 4 * count))
+        }
+    }
+
+    /// CRC-32 of `bytes` of any length: zlib takes 32-bit lengths, so it is fed at most 1 GiB
+    /// at a time.
+    package static func crc(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var crc: uLong = 0
+        var offset = 0
+        let piece = 1 << 30
+        repeat {
+            let length = Swift.min(piece, bytes.count - offset)
+            crc = crc32(crc, bytes.baseAddress.map { $0.assumingMemoryBound(to: Bytef.self) + offset }, uInt(length))
+            offset += length
+        } while offset < bytes.count
+        return UInt32(truncatingIfNeeded: crc)
     }
 
     /// Writes the checkpoint into `directory` (made if missing), atomically.
     public func write(to directory: String) throws(CheckpointError) {
         let path = Self.path(in: directory), temporary = path + ".partial"
-        func fail(_ call: String) -> CheckpointError { CheckpointError(path: path, reason: "\(call): \(String(cString: strerror(errno)))") }
+        func fail(_ call: String) -> CheckpointError { CheckpointError(path: path, problem: .system(call: call, errno: errno)) }
         if mkdir(directory, 0o755) != 0 && errno != EEXIST { throw fail("mkdir \(directory)") }
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw fail("open \(temporary)") }
@@ -102,31 +154,106 @@ public struct Checkpoint: Sendable, Equatable {
         }
     }
 
-    /// The checkpoint in `directory`, or `nil` if there is none.
-    public static func read(from directory: String) throws(CheckpointError) -> Checkpoint? {
+    /// The checkpoint in `directory`, or `nil` if there is none. The header and the file's size
+    /// are checked (against `expectedParameters` too, when given) before the rest is read, so a
+    /// file of the wrong size is refused without being loaded.
+    public static func read(from directory: String, expectedParameters: Int? = nil) throws(CheckpointError) -> Checkpoint? {
         let path = Self.path(in: directory)
+        func fail(_ call: String) -> CheckpointError { CheckpointError(path: path, problem: .system(call: call, errno: errno)) }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { return nil }
-            throw CheckpointError(path: path, reason: "open: \(String(cString: strerror(errno)))")
+            throw fail("open")
         }
         defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw CheckpointError(path: path, reason: "read: \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
-            bytes += chunk[0..<n]
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw fail("fstat") }
+        let size = Int(status.st_size)
+        var header = [UInt8](repeating: 0, count: headerBytes)
+        let headerRead = try readFully(fd, into: &header, range: 0..<Swift.min(size, headerBytes), path: path)
+        _ = try header.withUnsafeBytes { raw in
+            Result { () throws(CheckpointError) in
+                try checkHeader(UnsafeRawBufferPointer(rebasing: raw[0..<headerRead]), fileSize: size,
+                                expectedParameters: expectedParameters, path: path)
+            }
+        }.get()
+        var bytes = header
+        bytes += [UInt8](repeating: 0, count: size - headerBytes)
+        let rest = try readFully(fd, into: &bytes, range: headerBytes..<size, path: path)
+        guard rest == size - headerBytes else {
+            throw CheckpointError(path: path, problem: .size(bytes: headerBytes + rest, parameterCount: nil))
         }
-        return try Checkpoint(decoding: bytes, path: path)
+        return try Checkpoint(decoding: bytes, path: path, expectedParameters: expectedParameters)
+    }
+
+    /// Reads into `array[range]` until it is full or the file ends; returns the bytes read.
+    private static func readFully(_ fd: Int32, into array: inout [UInt8], range: Range<Int>, path: String) throws(CheckpointError) -> Int {
+        try array.withUnsafeMutableBytes { raw in
+            Result { () throws(CheckpointError) in
+                try readFully(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[range]), path: path)
+            }
+        }.get()
+    }
+
+    /// Reads until `buffer` is full or the file ends; returns the bytes read.
+    private static func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws(CheckpointError) -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = Glibc.read(fd, buffer.baseAddress! + done, buffer.count - done)
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw CheckpointError(path: path, problem: .system(call: "read", errno: errno)) }
+            if n == 0 { break }
+            done += n
+        }
+        return done
     }
 }
 
-/// A checkpoint that could not be written or read, naming the file.
-public struct CheckpointError: Error, Sendable, CustomStringConvertible {
+/// A checkpoint that could not be written or read, naming the file and what was wrong.
+public struct CheckpointError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// What was wrong with the file, or which call failed.
+    public enum Problem: Sendable, Equatable {
+        /// No `SWCOLCK1` header: not a checkpoint of this program.
+        case notACheckpoint
+        /// The epochs-completed field holds more than ``Checkpoint/largestEpochCount``.
+        case epochsOutOfRange(UInt64)
+        /// The parameter-count field differs from the model's parameter count.
+        case parameterCount(inFile: UInt64, model: Int)
+        /// The file's size does not hold the parameters its header counts (truncated or padded);
+        /// `parameterCount` is nil when the file ended while being read.
+        case size(bytes: Int, parameterCount: UInt64?)
+        /// The CRC-32 stored differs from the one computed: the file is damaged.
+        case checksum(stored: UInt32, computed: UInt32)
+        /// A system call failed.
+        case system(call: String, errno: Int32)
+        /// Rank 0 could not write or read it (its output says why).
+        case failedOnRankZero(writing: Bool)
+    }
+
     public let path: String
-    public let reason: String
-    public var description: String { "checkpoint \(path): \(reason)" }
+    public let problem: Problem
+
+    public init(path: String, problem: Problem) {
+        self.path = path
+        self.problem = problem
+    }
+
+    public var description: String {
+        let why: String
+        switch problem {
+        case .notACheckpoint: why = "not a checkpoint of this program (no SWCOLCK1 header)"
+        case .epochsOutOfRange(let value):
+            why = "field 'epochs completed' holds \(value), more than \(Checkpoint.largestEpochCount): the file is damaged"
+        case .parameterCount(let inFile, let model):
+            why = "field 'parameter count' holds \(inFile), this model has \(model) parameters"
+        case .size(let bytes, let count?):
+            why = "\(bytes) bytes do not hold the \(count) parameters and velocities of field 'parameter count' (truncated?)"
+        case .size(let bytes, nil): why = "the file ended after \(bytes) bytes (truncated while being read?)"
+        case .checksum(let stored, let computed):
+            why = "CRC-32 \(String(computed, radix: 16)) differs from the stored \(String(stored, radix: 16)): the file is damaged"
+        case .system(let call, let code): why = "\(call): \(String(cString: strerror(code)))"
+        case .failedOnRankZero(let writing): why = "rank 0 could not \(writing ? "write" : "read") it (its output says why)"
+        }
+        return "checkpoint \(path): \(why)"
+    }
 }

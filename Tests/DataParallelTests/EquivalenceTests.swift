@@ -46,7 +46,15 @@ import Testing
     }
 
     static func largestDifference(_ a: [Float], _ b: [Float]) -> Float {
-        zip(a, b).map { abs($0 - $1) }.max() ?? 0
+        // A NaN or an infinity anywhere, or lengths that differ, is never "close".
+        guard a.count == b.count else { return .infinity }
+        var largest: Float = 0
+        for (x, y) in zip(a, b) {
+            let difference = abs(x - y)
+            guard difference.isFinite else { return .infinity }
+            largest = Swift.max(largest, difference)
+        }
+        return largest
     }
 
     /// Each world size against one rank (a world of one would compare a run with itself).

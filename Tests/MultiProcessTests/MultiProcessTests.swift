@@ -496,7 +496,15 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
 
     /// The largest difference between two parameter lists of the same length (infinite if empty).
     func largestDifference(_ a: [Float], _ b: [Float]) -> Float {
-        zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
+        // A NaN or an infinity anywhere, or lengths that differ, is never "close".
+        guard a.count == b.count, !a.isEmpty else { return .infinity }
+        var largest: Float = 0
+        for (x, y) in zip(a, b) {
+            let difference = abs(x - y)
+            guard difference.isFinite else { return .infinity }
+            largest = Swift.max(largest, difference)
+        }
+        return largest
     }
 
     /// Runs `arguments` (as `run`) on a thread of its own after `delay` seconds; the returned

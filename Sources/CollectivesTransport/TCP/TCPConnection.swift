@@ -16,8 +16,12 @@ import Crypto
 /// `recvmsg`. Not thread-safe: ``TCPTransport`` guards it.
 ///
 /// With a connection key (``TCPOptions/authenticateFrames``), every frame is followed by a
-/// 32-byte tag, HMAC-SHA256(key, sequence ‖ header ‖ payload), sequence counting the frames sent
-/// that way on this connection; a frame whose tag is wrong fails the receive.
+/// 32-byte tag, HMAC-SHA256(direction key, sequence ‖ header ‖ payload), sequence counting the
+/// frames sent that way on this connection, under a key of the direction
+/// (``TCPHello/directionKey(connectionKey:sender:receiver:)``), so a frame reflected back to its
+/// sender does not verify. An authenticated frame's payload is read into memory of the
+/// connection's own and reaches the posted buffer only once its tag is right: a frame that fails
+/// its check never writes a byte of the caller's buffer.
 final class TCPConnection {
     struct Pending {
         var base: UnsafeMutableRawPointer?
@@ -52,9 +56,13 @@ final class TCPConnection {
     var failure: TransportError?
     /// The peer shut down its side while nothing was expected from it.
     var peerShutDown = false
-    /// When frames are authenticated: HMAC keyed with the connection's key, before any data.
-    /// Each tag starts from a copy, so the key's padding is worked out once, not per frame.
-    private let macSeed: HMAC<SHA256>?
+    /// When frames are authenticated: HMACs keyed with the keys of each direction, before any
+    /// data. Each tag starts from a copy, so the key's padding is worked out once, not per frame.
+    private let sendSeed: HMAC<SHA256>?
+    private let receiveSeed: HMAC<SHA256>?
+    /// Where an authenticated frame's payload waits for its tag to be checked (grown to the
+    /// largest frame, then reused).
+    private var verifiedStaging = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     private var sentFrames: UInt64 = 0
     private var receivedFrames: UInt64 = 0
     /// Where an incoming frame's authentication tag lands.
@@ -62,10 +70,15 @@ final class TCPConnection {
     /// Bytes after the payload of every frame: the tag, or nothing.
     let trailerBytes: Int
 
-    init(peer: Int, socket: Socket, key: [UInt8]? = nil) {
+    init(peer: Int, rank: Int, socket: Socket, key: [UInt8]? = nil) {
         self.peer = peer
         self.socket = socket
-        macSeed = key.map { HMAC<SHA256>(key: SymmetricKey(data: $0)) }
+        sendSeed = key.map {
+            HMAC<SHA256>(key: SymmetricKey(data: TCPHello.directionKey(connectionKey: $0, sender: rank, receiver: peer)))
+        }
+        receiveSeed = key.map {
+            HMAC<SHA256>(key: SymmetricKey(data: TCPHello.directionKey(connectionKey: $0, sender: peer, receiver: rank)))
+        }
         trailerBytes = key == nil ? 0 : Self.macBytes
         sends.reserveCapacity(64)
         receives.reserveCapacity(64)
@@ -74,11 +87,15 @@ final class TCPConnection {
     deinit {
         headerIn.deallocate()
         macIn.deallocate()
+        verifiedStaging.deallocate()
     }
 
-    /// HMAC-SHA256(key, sequence ‖ header ‖ payload).
-    private func authenticationCode(sequence: UInt64, header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) -> HMAC<SHA256>.MAC {
-        var mac = macSeed!
+    var authenticates: Bool { sendSeed != nil }
+
+    /// HMAC-SHA256(direction key, sequence ‖ header ‖ payload), from `seed` (that key's HMAC).
+    private func authenticationCode(_ seed: HMAC<SHA256>, sequence: UInt64, header: UnsafeRawBufferPointer,
+                                    payload: UnsafeRawBufferPointer) -> HMAC<SHA256>.MAC {
+        var mac = seed
         withUnsafeBytes(of: sequence.littleEndian) { mac.update(data: $0) }
         mac.update(data: header)
         mac.update(data: payload)
@@ -89,7 +106,7 @@ final class TCPConnection {
     private func authenticationTag(sequence: UInt64, header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) -> MAC {
         var result = MAC()
         withUnsafeMutableBytes(of: &result.words) { out in
-            authenticationCode(sequence: sequence, header: header, payload: payload).withUnsafeBytes { out.copyMemory(from: $0) }
+            authenticationCode(sendSeed!, sequence: sequence, header: header, payload: payload).withUnsafeBytes { out.copyMemory(from: $0) }
         }
         return result
     }
@@ -99,7 +116,7 @@ final class TCPConnection {
 
     func enqueueSend(_ send: Pending) {
         var send = send
-        if macSeed != nil {
+        if authenticates {
             // The payload stays as it is until the send completes: tag it now.
             var header = FrameHeader(tag: send.tag, length: UInt64(send.count)).words
             send.mac = withUnsafeBytes(of: &header) { headerBytes in
@@ -182,6 +199,7 @@ final class TCPConnection {
             let payloadEnd = FrameHeader.size + op.count
             let total = payloadEnd + trailerBytes
             let readingHeader = op.done < FrameHeader.size
+            if op.done == 0 && authenticates { reserveVerifiedStaging(op.count) }
             var vectors = (iovec(), iovec())
             var requested = 0
             let n: Int = withUnsafeMutableBytes(of: &vectors) { raw in
@@ -192,7 +210,7 @@ final class TCPConnection {
                                    iov_len: FrameHeader.size - op.done + Swift.min(op.count, Self.stagingBytes))
                 } else if op.done < payloadEnd {
                     let offset = op.done - FrameHeader.size
-                    iov[0] = iovec(iov_base: op.base! + offset, iov_len: op.count - offset)
+                    iov[0] = iovec(iov_base: payloadDestination(op) + offset, iov_len: op.count - offset)
                 } else {
                     // The authentication tag after the payload.
                     iov[0] = iovec(iov_base: macIn + (op.done - payloadEnd), iov_len: total - op.done)
@@ -222,10 +240,14 @@ final class TCPConnection {
                     throw error
                 }
                 let staged = op.done - FrameHeader.size
-                if staged > 0 { op.base!.copyMemory(from: headerIn + FrameHeader.size, byteCount: staged) }
+                if staged > 0 { payloadDestination(op).copyMemory(from: headerIn + FrameHeader.size, byteCount: staged) }
             }
             if op.done == total {
-                if macSeed != nil { try checkAuthentication(of: op, rank: rank) }
+                if authenticates {
+                    try checkAuthentication(of: op, rank: rank)
+                    // Only now does the payload reach the caller's buffer.
+                    if op.count > 0 { op.base!.copyMemory(from: verifiedStaging.baseAddress!, byteCount: op.count) }
+                }
                 receiveHead += 1
                 complete(op.request)
             } else {
@@ -240,10 +262,26 @@ final class TCPConnection {
         return moved
     }
 
-    /// Checks the tag of the frame just read into `op` (its header is still in `headerIn`).
+    /// Where a receive's payload is read to: the posted buffer, or on an authenticated
+    /// connection the staging that holds it until its tag is checked.
+    @inline(__always)
+    private func payloadDestination(_ op: Pending) -> UnsafeMutableRawPointer {
+        authenticates ? verifiedStaging.baseAddress! : op.base!
+    }
+
+    /// Makes the verified staging hold at least `bytes` (one allocation per new largest frame).
+    private func reserveVerifiedStaging(_ bytes: Int) {
+        guard verifiedStaging.count < Swift.max(bytes, 1) else { return }
+        verifiedStaging.deallocate()
+        verifiedStaging = .allocate(byteCount: Swift.max(bytes, 64, verifiedStaging.count * 2), alignment: 64)
+    }
+
+    /// Checks the tag of the frame just read into the verified staging (its header is still in
+    /// `headerIn`).
     private func checkAuthentication(of op: Pending, rank: Int) throws(TransportError) {
-        let expected = authenticationCode(sequence: receivedFrames, header: UnsafeRawBufferPointer(start: headerIn, count: FrameHeader.size),
-                                          payload: UnsafeRawBufferPointer(start: op.base, count: op.count))
+        let expected = authenticationCode(receiveSeed!, sequence: receivedFrames,
+                                          header: UnsafeRawBufferPointer(start: headerIn, count: FrameHeader.size),
+                                          payload: UnsafeRawBufferPointer(start: verifiedStaging.baseAddress, count: op.count))
         receivedFrames += 1
         // swift-crypto's comparison, in constant time (as the store's tags are checked).
         let same = expected == UnsafeRawBufferPointer(start: macIn, count: Self.macBytes)

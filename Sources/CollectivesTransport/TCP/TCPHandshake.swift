@@ -141,4 +141,14 @@ public struct TCPHello: Sendable, Hashable {
     public static func frameKey(secret: JobSecret, hello: [UInt8], connectorChallenge: [UInt8], acceptorChallenge: [UInt8]) -> [UInt8] {
         secret.answer(connectorChallenge + acceptorChallenge, context: Array("swift-collectives frames".utf8) + hello)
     }
+
+    /// The key that tags frames going one way on a connection with key `connectionKey`:
+    /// HMAC-SHA256(connectionKey, "swift-collectives frames from" ‖ sender u32 ‖ receiver u32).
+    /// Each direction has its own, so a frame sent back to its sender (reflected) never verifies.
+    public static func directionKey(connectionKey: [UInt8], sender: Int, receiver: Int) -> [UInt8] {
+        var ranks = ByteWriter()
+        ranks.write(UInt32(truncatingIfNeeded: sender))
+        ranks.write(UInt32(truncatingIfNeeded: receiver))
+        return JobSecret(bytes: connectionKey).answer(ranks.bytes, context: Array("swift-collectives frames from".utf8))
+    }
 }

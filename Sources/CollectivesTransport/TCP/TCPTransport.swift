@@ -68,7 +68,7 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
         self.worldSize = worldSize
         streams = sockets.enumerated().map { peer, list in
             list.enumerated().map { stream, socket in
-                TCPConnection(peer: peer, socket: socket, key: peer < frameKeys.count && stream < frameKeys[peer].count ? frameKeys[peer][stream] : nil)
+                TCPConnection(peer: peer, rank: rank, socket: socket, key: peer < frameKeys.count && stream < frameKeys[peer].count ? frameKeys[peer][stream] : nil)
             }
         }
         connections = streams.flatMap { $0 }
