@@ -74,6 +74,15 @@ struct HostList: Equatable {
             slots = value
         }
         guard !name.isEmpty else { throw HostListError("\(context): an empty host name") }
+        // The name is the launch agent's first argument: one starting with "-" would be read as
+        // an option (ssh -oProxyCommand=… runs a command), so it is refused, as are names with
+        // control characters.
+        guard !name.hasPrefix("-") else {
+            throw HostListError("\(context): host name \"\(name)\" begins with \"-\" (the launch agent would take it for an option)")
+        }
+        guard !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw HostListError("\(context): host name \"\(name)\" holds a control character")
+        }
         return Entry(name: String(name), slots: slots)
     }
 

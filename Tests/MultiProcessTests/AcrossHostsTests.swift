@@ -62,6 +62,9 @@ extension MultiProcessTests {
         let fromFile = try run([launcher, "--hostfile", file, "-n", "1", "--"] + show, timeout: 60)
         #expect(fromFile.status == 0 && fromFile.output.contains("[rank 0] R=0 W=1 L=0 LW=1 H=localhost"), "\(fromFile.output)")
         try writeText(file, "localhost cores=2\n")
+        let optionFile = file + "-option"
+        defer { unlink(optionFile) }
+        try writeText(optionFile, "localhost\n-oX=1 slots=2\n")
         let cases: [([String], String)] = [
             (["--hosts", "a:0"], "\"a:0\" is not host:slots"),
             (["--hosts", "a,,b"], "an empty host name"),
@@ -71,6 +74,10 @@ extension MultiProcessTests {
             (["--hostfile", file], "\(file):1: \"cores=2\" is not slots=N"),
             (["--hostfile", "/nonexistent/hosts"], "cannot read --hostfile /nonexistent/hosts"),
             (["--hosts", "a", "--hostfile", file], "not both"),
+            // A host name the launch agent would read as an option (ssh -oProxyCommand=…).
+            (["--hosts=-oProxyCommand=false:1"], "host name \"-oProxyCommand=false\" begins with \"-\""),
+            (["--hosts", "a,-oX=1:1"], "host name \"-oX=1\" begins with \"-\""),
+            (["--hostfile", optionFile], "\(optionFile):2: host name \"-oX=1\" begins with \"-\""),
         ]
         for (flags, message) in cases {
             let result = try run([launcher] + flags + ["--", "/bin/true"], timeout: 60)
