@@ -5,6 +5,7 @@ import CollectivesRendezvous
 import CollectivesSystem
 import CollectivesTransport
 import Logging
+import Synchronization
 
 /// What bootstrap made: the data transport, the store and the store's server (on the rank that
 /// serves it), and where the ranks are. ``close()`` releases the store and its server; the
@@ -18,41 +19,63 @@ public final class Bootstrapped: @unchecked Sendable {
     /// The launcher's local rank and ranks per host, where it said them.
     public let localRank: Int?
     public let localWorldSize: Int?
-    private var server: TCPStoreServer?
-    /// Whether ``close()`` closes the store's connection (not once handed to another).
-    private var ownsStore = true
+    /// What this bootstrap holds of store connections and servers (its own, and those shared
+    /// with it by communicators made over the same store); emptied when closed.
+    private let held: Mutex<[StoreResources]>
 
     init(transport: any Transport, store: (any Store)?, server: TCPStoreServer?, hosts: [Int], localRank: Int?, localWorldSize: Int?,
          ownsStore: Bool = true) {
         self.transport = transport
         self.store = store
-        self.ownsStore = ownsStore
-        self.server = server
         self.hosts = hosts
         self.localRank = localRank
         self.localWorldSize = localWorldSize
+        let connection = ownsStore ? store.flatMap { PrefixStore.innermost($0) as? TCPStore } : nil
+        held = Mutex([StoreResources(connection: connection, server: server)])
     }
 
-    /// Closes the store connection (when bootstrap opened it, not when the caller passed it in)
-    /// and, on the rank that serves it, the store.
+    /// Lets go of the store connection (when bootstrap opened it, not when the caller passed it
+    /// in) and, on the rank that serves it, the store: each closes once no communicator made
+    /// over it holds it any more.
     public func close() {
-        if ownsStore, let store { (PrefixStore.innermost(store) as? TCPStore)?.close() }
-        server?.close()
+        let released = held.withLock { held in
+            defer { held = [] }
+            return held
+        }
+        _ = released
     }
 
-    /// Makes ``close()`` close the store's connection, for a store its caller opened only for
-    /// this bootstrap (and would otherwise leave open).
-    public func adoptStore() { ownsStore = true }
+    /// Makes the store's connection close with this bootstrap, for a store its caller opened
+    /// only for it (and would otherwise leave open).
+    public func adoptStore() {
+        guard let connection = store.flatMap({ PrefixStore.innermost($0) as? TCPStore }) else { return }
+        held.withLock { $0.append(StoreResources(connection: connection, server: nil)) }
+    }
 
-    /// Hands the store's connection, and the store's server on the rank that serves it, to
-    /// `other` (made over the same store, as a shrunk communicator's is): closing this one then
-    /// leaves them open, and closing `other` closes them.
-    public func handOverStore(to other: Bootstrapped) {
-        guard ownsStore else { return }
-        ownsStore = false
-        other.ownsStore = true
-        other.server = other.server ?? server
-        server = nil
+    /// Shares the store's connection, and the store's server on the rank that serves it, with
+    /// `other` (made over the same store, as a shrunk or grown communicator's is): they close
+    /// once both have let go, whichever goes first. So a grown communicator that is aborted and
+    /// dropped leaves the store to the one it was grown from, and the other way round.
+    public func shareStore(with other: Bootstrapped) {
+        let mine = held.withLock { $0 }
+        other.held.withLock { $0.append(contentsOf: mine) }
+    }
+}
+
+/// A store connection and server that a bootstrap opened, closed when the last bootstrap
+/// holding them lets go.
+final class StoreResources: Sendable {
+    private let connection: TCPStore?
+    private let server: TCPStoreServer?
+
+    init(connection: TCPStore?, server: TCPStoreServer?) {
+        self.connection = connection
+        self.server = server
+    }
+
+    deinit {
+        connection?.close()
+        server?.close()
     }
 }
 

@@ -1,4 +1,6 @@
 import Collectives
+import CollectivesRendezvous
+import CollectivesSystem
 import CollectivesTransport
 import Testing
 
@@ -84,6 +86,41 @@ import Testing
             return [next.rank, next.worldSize, lost.count, Int(value[0])]
         }
         #expect(try results.map { try $0.get() } == [[0, 2, 0, 3], [1, 2, 0, 3]])
+    }
+
+    /// The documented recovery after a grown communicator fails: abort it, let it go, shrink
+    /// the one it was grown from. Rank 0 serves the store (as under torchrun); the grown
+    /// communicator shares the store's connection and server with the old one, so its `deinit`
+    /// does not close them under the survivor (it did: the shrink then failed on every rank).
+    @Test func aDroppedGrownCommunicatorLeavesTheStoreToTheOldOne() throws {
+        let port = try freeLoopbackPort()
+        let options = Self.options
+        let results = runRanks(3) { index -> [Int] in
+            if index == 2 {
+                let address = SocketAddress.loopback(port: port)
+                let store = try TCPStore(connectingTo: address, deadline: .after(seconds: 30))
+                defer { store.close() }
+                let joined = try Communicator.join(store: store, options: options, timeout: .seconds(30))
+                joined.abort()
+                joined.close()
+                return [joined.worldSize]
+            }
+            let configuration = LaunchConfiguration(rank: index, worldSize: 2, masterAddress: "127.0.0.1", masterPort: port, timeoutSeconds: 30)
+            let communicator = try Communicator(configuration: configuration, options: options)
+            defer { communicator.close() }
+            do {
+                guard let grown = try communicator.admitJoining(maximumWorldSize: 3, awaiting: 1) else { return [-1] }
+                #expect(grown.worldSize == 3)
+                grown.abort()
+            }
+            // The grown communicator is gone (its deinit ran); the store must still answer.
+            let (next, lost) = try communicator.shrink(grace: .seconds(2))
+            defer { next.close() }
+            var value = [Int64(next.rank + 1)]
+            try next.allReduce(&value)
+            return [next.rank, next.worldSize, lost.count, Int(value[0])]
+        }
+        #expect(try results.map { try $0.get() } == [[0, 2, 0, 3], [1, 2, 0, 3], [3]])
     }
 
     /// A process that is never admitted gives up at its timeout, saying why.

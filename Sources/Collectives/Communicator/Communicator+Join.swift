@@ -65,7 +65,7 @@ extension Communicator {
         }
         logger.info("rank \(rank): admitting \(count) joining rank\(count == 1 ? "" : "s"); going on as rank \(rank) of \(grown)")
         let next = try Self.connect(store: store, generation: generation, rank: rank, worldSize: grown, options: options, operation: operation)
-        bootstrapped.handOverStore(to: next)
+        bootstrapped.shareStore(with: next)
         let communicator = Communicator(transport: next.transport, options: options, bootstrapped: next)
         communicator.elasticGeneration = generation
         communicator.elasticStoreOverride = store

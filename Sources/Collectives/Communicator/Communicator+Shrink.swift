@@ -63,7 +63,7 @@ extension Communicator {
         logger.info("rank \(rank): lost ranks \(lost); going on as rank \(newRank) of \(survivors.count)")
         let next = try Self.connect(store: store, generation: generation, rank: newRank, worldSize: survivors.count,
                                     options: options, operation: operation)
-        bootstrapped.handOverStore(to: next)
+        bootstrapped.shareStore(with: next)
         let communicator = Communicator(transport: next.transport, options: options, bootstrapped: next)
         communicator.elasticGeneration = generation
         communicator.elasticStoreOverride = store
