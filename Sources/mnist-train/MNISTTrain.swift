@@ -295,7 +295,8 @@ struct MNISTTrain: ParsableCommand {
         /// (a pipeline put back together); `repeating` says the current epoch runs again.
         func goOnWithout(_ kind: CollectivesError.Kind?, since: Deadline, repeating: Bool) throws {
             let (next, lost) = try communicator.shrink()
-            let lostNames = lost.map { rankNames[$0] }
+            // Ranks past the names are processes whose admission was decided but never finished.
+            let lostNames = lost.map { $0 < rankNames.count ? rankNames[$0] : "joining rank \($0)" }
             rankNames = rankNames.enumerated().filter { !lost.contains($0.offset) }.map(\.element)
             communicator.close()
             communicator = next

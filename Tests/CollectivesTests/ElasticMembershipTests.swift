@@ -63,8 +63,9 @@ import Testing
         #expect(try results.map { try $0.get() } == [[0, 3], [1, 3], [2, 3]])
     }
 
-    /// An admission that fails (the process admitted never connects) uses up its generation:
-    /// the ranks then shrink the communicator they had, and the smaller one works.
+    /// An admission that fails (the process admitted never connects): the ranks then shrink the
+    /// communicator they had, which shrinks the grown generation the store says was decided, and
+    /// the joiner that never came (rank 2 there) counts as lost.
     @Test func aFailedAdmissionIsFollowedByAWorkingShrink() throws {
         let store = InMemoryStore()
         let options = { var options = Self.options; options.timeoutSeconds = 2; return options }()
@@ -83,9 +84,9 @@ import Testing
             defer { next.close() }
             var value = [Int64(next.rank + 1)]
             try next.allReduce(&value)
-            return [next.rank, next.worldSize, lost.count, Int(value[0])]
+            return [next.rank, next.worldSize] + lost + [Int(value[0])]
         }
-        #expect(try results.map { try $0.get() } == [[0, 2, 0, 3], [1, 2, 0, 3]])
+        #expect(try results.map { try $0.get() } == [[0, 2, 2, 3], [1, 2, 2, 3]])
     }
 
     /// The documented recovery after a grown communicator fails: abort it, let it go, shrink
@@ -118,9 +119,92 @@ import Testing
             defer { next.close() }
             var value = [Int64(next.rank + 1)]
             try next.allReduce(&value)
-            return [next.rank, next.worldSize, lost.count, Int(value[0])]
+            return [next.rank, next.worldSize] + lost + [Int(value[0])]
         }
-        #expect(try results.map { try $0.get() } == [[0, 2, 0, 3], [1, 2, 0, 3], [3]])
+        // The shrink is of the grown generation (the store says it was decided): the joiner,
+        // which let go without marking itself alive, is its lost rank 2.
+        #expect(try results.map { try $0.get() } == [[0, 2, 2, 3], [1, 2, 2, 3], [3]])
+    }
+
+    /// Defect 2 of issue 22, at the store: rank 0 decided an admission (one ticket, 4 ranks
+    /// growing to 5); ranks 0 and 1 learned it, rank 3 did not (its relay, rank 2, died) and
+    /// shrinks the generation it had. All three must agree on one survivor set. (Before, each
+    /// shrank under the prefix of its own local generation: rank 3 alone, 0 and 1 as a pair.)
+    @Test func ranksThatDidAndDidNotSeeAnAdmissionShrinkTheSameGeneration() throws {
+        let store = InMemoryStore()
+        _ = try store.add(ElasticKeys.tickets, 1)
+        let admitted = try JoinTickets.admit(generation: 0, worldSize: 4, room: .max, awaiting: 0, waitSeconds: 1, store: store,
+                                             operation: "test admission")
+        #expect(admitted == 1)
+        let places = [ElasticPlace(generation: 1, rank: 0, worldSize: 5), ElasticPlace(generation: 1, rank: 1, worldSize: 5),
+                      ElasticPlace(generation: 0, rank: 3, worldSize: 4)]
+        let results = runRanks(3) { index -> [Int] in
+            var place = places[index]
+            let survivors = try Communicator.decideSurvivors(from: &place, store: store, grace: 2, deadline: .after(seconds: 30))
+            return [place.generation, survivors.worldSize] + survivors.members
+        }
+        // Every survivor shrank generation 1 (the grown one) to ranks 0, 1, 3 of it.
+        #expect(try results.map { try $0.get() } == [[1, 3, 0, 1, 3], [1, 3, 0, 1, 3], [1, 3, 0, 1, 3]])
+        // Ranks still connecting to generation 1 were told to stop.
+        #expect(try store.check(["elastic/1/job/job/error"]))
+    }
+
+    /// Defect 3 of issue 22: a joiner that gave up does not count as waiting, so
+    /// `awaiting: 1` waits for one that still waits (before, it returned at once, admitting
+    /// nobody). The second joiner comes a second after the ranks start waiting.
+    @Test func aGivenUpTicketDoesNotCountAsAwaited() throws {
+        let store = InMemoryStore()
+        let options = Self.options
+        #expect(throws: CollectivesError.self) { _ = try Communicator.join(store: store, options: options, timeout: .milliseconds(100)) }
+        let results = runRanks(3) { index -> [Int] in
+            if index == 2 {
+                sleepSeconds(1)
+                let communicator = try Communicator.join(store: store, options: options, timeout: .seconds(30))
+                defer { communicator.close() }
+                return [communicator.rank, communicator.worldSize]
+            }
+            let communicator = try Communicator(store: store, rank: index, worldSize: 2, options: options)
+            defer { communicator.close() }
+            guard let grown = try communicator.admitJoining(maximumWorldSize: 4, awaiting: 1) else { return [-1] }
+            defer { grown.close() }
+            return [grown.rank, grown.worldSize]
+        }
+        #expect(try results.map { try $0.get() } == [[0, 3], [1, 3], [2, 3]])
+    }
+
+    /// Defect 9 of issue 22: a ticket claimed by an admission that never finished (its rank 0
+    /// claimed it and was lost) is handed back when the survivors shrink, and its joiner takes a
+    /// new ticket and is admitted at the next boundary, long before its own timeout (before, it
+    /// waited out the whole timeout).
+    @Test func aTicketOfAFailedAdmissionIsHandedBack() throws {
+        let store = InMemoryStore()
+        let options = Self.options
+        let started = Deadline.now
+        let results = runRanks(3) { index -> [Int] in
+            if index == 2 {
+                let communicator = try Communicator.join(store: store, options: options, timeout: .seconds(60))
+                defer { communicator.close() }
+                return [communicator.rank, communicator.worldSize]
+            }
+            let communicator = try Communicator(store: store, rank: index, worldSize: 2, options: options)
+            defer { communicator.close() }
+            if index == 0 {
+                // An admission that claims the joiner's ticket and is lost before deciding.
+                while try store.add(ElasticKeys.tickets, 0) < 1 { sleepSeconds(0.01) }
+                #expect(try store.add(ElasticKeys.claim(ticket: 1), 1) == 1)
+            }
+            var flag = [Int32(0)]
+            try communicator.allReduce(&flag)
+            let (next, lost) = try communicator.shrink(grace: .seconds(5))
+            defer { next.close() }
+            #expect(lost.isEmpty)
+            guard let grown = try next.admitJoining(maximumWorldSize: 3, awaiting: 1) else { return [-1] }
+            defer { grown.close() }
+            return [grown.rank, grown.worldSize]
+        }
+        #expect(try results.map { try $0.get() } == [[0, 3], [1, 3], [2, 3]])
+        let seconds = Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        #expect(seconds < 30, "took \(seconds) s")
     }
 
     /// A process that is never admitted gives up at its timeout, saying why.

@@ -1,6 +1,7 @@
 import CollectivesBootstrap
 import CollectivesRendezvous
 import CollectivesSystem
+import Logging
 
 /// Growing a job: processes started after it began join at a point the job chooses (an epoch
 /// boundary), as torchrun's elastic agent and Horovod elastic allow.
@@ -17,29 +18,32 @@ extension Communicator {
     /// nobody was admitted (nobody waits, or there is no room). Needs the rendezvous store, as
     /// ``shrink(grace:)`` does. With `awaiting` > 0, rank 0 first waits, up to half the
     /// communicator's timeout, until that many processes wait to join (a job that must grow
-    /// before it goes on).
+    /// before it goes on); processes that gave up waiting do not count.
     ///
-    /// The store's connection moves to the new communicator: close this one after it, and if the
-    /// new one fails, abort it rather than close it before calling ``shrink(grace:)`` on this one.
-    /// Each attempt, even one that fails, uses up a generation of this communicator's store keys,
-    /// so a later ``shrink(grace:)`` or admission does not meet its leftovers.
+    /// Rank 0 claims the tickets it admits and decides the next generation in the store before
+    /// it tells the others, so if a rank is lost during the admission, ``shrink(grace:)`` on this
+    /// communicator (on every survivor, whether its part of the admission finished or not)
+    /// shrinks the grown generation, and the joiners that never came count as lost. A joiner
+    /// whose admission fails takes a new ticket and waits for the next one.
+    ///
+    /// The new communicator shares the store's connection (and server) with this one: close or
+    /// drop either in any order.
     public func admitJoining(maximumWorldSize: Int? = nil, awaiting: Int = 0) throws(CollectivesError) -> Communicator? {
-        let generation = elasticGeneration + 1
+        let generation = elasticGeneration
         let operation = "admitting joining ranks (generation \(generation))"
         guard let bootstrapped, let store = elasticStore else {
             throw CollectivesError(.invalidArgument, rank: rank, operation: operation,
                                    reason: "admitting ranks needs the rendezvous store: make the communicator from the environment or from a store")
         }
-        // Rank 0 decides and claims the tickets it admits; -1 tells the others it failed.
+        // Rank 0 decides and writes the successor; the plan says how many it admitted, or -1 when
+        // it failed.
         var plan: [Int64] = [0]
-        var admitted: [Int64] = []
         var decisionError: CollectivesError?
         if rank == 0 {
             do {
                 let room = maximumWorldSize.map { Swift.max(0, $0 - worldSize) } ?? .max
-                admitted = try JoinKeys.claimWaitingTickets(in: store, room: room, awaiting: awaiting,
-                                                            waitSeconds: options.timeoutSeconds / 2, rank: rank, operation: operation)
-                plan = [Int64(admitted.count)]
+                plan = [Int64(try JoinTickets.admit(generation: generation, worldSize: worldSize, room: room, awaiting: awaiting,
+                                                    waitSeconds: options.timeoutSeconds / 2, store: store, operation: operation))]
             } catch {
                 decisionError = error
                 plan = [-1]
@@ -50,79 +54,57 @@ extension Communicator {
             throw decisionError ?? CollectivesError(.rendezvous, rank: rank, operation: operation, peer: 0,
                                                     reason: "rank 0 could not admit the waiting processes (its error says why)")
         }
-        let count = Int(plan[0])
-        guard count > 0 else { return nil }
-        elasticGeneration = generation
-        let grown = worldSize + count
-        if rank == 0 {
-            do {
-                for (i, ticket) in admitted.enumerated() {
-                    try store.set(JoinKeys.admission(ticket: ticket), string: "\(generation),\(worldSize + i),\(grown)")
-                }
-            } catch {
-                throw CollectivesError(error, rank: rank, operation: operation)
-            }
+        guard plan[0] > 0 else { return nil }
+        // The successor comes from the store, where rank 0 wrote it before the broadcast.
+        let successor: ElasticSuccessor
+        do {
+            successor = try ElasticSuccessor.wait(generation, in: store, deadline: Deadline.after(seconds: options.timeoutSeconds))
+        } catch {
+            throw CollectivesError.elastic(error, rank: rank, operation: operation)
         }
-        logger.info("rank \(rank): admitting \(count) joining rank\(count == 1 ? "" : "s"); going on as rank \(rank) of \(grown)")
-        let next = try Self.connect(store: store, generation: generation, rank: rank, worldSize: grown, options: options, operation: operation)
+        guard successor.kind == .admitted, let newRank = successor.newRank(of: rank) else {
+            throw CollectivesError(.rendezvous, rank: rank, operation: operation,
+                                   reason: "generation \(generation) was shrunk while joining ranks were admitted")
+        }
+        let grown = successor.worldSize
+        logger.info("rank \(rank): admitting \(grown - worldSize) joining rank\(grown - worldSize == 1 ? "" : "s"); going on as rank \(newRank) of \(grown)")
+        let next = try Self.connect(store: store, generation: generation + 1, rank: newRank, worldSize: grown, options: options,
+                                    operation: operation)
         bootstrapped.shareStore(with: next)
         let communicator = Communicator(transport: next.transport, options: options, bootstrapped: next)
-        communicator.elasticGeneration = generation
+        communicator.elasticGeneration = generation + 1
         communicator.elasticStoreOverride = store
         return communicator
     }
 
     /// Joins a running job through its store (the one its launcher serves): takes a ticket,
     /// waits until the job's ranks admit it (``admitJoining(maximumWorldSize:awaiting:)``) or `timeout`
-    /// passes, then connects to them. The new rank comes after the job's ranks. `store` stays
-    /// the caller's (it is not closed with the communicator).
+    /// passes, then connects to them. The new rank comes after the job's ranks. If an admission
+    /// fails (a rank of the job was lost meanwhile), takes a new ticket and waits for the next,
+    /// within the same `timeout`. `store` stays the caller's (it is not closed with the
+    /// communicator).
     public static func join(store: any Store, options: CommunicatorOptions = CommunicatorOptions(),
                             timeout: Duration = .seconds(600)) throws(CollectivesError) -> Communicator {
         let operation = "joining a running job"
         let seconds = timeout.inSeconds
-        let admission: [Int]
-        let ticket: Int64
-        do {
-            ticket = try store.add(JoinKeys.tickets, 1)
-        } catch {
-            throw CollectivesError(error, rank: nil, operation: operation)
-        }
-        var text: String?
-        var gaveUp = false
-        do {
-            text = try store.getString(JoinKeys.admission(ticket: ticket), deadline: Deadline.after(seconds: seconds))
-        } catch .timedOut {
-            // Give the ticket up, unless rank 0 claimed it first: then its admission is on the way.
+        let deadline = Deadline.after(seconds: seconds)
+        while true {
+            let (ticket, admission) = try JoinTickets.awaitAdmission(store: store, deadline: deadline, seconds: seconds,
+                                                                      connectSeconds: options.timeoutSeconds, operation: operation)
+            guard let admission else { continue }
             do {
-                gaveUp = try store.add(JoinKeys.claim(ticket: ticket), 1) == 1
-            } catch {
-                throw CollectivesError(error, rank: nil, operation: operation)
-            }
-        } catch {
-            throw CollectivesError(error, rank: nil, operation: operation)
-        }
-        if gaveUp {
-            throw CollectivesError(.timedOut, rank: nil, operation: operation,
-                                   reason: "ticket \(ticket) was not admitted within \(seconds) s: the job may have ended, or be at its maximum size")
-        }
-        if text == nil {
-            do {
-                text = try store.getString(JoinKeys.admission(ticket: ticket), deadline: Deadline.after(seconds: options.timeoutSeconds))
-            } catch {
-                throw CollectivesError(error, rank: nil, operation: operation)
+                let next = try connect(store: store, generation: admission.generation, rank: admission.rank, worldSize: admission.worldSize,
+                                       options: options, operation: operation)
+                let communicator = Communicator(transport: next.transport, options: options, bootstrapped: next)
+                communicator.elasticGeneration = admission.generation
+                communicator.elasticStoreOverride = store
+                communicator.logger.info("rank \(admission.rank): joined a job of \(admission.worldSize) ranks (ticket \(ticket))")
+                return communicator
+            } catch where !deadline.hasPassed && [.rendezvous, .timedOut, .peerGone, .transport].contains(error.kind) {
+                // The admission failed (a rank of the job was lost while it formed): wait for the next.
+                Logger(label: "collectives").notice("ticket \(ticket): the admission to generation \(admission.generation) failed (\(error)); waiting for the next")
             }
         }
-        admission = text!.split(separator: ",").compactMap { Int($0) }
-        guard admission.count == 3 else {
-            throw CollectivesError(.rendezvous, rank: nil, operation: operation, reason: "the job's store holds a malformed admission for ticket \(ticket)")
-        }
-        let next = try connect(store: store, generation: admission[0], rank: admission[1], worldSize: admission[2], options: options,
-                               operation: operation)
-        let communicator = Communicator(transport: next.transport, options: options, bootstrapped: next)
-        communicator.elasticGeneration = admission[0]
-        communicator.elasticStoreOverride = store
-        communicator.logger.info("rank \(admission[1]): joined a job of \(admission[2]) ranks (ticket \(ticket))")
-        return communicator
     }
 
     /// ``join(store:options:timeout:)`` through the store a launcher serves: `MASTER_ADDR`,
@@ -173,7 +155,7 @@ extension Communicator {
                                                 socketInterface: ProcessEnvironment.current()["COLLECTIVES_SOCKET_IFNAME"].flatMap { $0.isEmpty ? nil : $0 })
         configuration.jobSecret = options.tcp.secret
         do {
-            return try Bootstrap.connect(store: PrefixStore(prefix: "elastic/\(generation)/job", base: store), configuration: configuration,
+            return try Bootstrap.connect(store: PrefixStore(prefix: ElasticKeys.job(generation), base: store), configuration: configuration,
                                          settings: options.bootstrapSettings)
         } catch {
             throw CollectivesError(error, operation: operation)
@@ -181,48 +163,126 @@ extension Communicator {
     }
 }
 
-/// The store keys of joining, and rank 0's side of admission.
-enum JoinKeys {
-    /// Tickets taken (a counter).
-    static let tickets = "elastic/join/tickets"
-    /// Tickets examined so far, admitted or found given up (a counter).
-    static let examined = "elastic/join/examined"
-    /// Where ticket `ticket` learns its generation, rank and the grown world size.
-    static func admission(ticket: Int64) -> String { "elastic/join/admission/\(ticket)" }
-    /// Claimed once, by rank 0 admitting the ticket or by its joiner giving up: whoever adds 1
-    /// first wins, so a joiner that gave up is never admitted and one admitted is never lost.
-    static func claim(ticket: Int64) -> String { "elastic/join/claim/\(ticket)" }
+/// Tickets of joining processes: rank 0's side of an admission, a joiner's wait, and handing
+/// back the tickets of admissions that failed.
+package enum JoinTickets {
+    /// Where an admitted ticket goes: generation, rank, world size.
+    struct Admission {
+        var generation: Int
+        var rank: Int
+        var worldSize: Int
+    }
 
-    /// Claims the waiting tickets in order, at most `room` of them, after waiting up to
-    /// `waitSeconds` for `awaiting` tickets beyond those examined; returns the tickets claimed.
-    static func claimWaitingTickets(in store: any Store, room: Int, awaiting: Int, waitSeconds: Double, rank: Int,
-                                    operation: String) throws(CollectivesError) -> [Int64] {
+    /// Rank 0's admission at generation `generation` of `worldSize` ranks: claims the waiting
+    /// tickets (at most `room`; first waiting up to `waitSeconds` until `awaiting` processes
+    /// wait), decides the successor (unless a shrink of the generation decided first: then the
+    /// tickets are handed back and the admission fails), writes each ticket's admission, and
+    /// returns how many were admitted.
+    package static func admit(generation: Int, worldSize: Int, room: Int, awaiting: Int, waitSeconds: Double, store: any Store,
+                      operation: String) throws(CollectivesError) -> Int {
         do {
-            var tickets = try store.add(tickets, 0)
-            let first = try store.add(examined, 0) + 1
-            let deadline = Deadline.after(seconds: waitSeconds)
-            while tickets - first + 1 < Int64(awaiting) {
-                guard !deadline.hasPassed else {
-                    throw CollectivesError(.timedOut, rank: rank, operation: operation,
-                                           reason: "\(tickets - first + 1) of the \(awaiting) processes awaited came to join within \(waitSeconds) s")
-                }
-                sleepSeconds(0.02)
-                tickets = try store.add(Self.tickets, 0)
+            let (claimed, examined) = try claimWaitingTickets(in: store, room: room, awaiting: awaiting, waitSeconds: waitSeconds,
+                                                              operation: operation)
+            guard !claimed.isEmpty else {
+                if examined > 0 { _ = try store.add(ElasticKeys.examined, Int64(examined)) }
+                return 0
             }
-            var claimed: [Int64] = []
-            var next = first
+            guard try store.add(ElasticKeys.next(generation), 1) == 1 else {
+                try handBack(claimed, examined: examined, in: store)
+                throw CollectivesError(.rendezvous, rank: 0, operation: operation,
+                                       reason: "ranks of generation \(generation) are shrinking it: a rank was lost")
+            }
+            let grown = worldSize + claimed.count
+            let successor = ElasticSuccessor(kind: .admitted, members: Array(0..<worldSize), worldSize: grown, tickets: claimed)
+            try store.set(ElasticKeys.successor(generation), string: successor.encoded)
+            for (i, ticket) in claimed.enumerated() {
+                try store.set(ElasticKeys.admission(ticket: ticket), string: "\(generation + 1),\(worldSize + i),\(grown)")
+            }
+            _ = try store.add(ElasticKeys.examined, Int64(examined))
+            return claimed.count
+        } catch {
+            throw CollectivesError.elastic(error, rank: 0, operation: operation)
+        }
+    }
+
+    /// Claims the waiting tickets in order, at most `room` of them, waiting up to `waitSeconds`
+    /// until `awaiting` are claimed (tickets whose joiner gave up cannot be claimed, so they do
+    /// not count); returns the tickets claimed and how many tickets were looked at. On a
+    /// timeout the claimed tickets are handed back.
+    static func claimWaitingTickets(in store: any Store, room: Int, awaiting: Int, waitSeconds: Double,
+                                    operation: String) throws -> (claimed: [Int64], examined: Int) {
+        let first = try store.add(ElasticKeys.examined, 0) + 1
+        let wanted = Swift.min(awaiting, room)
+        let deadline = Deadline.after(seconds: waitSeconds)
+        var claimed: [Int64] = []
+        var next = first
+        while true {
+            let tickets = try store.add(ElasticKeys.tickets, 0)
             while next <= tickets && claimed.count < room {
-                if try store.add(claim(ticket: next), 1) == 1 { claimed.append(next) }
+                if try store.add(ElasticKeys.claim(ticket: next), 1) == 1 { claimed.append(next) }
                 next += 1
             }
-            if next > first { _ = try store.add(examined, next - first) }
-            return claimed
-        } catch let error as CollectivesError {
-            throw error
-        } catch let error as RendezvousError {
-            throw CollectivesError(error, rank: rank, operation: operation)
-        } catch {
-            throw CollectivesError(.rendezvous, rank: rank, operation: operation, reason: "\(error)")
+            if claimed.count >= wanted { return (claimed, Int(next - first)) }
+            guard !deadline.hasPassed else {
+                try handBack(claimed, examined: Int(next - first), in: store)
+                throw CollectivesError(.timedOut, rank: 0, operation: operation,
+                                       reason: "\(claimed.count) of the \(awaiting) processes awaited came to join within \(waitSeconds) s")
+            }
+            sleepSeconds(0.02)
         }
+    }
+
+    /// Tells the joiners of `tickets` to take new ones, and counts `examined` tickets as dealt with.
+    static func handBack(_ tickets: [Int64], examined: Int, in store: any Store) throws {
+        for ticket in tickets { try store.set(ElasticKeys.admission(ticket: ticket), string: ElasticKeys.requeue) }
+        if examined > 0 { _ = try store.add(ElasticKeys.examined, Int64(examined)) }
+    }
+
+    /// Hands back the tickets claimed by an admission that never wrote their admissions (its
+    /// rank 0 was lost on the way), so their joiners do not wait out their timeouts. Called by
+    /// the rank that decides a shrink: no admission of that generation can then be decided.
+    static func requeueStranded(in store: any Store) throws {
+        let first = try store.add(ElasticKeys.examined, 0) + 1
+        let last = try store.add(ElasticKeys.tickets, 0)
+        guard first <= last else { return }
+        for ticket in first...last where try store.check([ElasticKeys.claim(ticket: ticket)])
+            && !(try store.check([ElasticKeys.admission(ticket: ticket)])) {
+            try store.set(ElasticKeys.admission(ticket: ticket), string: ElasticKeys.requeue)
+        }
+    }
+
+    /// A joiner's wait: takes a ticket and waits for its admission until `deadline` (then gives
+    /// the ticket up, unless rank 0 claimed it first: its admission is then on the way and is
+    /// waited for `connectSeconds` more). Returns the ticket and its admission, or nil when it
+    /// was handed back (take a new one).
+    static func awaitAdmission(store: any Store, deadline: Deadline, seconds: Double, connectSeconds: Double,
+                               operation: String) throws(CollectivesError) -> (Int64, Admission?) {
+        let ticket: Int64
+        var text: String?
+        var gaveUp = false
+        do {
+            ticket = try store.add(ElasticKeys.tickets, 1)
+            do {
+                text = try store.getString(ElasticKeys.admission(ticket: ticket), deadline: deadline)
+            } catch .timedOut {
+                // Give the ticket up, unless rank 0 claimed it first: then its admission is on the way.
+                gaveUp = try store.add(ElasticKeys.claim(ticket: ticket), 1) == 1
+                if !gaveUp {
+                    text = try store.getString(ElasticKeys.admission(ticket: ticket), deadline: Deadline.after(seconds: connectSeconds))
+                }
+            }
+        } catch {
+            throw CollectivesError(error, rank: nil, operation: operation)
+        }
+        guard let text, !gaveUp else {
+            throw CollectivesError(.timedOut, rank: nil, operation: operation,
+                                   reason: "ticket \(ticket) was not admitted within \(seconds) s: the job may have ended, or be at its maximum size")
+        }
+        if text == ElasticKeys.requeue { return (ticket, nil) }
+        let fields = text.split(separator: ",").compactMap { Int($0) }
+        guard fields.count == 3 else {
+            throw CollectivesError(.rendezvous, rank: nil, operation: operation, reason: "the job's store holds a malformed admission for ticket \(ticket)")
+        }
+        return (ticket, Admission(generation: fields[0], rank: fields[1], worldSize: fields[2]))
     }
 }
