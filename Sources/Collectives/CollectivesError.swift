@@ -40,6 +40,16 @@ public struct CollectivesError: Error, Sendable, CustomStringConvertible {
     /// The ranks that had not reached the call, for a timeout whose cause the ranks' published
     /// progress (or, during bootstrap, the store) could tell; empty otherwise.
     public let missingRanks: [Int]
+    /// For a joining process refused by the job: the first setting in which it differs from the
+    /// job's (see ``Communicator/join(store:options:timeout:settings:)``).
+    public internal(set) var differingSetting: SettingDifference?
+
+    /// A setting a joining process has other than the job's (nil where one side has none).
+    public struct SettingDifference: Sendable, Equatable {
+        public let name: String
+        public let job: String?
+        public let joiner: String?
+    }
 
     /// An error of `kind`; a negative `rank` means the rank is not known.
     public init(_ kind: Kind, rank: Int?, operation: String, peer: Int? = nil, reason: String, missingRanks: [Int] = []) {

@@ -17,7 +17,7 @@ extension Communicator {
     /// Under `collectives-run --join` (`COLLECTIVES_ELASTIC_JOIN=1`) the process joins a running
     /// elastic job instead (`Communicator.joinFromEnvironment`), waiting up to
     /// `COLLECTIVES_JOIN_TIMEOUT` seconds (default 600) to be admitted.
-    public static func forCommand(_ program: String) throws -> Communicator {
+    public static func forCommand(_ program: String, joinSettings: [String: String] = [:]) throws -> Communicator {
         bootstrapLogging(program)
         do {
             let environment = ProcessEnvironment.current()
@@ -30,7 +30,7 @@ extension Communicator {
                     }
                     seconds = value
                 }
-                return try Communicator.joinFromEnvironment(timeout: Duration(seconds: seconds))
+                return try Communicator.joinFromEnvironment(timeout: Duration(seconds: seconds), settings: joinSettings)
             }
             return try Communicator.fromEnvironment()
         } catch let exit as ExitCode {

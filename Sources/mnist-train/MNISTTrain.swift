@@ -153,8 +153,23 @@ struct MNISTTrain: ParsableCommand {
         return sizes.map { $0! }
     }
 
+    /// The settings every rank of a job must have alike; a process joining with others is
+    /// refused, naming the setting (it would shuffle differently, skip or repeat examples, or
+    /// outlive the job). The data directory may differ between hosts, and is not compared.
+    var jobSettings: [String: String] {
+        [
+            "--epochs": "\(epochs)", "--batch-size": "\(batchSize)", "--learning-rate": "\(learningRate)",
+            "--lr-schedule": learningRateSchedule, "--momentum": "\(momentum)", "--weight-decay": "\(weightDecay)",
+            "--hidden": hidden, "--seed": "\(seed)", "--gradient-type": gradientType,
+            "--no-error-feedback": "\(noErrorFeedback)", "--accumulation-steps": "\(accumulationSteps)",
+            "--steps-per-epoch": stepsPerEpoch.map(String.init) ?? "all", "--checkpoint": checkpoint ?? "none",
+            "--stop-after-epoch": stopAfterEpoch.map(String.init) ?? "none", "--algorithm": algorithm ?? "default",
+            "--central-server": "\(centralServer)", "--bucket-mib": "\(bucketMiB)", "--first-bucket-mib": "\(firstBucketMiB)",
+        ]
+    }
+
     func run() throws {
-        var communicator = try Communicator.forCommand("mnist-train")
+        var communicator = try Communicator.forCommand("mnist-train", joinSettings: jobSettings)
         defer { communicator.close() }
         let environment = ProcessEnvironment.current()
         // Started by `collectives-run --join`: admitted into a running job at an epoch boundary.
@@ -390,7 +405,8 @@ struct MNISTTrain: ParsableCommand {
                 var grown: Communicator?
                 do {
                     grown = try communicator.admitJoining(maximumWorldSize: maximumRanks,
-                                                          awaiting: awaitJoinAfterEpoch == epoch && rankNames.count == n ? 1 : 0)
+                                                          awaiting: awaitJoinAfterEpoch == epoch && rankNames.count == n ? 1 : 0,
+                                                          settings: jobSettings)
                     if let grown {
                         let count = grown.worldSize - communicator.worldSize
                         let data = try loadData(grown, stages: 1)

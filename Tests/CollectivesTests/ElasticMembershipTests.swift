@@ -69,8 +69,9 @@ import Testing
     @Test func aFailedAdmissionIsFollowedByAWorkingShrink() throws {
         let store = InMemoryStore()
         let options = { var options = Self.options; options.timeoutSeconds = 2; return options }()
-        // A ticket whose process is gone.
+        // A ticket whose process is gone (after writing its settings, as joiners do).
         _ = try store.add("elastic/join/tickets", 1)
+        try store.set(ElasticKeys.settings(ticket: 1), string: "{}")
         let results = runRanks(2) { rank -> [Int] in
             let communicator = try Communicator(store: store, rank: rank, worldSize: 2, options: options)
             defer { communicator.close() }
@@ -133,6 +134,7 @@ import Testing
     @Test func ranksThatDidAndDidNotSeeAnAdmissionShrinkTheSameGeneration() throws {
         let store = InMemoryStore()
         _ = try store.add(ElasticKeys.tickets, 1)
+        try store.set(ElasticKeys.settings(ticket: 1), string: "{}")
         let admitted = try JoinTickets.admit(generation: 0, worldSize: 4, room: .max, awaiting: 0, waitSeconds: 1, store: store,
                                              operation: "test admission")
         #expect(admitted == 1)
@@ -205,6 +207,38 @@ import Testing
         #expect(try results.map { try $0.get() } == [[0, 3], [1, 3], [2, 3]])
         let seconds = Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
         #expect(seconds < 30, "took \(seconds) s")
+    }
+
+    /// Defect 5 of issue 22: a process joining with settings other than the job's is refused,
+    /// its error naming the setting, and not admitted; one with the job's settings is.
+    @Test func aJoinerWithOtherSettingsIsRefused() throws {
+        let store = InMemoryStore()
+        let options = Self.options
+        let job = ["--seed": "1", "--epochs": "4"]
+        let results = runRanks(4) { index -> [String] in
+            if index == 2 {
+                do {
+                    _ = try Communicator.join(store: store, options: options, timeout: .seconds(30), settings: ["--seed": "7", "--epochs": "4"])
+                    return ["admitted"]
+                } catch let error as CollectivesError {
+                    guard let difference = error.differingSetting, error.kind == .configuration else { return ["\(error)"] }
+                    return [difference.name, difference.job ?? "-", difference.joiner ?? "-"]
+                }
+            }
+            if index == 3 {
+                // The second joiner comes once the first is refused.
+                while !(try store.check([ElasticKeys.admission(ticket: 1)])) { sleepSeconds(0.01) }
+                let communicator = try Communicator.join(store: store, options: options, timeout: .seconds(30), settings: job)
+                defer { communicator.close() }
+                return ["\(communicator.rank)", "\(communicator.worldSize)"]
+            }
+            let communicator = try Communicator(store: store, rank: index, worldSize: 2, options: options)
+            defer { communicator.close() }
+            guard let grown = try communicator.admitJoining(maximumWorldSize: 4, awaiting: 1, settings: job) else { return ["nil"] }
+            defer { grown.close() }
+            return ["\(grown.rank)", "\(grown.worldSize)"]
+        }
+        #expect(try results.map { try $0.get() } == [["0", "3"], ["1", "3"], ["--seed", "1", "7"], ["2", "3"]])
     }
 
     /// A process that is never admitted gives up at its timeout, saying why.

@@ -696,6 +696,26 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         #expect(joined.output.contains("joining a running job: ticket 1 was not admitted within 3.0 s"), "\(joined.output)")
     }
 
+    /// A joiner started with another `--seed` than the job's is refused at admission, naming
+    /// the setting (it would have shuffled differently), and the job goes on without it.
+    @Test func aJoinerWithAnotherSeedIsRefused() throws {
+        let directory = "/tmp/collectives-join-seed-\(getpid())"
+        defer { _ = system("rm -rf '\(directory)'") }
+        try writeSmallDataset(directory)
+        let port = try freePort()
+        let train = [Products.path("mnist-train"), "--data-dir", directory, "--epochs", "2", "--batch-size", "32", "--hidden", "16"]
+        let environment = ["COLLECTIVES_TIMEOUT": "10", "COLLECTIVES_JOB_SECRET": "join-seed-\(getpid())"]
+        let joiner = runInBackground([Products.path("collectives-run"), "--join", "127.0.0.1:\(port)", "--"] + train + ["--seed", "7"],
+                                     environment: environment, timeout: 120)
+        let job = try run([Products.path("collectives-run"), "--elastic", "-n", "2", "--max", "3", "--master-port", String(port), "--"]
+                          + train + ["--seed", "1", "--await-join-after-epoch", "1"], environment: environment, timeout: 120)
+        let joined = try joiner()
+        #expect(joined.status != 0, "\(joined.output)")
+        #expect(joined.output.contains("its setting --seed is 1, this process has 7"), "\(joined.output)")
+        #expect(job.status == 0, "\(job.output)")
+        #expect(job.output.contains("parameters identical on all 2 ranks"), "\(job.output)")
+    }
+
     /// A pipeline under `--elastic`: when rank 2 (stage 0 of replica 1) is killed, the three
     /// survivors put the whole model together from the stages they hold and go on as data
     /// parallelism (3 ranks are not whole 2-stage replicas); when the only replica of a stage is

@@ -1,19 +1,20 @@
 import CollectivesBootstrap
 import CollectivesRendezvous
 import CollectivesSystem
+import FoundationEssentials
 import Logging
 
 /// Growing a job: processes started after it began join at a point the job chooses (an epoch
 /// boundary), as torchrun's elastic agent and Horovod elastic allow.
 ///
-/// A joining process takes a ticket in the job's store (``join(store:options:timeout:)``) and
-/// waits. At its next boundary the job's ranks call ``admitJoining(maximumWorldSize:awaiting:)``
+/// A joining process takes a ticket in the job's store (``join(store:options:timeout:settings:)``) and
+/// waits. At its next boundary the job's ranks call ``admitJoining(maximumWorldSize:awaiting:settings:)``
 /// together: rank 0 admits the waiting tickets (up to `maximumWorldSize`), tells each its rank
 /// (after the job's ranks, in ticket order), and everyone, old and new, connects afresh as one
 /// communicator under a new generation of the store. The job's ranks keep their numbers.
 extension Communicator {
     /// Collective over this communicator: admits the processes waiting to join (see
-    /// ``join(store:options:timeout:)``), at most as many as keep the job at
+    /// ``join(store:options:timeout:settings:)``), at most as many as keep the job at
     /// `maximumWorldSize` ranks. Returns the larger communicator, or `nil` on every rank when
     /// nobody was admitted (nobody waits, or there is no room). Needs the rendezvous store, as
     /// ``shrink(grace:)`` does. With `awaiting` > 0, rank 0 first waits, up to half the
@@ -26,9 +27,14 @@ extension Communicator {
     /// shrinks the grown generation, and the joiners that never came count as lost. A joiner
     /// whose admission fails takes a new ticket and waits for the next one.
     ///
+    /// `settings` are the job's (what every rank of it must have alike: a seed, a batch size…):
+    /// a process that joins with other ``join(store:options:timeout:settings:)`` settings is
+    /// refused, its error naming the first setting that differs, and not admitted.
+    ///
     /// The new communicator shares the store's connection (and server) with this one: close or
     /// drop either in any order.
-    public func admitJoining(maximumWorldSize: Int? = nil, awaiting: Int = 0) throws(CollectivesError) -> Communicator? {
+    public func admitJoining(maximumWorldSize: Int? = nil, awaiting: Int = 0,
+                             settings: [String: String] = [:]) throws(CollectivesError) -> Communicator? {
         let generation = elasticGeneration
         let operation = "admitting joining ranks (generation \(generation))"
         guard let bootstrapped, let store = elasticStore else {
@@ -43,7 +49,8 @@ extension Communicator {
             do {
                 let room = maximumWorldSize.map { Swift.max(0, $0 - worldSize) } ?? .max
                 plan = [Int64(try JoinTickets.admit(generation: generation, worldSize: worldSize, room: room, awaiting: awaiting,
-                                                    waitSeconds: options.timeoutSeconds / 2, store: store, operation: operation))]
+                                                    waitSeconds: options.timeoutSeconds / 2, settings: settings, store: store,
+                                                    operation: operation))]
             } catch {
                 decisionError = error
                 plan = [-1]
@@ -78,18 +85,20 @@ extension Communicator {
     }
 
     /// Joins a running job through its store (the one its launcher serves): takes a ticket,
-    /// waits until the job's ranks admit it (``admitJoining(maximumWorldSize:awaiting:)``) or `timeout`
+    /// waits until the job's ranks admit it (``admitJoining(maximumWorldSize:awaiting:settings:)``) or `timeout`
     /// passes, then connects to them. The new rank comes after the job's ranks. If an admission
     /// fails (a rank of the job was lost meanwhile), takes a new ticket and waits for the next,
     /// within the same `timeout`. `store` stays the caller's (it is not closed with the
-    /// communicator).
+    /// communicator). `settings` must be the job's (``admitJoining(maximumWorldSize:awaiting:settings:)``):
+    /// a joiner whose settings differ is refused with a ``CollectivesError/Kind/configuration``
+    /// error whose ``CollectivesError/differingSetting`` names the setting.
     public static func join(store: any Store, options: CommunicatorOptions = CommunicatorOptions(),
-                            timeout: Duration = .seconds(600)) throws(CollectivesError) -> Communicator {
+                            timeout: Duration = .seconds(600), settings: [String: String] = [:]) throws(CollectivesError) -> Communicator {
         let operation = "joining a running job"
         let seconds = timeout.inSeconds
         let deadline = Deadline.after(seconds: seconds)
         while true {
-            let (ticket, admission) = try JoinTickets.awaitAdmission(store: store, deadline: deadline, seconds: seconds,
+            let (ticket, admission) = try JoinTickets.awaitAdmission(store: store, settings: settings, deadline: deadline, seconds: seconds,
                                                                       connectSeconds: options.timeoutSeconds, operation: operation)
             guard let admission else { continue }
             do {
@@ -107,12 +116,12 @@ extension Communicator {
         }
     }
 
-    /// ``join(store:options:timeout:)`` through the store a launcher serves: `MASTER_ADDR`,
+    /// ``join(store:options:timeout:settings:)`` through the store a launcher serves: `MASTER_ADDR`,
     /// `MASTER_PORT` and `COLLECTIVES_JOB_SECRET` as the job's ranks have them (no `RANK` or
     /// `WORLD_SIZE`: the job assigns them), `COLLECTIVES_TIMEOUT` for the connections. The
     /// store connection closes with the communicator.
-    public static func joinFromEnvironment(options: CommunicatorOptions = CommunicatorOptions(),
-                                           timeout: Duration = .seconds(600)) throws(CollectivesError) -> Communicator {
+    public static func joinFromEnvironment(options: CommunicatorOptions = CommunicatorOptions(), timeout: Duration = .seconds(600),
+                                           settings: [String: String] = [:]) throws(CollectivesError) -> Communicator {
         let environment = ProcessEnvironment.current()
         let operation = "joining a running job"
         func invalid(_ reason: String) -> CollectivesError { CollectivesError(.configuration, rank: nil, operation: operation, reason: reason) }
@@ -139,7 +148,7 @@ extension Communicator {
             throw CollectivesError(.rendezvous, rank: nil, operation: operation, reason: "cannot reach the job's store at \(host):\(port): \(error)")
         }
         do {
-            let communicator = try join(store: store, options: options, timeout: timeout)
+            let communicator = try join(store: store, options: options, timeout: timeout, settings: settings)
             communicator.bootstrapped?.adoptStore()
             return communicator
         } catch {
@@ -178,11 +187,11 @@ package enum JoinTickets {
     /// wait), decides the successor (unless a shrink of the generation decided first: then the
     /// tickets are handed back and the admission fails), writes each ticket's admission, and
     /// returns how many were admitted.
-    package static func admit(generation: Int, worldSize: Int, room: Int, awaiting: Int, waitSeconds: Double, store: any Store,
-                      operation: String) throws(CollectivesError) -> Int {
+    package static func admit(generation: Int, worldSize: Int, room: Int, awaiting: Int, waitSeconds: Double,
+                              settings: [String: String] = [:], store: any Store, operation: String) throws(CollectivesError) -> Int {
         do {
             let (claimed, examined) = try claimWaitingTickets(in: store, room: room, awaiting: awaiting, waitSeconds: waitSeconds,
-                                                              operation: operation)
+                                                              settings: settings, operation: operation)
             guard !claimed.isEmpty else {
                 if examined > 0 { _ = try store.add(ElasticKeys.examined, Int64(examined)) }
                 return 0
@@ -210,7 +219,7 @@ package enum JoinTickets {
     /// not count); returns the tickets claimed and how many tickets were looked at. On a
     /// timeout the claimed tickets are handed back.
     static func claimWaitingTickets(in store: any Store, room: Int, awaiting: Int, waitSeconds: Double,
-                                    operation: String) throws -> (claimed: [Int64], examined: Int) {
+                                    settings: [String: String], operation: String) throws -> (claimed: [Int64], examined: Int) {
         let first = try store.add(ElasticKeys.examined, 0) + 1
         let wanted = Swift.min(awaiting, room)
         let deadline = Deadline.after(seconds: waitSeconds)
@@ -219,7 +228,10 @@ package enum JoinTickets {
         while true {
             let tickets = try store.add(ElasticKeys.tickets, 0)
             while next <= tickets && claimed.count < room {
-                if try store.add(ElasticKeys.claim(ticket: next), 1) == 1 { claimed.append(next) }
+                if try store.add(ElasticKeys.claim(ticket: next), 1) == 1,
+                   try acceptsSettings(of: next, jobSettings: settings, store: store, waitSeconds: waitSeconds) {
+                    claimed.append(next)
+                }
                 next += 1
             }
             if claimed.count >= wanted { return (claimed, Int(next - first)) }
@@ -230,6 +242,47 @@ package enum JoinTickets {
             }
             sleepSeconds(0.02)
         }
+    }
+
+    /// Whether claimed ticket `ticket`'s settings are the job's; if not, tells its joiner so (it
+    /// stops, naming the setting). A joiner writes its settings right after taking its ticket.
+    static func acceptsSettings(of ticket: Int64, jobSettings: [String: String], store: any Store, waitSeconds: Double) throws -> Bool {
+        let joiner = try settingsWritten(for: ticket, store: store, waitSeconds: Swift.min(waitSeconds, 2))
+        guard let difference = firstDifference(job: jobSettings, joiner: joiner) else { return true }
+        let encoded = String(decoding: try JSONEncoder().encode([difference.name, difference.job ?? "", difference.joiner ?? "",
+                                                                  difference.job == nil ? "-" : "+", difference.joiner == nil ? "-" : "+"]),
+                             as: UTF8.self)
+        try store.set(ElasticKeys.admission(ticket: ticket), string: ElasticKeys.refusedPrefix + encoded)
+        return false
+    }
+
+    /// The settings ticket `ticket`'s process wrote; one that wrote none within `waitSeconds` of
+    /// taking it (gone, or not a joiner) or wrote something else has a setting saying so.
+    static func settingsWritten(for ticket: Int64, store: any Store, waitSeconds: Double) throws(RendezvousError) -> [String: String] {
+        var text: String?
+        do {
+            text = try store.getString(ElasticKeys.settings(ticket: ticket), deadline: Deadline.after(seconds: waitSeconds))
+        } catch .timedOut {
+            text = nil
+        }
+        guard let text else { return ["(settings)": "none written"] }
+        return (try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))) ?? ["(settings)": "unreadable: \(text)"]
+    }
+
+    /// The first setting, by name, that the two sides do not have alike.
+    static func firstDifference(job: [String: String], joiner: [String: String]) -> CollectivesError.SettingDifference? {
+        for name in Set(job.keys).union(joiner.keys).sorted() where job[name] != joiner[name] {
+            return CollectivesError.SettingDifference(name: name, job: job[name], joiner: joiner[name])
+        }
+        return nil
+    }
+
+    /// The difference a refused admission carries.
+    static func refusal(_ text: String) -> CollectivesError.SettingDifference? {
+        guard text.hasPrefix(ElasticKeys.refusedPrefix),
+              let fields = try? JSONDecoder().decode([String].self, from: Data(text.dropFirst(ElasticKeys.refusedPrefix.count).utf8)),
+              fields.count == 5 else { return nil }
+        return CollectivesError.SettingDifference(name: fields[0], job: fields[3] == "+" ? fields[1] : nil, joiner: fields[4] == "+" ? fields[2] : nil)
     }
 
     /// Tells the joiners of `tickets` to take new ones, and counts `examined` tickets as dealt with.
@@ -255,13 +308,15 @@ package enum JoinTickets {
     /// the ticket up, unless rank 0 claimed it first: its admission is then on the way and is
     /// waited for `connectSeconds` more). Returns the ticket and its admission, or nil when it
     /// was handed back (take a new one).
-    static func awaitAdmission(store: any Store, deadline: Deadline, seconds: Double, connectSeconds: Double,
+    static func awaitAdmission(store: any Store, settings: [String: String], deadline: Deadline, seconds: Double, connectSeconds: Double,
                                operation: String) throws(CollectivesError) -> (Int64, Admission?) {
         let ticket: Int64
         var text: String?
         var gaveUp = false
         do {
             ticket = try store.add(ElasticKeys.tickets, 1)
+            let encoded = (try? JSONEncoder().encode(settings)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+            try store.set(ElasticKeys.settings(ticket: ticket), string: encoded)
             do {
                 text = try store.getString(ElasticKeys.admission(ticket: ticket), deadline: deadline)
             } catch .timedOut {
@@ -279,6 +334,12 @@ package enum JoinTickets {
                                    reason: "ticket \(ticket) was not admitted within \(seconds) s: the job may have ended, or be at its maximum size")
         }
         if text == ElasticKeys.requeue { return (ticket, nil) }
+        if let difference = refusal(text) {
+            var error = CollectivesError(.configuration, rank: nil, operation: operation,
+                                         reason: "the job refused ticket \(ticket): its setting \(difference.name) is \(difference.job ?? "(not set)"), this process has \(difference.joiner ?? "(not set)")")
+            error.differingSetting = difference
+            throw error
+        }
         let fields = text.split(separator: ",").compactMap { Int($0) }
         guard fields.count == 3 else {
             throw CollectivesError(.rendezvous, rank: nil, operation: operation, reason: "the job's store holds a malformed admission for ticket \(ticket)")

@@ -55,7 +55,7 @@ public final class Communicator: @unchecked Sendable {
     /// serves it, its server); kept for the communicator's lifetime.
     let bootstrapped: Bootstrapped?
     /// How many times the job has shrunk or grown to reach this communicator
-    /// (``shrink(grace:)``, ``admitJoining(maximumWorldSize:awaiting:)``).
+    /// (``shrink(grace:)``, ``admitJoining(maximumWorldSize:awaiting:settings:)``).
     var elasticGeneration = 0
     /// The store where the job's ranks agree on shrinking and growing: the one the first
     /// communicator was bootstrapped through (later ones are bootstrapped under prefixes of it).

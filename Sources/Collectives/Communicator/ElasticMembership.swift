@@ -6,7 +6,7 @@ import CollectivesSystem
 ///
 /// A job's communicators form a chain of generations: the launcher's is generation 0, and each
 /// generation g has at most one successor, g + 1, decided once, by whoever adds 1 to
-/// ``next(_:)`` first: rank 0 admitting joiners (``Communicator/admitJoining(maximumWorldSize:awaiting:)``)
+/// ``next(_:)`` first: rank 0 admitting joiners (``Communicator/admitJoining(maximumWorldSize:awaiting:settings:)``)
 /// or the first survivor of a shrink to finish waiting (``Communicator/shrink(grace:)``). The
 /// decision is written to ``successor(_:)`` before anyone connects under the new generation, so
 /// every rank learns it from the store, which outlives ranks, and never from a collective that
@@ -35,6 +35,11 @@ package enum ElasticKeys {
     package static func claim(ticket: Int64) -> String { "elastic/join/claim/\(ticket)" }
     /// The admission of a ticket whose admission failed: its joiner takes a new ticket.
     package static let requeue = "requeue"
+    /// The settings ticket `ticket`'s process joins with, which the job compares with its own.
+    package static func settings(ticket: Int64) -> String { "elastic/join/settings/\(ticket)" }
+    /// The admission of a ticket refused for a setting: `refused;` and the JSON of the
+    /// difference.
+    package static let refusedPrefix = "refused;"
 }
 
 /// What a generation became: joiners admitted (every old rank goes on under its number, and

@@ -263,8 +263,9 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
     }
 
     /// Reads a single-copy frame's payload from the sender's process into the receive's buffer.
-    /// The sender's segment must still be open afterwards: a sender that failed may have freed
-    /// the buffer, so what was read is then not trusted.
+    /// The sender's segment must still be open, and the sender alive by its pidfd, afterwards:
+    /// a sender that failed may have freed the buffer, and one that died may have left its pid
+    /// to another process, so what was read is then not trusted.
     private func readPayload(of frame: Frame, from peer: Int) -> TransportError? {
         let segment = segments[peer]
         let (address, length) = (UInt64(littleEndian: frame.descriptor.0), UInt64(littleEndian: frame.descriptor.1))
@@ -283,7 +284,9 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
             }
             done += n
         }
-        if segment.isClosed {
+        // The read went by pid: if the sender died meanwhile, its pid may already name another
+        // process, whose memory was read. Its pidfd tells, whatever the pid names now.
+        if segment.isClosed || !segment.ownerIsAlive {
             return TransportError(.peerGone, rank: rank, peer: peer, operation: "receive", peerAddress: "pid \(segment.ownerPID)")
         }
         return nil
