@@ -40,7 +40,7 @@ public enum HandshakeDrop: String, Sendable, CaseIterable {
 /// conclude) side by side on one thread, bounded: at most `maximumPending` unfinished
 /// exchanges, each given `stepTimeoutSeconds` per step. When more arrive, the oldest one that has
 /// not sent its opening bytes yet is dropped (else the oldest), so silent connections cannot keep
-/// a real peer out; a peer that is dropped all the same connects again. When `accept` fails for
+/// a real peer out; a peer that is dropped all the same before its answer connects again (after it, set-up fails). When `accept` fails for
 /// want of descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`), the listener drops
 /// its oldest unfinished exchange, pauses (10 ms, doubling to 1 s) and goes on.
 ///

@@ -35,6 +35,16 @@ func rdmaDevicePresent() -> Bool {
 }
 
 /// What a finished process printed and how it ended.
+/// Checks that each of `ranks` ranks printed its summary line, `rank r of n: N passed, 0 failed`,
+/// with exactly the `passed` checks expected (a run that silently did fewer checks fails).
+func expectSummaries(_ output: String, ranks: Int, passed: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+    for rank in 0..<ranks {
+        let line = "rank \(rank) of \(ranks): \(passed) passed, 0 failed"
+        let found = output.split(separator: "\n").contains { $0.hasSuffix(line) }
+        #expect(found, "no line ending in \"\(line)\" in:\n\(output)", sourceLocation: sourceLocation)
+    }
+}
+
 struct Finished {
     var status: Int32
     var output: String
@@ -113,6 +123,26 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         let summaries = result.output.split(separator: "\n").filter { $0.contains(" passed, 0 failed") }
         #expect(summaries.count == ranks, "\(result.output)")
         #expect(result.output.contains("connected (\(transport))"), "the job did not run over \(transport)")
+    }
+
+    /// Ranks in separate PID namespaces that share `/dev/shm` and say the same
+    /// `COLLECTIVES_HOST_ID` do not set up shared memory (it names ranks by pid: liveness, single
+    /// copy and stale segments would all read foreign pids): they count as two hosts and talk
+    /// over TCP, with right results. Before, they shared memory across the namespaces.
+    @Test(.enabled(if: getuid() == 0 && access("/usr/bin/unshare", X_OK) == 0,
+                   "needs root and unshare(1) to start a rank in a PID namespace of its own"))
+    func ranksInSeparatePIDNamespacesDoNotShareMemory() throws {
+        let directory = "/tmp/collectives-pidns-\(getpid())"
+        _ = mkdir(directory, 0o755)
+        defer { _ = system("rm -rf '\(directory)'") }
+        let wrapper = try writeScript(directory + "/rank.sh", "if [ \"$RANK\" = 1 ]; then exec /usr/bin/unshare --pid --fork \"$@\"; else exec \"$@\"; fi")
+        let result = try run([Products.path("collectives-run"), "-n", "2", "--", wrapper, Products.path("collectives-check"),
+                              "--collectives", "all-reduce", "--counts", "0", "3", "1001", "--types", "float32", "--ops", "sum"],
+                             environment: ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_HOST_ID": "one-host", "COLLECTIVES_LOG_LEVEL": "debug"])
+        #expect(result.status == 0, "\(result.output)")
+        expectSummaries(result.output, ranks: 2, passed: 3)
+        #expect(result.output.contains("rank 0: 1 ranks on this host (host 0 of 2)"), "\(result.output)")
+        #expect(result.output.contains("rank 1: 1 ranks on this host (host 1 of 2)"), "\(result.output)")
     }
 
     /// The collectives over RDMA verbs, where a device exists; skipped (saying why) elsewhere.

@@ -30,11 +30,16 @@ extension SharedMemoryTransport {
     /// What identifies "the same host" for shared memory: the kernel's boot id and this
     /// process's PID, mount and IPC namespaces (ranks in different containers on one machine
     /// cannot share `/dev/shm` or see each other's processes). `COLLECTIVES_HOST_ID`, where set,
-    /// replaces it.
+    /// replaces the boot id and the mount and IPC namespaces, but not the PID namespace: shared
+    /// memory names its ranks by pid (liveness through pidfds, single copy, stale segments), so
+    /// ranks in separate PID namespaces never share it, whatever they share of `/dev/shm`; they
+    /// count as separate hosts and talk over TCP.
     public static func localityKey() -> String {
         // An operator's word for which host this is (containers that share memory, tests
-        // that emulate hosts) wins over what the kernel says.
-        if let host = getenv("COLLECTIVES_HOST_ID").map({ String(cString: $0) }), !host.isEmpty { return "host-id/" + host }
+        // that emulate hosts) wins over what the kernel says, except for the PID namespace.
+        if let host = getenv("COLLECTIVES_HOST_ID").map({ String(cString: $0) }), !host.isEmpty {
+            return "host-id/" + host + "/" + namespaceIdentity("pid")
+        }
         var parts: [String] = []
         if let file = fopen("/proc/sys/kernel/random/boot_id", "r") {
             var buffer = [CChar](repeating: 0, count: 64)
@@ -43,12 +48,15 @@ extension SharedMemoryTransport {
             }
             fclose(file)
         }
-        for namespace in ["pid", "mnt", "ipc"] {
-            var buffer = [CChar](repeating: 0, count: 128)
-            let n = readlink("/proc/self/ns/\(namespace)", &buffer, 127)
-            parts.append(n > 0 ? String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?")
-        }
+        for namespace in ["pid", "mnt", "ipc"] { parts.append(namespaceIdentity(namespace)) }
         return parts.joined(separator: "/")
+    }
+
+    /// This process's namespace of kind `namespace` (`pid:[4026531836]`), or `?`.
+    static func namespaceIdentity(_ namespace: String) -> String {
+        var buffer = [CChar](repeating: 0, count: 128)
+        let n = readlink("/proc/self/ns/\(namespace)", &buffer, 127)
+        return n > 0 ? String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
     }
 
     /// Sets up shared memory among the ranks of a group that are all on this host.
