@@ -45,6 +45,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         // `swift package generate-documentation` (scripts/docs.sh): the DocC catalog of Collectives.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
+        // Property-based tests of every collective against a sequential reference (tests only).
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         .target(
@@ -188,6 +190,14 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Transport groups whose ranks are threads of the test process (TCP, shared memory, routed),
+        // for the test targets; in no product.
+        .target(
+            name: "CollectivesTestSupport",
+            dependencies: ["CollectivesTransport", "CollectivesSystem"],
+            path: "Tests/CollectivesTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "CollectivesSystemTests",
             dependencies: ["CollectivesSystem"],
@@ -195,7 +205,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CollectivesTransportTests",
-            dependencies: ["CollectivesTransport", "CollectivesSystem"],
+            dependencies: ["CollectivesTransport", "CollectivesSystem", "CollectivesTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -206,7 +216,9 @@ let package = Package(
         .testTarget(
             name: "CollectivesTests",
             dependencies: ["Collectives", "CollectivesTransport", "CollectivesRendezvous", "CollectivesVerification",
-                           .product(name: "MetricsTestKit", package: "swift-metrics")],
+                           "CollectivesSystem", "CollectivesTestSupport",
+                           .product(name: "MetricsTestKit", package: "swift-metrics"),
+                           .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -3,7 +3,8 @@
 # pkg-config to find them), and the RDMA verbs header (libibverbs-dev; the library itself is
 # loaded at run time when present, so builds without it still work, without verbs support).
 # With --with-data, also Fashion-MNIST, the demo's default data; with --for-tests, iproute2 (the
-# tests make network namespaces), OpenMPI's mpirun and Slurm with munge (they start ranks with them).
+# tests make network namespaces), OpenMPI's mpirun and Slurm with munge (they start ranks with them),
+# and spin (the membership model).
 # Swift itself (6.1 or later) must be on PATH: see README.md.
 set -euo pipefail
 packages=()
@@ -19,6 +20,9 @@ fi
 if [ "${1:-}" = "--for-tests" ]; then
     command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 || packages+=(iproute2)
     command -v mpirun >/dev/null 2>&1 || packages+=(openmpi-bin)
+    # The membership protocol's Promela model (scripts/check-models.sh).
+    command -v spin >/dev/null 2>&1 || packages+=(spin)
+    command -v unshare >/dev/null 2>&1 || packages+=(util-linux)
     # and under a one-node Slurm (scripts/one-node-slurm.sh).
     command -v srun >/dev/null 2>&1 && command -v slurmd >/dev/null 2>&1 && command -v slurmctld >/dev/null 2>&1 \
         && command -v munged >/dev/null 2>&1 || packages+=(slurmctld slurmd slurm-client munge)

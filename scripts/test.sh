@@ -1,14 +1,39 @@
 #!/usr/bin/env bash
-# Sets up and runs every test: unit, in-process ranks, TCP ranks as threads, real processes
-# started by collectives-run, and the late-rank scenario under AddressSanitizer; then builds the
-# DocC catalog, which must have no warnings. Release mode: the large all-reduce checks need
-# optimized code.
+# The tests, in two tiers (a third, scripts/soak.sh, is run by hand before a release):
+#
+#   bash scripts/test.sh          the full tier, README's and CI's command: sets up, builds in
+#                                 release (the large checks need optimized code), then the
+#                                 membership model (spin), the late-rank scenario under
+#                                 AddressSanitizer, every test (unit, in-process, TCP ranks as
+#                                 threads, property-based, real processes, emulated hosts,
+#                                 mpirun, Slurm), the in-process and TCP-thread suites under
+#                                 ThreadSanitizer, and the DocC catalog, which must have no warning.
+#   bash scripts/test.sh --fast   the edit-test loop: unit, in-process, property-based and TCP-thread
+#                                 tests, and one process run per transport (under 3 minutes
+#                                 after the build on 2 cores).
+#
+# Random tests print their seed; COLLECTIVES_TEST_SEED=N replays one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+tier=full
+case "${1:-}" in
+    --fast) tier=fast ;;
+    "") ;;
+    *) echo "usage: bash scripts/test.sh [--fast]" >&2; exit 2 ;;
+esac
 bash scripts/setup.sh --for-tests
 swift build -c release --build-tests
+if [ "$tier" = fast ]; then
+    swift test -c release --skip-build --skip "MultiProcessTests\."
+    swift test -c release --skip-build --filter "QuickProcessTests"
+    exit
+fi
+# The membership protocol's model: today's must pass exhaustively, the old one must fail.
+bash scripts/check-models.sh
 # A failed call must never write into the caller's buffer afterwards: checked under AddressSanitizer.
 bash scripts/asan-check.sh
 swift test -c release --skip-build
+# The threads of one process (in-process ranks, TCP ranks as threads) race-free under ThreadSanitizer.
+bash scripts/tsan-check.sh
 # The documentation builds without a warning.
 bash scripts/docs.sh

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CollectivesSystem
+import CollectivesTestSupport
 import CollectivesTransport
 import Synchronization
 import Testing
@@ -14,69 +15,13 @@ func connectedTCPPair(jobID: UInt64 = 42, streams: Int = 1, stripeThreshold: Int
     settings.stripeThresholdBytes = stripeThreshold
     settings.authenticateFrames = authenticateFrames
     if authenticateFrames { settings.secret = JobSecret("frames") }
-    let options = settings
-    let listeners = try (0..<2).map { _ in try Socket.listen(on: .loopback(port: 0)) }
-    let addresses = try listeners.map { try $0.localAddress() }
-    let results = Mutex<[Result<TCPTransport, TransportError>?]>([nil, nil])
-    let threads = (0..<2).map { rank in
-        SystemThread(name: "rank \(rank)") {
-            let result = Result { () throws(TransportError) in
-                try TCPTransport.establish(rank: rank, worldSize: 2, jobID: jobID, listener: listeners[rank],
-                                           peerAddresses: addresses, options: options, deadline: .after(seconds: 10))
-            }
-            results.withLock { $0[rank] = result }
-        }
-    }
-    for t in threads { t.join() }
-    for l in listeners { l.close() }
-    return try results.withLock { try $0.map { try $0!.get() } }
-}
-
-/// An all-gather between threads that play ranks, for setting up shared memory in one process.
-final class ExchangeBoard: @unchecked Sendable {
-    private let lock = ConditionLock()
-    private var rounds: [[[UInt8]?]] = []
-    private var calls: [Int]
-    let worldSize: Int
-
-    init(worldSize: Int) {
-        self.worldSize = worldSize
-        calls = Array(repeating: 0, count: worldSize)
-    }
-
-    func allGather(rank: Int, _ bytes: [UInt8]) -> [[UInt8]] {
-        lock.withLock {
-            let round = calls[rank]
-            calls[rank] += 1
-            while rounds.count <= round { rounds.append(Array(repeating: nil, count: worldSize)) }
-            rounds[round][rank] = bytes
-            lock.broadcast()
-            while rounds[round].contains(where: { $0 == nil }) { _ = lock.wait(until: .after(seconds: 10)) }
-            return rounds[round].map { $0! }
-        }
-    }
+    return try TestGroups.tcp(worldSize: 2, options: settings, jobID: jobID)
 }
 
 /// `worldSize` shared-memory transports in this process, made by one thread per rank.
 func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, singleCopyBytes: Int = 0,
                        jobID: UInt64 = .random(in: 1...UInt64.max)) throws -> [SharedMemoryTransport] {
-    let board = ExchangeBoard(worldSize: worldSize)
-    let results = Mutex<[Result<SharedMemoryTransport, TransportError>?]>(Array(repeating: nil, count: worldSize))
-    var settings = SharedMemoryOptions()
-    settings.ringBytes = ringBytes
-    settings.singleCopyBytes = singleCopyBytes
-    let options = settings
-    let threads = (0..<worldSize).map { rank in
-        SystemThread(name: "rank \(rank)") {
-            let result = Result { () throws(TransportError) in
-                try SharedMemoryTransport.establish(rank: rank, worldSize: worldSize, jobID: jobID, options: options,
-                                                    allGather: { board.allGather(rank: rank, $0) })
-            }
-            results.withLock { $0[rank] = result }
-        }
-    }
-    for t in threads { t.join() }
-    return try results.withLock { try $0.map { try $0!.get() } }
+    try TestGroups.sharedMemory(worldSize: worldSize, ringBytes: ringBytes, singleCopyBytes: singleCopyBytes, jobID: jobID)
 }
 
 /// The contract of ``Transport`` checked on each implementation.
@@ -90,7 +35,13 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, singleCopy
          // Shared memory with every byte through the ring (the default), and with single copy from 128 KiB.
          ("shm", try sharedMemoryGroup()), ("shm, single copy", try sharedMemoryGroup(singleCopyBytes: 128 << 10)),
          // The RDMA transport's protocol over in-memory queue pairs, with rings small enough to wrap.
-         ("verbs protocol", try InMemoryVerbsFabric(worldSize: 2, ringBytes: 48 << 10).makeGroup(depth: 16))]
+         ("verbs protocol", try InMemoryVerbsFabric(worldSize: 2, ringBytes: 48 << 10).makeGroup(depth: 16)),
+         // The routed shm+tcp transport of three ranks on two emulated hosts: ranks 0 and 1 on one
+         // host (their pair over shared memory, rank 0's pair with rank 2 over TCP), then on two
+         // (their pair over TCP, each with shared memory to a third). A failure on either medium
+         // fails the whole transport. The third rank is closed with the pair.
+         ("shm+tcp, pair inside a host", try TestGroups.routed(worldSize: 3, hostOf: { $0 == 2 ? 1 : 0 })),
+         ("shm+tcp, pair across hosts", try TestGroups.routed(worldSize: 3, hostOf: { $0 == 1 ? 1 : 0 }))]
     }
 
     @Test func orderingLargeAndZeroLengthMessages() throws {

@@ -1,11 +1,14 @@
+import CollectivesSystem
 import CollectivesTransport
 import Testing
 
 /// The RDMA verbs path as far as it runs without a device: the loader with the library present
 /// and absent, device discovery, the out-of-band encoding and the queue-pair state machine.
 @Suite struct VerbsTests {
-    @Test func anAbsentLibraryIsReportedByName() {
-        guard VerbsLibrary.isBuilt else { return }
+    @Test(.enabled(if: VerbsLibrary.isBuilt || ProcessEnvironment.current()["CI"] == "true",
+                   "built without libibverbs headers (scripts/setup.sh installs libibverbs-dev): no loader to test"))
+    func anAbsentLibraryIsReportedByName() {
+        #expect(VerbsLibrary.isBuilt, "built without libibverbs headers, which scripts/setup.sh installs")
         let availability = RDMAAvailability.probe(libraryPath: "libibverbs-that-does-not-exist.so.1")
         #expect(!availability.usable)
         #expect(availability.reason.contains("cannot load libibverbs-that-does-not-exist.so.1"), "\(availability.reason)")

@@ -22,7 +22,7 @@ extension MultiProcessTests {
                              environment: ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_LOG_LEVEL": "debug",
                                            "COLLECTIVES_LATENCY_US": "50", "COLLECTIVES_BANDWIDTH_GBPS": "1"], timeout: 600)
         #expect(result.status == 0, "\(result.output)")
-        #expect(result.output.split(separator: "\n").filter { $0.contains(" passed, 0 failed") }.count == 6, "\(result.output)")
+        expectSummaries(result.output, ranks: 6, passed: allCollectivesChecks(algorithms: 2, counts: 5, opsPerType: [2, 2]))
         #expect(result.output.contains("rank 0: shared memory with ranks [2, 4] on this host, TCP with ranks [1, 3, 5]"), "\(result.output)")
         #expect(result.output.contains("rank 5: shared memory with ranks [1, 3] on this host, TCP with ranks [0, 2, 4]"), "\(result.output)")
         #expect(result.output.contains("over 6 ranks: hierarchical"), "auto never chose the hierarchical all-reduce: \(result.output)")
@@ -116,7 +116,8 @@ extension MultiProcessTests {
                     "\(result.output)")
         }
         #expect(result.output.split(separator: "\n").filter { $0.contains("secret-here-not-on-command-line") }.count == 3, "\(result.output)")
-        #expect(result.output.split(separator: "\n").filter { $0.contains(" passed, 0 failed") }.count == 3, "\(result.output)")
+        // all-reduce and broadcast of 3 counts.
+        expectSummaries(result.output, ranks: 3, passed: 6)
 
         // An agent named like ssh gets one shell line, as ssh passes it to the remote shell:
         // arguments with spaces, quotes and shell characters arrive as they were given.
@@ -227,12 +228,9 @@ extension MultiProcessTests {
     /// Two emulated hosts of two ranks each, 1 Gbit/s links, the ranks started by the launcher
     /// through a namespace agent: pairs inside a host use shared memory and pairs across TCP,
     /// every collective is right, and the demo trains to identical parameters on every rank.
-    @Test func acrossEmulatedHostsThroughTheLauncher() throws {
-        guard let cluster = EmulatedCluster.make(hosts: 2, rate: "1gbit") else {
-            #expect(ProcessEnvironment.current()["CI"] == nil, "CI runs as root with iproute2: emulated hosts must work there")
-            print("skipped: emulated hosts need root and iproute2 (ip, tc)")
-            return
-        }
+    @Test(Capability.required(Capability.namespaces, "emulated hosts need root and iproute2 (ip, tc)"))
+    func acrossEmulatedHostsThroughTheLauncher() throws {
+        let cluster = try #require(EmulatedCluster.make(hosts: 2, rate: "1gbit"), "the emulated hosts could not be made")
         defer { cluster.remove() }
         let launch = [Products.path("collectives-run"), "--hosts", "\(cluster.names[0]):2,\(cluster.names[1]):2",
                       "--launch-agent", EmulatedCluster.agent, "--master-addr", cluster.bridgeAddress, "--"]
@@ -240,7 +238,7 @@ extension MultiProcessTests {
                                        "--counts", "0", "3", "1001", "300007", "--types", "float32", "--ops", "sum", "average"],
                              environment: ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_LOG_LEVEL": "debug"], timeout: 300)
         #expect(result.status == 0, "\(result.output)")
-        #expect(result.output.split(separator: "\n").filter { $0.contains(" passed, 0 failed") }.count == 4, "\(result.output)")
+        expectSummaries(result.output, ranks: 4, passed: allCollectivesChecks(algorithms: 2, counts: 4, opsPerType: [2]))
         #expect(result.output.contains("rank 0: shared memory with ranks [1] on this host, TCP with ranks [2, 3]"), "\(result.output)")
         #expect(result.output.contains("rank 3: shared memory with ranks [2] on this host, TCP with ranks [0, 1]"), "\(result.output)")
         // Each rank advertised its namespace's address (the local end of its store connection).
@@ -254,7 +252,7 @@ extension MultiProcessTests {
                                           "--types", "float32", "--ops", "sum"],
                                environment: ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_LOG_LEVEL": "debug"], timeout: 300)
         #expect(overIPv6.status == 0, "\(overIPv6.output)")
-        #expect(overIPv6.output.split(separator: "\n").filter { $0.contains(" passed, 0 failed") }.count == 4, "\(overIPv6.output)")
+        expectSummaries(overIPv6.output, ranks: 4, passed: allCollectivesChecks(counts: 3, opsPerType: [1]))
         #expect(overIPv6.output.contains("rank 2: listening on [\(ipv6)::2]:"), "\(overIPv6.output)")
 
         let data = "/tmp/collectives-hosts-train-\(getpid())"
@@ -273,17 +271,11 @@ extension MultiProcessTests {
     /// that behaves as `ssh` does (the host, then words joined into a command for a shell in that
     /// namespace): the library reads OpenMPI's variables, each host's ranks share memory, and the
     /// collectives and the demo run across.
-    @Test func acrossEmulatedHostsThroughMpirun() throws {
-        guard access("/usr/bin/mpirun", X_OK) == 0 else {
-            #expect(ProcessEnvironment.current()["CI"] == nil, "CI installs openmpi-bin (scripts/setup.sh --for-tests)")
-            print("skipped: no /usr/bin/mpirun (Debian's openmpi-bin)")
-            return
-        }
-        guard let cluster = EmulatedCluster.make(hosts: 2, rate: "1gbit") else {
-            #expect(ProcessEnvironment.current()["CI"] == nil, "CI runs as root with iproute2: emulated hosts must work there")
-            print("skipped: emulated hosts need root and iproute2 (ip, tc)")
-            return
-        }
+    @Test(Capability.required(Capability.mpirun && Capability.namespaces,
+                              "needs /usr/bin/mpirun (Debian's openmpi-bin), and root with iproute2 for the emulated hosts"))
+    func acrossEmulatedHostsThroughMpirun() throws {
+        #expect(Capability.mpirun, "no /usr/bin/mpirun: scripts/setup.sh --for-tests installs openmpi-bin")
+        let cluster = try #require(EmulatedCluster.make(hosts: 2, rate: "1gbit"), "the emulated hosts could not be made")
         defer { cluster.remove() }
         let directory = "/tmp/collectives-mpirun-\(getpid())"
         _ = mkdir(directory, 0o755)
@@ -303,7 +295,7 @@ extension MultiProcessTests {
         let result = try run(mpirun + [Products.path("collectives-check"), "--collectives", "all", "--counts", "0", "3", "1001", "300007",
                                        "--types", "float32", "--ops", "sum"], environment: environment, timeout: 300)
         #expect(result.status == 0, "\(result.output)")
-        #expect(result.output.split(separator: "\n").filter { $0.contains(" passed, 0 failed") }.count == 4, "\(result.output)")
+        expectSummaries(result.output, ranks: 4, passed: allCollectivesChecks(counts: 4, opsPerType: [1]))
         #expect(result.output.contains("rank 1: shared memory with ranks [0] on this host, TCP with ranks [2, 3]"), "\(result.output)")
         #expect(result.output.contains("rank 2: shared memory with ranks [3] on this host, TCP with ranks [0, 1]"), "\(result.output)")
 
@@ -320,16 +312,10 @@ extension MultiProcessTests {
     /// starts the checker, the benchmark and the demo; the library takes rank, world, the store's
     /// address (the job's first node, a port from the job id) and the ranks per host from Slurm's
     /// variables alone.
-    @Test func underSlurm() throws {
-        let tools = ["srun", "sinfo", "slurmctld", "slurmd", "munged"]
-        let missing = tools.filter { tool in
-            !["/usr/bin/", "/usr/sbin/", "/bin/", "/sbin/"].contains { access($0 + tool, X_OK) == 0 }
-        }
-        guard missing.isEmpty, getuid() == 0 else {
-            #expect(ProcessEnvironment.current()["CI"] == nil, "CI installs Slurm and munge (scripts/setup.sh --for-tests) and runs as root")
-            print("skipped: a one-node Slurm needs root and \(missing.isEmpty ? "" : "the missing ")\(missing.joined(separator: ", ")) (Debian: slurmctld slurmd slurm-client munge)")
-            return
-        }
+    @Test(Capability.required(Capability.slurm, "a one-node Slurm needs root and srun, sinfo, slurmctld, slurmd, munged (Debian: slurmctld slurmd slurm-client munge)"))
+    func underSlurm() throws {
+        let missing = Capability.slurmTools.filter { !Capability.tool($0) }
+        try #require(missing.isEmpty && Capability.root, "missing for Slurm: \(missing), root: \(Capability.root)")
         let directory = "/tmp/collectives-slurm-\(getpid())"
         let script = Products.repositoryRoot + "/scripts/one-node-slurm.sh"
         defer {
@@ -337,10 +323,7 @@ extension MultiProcessTests {
             _ = system("rm -rf '\(directory)'")
         }
         let up = try run(["/bin/bash", script, "up", directory, "4"], timeout: 60)
-        guard up.status == 0 else {
-            Issue.record("the one-node Slurm did not start: \(up.output)")
-            return
-        }
+        try #require(up.status == 0, "the one-node Slurm did not start: \(up.output)")
         // srun passes its environment on; the ranks get none of the other launchers' variables.
         let environment = ["SLURM_CONF": directory + "/slurm.conf", "COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_LOG_LEVEL": "debug"]
         let srun = ["/usr/bin/srun", "-n", "4", "--time", "5"]
@@ -348,7 +331,7 @@ extension MultiProcessTests {
                                     Products.path("collectives-check"), "--collectives", "all", "--counts", "0", "3", "1001",
                                     "--types", "float32", "--ops", "sum"], environment: environment, timeout: 180)
         #expect(check.status == 0, "\(check.output)")
-        #expect(check.output.split(separator: "\n").filter { $0.contains(" passed, 0 failed") }.count == 4, "\(check.output)")
+        expectSummaries(check.output, ranks: 4, passed: allCollectivesChecks(counts: 3, opsPerType: [1]))
         #expect(check.output.contains("4 ranks on this host (host 0 of 1), 4 counted for waits"), "\(check.output)")
 
         let bench = try run(srun + ["/usr/bin/env", "-u", "MASTER_ADDR", "-u", "MASTER_PORT", "-u", "LOCAL_WORLD_SIZE", "-u", "COLLECTIVES_STORE",

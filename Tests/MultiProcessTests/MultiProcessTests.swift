@@ -35,10 +35,41 @@ func rdmaDevicePresent() -> Bool {
 }
 
 /// What a finished process printed and how it ended.
+/// What a test needs of the machine: it runs where that is there, and always under CI
+/// (`CI=true`), whose set-up (scripts/setup.sh --for-tests, root) must provide it, so a missing
+/// capability fails there instead of being skipped. A test never passes by returning early.
+enum Capability {
+    static var underCI: Bool { ProcessEnvironment.current()["CI"] == "true" }
+    static var root: Bool { getuid() == 0 }
+    static func tool(_ name: String) -> Bool {
+        ["/usr/bin/", "/usr/sbin/", "/bin/", "/sbin/"].contains { access($0 + name, X_OK) == 0 }
+    }
+    /// Network namespaces, veth pairs, bridges and `tc`: root and iproute2.
+    static var namespaces: Bool { root && tool("ip") && tool("tc") }
+    static var mpirun: Bool { access("/usr/bin/mpirun", X_OK) == 0 }
+    static let slurmTools = ["srun", "sinfo", "slurmctld", "slurmd", "munged"]
+    static var slurm: Bool { root && slurmTools.allSatisfy(tool) }
+
+    /// Enabled where `available`, and under CI whatever it is.
+    static func required(_ available: Bool, _ reason: Comment) -> ConditionTrait {
+        .enabled(if: available || underCI, reason)
+    }
+}
+
+/// The checks `collectives-check --collectives all` makes, computed here from its arguments (not
+/// by the program): every count, once per algorithm for all-reduce; reduce, reduce-scatter and
+/// split once per operation that applies to each type (`opsPerType`); the seven others
+/// (broadcast, all-gather, all-to-all, gather, scatter, barrier, send-receive) once per type; twice
+/// with `--out-of-place`.
+func allCollectivesChecks(algorithms: Int = 1, counts: Int, opsPerType: [Int], outOfPlace: Bool = false) -> Int {
+    let reductions = opsPerType.reduce(0, +)
+    return counts * (outOfPlace ? 2 : 1) * (algorithms * reductions + 3 * reductions + 7 * opsPerType.count)
+}
+
 /// Checks that each of `ranks` ranks printed its summary line, `rank r of n: N passed, 0 failed`,
 /// with exactly the `passed` checks expected (a run that silently did fewer checks fails).
-func expectSummaries(_ output: String, ranks: Int, passed: Int, sourceLocation: SourceLocation = #_sourceLocation) {
-    for rank in 0..<ranks {
+func expectSummaries(_ output: String, rank only: Int? = nil, ranks: Int, passed: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+    for rank in only.map({ [$0] }) ?? Array(0..<ranks) {
         let line = "rank \(rank) of \(ranks): \(passed) passed, 0 failed"
         let found = output.split(separator: "\n").contains { $0.hasSuffix(line) }
         #expect(found, "no line ending in \"\(line)\" in:\n\(output)", sourceLocation: sourceLocation)
@@ -88,6 +119,29 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
 }
 
 /// Real processes over real TCP sockets, started by the launcher.
+/// One run of every collective across processes per transport: TCP, shared memory, and shared
+/// memory inside two emulated hosts with TCP across (`COLLECTIVES_HOST_ID`, routed). The fast
+/// tier (`scripts/test.sh --fast`) runs these and no other process tests.
+@Suite(.serialized) struct QuickProcessTests {
+    @Test(arguments: ["tcp", "shm", "routed"])
+    func everyCollectiveOverOneTransport(transport: String) throws {
+        let check = Products.path("collectives-check")
+        let arguments = "--collectives all --counts 0 2 1001 70001 --types float32 int32 --ops sum max"
+        let command = transport == "routed"
+            ? ["/bin/sh", "-c", "COLLECTIVES_HOST_ID=h$((RANK % 2)) exec \(check) \(arguments)"]
+            : [check] + arguments.split(separator: " ").map(String.init)
+        var environment = ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_LOG_LEVEL": "debug"]
+        if transport != "routed" { environment["COLLECTIVES_TRANSPORT"] = transport }
+        let result = try run([Products.path("collectives-run"), "-n", "4", "--"] + command, environment: environment, timeout: 300)
+        #expect(result.status == 0, "\(result.output)")
+        expectSummaries(result.output, ranks: 4, passed: allCollectivesChecks(counts: 4, opsPerType: [2, 2]))
+        switch transport {
+        case "routed": #expect(result.output.contains("rank 0: shared memory with ranks [2] on this host, TCP with ranks [1, 3]"), "\(result.output)")
+        default: #expect(result.output.contains("connected (\(transport))"), "\(result.output)")
+        }
+    }
+}
+
 @Suite(.serialized) struct MultiProcessTests {
     @Test(arguments: [2, 3, 4])
     func launcherRunsTheCheckProgram(ranks: Int) throws {
@@ -120,8 +174,8 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
                              environment: ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_TRANSPORT": transport,
                                            "COLLECTIVES_LOG_LEVEL": "debug"], timeout: 600)
         #expect(result.status == 0, "\(result.output)")
-        let summaries = result.output.split(separator: "\n").filter { $0.contains(" passed, 0 failed") }
-        #expect(summaries.count == ranks, "\(result.output)")
+        // float32 and int64 both take sum, average and max.
+        expectSummaries(result.output, ranks: ranks, passed: allCollectivesChecks(algorithms: 5, counts: counts.count, opsPerType: [3, 3], outOfPlace: true))
         #expect(result.output.contains("connected (\(transport))"), "the job did not run over \(transport)")
     }
 
@@ -129,8 +183,7 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
     /// `COLLECTIVES_HOST_ID` do not set up shared memory (it names ranks by pid: liveness, single
     /// copy and stale segments would all read foreign pids): they count as two hosts and talk
     /// over TCP, with right results. Before, they shared memory across the namespaces.
-    @Test(.enabled(if: getuid() == 0 && access("/usr/bin/unshare", X_OK) == 0,
-                   "needs root and unshare(1) to start a rank in a PID namespace of its own"))
+    @Test(Capability.required(Capability.root && Capability.tool("unshare"), "needs root and unshare(1) to start a rank in a PID namespace of its own"))
     func ranksInSeparatePIDNamespacesDoNotShareMemory() throws {
         let directory = "/tmp/collectives-pidns-\(getpid())"
         _ = mkdir(directory, 0o755)
@@ -271,7 +324,7 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
                              environment: ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_TRANSPORT": "shm", "COLLECTIVES_SHM_SINGLE_COPY_BYTES": "4096",
                                            "COLLECTIVES_LOG_LEVEL": "debug"], timeout: 300)
         #expect(result.status == 0, "\(result.output)")
-        #expect(result.output.split(separator: "\n").filter { $0.contains(" passed, 0 failed") }.count == 3, "\(result.output)")
+        expectSummaries(result.output, ranks: 3, passed: allCollectivesChecks(algorithms: 2, counts: 4, opsPerType: [1], outOfPlace: true))
         #expect(result.output.contains("single copy from 4096 bytes on"), "\(result.output)")
     }
 
@@ -282,7 +335,8 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
                               "--collectives", "all", "--counts", "0", "2", "1001", "100003", "--types", "float32"],
                              environment: ["COLLECTIVES_TIMEOUT": "1e10", "COLLECTIVES_TRANSPORT": transport], timeout: 300)
         #expect(result.status == 0, "\(result.output)")
-        #expect(result.output.split(separator: "\n").filter { $0.contains(" passed, 0 failed") }.count == 3, "\(result.output)")
+        // float32 takes 5 of the 8 operations (not the bitwise ones).
+        expectSummaries(result.output, ranks: 3, passed: allCollectivesChecks(counts: 4, opsPerType: [5]))
     }
 
     @Test func anUnknownTransportIsNamed() throws {
