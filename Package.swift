@@ -228,7 +228,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MultiProcessTests",
-            dependencies: ["CollectivesSystem", "CCollectivesShim"],
+            dependencies: ["CollectivesSystem", "CCollectivesShim", "CollectivesTestSupport"],
             swiftSettings: strict
         ),
     ]

@@ -12,7 +12,16 @@ public struct FileWriteError: Error, CustomStringConvertible {
 
 /// Writes `contents` to `path`, replacing it.
 public func writeTextFile(_ path: String, _ contents: String) throws(FileWriteError) {
-    guard let file = fopen(path, "w") else {
+    try writeTextFile(path, contents, mode: "w")
+}
+
+/// Appends `contents` to the file at `path` (made if missing).
+public func appendTextFile(_ path: String, _ contents: String) throws(FileWriteError) {
+    try writeTextFile(path, contents, mode: "a")
+}
+
+private func writeTextFile(_ path: String, _ contents: String, mode: String) throws(FileWriteError) {
+    guard let file = fopen(path, mode) else {
         throw FileWriteError("cannot write \(path): \(String(cString: strerror(errno)))")
     }
     var contents = contents

@@ -29,6 +29,10 @@ public protocol DistributedTrainer: AnyObject {
     func restoreCheckpoint(from directory: String) throws -> Int?
     /// Takes this rank's part of a whole model's parameters and optimizer state.
     func load(_ whole: Checkpoint)
+    /// When not nil, every example index this rank trains on is appended, in order (a record
+    /// for tests that check each example is used exactly once per epoch; a pipeline records on
+    /// its first stage, the one that reads the examples).
+    var examplesUsed: [Int32]? { get set }
 }
 
 extension DistributedTrainer {

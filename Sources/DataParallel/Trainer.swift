@@ -76,6 +76,7 @@ public struct EpochReport: Sendable {
 public final class DataParallelTrainer: DistributedTrainer, @unchecked Sendable {
     public let model: any TrainableModel
     public let communicator: Communicator
+    public var examplesUsed: [Int32]?
     /// The settings; the optimizer's learning rate may be changed between steps (schedules).
     public var options: TrainingOptions
     public let buckets: GradientBuckets
@@ -130,6 +131,7 @@ public final class DataParallelTrainer: DistributedTrainer, @unchecked Sendable 
         let width = data.featureCount
         data.features.withUnsafeBufferPointer { features in
             for index in batch where data.indices.contains(Int(index)) {
+                examplesUsed?.append(index)
                 let row = Int(index) - data.firstIndex
                 (batchFeatures + local * width).update(from: features.baseAddress! + row * width, count: width)
                 batchLabels[local] = data.labels[row]

@@ -93,6 +93,11 @@ struct MNISTTrain: ParsableCommand {
     @Option(name: .customLong("kill-at-epoch"), help: .hidden)
     var killAtEpoch = 2
 
+    /// Tests: each rank appends `epoch E: i,j,…` (the examples it trained on) to
+    /// DIR/examples-PID.txt after every epoch it completes (not one it repeats after a loss).
+    @Option(name: .customLong("record-examples"), help: .hidden)
+    var recordExamples: String?
+
     @Option(name: .customLong("await-join-after-epoch"), help: .hidden)
     var awaitJoinAfterEpoch: Int?
 
@@ -365,6 +370,7 @@ struct MNISTTrain: ParsableCommand {
             var report: EpochReport?, accuracy = 0.0
             var lostWith: CollectivesError.Kind?
             let epochStarted = Deadline.now
+            if recordExamples != nil { trainer.examplesUsed = [] }
             do {
                 report = try trainer.trainEpoch(train, epoch: epoch, steps: stepsPerEpoch) { step, steps in
                     progress.update(epoch: epoch, of: epochs, step: step, steps: steps)
@@ -385,6 +391,10 @@ struct MNISTTrain: ParsableCommand {
             }
             rows.append(report)
             accuracies.append(accuracy)
+            if let recordExamples, let used = trainer.examplesUsed {
+                try appendTextFile(recordExamples + "/examples-\(getpid()).txt",
+                                   "epoch \(epoch): \(used.map(String.init).joined(separator: ","))\n")
+            }
             (trainer as? PipelineTrainer)?.markEpochBoundary()
             if let checkpoint {
                 do {

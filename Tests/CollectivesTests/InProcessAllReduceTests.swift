@@ -6,7 +6,9 @@ import Testing
 /// All-reduce over in-process transports: every world size from 1 to 8, counts
 /// {0, 1, 3, n−1, 1000, 2^20+7}, every type and operation, against the sequential reference.
 @Suite struct InProcessAllReduceTests {
-    static let largeCount = (1 << 20) + 7
+    /// Past the default segments; smaller under ThreadSanitizer (`COLLECTIVES_TEST_SCALE=small`,
+    /// scripts/tsan-check.sh), where every access costs ten times as much.
+    static let largeCount = testScaleIsSmall ? 70_001 : (1 << 20) + 7
 
     @Test(arguments: 1...8)
     func everyTypeOpAndCount(worldSize: Int) throws {

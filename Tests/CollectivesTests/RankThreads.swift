@@ -15,6 +15,9 @@ func runRanks<R: Sendable>(_ worldSize: Int, _ body: @escaping @Sendable (Int) t
     return results.withLock { $0.map { $0! } }
 }
 
+/// Whether the tests run scaled down (`COLLECTIVES_TEST_SCALE=small`: under ThreadSanitizer).
+let testScaleIsSmall = ProcessEnvironment.current()["COLLECTIVES_TEST_SCALE"] == "small"
+
 /// A port that is free now on loopback.
 func freeLoopbackPort() throws -> UInt16 {
     let socket = try Socket.listen(on: .loopback(port: 0))

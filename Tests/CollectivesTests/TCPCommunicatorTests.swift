@@ -21,7 +21,7 @@ import Testing
             defer { communicator.close() }
             #expect(communicator.rank == rank && communicator.worldSize == worldSize)
             var wrong = 0
-            for count in [0, 1, 3, worldSize - 1, 1000, (1 << 20) + 7] {
+            for count in [0, 1, 3, worldSize - 1, 1000, InProcessAllReduceTests.largeCount] {
                 var values = [Float](repeating: 0, count: count)
                 values.withUnsafeMutableBufferPointer { ReferencePattern.fill($0, rank: rank, op: .sum) }
                 try communicator.allReduce(&values, op: .sum)

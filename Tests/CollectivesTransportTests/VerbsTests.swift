@@ -1,4 +1,5 @@
 import CollectivesSystem
+import CollectivesTestSupport
 import CollectivesTransport
 import Testing
 
@@ -48,9 +49,10 @@ import Testing
         var badPSN = bytes
         badPSN[7] = 1
         #expect(VerbsEndpointInfo.decode(badPSN) == nil)
+        var generator = SeededRandom(seed: TestSeed.make(for: "endpointInfoRoundTripsAndRejectsGarbage"))
         for _ in 0..<2000 {
             var mutated = bytes
-            mutated[Int.random(in: 0..<mutated.count)] = UInt8.random(in: 0...255)
+            mutated[Int.random(in: 0..<mutated.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
             if let decoded = VerbsEndpointInfo.decode(mutated) {
                 #expect(decoded.encoded() == mutated)
             }

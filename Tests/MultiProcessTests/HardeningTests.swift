@@ -1,5 +1,6 @@
 import CCollectivesShim
 import CollectivesSystem
+import CollectivesTestSupport
 import Synchronization
 import Testing
 
@@ -65,6 +66,9 @@ extension MultiProcessTests {
 
         // COLLECTIVES_FUZZ_FRAMES makes it a longer soak (scripts/soak.sh).
         let storeFrames = Int(ProcessEnvironment.current()["COLLECTIVES_FUZZ_FRAMES"] ?? "") ?? 100_000
+        // The bytes each fuzzer sends come from this seed (their timing, from the scheduler).
+        let seed = TestSeed.make(for: "fuzzAndSilentConnectionsDuringBootstrap")
+        let fuzzerIndex = Mutex(UInt64(0))
         let port = try freePort()
         let secret = JobSecret.generate()
         let storeAddress = SocketAddress.loopback(port: port)
@@ -78,10 +82,13 @@ extension MultiProcessTests {
         /// Store frames until the quota is reached (and at least until the job ends).
         func storeFuzzer(_ quota: Int) -> SystemThread {
             SystemThread(name: "store fuzzer") {
-                var fuzzer = StoreFuzzer(address: storeAddress, secret: JobSecret(secret))
+                let index = fuzzerIndex.withLock { $0 += 1; return $0 }
+                var fuzzer = StoreFuzzer(address: storeAddress, secret: JobSecret(secret), seed: seed &+ index &* 0x9E37_79B9_7F4A_7C15)
+                var choices = SeededRandom(seed: seed ^ index)
                 var refused = 0
                 while fuzzer.frames < quota && refused < 100 {
-                    let connected = Int.random(in: 0..<10) == 0 ? fuzzer.stranger() : fuzzer.session(frames: Int.random(in: 1...200))
+                    let connected = Int.random(in: 0..<10, using: &choices) == 0 ? fuzzer.stranger()
+                        : fuzzer.session(frames: Int.random(in: 1...200, using: &choices))
                     refused = connected ? 0 : refused + 1
                 }
                 counts.withLock { $0.frames += fuzzer.frames; $0.dropped += fuzzer.dropped; $0.answered += fuzzer.answered }
@@ -105,7 +112,7 @@ extension MultiProcessTests {
             fuzzers.append(storeFuzzer(storeFrames / 2))
             fuzzers.append(storeFuzzer(storeFrames / 2))
             fuzzers.append(SystemThread(name: "data port fuzzer") {
-                var generator = SystemRandomNumberGenerator()
+                var generator = SeededRandom(seed: seed ^ 0xDA7A)
                 var sent = 0
                 while sent < 10_000 {
                     guard let socket = try? Socket.connect(to: dataPort, deadline: .after(seconds: 2)) else { break }

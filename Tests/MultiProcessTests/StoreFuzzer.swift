@@ -1,4 +1,5 @@
 import CollectivesSystem
+import CollectivesTestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +11,7 @@ import Glibc
 struct StoreFuzzer {
     let address: SocketAddress
     let secret: JobSecret
-    var generator = SystemRandomNumberGenerator()
+    var generator: SeededRandom
     /// Frames sent (an opening counts as one).
     var frames = 0
     /// Connections the server dropped or refused.
@@ -18,9 +19,10 @@ struct StoreFuzzer {
     /// Responses that came back with a valid tag.
     var answered = 0
 
-    init(address: SocketAddress, secret: JobSecret) {
+    init(address: SocketAddress, secret: JobSecret, seed: UInt64) {
         self.address = address
         self.secret = secret
+        generator = SeededRandom(seed: seed)
     }
 
     static func greeting() -> [UInt8] {

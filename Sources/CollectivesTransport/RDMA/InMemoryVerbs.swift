@@ -74,7 +74,12 @@ public final class InMemoryVerbsFabric: @unchecked Sendable {
     fileprivate func poll(me: Int, peer: Int, max: Int) -> [VerbsCompletion] {
         lock.withLock {
             let pair = me * worldSize + peer
-            let taken = Array(completions[pair].prefix(max))
+            // Copied into storage of its own: an Array made from a prefix may share the queue's
+            // buffer, which the next post appends to under the lock while the caller reads this
+            // one without it (ThreadSanitizer reported that).
+            var taken: [VerbsCompletion] = []
+            taken.reserveCapacity(Swift.min(max, completions[pair].count))
+            taken.append(contentsOf: completions[pair].prefix(max))
             completions[pair].removeFirst(taken.count)
             return taken
         }

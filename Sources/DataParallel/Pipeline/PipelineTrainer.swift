@@ -17,6 +17,7 @@ import CollectivesSystem
 public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
     /// Every rank of the job.
     public let communicator: Communicator
+    public var examplesUsed: [Int32]?
     /// The stages of this rank's replica, ranked by stage.
     public let pipeline: Communicator
     /// This stage in every replica, ranked by replica: where its gradients are all-reduced.
@@ -156,7 +157,10 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
         throws(CollectivesError) -> (loss: Double, correct: Int, communication: UInt64, exposed: UInt64) {
         defer { for slot in slotSends.indices { slotSends[slot].removeAll(keepingCapacity: true) } }
         rows.removeAll(keepingCapacity: true)
-        for index in batch where data.indices.contains(Int(index)) { rows.append(Int(index) - data.firstIndex) }
+        for index in batch where data.indices.contains(Int(index)) {
+            rows.append(Int(index) - data.firstIndex)
+            if isFirst { examplesUsed?.append(index) }
+        }
         let local = rows.count, width = inputWidth, outputs = outputWidth
         if isFirst {
             precondition(data.featureCount == width, "the data's \(data.featureCount) features do not fit the model's \(width) inputs")

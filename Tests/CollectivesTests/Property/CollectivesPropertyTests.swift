@@ -51,13 +51,14 @@ import Testing
 /// swift-property-based's fixed seed; without it, nothing changes.
 struct ReplaySeedTrait: TestTrait, TestScoping {
     func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
-        guard let text = ProcessEnvironment.current()["COLLECTIVES_TEST_SEED"], !text.isEmpty else {
+        // A number is the seed of another kind of random test (TestSeed): not this one's.
+        guard let text = ProcessEnvironment.current()["COLLECTIVES_TEST_SEED"], !text.isEmpty, UInt64(text) == nil else {
             try await function()
             return
         }
         let seed = String(text.filter { $0 != "(" && $0 != ")" && $0 != "\"" && $0 != " " })
         guard let generator = Xoshiro(seed: seed) else {
-            Issue.record("COLLECTIVES_TEST_SEED=\(text) is not a seed that a property test printed")
+            Issue.record("COLLECTIVES_TEST_SEED=\(text) is neither a number nor a seed that a property test printed")
             return
         }
         print("replaying the property case of seed \(seed)")

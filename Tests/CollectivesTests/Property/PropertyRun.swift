@@ -1,4 +1,5 @@
 import Collectives
+import CollectivesTestSupport
 
 /// Runs one ``PropertyCase`` on its communicators (a thread per rank) and checks every rank's
 /// result against the sequential reference of ``PropertyValue``; returns what was wrong.
@@ -10,7 +11,7 @@ enum PropertyRun {
 
     /// Rank `rank`'s input: its values for the case, as many as the collective sends.
     static func input<T: PropertyValue>(_: T.Type, _ c: PropertyCase, rank: Int) -> [T] {
-        var generator = SplitMix(state: c.valueSeed &+ UInt64(rank) &* 0x2545_F491_4F6C_DD1D)
+        var generator = SeededRandom(seed: c.valueSeed &+ UInt64(rank) &* 0x2545_F491_4F6C_DD1D)
         let n = c.worldSize
         let length: Int
         switch c.collective {

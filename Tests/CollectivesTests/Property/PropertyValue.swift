@@ -1,4 +1,5 @@
 import Collectives
+import CollectivesTestSupport
 
 /// What the sequential reference says of one element of a reduction: exactly these bits
 /// (integers, `Bool`, minima and maxima, moved values), or a real number within a bound
@@ -13,24 +14,12 @@ enum ReferenceValue: Equatable {
 protocol PropertyValue: CollectiveElement, Equatable {
     /// A value for `op`: across exponents for floating point (within what a sum or product of up
     /// to 9 of them keeps finite and normal), any bit pattern for integers.
-    static func random(_ generator: inout SplitMix, op: ReduceOperation) -> Self
+    static func random(_ generator: inout SeededRandom, op: ReduceOperation) -> Self
     /// The reduction of `values` (one per rank, in rank order) by `op`.
     static func reference(_ values: [Self], op: ReduceOperation) -> ReferenceValue
     var bits: UInt64 { get }
     /// What buffers are filled with before a collective writes them (never compared).
     static var filler: Self { get }
-}
-
-/// A small seeded generator for the values (splitmix64): one seed gives every rank's values.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 /// Floating-point types: the reference is the exact sum, product or average of the values as
@@ -48,7 +37,7 @@ protocol PropertyFloat: PropertyValue {
 extension PropertyFloat {
     static var filler: Self { Self(double: 0) }
 
-    static func random(_ generator: inout SplitMix, op: ReduceOperation) -> Self {
+    static func random(_ generator: inout SeededRandom, op: ReduceOperation) -> Self {
         let mantissa = 1 + Double.random(in: 0..<1, using: &generator)
         // Products of up to 9 values between 1/2 and 2 stay normal even in float16.
         let exponent = op == .product ? Int.random(in: -1...0, using: &generator) : Int.random(in: exponents, using: &generator)
@@ -113,7 +102,7 @@ protocol PropertyInteger: PropertyValue, FixedWidthInteger {}
 extension PropertyInteger {
     static var filler: Self { 0 }
 
-    static func random(_ generator: inout SplitMix, op: ReduceOperation) -> Self {
+    static func random(_ generator: inout SeededRandom, op: ReduceOperation) -> Self {
         Self(truncatingIfNeeded: generator.next())
     }
 
@@ -143,7 +132,7 @@ extension Int64: PropertyInteger {}
 extension UInt64: PropertyInteger {}
 
 extension Bool: PropertyValue {
-    static func random(_ generator: inout SplitMix, op: ReduceOperation) -> Bool { Bool.random(using: &generator) }
+    static func random(_ generator: inout SeededRandom, op: ReduceOperation) -> Bool { Bool.random(using: &generator) }
 
     /// min and bitwise and are logical and; max and bitwise or are or; xor is parity.
     static func reference(_ values: [Bool], op: ReduceOperation) -> ReferenceValue {

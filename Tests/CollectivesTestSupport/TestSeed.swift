@@ -1,0 +1,27 @@
+import CollectivesSystem
+
+/// The seed of a random test: `COLLECTIVES_TEST_SEED` when it is a number (to replay a run),
+/// else a new one; printed either way, with the test's name, so any run can be replayed.
+public enum TestSeed {
+    public static func make(for test: String) -> UInt64 {
+        let given = ProcessEnvironment.current()["COLLECTIVES_TEST_SEED"].flatMap { UInt64($0) }
+        let seed = given ?? UInt64.random(in: 0...UInt64.max)
+        print("\(test): seed \(seed)\(given == nil ? "" : " (from COLLECTIVES_TEST_SEED)"); replay with COLLECTIVES_TEST_SEED=\(seed)")
+        return seed
+    }
+}
+
+/// A small, fast, seeded generator (splitmix64): the same seed gives the same sequence.
+public struct SeededRandom: RandomNumberGenerator, Sendable {
+    public var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
