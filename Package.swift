@@ -210,7 +210,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CollectivesRendezvousTests",
-            dependencies: ["CollectivesRendezvous", "CollectivesSystem"],
+            dependencies: ["CollectivesRendezvous", "CollectivesSystem", "CollectivesTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -96,12 +96,7 @@ public struct Checkpoint: Sendable, Equatable {
         epochsCompleted = epochs
         (parameters, velocity) = bytes.withUnsafeBytes { raw in
             func floats(from offset: Int) -> [Float] {
-                [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                    for i in 0..<count {
-                        buffer[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * i, as: UInt32.self)))
-                    }
-                    initialized = count
-                }
+                (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * $0, as: UInt32.self))) }
             }
             return (floats(from: Self.headerBytes), floats(from: Self.headerBytes + 4 * count))
         }

@@ -1,3 +1,4 @@
+import CollectivesTestSupport
 import CollectivesRendezvous
 import CollectivesSystem
 import Synchronization
@@ -157,7 +158,7 @@ import Glibc
     @Test func closeWakesClientsWaitingOnTheServer() throws {
         let server = try TCPStoreServer(listeningOn: .loopback(port: 0))
         let clients = try (0..<3).map { _ in try TCPStore(connectingTo: server.address, deadline: .after(seconds: 5)) }
-        let outcomes = Mutex<[String]>([])
+        let outcomes = Locked<[String]>([])
         let waiters = clients.enumerated().map { index, client in
             SystemThread(name: "waiter \(index)") {
                 do {

@@ -51,7 +51,7 @@ public enum TestGroups {
 
     /// Runs `make` for every rank on a thread of its own; the transports by rank, or the first error.
     static func byRank<T: Sendable>(_ worldSize: Int, _ make: @escaping @Sendable (Int) throws(TransportError) -> T) throws -> [T] {
-        let results = Mutex<[Result<T, TransportError>?]>(Array(repeating: nil, count: worldSize))
+        let results = Locked<[Result<T, TransportError>?]>(Array(repeating: nil, count: worldSize))
         let threads = (0..<worldSize).map { rank in
             SystemThread(name: "rank \(rank)") {
                 let result = Result { () throws(TransportError) in try make(rank) }

@@ -1,3 +1,4 @@
+import CollectivesTestSupport
 import Collectives
 import CollectivesRendezvous
 import CollectivesSystem
@@ -15,7 +16,7 @@ import Glibc
         options.timeoutSeconds = 60
         let communicators = InProcessTransport.makeGroup(worldSize: 2).map { Communicator(transport: $0, options: options) }
         defer { communicators.forEach { $0.close() } }
-        let outcome = Mutex<CollectivesError?>(nil)
+        let outcome = Locked<CollectivesError?>(nil)
         let started = Deadline.now
         // Rank 0 all-reduces alone: it blocks until aborted.
         let blocked = SystemThread(name: "blocked") {

@@ -120,8 +120,9 @@ import Testing
                 #expect(more == [1, 1, 1, 1, 1], "rank \(rank)")
             }
             if rank == 0 {
-                // Rank 1's data would arrive now, if anything were still queued.
-                let copy = values
+                // Rank 1's data would arrive now, if anything were still queued. A copy in storage of
+                // its own (`let copy = values` would share the buffer a late write goes into).
+                let copy = values.map { $0 }
                 sleepSeconds(3)
                 #expect(values == copy, "rank 0's buffer changed after its all-reduce failed")
             }

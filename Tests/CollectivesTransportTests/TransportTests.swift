@@ -49,8 +49,8 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, singleCopy
             defer { pair.forEach { $0.close() } }
             let sizes = [0, 1, 4096, 3 << 20, 0, 17]
             let sent = sizes.enumerated().map { i, size in (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) } }
-            let receivedBox = Mutex<[[UInt8]]>([])
-            let failures = Mutex<[String]>([])
+            let receivedBox = Locked<[[UInt8]]>([])
+            let failures = Locked<[String]>([])
             let receiver = SystemThread(name: "receiver") {
                 var received: [[UInt8]] = []
                 for (index, size) in sizes.enumerated() {
@@ -80,7 +80,7 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, singleCopy
         for (name, pair) in try Self.pairs() {
             defer { pair.forEach { $0.close() } }
             let size = 16 << 20  // larger than any socket buffer
-            let ok = Mutex<[Bool]>([false, false])
+            let ok = Locked<[Bool]>([false, false])
             let threads = (0..<2).map { rank in
                 SystemThread(name: "rank \(rank)") {
                     let out = [UInt8](repeating: UInt8(rank + 1), count: size)
@@ -199,7 +199,7 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, singleCopy
         defer { group.forEach { $0.close() } }
         // 1 MiB through 4 KiB rings, from two senders at once, and a 3-byte message between.
         let size = 1 << 20
-        let received = Mutex<[Bool]>([])
+        let received = Locked<[Bool]>([])
         let receiver = SystemThread(name: "receiver") {
             var a = [UInt8](repeating: 0, count: size), b = [UInt8](repeating: 0, count: size), c = [UInt8](repeating: 0, count: 3)
             a.withUnsafeMutableBytes { a in
@@ -234,7 +234,7 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, singleCopy
         let group = try sharedMemoryGroup(worldSize: 2, ringBytes: 8192)
         defer { group.forEach { $0.close() } }
         let sizes = (0..<3000).map { ($0 * 7919) % 3001 }
-        let wrong = Mutex<Int>(-1)
+        let wrong = Locked<Int>(-1)
         let receiver = SystemThread(name: "receiver") {
             var bad = 0
             var buffer = [UInt8](repeating: 0, count: 3001)
@@ -283,7 +283,7 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, singleCopy
         options.secret = JobSecret("job secret")
         options.helloTimeoutSeconds = 1
         let settings = options
-        let replies = Mutex<[TCPHello.Status?]>([])
+        let replies = Locked<[TCPHello.Status?]>([])
         let connected = Atomic<Int>(0)
         /// Follows the protocol as a stranger would, with its own job id and secret.
         @Sendable func knock(jobID: UInt64, secret: JobSecret) {
@@ -340,7 +340,7 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, singleCopy
     @Test func aRankWithAnotherSecretCannotJoin() throws {
         let listeners = try (0..<2).map { _ in try Socket.listen(on: .loopback(port: 0)) }
         let addresses = try listeners.map { try $0.localAddress() }
-        let outcome = Mutex<TransportError?>(nil)
+        let outcome = Locked<TransportError?>(nil)
         let other = SystemThread(name: "rank 1") {
             var options = TCPOptions()
             options.secret = JobSecret("mine")

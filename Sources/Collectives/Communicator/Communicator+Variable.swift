@@ -13,7 +13,7 @@ extension Communicator {
         // One operation: the sizes and the data run back to back, whatever other threads issue.
         try queue.runHere { () throws(CollectivesError) in
             let counts = try allGather([Int64(array.count)]).map { Int($0) }
-            var flat = [T](unsafeUninitializedCapacity: counts.reduce(0, +)) { _, initialized in initialized = counts.reduce(0, +) }
+            var flat: [T] = uninitializedArray(counts.reduce(0, +))
             try withBuffers(array, &flat) { (send, receive) throws(CollectivesError) in
                 try allGatherVariable(send, into: receive, counts: counts)
             }
@@ -47,7 +47,7 @@ extension Communicator {
         try queue.runHere { () throws(CollectivesError) in
             let counts = try gather([Int64(array.count)], root: root).map { Int($0) }
             let total = counts.reduce(0, +)
-            var flat = [T](unsafeUninitializedCapacity: total) { _, initialized in initialized = total }
+            var flat: [T] = uninitializedArray(total)
             try withBuffers(array, &flat) { (send, receive) throws(CollectivesError) in
                 try gatherVariable(send, into: receive, counts: rank == root ? counts : [], root: root)
             }
@@ -99,7 +99,7 @@ extension Communicator {
                                        reason: "the root, rank \(root), failed before sending (its own error says why)")
             }
             let flat = rank == root ? Array(arrays.joined()) : []
-            var output = [T](unsafeUninitializedCapacity: mine) { _, initialized in initialized = mine }
+            var output: [T] = uninitializedArray(mine)
             try withBuffers(flat, &output) { (send, receive) throws(CollectivesError) in
                 try scatterVariable(send, counts: counts.map { Int($0) }, into: receive, root: root)
             }
@@ -143,7 +143,7 @@ extension Communicator {
             let sendCounts = arrays.map(\.count)
             let receiveCounts = try allToAll(sendCounts.map { Int64($0) }).map { Int($0) }
             let total = receiveCounts.reduce(0, +)
-            var flat = [T](unsafeUninitializedCapacity: total) { _, initialized in initialized = total }
+            var flat: [T] = uninitializedArray(total)
             try withBuffers(Array(arrays.joined()), &flat) { (send, receive) throws(CollectivesError) in
                 try allToAllVariable(send, sendCounts: sendCounts, into: receive, receiveCounts: receiveCounts)
             }
