@@ -223,7 +223,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DataParallelTests",
-            dependencies: ["DataParallel", "Collectives", "CollectivesTransport", "CollectivesSystem", "CZlib"],
+            dependencies: ["DataParallel", "Collectives", "CollectivesTransport", "CollectivesSystem", "CZlib", "CollectivesTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

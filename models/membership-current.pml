@@ -1,9 +1,9 @@
 /*
  * membership-current.pml -- the elastic membership protocol (shrink / join / admit) of
- * swift-collectives AS THE SWIFT CODE DOES IT TODAY.  Spin 6: spin -a; gcc -DSAFETY; ./pan
+ * swift-collectives AS THE SWIFT CODE DID IT BEFORE COMMIT 957bdef.  Spin 6: spin -a; gcc -DSAFETY; ./pan
  *
  * EXPECTED RESULT: an assertion violation -- the job splits into two jobs (README.md).
- * membership.pml is the same model with the fix (its lines marked FIX).
+ * membership.pml models the protocol the Swift code has now (commit 957bdef and later: successors decided in the store).
  *
  * Modelled from (as of commit b7d2d05, before 957bdef rewrote them; see README.md):
  *   Sources/Collectives/Communicator/Communicator+Shrink.swift  Communicator.shrink(grace:)

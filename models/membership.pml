@@ -164,14 +164,17 @@ bit  ghost_tickets_open = 1;              /* a ticket taken now can still be exa
 
 hidden byte si, sk, sq, sm, slj, slm, slive;     /* scratch, always set before use within a step */
 
-#define DIE     crashes--; crashed[me] = 1; st[me] = CRASHED; hold[me] = 0; \
+/* a process that ended forgets its locals (fewer states: nothing reads them) */
+#define FORGET  cm = 0; cg = 0; fresh = 0; pg = 0; pr = 0; pw = 0; pv = 0; g = 0; k = 0; w = 0; nm = 0; by = 0; \
+                planv = 0; mask = 0; t = 0; first = 0; next = 0; x = 0; cnt = 0; fl = 0
+#define DIE     FORGET; crashes--; crashed[me] = 1; st[me] = CRASHED; hold[me] = 0; \
                 if :: me == 0 -> ghost_tickets_open = 0 :: else fi; \
                 printf("MSC: %d CRASHES\n", me); goto dead
 /* crash point: the process may crash here (inside a step) */
 #define CP      if :: skip :: MAY_CRASH -> DIE fi
 /* a wait: may also crash while waiting once nothing else can move */
 #define CRASH_WAITING   :: atomic { timeout && MAY_CRASH -> DIE }
-#define STOP(why)       st[me] = STOPPED; hold[me] = 0; printf("MSC: process %d stops: ", me); printf(why); printf("\n"); goto dead
+#define STOP(why)       FORGET; st[me] = STOPPED; hold[me] = 0; printf("MSC: process %d stops: ", me); printf(why); printf("\n"); goto dead
 
 /* member q of p's communicator is gone: p's next collective fails */
 #define MEMBER_GONE(p, q) (((pcm[p] >> (q)) & 1) && (crashed[q] || !hold[q] || pjob[q] != pjob[p] || pcm[q] != pcm[p]))
@@ -267,7 +270,7 @@ inline shrinkEnter(V, G) {
   pg = G; pv = V; countBelow(pv, me, pr); countBelow(pv, 8, pw);
   hold[me] = 0; st[me] = ACTIVE;                     /* abort() */
   printf("MSC: process %d shrinks from generation %d (rank %d of %d)\n", me, pg, pr, pw);
-  planv = 0; mask = 0; t = 0; first = 0; x = 0; cnt = 0; fl = 0; g = 0; k = 0; w = 0; nm = 0; by = 0; fresh = 0; cm = 0; cg = 0;
+  planv = 0; mask = 0; t = 0; first = 0; next = 0; x = 0; cnt = 0; fl = 0; g = 0; k = 0; w = 0; nm = 0; by = 0; fresh = 0; cm = 0; cg = 0;
   CP;
 #if SPLIT_ABORT
   goto follow                                        /* -DSPLIT_ABORT=1: others may act between abort() and follow() */
@@ -345,7 +348,7 @@ inline planKnown() {
      st[me] = RUNNING;
      d_step { checkOneJob() };
      printf("MSC: rank %d: nobody admitted, goes on in generation 0\n", me);
-     planv = 0; mask = 0; t = 0; first = 0; x = 0; cnt = 0;
+     planv = 0; mask = 0; t = 0; first = 0; next = 0; x = 0; cnt = 0;
      CP;
      goto running
   :: !fl && planv > 2 ->
@@ -360,7 +363,7 @@ inline planKnown() {
         ticketsToIds(elastic_g_successor_tickets[0], C0, nm);
         assert(w == N + planv - 2);
         printf("MSC: rank %d: plan %d, connects generation 1 as rank %d of %d\n", me, planv - 2, k, w);
-        planv = 0; mask = 0; t = 0; first = 0; x = 0; cnt = 0; by = BY_ADMIT;
+        planv = 0; mask = 0; t = 0; first = 0; next = 0; x = 0; cnt = 0; by = BY_ADMIT;
         connectStart()
      fi
   fi
@@ -569,7 +572,13 @@ awaiting:                                            /* rank 0: claimWaitingTick
   fi;
 
 newTicket:                                           /* join: `guard let admission else { continue }` / a failed connect: a new ticket */
-  atomic { assert(!ghost_tickets_open); takeTicket() }   /* rank 0 looked already: this ticket is never claimed by it */
+  atomic {
+    assert(!ghost_tickets_open);                     /* rank 0 looked already: this ticket is never claimed, so nothing
+                                                        admits it or hands it back (requeueStranded needs a claim); the
+                                                        joiner waits out its deadline and gives it up, which nobody reads */
+    elastic_join_tickets++;                          /* add(ElasticKeys.tickets, 1) */
+    STOP("took a new ticket (no later boundary in this model)")
+  }
 
 admission:                                           /* joiner: getString(admission(ticket:), deadline: deadline) */
   if

@@ -41,3 +41,16 @@ public final class Locked<Value>: @unchecked Sendable {
         return try body(&value)
     }
 }
+
+/// The largest difference between two parameter vectors; infinity when their lengths differ or
+/// any difference is a NaN or an infinity (which is never "close").
+public func largestDifference(_ a: [Float], _ b: [Float]) -> Float {
+    guard a.count == b.count else { return .infinity }
+    var largest: Float = 0
+    for (x, y) in zip(a, b) {
+        let difference = abs(x - y)
+        guard difference.isFinite else { return .infinity }
+        largest = Swift.max(largest, difference)
+    }
+    return largest
+}

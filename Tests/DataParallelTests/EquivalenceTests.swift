@@ -1,3 +1,4 @@
+import CollectivesTestSupport
 import Collectives
 import CollectivesSystem
 import CollectivesTransport
@@ -45,18 +46,6 @@ import Testing
         }
     }
 
-    static func largestDifference(_ a: [Float], _ b: [Float]) -> Float {
-        // A NaN or an infinity anywhere, or lengths that differ, is never "close".
-        guard a.count == b.count else { return .infinity }
-        var largest: Float = 0
-        for (x, y) in zip(a, b) {
-            let difference = abs(x - y)
-            guard difference.isFinite else { return .infinity }
-            largest = Swift.max(largest, difference)
-        }
-        return largest
-    }
-
     /// Each world size against one rank (a world of one would compare a run with itself).
     @Test(arguments: [2, 3, 4])
     func matchesSingleRankTraining(worldSize: Int) throws {
@@ -66,11 +55,11 @@ import Testing
         let parallel = try Self.train(worldSize: worldSize, directory: directory)
         #expect(parallel.identical)
         // Float sums in another order: differences stay at rounding level after 50 steps.
-        let difference = Self.largestDifference(single.parameters, parallel.parameters)
+        let difference = largestDifference(single.parameters, parallel.parameters)
         #expect(difference < 1e-4, "largest parameter difference \(difference)")
         // Training moved the parameters: the comparison is not of two untouched models.
         let initial = MLP(layerSizes: [64, 12, 8, 4], batchCapacity: 1, seed: 5)
-        #expect(Self.largestDifference(single.parameters, Array(initial.parameters)) > 1e-2)
+        #expect(largestDifference(single.parameters, Array(initial.parameters)) > 1e-2)
     }
 
     @Test func centralServerAndNoOverlapGiveTheSameParameters() throws {
@@ -80,7 +69,7 @@ import Testing
         let central = try Self.train(worldSize: 3, exchange: .centralServer, steps: 20, directory: directory)
         let sequential = try Self.train(worldSize: 3, overlap: false, steps: 20, directory: directory)
         #expect(central.identical && sequential.identical)
-        #expect(Self.largestDifference(ring.parameters, central.parameters) < 1e-4)
+        #expect(largestDifference(ring.parameters, central.parameters) < 1e-4)
         #expect(ring.parameters == sequential.parameters)
     }
 
@@ -94,7 +83,7 @@ import Testing
         let plain = try Self.train(worldSize: 3, steps: 20, directory: directory)
         let accumulated = try Self.train(worldSize: 3, accumulationSteps: accumulationSteps, steps: 20, directory: directory)
         #expect(accumulated.identical)
-        let difference = Self.largestDifference(plain.parameters, accumulated.parameters)
+        let difference = largestDifference(plain.parameters, accumulated.parameters)
         #expect(difference < 1e-5, "largest parameter difference \(difference)")
     }
 }

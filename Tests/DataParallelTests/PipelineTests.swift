@@ -1,3 +1,4 @@
+import CollectivesTestSupport
 import Collectives
 import DataParallel
 import Testing
@@ -106,10 +107,10 @@ import Testing
         #expect(pipelined.identical)
         #expect(pipelined.parameters.count == reference.count)
         // Float sums in another order (micro-batches, replicas): rounding-level differences.
-        let difference = EquivalenceTests.largestDifference(reference, pipelined.parameters)
+        let difference = largestDifference(reference, pipelined.parameters)
         #expect(difference < 1e-5, "largest parameter difference \(difference)")
         let initial = MLP(layerSizes: Self.layerSizes, batchCapacity: 1, seed: 5)
-        #expect(EquivalenceTests.largestDifference(reference, Array(initial.parameters)) > 1e-2)
+        #expect(largestDifference(reference, Array(initial.parameters)) > 1e-2)
     }
 
     @Test func gradientsAfterBackwardMatchWithoutOverlap() throws {

@@ -1,3 +1,4 @@
+import CollectivesTestSupport
 import CCollectivesShim
 import CollectivesSystem
 import FoundationEssentials
@@ -576,19 +577,6 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         let csv = try readFile(directory + "/m.csv").split(separator: "\n")
         let accuracy = Double(csv.last!.split(separator: ",")[2])!
         #expect(accuracy > 0.9, "\(csv)")
-    }
-
-    /// The largest difference between two parameter lists of the same length (infinite if empty).
-    func largestDifference(_ a: [Float], _ b: [Float]) -> Float {
-        // A NaN or an infinity anywhere, or lengths that differ, is never "close".
-        guard a.count == b.count, !a.isEmpty else { return .infinity }
-        var largest: Float = 0
-        for (x, y) in zip(a, b) {
-            let difference = abs(x - y)
-            guard difference.isFinite else { return .infinity }
-            largest = Swift.max(largest, difference)
-        }
-        return largest
     }
 
     /// Runs `arguments` (as `run`) on a thread of its own after `delay` seconds; the returned

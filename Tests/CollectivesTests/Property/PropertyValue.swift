@@ -1,4 +1,5 @@
 import Collectives
+import CollectivesVerification
 import CollectivesTestSupport
 
 /// What the sequential reference says of one element of a reduction: exactly these bits
@@ -148,19 +149,8 @@ extension Bool: PropertyValue {
     static var filler: Bool { false }
 }
 
-/// The Swift type of each ``DataType`` as a ``PropertyValue``.
+/// The Swift type of each ``DataType`` as a ``PropertyValue``: the checkers' type, which every
+/// type above also conforms to here.
 func propertyType(of dataType: DataType) -> any PropertyValue.Type {
-    switch dataType {
-    case .float32: return Float.self
-    case .float64: return Double.self
-    case .float16: return Float16.self
-    case .bfloat16: return BFloat16.self
-    case .int8: return Int8.self
-    case .uint8: return UInt8.self
-    case .int32: return Int32.self
-    case .uint32: return UInt32.self
-    case .int64: return Int64.self
-    case .uint64: return UInt64.self
-    case .bool: return Bool.self
-    }
+    ElementTypes.type(of: dataType) as! any PropertyValue.Type
 }
