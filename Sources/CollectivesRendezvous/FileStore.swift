@@ -14,6 +14,8 @@ import CollectivesSystem
 public final class FileStore: Store, @unchecked Sendable {
     /// The directory holding the keys.
     public let directory: String
+    /// The threads of this process polling in ``get(_:deadline:)`` or ``wait(_:deadline:)``.
+    package let gauge = WaiterGauge()
 
     /// Uses (and creates if needed) `directory`.
     public init(directory: String) throws(RendezvousError) {
@@ -87,6 +89,9 @@ public final class FileStore: Store, @unchecked Sendable {
     }
 
     public func get(_ key: String, deadline: Deadline) throws(RendezvousError) -> [UInt8] {
+        if let value = try read(path(key)) { return value }
+        gauge.enter()
+        defer { gauge.leave() }
         var pause = 0.001
         while true {
             if let value = try read(path(key)) { return value }
@@ -113,6 +118,8 @@ public final class FileStore: Store, @unchecked Sendable {
     }
 
     public func wait(_ keys: [String], deadline: Deadline) throws(RendezvousError) {
+        gauge.enter()
+        defer { gauge.leave() }
         var pause = 0.001
         while true {
             var missing: [String] = []

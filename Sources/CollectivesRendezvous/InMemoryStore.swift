@@ -5,6 +5,8 @@ public final class InMemoryStore: Store, @unchecked Sendable {
     private let lock = ConditionLock()
     private var values: [String: [UInt8]] = [:]
     private var closed = false
+    /// The threads waiting in ``get(_:deadline:)`` or ``wait(_:deadline:)`` for a key.
+    package let gauge = WaiterGauge()
 
     public init() {}
 
@@ -27,6 +29,9 @@ public final class InMemoryStore: Store, @unchecked Sendable {
     public func get(_ key: String, deadline: Deadline) throws(RendezvousError) -> [UInt8] {
         lock.lock()
         defer { lock.unlock() }
+        if let value = values[key] { return value }
+        gauge.enter()
+        defer { gauge.leave() }
         while true {
             if let value = values[key] { return value }
             if closed { throw .storeClosed(operation: "get") }
@@ -49,6 +54,8 @@ public final class InMemoryStore: Store, @unchecked Sendable {
     public func wait(_ keys: [String], deadline: Deadline) throws(RendezvousError) {
         lock.lock()
         defer { lock.unlock() }
+        gauge.enter()
+        defer { gauge.leave() }
         while true {
             let missing = keys.filter { values[$0] == nil }
             if missing.isEmpty { return }

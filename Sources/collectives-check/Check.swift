@@ -204,10 +204,11 @@ struct Check: AsyncParsableCommand {
     }
 
     /// Rank 1 reaches an all-reduce three timeouts late. Every rank's all-reduce must fail (the
-    /// others time out; rank 1 finds them gone), then each frees its buffer, waits while rank 1's
-    /// data would arrive, and calls `barrier()`, which must throw the same error at once. Exits 0
-    /// when all of that holds on this rank. Built with AddressSanitizer, a write into the freed
-    /// buffer stops the process with a report.
+    /// others time out; rank 1 finds them gone), then each frees its buffer and keeps its
+    /// transport's progress engine moving (as a wait on other traffic would) while rank 1's data
+    /// arrives, and calls `barrier()`, which must throw the same error at once. Exits 0 when all
+    /// of that holds on this rank. Built with AddressSanitizer, a write into the freed buffer
+    /// stops the process with a report.
     func arriveLate(_ communicator: Communicator) throws {
         let rank = communicator.rank, timeout = communicator.options.timeoutSeconds
         let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: 100_003)
@@ -224,7 +225,7 @@ struct Check: AsyncParsableCommand {
         }
         buffer.deallocate()
         Console.say("rank \(rank): all-reduce failed: \(first)")
-        if rank != 1 { sleepSeconds(timeout * 3) }
+        if rank != 1 { keepProgressing(communicator, for: timeout * 3) }
         let start = Deadline.now
         do {
             try communicator.barrier()
@@ -236,6 +237,19 @@ struct Check: AsyncParsableCommand {
             Console.say("rank \(rank): barrier failed in \(fixed(milliseconds, 2)) ms \(same ? "with the same error" : "with another error: \(error)")")
             if !same || milliseconds > 100 { throw ExitCode(1) }
         }
+    }
+
+    /// Runs `communicator`'s transport engine for `seconds`: whatever a peer sends meanwhile
+    /// arrives and moves as far as the engine takes it.
+    func keepProgressing(_ communicator: Communicator, for seconds: Double) {
+        let deadline = Deadline.after(seconds: seconds)
+        var passes = 0, moved = 0
+        while !deadline.hasPassed {
+            if communicator.transportProbe?.progressOnce() == true { moved += 1 }
+            passes += 1
+            if passes % 64 == 0 { sleepSeconds(0.0005) }
+        }
+        Console.say("rank \(communicator.rank): \(passes) progress passes after the failure, \(moved) moved data")
     }
 
     func parse<T>(_ names: [String], _ all: [T], _ what: String, _ make: (String) -> T?) throws -> [T] {

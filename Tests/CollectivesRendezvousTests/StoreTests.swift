@@ -10,7 +10,9 @@ import Glibc
 
 /// The same behaviour from every store.
 @Suite(.serialized) struct StoreTests {
-    static func exercise(_ store: any Store, _ other: any Store) throws {
+    /// `parked` counts the waiters parked for a key (where `store`'s waits park: in it, or on
+    /// its server).
+    static func exercise(_ store: any Store, _ other: any Store, parked: @escaping @Sendable () -> Int) throws {
         try store.set("a", [1, 2, 3])
         #expect(try other.get("a", deadline: .after(seconds: 5)) == [1, 2, 3])
         #expect(try store.check(["a"]))
@@ -20,8 +22,8 @@ import Glibc
         #expect(try store.add("counter", -5) == 0)
         // get waits for a key set later by another thread.
         let setter = SystemThread(name: "setter") {
-            sleepSeconds(0.1)
-            try? other.set("late/key", string: "hello")
+            #expect(awaitParked(parked), "the getter never parked")
+            #expect(throws: Never.self) { try other.set("late/key", string: "hello") }
         }
         #expect(try store.getString("late/key", deadline: .after(seconds: 5)) == "hello")
         setter.join()
@@ -39,13 +41,14 @@ import Glibc
 
     @Test func inMemory() throws {
         let store = InMemoryStore()
-        try Self.exercise(store, store)
+        try Self.exercise(store, store, parked: { store.gauge.value })
     }
 
     @Test func file() throws {
         let directory = "/tmp/collectives-filestore-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { _ = system("rm -rf '\(directory)'") }
-        try Self.exercise(try FileStore(directory: directory), try FileStore(directory: directory))
+        let store = try FileStore(directory: directory)
+        try Self.exercise(store, try FileStore(directory: directory), parked: { store.gauge.value })
     }
 
     @Test func tcp() throws {
@@ -53,7 +56,7 @@ import Glibc
         defer { server.close() }
         let a = try TCPStore(connectingTo: server.address, deadline: .after(seconds: 5))
         let b = try TCPStore(connectingTo: server.address, deadline: .after(seconds: 5))
-        try Self.exercise(a, b)
+        try Self.exercise(a, b, parked: { server.parkedWaiters })
         #expect(try a.localAddress().isLoopback)
     }
 
@@ -173,7 +176,7 @@ import Glibc
         // requests; a check from a fourth client is answered after them on the same store.
         let probe = try TCPStore(connectingTo: server.address, deadline: .after(seconds: 5))
         #expect(try !probe.check(["never"]))
-        sleepSeconds(0.2)
+        #expect(awaitParked(atLeast: 3) { server.parkedWaiters }, "the three waits never reached the server")
         let started = Deadline.now
         server.close()
         let seconds = Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9

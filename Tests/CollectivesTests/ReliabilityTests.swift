@@ -23,7 +23,7 @@ import Glibc
             var values = [Float](repeating: 1, count: 1000)
             do { try communicators[0].allReduce(&values) } catch let error as CollectivesError { outcome.withLock { $0 = error } } catch {}
         }
-        sleepSeconds(0.2)
+        #expect(awaitParked { communicators[0].transportProbe?.parkedWaiters ?? 0 }, "rank 0 never parked in its all-reduce")
         communicators[0].abort()
         blocked.join()
         let error = outcome.withLock { $0 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CollectivesSystem
+import CollectivesTestSupport
 import CollectivesTransport
 import Synchronization
 import Testing
@@ -10,6 +11,11 @@ import Testing
 /// mismatched receive never writes into the caller's buffer afterwards, later posts fail with
 /// the original error, and a deadline of never waits as long as it takes. Checked on every
 /// transport of the conformance suite.
+///
+/// After a failure, rank 0 keeps its progress engine moving (``TransportProbe/progressOnce()``,
+/// as a wait on other traffic would) while rank 1's late data comes: a receive left queued would
+/// take that data into the sentinel. A wake-up is tested only once the waiter is parked
+/// (``TransportProbe/parkedWaiters``).
 @Suite(.serialized) struct TransportFailureTests {
     /// A buffer of `count` bytes, each `fill`, that outlives the test's transports.
     final class Sentinel: @unchecked Sendable {
@@ -39,6 +45,18 @@ import Testing
         }
     }
 
+    /// Sends rank 1's late data (as ``sendLate(_:count:tag:)``) while rank 0's engine keeps moving.
+    func sendLateWhileRankZeroProgresses(_ pair: [any Transport], count: Int, tag: MessageTag) -> String {
+        let engine = pair[0] as! any TransportProbe
+        return whileStepping({ _ = engine.progressOnce() }) { self.sendLate(pair, count: count, tag: tag) }
+    }
+
+    /// Waits until rank 0 has a thread parked in its wait loop.
+    func awaitRankZeroParked(_ pair: [any Transport]) {
+        let engine = pair[0] as! any TransportProbe
+        #expect(awaitParked { engine.parkedWaiters }, "\(pair[0].name): no waiter parked within 20 s")
+    }
+
     @Test func aTimedOutReceiveIsDroppedAndLaterPostsFailWithTheTimeout() throws {
         for (name, pair) in try TransportConformanceTests.pairs() {
             defer { pair.forEach { $0.close() } }
@@ -52,8 +70,7 @@ import Testing
                 #expect(error?.peerAddress != nil, "\(name): the timeout names no address: \(String(describing: error))")
             }
             // The peer's data comes after the caller has given up on the buffer.
-            let outcome = sendLate(pair, count: 1 << 20, tag: 3)
-            sleepSeconds(0.2)
+            let outcome = sendLateWhileRankZeroProgresses(pair, count: 1 << 20, tag: 3)
             #expect(sentinel.touched == 0, "\(name): \(sentinel.touched) bytes written after the timeout (late send: \(outcome))")
             // Everything later fails at once with the original error.
             let later = #expect(throws: TransportError.self) {
@@ -89,7 +106,7 @@ import Testing
             defer { pair.forEach { $0.close() } }
             let sentinel = Sentinel(100_003, fill: 0)
             let sender = SystemThread(name: "sender") {
-                sleepSeconds(0.3)
+                self.awaitRankZeroParked(pair)
                 _ = self.sendLate(pair, count: 100_003, tag: 8)
             }
             do {
@@ -110,8 +127,7 @@ import Testing
             pair[0].close()
             let error = #expect(throws: TransportError.self) { try pair[0].wait(request, deadline: .after(seconds: 5)) }
             #expect(error?.kind == .closed, "\(name): \(String(describing: error))")
-            let outcome = sendLate(pair, count: 64 << 10, tag: 2)
-            sleepSeconds(0.1)
+            let outcome = sendLateWhileRankZeroProgresses(pair, count: 64 << 10, tag: 2)
             #expect(sentinel.touched == 0, "\(name): written after close (late send: \(outcome))")
         }
     }
@@ -123,7 +139,7 @@ import Testing
             let request = try pair[0].postReceive(into: sentinel.memory, from: 1, tag: 1)
             let given = TransportError(.protocolViolation("failed by the test"), rank: 0, peer: nil, operation: "test")
             let failer = SystemThread(name: "failer") {
-                sleepSeconds(0.1)
+                self.awaitRankZeroParked(pair)
                 pair[0].fail(given)
             }
             let error = #expect(throws: TransportError.self) { try pair[0].wait(request, deadline: .after(seconds: 10)) }
@@ -131,5 +147,30 @@ import Testing
             #expect(error?.description == given.description, "\(name): \(String(describing: error))")
             #expect(sentinel.touched == 0, "\(name)")
         }
+    }
+
+    /// A single-copy receive whose sender died while its payload was read by pid (defect 6 of
+    /// the proof issue): the pid may name another process by then, so what was read is not
+    /// trusted. The receiver here judges the sender by an exited process's pidfd while reading
+    /// by the sender's pid, which still names a live process: the receive must fail.
+    @Test func aSingleCopyReadFromADeadSendersPidIsRefused() throws {
+        let pair = try sharedMemoryGroup(singleCopyBytes: 128 << 10)
+        defer { pair.forEach { $0.close() } }
+        let exited = try ExitedProcess()
+        defer { exited.reap() }
+        let payload = [UInt8](repeating: 0x5A, count: 1 << 20)
+        let request = try payload.withUnsafeBytes { try pair[1].postSend($0, to: 0, tag: 4) }
+        // Posting put the descriptor in rank 0's ring, so rank 0's first pass reads the payload
+        // (the liveness check after 100 ms of waiting is not what finds the death).
+        pair[0].simulatePIDReuse(peer: 1, exitedProcess: exited.pid)
+        let sentinel = Sentinel(1 << 20)
+        let error = #expect(throws: TransportError.self) {
+            try pair[0].receive(into: sentinel.memory, from: 1, tag: 4, deadline: .after(seconds: 10))
+        }
+        #expect(error?.kind == .peerGone, "\(String(describing: error))")
+        #expect(error?.peer == 1 && error?.operation == "receive", "\(String(describing: error))")
+        pair[0].close()
+        #expect(throws: TransportError.self) { try pair[1].wait(request, deadline: .after(seconds: 10)) }
+        withExtendedLifetime(payload) {}
     }
 }

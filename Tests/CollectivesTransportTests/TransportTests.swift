@@ -146,7 +146,8 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, singleCopy
         defer { pair.forEach { $0.close() } }
         var into = [UInt8](repeating: 0, count: 100)
         let closer = SystemThread(name: "closer") {
-            sleepSeconds(0.1)
+            // Rank 0 is parked in its receive before its peer closes.
+            #expect(awaitParked { (pair[0] as! any TransportProbe).parkedWaiters }, "\(name): no waiter parked")
             pair[1].close()
         }
         let error = into.withUnsafeMutableBytes { i in
@@ -166,7 +167,7 @@ func sharedMemoryGroup(worldSize: Int = 2, ringBytes: Int = 64 << 10, singleCopy
         defer { pair[1].close() }
         var into = [UInt8](repeating: 0, count: 100)
         let closer = SystemThread(name: "closer") {
-            sleepSeconds(0.1)
+            #expect(awaitParked { (pair[0] as! any TransportProbe).parkedWaiters }, "\(pair[0].name): no waiter parked")
             pair[0].close()
         }
         let start = Deadline.now

@@ -45,6 +45,8 @@ public final class Communicator: @unchecked Sendable {
     public let localWorldSize: Int
 
     let transport: any Transport
+    /// The transport's engine as the package's tests and checks observe it.
+    package var transportProbe: (any TransportProbe)? { transport as? any TransportProbe }
     /// Where the ranks are, for topology-aware algorithms.
     let layout: HostLayout
     /// The transport a flat ring runs over: ranks ordered host by host.

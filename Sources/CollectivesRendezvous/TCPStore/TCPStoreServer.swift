@@ -18,6 +18,8 @@ public final class TCPStoreServer: @unchecked Sendable {
     public static let maximumClients = 8192
     private let listener: Socket
     private let state = InMemoryStore()
+    /// The clients' requests waiting on this server for keys (`get` and `wait`).
+    package var parkedWaiters: Int { state.gauge.value }
     private let lock = ConditionLock()
     private var clients: [ObjectIdentifier: Socket] = [:]
     private var threads: [ObjectIdentifier: SystemThread] = [:]

@@ -82,16 +82,20 @@ struct IdleTimer {
 /// sleeps as the policy says. Every `livenessInterval` it checks the peers (a medium that
 /// notices dead peers by itself passes `.max`). When the deadline passes, `timedOut` makes the
 /// error (it fails the transport, so that nothing queued can touch a caller's buffer later) and
-/// the loop throws it.
+/// the loop throws it. A caller whose request did not settle at once counts in `gauge` until it
+/// returns.
 @inline(__always)
 func runWaitLoop(
-    policy: WaitPolicy, deadline: Deadline, lock: ConditionLock, livenessInterval: UInt64 = 100_000_000,
+    policy: WaitPolicy, deadline: Deadline, lock: ConditionLock, gauge: WaiterGauge, livenessInterval: UInt64 = 100_000_000,
     settle: () throws(TransportError) -> Bool,
     progress: () -> Bool,
     checkPeers: () -> Void = {},
     sleep: (_ nanoseconds: UInt64) -> Void,
     timedOut: () -> TransportError
 ) throws(TransportError) {
+    if try settle() { return }
+    gauge.enter()
+    defer { gauge.leave() }
     var idle = IdleTimer(policy)
     var nextCheck = livenessInterval == .max ? UInt64.max : Deadline.now.uptimeNanoseconds &+ livenessInterval
     while true {

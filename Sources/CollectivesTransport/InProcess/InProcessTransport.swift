@@ -47,6 +47,12 @@ public final class InProcessTransport: Transport, @unchecked Sendable {
     public func fail(_ error: TransportError) { fabric.fail(rank: rank, error) }
 }
 
+extension InProcessTransport: TransportProbe {
+    package var parkedWaiters: Int { fabric.gauges[rank].value }
+    /// Sends and receives are matched when posted: nothing is left for a pass to move.
+    package func progressOnce() -> Bool { false }
+}
+
 /// The shared state of an in-process group.
 final class InProcessFabric: @unchecked Sendable {
     struct Operation {
@@ -72,9 +78,12 @@ final class InProcessFabric: @unchecked Sendable {
     private var failures: [Int: TransportError] = [:]
     /// Fabrics of subgroups, by subgroup id.
     private var children: [UInt64: InProcessFabric] = [:]
+    /// The threads parked in each rank's wait (``TransportProbe``).
+    let gauges: [WaiterGauge]
 
     init(worldSize: Int) {
         self.worldSize = worldSize
+        gauges = (0..<worldSize).map { _ in WaiterGauge() }
         tables = Array(repeating: RequestTable(), count: worldSize)
         sends = Array(repeating: [], count: worldSize * worldSize)
         receives = Array(repeating: [], count: worldSize * worldSize)
@@ -140,6 +149,9 @@ final class InProcessFabric: @unchecked Sendable {
             if let failure = failures[rank] { throw failure }
             throw TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
         }
+        if try tables[rank].settle(slot) { return }
+        gauges[rank].enter()
+        defer { gauges[rank].leave() }
         while true {
             if try tables[rank].settle(slot) { return }
             if closed || closedRanks.contains(rank) {

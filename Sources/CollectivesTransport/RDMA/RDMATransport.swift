@@ -60,6 +60,8 @@ public final class RDMATransport: Transport, @unchecked Sendable {
     public var name: String { "verbs" }
 
     private let lock = ConditionLock()
+    /// The threads parked in this transport's wait loop (``TransportProbe``).
+    let gauge = WaiterGauge()
     private let channels: [VerbsChannel?]
     private let inbound: [UnsafeMutableRawPointer?]
     private let staging: [UnsafeMutableRawPointer?]
@@ -274,7 +276,7 @@ public final class RDMATransport: Transport, @unchecked Sendable {
         }
         var nap = 20_000
         try runWaitLoop(
-            policy: policy, deadline: deadline, lock: lock, livenessInterval: .max,
+            policy: policy, deadline: deadline, lock: lock, gauge: gauge, livenessInterval: .max,
             settle: { () throws(TransportError) in try frames.settle(slot) },
             progress: {
                 guard progressAll() else { return false }
@@ -315,4 +317,9 @@ public final class RDMATransport: Transport, @unchecked Sendable {
             for channel in channels { channel?.close() }
         }
     }
+}
+
+extension RDMATransport: TransportProbe {
+    package var parkedWaiters: Int { gauge.value }
+    package func progressOnce() -> Bool { lock.withLock { progressAll() } }
 }

@@ -27,6 +27,8 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
     /// By group rank: its shared-memory rank, or −1 for ranks on other hosts.
     private let localIndex: [Int]
     private let lock = ConditionLock()
+    /// The threads parked in this transport's wait loop (``TransportProbe``).
+    let gauge = WaiterGauge()
     private var policy: WaitPolicy
     /// The error the whole transport failed with, once it has (set before the media are failed,
     /// so that what they throw afterwards is reported as this).
@@ -107,7 +109,7 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         try runWaitLoop(
-            policy: policy, deadline: deadline, lock: lock,
+            policy: policy, deadline: deadline, lock: lock, gauge: gauge,
             settle: { () throws(TransportError) in
                 if shared {
                     return try reportedShared { () throws(TransportError) in try medium.test(inner) }
@@ -188,4 +190,12 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
 extension RoutedTransport: SubgroupCapable {
     /// Sub-communicators of a job that spans hosts run over TCP.
     public func prepareSubgroup() throws(TransportError) -> SubgroupPlan { try tcp.prepareSubgroup() }
+}
+
+extension RoutedTransport: TransportProbe {
+    package var parkedWaiters: Int { gauge.value }
+    package func progressOnce() -> Bool {
+        let moved = tcp.progress()
+        return sharedMemory.progress() || moved
+    }
 }

@@ -57,6 +57,12 @@ final class SharedMemorySegment: @unchecked Sendable {
         if ownerHandle >= 0 { close(ownerHandle) }
     }
 
+    /// Watches the owner's liveness through the pidfd of process `pid` from now on (tests only).
+    func watchOwner(through pid: pid_t) {
+        if ownerHandle >= 0 { close(ownerHandle) }
+        ownerHandle = collectives_pidfd_open(pid)
+    }
+
     static func size(slots: Int, capacity: Int) -> Int { headerBytes + slots * (ringHeaderBytes + capacity) }
 
     /// Creates and maps a new segment owned by this process.

@@ -25,6 +25,8 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
     public var name: String { "shm" }
 
     private let lock = ConditionLock()
+    /// The threads parked in this transport's wait loop (``TransportProbe``).
+    let gauge = WaiterGauge()
     /// Every member's segment, by rank; `segments[rank]` is this rank's.
     private let segments: [SharedMemorySegment]
     /// The bookkeeping, behind a pointer: as a stored `var` of the class, every access on the
@@ -367,7 +369,7 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
         defer { lock.unlock() }
         let slot = try liveSlot(of: request)
         try runWaitLoop(
-            policy: policy, deadline: deadline, lock: lock,
+            policy: policy, deadline: deadline, lock: lock, gauge: gauge,
             settle: { () throws(TransportError) in try frames.settle(slot) },
             progress: { progressAll() },
             checkPeers: { checkPeersLocked() },
@@ -451,5 +453,18 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
             failLocked(TransportError(.closed, rank: rank, peer: nil, operation: "wait"))
             segments[rank].unlink()
         }
+    }
+}
+
+extension SharedMemoryTransport: TransportProbe {
+    package var parkedWaiters: Int { gauge.value }
+    package func progressOnce() -> Bool { progress() }
+
+    /// Makes this rank judge `peer`'s liveness by process `pid` (which must not have been reaped
+    /// yet) while it keeps reading `peer`'s memory by `peer`'s own pid: with a process that has
+    /// exited, the state a receiver is in when its sender died and the sender's pid now names
+    /// another process. For the package's tests.
+    package func simulatePIDReuse(peer: Int, exitedProcess pid: pid_t) {
+        lock.withLock { segments[peer].watchOwner(through: pid) }
     }
 }

@@ -26,6 +26,8 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
     public var name: String { "tcp" }
 
     private let lock = ConditionLock()
+    /// The threads parked in this transport's wait loop (``TransportProbe``).
+    let gauge = WaiterGauge()
     /// Every connection, and by peer the connections to it in stream order.
     private let connections: [TCPConnection]
     private let streams: [[TCPConnection]]
@@ -183,7 +185,7 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
         defer { lock.unlock() }
         let slot = try liveSlot(of: request)
         try runWaitLoop(
-            policy: policy, deadline: deadline, lock: lock, livenessInterval: .max,
+            policy: policy, deadline: deadline, lock: lock, gauge: gauge, livenessInterval: .max,
             settle: { () throws(TransportError) in try table.settle(slot) },
             progress: { progressAll(readyOnly: false) },
             sleep: { nanoseconds in napLocked(nanoseconds) },
@@ -371,3 +373,8 @@ let pollPeerHangUp: Int32 = 0x2000
 #else
 let pollPeerHangUp: Int32 = Int32(POLLHUP)
 #endif
+
+extension TCPTransport: TransportProbe {
+    package var parkedWaiters: Int { gauge.value }
+    package func progressOnce() -> Bool { progress() }
+}
