@@ -43,7 +43,8 @@ let package = Package(
         // Calls, bytes, time and failures per collective, for whatever backend a program
         // bootstraps (nothing is recorded without one).
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
-        // `swift package generate-documentation` (scripts/docs.sh): the DocC catalog of Collectives.
+        // `swift package generate-documentation --target Collectives`: the DocC catalog (scripts/docs.sh
+        // checks the same catalog from the release build's module, without a debug build).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
         // Property-based tests of every collective against a sequential reference (tests only).
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),

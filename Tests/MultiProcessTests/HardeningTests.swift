@@ -213,6 +213,26 @@ extension MultiProcessTests {
         }
     }
 
+    /// Where `/dev/shm` lacks room for the rings (a 256 KiB tmpfs over it, in a mount namespace
+    /// of the test's own), shared memory fails at set-up on every rank, naming the bytes needed
+    /// and free, instead of a rank dying of SIGBUS in the middle of a collective; left to choose
+    /// its transport, the job falls back to TCP and runs.
+    @Test(Capability.required(Capability.root && Capability.tool("unshare") && Capability.tool("mount"),
+                              "a mount namespace of its own needs root, unshare and mount"))
+    func aFullDevShmFailsAtSetUpInsteadOfWithSIGBUS() throws {
+        let small = "mount -t tmpfs -o size=256k tmpfs /dev/shm && exec \"$@\""
+        let job = ["/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", small, "sh",
+                   Products.path("collectives-run"), "-n", "4", "--", Products.path("collectives-bench"), "-b", "4M", "-e", "4M"]
+        let forced = try run(job, environment: ["COLLECTIVES_TRANSPORT": "shm", "COLLECTIVES_TIMEOUT": "30"], timeout: 120)
+        #expect(forced.status != 0, "\(forced.output)")
+        #expect(!forced.output.contains("signal 7") && !forced.output.contains("SIGBUS"), "\(forced.output)")
+        #expect(forced.output.contains("/dev/shm has ") && forced.output.contains("bytes free, this rank's rings need "), "\(forced.output)")
+        let chosen = try run(job, environment: ["COLLECTIVES_TIMEOUT": "30"], timeout: 120)
+        #expect(chosen.status == 0, "\(chosen.output)")
+        #expect(chosen.output.contains("shared memory unavailable") && chosen.output.contains("using TCP"), "\(chosen.output)")
+        #expect(chosen.output.contains("4194304"), "no 4 MiB row: \(chosen.output)")
+    }
+
     /// 1,000 communicators made, used and closed in one process (a process of its own, so that
     /// no other test's descriptors or threads count): descriptors and threads back where they were.
     @Test(arguments: ["tcp", "shm"])

@@ -66,22 +66,30 @@ final class SharedMemorySegment: @unchecked Sendable {
     static func size(slots: Int, capacity: Int) -> Int { headerBytes + slots * (ringHeaderBytes + capacity) }
 
     /// Creates and maps a new segment owned by this process.
-    static func create(jobID: UInt64, group: UInt64, rank: Int, slots: Int, capacity: Int) throws(SystemError) -> SharedMemorySegment {
+    static func create(jobID: UInt64, group: UInt64, rank: Int, slots: Int, capacity: Int) throws(SegmentError) -> SharedMemorySegment {
         removeStale()
         let name = "/\(namePrefix)\(getpid())-\(String(jobID, radix: 16))-\(String(group, radix: 16))-\(rank)"
         let descriptor = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0o600)
-        guard descriptor >= 0 else { throw SystemError(call: "shm_open(\(name))", errno: errno) }
+        guard descriptor >= 0 else { throw .system(SystemError(call: "shm_open(\(name))", errno: errno)) }
         defer { close(descriptor) }
         let bytes = size(slots: slots, capacity: capacity)
         guard ftruncate(descriptor, off_t(bytes)) == 0 else {
             let error = SystemError(call: "ftruncate(\(name), \(bytes))", errno: errno)
             shm_unlink(name)
-            throw error
+            throw .system(error)
+        }
+        // Reserve every page now: a tmpfs without room would otherwise answer the first touch of
+        // a page, in the middle of a collective, with SIGBUS.
+        let reserved = posix_fallocate(descriptor, 0, off_t(bytes))
+        guard reserved == 0 else {
+            shm_unlink(name)
+            if reserved == ENOSPC { throw .noRoom(needed: bytes, free: freeBytes()) }
+            throw .system(SystemError(call: "posix_fallocate(\(name), \(bytes))", errno: reserved))
         }
         guard let memory = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0), memory != MAP_FAILED else {
             let error = SystemError(call: "mmap(\(name))", errno: errno)
             shm_unlink(name)
-            throw error
+            throw .system(error)
         }
         let segment = SharedMemorySegment(name: name, base: memory, bytes: bytes, capacity: capacity, slots: slots)
         memory.storeBytes(of: UInt32(slots), toByteOffset: 12, as: UInt32.self)

@@ -133,7 +133,7 @@ extension SharedMemoryTransport: SubgroupCapable {
         do {
             segment = try SharedMemorySegment.create(jobID: jobID, group: group, rank: rank, slots: worldSize, capacity: ringCapacity)
         } catch {
-            throw TransportError(.system(error), rank: rank, peer: nil, operation: "subgroup set-up")
+            throw TransportError(error.transportKind, rank: rank, peer: nil, operation: "subgroup set-up")
         }
         // The same processes as the parent's: single copy works there if it works here.
         let jobID = self.jobID, logger = self.logger, policy = waitPolicy, singleCopy = singleCopyBytes
