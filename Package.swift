@@ -1,4 +1,5 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
+// (6.2: the standard library's MutableSpan, which the in-place collectives take.)
 //
 // swift-collectives: collective communication (all-reduce and friends) for Swift
 // programs on CPU clusters.
@@ -14,6 +15,7 @@
 //   collectives-bench      nccl-tests-style benchmark
 //   CollectivesVerification  inputs and sequential reference results, shared by tests and checkers
 //   api-tour               Examples/: the public API as an application uses it, checked under the launcher
+//   readme-example         Examples/: README.md's program, checked to be the README's text and run under the launcher
 //   collectives-check      a small program that checks all-reduce results; used by the multi-process tests
 import PackageDescription
 
@@ -177,6 +179,14 @@ let package = Package(
             name: "api-tour",
             dependencies: ["Collectives"],
             path: "Examples/api-tour",
+            swiftSettings: strict
+        ),
+        // The program README.md shows (a test checks that the two are the same text and runs
+        // it under `collectives-run -n 2`).
+        .executableTarget(
+            name: "readme-example",
+            dependencies: ["Collectives"],
+            path: "Examples/readme-example",
             swiftSettings: strict
         ),
         .executableTarget(

@@ -5,7 +5,7 @@
 # With --with-data, also Fashion-MNIST, the demo's default data; with --for-tests, iproute2 (the
 # tests make network namespaces), OpenMPI's mpirun and Slurm with munge (they start ranks with them),
 # and spin (the membership model).
-# Swift itself (6.1 or later) must be on PATH: see README.md.
+# Swift itself (6.2 or later) must be on PATH: see README.md.
 set -euo pipefail
 packages=()
 dpkg -s libopenblas-dev >/dev/null 2>&1 || packages+=(libopenblas-dev)
@@ -28,7 +28,7 @@ if [ "${1:-}" = "--for-tests" ]; then
         && command -v munged >/dev/null 2>&1 || packages+=(slurmctld slurmd slurm-client munge)
 fi
 if ! command -v swift >/dev/null 2>&1; then
-    echo "setup: swift is not on PATH; install Swift 6.1 or later (https://www.swift.org/install/linux/)" >&2
+    echo "setup: swift is not on PATH; install Swift 6.2 or later (https://www.swift.org/install/linux/)" >&2
     exit 1
 fi
 if [ ${#packages[@]} -gt 0 ]; then

@@ -69,6 +69,34 @@ int collectives_available_cpus(void) {
     return online > 0 ? (int)online : 1;
 }
 
+int collectives_allowed_cores(int *cores, int capacity) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return -1;
+    int count = 0;
+    for (int core = 0; core < CPU_SETSIZE && count < capacity; core++) {
+        if (CPU_ISSET(core, &set)) cores[count++] = core;
+    }
+    return count;
+}
+
+int collectives_bind_thread(int core) {
+    if (core < 0 || core >= CPU_SETSIZE) { errno = EINVAL; return -1; }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(core, &set);
+    return sched_setaffinity(0, sizeof(set), &set);
+}
+
+int collectives_unbind_thread(const int *cores, int count) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int i = 0; i < count; i++) {
+        if (cores[i] >= 0 && cores[i] < CPU_SETSIZE) CPU_SET(cores[i], &set);
+    }
+    return sched_setaffinity(0, sizeof(set), &set);
+}
+
 void collectives_yield(void) {
     sched_yield();
 }

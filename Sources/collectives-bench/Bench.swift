@@ -18,7 +18,8 @@ struct Bench: ParsableCommand {
         reduce-scatter and all-to-all, × 1 for broadcast and reduce. Sizes are the larger buffer's \
         (nccl-tests' convention) and are rounded down to whole elements, and to whole blocks for \
         the collectives that cut the buffer into one block per rank.
-        """)
+        """,
+        version: collectivesVersion)
 
     @Argument(help: "The collective: \(BenchCollective.allCases.map(\.rawValue).joined(separator: ", ")).")
     var collective: BenchCollective = .allReduce

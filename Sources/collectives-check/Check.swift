@@ -16,7 +16,8 @@ import Glibc
 struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "collectives-check",
-        abstract: "Run collectives on known inputs on every rank and check the results against a sequential reference.")
+        abstract: "Run collectives on known inputs on every rank and check the results against a sequential reference.",
+        version: collectivesVersion)
 
     @Option(name: .long, parsing: .upToNextOption, help: "Element counts to check (default: 0 1 3 n-1 1000 1048583).")
     var counts: [Int] = []

@@ -89,23 +89,45 @@ struct HostList: Equatable {
     var totalSlots: Int { entries.reduce(0) { $0 + $1.slots } }
 
     /// The host of each of `ranks` ranks, filling each host's slots in order (a host listed
-    /// twice gets both entries' slots).
-    func place(ranks: Int) throws(HostListError) -> [String] {
-        guard ranks <= totalSlots else {
-            throw HostListError("-n \(ranks) ranks, but the hosts have \(totalSlots) slots")
+    /// twice gets both entries' slots); with `oversubscribe`, past the last slot the filling
+    /// starts again from the first host.
+    func place(ranks: Int, oversubscribe: Bool = false) throws(HostListError) -> [String] {
+        guard ranks <= totalSlots || oversubscribe else {
+            throw HostListError("-n \(ranks) ranks, but the hosts have \(totalSlots) slots (--oversubscribe places more)")
         }
         var placement: [String] = []
-        for entry in entries {
-            for _ in 0..<entry.slots where placement.count < ranks { placement.append(entry.name) }
+        while placement.count < ranks {
+            for entry in entries {
+                for _ in 0..<entry.slots where placement.count < ranks { placement.append(entry.name) }
+            }
         }
         return placement
     }
 
-    /// Whether ranks on `name` start directly instead of through the launch agent.
-    static func isThisHost(_ name: String) -> Bool { name == "localhost" }
+    /// Whether ranks on `name` start directly instead of through the launch agent: `localhost`,
+    /// this host's own name (as `hostname` prints it, or its first label), a loopback address, or
+    /// an address of one of this host's interfaces.
+    static func isThisHost(_ name: String) -> Bool {
+        if name == "localhost" { return true }
+        let own = thisHostName()
+        if name == own || name == own.prefix(while: { $0 != "." }) { return true }
+        guard let address = SocketAddress(parsing: name, defaultPort: 0) else { return false }
+        if address.isLoopback { return true }
+        // Without the list of interfaces (getifaddrs failed) an address counts as another host's:
+        // its ranks then go through the agent, which reaches this host too.
+        let interfaces = (try? InterfaceFilter.systemInterfaces()) ?? []
+        return interfaces.contains { $0.address.host == address.host }
+    }
 }
 
 struct HostListError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// This host's name, as `hostname` prints it.
+func thisHostName() -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

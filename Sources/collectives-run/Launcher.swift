@@ -28,20 +28,32 @@ struct Launcher: ParsableCommand {
         later by `collectives-run --join ADDR:PORT -- PROGRAM…` (same COLLECTIVES_JOB_SECRET) are \
         admitted at the job's next boundary (Communicator.admitJoining) until it has M ranks.
 
-        Across hosts (--hosts or --hostfile), ranks fill each host's slots in order; a rank on a host \
-        other than "localhost" starts as `AGENT HOST collectives-run --remote-rank -- PROGRAM…` \
+        Across hosts (--hosts, -H or --hostfile), ranks fill each host's slots in order; a rank on a host \
+        other than this one (localhost, or this host's own names and addresses) starts as `AGENT HOST collectives-run --remote-rank -- PROGRAM…` \
         (AGENT is --launch-agent, by default `ssh -o BatchMode=yes`; this executable must be at the \
         same path on every host). Its environment (the job's variables, every COLLECTIVES_* including the secret, \
         OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and -x names) goes over the agent's standard input, \
         never on a command line; it runs in this directory, with COLLECTIVES_HOST_ID set to its \
         host's name, and is stopped when the agent's connection closes.
-        """)
+        """,
+        version: collectivesVersion)
 
-    @Option(name: [.customShort("n"), .customLong("nproc")], help: "Number of ranks to start (default with --hosts or --hostfile: every slot).")
+    @Option(name: [.customShort("n"), .customLong("np", withSingleDash: true), .customLong("nproc")],
+            help: "Number of ranks to start (default with --hosts or --hostfile: every slot; -np as mpirun spells it).")
     var ranks: Int?
 
-    @Option(name: .long, help: "Hosts and their slots, host[:slots] comma-separated (as mpirun's --host).")
+    @Option(name: [.long, .customLong("host"), .customShort("H")],
+            help: "Hosts and their slots, host[:slots] comma-separated (as mpirun's -H/--host). This host is localhost or any of its own names and addresses; its ranks start directly.")
     var hosts: String?
+
+    @Flag(help: "Place more ranks than the hosts have slots: past the last slot, placement starts again from the first host (as mpirun's --oversubscribe).")
+    var oversubscribe = false
+
+    @Option(name: .customLong("bind-to"), help: "Pin each rank to a core (core: round robin over the cores the launcher may use, by local rank, as mpirun's --bind-to core) or not (none, the default).")
+    var bindTo: CoreBinding = .none
+
+    @Flag(name: .customLong("report-bindings"), help: "Say on standard error which core each rank is bound to.")
+    var reportBindings = false
 
     @Option(name: .long, help: "A file of hosts, one host[:slots] or 'host slots=N' a line (as mpirun's --hostfile).")
     var hostfile: String?
@@ -88,6 +100,7 @@ struct Launcher: ParsableCommand {
     mutating func validate() throws {
         // The program's words are captured as they come, so help must be asked for here.
         if command.first == "--help" || command.first == "-h" { throw CleanExit.helpRequest(self) }
+        if command.first == "--version" { throw CleanExit.message(collectivesVersion) }
         if command.first == "--" { command.removeFirst() }
         guard !command.isEmpty else { throw ValidationError("missing PROGRAM: collectives-run -n N [--] PROGRAM [ARGS...]") }
         if remoteRank { return }
@@ -114,12 +127,14 @@ struct Launcher: ParsableCommand {
     }
 
     func run() throws {
-        if remoteRank { throw ExitCode(RemoteRank.run(command: command, grace: grace)) }
+        if remoteRank {
+            throw ExitCode(RemoteRank.run(command: command, grace: grace, binding: bindTo, reportBindings: reportBindings))
+        }
         if let (host, port) = joinAddress { return try runJoining(host: host, port: port) }
         // Where each rank runs: here, or on the hosts given.
         let placement: [String]?
         do {
-            placement = try hostList()?.place(ranks: ranks ?? hostList()!.totalSlots)
+            placement = try hostList()?.place(ranks: ranks ?? hostList()!.totalSlots, oversubscribe: oversubscribe)
         } catch {
             throw ValidationError("\(error)")
         }
@@ -163,6 +178,7 @@ struct Launcher: ParsableCommand {
         let agent = launchAgent.split(separator: " ").map(String.init)
         let launcherPath = try executablePath()
         let directory = currentDirectory()
+        let cores = allowedCores()
         for rank in 0..<ranks {
             environment["RANK"] = String(rank)
             environment["LOCAL_RANK"] = String(rank)
@@ -185,12 +201,17 @@ struct Launcher: ParsableCommand {
                     }
                     forwarded[RemoteRank.workingDirectoryVariable] = directory
                     input = RemoteRank.encode(forwarded)
-                    let remote = [launcherPath, "--remote-rank", "--grace", String(grace), "--"] + command
+                    let remote = [launcherPath, "--remote-rank", "--grace", String(grace), "--bind-to", bindTo.rawValue]
+                        + (reportBindings ? ["--report-bindings"] : []) + ["--"] + command
                     // ssh joins its words into one line for the remote shell: quote them for it.
                     rankCommand = agent + [host] + (RemoteRank.agentUsesShell(agent) ? remote.map(RemoteRank.shellQuoted) : remote)
                 }
             }
-            try group.spawnOrStopAll(rank: rank, command: rankCommand, environment: rankEnvironment, input: input, host: placement?[rank])
+            // A rank started through the agent is bound by its far end, on that host's cores.
+            let core = input == nil ? bindTo.core(localRank: Int(rankEnvironment["LOCAL_RANK"]!)!, of: cores) : nil
+            let pid = try group.spawnOrStopAll(rank: rank, command: rankCommand, environment: rankEnvironment, input: input,
+                                               host: placement?[rank], core: core)
+            if let core, reportBindings { Console.error("collectives-run: rank \(rank) (pid \(pid) on \(thisHostName())) bound to core \(core)") }
         }
         let outcome = group.waitForAll()
         if elastic { return try endElastic(group, outcome: outcome, ranks: ranks, noun: "ranks") }

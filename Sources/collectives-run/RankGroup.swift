@@ -100,7 +100,10 @@ final class RankGroup {
 
     /// Starts one rank with its stdout and stderr on pipes, and, given `input`, its standard
     /// input on a pipe that carries those bytes and then stays open until the rank is stopped.
-    func spawn(rank: Int, command: [String], environment: [String: String], input: [UInt8]? = nil, host: String? = nil) throws {
+    /// Bound to `core` when one is given (``CoreBinding``). Returns the rank's pid.
+    @discardableResult
+    func spawn(rank: Int, command: [String], environment: [String: String], input: [UInt8]? = nil, host: String? = nil,
+               core: Int? = nil) throws -> pid_t {
         var inPipe: [Int32] = [-1, -1]
         if input != nil {
             guard collectives_pipe_cloexec(&inPipe) == 0 else { throw SystemError(call: "pipe2", errno: errno) }
@@ -136,7 +139,11 @@ final class RankGroup {
         collectives_spawn_close_from(&actions, 3)
         let pid: pid_t
         do {
-            pid = try spawnInOwnGroup(command, environment: environment, actions: &actions)
+            if let core {
+                pid = try withThreadBound(to: core) { try spawnInOwnGroup(command, environment: environment, actions: &actions) }
+            } else {
+                pid = try spawnInOwnGroup(command, environment: environment, actions: &actions)
+            }
         } catch {
             _ = close(outPipe[1])
             _ = close(errPipe[1])
@@ -162,6 +169,7 @@ final class RankGroup {
         ranks.append(Rank(rank: rank, pid: pid, input: inPipe[1], throughAgent: inPipe[1] >= 0, host: inPipe[1] >= 0 ? host : nil))
         outputs.append(Output(rank: rank, descriptor: outPipe[0], toStandardError: false))
         outputs.append(Output(rank: rank, descriptor: errPipe[0], toStandardError: true))
+        return pid
     }
 
     /// Sends SIGTERM (or `number`) to the process group of every rank, so that what a rank
@@ -169,9 +177,11 @@ final class RankGroup {
     /// only SIGKILL: their far end stops the program, whose last words still reach us.
     /// As ``spawn(rank:command:environment:input:host:)``, but a rank that cannot start stops the
     /// ranks already started, and waits for them, before the error is thrown.
-    func spawnOrStopAll(rank: Int, command: [String], environment: [String: String], input: [UInt8]? = nil, host: String? = nil) throws {
+    @discardableResult
+    func spawnOrStopAll(rank: Int, command: [String], environment: [String: String], input: [UInt8]? = nil, host: String? = nil,
+                        core: Int? = nil) throws -> pid_t {
         do {
-            try spawn(rank: rank, command: command, environment: environment, input: input, host: host)
+            return try spawn(rank: rank, command: command, environment: environment, input: input, host: host, core: core)
         } catch {
             terminateAll()
             _ = waitForAll()

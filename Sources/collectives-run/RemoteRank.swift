@@ -78,7 +78,7 @@ enum RemoteRank {
 
     /// Runs `command` as the rank; returns the exit code to exit with (128 + signal when the
     /// program was killed).
-    static func run(command: [String], grace: Double) -> Int32 {
+    static func run(command: [String], grace: Double, binding: CoreBinding, reportBindings: Bool) -> Int32 {
         guard let received = readEnvironment(from: 0) else {
             Console.error("collectives-run --remote-rank: the launcher closed the connection before sending the environment")
             return 1
@@ -91,7 +91,14 @@ enum RemoteRank {
         installSignalForwarding()
         var child: pid_t = 0
         do {
-            child = try spawnProgram(command, environment: environment)
+            if let core = binding.core(localRank: environment["LOCAL_RANK"].flatMap { Int($0) } ?? 0, of: allowedCores()) {
+                child = try withThreadBound(to: core) { try spawnProgram(command, environment: environment) }
+                if reportBindings {
+                    Console.error("collectives-run: rank \(environment["RANK"] ?? "?") (pid \(child) on \(thisHostName())) bound to core \(core)")
+                }
+            } else {
+                child = try spawnProgram(command, environment: environment)
+            }
         } catch {
             Console.error("collectives-run --remote-rank: \(error)")
             return 127

@@ -19,7 +19,8 @@ struct MNISTTrain: ParsableCommand {
         discussion: """
         Run it under a launcher: collectives-run -n 4 mnist-train. Every rank reads only its \
         shard of the data; rank 0 prints a line per epoch.
-        """)
+        """,
+        version: collectivesVersion)
 
     @Option(help: "Passes over the training data.")
     var epochs = 10

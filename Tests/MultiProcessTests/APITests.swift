@@ -73,3 +73,40 @@ import Glibc
         #expect(result.output.split(separator: "\n").filter { $0.hasSuffix("api tour ok") }.count == 3, "\(result.output)")
     }
 }
+
+/// The package as a user adopts it: the version every executable prints is the CHANGELOG's
+/// newest entry.
+@Suite struct PackageTests {
+    /// The package's root: the directory above `.build` (where the products are).
+    static var root: String {
+        var path = Products.directory
+        while !path.isEmpty && !path.hasSuffix("/.build") { path = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]) }
+        return path.isEmpty ? "." : String(path.dropLast("/.build".count))
+    }
+
+    @Test func everyExecutablePrintsTheChangelogsVersion() throws {
+        let changelog = try TrainingProcessTests().readFile(Self.root + "/CHANGELOG.md")
+        let heading = changelog.split(separator: "\n").first { $0.hasPrefix("## ") }
+        let version = heading.flatMap { $0.dropFirst(3).split(separator: " ").first }.map(String.init)
+        #expect(version != nil, "no '## VERSION' heading in CHANGELOG.md")
+        for name in ["collectives-run", "collectives-bench", "collectives-check", "mnist-train"] {
+            let printed = try run([Products.path(name), "--version"], timeout: 30)
+            #expect(printed.status == 0 && printed.output.split(separator: "\n").first.map(String.init) == version,
+                    "\(name) --version printed \(printed.output), CHANGELOG.md's newest is \(String(describing: version))")
+        }
+    }
+
+    /// README.md's program is Examples/readme-example/main.swift, word for word, and runs on 2
+    /// ranks as it says.
+    @Test func theReadmesProgramIsTheExampleAndRuns() throws {
+        let readme = try TrainingProcessTests().readFile(Self.root + "/README.md")
+        let example = try TrainingProcessTests().readFile(Self.root + "/Examples/readme-example/main.swift")
+        let marker = "<!-- Examples/readme-example/main.swift -->\n```swift\n"
+        let block = readme.split(separator: marker, maxSplits: 1, omittingEmptySubsequences: false).dropFirst().first
+            .flatMap { $0.split(separator: "```", maxSplits: 1, omittingEmptySubsequences: false).first }.map(String.init)
+        #expect(block == example, "README.md's program (after \(marker)) differs from Examples/readme-example/main.swift")
+        let result = try run([Products.path("collectives-run"), "-n", "2", "--", Products.path("readme-example")], timeout: 120)
+        #expect(result.status == 0, "\(result.output)")
+        for rank in 0..<2 { #expect(result.output.contains("[rank \(rank)] rank \(rank) of 2: every element is 3.0"), "\(result.output)") }
+    }
+}

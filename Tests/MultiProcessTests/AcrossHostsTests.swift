@@ -86,6 +86,62 @@ extension MultiProcessTests {
         }
     }
 
+    /// mpirun's spellings: `-np`, `-H`/`--host`, `--oversubscribe`, `--bind-to core` with
+    /// `--report-bindings`; and this host known by its own name and addresses (its ranks start
+    /// directly: the launch agent here fails whatever it is asked to run).
+    @Test func mpirunSpellingsWork() throws {
+        let launcher = Products.path("collectives-run")
+        let show = ["/bin/sh", "-c", "echo \"R=$RANK W=$WORLD_SIZE H=$COLLECTIVES_HOST_ID $(grep Cpus_allowed_list /proc/self/status | tr -d '\\t')\""]
+        let np = try run([launcher, "-np", "2", "--"] + show, timeout: 60)
+        #expect(np.status == 0 && np.output.contains("[rank 1] R=1 W=2"), "\(np.output)")
+        var hostname = [CChar](repeating: 0, count: 256)
+        gethostname(&hostname, 255)
+        let name = String(decoding: hostname.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let address = try InterfaceFilter.systemInterfaces().first { !$0.address.isLoopback }?.address.host
+        let names = ["localhost", name, "127.0.0.1"] + (address.map { [$0] } ?? [])
+        for flag in ["-H", "--host"] {
+            let here = try run([launcher, flag, names.map { "\($0):1" }.joined(separator: ","), "--launch-agent", "/bin/false", "--"] + show,
+                               timeout: 60)
+            #expect(here.status == 0, "\(flag) \(names): \(here.output)")
+            for (rank, host) in names.enumerated() {
+                #expect(here.output.contains("[rank \(rank)] R=\(rank) W=\(names.count) H=\(host) "), "\(here.output)")
+            }
+        }
+        let over = try run([launcher, "--host", "localhost:2", "-n", "5", "--oversubscribe", "--"] + show, timeout: 60)
+        #expect(over.status == 0 && over.output.contains("[rank 4] R=4 W=5 H=localhost"), "\(over.output)")
+        let refused = try run([launcher, "--host", "localhost:2", "-n", "5", "--", "/bin/true"], timeout: 60)
+        #expect(refused.status != 0 && refused.output.contains("--oversubscribe places more"), "\(refused.output)")
+        // Bound round robin over the cores this process may use, as the kernel reports them.
+        let cores = try allowedCoresOfThisProcess()
+        let bound = try run([launcher, "-n", "3", "--bind-to", "core", "--report-bindings", "--"] + show, timeout: 60)
+        #expect(bound.status == 0, "\(bound.output)")
+        for rank in 0..<3 {
+            let core = cores[rank % cores.count]
+            #expect(bound.output.contains("[rank \(rank)] R=\(rank) W=3 H= Cpus_allowed_list:\(core)\n"), "\(bound.output)")
+            #expect(bound.output.contains("collectives-run: rank \(rank) (pid "), "\(bound.output)")
+            #expect(bound.output.contains(" bound to core \(core)\n"), "\(bound.output)")
+        }
+        let unbound = try run([launcher, "-n", "1", "--"] + show, timeout: 60)
+        #expect(unbound.output.contains("Cpus_allowed_list:\(try cpusAllowedList())"), "\(unbound.output)")
+        let badBinding = try run([launcher, "-n", "1", "--bind-to", "socket", "--", "/bin/true"], timeout: 60)
+        #expect(badBinding.status != 0 && badBinding.output.contains("core") && badBinding.output.contains("none"), "\(badBinding.output)")
+    }
+
+    /// This process's `Cpus_allowed_list` from `/proc/self/status` (such as `0-1` or `0,2-3`).
+    func cpusAllowedList() throws -> String {
+        let status = try TrainingProcessTests().readFile("/proc/self/status")
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }) else { return "" }
+        return String(line.dropFirst("Cpus_allowed_list:".count).filter { $0 != " " && $0 != "\t" })
+    }
+
+    /// The cores in this process's `Cpus_allowed_list`, in order.
+    func allowedCoresOfThisProcess() throws -> [Int] {
+        try cpusAllowedList().split(separator: ",").flatMap { part -> [Int] in
+            let ends = part.split(separator: "-").compactMap { Int($0) }
+            return ends.count == 2 ? Array(ends[0]...ends[1]) : ends
+        }
+    }
+
     /// Ranks on other hosts start through the launch agent, which (like `ssh`) gives them an
     /// environment of their own: the job's variables, the secret and `-x` names arrive over the
     /// agent's standard input, none of them on a command line, and the rank runs in the
@@ -350,3 +406,4 @@ extension MultiProcessTests {
         #expect(training.output.contains("parameters identical on all 4 ranks"), "\(training.output)")
     }
 }
+

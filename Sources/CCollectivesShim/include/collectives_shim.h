@@ -60,6 +60,18 @@ int collectives_allow_peer_reads(void);
 /// mask cannot be read.
 int collectives_available_cpus(void);
 
+/// The cores the calling thread may run on (its affinity mask), in order, written to `cores`
+/// (at most `capacity`); returns how many, or -1 with errno set.
+int collectives_allowed_cores(int *cores, int capacity);
+
+/// Binds the calling thread to `core` alone (a process it spawns then starts there); 0, or -1
+/// with errno set.
+int collectives_bind_thread(int core);
+
+/// Lets the calling thread run on `count` cores again (those ``collectives_allowed_cores`` gave);
+/// 0, or -1 with errno set.
+int collectives_unbind_thread(const int *cores, int count);
+
 /// Gives up the CPU to another runnable thread (sched_yield).
 void collectives_yield(void);
 
