@@ -3,11 +3,12 @@
 #
 #   bash scripts/test.sh          the full tier, README's and CI's command: sets up, builds in
 #                                 release (the large checks need optimized code), then the
-#                                 membership model (spin), the late-rank scenario under
-#                                 AddressSanitizer, every test (unit, in-process, TCP ranks as
-#                                 threads, property-based, real processes, emulated hosts,
-#                                 mpirun, Slurm), the in-process and TCP-thread suites under
-#                                 ThreadSanitizer, and the DocC catalog, which must have no warning.
+#                                 late-rank scenario under AddressSanitizer's runtime, every test
+#                                 (unit, in-process, TCP ranks as threads, property-based, real
+#                                 processes, emulated hosts, mpirun, Slurm) with the membership
+#                                 model (spin) beside them, the in-process and TCP-thread suites
+#                                 under ThreadSanitizer, and the DocC catalog, which must have no
+#                                 warning.
 #   bash scripts/test.sh --fast   the edit-test loop: unit, in-process, property-based and TCP-thread
 #                                 tests, and one process run per transport (under 3 minutes
 #                                 after the build on 2 cores).
