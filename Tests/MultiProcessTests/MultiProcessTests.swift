@@ -474,10 +474,67 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         }
     }
 
+    /// nccl-tests' habits: its type names and `-d all`, `-o all`, `-r`, `-i`, `-a`, its
+    /// collective names, the gather, scatter and sendrecv benchmarks with its bus-bandwidth
+    /// factors, and a header line per rank.
+    @Test func benchmarkSpeaksNcclTests() throws {
+        let bench = [Products.path("collectives-run"), "-n", "3", "--", Products.path("collectives-bench")]
+        let small = ["-n", "1", "-w", "0"]
+        let everything = try run(bench + ["-d", "all", "-o", "all", "-b", "96", "-e", "96"] + small, environment: ["COLLECTIVES_TIMEOUT": "60"])
+        #expect(everything.status == 0, "\(everything.output)")
+        // Floating types take sum, product, min, max, average; integers those and the three
+        // bitwise ones; Bool min, max and the bitwise ones.
+        let rows = everything.output.split(separator: "\n").filter { $0.hasPrefix("[rank 0]  ") }
+        #expect(rows.count == 4 * 5 + 6 * 8 + 5, "\(rows.count) rows: \(everything.output)")
+        #expect(everything.output.contains("# Out of bounds values : 0 OK"), "\(everything.output)")
+        let ranks = everything.output.split(separator: "\n").filter { $0.hasPrefix("[rank 0] #  Rank ") }
+        #expect(ranks.count == 3 && ranks.allSatisfy { $0.contains(" Pid ") && $0.contains(" transport ") }, "\(everything.output)")
+        for rank in 0..<3 { #expect(ranks.contains { $0.split(separator: " ")[4] == "\(rank)" }, "\(ranks)") }
+        for (name, type) in [("half", "float16"), ("double", "float64"), ("int", "int32"), ("bfloat16", "bfloat16"), ("uint8", "uint8")] {
+            let one = try run(bench + ["-d", name, "-b", "1K", "-e", "1K"] + small, environment: ["COLLECTIVES_TIMEOUT": "60"])
+            #expect(one.status == 0 && one.output.contains(" \(type) "), "-d \(name): \(one.output)")
+        }
+        let stepped = try run(bench + ["-b", "1K", "-e", "4K", "-i", "1K"] + small, environment: ["COLLECTIVES_TIMEOUT": "60"])
+        let sizes = stepped.output.split(separator: "\n").filter { $0.hasPrefix("[rank 0]  ") }.map { $0.split(separator: " ")[2] }
+        #expect(sizes == ["1024", "2048", "3072", "4096"], "\(stepped.output)")
+        for (flag, words) in [("0", "rank 0's"), ("1", "the average over ranks"), ("2", "the minimum over ranks"), ("3", "the maximum over ranks")] {
+            let timed = try run(bench + ["-a", flag, "-b", "1K", "-e", "1K"] + small, environment: ["COLLECTIVES_TIMEOUT": "60"])
+            #expect(timed.status == 0 && timed.output.contains("time: \(words) (-a \(flag))"), "\(timed.output)")
+        }
+        // The new collectives, checked, with root 1 where there is one; busbw = algbw x nccl-tests'
+        // factor, and algbw = bytes / time, recomputed here from the CSV.
+        let directory = "/tmp/collectives-nccl-\(getpid())"
+        _ = mkdir(directory, 0o755)
+        defer { _ = system("rm -rf '\(directory)'") }
+        let factors: [(String, String, Double)] = [("gather", "gather", 2.0 / 3), ("scatter", "scatter", 2.0 / 3), ("sendrecv", "sendrecv", 1),
+                                                   ("alltoall", "all-to-all", 2.0 / 3), ("broadcast_perf", "broadcast", 1), ("reduce", "reduce", 1)]
+        for (spelling, collective, factor) in factors {
+            let rooted = ["gather", "scatter", "broadcast", "reduce"].contains(collective)
+            let csv = directory + "/\(collective).csv"
+            let result = try run(bench + [spelling, "-b", "96", "-e", "3M", "-f", "32", "-n", "2", "-w", "1", "--csv", csv]
+                                 + (rooted ? ["-r", "1"] : []), environment: ["COLLECTIVES_TIMEOUT": "60"])
+            #expect(result.status == 0 && result.output.contains("# Out of bounds values : 0 OK"), "\(spelling): \(result.output)")
+            let lines = try TrainingProcessTests().readFile(csv).split(separator: "\n").dropFirst()
+            #expect(lines.count == (collective == "sendrecv" ? 4 : 8), "\(spelling): \(lines)")
+            for line in lines {
+                let f = line.split(separator: ",", omittingEmptySubsequences: false)
+                guard f.count == 12, let bytes = Double(f[3]), let micros = Double(f[8]), let algbw = Double(f[9]), let busbw = Double(f[10]) else {
+                    Issue.record("\(spelling): \(line)")
+                    continue
+                }
+                #expect(f[0] == collective && f[7] == (rooted ? "1" : "-1") && f[11] == "0", "\(line)")
+                #expect(abs(algbw - bytes / (micros * 1e-6) / 1e9) <= 1e-3 + 0.01 * algbw, "algbw: \(line)")
+                #expect(abs(busbw - algbw * factor) <= 1e-3 + 0.01 * busbw, "busbw: \(line)")
+            }
+        }
+    }
+
     @Test func badBenchmarkFlagsAreExplained() throws {
         for (flags, message) in [(["-f", "1"], "-f must be at least 2"), (["-b", "lots"], "lots"),
                                  (["all-gather", "--algorithm", "tree"], "--algorithm applies to all-reduce only"),
-                                 (["--algorithm", "fastest"], "fastest"), (["gather"], "gather")] {
+                                 (["--algorithm", "fastest"], "fastest"), (["gatherer"], "gatherer"),
+                                 (["-f", "2", "-i", "1K"], "not both"), (["-a", "4"], "-a takes"),
+                                 (["all-gather", "-r", "1"], "-r applies"), (["-d", "float8"], "float8")] {
             let result = try run([Products.path("collectives-bench")] + flags,
                                  environment: ["RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"])
             #expect(result.status != 0, "\(flags)")
