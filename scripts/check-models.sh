@@ -80,7 +80,7 @@ check old-awaiting        membership-current.pml violation -DAWAITING=1 -DCRASHE
 # The protocol in the tree, same configurations: no error, exhaustively.
 check now                 membership.pml         clean
 check now-awaiting        membership.pml         clean     -DAWAITING=1
-# Beyond the brief: two crashes (deadlines pass only when nothing else can move, to stay small).
+# Beyond what the test command needs: two crashes (deadlines pass only when nothing else can move, to stay small).
 if [ "${FULL:-0}" = 1 ]; then
     check now-two-crashes membership.pml         clean     -DCRASHES=2 -DEAGER=0
 fi

@@ -127,8 +127,8 @@ import Testing
         #expect(try results.map { try $0.get() } == [[0, 2, 2, 3], [1, 2, 2, 3], [3]])
     }
 
-    /// Defect 2 of issue 22, at the store: rank 0 decided an admission (one ticket, 4 ranks
-    /// growing to 5); ranks 0 and 1 learned it, rank 3 did not (its relay, rank 2, died) and
+    /// A failed admission must not split the job, at the store: rank 0 decided an admission
+    /// (one ticket, 4 ranks growing to 5); ranks 0 and 1 learned it, rank 3 did not (its relay, rank 2, died) and
     /// shrinks the generation it had. All three must agree on one survivor set. (Before, each
     /// shrank under the prefix of its own local generation: rank 3 alone, 0 and 1 as a pair.)
     @Test func ranksThatDidAndDidNotSeeAnAdmissionShrinkTheSameGeneration() throws {
@@ -151,7 +151,7 @@ import Testing
         #expect(try store.check(["elastic/1/job/job/error"]))
     }
 
-    /// Defect 3 of issue 22: a joiner that gave up does not count as waiting, so
+    /// A joiner that gave up does not count as waiting, so
     /// `awaiting: 1` waits for one that still waits (before, it returned at once, admitting
     /// nobody). The second joiner comes a second after the ranks start waiting.
     @Test func aGivenUpTicketDoesNotCountAsAwaited() throws {
@@ -174,7 +174,7 @@ import Testing
         #expect(try results.map { try $0.get() } == [[0, 3], [1, 3], [2, 3]])
     }
 
-    /// Defect 9 of issue 22: a ticket claimed by an admission that never finished (its rank 0
+    /// A ticket claimed by an admission that never finished (its rank 0
     /// claimed it and was lost) is handed back when the survivors shrink, and its joiner takes a
     /// new ticket and is admitted at the next boundary, long before its own timeout (before, it
     /// waited out the whole timeout).
@@ -209,7 +209,7 @@ import Testing
         #expect(seconds < 30, "took \(seconds) s")
     }
 
-    /// Defect 5 of issue 22: a process joining with settings other than the job's is refused,
+    /// A process joining with settings other than the job's is refused,
     /// its error naming the setting, and not admitted; one with the job's settings is.
     @Test func aJoinerWithOtherSettingsIsRefused() throws {
         let store = InMemoryStore()

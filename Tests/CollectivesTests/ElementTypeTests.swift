@@ -2,7 +2,7 @@ import Collectives
 import CollectivesTransport
 import Testing
 
-/// The element types added for issue 14: bfloat16 rounding (checked against a reference computed
+/// The element types beyond the first five: bfloat16 rounding (checked against a reference computed
 /// in Double, not with the library's code), its bulk conversions and kernels, integer and `Bool`
 /// reductions at their edges, and operations that do not apply to a type.
 @Suite struct ElementTypeTests {

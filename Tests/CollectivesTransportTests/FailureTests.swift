@@ -149,9 +149,8 @@ import Testing
         }
     }
 
-    /// A single-copy receive whose sender died while its payload was read by pid (defect 6 of
-    /// the proof issue): the pid may name another process by then, so what was read is not
-    /// trusted. The receiver here judges the sender by an exited process's pidfd while reading
+    /// A single-copy receive whose sender died while its payload was read by pid: the pid may
+    /// name another process by then, so what was read is not trusted. The receiver here judges the sender by an exited process's pidfd while reading
     /// by the sender's pid, which still names a live process: the receive must fail.
     @Test func aSingleCopyReadFromADeadSendersPidIsRefused() throws {
         let pair = try sharedMemoryGroup(singleCopyBytes: 128 << 10)

@@ -5,7 +5,7 @@ import Testing
 import Glibc
 #endif
 
-/// The API added for issue 14, between processes over real sockets: the new element types and
+/// The newer API between processes over real sockets: the new element types and
 /// operations through every collective, the variable-size and object collectives, all-reduce
 /// with the caller's non-commutative reductions, and a job that finds its ranks through a
 /// `FileStore` in a shared directory.
