@@ -3,8 +3,8 @@
 # pkg-config to find them), and the RDMA verbs header (libibverbs-dev; the library itself is
 # loaded at run time when present, so builds without it still work, without verbs support).
 # With --with-data, also Fashion-MNIST, the demo's default data; with --for-tests, iproute2 (the
-# tests make network namespaces), OpenMPI's mpirun and Slurm with munge (they start ranks with them),
-# and spin (the membership model).
+# tests make network namespaces), OpenMPI's mpirun, MPICH's mpiexec.hydra and Slurm with munge
+# (they start ranks with them), and spin (the membership model).
 # Swift itself (6.2 or later) must be on PATH: see README.md.
 set -euo pipefail
 packages=()
@@ -20,6 +20,8 @@ fi
 if [ "${1:-}" = "--for-tests" ]; then
     command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 || packages+=(iproute2)
     command -v mpirun >/dev/null 2>&1 || packages+=(openmpi-bin)
+    # MPICH's mpiexec.hydra too (OpenMPI stays the default mpirun: its alternative ranks higher).
+    command -v mpiexec.hydra >/dev/null 2>&1 || packages+=(mpich)
     # The membership protocol's Promela model (scripts/check-models.sh).
     command -v spin >/dev/null 2>&1 || packages+=(spin)
     command -v unshare >/dev/null 2>&1 || packages+=(util-linux)

@@ -33,6 +33,19 @@ import Testing
         #expect(c.rank == 0 && c.worldSize == 2 && c.source == .openMPI && c.masterPort == 29500)
     }
 
+    /// MPICH's and Intel MPI's `mpiexec.hydra` (the variables as hydra 4.0 sets them).
+    @Test func hydraVariables() throws {
+        let c = try LaunchConfiguration.fromEnvironment([
+            "PMI_RANK": "3", "PMI_SIZE": "4", "PMI_FD": "6", "MPI_LOCALRANKID": "1", "MPI_LOCALNRANKS": "2",
+            "MASTER_ADDR": "10.1.2.3", "MASTER_PORT": "29600",
+        ])
+        #expect(c.rank == 3 && c.worldSize == 4 && c.localRank == 1 && c.source == .hydra && c.masterPort == 29600)
+        let error = #expect(throws: RendezvousError.self) {
+            _ = try LaunchConfiguration.fromEnvironment(["PMI_RANK": "0", "MASTER_ADDR": "a"])
+        }
+        #expect(error?.description.contains("PMI_SIZE") == true, "\(String(describing: error))")
+    }
+
     @Test(arguments: [
         (["WORLD_SIZE": "4", "MASTER_ADDR": "a"], "RANK"),
         (["RANK": "0", "MASTER_ADDR": "a"], "WORLD_SIZE"),

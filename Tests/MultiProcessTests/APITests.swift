@@ -77,15 +77,8 @@ import Glibc
 /// The package as a user adopts it: the version every executable prints is the CHANGELOG's
 /// newest entry.
 @Suite struct PackageTests {
-    /// The package's root: the directory above `.build` (where the products are).
-    static var root: String {
-        var path = Products.directory
-        while !path.isEmpty && !path.hasSuffix("/.build") { path = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]) }
-        return path.isEmpty ? "." : String(path.dropLast("/.build".count))
-    }
-
     @Test func everyExecutablePrintsTheChangelogsVersion() throws {
-        let changelog = try TrainingProcessTests().readFile(Self.root + "/CHANGELOG.md")
+        let changelog = try TrainingProcessTests().readFile(Products.repositoryRoot + "/CHANGELOG.md")
         let heading = changelog.split(separator: "\n").first { $0.hasPrefix("## ") }
         let version = heading.flatMap { $0.dropFirst(3).split(separator: " ").first }.map(String.init)
         #expect(version != nil, "no '## VERSION' heading in CHANGELOG.md")
@@ -99,8 +92,8 @@ import Glibc
     /// README.md's program is Examples/readme-example/main.swift, word for word, and runs on 2
     /// ranks as it says.
     @Test func theReadmesProgramIsTheExampleAndRuns() throws {
-        let readme = try TrainingProcessTests().readFile(Self.root + "/README.md")
-        let example = try TrainingProcessTests().readFile(Self.root + "/Examples/readme-example/main.swift")
+        let readme = try TrainingProcessTests().readFile(Products.repositoryRoot + "/README.md")
+        let example = try TrainingProcessTests().readFile(Products.repositoryRoot + "/Examples/readme-example/main.swift")
         let marker = "<!-- Examples/readme-example/main.swift -->\n```swift\n"
         let block = readme.split(separator: marker, maxSplits: 1, omittingEmptySubsequences: false).dropFirst().first
             .flatMap { $0.split(separator: "```", maxSplits: 1, omittingEmptySubsequences: false).first }.map(String.init)

@@ -327,6 +327,33 @@ extension MultiProcessTests {
     /// that behaves as `ssh` does (the host, then words joined into a command for a shell in that
     /// namespace): the library reads OpenMPI's variables, each host's ranks share memory, and the
     /// collectives and the demo run across.
+    /// MPICH's launcher, `mpiexec.hydra`, starting 2 ranks on each of 2 emulated hosts through
+    /// an rsh-like agent: the ranks take `PMI_RANK`, `PMI_SIZE` and `MPI_LOCALRANKID` as they
+    /// take OpenMPI's variables, and every collective is right.
+    @Test(Capability.required(Capability.hydra && Capability.namespaces,
+                              "needs MPICH's mpiexec.hydra (scripts/setup.sh --for-tests installs mpich), root and iproute2"))
+    func acrossEmulatedHostsThroughHydra() throws {
+        let cluster = try #require(EmulatedCluster.make(hosts: 2, rate: "1gbit"), "the emulated hosts could not be made")
+        defer { cluster.remove() }
+        let directory = "/tmp/collectives-hydra-\(getpid())"
+        _ = mkdir(directory, 0o755)
+        defer { _ = system("rm -rf '\(directory)'") }
+        let ip = EmulatedCluster.agent.split(separator: " ")[2]
+        let agent = try writeScript(directory + "/agent", "host=$1\nshift\nexec /usr/bin/env -i \(ip) netns exec \"$host\" /bin/sh -c \"$*\"")
+        let port = try freePort()
+        let hydra = ["/usr/bin/mpiexec.hydra", "-hosts", "\(cluster.names[0]):2,\(cluster.names[1]):2", "-n", "4",
+                     "-launcher", "rsh", "-launcher-exec", agent, "-iface", cluster.name + "br",
+                     "-genv", "MASTER_ADDR", cluster.address(0), "-genv", "MASTER_PORT", String(port),
+                     "-genv", "COLLECTIVES_JOB_SECRET", "hydra-test", "-genv", "COLLECTIVES_TIMEOUT", "60",
+                     "-genv", "COLLECTIVES_LOG_LEVEL", "debug"]
+        let result = try run(hydra + [Products.path("collectives-check"), "--collectives", "all", "--counts", "0", "3", "1001", "300007",
+                                      "--types", "float32", "--ops", "sum"], timeout: 300)
+        #expect(result.status == 0, "\(result.output)")
+        expectSummaries(result.output, ranks: 4, passed: allCollectivesChecks(counts: 4, opsPerType: [1]))
+        #expect(result.output.contains("rank 1: shared memory with ranks [0] on this host, TCP with ranks [2, 3]"), "\(result.output)")
+        #expect(result.output.contains("rank 2: shared memory with ranks [3] on this host, TCP with ranks [0, 1]"), "\(result.output)")
+    }
+
     @Test(Capability.required(Capability.mpirun && Capability.namespaces,
                               "needs /usr/bin/mpirun (Debian's openmpi-bin), and root with iproute2 for the emulated hosts"))
     func acrossEmulatedHostsThroughMpirun() throws {

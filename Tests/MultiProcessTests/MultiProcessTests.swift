@@ -48,6 +48,8 @@ enum Capability {
     /// Network namespaces, veth pairs, bridges and `tc`: root and iproute2.
     static var namespaces: Bool { root && tool("ip") && tool("tc") }
     static var mpirun: Bool { access("/usr/bin/mpirun", X_OK) == 0 }
+    /// MPICH's launcher.
+    static var hydra: Bool { access("/usr/bin/mpiexec.hydra", X_OK) == 0 }
     static let slurmTools = ["srun", "sinfo", "slurmctld", "slurmd", "munged"]
     static var slurm: Bool { root && slurmTools.allSatisfy(tool) }
 

@@ -37,10 +37,10 @@ public final class Communicator: @unchecked Sendable {
     /// (`COLLECTIVES_HOST_ID`, or the kernel's boot id and namespaces).
     public let hosts: [Int]
     /// This rank's place among the ranks on its host: the launcher's (`LOCAL_RANK`,
-    /// `SLURM_LOCALID`, `OMPI_COMM_WORLD_LOCAL_RANK`) where it says, else its order among them.
+    /// `SLURM_LOCALID`, `OMPI_COMM_WORLD_LOCAL_RANK`, `MPI_LOCALRANKID`) where it says, else its order among them.
     public let localRank: Int
     /// The number of ranks on this host: the launcher's (`LOCAL_WORLD_SIZE`,
-    /// `SLURM_STEP_TASKS_PER_NODE`, `OMPI_COMM_WORLD_LOCAL_SIZE`) where it says, else from
+    /// `SLURM_STEP_TASKS_PER_NODE`, `OMPI_COMM_WORLD_LOCAL_SIZE`, `MPI_LOCALNRANKS`) where it says, else from
     /// ``hosts``. For sharing the cores (BLAS threads) and for how waits use them.
     public let localWorldSize: Int
 

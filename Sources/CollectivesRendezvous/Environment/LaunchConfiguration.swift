@@ -21,6 +21,9 @@ public struct LaunchConfiguration: Sendable, Hashable {
     /// Which launcher's variables were read.
     public enum Source: String, Sendable {
         case torchrun, slurm, openMPI = "OpenMPI", explicit
+        /// MPICH's and Intel MPI's launcher (`mpiexec.hydra`): `PMI_RANK`, `PMI_SIZE`,
+        /// `MPI_LOCALRANKID`, `MPI_LOCALNRANKS`.
+        case hydra = "MPICH hydra"
     }
 
     public var rank: Int
@@ -117,6 +120,11 @@ public struct LaunchConfiguration: Sendable, Hashable {
             rank = try env.integer("OMPI_COMM_WORLD_RANK", minimum: 0)
             world = try env.integer("OMPI_COMM_WORLD_SIZE", minimum: 1)
             local = try env.optionalInteger("OMPI_COMM_WORLD_LOCAL_RANK")
+        } else if env["PMI_RANK"] != nil {
+            source = .hydra
+            rank = try env.integer("PMI_RANK", minimum: 0)
+            world = try env.integer("PMI_SIZE", minimum: 1)
+            local = try env.optionalInteger("MPI_LOCALRANKID")
         } else if env["SLURM_PROCID"] != nil {
             source = .slurm
             rank = try env.integer("SLURM_PROCID", minimum: 0)
@@ -139,7 +147,7 @@ public struct LaunchConfiguration: Sendable, Hashable {
             }
         } else {
             throw .invalidEnvironment(variable: "RANK", value: nil,
-                                      expected: "a rank from a launcher: RANK and WORLD_SIZE (collectives-run, torchrun), SLURM_PROCID (srun) or OMPI_COMM_WORLD_RANK (mpirun)")
+                                      expected: "a rank from a launcher: RANK and WORLD_SIZE (collectives-run, torchrun), SLURM_PROCID (srun), OMPI_COMM_WORLD_RANK (OpenMPI's mpirun) or PMI_RANK (MPICH's and Intel MPI's mpiexec)")
         }
 
         guard let masterAddress = address, !masterAddress.isEmpty else {
@@ -206,6 +214,8 @@ public struct LaunchConfiguration: Sendable, Hashable {
         switch source {
         case .openMPI:
             return try env.optionalInteger("OMPI_COMM_WORLD_LOCAL_SIZE").flatMap { $0 > 0 ? $0 : nil }
+        case .hydra:
+            return try env.optionalInteger("MPI_LOCALNRANKS").flatMap { $0 > 0 ? $0 : nil }
         case .slurm:
             guard let text = env["SLURM_STEP_TASKS_PER_NODE"] ?? env["SLURM_TASKS_PER_NODE"],
                   let node = try env.optionalInteger("SLURM_NODEID") else { return nil }
