@@ -268,7 +268,7 @@ public enum Bootstrap {
         do {
             return try TCPStoreServer(listeningOn: address, secret: configuration.jobSecret, logger: logger)
         } catch {
-            if case .cannotListen(_, let cause) = error, cause.contains("errno \(EADDRNOTAVAIL)") {
+            if case .cannotListen(_, .system(let cause)) = error, cause.errno == EADDRNOTAVAIL {
                 throw BootstrapError(.configuration, rank: rank,
                     reason: "rank 0 serves the rendezvous store on MASTER_ADDR \(configuration.masterAddress) (\(address)), "
                         + "but that is not an address of this host: run rank 0 where MASTER_ADDR points, or set "

@@ -8,8 +8,9 @@ public enum RendezvousError: Error, Sendable, CustomStringConvertible {
     case storeUnreachable(address: String, cause: String)
     /// The connection to the store broke during `operation`.
     case connectionLost(address: String, operation: String, cause: String)
-    /// The store server could not listen on `address` (for example: the port is in use).
-    case cannotListen(address: String, cause: String)
+    /// The store server could not listen on `address` (for example: the port is in use, errno
+    /// `EADDRINUSE`; or `address` is not one of this host's, `EADDRNOTAVAIL`).
+    case cannotListen(address: String, cause: SocketError)
     /// Bytes from the other end break the store protocol.
     case protocolViolation(String)
     /// A file store's file could not be read or written.

@@ -74,6 +74,12 @@ import Glibc
         defer { server.close() }
         let error = #expect(throws: RendezvousError.self) { _ = try TCPStoreServer(listeningOn: server.address) }
         #expect(error?.description.contains("in use") == true, "\(String(describing: error))")
+        // The cause is a value, not text to search: the errno of the bind.
+        if case .cannotListen(_, .system(let cause)) = error {
+            #expect(cause.errno == EADDRINUSE, "\(cause)")
+        } else {
+            Issue.record("not cannotListen with a system error: \(String(describing: error))")
+        }
     }
 
     @Test func aStoreThatGoesAwayIsAnError() throws {

@@ -46,14 +46,14 @@ public final class TCPStoreServer: @unchecked Sendable {
             listener = try Socket.listen(on: address, ports: ports)
             self.address = try listener.localAddress()
         } catch {
-            throw .cannotListen(address: address.description, cause: error.description)
+            throw .cannotListen(address: address.description, cause: error)
         }
         self.logger = logger
         do {
             acceptThread = try SystemThread(starting: "store-accept") { [self] in acceptLoop() }
         } catch {
             listener.close()
-            throw .cannotListen(address: address.description, cause: "\(error)")
+            throw .cannotListen(address: address.description, cause: .system(error))
         }
     }
 
