@@ -364,7 +364,12 @@ extension MultiProcessTests {
         _ = mkdir(directory, 0o755)
         defer { _ = system("rm -rf '\(directory)'") }
         let ip = EmulatedCluster.agent.split(separator: " ")[2]
-        let agent = try writeScript(directory + "/agent", "host=$1\nshift\nexec \(ip) netns exec \"$host\" /bin/sh -c \"$*\"")
+        // Each emulated host gets a session directory of its own: they share /tmp and the host
+        // name, and two orteds creating /tmp/ompi.HOST.UID/jf.N/0/… at once failed here once
+        // with "mkdir … File exists".
+        let agent = try writeScript(directory + "/agent", "host=$1\nshift\nmkdir -p \(directory)/$host\n"
+                                    + "export OMPI_MCA_orte_tmpdir_base=\(directory)/$host\n"
+                                    + "exec \(ip) netns exec \"$host\" /bin/sh -c \"$*\"")
         let port = try freePort()
         let mpirun = ["/usr/bin/mpirun", "--host", "\(cluster.names[0]):2,\(cluster.names[1]):2", "-np", "4",
                       "--mca", "plm_rsh_agent", agent, "--mca", "oob_tcp_if_include", cluster.subnet + ".0/24", "--mca", "btl", "self",
