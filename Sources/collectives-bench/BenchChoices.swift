@@ -1,5 +1,6 @@
 import ArgumentParser
 import Collectives
+import CollectivesSystem
 
 #if canImport(Glibc)
 import Glibc
@@ -50,12 +51,5 @@ struct RankPlace: Codable, Sendable {
     var pid: Int
     var host: String
 
-    static func ofThisProcess() -> RankPlace { RankPlace(pid: Int(getpid()), host: hostName()) }
-}
-
-/// This host's name, as `hostname` prints it.
-func hostName() -> String {
-    var buffer = [CChar](repeating: 0, count: 256)
-    guard gethostname(&buffer, buffer.count - 1) == 0 else { return "?" }
-    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    static func ofThisProcess() -> RankPlace { RankPlace(pid: Int(getpid()), host: thisHostName(fallback: "?")) }
 }
