@@ -30,7 +30,11 @@ while [ $# -gt 0 ]; do
 done
 case "$btl" in tcp|vader) ;; *) echo "compare-openmpi: --btl takes tcp or vader" >&2; exit 2 ;; esac
 
-if ! command -v mpicc > /dev/null; then
+# MPICH may own the plain mpicc/mpirun names and the <mpi.h> alternative: use OpenMPI's own.
+mpicc=mpicc.openmpi mpirun=mpirun.openmpi
+command -v "$mpicc" > /dev/null || mpicc=mpicc
+command -v "$mpirun" > /dev/null || mpirun=mpirun
+if [ ! -e /usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h ] || ! command -v "$mpicc" > /dev/null; then
     if [ "$install" = 1 ]; then
         apt-get install -y -q openmpi-bin libopenmpi-dev > /dev/null
     else
@@ -41,7 +45,7 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mpicc -O2 -o "$work/allreduce_bench" Benchmarks/openmpi/allreduce_bench.c
+"$mpicc" -O2 -o "$work/allreduce_bench" Benchmarks/openmpi/allreduce_bench.c
 swift build -c release --product collectives-bench > /dev/null
 swift build -c release --product collectives-run > /dev/null
 
@@ -50,8 +54,8 @@ mpi_flags=(--oversubscribe -np "$ranks" --mca btl "$btl,self")
 [ "$(id -u)" = 0 ] && mpi_flags+=(--allow-run-as-root)
 
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $ranks ranks"
-echo "# OpenMPI $(mpirun --version | head -1 | awk '{print $NF}') with --mca btl $btl,self"
-mpirun "${mpi_flags[@]}" "$work/allreduce_bench" "${flags[@]}" | tee "$work/mpi.txt"
+echo "# OpenMPI $("$mpirun" --version | head -1 | awk '{print $NF}') with --mca btl $btl,self"
+"$mpirun" "${mpi_flags[@]}" "$work/allreduce_bench" "${flags[@]}" | tee "$work/mpi.txt"
 echo
 echo "# swift-collectives (COLLECTIVES_TRANSPORT=${COLLECTIVES_TRANSPORT:-default})"
 # -a 3: the largest time over ranks, as the MPI program takes it.

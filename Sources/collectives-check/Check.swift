@@ -48,7 +48,7 @@ struct Check: AsyncParsableCommand {
     @Option(name: .long, help: "Find the other ranks through a FileStore in this directory (with RANK and WORLD_SIZE from the environment) instead of the launcher's TCP store.")
     var fileStore: String?
 
-    @Option(name: .long, help: ArgumentHelp("Make rank 1 call differently from the others (count, type, op, collective, root, algorithm, stall, late), to test mismatch detection and failure.", visibility: .hidden))
+    @Option(name: .long, help: ArgumentHelp("Make rank 1 call differently from the others (count, type, op, collective, root, algorithm, one-shot-count, one-shot-collective, one-shot-algorithm, stall, late), to test mismatch detection and failure.", visibility: .hidden))
     var mismatch: String?
 
     @Flag(name: .long, help: ArgumentHelp("Print this process's peak resident memory at the end.", visibility: .hidden))
@@ -185,6 +185,18 @@ struct Check: AsyncParsableCommand {
                 try communicator.allReduce(&values, op: .sum, algorithm: .ring)
                 if odd { sleepSeconds(communicator.options.timeoutSeconds * 3) }
                 try communicator.allReduce(&values, op: .sum, algorithm: .ring)
+            case "one-shot-count":
+                // Both on the board, posts of different lengths.
+                var values = [Float](repeating: 1, count: odd ? 11 : 10)
+                try communicator.allReduce(&values, op: .sum, algorithm: .oneShot)
+            case "one-shot-collective":
+                // Rank 1 broadcasts (messages) where the others post on the board.
+                var values = [Float](repeating: 1, count: 10)
+                if odd { try communicator.broadcast(&values, root: 0) } else { try communicator.allReduce(&values, op: .sum, algorithm: .oneShot) }
+            case "one-shot-algorithm":
+                // Rank 1 runs the ring (messages) where the others post on the board.
+                var values = [Float](repeating: 1, count: 10)
+                try communicator.allReduce(&values, op: .sum, algorithm: odd ? .ring : .oneShot)
             case "root":
                 // Different roots may all complete (sends to a root that posts no receive wait
                 // in its queue); the stale message then fails the next collective that meets it.
@@ -192,7 +204,7 @@ struct Check: AsyncParsableCommand {
                 try communicator.broadcast(&values, root: odd ? 1 : 0)
                 try communicator.allReduce(&values, op: .sum, algorithm: .ring)
             default:
-                throw ValidationError("--mismatch takes count, type, op, collective, root, algorithm or stall")
+                throw ValidationError("--mismatch takes count, type, op, collective, root, algorithm, one-shot-count, one-shot-collective, one-shot-algorithm or stall")
             }
         } catch let error as CollectivesError {
             Console.say("rank \(communicator.rank) failed: \(error)")

@@ -1,4 +1,5 @@
 import Collectives
+import CollectivesTestSupport
 import CollectivesTransport
 import CollectivesVerification
 import Testing
@@ -7,7 +8,8 @@ import Testing
 /// and 13, counts {0, 1, n − 1, not divisible, large}, every type and operation.
 @Suite struct AlgorithmTests {
     static let worldSizes = Array(1...8) + [13]
-    static let forced: [Algorithm] = [.ring, .tree, .recursiveDoubling, .central, .auto]
+    /// (One-shot has no board on in-process transports: it runs as recursive doubling there.)
+    static let forced: [Algorithm] = [.ring, .tree, .recursiveDoubling, .central, .oneShot, .auto]
 
     @Test(arguments: worldSizes)
     func everyAlgorithmTypeOpAndCount(worldSize n: Int) {
@@ -44,6 +46,50 @@ import Testing
             #expect(results.count == n, "\(algorithm)")
             for result in results.dropFirst() { #expect(result == results[0], "\(algorithm): ranks differ") }
         }
+    }
+
+    /// One-shot on its board: communicators over shared-memory transports (one thread per
+    /// rank), every type and operation, counts of zero, one, below the world size, not
+    /// divisible, exactly a full post and one element past it (recursive doubling then), in place
+    /// and out of place, against the reference computed in Double; then every rank's bits alike.
+    @Test(arguments: [2, 3, 5, 8])
+    func oneShotOverSharedMemory(worldSize n: Int) throws {
+        var options = CommunicatorOptions()
+        options.timeoutSeconds = 60
+        options.costModel = CostModel(latencySeconds: 20e-6, secondsPerByte: 1e-9, reduceSecondsPerByte: 1e-10)
+        let communicators = try TestGroups.sharedMemory(worldSize: n).map { Communicator(transport: $0, options: options) }
+        defer { communicators.forEach { $0.close() } }
+        var cases: [CheckCase] = []
+        for dataType in DataType.allCases {
+            let full = (32 << 10) / dataType.size
+            for count in [0, 1, max(0, n - 1), 1007, full, full + 1] {
+                for op in ReduceOperation.allCases where op.applies(to: dataType) {
+                    for inPlace in [true, false] {
+                        cases.append(CheckCase(collective: .allReduce, dataType: dataType, count: count, op: op, algorithm: .oneShot,
+                                               inPlace: inPlace))
+                    }
+                }
+            }
+        }
+        let problems = runBatch(cases, on: communicators)
+        #expect(problems.isEmpty, "\(n) ranks: \(problems.prefix(10))")
+        let outputs = runRanks(n) { rank -> [Float] in
+            var values = (0..<5_001).map { Float(rank + 1) * 0.1 + Float($0) * 1e-3 }
+            try communicators[rank].allReduce(&values, op: .sum, algorithm: .oneShot)
+            return values
+        }
+        let results = outputs.compactMap { try? $0.get() }
+        #expect(results.count == n)
+        for result in results.dropFirst() { #expect(result == results[0], "one-shot: ranks differ") }
+    }
+
+    @Test func theCostModelChoosesOneShotOnlyWhereABoardCarriesIt() {
+        let model = CostModel(latencySeconds: 30e-6, secondsPerByte: 1e-9, reduceSecondsPerByte: 2e-10,
+                              oneShot: CostModel.OneShotCost(fixedSeconds: 1e-6, secondsPerByte: 1e-9))
+        #expect(model.choose(bytes: 8, worldSize: 4, segmentBytes: 512 << 10, boardCapacity: 32 << 10) == .oneShot)
+        #expect(model.choose(bytes: 8, worldSize: 4, segmentBytes: 512 << 10) == .recursiveDoubling)
+        #expect(model.choose(bytes: (32 << 10) + 4, worldSize: 4, segmentBytes: 512 << 10, boardCapacity: 32 << 10) != .oneShot)
+        #expect(Algorithm(name: "one-shot") == .oneShot && Algorithm(name: "oneshot") == .oneShot)
     }
 
     @Test func theCostModelPicksFewMessagesForSmallAndTheRingForLarge() {

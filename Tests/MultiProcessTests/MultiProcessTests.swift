@@ -165,20 +165,20 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
     }
 
     /// Every collective and every forced all-reduce algorithm between real processes, over TCP
-    /// and over shared memory, in place and out of place, on counts that are zero, below the
+    /// and over shared memory (where one-shot runs on the board; over TCP as recursive doubling), in place and out of place, on counts that are zero, below the
     /// world size, not divisible, and (below 13 ranks) past the switch to pipelined chains.
     @Test(arguments: [2, 3, 4, 8, 13], ["tcp", "shm"])
     func everyCollectiveAndAlgorithmAcrossProcesses(ranks: Int, transport: String) throws {
         var counts = ["0", "1", String(ranks - 1), "1001"]
         if ranks < 13 { counts.append("70001") }
         let result = try run([Products.path("collectives-run"), "-n", String(ranks), "--", Products.path("collectives-check"),
-                              "--collectives", "all", "--algorithms", "ring", "tree", "recursive-doubling", "central", "auto",
+                              "--collectives", "all", "--algorithms", "ring", "tree", "recursive-doubling", "central", "one-shot", "auto",
                               "--counts"] + counts + ["--types", "float32", "int64", "--ops", "sum", "average", "max", "--out-of-place"],
                              environment: ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_TRANSPORT": transport,
                                            "COLLECTIVES_LOG_LEVEL": "debug"], timeout: 600)
         #expect(result.status == 0, "\(result.output)")
         // float32 and int64 both take sum, average and max.
-        expectSummaries(result.output, ranks: ranks, passed: allCollectivesChecks(algorithms: 5, counts: counts.count, opsPerType: [3, 3], outOfPlace: true))
+        expectSummaries(result.output, ranks: ranks, passed: allCollectivesChecks(algorithms: 6, counts: counts.count, opsPerType: [3, 3], outOfPlace: true))
         #expect(result.output.contains("connected (\(transport))"), "the job did not run over \(transport)")
     }
 
@@ -225,7 +225,8 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
 
     /// Ranks that call differently fail fast, each naming both calls (or the peer that failed
     /// first), instead of hanging until the timeout.
-    @Test(arguments: ["count", "type", "op", "collective", "root", "algorithm"], ["tcp", "shm"])
+    @Test(arguments: ["count", "type", "op", "collective", "root", "algorithm",
+                      "one-shot-count", "one-shot-collective", "one-shot-algorithm"], ["tcp", "shm"])
     func mismatchedCallsFailFastOnEveryRank(what: String, transport: String) throws {
         let start = Deadline.now
         let result = try run([Products.path("collectives-run"), "-n", "3", "--", Products.path("collectives-check"), "--mismatch", what],
@@ -240,11 +241,15 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
     /// A rank killed in the middle of large all-reduces: the others fail within seconds naming
     /// a rank that is gone (the killed one, or one that failed because of it), at least one names
     /// the killed rank, and the launcher says which rank died first and how.
-    @Test(arguments: ["tcp", "shm"])
-    func aKilledRankIsNamedByTheOthers(transport: String) throws {
+    /// (`shm one-shot`: 8-byte all-reduces on the shared-memory board, where no message is in
+    /// flight to notice the loss.)
+    @Test(arguments: ["tcp", "shm", "shm one-shot"])
+    func aKilledRankIsNamedByTheOthers(setting: String) throws {
         let start = Deadline.now
         let bench = Products.path("collectives-bench")
-        let script = "if [ \"$RANK\" = 1 ]; then (sleep 2; kill -9 $$) & fi; exec \(bench) -b 16M -e 16M -n 100000 -w 0 -c 0"
+        let transport = String(setting.prefix { $0 != " " })
+        let sizes = setting.hasSuffix("one-shot") ? "-b 8 -e 8 -n 100000000 --algorithm one-shot" : "-b 16M -e 16M -n 100000"
+        let script = "if [ \"$RANK\" = 1 ]; then (sleep 2; kill -9 $$) & fi; exec \(bench) \(sizes) -w 0 -c 0"
         let result = try run([Products.path("collectives-run"), "-n", "3", "--", "/bin/sh", "-c", script],
                              environment: ["COLLECTIVES_TIMEOUT": "120", "COLLECTIVES_TRANSPORT": transport], timeout: 120)
         let seconds = Double(Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds) / 1e9

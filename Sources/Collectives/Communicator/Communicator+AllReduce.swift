@@ -109,9 +109,9 @@ extension Communicator {
         }
         let chosen = try resolve(algorithm, bytes: bytes)
         algorithmName = chosen.rawValue
-        // The ring reads the send buffer where it needs it, while the network works; the other
-        // algorithms start from a copy.
-        let ringSource = chosen == .ring || chosen == .auto ? source : nil
+        // The ring and one-shot read the send buffer where they need it; the other algorithms
+        // start from a copy.
+        let ringSource = chosen == .ring || chosen == .auto || chosen == .oneShot ? source : nil
         if let source, ringSource == nil, let base { base.copyMemory(from: source, byteCount: bytes) }
         let call = CallDescriptor(.allReduce, sequence: sequence, count: count, dataType: dataType, op: op, algorithm: chosen)
         do {
@@ -131,6 +131,15 @@ extension Communicator {
             case .tree:
                 try TreeAllReduce.run(buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
                                       exchange: exchange(call, segmentBytes: options.treeSegmentBytes))
+            case .oneShot:
+                if let board, bytes <= board.boardCapacity {
+                    try OneShot.run(buffer: base, source: ringSource, count: count, elementSize: dataType.size, kernel: kernel,
+                                    board: board, exchange: exchange(call))
+                } else {
+                    if let source, let base { base.copyMemory(from: source, byteCount: bytes) }
+                    try RecursiveDoubling.run(buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
+                                              exchange: exchange(call))
+                }
             case .recursiveDoubling:
                 try RecursiveDoubling.run(buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
                                           exchange: exchange(call))
@@ -162,7 +171,8 @@ extension Communicator {
         let wanted = algorithm ?? options.algorithm
         guard wanted == .auto else { return wanted }
         let model = try currentCostModel()
-        var choice = model.choose(bytes: bytes, worldSize: worldSize, segmentBytes: options.ringSegmentBytes)
+        var choice = model.choose(bytes: bytes, worldSize: worldSize, segmentBytes: options.ringSegmentBytes,
+                                  boardCapacity: board?.boardCapacity ?? 0)
         // Across hosts with several ranks on each, the hierarchy where it is predicted faster
         // than the ring (or, with constants that do not say how fast a host is inside, wherever
         // the ring would run).

@@ -15,7 +15,7 @@ extension Communicator {
         let measured: CostModel
         do {
             measured = try CostProbe.measure(exchange: exchange(CallDescriptor(.probe, sequence: sequence)),
-                                             local: layout.hierarchy(of: rank)?.local)
+                                             local: layout.hierarchy(of: rank)?.local, board: board)
         } catch {
             throw failure(error, "measuring the cost model (#\(sequence))")
         }
@@ -36,7 +36,9 @@ enum CostProbe {
 
     /// `local`: the ranks of this rank's host, where ranks span hosts with several on each (the
     /// same on every rank): β is then measured inside the host too.
-    static func measure(exchange: Exchange, local: [Int]? = nil) throws(TransportError) -> CostModel {
+    /// `board`: the transport's board, where there is one: the one-shot all-reduce is then timed
+    /// on it too.
+    static func measure(exchange: Exchange, local: [Int]? = nil, board: (any MessageBoard)? = nil) throws(TransportError) -> CostModel {
         let n = exchange.worldSize
         let right = (exchange.rank + 1) % n, left = (exchange.rank + n - 1) % n
         let memory = exchange.workspace.staging(atLeast: 2 * reduceBytes)
@@ -110,16 +112,44 @@ enum CostProbe {
             localBeta = Swift.max(best - alpha, best / 2) / Double(largeBytes)
         }
 
+        let oneShot = try board.map { (board) throws(TransportError) in try measureOneShot(on: board, exchange: exchange, memory: memory) }
+
         // Agree: every rank takes the largest of each, by recursive doubling.
-        let values = memory.bindMemory(to: Double.self, capacity: 5)
+        let values = memory.bindMemory(to: Double.self, capacity: 7)
         values[0] = alpha
         values[1] = beta
         values[2] = gamma
         values[3] = ringStep
         values[4] = localBeta
-        try RecursiveDoubling.run(buffer: UnsafeMutableRawPointer(values), count: 5, elementSize: 8,
+        values[5] = oneShot?.small ?? 0
+        values[6] = oneShot?.large ?? 0
+        try RecursiveDoubling.run(buffer: UnsafeMutableRawPointer(values), count: 7, elementSize: 8,
                                   kernel: ReductionKernel(checked: .float64, operation: .max), exchange: exchange)
+        let oneShotCost = board.map { board in
+            CostModel.OneShotCost(fixedSeconds: values[5], secondsPerByte: Swift.max(0, values[6] - values[5]) / Double(board.boardCapacity - 8))
+        }
         return CostModel(latencySeconds: values[0], secondsPerByte: values[1], reduceSecondsPerByte: values[2],
-                         ringStepSeconds: values[3], localSecondsPerByte: local == nil ? nil : values[4])
+                         ringStepSeconds: values[3], localSecondsPerByte: local == nil ? nil : values[4], oneShot: oneShotCost)
+    }
+
+    /// The one-shot all-reduce of float32 sums on `board`: the median time of 8 bytes, and of
+    /// a full post.
+    private static func measureOneShot(on board: any MessageBoard, exchange: Exchange,
+                                       memory: UnsafeMutableRawPointer) throws(TransportError) -> (small: Double, large: Double) {
+        let kernel = ReductionKernel(checked: .float32, operation: .sum)
+        let capacityFloats = board.boardCapacity / 4
+        func median(count: Int, rounds: Int) throws(TransportError) -> Double {
+            var times: [Double] = []
+            for round in 0..<(rounds + 2) {
+                memory.initializeMemory(as: Float.self, repeating: 1, count: count)
+                let start = Deadline.now.uptimeNanoseconds
+                try OneShot.run(buffer: memory, source: nil, count: count, elementSize: 4, kernel: kernel, board: board, exchange: exchange)
+                // The first two rounds touch the posts' pages, untimed.
+                if round >= 2 { times.append(Double(Deadline.now.uptimeNanoseconds - start) / 1e9) }
+            }
+            times.sort()
+            return times[times.count / 2]
+        }
+        return (try median(count: 2, rounds: smallRounds), try median(count: capacityFloats, rounds: 5))
     }
 }

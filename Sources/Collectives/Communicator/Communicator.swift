@@ -45,6 +45,9 @@ public final class Communicator: @unchecked Sendable {
     public let localWorldSize: Int
 
     let transport: any Transport
+    /// The transport's board where it has one (every rank on one host's shared memory): what
+    /// the one-shot all-reduce runs on.
+    let board: (any MessageBoard)?
     /// The transport's engine as the package's tests and checks observe it.
     package var transportProbe: (any TransportProbe)? { transport as? any TransportProbe }
     /// Where the ranks are, for topology-aware algorithms.
@@ -85,6 +88,7 @@ public final class Communicator: @unchecked Sendable {
     init(transport: any Transport, options: CommunicatorOptions, bootstrapped: Bootstrapped?, hosts: [Int]? = nil) {
         let localRank = bootstrapped?.localRank, localWorldSize = bootstrapped?.localWorldSize
         self.transport = transport
+        board = transport as? any MessageBoard
         self.rank = transport.rank
         self.worldSize = transport.worldSize
         let hosts = hosts ?? bootstrapped?.hosts ?? Array(repeating: 0, count: transport.worldSize)

@@ -4,7 +4,8 @@
 /// ``CostModel``; the others force one. `COLLECTIVES_ALGORITHM` sets the communicator's default,
 /// and every all-reduce call can override it.
 public enum Algorithm: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
-    /// Chosen per call by the cost model among ``ring``, ``tree`` and ``recursiveDoubling``.
+    /// Chosen per call by the cost model among ``ring``, ``tree``, ``recursiveDoubling`` and,
+    /// where every rank shares one host's memory, ``oneShot``.
     case auto
     /// Pipelined ring: reduce-scatter then all-gather. Bandwidth-optimal; 2(*n* − 1) latencies.
     case ring
@@ -20,21 +21,27 @@ public enum Algorithm: String, Sendable, Hashable, CaseIterable, CustomStringCon
     /// chooses it where it would choose ``ring``; elsewhere (one host, uneven hosts) it runs
     /// as ``ring``.
     case hierarchical
+    /// One step: every rank posts its whole buffer on the shared-memory board and combines
+    /// everyone's posts in rank order, reading them in place. For small messages (up to 32 KiB)
+    /// when every rank is on one host; elsewhere, or for larger messages, it runs as
+    /// ``recursiveDoubling``.
+    case oneShot = "one-shot"
 
     public var description: String { rawValue }
 
     /// Parses a name as `COLLECTIVES_ALGORITHM` and the command lines spell it (`ring`, `tree`,
-    /// `recursive-doubling` or `rd`, `central`, `auto`).
+    /// `recursive-doubling` or `rd`, `one-shot`, `central`, `hierarchical`, `auto`).
     public init?(name: String) {
         switch name.lowercased() {
         case "rd", "recursive_doubling", "recursivedoubling": self = .recursiveDoubling
         case "parameter-server", "ps": self = .central
+        case "oneshot", "one_shot": self = .oneShot
         default:
             guard let value = Algorithm(rawValue: name.lowercased()) else { return nil }
             self = value
         }
     }
 
-    /// The algorithms ``auto`` chooses among.
-    public static let automaticCandidates: [Algorithm] = [.ring, .tree, .recursiveDoubling]
+    /// The algorithms ``auto`` chooses among (``oneShot`` only where a board carries it).
+    public static let automaticCandidates: [Algorithm] = [.ring, .tree, .recursiveDoubling, .oneShot]
 }

@@ -20,9 +20,23 @@ public struct CostModel: Sendable, Hashable, CustomStringConvertible {
     /// apart from ``secondsPerByte``, which is then the slowest link: one between hosts); `nil`
     /// where not measured.
     public var localSecondsPerByte: Double?
+    /// The one-shot all-reduce measured on the board, where there is one: its time for 8 bytes
+    /// and the time each further byte adds (over this world size); `nil` where not measured.
+    public var oneShot: OneShotCost?
+
+    /// A one-shot all-reduce's measured time: ``fixedSeconds`` + bytes × ``secondsPerByte``.
+    public struct OneShotCost: Sendable, Hashable {
+        public var fixedSeconds: Double
+        public var secondsPerByte: Double
+        public init(fixedSeconds: Double, secondsPerByte: Double) {
+            self.fixedSeconds = fixedSeconds
+            self.secondsPerByte = secondsPerByte
+        }
+    }
 
     public init(latencySeconds: Double, secondsPerByte: Double, reduceSecondsPerByte: Double, ringStepSeconds: Double? = nil,
-                localSecondsPerByte: Double? = nil) {
+                localSecondsPerByte: Double? = nil, oneShot: OneShotCost? = nil) {
+        self.oneShot = oneShot
         self.latencySeconds = latencySeconds
         self.secondsPerByte = secondsPerByte
         self.reduceSecondsPerByte = reduceSecondsPerByte
@@ -33,7 +47,8 @@ public struct CostModel: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         let us = latencySeconds * 1e6, link = 1e-9 / secondsPerByte, reduce = 1e-9 / reduceSecondsPerByte
         let local = localSecondsPerByte.map { ", inside a host \(Self.format(1e-9 / $0)) GB/s" } ?? ""
-        return "α \(Self.format(us)) µs (ring step \(Self.format(ringStepSeconds * 1e6)) µs), link \(Self.format(link)) GB/s\(local), reduction \(Self.format(reduce)) GB/s"
+        let board = oneShot.map { ", one-shot \(Self.format($0.fixedSeconds * 1e6)) µs + \(Self.format($0.secondsPerByte * 1e12)) ps/B" } ?? ""
+        return "α \(Self.format(us)) µs (ring step \(Self.format(ringStepSeconds * 1e6)) µs), link \(Self.format(link)) GB/s\(local), reduction \(Self.format(reduce)) GB/s\(board)"
     }
 
     /// The predicted time of the hierarchical all-reduce of `bytes` over `hosts` hosts of
@@ -86,15 +101,20 @@ public struct CostModel: Sendable, Hashable, CustomStringConvertible {
         case .central:
             // Reduce to and broadcast from one rank over its one link.
             return 2 * α + 2 * Double(n - 1) * N * β + Double(n - 1) * N * γ
+        case .oneShot:
+            if let oneShot { return oneShot.fixedSeconds + N * oneShot.secondsPerByte }
+            // One step: a copy in, then n − 1 posts read and combined.
+            return α + N * β + Double(n - 1) * N * (β + γ)
         }
     }
 
     /// The candidate of ``Algorithm/automaticCandidates`` with the least predicted time (the
-    /// first of them on a tie).
-    public func choose(bytes: Int, worldSize: Int, segmentBytes: Int) -> Algorithm {
+    /// first of them on a tie). ``Algorithm/oneShot`` is a candidate only for messages of at
+    /// most `boardCapacity` bytes (0: no board).
+    public func choose(bytes: Int, worldSize: Int, segmentBytes: Int, boardCapacity: Int = 0) -> Algorithm {
         var best = Algorithm.ring
         var bestTime = Double.infinity
-        for candidate in Algorithm.automaticCandidates {
+        for candidate in Algorithm.automaticCandidates where candidate != .oneShot || bytes <= boardCapacity {
             let time = predictedSeconds(candidate, bytes: bytes, worldSize: worldSize, segmentBytes: segmentBytes)
             if time < bestTime {
                 best = candidate

@@ -5,7 +5,8 @@ import CCollectivesShim
 import CollectivesSystem
 
 /// One rank's shared-memory segment in `/dev/shm`: a header (who owns it, whether it is closed,
-/// the owner's doorbell) and one inbound ring per sender.
+/// the owner's doorbell), the owner's two board slots (``SharedMemoryBoard``) and one inbound
+/// ring per sender.
 ///
 /// | offset | field |
 /// |---|---|
@@ -19,16 +20,21 @@ import CollectivesSystem
 /// | 64 | closed flag (u32), set when the owner closes |
 /// | 128 | doorbell (u32): bumped by anyone who gives the owner something to do; the owner sleeps on it (futex) |
 /// | 192 | sleepers (u32): how many of the owner's threads sleep on the doorbell |
-/// | 4096 + s·(128 + capacity) | ring for sender *s*: head (u64, written by the sender) at +0, tail (u64, written by the owner) at +64, single-copy acknowledgements (u64, written by the owner) at +96, data at +128 |
+/// | 256 | board capacity in bytes (u64) |
+/// | 4096 + b·(64 + board capacity) | board slot *b* (0, 1): round (u64, stored last, with release) at +0, tag value, call, count and length (u64 each) at +8, data at +64 |
+/// | rings + s·(128 + capacity), rings = 4096 + 2·(64 + board capacity) | ring for sender *s*: head (u64, written by the sender) at +0, tail (u64, written by the owner) at +64, single-copy acknowledgements (u64, written by the owner) at +96, data at +128 |
 ///
 /// The name holds the creator's process id, so that segments left by a crashed job can be
 /// recognized and removed (``removeStale()``); a segment is unlinked as soon as every member has
 /// mapped it, so a job that crashes later leaves nothing behind.
 final class SharedMemorySegment: @unchecked Sendable {
     static let magic: UInt64 = 0x4D48_534C_4C4F_4353  // "SCOLLSHM" little-endian
-    static let version: UInt32 = 2
+    static let version: UInt32 = 3
     static let headerBytes = 4096
     static let ringHeaderBytes = 128
+    static let boardSlotHeaderBytes = 64
+    /// The bytes one board post can carry.
+    static let boardCapacity = 32 << 10
     /// Where in a ring's header the owner counts the single-copy frames it has read.
     static let acknowledgementsOffset = 96
     static let namePrefix = "swift-collectives-"
@@ -38,13 +44,16 @@ final class SharedMemorySegment: @unchecked Sendable {
     let bytes: Int
     let capacity: Int
     let slots: Int
+    /// The bytes one of this segment's board slots carries.
+    let boardCapacity: Int
     private(set) var unlinked = false
     /// A pidfd of the owner, opened when the segment is mapped (the owner runs then): it says
     /// when that very process ends, where `kill(pid, 0)` is fooled by a zombie or a reused pid.
     /// -1 for a segment of our own, or where the kernel has no pidfds (before Linux 5.3).
     private var ownerHandle: Int32 = -1
 
-    private init(name: String, base: UnsafeMutableRawPointer, bytes: Int, capacity: Int, slots: Int) {
+    private init(name: String, base: UnsafeMutableRawPointer, bytes: Int, capacity: Int, slots: Int, boardCapacity: Int) {
+        self.boardCapacity = boardCapacity
         self.name = name
         self.base = base
         self.bytes = bytes
@@ -63,16 +72,21 @@ final class SharedMemorySegment: @unchecked Sendable {
         ownerHandle = collectives_pidfd_open(pid)
     }
 
-    static func size(slots: Int, capacity: Int) -> Int { headerBytes + slots * (ringHeaderBytes + capacity) }
+    static func size(slots: Int, capacity: Int, boardCapacity: Int) -> Int {
+        ringsOffset(boardCapacity: boardCapacity) + slots * (ringHeaderBytes + capacity)
+    }
+
+    static func ringsOffset(boardCapacity: Int) -> Int { headerBytes + 2 * (boardSlotHeaderBytes + boardCapacity) }
 
     /// Creates and maps a new segment owned by this process.
-    static func create(jobID: UInt64, group: UInt64, rank: Int, slots: Int, capacity: Int) throws(SegmentError) -> SharedMemorySegment {
+    static func create(jobID: UInt64, group: UInt64, rank: Int, slots: Int, capacity: Int,
+                       boardCapacity: Int = SharedMemorySegment.boardCapacity) throws(SegmentError) -> SharedMemorySegment {
         removeStale()
         let name = "/\(namePrefix)\(getpid())-\(String(jobID, radix: 16))-\(String(group, radix: 16))-\(rank)"
         let descriptor = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0o600)
         guard descriptor >= 0 else { throw .system(SystemError(call: "shm_open(\(name))", errno: errno)) }
         defer { close(descriptor) }
-        let bytes = size(slots: slots, capacity: capacity)
+        let bytes = size(slots: slots, capacity: capacity, boardCapacity: boardCapacity)
         guard ftruncate(descriptor, off_t(bytes)) == 0 else {
             let error = SystemError(call: "ftruncate(\(name), \(bytes))", errno: errno)
             shm_unlink(name)
@@ -91,12 +105,14 @@ final class SharedMemorySegment: @unchecked Sendable {
             shm_unlink(name)
             throw .system(error)
         }
-        let segment = SharedMemorySegment(name: name, base: memory, bytes: bytes, capacity: capacity, slots: slots)
+        let segment = SharedMemorySegment(name: name, base: memory, bytes: bytes, capacity: capacity, slots: slots,
+                                          boardCapacity: boardCapacity)
         memory.storeBytes(of: UInt32(slots), toByteOffset: 12, as: UInt32.self)
         memory.storeBytes(of: UInt32(rank), toByteOffset: 16, as: UInt32.self)
         memory.storeBytes(of: UInt32(getpid()), toByteOffset: 20, as: UInt32.self)
         memory.storeBytes(of: UInt64(capacity), toByteOffset: 24, as: UInt64.self)
         memory.storeBytes(of: UInt64(UInt(bitPattern: memory)), toByteOffset: 32, as: UInt64.self)
+        memory.storeBytes(of: UInt64(boardCapacity), toByteOffset: 256, as: UInt64.self)
         memory.storeBytes(of: version, toByteOffset: 8, as: UInt32.self)
         collectives_store_release_u64(memory, magic)
         return segment
@@ -119,13 +135,16 @@ final class SharedMemorySegment: @unchecked Sendable {
         }
         let slots = Int(memory.load(fromByteOffset: 12, as: UInt32.self))
         let capacity = Int(memory.load(fromByteOffset: 24, as: UInt64.self))
+        let boardCapacity = Int(memory.load(fromByteOffset: 256, as: UInt64.self))
         guard collectives_load_acquire_u64(memory) == magic, memory.load(fromByteOffset: 8, as: UInt32.self) == version,
               Int(memory.load(fromByteOffset: 16, as: UInt32.self)) == expectedRank,
-              capacity > 0, size(slots: slots, capacity: capacity) <= bytes else {
+              capacity > 0, capacity <= bytes, slots <= bytes, boardCapacity == Self.boardCapacity,
+              size(slots: slots, capacity: capacity, boardCapacity: boardCapacity) <= bytes else {
             munmap(memory, bytes)
             throw failure("unexpected header")
         }
-        let segment = SharedMemorySegment(name: name, base: memory, bytes: bytes, capacity: capacity, slots: slots)
+        let segment = SharedMemorySegment(name: name, base: memory, bytes: bytes, capacity: capacity, slots: slots,
+                                          boardCapacity: boardCapacity)
         segment.ownerHandle = collectives_pidfd_open(segment.ownerPID)
         if segment.ownerHandle < 0 && errno == ESRCH {
             throw failure("its owner, pid \(segment.ownerPID), has already exited")
@@ -160,7 +179,12 @@ final class SharedMemorySegment: @unchecked Sendable {
     /// The ring that `sender` writes into.
     func ring(from sender: Int) -> UnsafeMutableRawPointer {
         precondition(sender < slots)
-        return base + Self.headerBytes + sender * (Self.ringHeaderBytes + capacity)
+        return base + Self.ringsOffset(boardCapacity: boardCapacity) + sender * (Self.ringHeaderBytes + capacity)
+    }
+
+    /// Board slot `parity` (0 or 1): written by the owner only, read by everyone.
+    func boardSlot(_ parity: Int) -> UnsafeMutableRawPointer {
+        base + Self.headerBytes + (parity & 1) * (Self.boardSlotHeaderBytes + boardCapacity)
     }
 
     var isClosed: Bool { collectives_load_u32(closedFlag) != 0 }

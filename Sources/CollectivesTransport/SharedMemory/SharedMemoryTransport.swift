@@ -24,23 +24,23 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
     public let worldSize: Int
     public var name: String { "shm" }
 
-    private let lock = ConditionLock()
+    let lock = ConditionLock()
     /// The threads parked in this transport's wait loop (``TransportProbe``).
     let gauge = WaiterGauge()
     /// Every member's segment, by rank; `segments[rank]` is this rank's.
-    private let segments: [SharedMemorySegment]
+    let segments: [SharedMemorySegment]
     /// The bookkeeping, behind a pointer: as a stored `var` of the class, every access on the
     /// hot path paid a dynamic exclusivity check (measured: about 10 % of an 8-byte all-reduce).
     /// The lock is what makes access exclusive.
     private let framesStorage: UnsafeMutablePointer<PeerFrames>
-    private var frames: PeerFrames {
+    var frames: PeerFrames {
         unsafeAddress { UnsafePointer(framesStorage) }
         unsafeMutableAddress { framesStorage }
     }
     /// Producer and consumer positions, by peer (the shared copies are written, not read back).
     private let heads: UnsafeMutablePointer<UInt64>
-    private let tails: UnsafeMutablePointer<UInt64>
-    private var policy: WaitPolicy
+    let tails: UnsafeMutablePointer<UInt64>
+    var policy: WaitPolicy
     let jobID: UInt64
     let ringCapacity: Int
     /// How far into its ring a sender may get before, finding the ring empty, it goes back to
@@ -52,6 +52,9 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
     let singleCopyBytes: Int
     /// Acknowledgements of single-copy sends seen, by peer.
     private let acknowledged: UnsafeMutablePointer<UInt64>
+    /// The board's latest round (``MessageBoard``), behind a pointer for the same reason as
+    /// ``frames``; touched only by the one thread that uses the transport.
+    let boardRound: UnsafeMutablePointer<UInt64>
     let logger: Logger
 
     init(rank: Int, segments: [SharedMemorySegment], jobID: UInt64, waitPolicy: WaitPolicy, singleCopyBytes: Int, logger: Logger) {
@@ -72,6 +75,8 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
         tails.initialize(repeating: 0, count: segments.count)
         acknowledged = .allocate(capacity: segments.count)
         acknowledged.initialize(repeating: 0, count: segments.count)
+        boardRound = .allocate(capacity: 1)
+        boardRound.initialize(to: 0)
     }
 
     deinit {
@@ -81,6 +86,7 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
         heads.deallocate()
         tails.deallocate()
         acknowledged.deallocate()
+        boardRound.deallocate()
     }
 
     /// How waits spin, yield and sleep; may be changed at any time.
@@ -350,7 +356,7 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
     }
 
     /// Fails the requests of peers that closed or died.
-    private func checkPeersLocked() {
+    func checkPeersLocked() {
         for peer in 0..<worldSize where peer != rank && frames.broken[peer] == nil && frames.hasWork(with: peer) {
             let segment = segments[peer]
             if segment.isClosed || !segment.ownerIsAlive {
@@ -358,8 +364,20 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
                 logger.debug("rank \(rank): shared memory: rank \(peer) \(why)")
                 frames.breakPeer(peer, TransportError(.peerGone, rank: rank, peer: peer, operation: "wait",
                                                       peerAddress: "pid \(segment.ownerPID)"))
+            } else if let error = boardMismatch(with: peer) {
+                frames.breakPeer(peer, error)
             }
         }
+    }
+
+    /// A receive from `peer` that has seen nothing of its message while `peer` has posted on the
+    /// board a round this rank has not reached: the two ranks made different calls.
+    private func boardMismatch(with peer: Int) -> TransportError? {
+        guard let receive = frames.receives[peer].first, receive.done == 0,
+              collectives_load_acquire_u64(segments[rank].ring(from: peer)) == tails[peer],
+              let post = boardPostAhead(of: peer) else { return nil }
+        return post.mismatch(expected: receive.tag, expectedBytes: receive.count, sender: peer, receiver: rank,
+                             peerAddress: "pid \(segments[peer].ownerPID)")
     }
 
     // MARK: Waiting
@@ -441,7 +459,7 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
         lock.withLock { failLocked(error) }
     }
 
-    private func failLocked(_ error: TransportError) {
+    func failLocked(_ error: TransportError) {
         guard frames.fail(error) else { return }
         collectives_store_u32(segments[rank].closedFlag, 1)
         for (peer, segment) in segments.enumerated() where peer != rank { segment.ring() }

@@ -1,0 +1,161 @@
+import CCollectivesShim
+import CollectivesSystem
+
+/// The board on shared memory: each rank's segment holds two slots (rounds alternate between
+/// them), which only the owner writes and every peer reads in place.
+///
+/// A post is its bytes, then its tag and length, then the round number stored with release
+/// semantics; a reader that loads the round with acquire semantics sees the whole post. Waiting
+/// follows the transport's ``WaitPolicy`` (spin, yield, then sleep on this rank's doorbell,
+/// which a publisher rings when the reader sleeps), checking every 100 ms that the peer still
+/// runs and has not sent this rank a message of another call instead.
+extension SharedMemoryTransport: MessageBoard {
+    package var boardCapacity: Int { segments[rank].boardCapacity }
+
+    package func publish(_ bytes: UnsafeRawBufferPointer, tag: MessageTag, deadline: Deadline) throws(TransportError) {
+        try throwIfFailed()
+        guard bytes.count <= boardCapacity else {
+            throw TransportError(.invalidArgument("\(bytes.count) bytes do not fit a board post of \(boardCapacity)"),
+                                 rank: rank, peer: nil, operation: "send")
+        }
+        let round = boardRound.pointee &+ 1
+        // This slot holds round − 2, which a peer has read once it has posted round − 1.
+        if round > 2 {
+            for peer in 0..<worldSize where peer != rank {
+                try awaitRound(round - 1, of: peer, tag: tag, bytes: bytes.count, deadline: deadline)
+            }
+        }
+        let slot = segments[rank].boardSlot(Int(round & 1))
+        if let source = bytes.baseAddress, bytes.count > 0 {
+            (slot + SharedMemorySegment.boardSlotHeaderBytes).copyMemory(from: source, byteCount: bytes.count)
+        }
+        FrameHeader(tag: tag, length: UInt64(bytes.count)).store(to: slot + 8)
+        collectives_store_release_u64(slot, round)
+        boardRound.pointee = round
+        wakeSleepingPeers()
+    }
+
+    package func read(from peer: Int, tag: MessageTag, bytes: Int, deadline: Deadline) throws(TransportError) -> UnsafeRawPointer {
+        let round = boardRound.pointee
+        let slot = segments[peer].boardSlot(Int(round & 1))
+        if peer != rank, collectives_load_acquire_u64(slot) != round {
+            try awaitRound(round, of: peer, tag: tag, bytes: bytes, deadline: deadline)
+        }
+        if let error = FrameHeader.load(from: slot + 8).mismatch(expected: tag, expectedBytes: bytes, sender: peer, receiver: rank,
+                                                                 peerAddress: "pid \(segments[peer].ownerPID)") {
+            throw error
+        }
+        return UnsafeRawPointer(slot + SharedMemorySegment.boardSlotHeaderBytes)
+    }
+
+    /// Waits until `peer` has posted `round` (or a later one).
+    private func awaitRound(_ round: UInt64, of peer: Int, tag: MessageTag, bytes: Int, deadline: Deadline) throws(TransportError) {
+        let slot = segments[peer].boardSlot(Int(round & 1))
+        for _ in 0..<64 {
+            if collectives_load_acquire_u64(slot) >= round { return }
+            collectives_pause()
+        }
+        gauge.enter()
+        defer { gauge.leave() }
+        var idle = IdleTimer(waitPolicy)
+        var nextCheck = Deadline.now.uptimeNanoseconds &+ 100_000_000
+        while collectives_load_acquire_u64(slot) < round {
+            try throwIfFailed()
+            let now = Deadline.now.uptimeNanoseconds
+            if now >= deadline.uptimeNanoseconds {
+                throw expireBoardWait(for: peer)
+            }
+            if now >= nextCheck {
+                try checkBoardPeer(peer, expecting: tag, bytes: bytes)
+                nextCheck = now &+ 100_000_000
+                continue
+            }
+            switch idle.next(now: now) {
+            case .spin: collectives_pause()
+            case .yield: collectives_yield()
+            case .sleep: napOnBoard(slot: slot, round: round, nanoseconds: Swift.min(deadline.uptimeNanoseconds, nextCheck) &- now)
+            }
+        }
+    }
+
+    /// Sleeps on this rank's doorbell until rung, unless `slot` already shows `round`.
+    private func napOnBoard(slot: UnsafeMutableRawPointer, round: UInt64, nanoseconds: UInt64) {
+        let own = segments[rank]
+        _ = collectives_fetch_add_u32(own.sleepers, 1)
+        let bell = collectives_load_u32(own.doorbell)
+        if collectives_load_acquire_u64(slot) < round && !own.isClosed {
+            _ = collectives_futex_wait(own.doorbell, bell, Int64(Swift.min(nanoseconds, 1_000_000_000)))
+        }
+        _ = collectives_fetch_add_u32(own.sleepers, UInt32.max)
+    }
+
+    /// Rings the doorbell of every peer that sleeps (one fence, then a load per peer).
+    private func wakeSleepingPeers() {
+        collectives_fence()
+        for peer in 0..<worldSize where peer != rank {
+            let segment = segments[peer]
+            if collectives_load_u32(segment.sleepers) != 0 {
+                _ = collectives_fetch_add_u32(segment.doorbell, 1)
+                _ = collectives_futex_wake(segment.doorbell, Int32.max)
+            }
+        }
+    }
+
+    /// Throws the transport's failure once it has failed or closed (its segment says so).
+    private func throwIfFailed() throws(TransportError) {
+        guard segments[rank].isClosed else { return }
+        throw lock.withLock { frames.failure } ?? TransportError(.closed, rank: rank, peer: nil, operation: "wait")
+    }
+
+    /// Fails the transport with the timeout of a board wait on `peer` and returns that error.
+    private func expireBoardWait(for peer: Int) -> TransportError {
+        let error = TransportError(.timedOut, rank: rank, peer: peer, operation: "receive", peerAddress: "pid \(segments[peer].ownerPID)")
+        lock.withLock { failLocked(error) }
+        return error
+    }
+
+    /// Throws if `peer` is gone, or has sent this rank a message of another call where this rank
+    /// waits for its post (two ranks that made different calls, one by board, one by messages).
+    private func checkBoardPeer(_ peer: Int, expecting tag: MessageTag, bytes: Int) throws(TransportError) {
+        let segment = segments[peer]
+        let address = "pid \(segment.ownerPID)"
+        if segment.isClosed || !segment.ownerIsAlive {
+            throw TransportError(.peerGone, rank: rank, peer: peer, operation: "receive", peerAddress: address)
+        }
+        if let header = lock.withLock({ unclaimedFrameHeader(from: peer) }), header.tag != FrameHeader.padding,
+           let error = header.mismatch(expected: tag, expectedBytes: bytes, sender: peer, receiver: rank, peerAddress: address) {
+            throw error
+        }
+    }
+
+    /// The header of a frame `peer` has put in this rank's ring that no posted receive waits
+    /// for, if there is one. With the lock held.
+    func unclaimedFrameHeader(from peer: Int) -> FrameHeader? {
+        guard frames.receives[peer].isEmpty else { return nil }
+        let own = segments[rank]
+        let ring = own.ring(from: peer)
+        let tail = tails[peer]
+        guard collectives_load_acquire_u64(ring) >= tail &+ UInt64(FrameHeader.size) else { return nil }
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        let capacity = own.capacity
+        withUnsafeMutableBytes(of: &words) { header in
+            for index in 0..<FrameHeader.size {
+                let offset = Int((tail &+ UInt64(index)) % UInt64(capacity))
+                header[index] = (ring + SharedMemorySegment.ringHeaderBytes + offset).load(as: UInt8.self)
+            }
+        }
+        return FrameHeader(words: words)
+    }
+
+    /// `peer`'s latest board post (its round and header), for a receive from `peer` that finds
+    /// nothing in its ring: a peer that posted a round this rank has not reached waits on the
+    /// board for a call this rank makes by messages.
+    func boardPostAhead(of peer: Int) -> FrameHeader? {
+        let mine = boardRound.pointee
+        for parity in 0..<2 {
+            let slot = segments[peer].boardSlot(parity)
+            if collectives_load_acquire_u64(slot) > mine { return FrameHeader.load(from: slot + 8) }
+        }
+        return nil
+    }
+}
