@@ -31,17 +31,30 @@ public struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible 
         return Deadline(uptimeNanoseconds: UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec))
     }
 
+    /// The current time as the clock's last tick saw it: up to a tick (a few milliseconds) behind
+    /// ``now``, never ahead, at a fraction of its cost (about 6 ns against 29 ns here). For the
+    /// start of a deadline seconds away, read on every call of a hot path.
+    @inlinable
+    public static var coarseNow: Deadline {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+        return Deadline(uptimeNanoseconds: UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec))
+    }
+
     /// A deadline that never passes.
     public static let never = Deadline(uptimeNanoseconds: .max)
 
     /// The deadline `seconds` from now; non-positive values give a deadline that has already passed.
-    public static func after(seconds: Double) -> Deadline {
-        guard seconds.isFinite else { return seconds > 0 ? .never : .now }
-        if seconds <= 0 { return .now }
+    public static func after(seconds: Double) -> Deadline { after(seconds: seconds, from: .now) }
+
+    /// The deadline `seconds` after `start` (a time read from ``now``), for a caller that has just
+    /// read the clock for something else.
+    public static func after(seconds: Double, from start: Deadline) -> Deadline {
+        guard seconds.isFinite else { return seconds > 0 ? .never : start }
+        if seconds <= 0 { return start }
         let nanos = seconds * 1e9
         if nanos >= Double(UInt64.max / 2) { return .never }
-        let now = Deadline.now.uptimeNanoseconds
-        let (sum, overflow) = now.addingReportingOverflow(UInt64(nanos))
+        let (sum, overflow) = start.uptimeNanoseconds.addingReportingOverflow(UInt64(nanos))
         return Deadline(uptimeNanoseconds: overflow ? .max : sum)
     }
 

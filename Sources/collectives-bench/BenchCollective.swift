@@ -77,14 +77,25 @@ enum BenchCollective: String, CaseIterable {
         _: T.Type, send: UnsafeMutableRawPointer, receive: UnsafeMutableRawPointer, count: Int, inPlace: Bool,
         op: ReduceOperation, root: Int, algorithm: Algorithm?, communicator c: Communicator
     ) throws {
+        if self == .allReduce {
+            // Through the untyped forms, as a C program calls them: the generic ones, called here
+            // with a type known only at run time, cost a metadata lookup per call.
+            let bytes = count * T.dataType.size
+            if inPlace {
+                try c.allReduce(UnsafeMutableRawBufferPointer(start: receive, count: bytes), dataType: T.dataType, op: op, algorithm: algorithm)
+            } else {
+                try c.allReduce(UnsafeRawBufferPointer(start: send, count: bytes), into: UnsafeMutableRawBufferPointer(start: receive, count: bytes),
+                                dataType: T.dataType, op: op, algorithm: algorithm)
+            }
+            return
+        }
         let n = c.worldSize
         let (sendCount, receiveCount, _) = layout(count: count, worldSize: n)
         let input = UnsafeMutableBufferPointer(start: send.assumingMemoryBound(to: T.self), count: sendCount)
         let output = UnsafeMutableBufferPointer(start: receive.assumingMemoryBound(to: T.self), count: receiveCount)
         let whole = UnsafeMutableBufferPointer(start: receive.assumingMemoryBound(to: T.self), count: Swift.max(sendCount, receiveCount))
         switch (self, inPlace) {
-        case (.allReduce, true): try c.allReduce(output, op: op, algorithm: algorithm)
-        case (.allReduce, false): try c.allReduce(UnsafeBufferPointer(input), into: output, op: op, algorithm: algorithm)
+        case (.allReduce, _): preconditionFailure("handled above")
         case (.broadcast, true): try c.broadcast(output, root: root)
         case (.broadcast, false): try c.broadcast(UnsafeBufferPointer(input), into: output, root: root)
         case (.reduce, true): try c.reduce(output, op: op, root: root)

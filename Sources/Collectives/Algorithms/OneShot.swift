@@ -29,6 +29,7 @@ enum OneShot {
             let post = try board.read(from: peer, tag: exchange.tag, bytes: bytes, deadline: exchange.deadline)
             kernel.combine(base, post, count)
         }
+        board.finishRound()
         kernel.finish?(base, count, n)
     }
 }

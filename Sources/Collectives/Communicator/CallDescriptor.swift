@@ -6,6 +6,21 @@ import CollectivesTransport
 /// The tag's value holds the sequence number and the kind; its call word packs the type, the
 /// operation, the algorithm and the root (each as its index + 1, zero meaning "none"); its count
 /// word holds the element count.
+/// The cases of the enums a tag packs, in declaration order, made once: `allCases` builds a new
+/// array at every use, which on the path of every call cost an allocation each.
+enum Ordinals {
+    static let dataTypes = Array(DataType.allCases)
+    static let operations = Array(ReduceOperation.allCases)
+    static let algorithms = Array(Algorithm.allCases)
+
+    /// The value's index in `all`, plus one; zero for `nil`.
+    @inline(__always)
+    static func index<T: Equatable>(of value: T?, in all: [T]) -> UInt64 {
+        guard let value, let i = all.firstIndex(of: value) else { return 0 }
+        return UInt64(i + 1)
+    }
+}
+
 struct CallDescriptor: CustomStringConvertible {
     var kind: CollectiveKind
     var sequence: UInt64
@@ -27,11 +42,8 @@ struct CallDescriptor: CustomStringConvertible {
     }
 
     var tag: MessageTag {
-        func index<T: CaseIterable & Equatable>(_ value: T?) -> UInt64 {
-            guard let value, let i = Array(T.allCases).firstIndex(of: value) else { return 0 }
-            return UInt64(i + 1)
-        }
-        let call = index(dataType) | index(op) << 8 | index(algorithm) << 16 | UInt64(root.map { $0 + 1 } ?? 0) << 32
+        let call = Ordinals.index(of: dataType, in: Ordinals.dataTypes) | Ordinals.index(of: op, in: Ordinals.operations) << 8
+            | Ordinals.index(of: algorithm, in: Ordinals.algorithms) << 16 | UInt64(root.map { $0 + 1 } ?? 0) << 32
         return MessageTag(sequence << 8 | kind.rawValue, call: call, count: UInt64(count))
     }
 

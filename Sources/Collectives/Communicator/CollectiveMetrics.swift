@@ -35,22 +35,35 @@ final class CollectiveMetrics: @unchecked Sendable {
     private var failures: [CollectivesError.Kind: Counter] = [:]
     private let lock = ConditionLock()
 
+    /// The metrics of the call recorded last, found again without hashing.
+    private var last: (key: Key, metrics: PerCall)?
+    /// Whether calls are recorded: not where the factory is swift-metrics' no-op one (no backend
+    /// was bootstrapped and none given), so that a call then pays neither the clock nor the table.
+    let isRecording: Bool
+
     init(factory: (any MetricsFactory)?) {
         self.factory = factory ?? MetricsSystem.factory
+        isRecording = !(self.factory is NOOPMetricsHandler)
     }
 
     /// Records one finished call of `collective` (successful or not), started at `since`
     /// (monotonic nanoseconds).
     func record(_ collective: String, algorithm: String, bytes: Int, since started: UInt64) {
+        guard isRecording else { return }
         let nanoseconds = Deadline.now.uptimeNanoseconds &- started
         let key = Key(collective: collective, algorithm: algorithm)
         let metrics: PerCall = lock.withLock {
-            if let known = perCall[key] { return known }
+            if let last, last.key == key { return last.metrics }
+            if let known = perCall[key] {
+                last = (key, known)
+                return known
+            }
             let dimensions = [("collective", collective), ("algorithm", algorithm)]
             let made = PerCall(calls: Counter(label: "collectives_calls_total", dimensions: dimensions, factory: factory),
                                bytes: Counter(label: "collectives_bytes_total", dimensions: [("collective", collective)], factory: factory),
                                duration: Timer(label: "collectives_duration", dimensions: dimensions, factory: factory))
             perCall[key] = made
+            last = (key, made)
             return made
         }
         metrics.calls.increment()

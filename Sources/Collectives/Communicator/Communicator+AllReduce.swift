@@ -52,6 +52,22 @@ extension Communicator {
         }
     }
 
+    /// All-reduces untyped memory out of place: `receive` gets the reduction of every rank's
+    /// `send`, both holding the same number of `dataType` elements; `send` is unchanged. (What a
+    /// caller that knows its types only at run time uses: a C or Python binding, a benchmark.)
+    public func allReduce(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer, dataType: DataType,
+                          op: ReduceOperation = .sum, algorithm: Algorithm? = nil) throws(CollectivesError) {
+        guard send.count == receive.count else {
+            throw CollectivesError(.invalidArgument, rank: rank, operation: "all-reduce",
+                                   reason: "the send buffer holds \(send.count) bytes, the receive buffer \(receive.count)")
+        }
+        let count = try elementCount(receive.count, dataType, operation: "all-reduce")
+        let source = send.baseAddress.flatMap { $0 == UnsafeRawPointer(receive.baseAddress) ? nil : $0 }
+        try queue.runHere { () throws(CollectivesError) in
+            try performAllReduce(receive.baseAddress, source: source, count: count, dataType: dataType, op: op, algorithm: algorithm)
+        }
+    }
+
     // MARK: Async
 
     /// The `async` form of `allReduce(_:op:algorithm:)` on a buffer:
@@ -100,15 +116,20 @@ extension Communicator {
         let kernel = try reductionKernel(dataType, op, operation: "all-reduce")
         let sequence = nextSequence()
         let bytes = count * dataType.size
-        let started = Deadline.now.uptimeNanoseconds
+        // One clock read for the deadline and the metrics both; the coarse clock where only the
+        // deadline needs it (it then comes up to a clock tick, a few ms, early).
+        let start = metrics.isRecording ? Deadline.now : Deadline.coarseNow
         var algorithmName = "none"
-        defer { metrics.record("all-reduce", algorithm: algorithmName, bytes: bytes, since: started) }
+        defer { metrics.record("all-reduce", algorithm: algorithmName, bytes: bytes, since: start.uptimeNanoseconds) }
         guard worldSize > 1, count > 0 else {
             if let source, let base, count > 0 { base.copyMemory(from: source, byteCount: bytes) }
             return
         }
+        let measuring = costModel == nil && (algorithm ?? options.algorithm) == .auto
         let chosen = try resolve(algorithm, bytes: bytes)
         algorithmName = chosen.rawValue
+        // The deadline runs from here when the cost model was just measured.
+        let callStart = measuring ? Deadline.now : start
         // The ring and one-shot read the send buffer where they need it; the other algorithms
         // start from a copy.
         let ringSource = chosen == .ring || chosen == .auto || chosen == .oneShot ? source : nil
@@ -119,32 +140,32 @@ extension Communicator {
             case .ring, .auto:
                 // Host by host, so that the ring crosses between hosts as few times as it can.
                 try Ring.run(.allReduce, buffer: base, source: ringSource, count: count, elementSize: dataType.size, kernel: kernel,
-                             exchange: exchange(call).over(ringTransport))
+                             exchange: exchange(call, start: callStart).over(ringTransport))
             case .hierarchical:
                 if let (local, across) = layout.hierarchy(of: rank) {
                     try Hierarchical.run(buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
-                                         local: local, across: across, exchange: exchange(call))
+                                         local: local, across: across, exchange: exchange(call, start: callStart))
                 } else {
                     try Ring.run(.allReduce, buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
-                                 exchange: exchange(call).over(ringTransport))
+                                 exchange: exchange(call, start: callStart).over(ringTransport))
                 }
             case .tree:
                 try TreeAllReduce.run(buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
-                                      exchange: exchange(call, segmentBytes: options.treeSegmentBytes))
+                                      exchange: exchange(call, segmentBytes: options.treeSegmentBytes, start: callStart))
             case .oneShot:
                 if let board, bytes <= board.boardCapacity {
                     try OneShot.run(buffer: base, source: ringSource, count: count, elementSize: dataType.size, kernel: kernel,
-                                    board: board, exchange: exchange(call))
+                                    board: board, exchange: exchange(call, start: callStart))
                 } else {
                     if let source, let base { base.copyMemory(from: source, byteCount: bytes) }
                     try RecursiveDoubling.run(buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
-                                              exchange: exchange(call))
+                                              exchange: exchange(call, start: callStart))
                 }
             case .recursiveDoubling:
                 try RecursiveDoubling.run(buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
-                                          exchange: exchange(call))
+                                          exchange: exchange(call, start: callStart))
             case .central:
-                let context = exchange(call)
+                let context = exchange(call, start: callStart)
                 try CentralServer.reduce(buffer: base, count: count, elementSize: dataType.size, kernel: kernel, root: 0, exchange: context)
                 try CentralServer.broadcast(buffer: base, bytes: bytes, root: 0, exchange: context)
             }
@@ -188,11 +209,16 @@ extension Communicator {
     /// The kernel of `op` on `dataType`, or an error naming `operation` where the operation does
     /// not apply to the type.
     func reductionKernel(_ dataType: DataType, _ op: ReduceOperation, operation: String) throws(CollectivesError) -> ReductionKernel {
+        let slot = Int(Ordinals.index(of: dataType, in: Ordinals.dataTypes) - 1) * Ordinals.operations.count
+            + Int(Ordinals.index(of: op, in: Ordinals.operations) - 1)
+        if kernels.isEmpty { kernels = Array(repeating: nil, count: Ordinals.dataTypes.count * Ordinals.operations.count) }
+        if let known = kernels[slot] { return known }
         guard let kernel = ReductionKernel(dataType: dataType, operation: op) else {
             let applicable = ReduceOperation.allCases.filter { $0.applies(to: dataType) }.map(\.rawValue).joined(separator: ", ")
             throw CollectivesError(.invalidArgument, rank: rank, operation: operation,
                                    reason: "\(op) does not apply to \(dataType) (it takes \(applicable))")
         }
+        kernels[slot] = kernel
         return kernel
     }
 

@@ -77,6 +77,8 @@ public final class Communicator: @unchecked Sendable {
     let workspace: Workspace
     /// The constants of the automatic choice, once known (set, or measured on first need).
     var costModel: CostModel?
+    /// The reduction kernels made so far, by type and operation (``Ordinals``).
+    var kernels: [ReductionKernel?] = []
 
     /// Makes a communicator over a transport that is already connected (for example one of an
     /// `InProcessTransport` group).
@@ -143,13 +145,13 @@ public final class Communicator: @unchecked Sendable {
         return sequence
     }
 
-    /// The deadline for an operation starting now.
-    func operationDeadline() -> Deadline { .after(seconds: options.timeoutSeconds) }
+    /// The deadline for an operation starting now (or at `start`).
+    func operationDeadline(from start: Deadline = .now) -> Deadline { .after(seconds: options.timeoutSeconds, from: start) }
 
     /// The context of one collective's messages: its tag (which describes the call), deadline
-    /// and segment size.
-    func exchange(_ call: CallDescriptor, segmentBytes: Int? = nil) -> Exchange {
-        Exchange(transport: transport, tag: call.tag, deadline: operationDeadline(),
+    /// (from `start`, the time the call began, read once for its metrics too) and segment size.
+    func exchange(_ call: CallDescriptor, segmentBytes: Int? = nil, start: Deadline = .now) -> Exchange {
+        Exchange(transport: transport, tag: call.tag, deadline: operationDeadline(from: start),
                  workspace: workspace, segmentBytes: segmentBytes ?? options.ringSegmentBytes, window: options.ringWindow)
     }
 

@@ -1,4 +1,5 @@
 import CollectivesSystem
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -11,11 +12,27 @@ import Glibc
 /// Every call takes a ticket when it is issued; a call runs when its ticket comes up. Once the
 /// queue has failed (``fail(_:)``), every call whose turn comes throws that error at once
 /// instead of running, whether it was issued before the failure or after.
+///
+/// A blocking call on an idle queue (nothing queued, nothing running) takes no ticket and no
+/// lock: it claims ``fastOwner`` with one atomic exchange and runs. Ticketed calls count
+/// themselves in ``outstanding`` before they look at ``fastOwner``, and the fast path looks at
+/// ``outstanding`` again after its claim (both sequentially consistent), so the two never run at
+/// once; a fast call that finds ticketed calls waiting when it ends wakes them.
 final class OperationQueue: @unchecked Sendable {
     private let lock = ConditionLock()
     private var failure: CollectivesError?
-    private var nextTicket: UInt64 = 0
-    private var serving: UInt64 = 0
+    /// Whether ``failure`` is set, readable without the lock.
+    private let failed = Atomic<Bool>(false)
+    /// The thread running a call by the fast path (its `pthread_t`), 0 when none.
+    private let fastOwner = Atomic<UInt>(0)
+    /// Tickets issued and not finished: `nextTicket − serving`, kept beside them under the lock.
+    private let outstanding = Atomic<UInt64>(0)
+    private var nextTicket: UInt64 = 0 {
+        didSet { outstanding.store(nextTicket &- serving, ordering: .sequentiallyConsistent) }
+    }
+    private var serving: UInt64 = 0 {
+        didSet { outstanding.store(nextTicket &- serving, ordering: .sequentiallyConsistent) }
+    }
     private var jobs: [(ticket: UInt64, run: @Sendable () -> Void)] = []
     private var worker: SystemThread?
     private var stopping = false
@@ -26,8 +43,12 @@ final class OperationQueue: @unchecked Sendable {
     /// Runs `body` on the calling thread once every earlier operation has finished. Called from
     /// inside an operation, runs `body` at once, as part of that operation.
     func runHere<R>(_ body: () throws(CollectivesError) -> R) throws(CollectivesError) -> R {
+        if claimIdle() {
+            defer { releaseFastPath() }
+            return try body()
+        }
         lock.lock()
-        if let running = runningThread, pthread_equal(running, pthread_self()) != 0 {
+        if isRunningOnThisThreadLocked {
             let failed = failure
             lock.unlock()
             if let failed { throw failed }
@@ -35,7 +56,7 @@ final class OperationQueue: @unchecked Sendable {
         }
         let ticket = nextTicket
         nextTicket += 1
-        while serving != ticket { lock.wait(until: .never) }
+        while serving != ticket || fastOwner.load(ordering: .sequentiallyConsistent) != 0 { lock.wait(until: .never) }
         let failed = failure
         runningThread = pthread_self()
         lock.unlock()
@@ -44,14 +65,47 @@ final class OperationQueue: @unchecked Sendable {
         return try body()
     }
 
+    /// Claims the queue for a call on this thread when it is idle and has not failed: no ticket
+    /// outstanding, no other fast call, and still no ticket once claimed.
+    @inline(__always)
+    private func claimIdle() -> Bool {
+        guard !failed.load(ordering: .relaxed), outstanding.load(ordering: .sequentiallyConsistent) == 0,
+              fastOwner.compareExchange(expected: 0, desired: UInt(pthread_self()), ordering: .sequentiallyConsistent).exchanged else {
+            return false
+        }
+        if outstanding.load(ordering: .sequentiallyConsistent) == 0 { return true }
+        // A ticketed call came in between: it goes first.
+        releaseFastPath()
+        return false
+    }
+
+    /// Ends a fast call, waking ticketed calls that wait for it.
+    @inline(__always)
+    private func releaseFastPath() {
+        fastOwner.store(0, ordering: .sequentiallyConsistent)
+        if outstanding.load(ordering: .sequentiallyConsistent) != 0 {
+            lock.withLock { lock.broadcast() }
+        }
+    }
+
+    /// Whether the calling thread runs one of this queue's operations (with the lock held).
+    private var isRunningOnThisThreadLocked: Bool {
+        if let running = runningThread, pthread_equal(running, pthread_self()) != 0 { return true }
+        let fast = fastOwner.load(ordering: .sequentiallyConsistent)
+        return fast != 0 && pthread_equal(pthread_t(fast), pthread_self()) != 0
+    }
+
     /// Whether the calling thread is running one of this queue's operations.
     private var isRunningOnThisThread: Bool {
-        lock.withLock { runningThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
+        lock.withLock { isRunningOnThisThreadLocked }
     }
 
     /// Fails the queue: this and every later call throws `error` (the first error wins).
     func fail(_ error: CollectivesError) {
-        lock.withLock { if failure == nil { failure = error } }
+        lock.withLock {
+            if failure == nil { failure = error }
+            failed.store(true, ordering: .sequentiallyConsistent)
+        }
     }
 
     /// The error the queue failed with, if it has.
@@ -97,11 +151,13 @@ final class OperationQueue: @unchecked Sendable {
     /// microseconds).
     func startNowIfIdle(_ body: @escaping @Sendable () throws(CollectivesError) -> Void) -> CollectiveRequest {
         lock.lock()
-        guard jobs.isEmpty, runningThread == nil, serving == nextTicket else {
+        guard jobs.isEmpty, runningThread == nil, serving == nextTicket, !isRunningOnThisThreadLocked else {
             lock.unlock()
             return start(body)
         }
+        // Counted first, then the fast path looked at: the order the fast path relies on.
         nextTicket += 1
+        while fastOwner.load(ordering: .sequentiallyConsistent) != 0 { lock.wait(until: .never) }
         runningThread = pthread_self()
         lock.unlock()
         let request = CollectiveRequest(queue: self)
@@ -131,7 +187,7 @@ final class OperationQueue: @unchecked Sendable {
     /// itself, saving two thread hand-offs (each tens of microseconds on a virtual machine).
     func runIfNotStarted(ticket: UInt64) {
         lock.lock()
-        while serving < ticket, jobs.contains(where: { $0.ticket == ticket }) {
+        while serving < ticket || fastOwner.load(ordering: .sequentiallyConsistent) != 0, jobs.contains(where: { $0.ticket == ticket }) {
             lock.wait(until: .never)
         }
         guard serving == ticket, let index = jobs.firstIndex(where: { $0.ticket == ticket }) else {
@@ -148,7 +204,7 @@ final class OperationQueue: @unchecked Sendable {
     private func workLoop() {
         lock.lock()
         while true {
-            if let first = jobs.first, first.ticket == serving {
+            if let first = jobs.first, first.ticket == serving, fastOwner.load(ordering: .sequentiallyConsistent) == 0 {
                 jobs.removeFirst()
                 runningThread = pthread_self()
                 lock.unlock()

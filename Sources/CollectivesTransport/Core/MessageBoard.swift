@@ -6,7 +6,7 @@ import CollectivesSystem
 ///
 /// ## Contract
 /// - **Rounds.** Every rank's *k*-th ``publish(_:tag:deadline:)`` is round *k*; ``read(from:tag:bytes:deadline:)``
-///   reads a peer's post of this rank's latest round. A rank publishes round *k* + 1 only after
+///   reads a peer's post of this rank's latest round; ``finishRound()`` ends this rank's part in it. A rank publishes round *k* + 1 only after
 ///   it has read every peer's post of round *k*: a post stays readable until its owner's round
 ///   after next, and a publish waits for every peer to have reached the round before it.
 /// - **Matching is checked.** A read names the tag and length it expects; a post with another
@@ -27,4 +27,9 @@ package protocol MessageBoard: AnyObject, Sendable {
     /// returns where its bytes are: readable until this rank's next publish. `peer` may be this
     /// rank (its own post).
     func read(from peer: Int, tag: MessageTag, bytes: Int, deadline: Deadline) throws(TransportError) -> UnsafeRawPointer
+
+    /// Ends this rank's part in its latest round, after its reads: wakes any peer asleep waiting
+    /// for this rank's post. (A read that has to wait does this first, so that such a peer is not
+    /// kept asleep while this rank waits for another.)
+    func finishRound()
 }

@@ -32,7 +32,14 @@ extension SharedMemoryTransport: MessageBoard {
         FrameHeader(tag: tag, length: UInt64(bytes.count)).store(to: slot + 8)
         collectives_store_release_u64(slot, round)
         boardRound.pointee = round
-        wakeSleepingPeers()
+        // Peers asleep on this post are woken after this rank's reads (finishRound) or before
+        // it waits: the fence that waking needs then finds the store long done, where right
+        // here it would wait for it (the slot's cache line is still in the readers' caches).
+        wakePending.pointee = true
+    }
+
+    package func finishRound() {
+        if wakePending.pointee { wakeSleepingPeers() }
     }
 
     package func read(from peer: Int, tag: MessageTag, bytes: Int, deadline: Deadline) throws(TransportError) -> UnsafeRawPointer {
@@ -41,8 +48,9 @@ extension SharedMemoryTransport: MessageBoard {
         if peer != rank, collectives_load_acquire_u64(slot) != round {
             try awaitRound(round, of: peer, tag: tag, bytes: bytes, deadline: deadline)
         }
-        if let error = FrameHeader.load(from: slot + 8).mismatch(expected: tag, expectedBytes: bytes, sender: peer, receiver: rank,
-                                                                 peerAddress: "pid \(segments[peer].ownerPID)") {
+        let header = FrameHeader.load(from: slot + 8)
+        if header.tag != tag || header.length != UInt64(bytes),
+           let error = header.mismatch(expected: tag, expectedBytes: bytes, sender: peer, receiver: rank, peerAddress: "pid \(segments[peer].ownerPID)") {
             throw error
         }
         return UnsafeRawPointer(slot + SharedMemorySegment.boardSlotHeaderBytes)
@@ -51,6 +59,7 @@ extension SharedMemoryTransport: MessageBoard {
     /// Waits until `peer` has posted `round` (or a later one).
     private func awaitRound(_ round: UInt64, of peer: Int, tag: MessageTag, bytes: Int, deadline: Deadline) throws(TransportError) {
         let slot = segments[peer].boardSlot(Int(round & 1))
+        if wakePending.pointee { wakeSleepingPeers() }
         for _ in 0..<64 {
             if collectives_load_acquire_u64(slot) >= round { return }
             collectives_pause()
@@ -58,7 +67,8 @@ extension SharedMemoryTransport: MessageBoard {
         gauge.enter()
         defer { gauge.leave() }
         var idle = IdleTimer(waitPolicy)
-        var nextCheck = Deadline.now.uptimeNanoseconds &+ 100_000_000
+        let interval = boardCheckInterval
+        var nextCheck = Deadline.now.uptimeNanoseconds &+ interval
         while collectives_load_acquire_u64(slot) < round {
             try throwIfFailed()
             let now = Deadline.now.uptimeNanoseconds
@@ -67,7 +77,7 @@ extension SharedMemoryTransport: MessageBoard {
             }
             if now >= nextCheck {
                 try checkBoardPeer(peer, expecting: tag, bytes: bytes)
-                nextCheck = now &+ 100_000_000
+                nextCheck = now &+ interval
                 continue
             }
             switch idle.next(now: now) {
@@ -84,13 +94,15 @@ extension SharedMemoryTransport: MessageBoard {
         _ = collectives_fetch_add_u32(own.sleepers, 1)
         let bell = collectives_load_u32(own.doorbell)
         if collectives_load_acquire_u64(slot) < round && !own.isClosed {
-            _ = collectives_futex_wait(own.doorbell, bell, Int64(Swift.min(nanoseconds, 1_000_000_000)))
+            // Bounded by the caller: the deadline or the next check, whichever is first.
+            _ = collectives_futex_wait(own.doorbell, bell, Int64(clamping: nanoseconds))
         }
         _ = collectives_fetch_add_u32(own.sleepers, UInt32.max)
     }
 
     /// Rings the doorbell of every peer that sleeps (one fence, then a load per peer).
     private func wakeSleepingPeers() {
+        wakePending.pointee = false
         collectives_fence()
         for peer in 0..<worldSize where peer != rank {
             let segment = segments[peer]

@@ -55,6 +55,11 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
     /// The board's latest round (``MessageBoard``), behind a pointer for the same reason as
     /// ``frames``; touched only by the one thread that uses the transport.
     let boardRound: UnsafeMutablePointer<UInt64>
+    /// How often a board wait checks its peer (liveness, messages of another call): 100 ms; the
+    /// package's tests lengthen it to show that a sleeping reader is woken, not timed out.
+    package var boardCheckInterval: UInt64 = 100_000_000
+    /// Whether peers may sleep on a post of this rank's that they were not woken for yet.
+    let wakePending: UnsafeMutablePointer<Bool>
     let logger: Logger
 
     init(rank: Int, segments: [SharedMemorySegment], jobID: UInt64, waitPolicy: WaitPolicy, singleCopyBytes: Int, logger: Logger) {
@@ -77,6 +82,8 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
         acknowledged.initialize(repeating: 0, count: segments.count)
         boardRound = .allocate(capacity: 1)
         boardRound.initialize(to: 0)
+        wakePending = .allocate(capacity: 1)
+        wakePending.initialize(to: false)
     }
 
     deinit {
@@ -87,6 +94,7 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
         tails.deallocate()
         acknowledged.deallocate()
         boardRound.deallocate()
+        wakePending.deallocate()
     }
 
     /// How waits spin, yield and sleep; may be changed at any time.
