@@ -112,10 +112,12 @@ enum CostProbe {
             localBeta = Swift.max(best - alpha, best / 2) / Double(largeBytes)
         }
 
+        // Recursive doubling and the tree, whole, on 8 bytes: median of a dozen each.
+        let smallAllReduces = try measureSmallAllReduces(exchange: exchange, memory: memory)
         let oneShot = try board.map { (board) throws(TransportError) in try measureOneShot(on: board, exchange: exchange, memory: memory) }
 
         // Agree: every rank takes the largest of each, by recursive doubling.
-        let values = memory.bindMemory(to: Double.self, capacity: 7)
+        let values = memory.bindMemory(to: Double.self, capacity: 9)
         values[0] = alpha
         values[1] = beta
         values[2] = gamma
@@ -123,13 +125,39 @@ enum CostProbe {
         values[4] = localBeta
         values[5] = oneShot?.small ?? 0
         values[6] = oneShot?.large ?? 0
-        try RecursiveDoubling.run(buffer: UnsafeMutableRawPointer(values), count: 7, elementSize: 8,
+        values[7] = smallAllReduces.recursiveDoublingSeconds
+        values[8] = smallAllReduces.treeSeconds
+        try RecursiveDoubling.run(buffer: UnsafeMutableRawPointer(values), count: 9, elementSize: 8,
                                   kernel: ReductionKernel(checked: .float64, operation: .max), exchange: exchange)
         let oneShotCost = board.map { board in
             CostModel.OneShotCost(fixedSeconds: values[5], secondsPerByte: Swift.max(0, values[6] - values[5]) / Double(board.boardCapacity - 8))
         }
         return CostModel(latencySeconds: values[0], secondsPerByte: values[1], reduceSecondsPerByte: values[2],
-                         ringStepSeconds: values[3], localSecondsPerByte: local == nil ? nil : values[4], oneShot: oneShotCost)
+                         ringStepSeconds: values[3], localSecondsPerByte: local == nil ? nil : values[4], oneShot: oneShotCost,
+                         smallMessage: CostModel.SmallMessageCost(recursiveDoublingSeconds: values[7], treeSeconds: values[8]))
+    }
+
+    /// The median times of 8-byte float32 sums by recursive doubling and by the tree.
+    private static func measureSmallAllReduces(exchange: Exchange, memory: UnsafeMutableRawPointer) throws(TransportError) -> CostModel.SmallMessageCost {
+        let kernel = ReductionKernel(checked: .float32, operation: .sum)
+        func median(_ algorithm: (UnsafeMutableRawPointer) throws(TransportError) -> Void) throws(TransportError) -> Double {
+            var times: [Double] = []
+            for round in 0..<(smallRounds + 2) {
+                memory.initializeMemory(as: Float.self, repeating: 1, count: 2)
+                let start = Deadline.now.uptimeNanoseconds
+                try algorithm(memory)
+                if round >= 2 { times.append(Double(Deadline.now.uptimeNanoseconds - start) / 1e9) }
+            }
+            times.sort()
+            return times[times.count / 2]
+        }
+        let doubling = try median { (buffer) throws(TransportError) in
+            try RecursiveDoubling.run(buffer: buffer, count: 2, elementSize: 4, kernel: kernel, exchange: exchange)
+        }
+        let tree = try median { (buffer) throws(TransportError) in
+            try TreeAllReduce.run(buffer: buffer, count: 2, elementSize: 4, kernel: kernel, exchange: exchange)
+        }
+        return CostModel.SmallMessageCost(recursiveDoublingSeconds: doubling, treeSeconds: tree)
     }
 
     /// The one-shot all-reduce of float32 sums on `board`: the median time of 8 bytes, and of

@@ -23,6 +23,21 @@ public struct CostModel: Sendable, Hashable, CustomStringConvertible {
     /// The one-shot all-reduce measured on the board, where there is one: its time for 8 bytes
     /// and the time each further byte adds (over this world size); `nil` where not measured.
     public var oneShot: OneShotCost?
+    /// Recursive doubling and the tree timed whole on 8 bytes, where measured: what their
+    /// latency terms are when ranks share cores (each step then waits for a peer to be
+    /// scheduled, which an isolated exchange, α, does not see). Where measured, the prediction
+    /// of each is its formula plus what the measurement exceeds the formula by at 8 bytes.
+    public var smallMessage: SmallMessageCost?
+
+    /// The measured time of an 8-byte all-reduce by recursive doubling and by the tree.
+    public struct SmallMessageCost: Sendable, Hashable {
+        public var recursiveDoublingSeconds: Double
+        public var treeSeconds: Double
+        public init(recursiveDoublingSeconds: Double, treeSeconds: Double) {
+            self.recursiveDoublingSeconds = recursiveDoublingSeconds
+            self.treeSeconds = treeSeconds
+        }
+    }
 
     /// A one-shot all-reduce's measured time: ``fixedSeconds`` + bytes × ``secondsPerByte``.
     public struct OneShotCost: Sendable, Hashable {
@@ -35,8 +50,9 @@ public struct CostModel: Sendable, Hashable, CustomStringConvertible {
     }
 
     public init(latencySeconds: Double, secondsPerByte: Double, reduceSecondsPerByte: Double, ringStepSeconds: Double? = nil,
-                localSecondsPerByte: Double? = nil, oneShot: OneShotCost? = nil) {
+                localSecondsPerByte: Double? = nil, oneShot: OneShotCost? = nil, smallMessage: SmallMessageCost? = nil) {
         self.oneShot = oneShot
+        self.smallMessage = smallMessage
         self.latencySeconds = latencySeconds
         self.secondsPerByte = secondsPerByte
         self.reduceSecondsPerByte = reduceSecondsPerByte
@@ -48,7 +64,10 @@ public struct CostModel: Sendable, Hashable, CustomStringConvertible {
         let us = latencySeconds * 1e6, link = 1e-9 / secondsPerByte, reduce = 1e-9 / reduceSecondsPerByte
         let local = localSecondsPerByte.map { ", inside a host \(Self.format(1e-9 / $0)) GB/s" } ?? ""
         let board = oneShot.map { ", one-shot \(Self.format($0.fixedSeconds * 1e6)) µs + \(Self.format($0.secondsPerByte * 1e12)) ps/B" } ?? ""
-        return "α \(Self.format(us)) µs (ring step \(Self.format(ringStepSeconds * 1e6)) µs), link \(Self.format(link)) GB/s\(local), reduction \(Self.format(reduce)) GB/s\(board)"
+        let small = smallMessage.map {
+            ", 8 B by recursive doubling \(Self.format($0.recursiveDoublingSeconds * 1e6)) µs, by tree \(Self.format($0.treeSeconds * 1e6)) µs"
+        } ?? ""
+        return "α \(Self.format(us)) µs (ring step \(Self.format(ringStepSeconds * 1e6)) µs), link \(Self.format(link)) GB/s\(local), reduction \(Self.format(reduce)) GB/s\(board)\(small)"
     }
 
     /// The predicted time of the hierarchical all-reduce of `bytes` over `hosts` hosts of
@@ -77,6 +96,20 @@ public struct CostModel: Sendable, Hashable, CustomStringConvertible {
     /// The predicted time of an all-reduce of `bytes` over `worldSize` ranks with `algorithm`.
     public func predictedSeconds(_ algorithm: Algorithm, bytes: Int, worldSize n: Int, segmentBytes: Int) -> Double {
         guard n > 1, bytes > 0 else { return 0 }
+        let formula = formulaSeconds(algorithm, bytes: bytes, worldSize: n, segmentBytes: segmentBytes)
+        guard let smallMessage else { return formula }
+        let measured: Double
+        switch algorithm {
+        case .recursiveDoubling: measured = smallMessage.recursiveDoublingSeconds
+        case .tree: measured = smallMessage.treeSeconds
+        default: return formula
+        }
+        let excess = measured - formulaSeconds(algorithm, bytes: 8, worldSize: n, segmentBytes: segmentBytes)
+        return formula + Swift.max(0, excess)
+    }
+
+    /// The alpha-beta-gamma formula of `algorithm` (docs/algorithms.md).
+    private func formulaSeconds(_ algorithm: Algorithm, bytes: Int, worldSize n: Int, segmentBytes: Int) -> Double {
         let N = Double(bytes), α = latencySeconds, β = secondsPerByte, γ = reduceSecondsPerByte
         let segment = Double(Swift.max(1, segmentBytes))
         switch algorithm {
