@@ -63,7 +63,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "First measure latency and bandwidth between ring neighbours, and report busbw as a fraction of that link rate.")
     var probe = false
 
-    @Flag(name: .customLong("sweep-algorithms"), help: "All-reduce with ring, tree, recursive doubling, the central server and auto side by side.")
+    @Flag(name: .customLong("sweep-algorithms"), help: "All-reduce with ring, tree, recursive doubling, Rabenseifner's, one-shot, the central server and auto side by side.")
     var sweepAlgorithms = false
 
     @Option(help: "Write a chart of busbw against size (SVG) to this file.")
@@ -242,7 +242,7 @@ struct BenchSession {
 
     /// All-reduce with every algorithm at every size, side by side.
     mutating func sweep(_ counts: [Int], send: UnsafeMutableRawPointer, receive: UnsafeMutableRawPointer) throws {
-        let algorithms: [Algorithm] = [.ring, .tree, .recursiveDoubling, .central, .auto]
+        let algorithms: [Algorithm] = [.ring, .tree, .recursiveDoubling, .rabenseifner, .oneShot, .central, .auto]
         if leader {
             Console.say("# in-place all-reduce; time (us) and busbw (GB/s) per algorithm; auto/best = auto's time over the best forced one's")
             Console.say("# cost model: \(try communicator.automaticChoiceModel())")

@@ -9,7 +9,7 @@ import Testing
 @Suite struct AlgorithmTests {
     static let worldSizes = Array(1...8) + [13]
     /// (One-shot has no board on in-process transports: it runs as recursive doubling there.)
-    static let forced: [Algorithm] = [.ring, .tree, .recursiveDoubling, .central, .oneShot, .auto]
+    static let forced: [Algorithm] = [.ring, .tree, .recursiveDoubling, .rabenseifner, .central, .oneShot, .auto]
 
     @Test(arguments: worldSizes)
     func everyAlgorithmTypeOpAndCount(worldSize n: Int) {
@@ -81,6 +81,17 @@ import Testing
         let results = outputs.compactMap { try? $0.get() }
         #expect(results.count == n)
         for result in results.dropFirst() { #expect(result == results[0], "one-shot: ranks differ") }
+    }
+
+    /// Rabenseifner's between recursive doubling and the ring: fewer bytes than the first, fewer
+    /// latencies than the second.
+    @Test func theCostModelChoosesRabenseifnerForMidSizes() {
+        let model = CostModel(latencySeconds: 30e-6, secondsPerByte: 1e-9, reduceSecondsPerByte: 2e-10)
+        for n in [4, 8] {
+            let choices = [8, 512 << 10, 256 << 20].map { model.choose(bytes: $0, worldSize: n, segmentBytes: 512 << 10) }
+            #expect(choices == [.recursiveDoubling, .rabenseifner, .ring], "\(n) ranks: \(choices)")
+        }
+        #expect(Algorithm(name: "rhd") == .rabenseifner && Algorithm(name: "rabenseifner") == .rabenseifner)
     }
 
     @Test func theCostModelChoosesOneShotOnlyWhereABoardCarriesIt() {

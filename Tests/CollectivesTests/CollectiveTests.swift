@@ -44,7 +44,7 @@ import Testing
         let communicators = try fabric.makeGroup(depth: 8).map { Communicator(transport: $0, options: options) }
         defer { communicators.forEach { $0.close() } }
         var cases: [CheckCase] = []
-        for algorithm in [Algorithm.ring, .tree, .recursiveDoubling, .central] {
+        for algorithm in [Algorithm.ring, .tree, .recursiveDoubling, .rabenseifner, .central] {
             for count in [0, 1, n - 1, 1001, 20_003] {
                 cases.append(CheckCase(collective: .allReduce, dataType: .float32, count: count, op: .sum, algorithm: algorithm))
             }

@@ -172,13 +172,13 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         var counts = ["0", "1", String(ranks - 1), "1001"]
         if ranks < 13 { counts.append("70001") }
         let result = try run([Products.path("collectives-run"), "-n", String(ranks), "--", Products.path("collectives-check"),
-                              "--collectives", "all", "--algorithms", "ring", "tree", "recursive-doubling", "central", "one-shot", "auto",
+                              "--collectives", "all", "--algorithms", "ring", "tree", "recursive-doubling", "rabenseifner", "central", "one-shot", "auto",
                               "--counts"] + counts + ["--types", "float32", "int64", "--ops", "sum", "average", "max", "--out-of-place"],
                              environment: ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_TRANSPORT": transport,
                                            "COLLECTIVES_LOG_LEVEL": "debug"], timeout: 600)
         #expect(result.status == 0, "\(result.output)")
         // float32 and int64 both take sum, average and max.
-        expectSummaries(result.output, ranks: ranks, passed: allCollectivesChecks(algorithms: 6, counts: counts.count, opsPerType: [3, 3], outOfPlace: true))
+        expectSummaries(result.output, ranks: ranks, passed: allCollectivesChecks(algorithms: 7, counts: counts.count, opsPerType: [3, 3], outOfPlace: true))
         #expect(result.output.contains("connected (\(transport))"), "the job did not run over \(transport)")
     }
 

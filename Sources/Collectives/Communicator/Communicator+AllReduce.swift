@@ -161,6 +161,9 @@ extension Communicator {
                     try RecursiveDoubling.run(buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
                                               exchange: exchange(call, start: callStart))
                 }
+            case .rabenseifner:
+                try Rabenseifner.run(buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
+                                     exchange: exchange(call, start: callStart))
             case .recursiveDoubling:
                 try RecursiveDoubling.run(buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
                                           exchange: exchange(call, start: callStart))

@@ -112,12 +112,13 @@ enum CostProbe {
             localBeta = Swift.max(best - alpha, best / 2) / Double(largeBytes)
         }
 
-        // Recursive doubling and the tree, whole, on 8 bytes: median of a dozen each.
+        // Recursive doubling and the tree, whole, on 8 bytes, Rabenseifner's on one float per
+        // rank: median of a dozen each.
         let smallAllReduces = try measureSmallAllReduces(exchange: exchange, memory: memory)
         let oneShot = try board.map { (board) throws(TransportError) in try measureOneShot(on: board, exchange: exchange, memory: memory) }
 
         // Agree: every rank takes the largest of each, by recursive doubling.
-        let values = memory.bindMemory(to: Double.self, capacity: 9)
+        let values = memory.bindMemory(to: Double.self, capacity: 10)
         values[0] = alpha
         values[1] = beta
         values[2] = gamma
@@ -127,23 +128,27 @@ enum CostProbe {
         values[6] = oneShot?.large ?? 0
         values[7] = smallAllReduces.recursiveDoublingSeconds
         values[8] = smallAllReduces.treeSeconds
-        try RecursiveDoubling.run(buffer: UnsafeMutableRawPointer(values), count: 9, elementSize: 8,
+        values[9] = smallAllReduces.rabenseifnerSeconds
+        try RecursiveDoubling.run(buffer: UnsafeMutableRawPointer(values), count: 10, elementSize: 8,
                                   kernel: ReductionKernel(checked: .float64, operation: .max), exchange: exchange)
         let oneShotCost = board.map { board in
             CostModel.OneShotCost(fixedSeconds: values[5], secondsPerByte: Swift.max(0, values[6] - values[5]) / Double(board.boardCapacity - 8))
         }
         return CostModel(latencySeconds: values[0], secondsPerByte: values[1], reduceSecondsPerByte: values[2],
                          ringStepSeconds: values[3], localSecondsPerByte: local == nil ? nil : values[4], oneShot: oneShotCost,
-                         smallMessage: CostModel.SmallMessageCost(recursiveDoublingSeconds: values[7], treeSeconds: values[8]))
+                         smallMessage: CostModel.SmallMessageCost(recursiveDoublingSeconds: values[7], treeSeconds: values[8],
+                                                                  rabenseifnerSeconds: values[9]))
     }
 
-    /// The median times of 8-byte float32 sums by recursive doubling and by the tree.
+    /// The median times of 8-byte float32 sums by recursive doubling and by the tree, and of one
+    /// float32 per rank by Rabenseifner's.
     private static func measureSmallAllReduces(exchange: Exchange, memory: UnsafeMutableRawPointer) throws(TransportError) -> CostModel.SmallMessageCost {
         let kernel = ReductionKernel(checked: .float32, operation: .sum)
+        let n = exchange.worldSize
         func median(_ algorithm: (UnsafeMutableRawPointer) throws(TransportError) -> Void) throws(TransportError) -> Double {
             var times: [Double] = []
             for round in 0..<(smallRounds + 2) {
-                memory.initializeMemory(as: Float.self, repeating: 1, count: 2)
+                memory.initializeMemory(as: Float.self, repeating: 1, count: n)
                 let start = Deadline.now.uptimeNanoseconds
                 try algorithm(memory)
                 if round >= 2 { times.append(Double(Deadline.now.uptimeNanoseconds - start) / 1e9) }
@@ -157,7 +162,10 @@ enum CostProbe {
         let tree = try median { (buffer) throws(TransportError) in
             try TreeAllReduce.run(buffer: buffer, count: 2, elementSize: 4, kernel: kernel, exchange: exchange)
         }
-        return CostModel.SmallMessageCost(recursiveDoublingSeconds: doubling, treeSeconds: tree)
+        let halving = try median { (buffer) throws(TransportError) in
+            try Rabenseifner.run(buffer: buffer, count: n, elementSize: 4, kernel: kernel, exchange: exchange)
+        }
+        return CostModel.SmallMessageCost(recursiveDoublingSeconds: doubling, treeSeconds: tree, rabenseifnerSeconds: halving)
     }
 
     /// The one-shot all-reduce of float32 sums on `board`: the median time of 8 bytes, and of

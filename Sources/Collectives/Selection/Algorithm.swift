@@ -4,7 +4,8 @@
 /// ``CostModel``; the others force one. `COLLECTIVES_ALGORITHM` sets the communicator's default,
 /// and every all-reduce call can override it.
 public enum Algorithm: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
-    /// Chosen per call by the cost model among ``ring``, ``tree``, ``recursiveDoubling`` and,
+    /// Chosen per call by the cost model among ``ring``, ``tree``, ``recursiveDoubling``,
+    /// ``rabenseifner`` and,
     /// where every rank shares one host's memory, ``oneShot``.
     case auto
     /// Pipelined ring: reduce-scatter then all-gather. Bandwidth-optimal; 2(*n* − 1) latencies.
@@ -26,16 +27,20 @@ public enum Algorithm: String, Sendable, Hashable, CaseIterable, CustomStringCon
     /// when every rank is on one host; elsewhere, or for larger messages, it runs as
     /// ``recursiveDoubling``.
     case oneShot = "one-shot"
+    /// Rabenseifner's: reduce-scatter by recursive halving, then all-gather by recursive
+    /// doubling. 2 log2 *n* latencies and the ring's bytes per rank: for mid-size messages.
+    case rabenseifner
 
     public var description: String { rawValue }
 
     /// Parses a name as `COLLECTIVES_ALGORITHM` and the command lines spell it (`ring`, `tree`,
-    /// `recursive-doubling` or `rd`, `one-shot`, `central`, `hierarchical`, `auto`).
+    /// `recursive-doubling` or `rd`, `rabenseifner` or `rhd`, `one-shot`, `central`, `hierarchical`, `auto`).
     public init?(name: String) {
         switch name.lowercased() {
         case "rd", "recursive_doubling", "recursivedoubling": self = .recursiveDoubling
         case "parameter-server", "ps": self = .central
         case "oneshot", "one_shot": self = .oneShot
+        case "halving-doubling", "rhd": self = .rabenseifner
         default:
             guard let value = Algorithm(rawValue: name.lowercased()) else { return nil }
             self = value
@@ -43,5 +48,5 @@ public enum Algorithm: String, Sendable, Hashable, CaseIterable, CustomStringCon
     }
 
     /// The algorithms ``auto`` chooses among (``oneShot`` only where a board carries it).
-    public static let automaticCandidates: [Algorithm] = [.ring, .tree, .recursiveDoubling, .oneShot]
+    public static let automaticCandidates: [Algorithm] = [.ring, .tree, .recursiveDoubling, .rabenseifner, .oneShot]
 }

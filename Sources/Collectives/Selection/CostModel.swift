@@ -23,19 +23,22 @@ public struct CostModel: Sendable, Hashable, CustomStringConvertible {
     /// The one-shot all-reduce measured on the board, where there is one: its time for 8 bytes
     /// and the time each further byte adds (over this world size); `nil` where not measured.
     public var oneShot: OneShotCost?
-    /// Recursive doubling and the tree timed whole on 8 bytes, where measured: what their
+    /// Recursive doubling, the tree and Rabenseifner's timed whole on a few bytes, where measured: what their
     /// latency terms are when ranks share cores (each step then waits for a peer to be
     /// scheduled, which an isolated exchange, α, does not see). Where measured, the prediction
     /// of each is its formula plus what the measurement exceeds the formula by at 8 bytes.
     public var smallMessage: SmallMessageCost?
 
-    /// The measured time of an 8-byte all-reduce by recursive doubling and by the tree.
+    /// The measured time of an 8-byte all-reduce by recursive doubling and by the tree, and of
+    /// one float32 per rank by Rabenseifner's (so that no rank's block is empty).
     public struct SmallMessageCost: Sendable, Hashable {
         public var recursiveDoublingSeconds: Double
         public var treeSeconds: Double
-        public init(recursiveDoublingSeconds: Double, treeSeconds: Double) {
+        public var rabenseifnerSeconds: Double
+        public init(recursiveDoublingSeconds: Double, treeSeconds: Double, rabenseifnerSeconds: Double = 0) {
             self.recursiveDoublingSeconds = recursiveDoublingSeconds
             self.treeSeconds = treeSeconds
+            self.rabenseifnerSeconds = rabenseifnerSeconds
         }
     }
 
@@ -66,6 +69,7 @@ public struct CostModel: Sendable, Hashable, CustomStringConvertible {
         let board = oneShot.map { ", one-shot \(Self.format($0.fixedSeconds * 1e6)) µs + \(Self.format($0.secondsPerByte * 1e12)) ps/B" } ?? ""
         let small = smallMessage.map {
             ", 8 B by recursive doubling \(Self.format($0.recursiveDoublingSeconds * 1e6)) µs, by tree \(Self.format($0.treeSeconds * 1e6)) µs"
+                + ", n × 4 B by Rabenseifner \(Self.format($0.rabenseifnerSeconds * 1e6)) µs"
         } ?? ""
         return "α \(Self.format(us)) µs (ring step \(Self.format(ringStepSeconds * 1e6)) µs), link \(Self.format(link)) GB/s\(local), reduction \(Self.format(reduce)) GB/s\(board)\(small)"
     }
@@ -102,9 +106,10 @@ public struct CostModel: Sendable, Hashable, CustomStringConvertible {
         switch algorithm {
         case .recursiveDoubling: measured = smallMessage.recursiveDoublingSeconds
         case .tree: measured = smallMessage.treeSeconds
+        case .rabenseifner: measured = smallMessage.rabenseifnerSeconds
         default: return formula
         }
-        let excess = measured - formulaSeconds(algorithm, bytes: 8, worldSize: n, segmentBytes: segmentBytes)
+        let excess = measured - formulaSeconds(algorithm, bytes: algorithm == .rabenseifner ? 4 * n : 8, worldSize: n, segmentBytes: segmentBytes)
         return formula + Swift.max(0, excess)
     }
 
@@ -134,6 +139,12 @@ public struct CostModel: Sendable, Hashable, CustomStringConvertible {
         case .central:
             // Reduce to and broadcast from one rank over its one link.
             return 2 * α + 2 * Double(n - 1) * N * β + Double(n - 1) * N * γ
+        case .rabenseifner:
+            var power = 1, rounds = 0
+            while power * 2 <= n { power *= 2; rounds += 1 }
+            let share = Double(power - 1) / Double(power)
+            let fold = power < n ? 2 * α + 2 * N * β + N * γ : 0
+            return 2 * Double(rounds) * α + 2 * share * N * β + share * N * γ + fold
         case .oneShot:
             if let oneShot { return oneShot.fixedSeconds + N * oneShot.secondsPerByte }
             // One step: a copy in, then n − 1 posts read and combined.
@@ -141,13 +152,20 @@ public struct CostModel: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The largest all-reduce ``Algorithm/rabenseifner`` is a candidate for: 1 MiB. Measured on
+    /// the 2-core machine (docs/benchmarks.md), it beats the ring from 64 KiB to 1 MiB at 2, 4 and
+    /// 8 ranks and loses from 4 MiB up, where its halves (not pipelined as the ring's segments
+    /// are) no longer stream through the caches; the formulas, alike in bytes, cannot tell.
+    public static let rabenseifnerLimit = 1 << 20
+
     /// The candidate of ``Algorithm/automaticCandidates`` with the least predicted time (the
-    /// first of them on a tie). ``Algorithm/oneShot`` is a candidate only for messages of at
+    /// first of them on a tie); ``Algorithm/rabenseifner`` only up to ``rabenseifnerLimit``. ``Algorithm/oneShot`` is a candidate only for messages of at
     /// most `boardCapacity` bytes (0: no board).
     public func choose(bytes: Int, worldSize: Int, segmentBytes: Int, boardCapacity: Int = 0) -> Algorithm {
         var best = Algorithm.ring
         var bestTime = Double.infinity
         for candidate in Algorithm.automaticCandidates where candidate != .oneShot || bytes <= boardCapacity {
+            if candidate == .rabenseifner && bytes > Self.rabenseifnerLimit { continue }
             let time = predictedSeconds(candidate, bytes: bytes, worldSize: worldSize, segmentBytes: segmentBytes)
             if time < bestTime {
                 best = candidate

@@ -48,7 +48,7 @@ struct PropertyCase: Sendable, CustomStringConvertible {
     /// Every field from its own generator, so that a failure shrinks field by field.
     static var generator: Generator<PropertyCase, some SendableSequenceType> {
         zip(Gen.int(in: 1...9), Gen.int(in: 0...(Collective.allCases.count - 1)), Gen.int(in: 0...(DataType.allCases.count - 1)),
-            Gen.int(in: 0...(ReduceOperation.allCases.count - 1)), Gen.int(in: 0...4), Gen.int(in: 0...5), Gen.int(in: 0...100_000),
+            Gen.int(in: 0...(ReduceOperation.allCases.count - 1)), Gen.int(in: 0...5), Gen.int(in: 0...5), Gen.int(in: 0...100_000),
             Gen.int(in: 0...3), Gen.bool, Gen.uint64(in: 0...UInt64.max))
             .map { worldSize, collective, type, op, algorithm, countChoice, raw, segment, inPlace, seed in
                 let dataType = DataType.allCases[type]
@@ -56,7 +56,7 @@ struct PropertyCase: Sendable, CustomStringConvertible {
                 return PropertyCase(
                     worldSize: worldSize, collective: Collective.allCases[collective], dataType: dataType,
                     op: applicable[op % applicable.count],
-                    algorithm: [.ring, .tree, .recursiveDoubling, .central, .auto][algorithm],
+                    algorithm: [.ring, .tree, .recursiveDoubling, .rabenseifner, .central, .auto][algorithm],
                     count: count(countChoice, raw, worldSize: worldSize), root: raw % worldSize,
                     segmentBytes: [64, 256, 4096, 512 << 10][segment], inPlace: inPlace, valueSeed: seed)
             }

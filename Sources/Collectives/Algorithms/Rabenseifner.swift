@@ -1,0 +1,90 @@
+import CollectivesSystem
+import CollectivesTransport
+
+/// Rabenseifner's all-reduce, for mid-size messages: a reduce-scatter by recursive halving, then
+/// an all-gather by recursive doubling. 2 log2 *p* steps like recursive doubling's log2 *p*, but
+/// each rank sends and combines only 2(*p* − 1)/*p* · *N* and (*p* − 1)/*p* · *N* bytes, as
+/// the ring does, instead of *N* per step.
+///
+/// When *n* is not a power of two, with *p* the largest power of two below it and *e* = *n* − *p*,
+/// the first 2*e* ranks pair up first, as in ``RecursiveDoubling``: each even one sends its
+/// buffer to the odd one above it, sits out, and gets the result back at the end.
+///
+/// Each block of the result is combined on one rank only and then copied to the others, so every
+/// rank ends with the same bits.
+enum Rabenseifner {
+    static func run(
+        buffer: UnsafeMutableRawPointer?, count: Int, elementSize: Int, kernel: ReductionKernel, exchange: Exchange
+    ) throws(TransportError) {
+        let n = exchange.worldSize, rank = exchange.rank
+        guard n > 1, count > 0, let base = buffer else { return }
+        let bytes = count * elementSize
+        var power = 1
+        while power * 2 <= n { power *= 2 }
+        let extra = n - power
+        let scratch = exchange.workspace.scratch(atLeast: bytes)
+
+        // Fold the extra ranks in.
+        let me: Int
+        if rank < 2 * extra {
+            if rank % 2 == 0 {
+                try exchange.send(base, bytes: bytes, to: rank + 1)
+                try exchange.receive(base, bytes: bytes, from: rank + 1)
+                return
+            }
+            try exchange.receive(scratch, bytes: bytes, from: rank - 1)
+            kernel.combine(base, scratch, count)
+            me = rank / 2
+        } else {
+            me = rank - extra
+        }
+        func actual(_ index: Int) -> Int { index < extra ? 2 * index + 1 : index + extra }
+        // Block b of the p blocks: elements [start(b), start(b + 1)).
+        func start(_ block: Int) -> Int { block * count / power }
+
+        // Reduce-scatter by recursive halving: keep the half of the current blocks on this
+        // rank's side of the partner, send the other half, combine the partner's copy of ours.
+        var low = 0, high = power
+        var distance = power / 2
+        while distance >= 1 {
+            let partner = actual(me ^ distance)
+            let middle = (low + high) / 2
+            let (keep, give) = me & distance == 0 ? ((low, middle), (middle, high)) : ((middle, high), (low, middle))
+            let keepCount = start(keep.1) - start(keep.0), giveCount = start(give.1) - start(give.0)
+            try swap(send: base + start(give.0) * elementSize, sendBytes: giveCount * elementSize,
+                     receive: scratch, receiveBytes: keepCount * elementSize, with: partner, exchange: exchange)
+            if keepCount > 0 { kernel.combine(base + start(keep.0) * elementSize, scratch, keepCount) }
+            (low, high) = keep
+            distance /= 2
+        }
+
+        // All-gather by recursive doubling: swap the blocks held for the partner's, in place.
+        distance = 1
+        while distance < power {
+            let partner = actual(me ^ distance)
+            let size = high - low
+            let (otherLow, otherHigh) = me & distance == 0 ? (high, high + size) : (low - size, low)
+            try swap(send: base + start(low) * elementSize, sendBytes: (start(high) - start(low)) * elementSize,
+                     receive: base + start(otherLow) * elementSize, receiveBytes: (start(otherHigh) - start(otherLow)) * elementSize,
+                     with: partner, exchange: exchange)
+            low = Swift.min(low, otherLow)
+            high = Swift.max(high, otherHigh)
+            distance *= 2
+        }
+        kernel.finish?(base, count, n)
+
+        if rank < 2 * extra {
+            try exchange.send(base, bytes: bytes, to: rank - 1)
+        }
+    }
+
+    /// Sends and receives with one peer at once; a side of no bytes is left out on both ranks
+    /// alike (each knows the other's sizes).
+    private static func swap(send: UnsafeRawPointer, sendBytes: Int, receive: UnsafeMutableRawPointer, receiveBytes: Int,
+                             with peer: Int, exchange: Exchange) throws(TransportError) {
+        let received = receiveBytes > 0 ? try exchange.postReceive(receive, bytes: receiveBytes, from: peer) : nil
+        let sent = sendBytes > 0 ? try exchange.postSend(send, bytes: sendBytes, to: peer) : nil
+        if let received { try exchange.wait(received) }
+        if let sent { try exchange.wait(sent) }
+    }
+}
