@@ -77,6 +77,6 @@ awk '
             s = order[i]
             if (!(s in mt)) continue
             r1 = mb[s] > 0 ? ob[s] / mb[s] : 0; r2 = mbi[s] > 0 ? obi[s] / mbi[s] : 0
-            printf " %12d %10.1f %10.1f %10.2f %10.2f %9.2f %9.2f %9.2f %9.2f\n", s, mt[s], ot[s], mb[s], ob[s], r1, r2, ot[s] / mt[s], oti[s] / mti[s]
+            printf " %12d %10.2f %10.2f %10.2f %10.2f %9.2f %9.2f %9.2f %9.2f\n", s, mt[s], ot[s], mb[s], ob[s], r1, r2, ot[s] / mt[s], oti[s] / mti[s]
         }
     }' "$work/mpi.txt" "$work/ours.txt"

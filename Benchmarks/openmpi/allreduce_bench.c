@@ -81,7 +81,7 @@ int main(int argc, char **argv) {
         MPI_Allreduce(&wrong, &total, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
         if (rank == 0) {
             double bus = 2.0 * (ranks - 1) / ranks;
-            printf(" %12ld%13ld%9s%8s%6d%10.1f%8.2f%8.2f%7ld%10.1f%8.2f%8.2f%7ld\n", count * 4, count, "float32", "sum", -1,
+            printf(" %12ld%13ld%9s%8s%6d%10.2f%8.2f%8.2f%7ld%10.2f%8.2f%8.2f%7ld\n", count * 4, count, "float32", "sum", -1,
                    out * 1e6, count * 4 / out / 1e9, count * 4 / out / 1e9 * bus, total,
                    in * 1e6, count * 4 / in / 1e9, count * 4 / in / 1e9 * bus, total);
             fflush(stdout);

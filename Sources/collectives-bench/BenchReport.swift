@@ -40,7 +40,7 @@ enum BenchReport {
     static func tableRow(_ row: ResultRow, linkBytesPerSecond: Double?) -> String {
         func group(_ m: Measurement?) -> String {
             guard let m else { return pad("-", 10) + pad("-", 8) + pad("-", 8) + pad("-", 7) }
-            return pad(fixed(m.seconds * 1e6, 1), 10) + pad(fixed(m.algbw, 2), 8) + pad(fixed(m.busbw, 2), 8)
+            return pad(fixed(m.seconds * 1e6, 2), 10) + pad(fixed(m.algbw, 2), 8) + pad(fixed(m.busbw, 2), 8)
                 + pad(m.wrong.map(String.init) ?? "N/A", 7)
         }
         var line = " " + pad(String(row.bytes), 12) + pad(String(row.count), 13) + pad(row.type, 9) + pad(row.op, 8)
