@@ -34,6 +34,36 @@ import Glibc
         #expect(throws: CollectivesError.self) { try communicators[0].allReduce(&more) }
     }
 
+    /// A call started from another thread while a blocking call runs (on the queue's lock-free
+    /// path) is queued behind it and returns at once, as `start…` promises, instead of waiting
+    /// for the blocking call to end.
+    @Test func aStartedSendReturnsAtOnceWhileAnotherThreadsCallRuns() throws {
+        var options = CommunicatorOptions()
+        options.timeoutSeconds = 60
+        let communicators = InProcessTransport.makeGroup(worldSize: 2).map { Communicator(transport: $0, options: options) }
+        defer { communicators.forEach { $0.close() } }
+        let reduced = Locked<[Float]?>(nil)
+        // Rank 0 all-reduces before rank 1 does: it blocks, inside its call.
+        let blocked = SystemThread(name: "blocked") {
+            var values = [Float](repeating: 1, count: 1000)
+            if (try? communicators[0].allReduce(&values)) != nil { reduced.withLock { $0 = values } }
+        }
+        #expect(awaitParked { communicators[0].transportProbe?.parkedWaiters ?? 0 }, "rank 0 never parked in its all-reduce")
+        let message: [Int32] = [7, 8, 9]
+        let started = Deadline.now
+        let send = message.withUnsafeBufferPointer { communicators[0].startSend($0, to: 1, tag: 5) }
+        let seconds = Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        #expect(seconds < 5, "startSend waited \(seconds) s for the other thread's call")
+        // Rank 1 joins the all-reduce, then receives what was sent after it.
+        var values = [Float](repeating: 2, count: 1000)
+        try communicators[1].allReduce(&values)
+        let received: [Int32] = try communicators[1].receive(count: 3, from: 0, tag: 5)
+        try send.wait()
+        blocked.join()
+        #expect(received == message)
+        #expect(reduced.withLock { $0 } == [Float](repeating: 3, count: 1000))
+    }
+
     @Test func mismatchedCallsNameBothCallsOnEveryRankInProcess() {
         let communicators = inProcessCommunicators(2)
         defer { communicators.forEach { $0.close() } }

@@ -75,11 +75,11 @@ import Glibc
 }
 
 /// The package as a user adopts it: the version every executable prints is the CHANGELOG's
-/// newest entry.
+/// newest numbered entry (an "Unreleased" section above it collects what comes next).
 @Suite struct PackageTests {
     @Test func everyExecutablePrintsTheChangelogsVersion() throws {
         let changelog = try TrainingProcessTests().readFile(Products.repositoryRoot + "/CHANGELOG.md")
-        let heading = changelog.split(separator: "\n").first { $0.hasPrefix("## ") }
+        let heading = changelog.split(separator: "\n").first { $0.hasPrefix("## ") && !$0.hasPrefix("## Unreleased") }
         let version = heading.flatMap { $0.dropFirst(3).split(separator: " ").first }.map(String.init)
         #expect(version != nil, "no '## VERSION' heading in CHANGELOG.md")
         for name in ["collectives-run", "collectives-bench", "collectives-check", "mnist-train"] {

@@ -450,8 +450,9 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         let rows = result.output.split(separator: "\n").filter { $0.hasPrefix("[rank 0]  ") }
         #expect(rows.count == 3, "\(result.output)")  // 8, 512, 32768
         let csv = try TrainingProcessTests().readFile(directory + "/r.csv").split(separator: "\n")
-        #expect(csv.count == 1 + 3 * 5, "\(csv)")
-        for algorithm in ["ring", "tree", "recursive-doubling", "central", "auto"] {
+        let algorithms = ["ring", "tree", "recursive-doubling", "rabenseifner", "one-shot", "central", "auto"]
+        #expect(csv.count == 1 + 3 * algorithms.count, "\(csv)")
+        for algorithm in algorithms {
             #expect(csv.contains { $0.hasPrefix("all-reduce,\(algorithm),in-place,512,128,float32,sum") }, "\(algorithm)")
         }
         // The JSON parses, with the probe, the context and one entry per size and algorithm.
@@ -464,7 +465,7 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
         }
         let json = try TrainingProcessTests().readFile(directory + "/r.json")
         let document = try JSONDecoder().decode(Document.self, from: Data(json.utf8))
-        #expect(document.ranks == "3" && document.probe.latency_us > 0 && document.results.count == 3 * 5)
+        #expect(document.ranks == "3" && document.probe.latency_us > 0 && document.results.count == 3 * algorithms.count)
         #expect(document.results.allSatisfy { $0.wrong == 0 && $0.busbw_gbps > 0 }, "\(json)")
         let svg = try TrainingProcessTests().readFile(directory + "/r.svg")
         #expect(svg.hasPrefix("<svg") && svg.contains("recursive-doubling") && svg.contains("<polyline"))

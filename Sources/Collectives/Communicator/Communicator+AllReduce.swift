@@ -116,9 +116,9 @@ extension Communicator {
         let kernel = try reductionKernel(dataType, op, operation: "all-reduce")
         let sequence = nextSequence()
         let bytes = count * dataType.size
-        // One clock read for the deadline and the metrics both; the coarse clock where only the
-        // deadline needs it (it then comes up to a clock tick, a few ms, early).
-        let start = metrics.isRecording ? Deadline.now : Deadline.coarseNow
+        // One clock read for the deadline and the metrics both; the coarse clock where only a
+        // deadline of a second or more needs it (it then comes up to a clock tick, a few ms, early).
+        let start = metrics.isRecording || options.timeoutSeconds < 1 ? Deadline.now : Deadline.coarseNow
         var algorithmName = "none"
         defer { metrics.record("all-reduce", algorithm: algorithmName, bytes: bytes, since: start.uptimeNanoseconds) }
         guard worldSize > 1, count > 0 else {

@@ -156,8 +156,17 @@ final class OperationQueue: @unchecked Sendable {
             return start(body)
         }
         // Counted first, then the fast path looked at: the order the fast path relies on.
+        let ticket = nextTicket
         nextTicket += 1
-        while fastOwner.load(ordering: .sequentiallyConsistent) != 0 { lock.wait(until: .never) }
+        if fastOwner.load(ordering: .sequentiallyConsistent) != 0 {
+            // Another thread's call runs without a ticket: queue this behind it rather than wait.
+            let request = CollectiveRequest(queue: self)
+            let run = guarded(body)
+            appendLocked(ticket: ticket) { request.run(run) }
+            request.ticket = ticket
+            lock.unlock()
+            return request
+        }
         runningThread = pthread_self()
         lock.unlock()
         let request = CollectiveRequest(queue: self)
@@ -171,15 +180,20 @@ final class OperationQueue: @unchecked Sendable {
         lock.withLock {
             let ticket = nextTicket
             nextTicket += 1
-            jobs.append((ticket, run))
-            if worker == nil {
-                // Without a thread (the system is out of them) the job still runs: the caller
-                // that waits for it runs it itself (`runIfNotStarted`), and the next job retries.
-                worker = try? SystemThread(starting: "collectives") { [self] in workLoop() }
-            }
-            lock.broadcast()
+            appendLocked(ticket: ticket, run)
             return ticket
         }
+    }
+
+    /// Queues `run` under `ticket` (already taken) for the queue's thread, with the lock held.
+    private func appendLocked(ticket: UInt64, _ run: @escaping @Sendable () -> Void) {
+        jobs.append((ticket, run))
+        if worker == nil {
+            // Without a thread (the system is out of them) the job still runs: the caller
+            // that waits for it runs it itself (`runIfNotStarted`), and the next job retries.
+            worker = try? SystemThread(starting: "collectives") { [self] in workLoop() }
+        }
+        lock.broadcast()
     }
 
     /// Called by a thread about to wait for the job with `ticket`: once every earlier

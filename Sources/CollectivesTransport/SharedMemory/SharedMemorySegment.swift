@@ -21,7 +21,7 @@ import CollectivesSystem
 /// | 128 | doorbell (u32): bumped by anyone who gives the owner something to do; the owner sleeps on it (futex) |
 /// | 192 | sleepers (u32): how many of the owner's threads sleep on the doorbell |
 /// | 256 | board capacity in bytes (u64) |
-/// | 4096 + b·(64 + board capacity) | board slot *b* (0, 1): round (u64, stored last, with release) at +0, tag value, call, count and length (u64 each) at +8, data at +64 |
+/// | 4096 + b·(64 + board capacity) | board slot *b* (0, 1): round (u64, stored last, with release) at +0, the header (tag value, length, call, count: u64 each) at +8, data at +40 |
 /// | rings + s·(128 + capacity), rings = 4096 + 2·(64 + board capacity) | ring for sender *s*: head (u64, written by the sender) at +0, tail (u64, written by the owner) at +64, single-copy acknowledgements (u64, written by the owner) at +96, data at +128 |
 ///
 /// The name holds the creator's process id, so that segments left by a crashed job can be
@@ -33,6 +33,9 @@ final class SharedMemorySegment: @unchecked Sendable {
     static let headerBytes = 4096
     static let ringHeaderBytes = 128
     static let boardSlotHeaderBytes = 64
+    /// Where a board post's bytes start in its slot: right after the round and the header, so
+    /// that a post of up to 24 bytes shares the round's cache line and a reader takes one miss.
+    static let boardDataOffset = 40
     /// The bytes one board post can carry.
     static let boardCapacity = 32 << 10
     /// Where in a ring's header the owner counts the single-copy frames it has read.
@@ -133,13 +136,15 @@ final class SharedMemorySegment: @unchecked Sendable {
         guard let memory = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0), memory != MAP_FAILED else {
             throw failure("cannot map: \(SystemError(call: "mmap", errno: errno))")
         }
+        // Written by another process: every value is checked before it is used, without a trap.
         let slots = Int(memory.load(fromByteOffset: 12, as: UInt32.self))
-        let capacity = Int(memory.load(fromByteOffset: 24, as: UInt64.self))
-        let boardCapacity = Int(memory.load(fromByteOffset: 256, as: UInt64.self))
+        let capacity = Int(exactly: memory.load(fromByteOffset: 24, as: UInt64.self)) ?? -1
+        let boardCapacity = Int(exactly: memory.load(fromByteOffset: 256, as: UInt64.self)) ?? -1
         guard collectives_load_acquire_u64(memory) == magic, memory.load(fromByteOffset: 8, as: UInt32.self) == version,
               Int(memory.load(fromByteOffset: 16, as: UInt32.self)) == expectedRank,
-              capacity > 0, capacity <= bytes, slots <= bytes, boardCapacity == Self.boardCapacity,
-              size(slots: slots, capacity: capacity, boardCapacity: boardCapacity) <= bytes else {
+              boardCapacity == Self.boardCapacity, capacity > 0, capacity <= bytes,
+              ringsOffset(boardCapacity: boardCapacity) <= bytes,
+              slots <= (bytes - ringsOffset(boardCapacity: boardCapacity)) / (ringHeaderBytes + capacity) else {
             munmap(memory, bytes)
             throw failure("unexpected header")
         }

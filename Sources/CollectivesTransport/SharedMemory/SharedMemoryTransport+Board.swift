@@ -27,7 +27,7 @@ extension SharedMemoryTransport: MessageBoard {
         }
         let slot = segments[rank].boardSlot(Int(round & 1))
         if let source = bytes.baseAddress, bytes.count > 0 {
-            (slot + SharedMemorySegment.boardSlotHeaderBytes).copyMemory(from: source, byteCount: bytes.count)
+            (slot + SharedMemorySegment.boardDataOffset).copyMemory(from: source, byteCount: bytes.count)
         }
         FrameHeader(tag: tag, length: UInt64(bytes.count)).store(to: slot + 8)
         collectives_store_release_u64(slot, round)
@@ -53,7 +53,7 @@ extension SharedMemoryTransport: MessageBoard {
            let error = header.mismatch(expected: tag, expectedBytes: bytes, sender: peer, receiver: rank, peerAddress: "pid \(segments[peer].ownerPID)") {
             throw error
         }
-        return UnsafeRawPointer(slot + SharedMemorySegment.boardSlotHeaderBytes)
+        return UnsafeRawPointer(slot + SharedMemorySegment.boardDataOffset)
     }
 
     /// Waits until `peer` has posted `round` (or a later one).
@@ -92,6 +92,9 @@ extension SharedMemoryTransport: MessageBoard {
     private func napOnBoard(slot: UnsafeMutableRawPointer, round: UInt64, nanoseconds: UInt64) {
         let own = segments[rank]
         _ = collectives_fetch_add_u32(own.sleepers, 1)
+        // Orders the count before the load of the round, against the poster's fence between its
+        // round and its load of the count (sequentially consistent on every architecture).
+        collectives_fence()
         let bell = collectives_load_u32(own.doorbell)
         if collectives_load_acquire_u64(slot) < round && !own.isClosed {
             // Bounded by the caller: the deadline or the next check, whichever is first.
@@ -134,25 +137,36 @@ extension SharedMemoryTransport: MessageBoard {
         if segment.isClosed || !segment.ownerIsAlive {
             throw TransportError(.peerGone, rank: rank, peer: peer, operation: "receive", peerAddress: address)
         }
-        if let header = lock.withLock({ unclaimedFrameHeader(from: peer) }), header.tag != FrameHeader.padding,
+        if let header = lock.withLock({ unclaimedFrameHeader(from: peer) }),
            let error = header.mismatch(expected: tag, expectedBytes: bytes, sender: peer, receiver: rank, peerAddress: address) {
             throw error
         }
     }
 
     /// The header of a frame `peer` has put in this rank's ring that no posted receive waits
-    /// for, if there is one. With the lock held.
+    /// for, if there is one (past any padding frames). With the lock held.
     func unclaimedFrameHeader(from peer: Int) -> FrameHeader? {
         guard frames.receives[peer].isEmpty else { return nil }
         let own = segments[rank]
         let ring = own.ring(from: peer)
-        let tail = tails[peer]
-        guard collectives_load_acquire_u64(ring) >= tail &+ UInt64(FrameHeader.size) else { return nil }
+        let head = collectives_load_acquire_u64(ring)
+        var position = tails[peer]
+        while head >= position &+ UInt64(FrameHeader.size) {
+            let header = ringHeader(in: ring, capacity: own.capacity, at: position)
+            guard header.tag == FrameHeader.padding else { return header }
+            // A padding frame is written whole and never wraps: skip to where it ends.
+            guard header.length < UInt64(own.capacity) else { return nil }
+            position &+= UInt64(FrameHeader.size) &+ header.length
+        }
+        return nil
+    }
+
+    /// The frame header at stream position `position` of `ring`, which may wrap.
+    private func ringHeader(in ring: UnsafeMutableRawPointer, capacity: Int, at position: UInt64) -> FrameHeader {
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        let capacity = own.capacity
         withUnsafeMutableBytes(of: &words) { header in
             for index in 0..<FrameHeader.size {
-                let offset = Int((tail &+ UInt64(index)) % UInt64(capacity))
+                let offset = Int((position &+ UInt64(index)) % UInt64(capacity))
                 header[index] = (ring + SharedMemorySegment.ringHeaderBytes + offset).load(as: UInt8.self)
             }
         }

@@ -416,6 +416,7 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
     private func napLocked(_ nanoseconds: UInt64) {
         let own = segments[rank]
         _ = collectives_fetch_add_u32(own.sleepers, 1)
+        collectives_fence()
         let bell = collectives_load_u32(own.doorbell)
         // Failed while the caller held no lock: its ring may already be in `bell`; do not sleep.
         if frames.failure == nil && !progressAll() {
