@@ -17,6 +17,7 @@
 //   api-tour               Examples/: the public API as an application uses it, checked under the launcher
 //   readme-example         Examples/: README.md's program, checked to be the README's text and run under the launcher
 //   collectives-check      a small program that checks all-reduce results; used by the multi-process tests
+//   CollectivesC           the C interface (include/collectives.h), the shared library SwiftCollectivesC
 import PackageDescription
 
 /// Swift 6 language mode everywhere (strict concurrency checking is on by default in it).
@@ -36,6 +37,8 @@ let package = Package(
         .executable(name: "collectives-bench", targets: ["collectives-bench"]),
         .executable(name: "mnist-train", targets: ["mnist-train"]),
         .library(name: "DataParallel", targets: ["DataParallel"]),
+        // The C interface (include/collectives.h) as a shared library, libSwiftCollectivesC.so.
+        .library(name: "SwiftCollectivesC", type: .dynamic, targets: ["CollectivesC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -55,6 +58,14 @@ let package = Package(
         .target(
             name: "CollectivesSystem",
             dependencies: ["CCollectivesShim", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        // include/collectives.h, the C interface's header, as a module: the Swift side that
+        // implements it (CollectivesC) uses its very enums.
+        .target(name: "CCollectivesAPI", path: "include", publicHeadersPath: "."),
+        .target(
+            name: "CollectivesC",
+            dependencies: ["CCollectivesAPI", "Collectives", "CollectivesSystem"],
             swiftSettings: strict
         ),
         // Futexes, atomics on shared memory and cross-memory reads, which Swift cannot call

@@ -25,6 +25,8 @@ if [ "${1:-}" = "--for-tests" ]; then
     # The membership protocol's Promela model (scripts/check-models.sh).
     command -v spin >/dev/null 2>&1 || packages+=(spin)
     command -v unshare >/dev/null 2>&1 || packages+=(util-linux)
+    # The C interface's header is compiled as C++17 too.
+    command -v c++ >/dev/null 2>&1 || packages+=(g++)
     # and under a one-node Slurm (scripts/one-node-slurm.sh).
     command -v srun >/dev/null 2>&1 && command -v slurmd >/dev/null 2>&1 && command -v slurmctld >/dev/null 2>&1 \
         && command -v munged >/dev/null 2>&1 || packages+=(slurmctld slurmd slurm-client munge)

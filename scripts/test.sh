@@ -24,6 +24,8 @@ case "${1:-}" in
 esac
 bash scripts/setup.sh --for-tests
 swift build -c release --build-tests
+# The C interface's shared library, which the C program of the tests links against.
+swift build -c release --product SwiftCollectivesC
 if [ "$tier" = fast ]; then
     swift test -c release --skip-build --skip "MultiProcessTests\."
     swift test -c release --skip-build --filter "QuickProcessTests"

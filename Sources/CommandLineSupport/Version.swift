@@ -1,3 +1,6 @@
-/// The version of swift-collectives these executables were built from: the newest entry of
-/// CHANGELOG.md (a test checks that the two agree). Every executable prints it with `--version`.
-public let collectivesVersion = "0.1.0"
+import Collectives
+
+/// The version of swift-collectives these executables were built from: the library's
+/// (``Collectives/collectivesLibraryVersion``, the newest numbered entry of CHANGELOG.md). Every
+/// executable prints it with `--version`.
+public let collectivesVersion = collectivesLibraryVersion
