@@ -117,17 +117,24 @@ import Testing
         #expect(later?.kind == .timedOut, "\(String(describing: later))")
     }
 
-    @Test func aPeerThatClosesIsReportedGone() throws {
-        let group = try Self.sleepingGroup(2)
-        defer { group.forEach { $0.close() } }
+    /// Rank 0 posts round 1 and waits, on a thread of its own, for rank 1's post, until it is
+    /// parked (asleep); `outcome` gets the error its read ends with.
+    static func parkedReader(_ group: [SharedMemoryTransport], outcome: Locked<TransportError?>) throws -> SystemThread {
         var value: UInt64 = 1
         try withUnsafeBytes(of: &value) { try group[0].publish($0, tag: 1, deadline: .after(seconds: 10)) }
         let reader = group[0]
-        let outcome = Locked<TransportError?>(nil)
         let thread = SystemThread(name: "reader") {
             do throws(TransportError) { _ = try reader.read(from: 1, tag: 1, bytes: 8, deadline: .after(seconds: 60)) } catch { outcome.withLock { $0 = error } }
         }
         #expect(awaitParked { reader.parkedWaiters })
+        return thread
+    }
+
+    @Test func aPeerThatClosesIsReportedGone() throws {
+        let group = try Self.sleepingGroup(2)
+        defer { group.forEach { $0.close() } }
+        let outcome = Locked<TransportError?>(nil)
+        let thread = try Self.parkedReader(group, outcome: outcome)
         let start = Deadline.now
         group[1].close()
         thread.join()
@@ -164,15 +171,9 @@ import Testing
     @Test func failWakesASleepingReaderWithTheErrorGiven() throws {
         let group = try Self.sleepingGroup(2)
         defer { group.forEach { $0.close() } }
-        var value: UInt64 = 1
-        try withUnsafeBytes(of: &value) { try group[0].publish($0, tag: 1, deadline: .after(seconds: 10)) }
-        let reader = group[0]
         let outcome = Locked<TransportError?>(nil)
-        let thread = SystemThread(name: "reader") {
-            do throws(TransportError) { _ = try reader.read(from: 1, tag: 1, bytes: 8, deadline: .after(seconds: 60)) } catch { outcome.withLock { $0 = error } }
-        }
-        #expect(awaitParked { reader.parkedWaiters })
-        reader.fail(TransportError(.invalidArgument("stopped by the test"), rank: 0, peer: nil, operation: "abort"))
+        let thread = try Self.parkedReader(group, outcome: outcome)
+        group[0].fail(TransportError(.invalidArgument("stopped by the test"), rank: 0, peer: nil, operation: "abort"))
         thread.join()
         #expect(outcome.withLock { $0 }?.operation == "abort", "\(String(describing: outcome.withLock { $0 }))")
     }

@@ -6,9 +6,8 @@ import CollectivesTransport
 /// each rank sends and combines only 2(*p* − 1)/*p* · *N* and (*p* − 1)/*p* · *N* bytes, as
 /// the ring does, instead of *N* per step.
 ///
-/// When *n* is not a power of two, with *p* the largest power of two below it and *e* = *n* − *p*,
-/// the first 2*e* ranks pair up first, as in ``RecursiveDoubling``: each even one sends its
-/// buffer to the odd one above it, sits out, and gets the result back at the end.
+/// When *n* is not a power of two, the extra ranks fold in first and get the result back at the
+/// end, as in ``RecursiveDoubling`` (``PowerOfTwoFold``).
 ///
 /// Each block of the result is combined on one rank only and then copied to the others, so every
 /// rank ends with the same bits.
@@ -16,29 +15,15 @@ enum Rabenseifner {
     static func run(
         buffer: UnsafeMutableRawPointer?, count: Int, elementSize: Int, kernel: ReductionKernel, exchange: Exchange
     ) throws(TransportError) {
-        let n = exchange.worldSize, rank = exchange.rank
+        let n = exchange.worldSize
         guard n > 1, count > 0, let base = buffer else { return }
         let bytes = count * elementSize
-        var power = 1
-        while power * 2 <= n { power *= 2 }
-        let extra = n - power
+        let fold = PowerOfTwoFold(worldSize: n)
+        let power = fold.power
         let scratch = exchange.workspace.scratch(atLeast: bytes)
-
-        // Fold the extra ranks in.
-        let me: Int
-        if rank < 2 * extra {
-            if rank % 2 == 0 {
-                try exchange.send(base, bytes: bytes, to: rank + 1)
-                try exchange.receive(base, bytes: bytes, from: rank + 1)
-                return
-            }
-            try exchange.receive(scratch, bytes: bytes, from: rank - 1)
-            kernel.combine(base, scratch, count)
-            me = rank / 2
-        } else {
-            me = rank - extra
-        }
-        func actual(_ index: Int) -> Int { index < extra ? 2 * index + 1 : index + extra }
+        guard let me = try fold.foldIn(base, count: count, elementSize: elementSize, scratch: scratch, kernel: kernel,
+                                       exchange: exchange) else { return }
+        func actual(_ index: Int) -> Int { fold.rank(ofIndex: index) }
         // Block b of the p blocks: elements [start(b), start(b + 1)).
         func start(_ block: Int) -> Int { block * count / power }
 
@@ -72,10 +57,7 @@ enum Rabenseifner {
             distance *= 2
         }
         kernel.finish?(base, count, n)
-
-        if rank < 2 * extra {
-            try exchange.send(base, bytes: bytes, to: rank - 1)
-        }
+        try fold.foldOut(base, bytes: bytes, exchange: exchange)
     }
 
     /// Sends and receives with one peer at once; a side of no bytes is left out on both ranks
