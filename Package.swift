@@ -236,6 +236,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "CollectivesCTests",
+            dependencies: ["CollectivesC", "CCollectivesAPI", "Collectives", "CollectivesRendezvous", "CollectivesSystem",
+                           "CollectivesTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "CollectivesTests",
             dependencies: ["Collectives", "CollectivesTransport", "CollectivesRendezvous", "CollectivesVerification",
                            "CollectivesSystem", "CollectivesTestSupport",

@@ -83,6 +83,31 @@ const char *collGetLastError(void);
 /* The library's version ("0.1.0"). */
 const char *collGetVersion(void);
 
+/* A store given as callbacks: how the ranks of collCommInitWithStore find each other (for
+ * example a binding's own store, as PyTorch's c10d::Store). Keys are NUL-terminated strings,
+ * values bytes. Each callback returns 0 on success, 1 when timeout_seconds passed (get, wait),
+ * and any other value on failure (the communicator's error then names the call, key and value).
+ * The callbacks may be called from the library's threads, one call at a time per communicator
+ * being made; context is passed back as given. */
+typedef struct collStore {
+    void *context;
+    int (*set)(void *context, const char *key, const void *value, size_t length);
+    /* Waits for key; on success *value is a buffer from malloc() (the library frees it) of *length bytes. */
+    int (*get)(void *context, const char *key, void **value, size_t *length, double timeout_seconds);
+    /* Adds delta to the integer at key (missing: 0) and returns the sum in *result. */
+    int (*add)(void *context, const char *key, long long delta, long long *result);
+    /* Waits until every key exists. */
+    int (*wait)(void *context, const char *const *keys, size_t count, double timeout_seconds);
+    /* *present = 1 when every key exists, 0 otherwise; does not wait. */
+    int (*check)(void *context, const char *const *keys, size_t count, int *present);
+} collStore_t;
+
+/* Makes this rank's communicator (rank of count) through the given store, with every blocking
+ * call bounded by timeout_seconds (> 0). A collective call: every rank makes it, each with a
+ * store reaching the same keys. The store is used during this call and, for stuck-rank
+ * diagnosis and shrinking, until collCommDestroy: it must stay valid until then. */
+collResult_t collCommInitWithStore(collComm_t *comm, int rank, int count, const collStore_t *store, double timeout_seconds);
+
 /* Makes this rank's communicator from the launcher's environment (RANK, WORLD_SIZE,
  * MASTER_ADDR, MASTER_PORT or the Slurm, OpenMPI, MPICH equivalents). A collective call: every
  * rank makes it. */

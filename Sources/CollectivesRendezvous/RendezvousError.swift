@@ -26,6 +26,9 @@ public enum RendezvousError: Error, Sendable, CustomStringConvertible {
     /// The process that answered at `address` could not prove it knows the job's secret: a
     /// store of another job, or a process that took the port first.
     case storeNotAuthentic(address: String)
+    /// A store the program gave as callbacks (the C interface's `collStore_t`) returned `code`
+    /// from `operation` on `key`.
+    case storeCallbackFailed(operation: String, key: String, code: Int32)
 
     public var description: String {
         switch self {
@@ -54,6 +57,8 @@ public enum RendezvousError: Error, Sendable, CustomStringConvertible {
         case .storeNotAuthentic(let address):
             return "refused the rendezvous store at \(address): it could not prove it knows the job's secret "
                 + "(another job's store, or a process that took the port first; COLLECTIVES_JOB_SECRET must be the same on every rank)"
+        case .storeCallbackFailed(let operation, let key, let code):
+            return "the program's store failed: its \(operation) of \(key) returned \(code)"
         }
     }
 }
