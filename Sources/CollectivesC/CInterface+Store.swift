@@ -10,9 +10,10 @@ final class CallbackStore: Store, @unchecked Sendable {
 
     init(_ callbacks: collStore_t) { self.callbacks = callbacks }
 
-    private func failure(_ operation: String, _ key: String, _ code: Int32, deadline: Deadline? = nil) -> RendezvousError {
-        code == 1 && deadline != nil ? .timedOut(operation: "the program's store: \(operation)", keys: [key])
-            : .storeCallbackFailed(operation: operation, key: key, code: code)
+    /// The error of a callback that returned `code` (1 is a timeout where the call waits).
+    private func failure(_ operation: String, _ keys: [String], _ code: Int32, waits: Bool = false) -> RendezvousError {
+        code == 1 && waits ? .timedOut(operation: "the program's store: \(operation)", keys: keys)
+            : .storeCallbackFailed(operation: operation, key: keys.joined(separator: ", "), code: code)
     }
 
     private static func seconds(until deadline: Deadline) -> Double {
@@ -22,7 +23,7 @@ final class CallbackStore: Store, @unchecked Sendable {
     func set(_ key: String, _ value: [UInt8]) throws(RendezvousError) {
         guard let set = callbacks.set else { throw .storeCallbackFailed(operation: "set", key: key, code: -1) }
         let code = value.withUnsafeBytes { bytes in set(callbacks.context, key, bytes.baseAddress, bytes.count) }
-        if code != 0 { throw failure("set", key, code) }
+        if code != 0 { throw failure("set", [key], code) }
     }
 
     func get(_ key: String, deadline: Deadline) throws(RendezvousError) -> [UInt8] {
@@ -31,7 +32,7 @@ final class CallbackStore: Store, @unchecked Sendable {
         var length = 0
         let code = get(callbacks.context, key, &value, &length, Self.seconds(until: deadline))
         defer { freeCAllocation(value) }
-        if code != 0 { throw failure("get", key, code, deadline: deadline) }
+        if code != 0 { throw failure("get", [key], code, waits: true) }
         guard let value else { return [] }
         return Array(UnsafeRawBufferPointer(start: value, count: length))
     }
@@ -40,22 +41,21 @@ final class CallbackStore: Store, @unchecked Sendable {
         guard let add = callbacks.add else { throw .storeCallbackFailed(operation: "add", key: key, code: -1) }
         var result: Int64 = 0
         let code = add(callbacks.context, key, delta, &result)
-        if code != 0 { throw failure("add", key, code) }
+        if code != 0 { throw failure("add", [key], code) }
         return result
     }
 
     func wait(_ keys: [String], deadline: Deadline) throws(RendezvousError) {
         guard let wait = callbacks.wait else { throw .storeCallbackFailed(operation: "wait", key: keys.first ?? "", code: -1) }
         let code = Self.withCStrings(keys) { wait(callbacks.context, $0, keys.count, Self.seconds(until: deadline)) }
-        if code == 1 { throw .timedOut(operation: "the program's store: wait", keys: keys) }
-        if code != 0 { throw .storeCallbackFailed(operation: "wait", key: keys.joined(separator: ", "), code: code) }
+        if code != 0 { throw failure("wait", keys, code, waits: true) }
     }
 
     func check(_ keys: [String]) throws(RendezvousError) -> Bool {
         guard let check = callbacks.check else { throw .storeCallbackFailed(operation: "check", key: keys.first ?? "", code: -1) }
         var present: Int32 = 0
         let code = Self.withCStrings(keys) { check(callbacks.context, $0, keys.count, &present) }
-        if code != 0 { throw .storeCallbackFailed(operation: "check", key: keys.joined(separator: ", "), code: code) }
+        if code != 0 { throw failure("check", keys, code) }
         return present != 0
     }
 

@@ -130,9 +130,11 @@ extension Communicator {
         algorithmName = chosen.rawValue
         // The deadline runs from here when the cost model was just measured.
         let callStart = measuring ? Deadline.now : start
+        // One-shot runs on the board where the message fits it, else as recursive doubling.
+        let onBoard = chosen == .oneShot && board.map { bytes <= $0.boardCapacity } ?? false
         // The ring and one-shot read the send buffer where they need it; the other algorithms
         // start from a copy.
-        let ringSource = chosen == .ring || chosen == .auto || chosen == .oneShot ? source : nil
+        let ringSource = chosen == .ring || chosen == .auto || onBoard ? source : nil
         if let source, ringSource == nil, let base { base.copyMemory(from: source, byteCount: bytes) }
         let call = CallDescriptor(.allReduce, sequence: sequence, count: count, dataType: dataType, op: op, algorithm: chosen)
         do {
@@ -153,11 +155,10 @@ extension Communicator {
                 try TreeAllReduce.run(buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
                                       exchange: exchange(call, segmentBytes: options.treeSegmentBytes, start: callStart))
             case .oneShot:
-                if let board, bytes <= board.boardCapacity {
+                if onBoard, let board {
                     try OneShot.run(buffer: base, source: ringSource, count: count, elementSize: dataType.size, kernel: kernel,
                                     board: board, exchange: exchange(call, start: callStart))
                 } else {
-                    if let source, let base { base.copyMemory(from: source, byteCount: bytes) }
                     try RecursiveDoubling.run(buffer: base, count: count, elementSize: dataType.size, kernel: kernel,
                                               exchange: exchange(call, start: callStart))
                 }

@@ -146,15 +146,7 @@ enum CostProbe {
         let kernel = ReductionKernel(checked: .float32, operation: .sum)
         let n = exchange.worldSize
         func median(_ algorithm: (UnsafeMutableRawPointer) throws(TransportError) -> Void) throws(TransportError) -> Double {
-            var times: [Double] = []
-            for round in 0..<(smallRounds + 2) {
-                memory.initializeMemory(as: Float.self, repeating: 1, count: n)
-                let start = Deadline.now.uptimeNanoseconds
-                try algorithm(memory)
-                if round >= 2 { times.append(Double(Deadline.now.uptimeNanoseconds - start) / 1e9) }
-            }
-            times.sort()
-            return times[times.count / 2]
+            try medianSeconds(rounds: smallRounds, count: n, memory: memory, algorithm)
         }
         let doubling = try median { (buffer) throws(TransportError) in
             try RecursiveDoubling.run(buffer: buffer, count: 2, elementSize: 4, kernel: kernel, exchange: exchange)
@@ -168,6 +160,21 @@ enum CostProbe {
         return CostModel.SmallMessageCost(recursiveDoublingSeconds: doubling, treeSeconds: tree, rabenseifnerSeconds: halving)
     }
 
+    /// The median time of `rounds` runs of `body` on `count` float32 ones at `memory`, after two
+    /// untimed runs (which touch the pages it uses).
+    private static func medianSeconds(rounds: Int, count: Int, memory: UnsafeMutableRawPointer,
+                                      _ body: (UnsafeMutableRawPointer) throws(TransportError) -> Void) throws(TransportError) -> Double {
+        var times: [Double] = []
+        for round in 0..<(rounds + 2) {
+            memory.initializeMemory(as: Float.self, repeating: 1, count: count)
+            let start = Deadline.now.uptimeNanoseconds
+            try body(memory)
+            if round >= 2 { times.append(Double(Deadline.now.uptimeNanoseconds - start) / 1e9) }
+        }
+        times.sort()
+        return times[times.count / 2]
+    }
+
     /// The one-shot all-reduce of float32 sums on `board`: the median time of 8 bytes, and of
     /// a full post.
     private static func measureOneShot(on board: any MessageBoard, exchange: Exchange,
@@ -175,16 +182,9 @@ enum CostProbe {
         let kernel = ReductionKernel(checked: .float32, operation: .sum)
         let capacityFloats = board.boardCapacity / 4
         func median(count: Int, rounds: Int) throws(TransportError) -> Double {
-            var times: [Double] = []
-            for round in 0..<(rounds + 2) {
-                memory.initializeMemory(as: Float.self, repeating: 1, count: count)
-                let start = Deadline.now.uptimeNanoseconds
-                try OneShot.run(buffer: memory, source: nil, count: count, elementSize: 4, kernel: kernel, board: board, exchange: exchange)
-                // The first two rounds touch the posts' pages, untimed.
-                if round >= 2 { times.append(Double(Deadline.now.uptimeNanoseconds - start) / 1e9) }
+            try medianSeconds(rounds: rounds, count: count, memory: memory) { (buffer) throws(TransportError) in
+                try OneShot.run(buffer: buffer, source: nil, count: count, elementSize: 4, kernel: kernel, board: board, exchange: exchange)
             }
-            times.sort()
-            return times[times.count / 2]
         }
         return (try median(count: 2, rounds: smallRounds), try median(count: capacityFloats, rounds: 5))
     }

@@ -194,6 +194,9 @@ final class SharedMemorySegment: @unchecked Sendable {
 
     var isClosed: Bool { collectives_load_u32(closedFlag) != 0 }
 
+    /// Whether the owner has closed its transport or is no longer running.
+    var ownerHasLeft: Bool { isClosed || !ownerIsAlive }
+
     /// Whether the owner still runs (a process that is gone cannot answer): its pidfd is
     /// readable once it has exited, zombie or not; without a pidfd, `kill(pid, 0)`.
     var ownerIsAlive: Bool {
@@ -212,6 +215,12 @@ final class SharedMemorySegment: @unchecked Sendable {
     /// new position or this sees it sleeping.
     func ring() {
         collectives_fence()
+        wakeIfSleeping()
+    }
+
+    /// Bumps the doorbell and wakes the owner if it counts itself a sleeper. The caller has
+    /// fenced its stores before (``ring()`` does; a poster waking several owners fences once).
+    func wakeIfSleeping() {
         if collectives_load_u32(sleepers) != 0 {
             _ = collectives_fetch_add_u32(doorbell, 1)
             _ = collectives_futex_wake(doorbell, Int32.max)

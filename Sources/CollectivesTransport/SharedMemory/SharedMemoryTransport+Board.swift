@@ -107,13 +107,7 @@ extension SharedMemoryTransport: MessageBoard {
     private func wakeSleepingPeers() {
         wakePending.pointee = false
         collectives_fence()
-        for peer in 0..<worldSize where peer != rank {
-            let segment = segments[peer]
-            if collectives_load_u32(segment.sleepers) != 0 {
-                _ = collectives_fetch_add_u32(segment.doorbell, 1)
-                _ = collectives_futex_wake(segment.doorbell, Int32.max)
-            }
-        }
+        for peer in 0..<worldSize where peer != rank { segments[peer].wakeIfSleeping() }
     }
 
     /// Throws the transport's failure once it has failed or closed (its segment says so).
@@ -134,7 +128,7 @@ extension SharedMemoryTransport: MessageBoard {
     private func checkBoardPeer(_ peer: Int, expecting tag: MessageTag, bytes: Int) throws(TransportError) {
         let segment = segments[peer]
         let address = "pid \(segment.ownerPID)"
-        if segment.isClosed || !segment.ownerIsAlive {
+        if segment.ownerHasLeft {
             throw TransportError(.peerGone, rank: rank, peer: peer, operation: "receive", peerAddress: address)
         }
         if let header = lock.withLock({ unclaimedFrameHeader(from: peer) }),

@@ -40,7 +40,7 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
     /// Producer and consumer positions, by peer (the shared copies are written, not read back).
     private let heads: UnsafeMutablePointer<UInt64>
     let tails: UnsafeMutablePointer<UInt64>
-    var policy: WaitPolicy
+    private var policy: WaitPolicy
     let jobID: UInt64
     let ringCapacity: Int
     /// How far into its ring a sender may get before, finding the ring empty, it goes back to
@@ -302,7 +302,7 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
         }
         // The read went by pid: if the sender died meanwhile, its pid may already name another
         // process, whose memory was read. Its pidfd tells, whatever the pid names now.
-        if segment.isClosed || !segment.ownerIsAlive {
+        if segment.ownerHasLeft {
             return TransportError(.peerGone, rank: rank, peer: peer, operation: "receive", peerAddress: "pid \(segment.ownerPID)")
         }
         return nil
@@ -364,10 +364,10 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
     }
 
     /// Fails the requests of peers that closed or died.
-    func checkPeersLocked() {
+    private func checkPeersLocked() {
         for peer in 0..<worldSize where peer != rank && frames.broken[peer] == nil && frames.hasWork(with: peer) {
             let segment = segments[peer]
-            if segment.isClosed || !segment.ownerIsAlive {
+            if segment.ownerHasLeft {
                 let why = segment.isClosed ? "closed its transport" : "process \(segment.ownerPID) is gone"
                 logger.debug("rank \(rank): shared memory: rank \(peer) \(why)")
                 frames.breakPeer(peer, TransportError(.peerGone, rank: rank, peer: peer, operation: "wait",
