@@ -116,6 +116,11 @@ collResult_t collCommRank(collComm_t comm, int *rank);
 collResult_t collCommCount(collComm_t comm, int *count);
 /* Stops the communicator from any thread: blocked and later calls return collClosed. */
 collResult_t collCommAbort(collComm_t comm);
+/* Splits comm as MPI_Comm_split does: the ranks passing the same color (>= 0) form one new
+ * communicator, ranked by key (ties by their rank in comm); a rank passing COLL_SPLIT_NOCOLOR
+ * joins none and gets *newcomm = NULL. A collective call on comm, which stays usable. */
+#define COLL_SPLIT_NOCOLOR (-1)
+collResult_t collCommSplit(collComm_t comm, int color, int key, collComm_t *newcomm);
 /* Closes the communicator and frees it. Not while another thread is inside a call on it. */
 collResult_t collCommDestroy(collComm_t comm);
 
@@ -136,6 +141,20 @@ collResult_t collReduceScatter(const void *sendbuf, void *recvbuf, size_t recvco
                                collRedOp_t op, collComm_t comm);
 /* Block j of sendbuf (count elements) goes to rank j, whose block i of recvbuf it becomes. */
 collResult_t collAllToAll(const void *sendbuf, void *recvbuf, size_t count, collDataType_t datatype, collComm_t comm);
+/* Rank i's sendbuf (count elements) becomes block i of the root's recvbuf (count x count of
+ * ranks); recvbuf is written on the root only. */
+collResult_t collGather(const void *sendbuf, void *recvbuf, size_t count, collDataType_t datatype, int root,
+                        collComm_t comm);
+/* Block i of the root's sendbuf (count of ranks x count) becomes rank i's recvbuf; sendbuf is
+ * read on the root only. */
+collResult_t collScatter(const void *sendbuf, void *recvbuf, size_t count, collDataType_t datatype, int root,
+                         collComm_t comm);
+/* All-to-all with a count per rank: sendbuf holds, one after the other, sendcounts[j] elements
+ * for each rank j; recvbuf receives recvcounts[i] elements from each rank i, in rank order.
+ * Rank j's sendcounts[i] must equal rank i's recvcounts[j] (a difference is collMismatch or
+ * collInvalidArgument, never a silent truncation). Both arrays have the communicator's size. */
+collResult_t collAllToAllv(const void *sendbuf, const size_t *sendcounts, void *recvbuf, const size_t *recvcounts,
+                           collDataType_t datatype, collComm_t comm);
 collResult_t collBarrier(collComm_t comm);
 /* Tagged messages between two ranks, matched in the order they were sent; tag >= 0. */
 collResult_t collSend(const void *buf, size_t count, collDataType_t datatype, int peer, int tag, collComm_t comm);
@@ -144,8 +163,15 @@ collResult_t collRecv(void *buf, size_t count, collDataType_t datatype, int peer
 /* collAllReduce, returning at once with a request for collTest/collWait. */
 collResult_t collIAllReduce(const void *sendbuf, void *recvbuf, size_t count, collDataType_t datatype, collRedOp_t op,
                             collComm_t comm, collRequest_t *request);
+/* collSend and collRecv, returning at once with a request: start both sides of an exchange, then
+ * wait, so that neither rank's send waits for a receive the other has not posted yet. */
+collResult_t collISend(const void *buf, size_t count, collDataType_t datatype, int peer, int tag, collComm_t comm,
+                       collRequest_t *request);
+collResult_t collIRecv(void *buf, size_t count, collDataType_t datatype, int peer, int tag, collComm_t comm,
+                       collRequest_t *request);
 /* *done = 1 when the request has finished (then its result is returned and the request is
- * freed), 0 while it runs (collInProgress is returned). */
+ * freed), 0 while it runs (collInProgress is returned). A collISend/collIRecv request cannot
+ * be polled: collTest waits for it as collWait does. */
 collResult_t collTest(collRequest_t request, int *done);
 /* Waits until the request has finished, returns its result and frees it. */
 collResult_t collWait(collRequest_t request);

@@ -67,3 +67,18 @@ public func cCommDestroy(_ handle: OpaquePointer?) -> collResult_t {
     communicator.close()
     return collSuccess
 }
+
+@_cdecl("collCommSplit")
+public func cCommSplit(_ handle: OpaquePointer?, _ color: Int32, _ key: Int32, _ newcomm: UnsafeMutablePointer<OpaquePointer?>?) -> collResult_t {
+    guard let newcomm else { return CResults.invalid("collCommSplit", "newcomm is NULL") }
+    newcomm.pointee = nil
+    switch CHandles.communicator(handle, "collCommSplit") {
+    case .failure(let error): return error.result
+    case .success(let communicator):
+        return CResults.run { () throws(CollectivesError) in
+            if let part = try communicator.split(color: color == COLL_SPLIT_NOCOLOR ? nil : Int(color), key: Int(key)) {
+                newcomm.pointee = CHandles.make(part)
+            }
+        }
+    }
+}

@@ -1,6 +1,7 @@
 /*
  * The C interface checked from C, under a launcher (collectives-run -n N): every call of
- * collectives.h on counts of zero, one, below the world size and not divisible by it, in place
+ * collectives.h (collectives, gather and scatter, the variable all-to-all, split, started
+ * sends and receives) on counts of zero, one, below the world size and not divisible by it, in place
  * and out of place, against values this program computes itself (sums of closed forms, in
  * double); then the errors (a bad root, type or operation: their codes and messages).
  * Prints "rank R: c interface ok (K checks)" and exits 0, or names every failed check and exits 1.
@@ -123,6 +124,96 @@ static void block_checks(collComm_t comm, size_t block) {
     free(send); free(recv);
 }
 
+static void personalized_checks(collComm_t comm, size_t block, int root) {
+    size_t whole = block * (size_t)ranks;
+    double *send = malloc((whole + 1) * sizeof(double)), *recv = malloc((whole + 1) * sizeof(double));
+    /* Gather: rank r's block holds r * 1000 + i. */
+    for (size_t i = 0; i < block; i++) send[i] = rank * 1000.0 + (double)i;
+    for (size_t i = 0; i < whole; i++) recv[i] = -1;
+    OK(collGather(send, rank == root ? recv : NULL, block, collFloat64, root, comm));
+    if (rank == root)
+        for (int r = 0; r < ranks; r++)
+            for (size_t i = 0; i < block; i++)
+                CHECK(recv[(size_t)r * block + i] == r * 1000.0 + (double)i, "gather of %zu to %d: rank %d's element %zu", block, root, r, i);
+    /* Scatter: block j of the root's buffer holds j * 100 + i. */
+    for (int j = 0; j < ranks; j++)
+        for (size_t i = 0; i < block; i++) send[(size_t)j * block + i] = rank == root ? j * 100.0 + (double)i : -7;
+    OK(collScatter(rank == root ? send : NULL, recv, block, collFloat64, root, comm));
+    for (size_t i = 0; i < block; i++) CHECK(recv[i] == rank * 100.0 + (double)i, "scatter of %zu from %d at %zu: %g", block, root, i, recv[i]);
+    free(send); free(recv);
+}
+
+/* Variable all-to-all: rank r sends (r + j) % 3 + extra elements to rank j, each r * 100 + j * 10 + i. */
+static size_t variable_count(int from, int to, size_t extra) { return (size_t)((from + to) % 3) + extra; }
+
+static void variable_checks(collComm_t comm, size_t extra) {
+    size_t *sendcounts = malloc(sizeof(size_t) * (size_t)ranks), *recvcounts = malloc(sizeof(size_t) * (size_t)ranks);
+    size_t out = 0, in = 0;
+    for (int j = 0; j < ranks; j++) {
+        sendcounts[j] = variable_count(rank, j, extra);
+        recvcounts[j] = variable_count(j, rank, extra);
+        out += sendcounts[j];
+        in += recvcounts[j];
+    }
+    int32_t *send = malloc((out + 1) * sizeof(int32_t)), *recv = malloc((in + 1) * sizeof(int32_t));
+    size_t at = 0;
+    for (int j = 0; j < ranks; j++)
+        for (size_t i = 0; i < sendcounts[j]; i++) send[at++] = rank * 100 + j * 10 + (int32_t)i;
+    OK(collAllToAllv(send, sendcounts, recv, recvcounts, collInt32, comm));
+    at = 0;
+    for (int r = 0; r < ranks; r++)
+        for (size_t i = 0; i < recvcounts[r]; i++, at++)
+            CHECK(recv[at] == r * 100 + rank * 10 + (int32_t)i, "variable all-to-all (extra %zu) from rank %d at %zu: %d", extra, r, i, recv[at]);
+    free(send); free(recv); free(sendcounts); free(recvcounts);
+}
+
+/* Both sides started before either waits, with messages far larger than any ring or socket buffer. */
+static void exchange_checks(collComm_t comm) {
+    size_t count = 3000001;
+    int peer = rank ^ 1;
+    if (peer >= ranks) return;
+    float *out = malloc(count * sizeof(float)), *in = malloc(count * sizeof(float));
+    for (size_t i = 0; i < count; i++) { out[i] = (float)(rank * 7 + (int)(i % 1000)); in[i] = -1; }
+    collRequest_t sent = NULL, received = NULL;
+    OK(collISend(out, count, collFloat32, peer, 3, comm, &sent));
+    OK(collIRecv(in, count, collFloat32, peer, 3, comm, &received));
+    int done = 0;
+    OK(collTest(received, &done));
+    CHECK(done == 1, "collTest on a receive request waits for it");
+    OK(collWait(sent));
+    size_t wrong = 0;
+    for (size_t i = 0; i < count; i++) wrong += in[i] != (float)(peer * 7 + (int)(i % 1000));
+    CHECK(wrong == 0, "%zu of %zu exchanged elements wrong", wrong, count);
+    free(out); free(in);
+}
+
+static void split_checks(collComm_t comm) {
+    collComm_t half = NULL;
+    int color = rank == ranks - 1 && ranks > 2 ? COLL_SPLIT_NOCOLOR : rank % 2;
+    OK(collCommSplit(comm, color, -rank, &half));
+    if (color == COLL_SPLIT_NOCOLOR) {
+        CHECK(half == NULL, "a rank without a color gets no communicator");
+        return;
+    }
+    int members = 0, mine = -1;
+    for (int r = 0; r < ranks; r++)
+        if (r % 2 == color && !(r == ranks - 1 && ranks > 2)) members++;
+    OK(collCommCount(half, &mine));
+    CHECK(mine == members, "split count %d, expected %d", mine, members);
+    /* Keyed by -rank: the highest rank of the color is rank 0 of the half. */
+    int new_rank = -1, expected = 0;
+    for (int r = rank + 1; r < ranks; r++)
+        if (r % 2 == color && !(r == ranks - 1 && ranks > 2)) expected++;
+    OK(collCommRank(half, &new_rank));
+    CHECK(new_rank == expected, "split rank %d, expected %d", new_rank, expected);
+    int64_t x = rank, total = 0;
+    OK(collAllReduce(&x, &x, 1, collInt64, collSum, half));
+    for (int r = 0; r < ranks; r++)
+        if (r % 2 == color && !(r == ranks - 1 && ranks > 2)) total += r;
+    CHECK(x == total, "sum over the split: %lld, expected %lld", (long long)x, (long long)total);
+    OK(collCommDestroy(half));
+}
+
 static void point_to_point_checks(collComm_t comm) {
     int next = (rank + 1) % ranks, previous = (rank + ranks - 1) % ranks;
     uint8_t message[5] = {(uint8_t)rank, 1, 2, 3, 4}, received[5] = {0};
@@ -161,8 +252,12 @@ int main(void) {
         all_reduce_checks(comm, counts[c]);
         rooted_checks(comm, counts[c], (int)(c % (size_t)ranks));
         block_checks(comm, counts[c] > 1001 ? 1001 : counts[c]);
+        personalized_checks(comm, counts[c] > 1001 ? 1001 : counts[c], (int)((c + 1) % (size_t)ranks));
+        variable_checks(comm, counts[c] > 1001 ? 1001 : counts[c]);
     }
     point_to_point_checks(comm);
+    exchange_checks(comm);
+    split_checks(comm);
     OK(collBarrier(comm));
     error_checks(comm);
     OK(collBarrier(comm));
