@@ -130,7 +130,8 @@ collResult_t collAllReduce(const void *sendbuf, void *recvbuf, size_t count, col
 /* recvbuf = root's sendbuf on every rank (sendbuf is read on the root only). */
 collResult_t collBroadcast(const void *sendbuf, void *recvbuf, size_t count, collDataType_t datatype, int root,
                            collComm_t comm);
-/* The root's recvbuf = op over ranks of sendbuf (recvbuf is written on the root only). */
+/* The root's recvbuf = op over ranks of sendbuf (recvbuf is written on the root only; sendbuf == recvbuf
+ * there means in place). */
 collResult_t collReduce(const void *sendbuf, void *recvbuf, size_t count, collDataType_t datatype, collRedOp_t op,
                         int root, collComm_t comm);
 /* recvbuf (count x sendcount) = every rank's sendbuf, in rank order. */

@@ -40,6 +40,10 @@ public struct CollectivesError: Error, Sendable, CustomStringConvertible {
     /// The ranks that had not reached the call, for a timeout whose cause the ranks' published
     /// progress (or, during bootstrap, the store) could tell; empty otherwise.
     public let missingRanks: [Int]
+    /// For a peer that closed because it had failed itself: the rank whose loss (or timeout)
+    /// started that failure, from the record each failing rank leaves in the rendezvous store
+    /// before it closes its connections. `nil` when the peer itself died or no store could say.
+    public internal(set) var firstFailedRank: Int?
     /// For a joining process refused by the job: the first setting in which it differs from the
     /// job's (see ``Communicator/join(store:options:timeout:settings:)``).
     public internal(set) var differingSetting: SettingDifference?

@@ -27,6 +27,10 @@ enum CCollectives {
     static func reduce<T: CollectiveElement>(_: T.Type, _ call: CCall, _ send: UnsafeRawPointer?, _ receive: UnsafeMutableRawPointer?,
                                              _ count: Int, _ root: Int) throws(CollectivesError) {
         let communicator = call.communicator
+        if communicator.rank == root, let receive, send == UnsafeRawPointer(receive) {
+            try communicator.reduce(UnsafeMutableBufferPointer<T>(receive, count), op: call.op, root: root)
+            return
+        }
         let output = UnsafeMutableBufferPointer<T>(communicator.rank == root ? receive : nil, communicator.rank == root ? count : 0)
         try communicator.reduce(UnsafeBufferPointer<T>(send, count), into: output, op: call.op, root: root)
     }

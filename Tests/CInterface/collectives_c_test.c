@@ -88,6 +88,11 @@ static void rooted_checks(collComm_t comm, size_t count, int root) {
     OK(collReduce(buffer, rank == root ? out : NULL, count, collInt32, collSum, root, comm));
     if (rank == root)
         for (size_t i = 0; i < count; i++) CHECK(out[i] == (int32_t)sum_over_ranks(i), "reduce of %zu to %d at %zu", count, root, i);
+    /* In place on the root (sendbuf == recvbuf), out of place elsewhere. */
+    for (size_t i = 0; i < count; i++) buffer[i] = (int32_t)value(rank, i);
+    OK(collReduce(buffer, rank == root ? buffer : NULL, count, collInt32, collMax, root, comm));
+    if (rank == root)
+        for (size_t i = 0; i < count; i++) CHECK(buffer[i] == (int32_t)max_over_ranks(i), "in-place reduce of %zu to %d at %zu", count, root, i);
     free(buffer); free(out);
 }
 

@@ -171,14 +171,19 @@ public final class Communicator: @unchecked Sendable {
     /// rank publishes to the store.
     func failure(_ error: TransportError, _ operation: String) -> CollectivesError {
         if let earlier = queue.currentFailure { return earlier }
-        let failure = describe(error, operation)
+        let (failure, firstDescription) = describe(error, operation)
         metrics.recordFailure(failure.kind)
         queue.fail(failure)
+        if failure.kind == .peerGone || failure.kind == .timedOut {
+            progress?.recordFailure(firstFailed: failure.firstFailedRank ?? failure.peer, firstDescription)
+        }
         transport.fail(error)
         return failure
     }
 
-    private func describe(_ error: TransportError, _ operation: String) -> CollectivesError {
+    /// The error, and the description of the failure it started from (a peer's, when the peer
+    /// had failed first; this one's otherwise), which this rank's failure record passes on.
+    private func describe(_ error: TransportError, _ operation: String) -> (CollectivesError, String) {
         var failure = CollectivesError(error, operation: operation)
         if error.kind == .timedOut, let progress, let laggards = progress.laggards(before: sequence) {
             let diagnosis = laggards.isEmpty
@@ -187,8 +192,17 @@ public final class Communicator: @unchecked Sendable {
             failure = CollectivesError(failure.kind, rank: failure.rank, operation: failure.operation, peer: failure.peer,
                                        reason: failure.reason + "; " + diagnosis, missingRanks: laggards.map(\.rank))
         }
+        var first: String?
+        if error.kind == .peerGone, let peer = failure.peer, let earlier = progress?.failure(of: peer) {
+            // The peer closed because it had failed itself: name the rank its failure came from.
+            let cause = earlier.firstFailed.map { " because of rank \($0)" } ?? ""
+            failure = CollectivesError(failure.kind, rank: failure.rank, operation: failure.operation, peer: failure.peer,
+                                       reason: failure.reason + "; rank \(peer) had failed first\(cause) (\(earlier.description))")
+            failure.firstFailedRank = earlier.firstFailed ?? peer
+            first = earlier.description
+        }
         logger.error("\(failure)")
-        return failure
+        return (failure, first ?? failure.description)
     }
 }
 

@@ -55,6 +55,24 @@ final class ProgressReporter: @unchecked Sendable {
         return behind
     }
 
+    /// Records, before this rank closes its connections, that it failed and which rank's loss
+    /// started it (`failed/<rank>`), so that a peer that then sees it close can name that rank
+    /// rather than this one, with the description of the failure that started it. A
+    /// diagnostic: a store that cannot take it changes nothing else.
+    func recordFailure(firstFailed: Int?, _ description: String) {
+        let root = firstFailed.map(String.init) ?? ""
+        _ = try? store.set("failed/\(rank)", string: root + "\n" + description)
+    }
+
+    /// What `peer` recorded when it failed, if it did (a peer that died records nothing): the
+    /// rank whose loss started its failure, if it knew one, and its error.
+    func failure(of peer: Int) -> (firstFailed: Int?, description: String)? {
+        guard (try? store.check(["failed/\(peer)"])) == true,
+              let text = try? store.getString("failed/\(peer)", deadline: .after(seconds: 2)),
+              let newline = text.firstIndex(of: "\n") else { return nil }
+        return (Int(text[..<newline]), String(text[text.index(after: newline)...]))
+    }
+
     func stop() {
         let worker: SystemThread? = lock.withLock {
             stopping = true
