@@ -31,6 +31,8 @@ if [ "$tier" = fast ]; then
     swift test -c release --skip-build --filter "QuickProcessTests"
     exit
 fi
+# The PyTorch backend over that library, in .build-torch/venv (TorchBackendTests).
+bash scripts/torch-env.sh
 # A failed call must never write into the caller's buffer afterwards: checked under AddressSanitizer.
 bash scripts/asan-check.sh
 # The membership protocol's model (today's must pass exhaustively, the old one must fail) runs on
