@@ -48,17 +48,24 @@ void CollectivesBackend::stopThread() {
   if (thread_.joinable()) thread_.join();
 }
 
-std::string CollectivesBackend::describe(const char* operation, const at::Tensor& tensor, const char* detail) const {
-  std::string text = "rank " + std::to_string(getRank()) + ": " + operation + " of " + std::to_string(tensor.numel()) + " x " +
-                     std::string(c10::toString(tensor.scalar_type()));
-  if (detail != nullptr) text += std::string(" (") + detail + ")";
-  return text;
+Call CollectivesBackend::describe(const char* operation, const at::Tensor& tensor, const char* detail) const {
+  Call call;
+  call.rank = getRank();
+  call.operation = operation;
+  call.count = tensor.numel();
+  call.type = tensor.scalar_type();
+  call.detail = detail;
+  return call;
 }
 
-void CollectivesBackend::run(CollectiveWork& work, const Job& job) {
+namespace {
+
+// Runs one call and records its outcome (the library's message is read on the same thread).
+template <typename Body>
+void runCall(CollectiveWork& work, Body& body) {
   collResult_t result;
   try {
-    result = job();
+    result = body();
   } catch (const std::exception& error) {
     // A copy into or out of a staged tensor failed (out of memory).
     work.complete(collInvalidArgument, error.what());
@@ -67,23 +74,28 @@ void CollectivesBackend::run(CollectiveWork& work, const Job& job) {
   work.complete(result, result == collSuccess ? "" : collGetLastError());
 }
 
-c10::intrusive_ptr<c10d::Work> CollectivesBackend::submit(c10d::OpType type, const char* title, std::string what,
-                                                         std::vector<at::Tensor> outputs, bool asyncOp, Job job) {
-  auto work = c10::make_intrusive<CollectiveWork>(getRank(), type, title, std::move(outputs), std::move(what));
+} // namespace
+
+template <typename Body>
+c10::intrusive_ptr<c10d::Work> CollectivesBackend::submit(c10d::OpType type, const char* title, Call call,
+                                                         std::vector<at::Tensor> outputs, bool asyncOp, Body&& body) {
+  auto work = c10::make_intrusive<CollectiveWork>(type, title, std::move(outputs), call);
   std::unique_lock<std::mutex> lock(lock_);
   TORCH_CHECK(!stopping_, "swift-collectives ", work->what(), ": the process group was shut down or aborted");
   if (!asyncOp && !running_ && queue_.empty()) {
     // torch waits for this call at once: run it here rather than wake the thread for it.
     running_ = true;
     lock.unlock();
-    run(*work, job);
+    runCall(*work, body);
     lock.lock();
     running_ = false;
+    // Wake the thread only for calls queued meanwhile (waking it for nothing costs a switch).
+    bool queued = !queue_.empty();
     lock.unlock();
-    changed_.notify_all();
+    if (queued) changed_.notify_all();
     return work;
   }
-  queue_.emplace_back(work, std::move(job));
+  queue_.emplace_back(work, Job(std::forward<Body>(body)));
   lock.unlock();
   changed_.notify_all();
   return work;
@@ -98,7 +110,7 @@ void CollectivesBackend::workLoop() {
     queue_.pop_front();
     running_ = true;
     lock.unlock();
-    run(*next.first, next.second);
+    runCall(*next.first, next.second);
     lock.lock();
     running_ = false;
   }
@@ -412,7 +424,11 @@ c10::intrusive_ptr<c10d::Work> CollectivesBackend::alltoall(std::vector<at::Tens
 }
 
 c10::intrusive_ptr<c10d::Work> CollectivesBackend::barrier(const c10d::BarrierOptions& opts) {
-  return submit(c10d::OpType::BARRIER, "collectives:barrier", "rank " + std::to_string(getRank()) + ": barrier", {}, opts.asyncOp,
+  Call call;
+  call.rank = getRank();
+  call.operation = "barrier";
+  call.count = -1;
+  return submit(c10d::OpType::BARRIER, "collectives:barrier", call, {}, opts.asyncOp,
                 [this] { return collBarrier(comm_); });
 }
 
@@ -421,21 +437,25 @@ c10::intrusive_ptr<c10d::Work> CollectivesBackend::barrier(const c10d::BarrierOp
 c10::intrusive_ptr<c10d::Work> CollectivesBackend::send(std::vector<at::Tensor>& tensors, int dstRank, int tag) {
   checkOne(tensors, "send");
   at::Tensor source = tensors[0].contiguous();
-  std::string what = describe("send", source) + " to rank " + std::to_string(dstRank) + ", tag " + std::to_string(tag);
+  Call call = describe("send", source);
+  call.peer = dstRank;
+  call.tag = tag;
   collRequest_t request = nullptr;
   collResult_t result = collISend(source.data_ptr(), source.numel(), dataType(source), dstRank, tag, comm_, &request);
-  if (result != collSuccess) std::rethrow_exception(backendError("swift-collectives " + what + " failed: " + collGetLastError()));
-  return c10::make_intrusive<PeerWork>(getRank(), c10d::OpType::SEND, std::vector<at::Tensor>{source}, what, request, nullptr);
+  if (result != collSuccess) std::rethrow_exception(backendError("swift-collectives " + call.words() + " failed: " + collGetLastError()));
+  return c10::make_intrusive<PeerWork>(c10d::OpType::SEND, std::vector<at::Tensor>{source}, call, request, nullptr);
 }
 
 c10::intrusive_ptr<c10d::Work> CollectivesBackend::recv(std::vector<at::Tensor>& tensors, int srcRank, int tag) {
   checkOne(tensors, "recv");
   Staged target(tensors[0]);
-  std::string what = describe("recv", target.user) + " from rank " + std::to_string(srcRank) + ", tag " + std::to_string(tag);
+  Call call = describe("recv", target.user);
+  call.peer = srcRank;
+  call.tag = tag;
   collRequest_t request = nullptr;
   collResult_t result = collIRecv(target.data(), target.count(), dataType(target.flat), srcRank, tag, comm_, &request);
-  if (result != collSuccess) std::rethrow_exception(backendError("swift-collectives " + what + " failed: " + collGetLastError()));
-  return c10::make_intrusive<PeerWork>(getRank(), c10d::OpType::RECV, std::vector<at::Tensor>{target.user}, what, request,
+  if (result != collSuccess) std::rethrow_exception(backendError("swift-collectives " + call.words() + " failed: " + collGetLastError()));
+  return c10::make_intrusive<PeerWork>(c10d::OpType::RECV, std::vector<at::Tensor>{target.user}, call, request,
                                        [target] { target.copyBack(); });
 }
 

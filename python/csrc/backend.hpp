@@ -66,12 +66,14 @@ class CollectivesBackend : public c10d::Backend {
   // One call: runs the library, returns its result (on the thread that then reads its message).
   using Job = std::function<collResult_t()>;
 
-  c10::intrusive_ptr<c10d::Work> submit(c10d::OpType type, const char* title, std::string what, std::vector<at::Tensor> outputs,
-                                        bool asyncOp, Job job);
-  void run(CollectiveWork& work, const Job& job);
+  // Runs body now on this thread when torch waits for the call at once and nothing is queued;
+  // queues it for the backend's thread otherwise.
+  template <typename Body>
+  c10::intrusive_ptr<c10d::Work> submit(c10d::OpType type, const char* title, Call call, std::vector<at::Tensor> outputs,
+                                        bool asyncOp, Body&& body);
   void workLoop();
   void stopThread();
-  std::string describe(const char* operation, const at::Tensor& tensor, const char* detail = nullptr) const;
+  Call describe(const char* operation, const at::Tensor& tensor, const char* detail = nullptr) const;
 
   std::unique_ptr<StoreBridge> bridge_;
   collComm_t comm_ = nullptr;

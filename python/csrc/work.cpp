@@ -13,11 +13,16 @@ std::exception_ptr backendError(const std::string& message) {
   }
 }
 
-CollectiveWork::CollectiveWork(int rank, c10d::OpType type, const char* title, std::vector<at::Tensor> outputs, std::string what)
-    : c10d::Work(rank, type, title),
-      outputs_(std::move(outputs)),
-      what_(std::move(what)),
-      future_(c10::make_intrusive<c10::ivalue::Future>(c10::ListType::create(c10::TensorType::get()))) {}
+std::string Call::words() const {
+  std::string text = "rank " + std::to_string(rank) + ": " + operation;
+  if (count >= 0) text += std::string(" of ") + std::to_string(count) + " x " + c10::toString(type);
+  if (detail != nullptr) text += std::string(" (") + detail + ")";
+  if (peer >= 0) text += std::string(operation[0] == 's' ? " to" : " from") + " rank " + std::to_string(peer) + ", tag " + std::to_string(tag);
+  return text;
+}
+
+CollectiveWork::CollectiveWork(c10d::OpType type, const char* title, std::vector<at::Tensor> outputs, Call call)
+    : c10d::Work(call.rank, type, title), outputs_(std::move(outputs)), call_(call) {}
 
 bool CollectiveWork::isCompleted() {
   std::lock_guard<std::mutex> guard(mutex_);
@@ -40,39 +45,57 @@ bool CollectiveWork::wait(std::chrono::milliseconds timeout) {
     cv_.wait(lock, [&] { return completed_; });
   } else if (!cv_.wait_for(lock, timeout, [&] { return completed_; })) {
     lock.unlock();
-    std::rethrow_exception(backendError("swift-collectives " + what_ + ": not finished within the " +
+    std::rethrow_exception(backendError("swift-collectives " + what() + ": not finished within the " +
                                         std::to_string(timeout.count()) + " ms given to wait()"));
   }
   if (exception_) std::rethrow_exception(exception_);
   return true;
 }
 
-c10::intrusive_ptr<c10::ivalue::Future> CollectiveWork::getFuture() { return future_; }
+c10::intrusive_ptr<c10::ivalue::Future> CollectiveWork::getFuture() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!future_) {
+    future_ = c10::make_intrusive<c10::ivalue::Future>(c10::ListType::create(c10::TensorType::get()));
+    if (completed_) {
+      // Finished before anyone asked: the future starts finished.
+      std::exception_ptr error = exception_;
+      lock.unlock();
+      if (error) {
+        future_->setError(error);
+      } else {
+        future_->markCompleted(c10::IValue(outputs_));
+      }
+    }
+  }
+  return future_;
+}
 
 std::vector<at::Tensor> CollectiveWork::result() { return outputs_; }
 
 void CollectiveWork::complete(collResult_t result, const std::string& message) {
   std::exception_ptr error;
   if (result != collSuccess) {
-    error = backendError("swift-collectives " + what_ + " failed: " + collGetErrorString(result) +
+    error = backendError("swift-collectives " + what() + " failed: " + collGetErrorString(result) +
                          (message.empty() ? "" : ": " + message));
   }
+  c10::intrusive_ptr<c10::ivalue::Future> future;
   {
     std::lock_guard<std::mutex> guard(mutex_);
     completed_ = true;
     exception_ = error;
+    future = future_;
   }
   cv_.notify_all();
+  if (!future) return;
   if (error) {
-    future_->setError(error);
+    future->setError(error);
   } else {
-    future_->markCompleted(c10::IValue(outputs_));
+    future->markCompleted(c10::IValue(outputs_));
   }
 }
 
-PeerWork::PeerWork(int rank, c10d::OpType type, std::vector<at::Tensor> outputs, std::string what, collRequest_t request,
-                   std::function<void()> afterwards)
-    : CollectiveWork(rank, type, nullptr, std::move(outputs), std::move(what)),
+PeerWork::PeerWork(c10d::OpType type, std::vector<at::Tensor> outputs, Call call, collRequest_t request, std::function<void()> afterwards)
+    : CollectiveWork(type, nullptr, std::move(outputs), call),
       request_(request),
       afterwards_(std::move(afterwards)) {}
 
@@ -103,7 +126,7 @@ bool PeerWork::wait(std::chrono::milliseconds timeout) {
 
 c10::intrusive_ptr<c10::ivalue::Future> PeerWork::getFuture() {
   finishRequest();
-  return future_;
+  return CollectiveWork::getFuture();
 }
 
 } // namespace swift_collectives

@@ -15,10 +15,23 @@ namespace swift_collectives {
 // The exception torch raises in Python as torch.distributed.DistBackendError.
 std::exception_ptr backendError(const std::string& message);
 
+// A call as errors name it ("rank 1: all_reduce of 1000 x Float (sum)"), kept as values and
+// put into words only when an error needs them.
+struct Call {
+  int rank = -1;
+  const char* operation = "";
+  int64_t count = 0;
+  at::ScalarType type = at::kFloat;
+  const char* detail = nullptr;  // the reduction, if any
+  int peer = -1;                 // sends and receives: the other rank and the tag
+  int tag = -1;
+
+  std::string words() const;
+};
+
 class CollectiveWork : public c10d::Work {
  public:
-  // what: the call as errors name it ("rank 1: all_reduce of 1000 x float32 (sum)").
-  CollectiveWork(int rank, c10d::OpType type, const char* title, std::vector<at::Tensor> outputs, std::string what);
+  CollectiveWork(c10d::OpType type, const char* title, std::vector<at::Tensor> outputs, Call call);
 
   bool isCompleted() override;
   bool isSuccess() const override;
@@ -31,11 +44,12 @@ class CollectiveWork : public c10d::Work {
 
   // Records the outcome of the call (its result and, on failure, the library's message).
   void complete(collResult_t result, const std::string& message);
-  const std::string& what() const { return what_; }
+  std::string what() const { return call_.words(); }
 
  protected:
   std::vector<at::Tensor> outputs_;
-  std::string what_;
+  Call call_;
+  // Made when torch first asks for it (DDP does; a synchronous call does not).
   c10::intrusive_ptr<c10::ivalue::Future> future_;
 };
 
@@ -43,8 +57,7 @@ class CollectiveWork : public c10d::Work {
 // received message into a tensor that was not contiguous).
 class PeerWork : public CollectiveWork {
  public:
-  PeerWork(int rank, c10d::OpType type, std::vector<at::Tensor> outputs, std::string what, collRequest_t request,
-           std::function<void()> afterwards);
+  PeerWork(c10d::OpType type, std::vector<at::Tensor> outputs, Call call, collRequest_t request, std::function<void()> afterwards);
   ~PeerWork() override;
 
   bool isCompleted() override;
