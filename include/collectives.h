@@ -87,8 +87,9 @@ const char *collGetVersion(void);
  * example a binding's own store, as PyTorch's c10d::Store). Keys are NUL-terminated strings,
  * values bytes. Each callback returns 0 on success, 1 when timeout_seconds passed (get, wait),
  * and any other value on failure (the communicator's error then names the call, key and value).
- * The callbacks may be called from the library's threads, one call at a time per communicator
- * being made; context is passed back as given. */
+ * The callbacks may be called from the library's threads, and from more than one at a time (a
+ * failing call records its failure while the progress thread publishes), so the store must take
+ * calls from several threads, as PyTorch's stores do; context is passed back as given. */
 typedef struct collStore {
     void *context;
     int (*set)(void *context, const char *key, const void *value, size_t length);
@@ -156,6 +157,20 @@ collResult_t collScatter(const void *sendbuf, void *recvbuf, size_t count, collD
  * collInvalidArgument, never a silent truncation). Both arrays have the communicator's size. */
 collResult_t collAllToAllv(const void *sendbuf, const size_t *sendcounts, void *recvbuf, const size_t *recvcounts,
                            collDataType_t datatype, collComm_t comm);
+/* Variable counts, blocks one after the other in rank order (MPI's ...v calls without
+ * displacements). All-gather: every rank's sendbuf (recvcounts[rank] elements) lands in every
+ * recvbuf after the blocks of the ranks before it. Gather: rank i's sendbuf (count elements,
+ * which must equal the root's recvcounts[i]) lands in the root's recvbuf; recvcounts and recvbuf
+ * are read on the root only (NULL elsewhere). Scatter: the root's sendbuf holds sendcounts[j]
+ * elements for each rank j, which receives them in recvbuf (count elements); sendbuf and
+ * sendcounts are read on the root only. Count arrays have the communicator's size and are read
+ * during the call only (also for the non-blocking forms). */
+collResult_t collAllGatherv(const void *sendbuf, void *recvbuf, const size_t *recvcounts, collDataType_t datatype,
+                            collComm_t comm);
+collResult_t collGatherv(const void *sendbuf, size_t count, void *recvbuf, const size_t *recvcounts, collDataType_t datatype,
+                         int root, collComm_t comm);
+collResult_t collScatterv(const void *sendbuf, const size_t *sendcounts, void *recvbuf, size_t count, collDataType_t datatype,
+                          int root, collComm_t comm);
 collResult_t collBarrier(collComm_t comm);
 /* Tagged messages between two ranks, matched in the order they were sent; tag >= 0. */
 collResult_t collSend(const void *buf, size_t count, collDataType_t datatype, int peer, int tag, collComm_t comm);
@@ -164,6 +179,32 @@ collResult_t collRecv(void *buf, size_t count, collDataType_t datatype, int peer
 /* collAllReduce, returning at once with a request for collTest/collWait. */
 collResult_t collIAllReduce(const void *sendbuf, void *recvbuf, size_t count, collDataType_t datatype, collRedOp_t op,
                             collComm_t comm, collRequest_t *request);
+/* The other collectives, returning at once with a request: the arguments of the blocking
+ * form, then the request. Started calls run in the order they were issued, with the blocking
+ * calls, on the communicator's thread. */
+collResult_t collIBroadcast(const void *sendbuf, void *recvbuf, size_t count, collDataType_t datatype, int root,
+                            collComm_t comm, collRequest_t *request);
+collResult_t collIReduce(const void *sendbuf, void *recvbuf, size_t count, collDataType_t datatype, collRedOp_t op,
+                         int root, collComm_t comm, collRequest_t *request);
+collResult_t collIAllGather(const void *sendbuf, void *recvbuf, size_t sendcount, collDataType_t datatype,
+                            collComm_t comm, collRequest_t *request);
+collResult_t collIReduceScatter(const void *sendbuf, void *recvbuf, size_t recvcount, collDataType_t datatype,
+                                collRedOp_t op, collComm_t comm, collRequest_t *request);
+collResult_t collIAllToAll(const void *sendbuf, void *recvbuf, size_t count, collDataType_t datatype, collComm_t comm,
+                           collRequest_t *request);
+collResult_t collIGather(const void *sendbuf, void *recvbuf, size_t count, collDataType_t datatype, int root,
+                         collComm_t comm, collRequest_t *request);
+collResult_t collIScatter(const void *sendbuf, void *recvbuf, size_t count, collDataType_t datatype, int root,
+                          collComm_t comm, collRequest_t *request);
+collResult_t collIAllToAllv(const void *sendbuf, const size_t *sendcounts, void *recvbuf, const size_t *recvcounts,
+                            collDataType_t datatype, collComm_t comm, collRequest_t *request);
+collResult_t collIAllGatherv(const void *sendbuf, void *recvbuf, const size_t *recvcounts, collDataType_t datatype,
+                             collComm_t comm, collRequest_t *request);
+collResult_t collIGatherv(const void *sendbuf, size_t count, void *recvbuf, const size_t *recvcounts,
+                          collDataType_t datatype, int root, collComm_t comm, collRequest_t *request);
+collResult_t collIScatterv(const void *sendbuf, const size_t *sendcounts, void *recvbuf, size_t count,
+                           collDataType_t datatype, int root, collComm_t comm, collRequest_t *request);
+collResult_t collIBarrier(collComm_t comm, collRequest_t *request);
 /* collSend and collRecv, returning at once with a request: start both sides of an exchange, then
  * wait, so that neither rank's send waits for a receive the other has not posted yet. */
 collResult_t collISend(const void *buf, size_t count, collDataType_t datatype, int peer, int tag, collComm_t comm,

@@ -38,11 +38,15 @@ def version():
 
 
 class BuildWithSwift(BuildExtension):
-    """Builds (or finds) the Swift library and puts it beside the extension before linking."""
+    """Builds (or finds) the Swift library and puts it where the extension links against it
+    (the source package, for in-place builds) and where the wheel is made from (build_lib: the
+    package's data files were collected before this step, so the library is added here)."""
 
     def run(self):
-        os.makedirs(PACKAGE_LIBRARIES, exist_ok=True)
-        shutil.copy2(os.path.join(swift_library_dir(), LIBRARY), os.path.join(PACKAGE_LIBRARIES, LIBRARY))
+        library = os.path.join(swift_library_dir(), LIBRARY)
+        for folder in (PACKAGE_LIBRARIES, os.path.join(os.path.abspath(self.build_lib), "swift_collectives", "lib")):
+            os.makedirs(folder, exist_ok=True)
+            shutil.copy2(library, os.path.join(folder, LIBRARY))
         super().run()
 
 
@@ -52,7 +56,6 @@ setup(
     description="swift-collectives as a torch.distributed backend for CPU tensors",
     license="Apache-2.0",
     packages=["swift_collectives"],
-    package_data={"swift_collectives": ["lib/" + LIBRARY]},
     ext_modules=[
         CppExtension(
             name="swift_collectives._C",

@@ -54,7 +54,7 @@ enum CTypes {
 
 /// The checked arguments of one C call: the communicator, the element type and (for
 /// reductions) the operation, or the result code of what was wrong.
-struct CCall {
+struct CCall: @unchecked Sendable {
     let communicator: Communicator
     let dataType: DataType
     let element: any CollectiveElement.Type
@@ -82,6 +82,38 @@ struct CCall {
         switch check(operation, handle, dataType, op) {
         case .failure(let error): return error.result
         case .success(let call): return CResults.run { () throws(CollectivesError) in try body(call) }
+        }
+    }
+}
+
+/// A C call's buffers, carried into a started call (the caller lends them until the request
+/// finishes, as collectives.h says).
+struct CBuffers: @unchecked Sendable {
+    let send: UnsafeRawPointer?
+    let receive: UnsafeMutableRawPointer?
+
+    init(_ send: UnsafeRawPointer?, _ receive: UnsafeMutableRawPointer?) {
+        self.send = send
+        self.receive = receive
+    }
+}
+
+extension CCall {
+    /// Checks a non-blocking call's arguments and starts `body` (the blocking form's) on the
+    /// communicator's thread, handing back its request.
+    static func start(_ operation: String, _ handle: OpaquePointer?, _ dataType: collDataType_t, _ op: collRedOp_t = collSum,
+                      request: UnsafeMutablePointer<OpaquePointer?>?, counts: [Int] = [],
+                      _ body: @escaping @Sendable (CCall) throws(CollectivesError) -> Void) -> collResult_t {
+        guard let request else { return CResults.invalid(operation, "request is NULL") }
+        request.pointee = nil
+        for count in counts {
+            if let bad = checkedCount(count, operation) { return bad }
+        }
+        switch check(operation, handle, dataType, op) {
+        case .failure(let error): return error.result
+        case .success(let call):
+            request.pointee = CRequests.make(call.communicator.startBlocking { () throws(CollectivesError) in try body(call) })
+            return collSuccess
         }
     }
 }

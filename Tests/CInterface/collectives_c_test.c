@@ -169,7 +169,114 @@ static void variable_checks(collComm_t comm, size_t extra) {
     for (int r = 0; r < ranks; r++)
         for (size_t i = 0; i < recvcounts[r]; i++, at++)
             CHECK(recv[at] == r * 100 + rank * 10 + (int32_t)i, "variable all-to-all (extra %zu) from rank %d at %zu: %d", extra, r, i, recv[at]);
+    /* Started, with the count arrays freed before the wait (they are read during the call only). */
+    size_t *early_send = malloc(sizeof(size_t) * (size_t)ranks), *early_recv = malloc(sizeof(size_t) * (size_t)ranks);
+    memcpy(early_send, sendcounts, sizeof(size_t) * (size_t)ranks);
+    memcpy(early_recv, recvcounts, sizeof(size_t) * (size_t)ranks);
+    for (size_t i = 0; i < in; i++) recv[i] = -1;
+    collRequest_t started = NULL;
+    OK(collIAllToAllv(send, early_send, recv, early_recv, collInt32, comm, &started));
+    free(early_send);
+    free(early_recv);
+    OK(collWait(started));
+    at = 0;
+    for (int r = 0; r < ranks; r++)
+        for (size_t i = 0; i < recvcounts[r]; i++, at++)
+            CHECK(recv[at] == r * 100 + rank * 10 + (int32_t)i, "started variable all-to-all (extra %zu) from rank %d at %zu", extra, r, i);
     free(send); free(recv); free(sendcounts); free(recvcounts);
+}
+
+/* Variable counts: rank r's block has r % 3 + extra elements, each r * 1000 + i. */
+static size_t block_of(int r, size_t extra) { return (size_t)(r % 3) + extra; }
+
+static void variable_count_checks(collComm_t comm, size_t extra, int root) {
+    size_t *counts = malloc(sizeof(size_t) * (size_t)ranks), total = 0;
+    for (int r = 0; r < ranks; r++) total += counts[r] = block_of(r, extra);
+    int64_t *mine = malloc((counts[rank] + 1) * sizeof(int64_t)), *all = malloc((total + 1) * sizeof(int64_t));
+    for (size_t i = 0; i < counts[rank]; i++) mine[i] = rank * 1000 + (int64_t)i;
+    OK(collAllGatherv(mine, all, counts, collInt64, comm));
+    size_t at = 0;
+    for (int r = 0; r < ranks; r++)
+        for (size_t i = 0; i < counts[r]; i++, at++) CHECK(all[at] == r * 1000 + (int64_t)i, "all-gatherv (+%zu): rank %d's %zu", extra, r, i);
+    for (size_t i = 0; i < total; i++) all[i] = -1;
+    OK(collGatherv(mine, counts[rank], rank == root ? all : NULL, rank == root ? counts : NULL, collInt64, root, comm));
+    if (rank == root) {
+        at = 0;
+        for (int r = 0; r < ranks; r++)
+            for (size_t i = 0; i < counts[r]; i++, at++) CHECK(all[at] == r * 1000 + (int64_t)i, "gatherv (+%zu) to %d: rank %d's %zu", extra, root, r, i);
+    }
+    /* Scatterv: the root's block j holds j * 1000 + i. */
+    at = 0;
+    for (int j = 0; j < ranks; j++)
+        for (size_t i = 0; i < counts[j]; i++, at++) all[at] = j * 1000 + (int64_t)i;
+    for (size_t i = 0; i < counts[rank]; i++) mine[i] = -1;
+    OK(collScatterv(rank == root ? all : NULL, rank == root ? counts : NULL, mine, counts[rank], collInt64, root, comm));
+    for (size_t i = 0; i < counts[rank]; i++) CHECK(mine[i] == rank * 1000 + (int64_t)i, "scatterv (+%zu) from %d at %zu", extra, root, i);
+    free(counts); free(mine); free(all);
+}
+
+/* Every started form at once, then waited for (one polled with collTest first), each checked. */
+static void started_checks(collComm_t comm, size_t block, int root) {
+    size_t whole = block * (size_t)ranks;
+    double *bcast = malloc((block + 1) * sizeof(double)), *red = malloc((block + 1) * sizeof(double)),
+           *red_out = malloc((block + 1) * sizeof(double)), *ag_in = malloc((block + 1) * sizeof(double)),
+           *ag_out = malloc((whole + 1) * sizeof(double)), *rs_in = malloc((whole + 1) * sizeof(double)),
+           *rs_out = malloc((block + 1) * sizeof(double)), *a2a_in = malloc((whole + 1) * sizeof(double)),
+           *a2a_out = malloc((whole + 1) * sizeof(double)), *g_out = malloc((whole + 1) * sizeof(double)),
+           *s_in = malloc((whole + 1) * sizeof(double)), *s_out = malloc((block + 1) * sizeof(double));
+    size_t *counts = malloc(sizeof(size_t) * (size_t)ranks), total = 0;
+    for (int r = 0; r < ranks; r++) total += counts[r] = block_of(r, block);
+    int32_t *v_in = malloc((counts[rank] + 1) * sizeof(int32_t)), *v_out = malloc((total + 1) * sizeof(int32_t));
+    for (size_t i = 0; i < block; i++) {
+        bcast[i] = rank == root ? (double)(i * 5 + 1) : -1;
+        red[i] = value(rank, i);
+        ag_in[i] = rank * 1000.0 + (double)i;
+    }
+    for (size_t j = 0; j < whole; j++) {
+        rs_in[j] = value(rank, j);
+        a2a_in[j] = rank * 100.0 + (double)(j / (block ? block : 1)) * 10.0 + (double)(j % (block ? block : 1));
+        s_in[j] = rank == root ? (double)j * 3 : -5;
+    }
+    for (size_t i = 0; i < counts[rank]; i++) v_in[i] = rank * 1000 + (int32_t)i;
+    collRequest_t requests[9] = {NULL};
+    OK(collIBroadcast(bcast, bcast, block, collFloat64, root, comm, &requests[0]));
+    OK(collIReduce(red, rank == root ? red_out : NULL, block, collFloat64, collSum, root, comm, &requests[1]));
+    OK(collIAllGather(ag_in, ag_out, block, collFloat64, comm, &requests[2]));
+    OK(collIReduceScatter(rs_in, rs_out, block, collFloat64, collMax, comm, &requests[3]));
+    OK(collIAllToAll(a2a_in, a2a_out, block, collFloat64, comm, &requests[4]));
+    OK(collIGather(ag_in, rank == root ? g_out : NULL, block, collFloat64, root, comm, &requests[5]));
+    OK(collIScatter(rank == root ? s_in : NULL, s_out, block, collFloat64, root, comm, &requests[6]));
+    OK(collIAllGatherv(v_in, v_out, counts, collInt32, comm, &requests[7]));
+    OK(collIBarrier(comm, &requests[8]));
+    int done = 0;
+    for (long polls = 0; !done && polls < 100000000L; polls++) {
+        collResult_t polled = collTest(requests[0], &done);
+        CHECK(polled == collSuccess || polled == collInProgress, "collTest on a started broadcast: %d", polled);
+        if (polled != collSuccess && polled != collInProgress) break;
+    }
+    CHECK(done, "the started broadcast never finished under collTest");
+    for (int k = 1; k < 9; k++) CHECK(collWait(requests[k]) == collSuccess, "started call %d: %s", k, collGetLastError());
+    for (size_t i = 0; i < block; i++) CHECK(bcast[i] == (double)(i * 5 + 1), "started broadcast of %zu at %zu", block, i);
+    if (rank == root)
+        for (size_t i = 0; i < block; i++) CHECK(red_out[i] == sum_over_ranks(i), "started reduce of %zu at %zu", block, i);
+    for (int r = 0; r < ranks; r++)
+        for (size_t i = 0; i < block; i++) {
+            CHECK(ag_out[(size_t)r * block + i] == r * 1000.0 + (double)i, "started all-gather of %zu", block);
+            CHECK(a2a_out[(size_t)r * block + i] == r * 100.0 + rank * 10.0 + (double)i, "started all-to-all of %zu from %d", block, r);
+            if (rank == root) CHECK(g_out[(size_t)r * block + i] == r * 1000.0 + (double)i, "started gather of %zu", block);
+        }
+    for (size_t i = 0; i < block; i++) {
+        size_t j = (size_t)rank * block + i;
+        double m = value(0, j);
+        for (int r = 1; r < ranks; r++) m = value(r, j) > m ? value(r, j) : m;
+        CHECK(rs_out[i] == m, "started reduce-scatter of %zu at %zu", block, i);
+        CHECK(s_out[i] == (double)j * 3, "started scatter of %zu at %zu", block, i);
+    }
+    size_t at = 0;
+    for (int r = 0; r < ranks; r++)
+        for (size_t i = 0; i < counts[r]; i++, at++) CHECK(v_out[at] == r * 1000 + (int32_t)i, "started all-gatherv: rank %d's %zu", r, i);
+    free(bcast); free(red); free(red_out); free(ag_in); free(ag_out); free(rs_in); free(rs_out); free(a2a_in); free(a2a_out);
+    free(g_out); free(s_in); free(s_out); free(counts); free(v_in); free(v_out);
 }
 
 /* Both sides started before either waits, with messages far larger than any ring or socket buffer. */
@@ -259,6 +366,8 @@ int main(void) {
         block_checks(comm, counts[c] > 1001 ? 1001 : counts[c]);
         personalized_checks(comm, counts[c] > 1001 ? 1001 : counts[c], (int)((c + 1) % (size_t)ranks));
         variable_checks(comm, counts[c] > 1001 ? 1001 : counts[c]);
+        variable_count_checks(comm, counts[c] > 1001 ? 1001 : counts[c], (int)((c + 2) % (size_t)ranks));
+        started_checks(comm, counts[c] > 1001 ? 1001 : counts[c], (int)(c % (size_t)ranks));
     }
     point_to_point_checks(comm);
     exchange_checks(comm);

@@ -1,6 +1,7 @@
 #include "backend.hpp"
 
 #include <c10/util/Exception.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 
 #include "tensors.hpp"
 
@@ -23,6 +24,7 @@ CollectivesBackend::CollectivesBackend(const c10::intrusive_ptr<c10d::Store>& st
 
 CollectivesBackend::~CollectivesBackend() {
   stopThread();
+  orphans_->waitAll();
   if (comm_ != nullptr) collCommDestroy(comm_);
 }
 
@@ -33,6 +35,7 @@ void CollectivesBackend::abort() {
 
 void CollectivesBackend::shutdown() {
   stopThread();
+  orphans_->waitAll();
   if (comm_ != nullptr) {
     collCommDestroy(comm_);
     comm_ = nullptr;
@@ -61,6 +64,8 @@ Call CollectivesBackend::describe(const char* operation, const at::Tensor& tenso
 namespace {
 
 // Runs one call and records its outcome (the library's message is read on the same thread).
+// Nothing thrown here may leave the backend's thread: a failing copy or a future's callback
+// becomes the call's error.
 template <typename Body>
 void runCall(CollectiveWork& work, Body& body) {
   collResult_t result;
@@ -71,10 +76,37 @@ void runCall(CollectiveWork& work, Body& body) {
     work.complete(collInvalidArgument, error.what());
     return;
   }
-  work.complete(result, result == collSuccess ? "" : collGetLastError());
+  try {
+    work.complete(result, result == collSuccess ? "" : collGetLastError());
+  } catch (...) {
+    // A callback chained on the call's future threw: that is the callback's owner's to see,
+    // on the future; the call itself has finished.
+  }
 }
 
 } // namespace
+
+CollectivesBackend::Placement CollectivesBackend::runNowOrQueue(Task task) {
+  std::unique_lock<std::mutex> lock(lock_);
+  if (stopping_) return Placement::refused;
+  if (running_ || !queue_.empty()) {
+    queue_.push_back(std::move(task));
+    lock.unlock();
+    changed_.notify_all();
+    return Placement::queued;
+  }
+  running_ = true;
+  lock.unlock();
+  task();
+  lock.lock();
+  running_ = false;
+  // Wake the thread only for calls queued meanwhile, or a shutdown waiting for this one
+  // (waking it for nothing costs a switch).
+  bool wake = !queue_.empty() || stopping_;
+  lock.unlock();
+  if (wake) changed_.notify_all();
+  return Placement::ran;
+}
 
 template <typename Body>
 c10::intrusive_ptr<c10d::Work> CollectivesBackend::submit(c10d::OpType type, const char* title, Call call,
@@ -89,15 +121,29 @@ c10::intrusive_ptr<c10d::Work> CollectivesBackend::submit(c10d::OpType type, con
     runCall(*work, body);
     lock.lock();
     running_ = false;
-    // Wake the thread only for calls queued meanwhile (waking it for nothing costs a switch).
-    bool queued = !queue_.empty();
+    bool wake = !queue_.empty() || stopping_;
     lock.unlock();
-    if (queued) changed_.notify_all();
+    if (wake) changed_.notify_all();
     return work;
   }
-  queue_.emplace_back(work, Job(std::forward<Body>(body)));
+  queue_.emplace_back([work, body = std::forward<Body>(body)]() mutable { runCall(*work, body); });
   lock.unlock();
   changed_.notify_all();
+  return work;
+}
+
+c10::intrusive_ptr<c10d::Work> CollectivesBackend::startPeer(c10d::OpType type, std::vector<at::Tensor> outputs,
+                                                            std::vector<at::Tensor> lent, Call call,
+                                                            std::function<collResult_t(collRequest_t*)> post,
+                                                            std::function<void()> afterwards) {
+  auto work = c10::make_intrusive<PeerWork>(type, std::move(outputs), std::move(lent), call, std::move(afterwards), orphans_);
+  // Posted in issue order with the collectives, so that both ranks see the same order.
+  Placement placement = runNowOrQueue([work, post] {
+    collRequest_t request = nullptr;
+    collResult_t result = post(&request);
+    work->posted(result, request, result == collSuccess ? "" : collGetLastError());
+  });
+  TORCH_CHECK(placement != Placement::refused, "swift-collectives ", call.words(), ": the process group was shut down or aborted");
   return work;
 }
 
@@ -106,11 +152,11 @@ void CollectivesBackend::workLoop() {
   for (;;) {
     changed_.wait(lock, [&] { return (!queue_.empty() && !running_) || (stopping_ && !running_); });
     if (queue_.empty()) return;  // stopping, and every queued call has run
-    auto next = std::move(queue_.front());
+    Task next = std::move(queue_.front());
     queue_.pop_front();
     running_ = true;
     lock.unlock();
-    runCall(*next.first, next.second);
+    next();
     lock.lock();
     running_ = false;
   }
@@ -392,6 +438,8 @@ c10::intrusive_ptr<c10d::Work> CollectivesBackend::alltoall_base(at::Tensor& out
   Staged target(output);
   collDataType_t type = dataType(source);
   bool equal = inputSplits.empty() && outputSplits.empty();
+  TORCH_CHECK(!equal || output.numel() == input.numel(), "swift-collectives all_to_all_single: the output has ", output.numel(),
+              " elements, the input ", input.numel(), " (equal splits need the same)");
   return submit(c10d::OpType::ALLTOALL_BASE, "collectives:all_to_all_single", describe("all_to_all_single", source),
                 {output}, opts.asyncOp, [this, source, target, type, equal, sendCounts, receiveCounts] {
                   collResult_t result = equal ? collAllToAll(source.data_ptr(), target.data(), sendCounts[0], type, comm_)
@@ -440,10 +488,12 @@ c10::intrusive_ptr<c10d::Work> CollectivesBackend::send(std::vector<at::Tensor>&
   Call call = describe("send", source);
   call.peer = dstRank;
   call.tag = tag;
-  collRequest_t request = nullptr;
-  collResult_t result = collISend(source.data_ptr(), source.numel(), dataType(source), dstRank, tag, comm_, &request);
-  if (result != collSuccess) std::rethrow_exception(backendError("swift-collectives " + call.words() + " failed: " + collGetLastError()));
-  return c10::make_intrusive<PeerWork>(c10d::OpType::SEND, std::vector<at::Tensor>{source}, call, request, nullptr);
+  collDataType_t type = dataType(source);
+  return startPeer(c10d::OpType::SEND, {source}, {source}, call,
+                   [this, source, type, dstRank, tag](collRequest_t* request) {
+                     return collISend(source.data_ptr(), source.numel(), type, dstRank, tag, comm_, request);
+                   },
+                   nullptr);
 }
 
 c10::intrusive_ptr<c10d::Work> CollectivesBackend::recv(std::vector<at::Tensor>& tensors, int srcRank, int tag) {
@@ -452,17 +502,22 @@ c10::intrusive_ptr<c10d::Work> CollectivesBackend::recv(std::vector<at::Tensor>&
   Call call = describe("recv", target.user);
   call.peer = srcRank;
   call.tag = tag;
-  collRequest_t request = nullptr;
-  collResult_t result = collIRecv(target.data(), target.count(), dataType(target.flat), srcRank, tag, comm_, &request);
-  if (result != collSuccess) std::rethrow_exception(backendError("swift-collectives " + call.words() + " failed: " + collGetLastError()));
-  return c10::make_intrusive<PeerWork>(c10d::OpType::RECV, std::vector<at::Tensor>{target.user}, call, request,
-                                       [target] { target.copyBack(); });
+  collDataType_t type = dataType(target.flat);
+  return startPeer(c10d::OpType::RECV, {target.user}, {target.flat}, call,
+                   [this, target, type, srcRank, tag](collRequest_t* request) {
+                     return collIRecv(target.data(), target.count(), type, srcRank, tag, comm_, request);
+                   },
+                   [target] { target.copyBack(); });
 }
 
 c10::intrusive_ptr<c10d::Backend> createBackend(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
                                                 const std::chrono::duration<float>& timeout) {
-  return c10::make_intrusive<CollectivesBackend>(store, rank, size,
-                                                 std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+  // torch hands a group the same store prefix again after destroy_process_group and a new
+  // init_process_group: count this rank's communicators on it, so each gets keys of its own
+  // (every rank makes the same groups in the same order, so the counts agree).
+  int64_t generation = store->add("swift_collectives/communicators/" + std::to_string(rank), 1);
+  auto own = c10::make_intrusive<c10d::PrefixStore>("swift_collectives/" + std::to_string(generation), store);
+  return c10::make_intrusive<CollectivesBackend>(own, rank, size, std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
 }
 
 } // namespace swift_collectives

@@ -63,24 +63,32 @@ class CollectivesBackend : public c10d::Backend {
   void shutdown() override;
 
  private:
-  // One call: runs the library, returns its result (on the thread that then reads its message).
-  using Job = std::function<collResult_t()>;
+  // One call as queued for the backend's thread.
+  using Task = std::function<void()>;
 
   // Runs body now on this thread when torch waits for the call at once and nothing is queued;
   // queues it for the backend's thread otherwise.
   template <typename Body>
   c10::intrusive_ptr<c10d::Work> submit(c10d::OpType type, const char* title, Call call, std::vector<at::Tensor> outputs,
                                         bool asyncOp, Body&& body);
+  // Runs task now on this thread when nothing is queued or running, else queues it; refuses it
+  // once the backend is stopping.
+  enum class Placement { ran, queued, refused };
+  Placement runNowOrQueue(Task task);
+  // Posts a send or receive in issue order (post returns the library's result and request).
+  c10::intrusive_ptr<c10d::Work> startPeer(c10d::OpType type, std::vector<at::Tensor> outputs, std::vector<at::Tensor> lent, Call call,
+                                           std::function<collResult_t(collRequest_t*)> post, std::function<void()> afterwards);
   void workLoop();
   void stopThread();
   Call describe(const char* operation, const at::Tensor& tensor, const char* detail = nullptr) const;
 
   std::unique_ptr<StoreBridge> bridge_;
   collComm_t comm_ = nullptr;
+  std::shared_ptr<Orphans> orphans_ = std::make_shared<Orphans>();
 
   std::mutex lock_;
   std::condition_variable changed_;
-  std::deque<std::pair<c10::intrusive_ptr<CollectiveWork>, Job>> queue_;
+  std::deque<Task> queue_;
   bool running_ = false;  // a call is running (on the thread or on a caller's)
   bool stopping_ = false;
   std::thread thread_;

@@ -47,6 +47,10 @@ int StoreBridge::guarded(const char* call, const char* key, Body body) {
     std::lock_guard<std::mutex> guard(failureLock_);
     failure_ = std::string(call) + " of \"" + key + "\": " + error.what();
     return 2;
+  } catch (...) {
+    std::lock_guard<std::mutex> guard(failureLock_);
+    failure_ = std::string(call) + " of \"" + key + "\": an exception that is not a std::exception";
+    return 2;
   }
 }
 

@@ -86,6 +86,11 @@ void CollectiveWork::complete(collResult_t result, const std::string& message) {
     future = future_;
   }
   cv_.notify_all();
+  if (recordFunctionEndCallback_) {
+    // Ends the profiler's range for this call, as Work::finish does.
+    recordFunctionEndCallback_();
+    recordFunctionEndCallback_ = nullptr;
+  }
   if (!future) return;
   if (error) {
     future->setError(error);
@@ -94,23 +99,70 @@ void CollectiveWork::complete(collResult_t result, const std::string& message) {
   }
 }
 
-PeerWork::PeerWork(c10d::OpType type, std::vector<at::Tensor> outputs, Call call, collRequest_t request, std::function<void()> afterwards)
+Orphans::~Orphans() { waitAll(); }
+
+void Orphans::adopt(collRequest_t request, std::vector<at::Tensor> tensors) {
+  std::lock_guard<std::mutex> guard(lock_);
+  requests_.push_back(request);
+  for (auto& tensor : tensors) tensors_.push_back(std::move(tensor));
+}
+
+void Orphans::waitAll() {
+  std::vector<collRequest_t> requests;
+  std::vector<at::Tensor> tensors;
+  {
+    std::lock_guard<std::mutex> guard(lock_);
+    requests.swap(requests_);
+    tensors.swap(tensors_);
+  }
+  // Each is bounded by the group's timeout; after an abort they return at once.
+  for (collRequest_t request : requests) collWait(request);
+}
+
+PeerWork::PeerWork(c10d::OpType type, std::vector<at::Tensor> outputs, std::vector<at::Tensor> lent, Call call,
+                   std::function<void()> afterwards, std::shared_ptr<Orphans> orphans)
     : CollectiveWork(type, nullptr, std::move(outputs), call),
-      request_(request),
-      afterwards_(std::move(afterwards)) {}
+      lent_(std::move(lent)),
+      afterwards_(std::move(afterwards)),
+      orphans_(std::move(orphans)) {}
 
 PeerWork::~PeerWork() {
-  // The library still lends the tensors' memory: wait before they can go.
-  finishRequest();
+  // Not waited for: the library still lends the tensors' memory, so they go with the request.
+  // (A work is destroyed only after it was posted: the queued post holds a reference.)
+  std::lock_guard<std::mutex> guard(requestLock_);
+  if (request_ != nullptr) orphans_->adopt(request_, lent_);
+}
+
+void PeerWork::posted(collResult_t result, collRequest_t request, const std::string& message) {
+  {
+    std::lock_guard<std::mutex> guard(requestLock_);
+    posted_ = true;
+    postResult_ = result;
+    postMessage_ = message;
+    request_ = request;
+  }
+  postedChanged_.notify_all();
 }
 
 void PeerWork::finishRequest() {
-  std::lock_guard<std::mutex> guard(requestLock_);
-  if (request_ == nullptr) return;
+  std::unique_lock<std::mutex> lock(requestLock_);
+  postedChanged_.wait(lock, [&] { return posted_; });
+  if (CollectiveWork::isCompleted()) return;
+  if (postResult_ != collSuccess) {
+    complete(postResult_, postMessage_);
+    return;
+  }
   collResult_t result = collWait(request_);
   request_ = nullptr;
   std::string message = result == collSuccess ? "" : collGetLastError();
-  if (result == collSuccess && afterwards_) afterwards_();
+  if (result == collSuccess && afterwards_) {
+    try {
+      afterwards_();
+    } catch (const std::exception& error) {
+      result = collInvalidArgument;
+      message = std::string("copying the received message into the tensor: ") + error.what();
+    }
+  }
   complete(result, message);
 }
 

@@ -4,7 +4,10 @@
 
 #include <torch/csrc/distributed/c10d/Work.hpp>
 
+#include <condition_variable>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -53,12 +56,34 @@ class CollectiveWork : public c10d::Work {
   c10::intrusive_ptr<c10::ivalue::Future> future_;
 };
 
-// A started send or receive: the library moves it on its own; waiting finishes it (and copies a
-// received message into a tensor that was not contiguous).
+// Sends and receives nobody waited for: their requests (and the tensors they lend) are kept
+// until the backend shuts down, or the last work that could hold one goes, then waited for.
+class Orphans {
+ public:
+  ~Orphans();
+  void adopt(collRequest_t request, std::vector<at::Tensor> tensors);
+  void waitAll();
+
+ private:
+  std::mutex lock_;
+  std::vector<collRequest_t> requests_;
+  std::vector<at::Tensor> tensors_;
+};
+
+// A started send or receive. It is posted in issue order with the collectives (at once on the
+// caller's thread when nothing is queued, else by the backend's thread); the library then moves
+// it on its own, and waiting finishes it (copying a received message into a tensor that was not
+// contiguous). Dropped without a wait, its request goes to the backend's Orphans.
 class PeerWork : public CollectiveWork {
  public:
-  PeerWork(c10d::OpType type, std::vector<at::Tensor> outputs, Call call, collRequest_t request, std::function<void()> afterwards);
+  // lent: the tensors whose memory the library reads or writes (a contiguous copy, for a
+  // tensor that is not contiguous).
+  PeerWork(c10d::OpType type, std::vector<at::Tensor> outputs, std::vector<at::Tensor> lent, Call call,
+           std::function<void()> afterwards, std::shared_ptr<Orphans> orphans);
   ~PeerWork() override;
+
+  // Records the outcome of posting the message: its request, or the error.
+  void posted(collResult_t result, collRequest_t request, const std::string& message);
 
   bool isCompleted() override;
   bool wait(std::chrono::milliseconds timeout = ::kNoTimeout) override;
@@ -68,8 +93,14 @@ class PeerWork : public CollectiveWork {
   void finishRequest();
 
   std::mutex requestLock_;
-  collRequest_t request_;
+  std::condition_variable postedChanged_;
+  bool posted_ = false;
+  collResult_t postResult_ = collSuccess;
+  std::string postMessage_;
+  collRequest_t request_ = nullptr;
+  std::vector<at::Tensor> lent_;
   std::function<void()> afterwards_;
+  std::shared_ptr<Orphans> orphans_;
 };
 
 } // namespace swift_collectives

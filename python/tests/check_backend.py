@@ -20,7 +20,8 @@ import torch.distributed as dist
 
 import swift_collectives  # noqa: F401  (registers "collectives")
 
-TYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int8, torch.uint8, torch.int32, torch.int64, torch.bool]
+TYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int8, torch.uint8, torch.int32, torch.uint32,
+         torch.int64, torch.uint64, torch.bool]
 FLOATS = {torch.float32, torch.float64, torch.float16, torch.bfloat16}
 
 rank = world = -1
@@ -147,9 +148,9 @@ def all_reduce_checks(dtype, count):
 
 def coalesced_checks(dtype, count):
     tensors = [mine(dtype, count), mine(dtype, count + 3)]
-    dist.all_reduce_coalesced(tensors, op=dist.ReduceOp.MAX)
-    same(tensors[0], expected_reduction(dist.ReduceOp.MAX, dtype, count), dtype, f"all_reduce_coalesced of {count} x {dtype}")
-    same(tensors[1], expected_reduction(dist.ReduceOp.MAX, dtype, count + 3), dtype, f"all_reduce_coalesced of {count + 3} x {dtype}")
+    dist.all_reduce_coalesced(tensors, op=dist.ReduceOp.SUM)
+    same(tensors[0], expected_reduction(dist.ReduceOp.SUM, dtype, count), dtype, f"all_reduce_coalesced of {count} x {dtype}")
+    same(tensors[1], expected_reduction(dist.ReduceOp.SUM, dtype, count + 3), dtype, f"all_reduce_coalesced of {count + 3} x {dtype}")
 
 
 def rooted_checks(dtype, count, root):
@@ -157,9 +158,9 @@ def rooted_checks(dtype, count, root):
     dist.broadcast(t, src=root)
     same(t, [value(root, i, dtype) for i in range(count)], dtype, f"broadcast of {count} x {dtype} from {root}")
     t = mine(dtype, count)
-    dist.reduce(t, dst=root, op=dist.ReduceOp.MAX)
+    dist.reduce(t, dst=root, op=dist.ReduceOp.SUM)
     if rank == root:
-        same(t, expected_reduction(dist.ReduceOp.MAX, dtype, count), dtype, f"reduce of {count} x {dtype} to {root}")
+        same(t, expected_reduction(dist.ReduceOp.SUM, dtype, count), dtype, f"reduce of {count} x {dtype} to {root}")
     else:
         same(t, [value(rank, i, dtype) for i in range(count)], dtype, f"reduce of {count} x {dtype}: a non-root's tensor changed")
 
@@ -188,11 +189,11 @@ def reduce_scatter_checks(dtype, count):
     whole = [value(rank, j, dtype) for j in range(world * count)]
     blocks = [tensor(whole[j * count:(j + 1) * count], dtype) if count else torch.empty(0, dtype=dtype) for j in range(world)]
     out = torch.zeros(count, dtype=dtype)
-    dist.reduce_scatter(out, blocks, op=dist.ReduceOp.MAX)
-    everything = expected_reduction(dist.ReduceOp.MAX, dtype, world * count)
+    dist.reduce_scatter(out, blocks, op=dist.ReduceOp.SUM)
+    everything = expected_reduction(dist.ReduceOp.SUM, dtype, world * count)
     same(out, everything[rank * count:(rank + 1) * count], dtype, f"reduce_scatter of {count} x {dtype}")
     out = torch.zeros(count, dtype=dtype)
-    dist.reduce_scatter_tensor(out, tensor(whole, dtype) if whole else torch.empty(0, dtype=dtype), op=dist.ReduceOp.MAX)
+    dist.reduce_scatter_tensor(out, tensor(whole, dtype) if whole else torch.empty(0, dtype=dtype), op=dist.ReduceOp.SUM)
     same(out, everything[rank * count:(rank + 1) * count], dtype, f"reduce_scatter_tensor of {count} x {dtype}")
 
 
@@ -250,6 +251,35 @@ def point_to_point_checks():
             check(first.tolist() == [7, 8] and second.tolist() == [9], f"tagged receives: {first.tolist()}, {second.tolist()}")
 
 
+def ordering_checks():
+    """Started calls, a waited one and messages mixed: each rank issues them in one order, so
+    every rank must see that order whatever runs on the backend's thread meanwhile."""
+    big = [torch.full((300_001,), float(rank + k)) for k in range(3)]
+    works = [dist.all_reduce(t, async_op=True) for t in big]
+    small = torch.tensor([rank + 1], dtype=torch.int64)
+    dist.broadcast(small, src=0)  # waited on at once, behind the three started ones
+    right, left = (rank + 1) % world, (rank - 1) % world
+    into = torch.zeros(5, dtype=torch.int32)
+    peers = [dist.isend(torch.arange(5, dtype=torch.int32) * (rank + 1), right, tag=9), dist.irecv(into, left, tag=9)]
+    late = torch.tensor([float(rank)])
+    works.append(dist.all_reduce(late, async_op=True))
+    for work in works + peers:
+        work.wait()
+    for k, t in enumerate(big):
+        check(bool((t == sum(r + k for r in range(world))).all()), f"started all_reduce {k} before a broadcast and messages")
+    check(small.item() == 1, f"broadcast between started calls: {small.item()}")
+    check(into.tolist() == [i * (left + 1) for i in range(5)], f"message between started calls: {into.tolist()}")
+    check(late.item() == sum(range(world)), f"all_reduce started after messages: {late.item()}")
+    # A send nobody waits for still arrives (its handle is dropped at once).
+    if world >= 2 and rank < 2:
+        if rank == 0:
+            dist.isend(torch.tensor([42], dtype=torch.int64), 1, tag=11)
+        else:
+            got = torch.zeros(1, dtype=torch.int64)
+            dist.recv(got, 0, tag=11)
+            check(got.item() == 42, f"a send whose handle was dropped: {got.item()}")
+
+
 def group_checks():
     # A second process group over the even ranks, through torch's new_group (a new store prefix).
     evens = list(range(0, world, 2))
@@ -264,7 +294,8 @@ def group_checks():
 def error_checks():
     for bad, what in [(lambda: dist.all_reduce(torch.zeros(2, dtype=torch.int16)), "int16"),
                       (lambda: dist.all_reduce(torch.ones(2), op=dist.ReduceOp.BXOR), "xor of floats"),
-                      (lambda: dist.all_reduce(torch.ones(2, dtype=torch.int32), op=dist.ReduceOp.AVG), "average of integers")]:
+                      (lambda: dist.all_reduce(torch.ones(2, dtype=torch.int32), op=dist.ReduceOp.AVG), "average of integers"),
+                      (lambda: dist.all_to_all_single(torch.zeros(world), torch.zeros(2 * world)), "all_to_all_single into a smaller output")]:
         try:
             bad()
             check(False, f"{what} was accepted")
@@ -287,7 +318,18 @@ def main():
             reduce_scatter_checks(dtype, count)
             all_to_all_checks(dtype, count)
     all_reduce_checks(torch.float32, 70_001)
+    # Gathering and all-to-all through a strided view too (every other element of a wider tensor).
+    for dtype in (torch.float32, torch.int64):
+        wide = torch.zeros(2 * 1001, dtype=dtype)
+        strided = wide[0::2]
+        strided.copy_(mine(dtype, 1001))
+        dist.broadcast(strided, src=world - 1)
+        same(wide[0::2], [value(world - 1, i, dtype) for i in range(1001)], dtype, f"non-contiguous broadcast of {dtype}")
+        out = torch.zeros(2 * 1001, dtype=dtype)
+        dist.scatter(out[1::2], scatter_list=[torch.full((1001,), value(j, 0, dtype), dtype=dtype) for j in range(world)] if rank == 0 else None, src=0)
+        same(out[1::2], [value(rank, 0, dtype)] * 1001, dtype, f"non-contiguous scatter of {dtype}")
     point_to_point_checks()
+    ordering_checks()
     group_checks()
     error_checks()
     dist.barrier()

@@ -5,8 +5,8 @@ timeout, naming it, and none hangs.
 
 Starts RANKS (default 3) processes itself (torchrun would stop the survivors as soon as one
 rank dies, before they could show what they raise), meeting through a FileStore. The last rank
-starts a 32 MiB all-reduce and kills itself with SIGKILL while it runs; every other rank's
-all-reduce must raise torch.distributed.DistBackendError naming that rank within the 20 s
+all-reduces 32 MiB in a loop and is killed with SIGKILL 50 ms in; every other rank, all-reducing
+in a loop too, must raise torch.distributed.DistBackendError naming that rank within the 20 s
 timeout. Prints one line per rank and "failure ok" and exits 0, or says what went wrong and
 exits 1.
 """
@@ -35,13 +35,16 @@ def rank_main(rank, world, store_path):
     tensor = torch.ones(ELEMENTS)
     victim = world - 1
     if rank == victim:
-        dist.all_reduce(tensor, async_op=True)
-        time.sleep(0.02)
-        os.kill(os.getpid(), signal.SIGKILL)
+        # Killed from another thread while all-reducing, whatever the all-reduces take.
+        import threading
+        threading.Timer(0.05, lambda: os.kill(os.getpid(), signal.SIGKILL)).start()
+        while True:
+            dist.all_reduce(tensor)
     started = time.monotonic()
     try:
-        dist.all_reduce(tensor)
-        print(f"rank {rank}: the all-reduce returned without rank {victim}", flush=True)
+        while time.monotonic() - started < TIMEOUT * 2:
+            dist.all_reduce(tensor)
+        print(f"rank {rank}: all-reduces went on for {TIMEOUT * 2:.0f} s without rank {victim}", flush=True)
         sys.exit(1)
     except dist.DistBackendError as error:
         elapsed = time.monotonic() - started

@@ -114,3 +114,12 @@ extension Communicator {
         }
     }
 }
+
+extension Communicator {
+    /// Starts `body`, made of this communicator's blocking calls, on the communicator's thread
+    /// after every call issued before it, as the start forms above do: the non-blocking form of
+    /// any blocking call, for bindings with one body per call (the C interface).
+    package func startBlocking(_ body: @escaping @Sendable () throws(CollectivesError) -> Void) -> CollectiveRequest {
+        queue.start(body)
+    }
+}

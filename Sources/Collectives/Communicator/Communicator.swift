@@ -175,7 +175,8 @@ public final class Communicator: @unchecked Sendable {
         metrics.recordFailure(failure.kind)
         queue.fail(failure)
         if failure.kind == .peerGone || failure.kind == .timedOut {
-            progress?.recordFailure(firstFailed: failure.firstFailedRank ?? failure.peer, firstDescription)
+            // A timeout's cause is a rank that never arrived, when the store could say which.
+            progress?.recordFailure(firstFailed: failure.firstFailedRank ?? failure.missingRanks.first ?? failure.peer, firstDescription)
         }
         transport.fail(error)
         return failure
