@@ -1,4 +1,5 @@
 import CollectivesSystem
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -46,5 +47,42 @@ import Glibc
         let result = try torchrun(["--standalone"], [Products.path("mnist-train"), "--epochs", "1", "--steps-per-epoch", "40"])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("parameters identical on all 3 ranks"), "\(result.output)")
+    }
+
+    /// Two emulated hosts (network namespaces, 1 Gbit/s links), one torchrun in each starting
+    /// 2 ranks, the two meeting at a c10d rendezvous endpoint on host 0, as one torchrun per node
+    /// does on a cluster. Inside a namespace torch cannot tell its own address from the host
+    /// name, so each torchrun is given it (`--local-addr`) and host 0 is told it hosts the
+    /// rendezvous (`is_host=true`), as a cluster whose names do not resolve needs too.
+    @Test(Capability.required(available && Capability.namespaces,
+                              "needs .build-torch/venv, and root with iproute2 for the emulated hosts"))
+    func acrossTwoEmulatedHostsWithATorchrunEach() throws {
+        let cluster = try #require(EmulatedCluster.make(hosts: 2, rate: "1gbit"), "the emulated hosts could not be made")
+        defer { cluster.remove() }
+        let ip = String(EmulatedCluster.agent.split(separator: " ")[2])
+        let endpoint = "\(cluster.address(0)):\(try freePort())"
+        let results = Mutex<[Finished?]>([nil, nil])
+        var threads: [SystemThread] = []
+        for host in 0..<2 {
+            let command = [ip, "netns", "exec", cluster.names[host], TorchBackendTests.torchrun, "--nnodes", "2", "--nproc-per-node", "2",
+                           "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--local-addr", cluster.address(host)]
+                + (host == 0 ? ["--rdzv-conf", "is_host=true"] : [])
+                + ["--no-python", Products.path("collectives-check"), "--collectives", "all", "--counts", "0", "3", "1001", "300007",
+                   "--types", "float32", "--ops", "sum"]
+            threads.append(SystemThread(name: "torchrun \(host)") {
+                let outcome = (try? run(command, environment: ["COLLECTIVES_TIMEOUT": "60", "OMP_NUM_THREADS": "1", "COLLECTIVES_LOG_LEVEL": "debug"],
+                                        timeout: 240)) ?? Finished(status: -1, output: "could not start")
+                results.withLock { $0[host] = outcome }
+            })
+        }
+        threads.forEach { $0.join() }
+        let finished = results.withLock { $0.map { $0! } }
+        for (host, result) in finished.enumerated() {
+            #expect(result.status == 0, "host \(host):\n\(result.output)")
+        }
+        let output = finished.map(\.output).joined(separator: "\n")
+        expectSummaries(output, ranks: 4, passed: allCollectivesChecks(counts: 4, opsPerType: [1]))
+        #expect(output.contains("rank 0: shared memory with ranks [1] on this host, TCP with ranks [2, 3]"), "\(output)")
+        #expect(output.contains("rank 3: shared memory with ranks [2] on this host, TCP with ranks [0, 1]"), "\(output)")
     }
 }
