@@ -82,6 +82,9 @@ struct Launcher: ParsableCommand {
     @Flag(name: .customLong("no-prefix"), help: "Do not prefix output lines with the rank.")
     var noPrefix = false
 
+    @Option(name: .customLong("output-filename"), help: "Also write each rank's standard output and error, unprefixed, to DIR/1/rank.N/stdout and DIR/1/rank.N/stderr (as mpirun's --output-filename); made if missing.")
+    var outputFilename: String?
+
     @Flag(help: "A rank that fails does not stop the others (they may go on without it: Communicator.shrink); the job fails only if every rank failed or fewer than --min ranks finished. Sets COLLECTIVES_ELASTIC=1.")
     var elastic = false
 
@@ -173,7 +176,9 @@ struct Launcher: ParsableCommand {
         if isatty(1) != 0 { environment["COLLECTIVES_STDOUT_IS_TERMINAL"] = "1" }
         environment["WORLD_SIZE"] = String(ranks)
         environment["LOCAL_WORLD_SIZE"] = String(ranks)
-        let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report, elastic: elastic)
+        let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report, elastic: elastic,
+                              files: outputFilename.map(OutputFiles.init(directory:)))
+        try openOutputFiles(group, 0..<ranks)
         installSignalForwarding()
         let agent = launchAgent.split(separator: " ").map(String.init)
         let launcherPath = try executablePath()
@@ -247,12 +252,25 @@ extension Launcher {
         environment["COLLECTIVES_ELASTIC_JOIN"] = "1"
         if isatty(1) != 0 { environment["COLLECTIVES_STDOUT_IS_TERMINAL"] = "1" }
         let count = ranks ?? 1
-        let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report, elastic: true, label: "joining")
+        let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report, elastic: true, label: "joining",
+                              files: outputFilename.map(OutputFiles.init(directory:)))
+        try openOutputFiles(group, 0..<count)
         installSignalForwarding()
         for index in 0..<count {
             try group.spawnOrStopAll(rank: index, command: command, environment: environment)
         }
         try endElastic(group, outcome: group.waitForAll(), ranks: count, noun: "joining ranks")
+    }
+
+    /// Opens the ranks' `--output-filename` files before any rank starts; a folder that cannot be
+    /// written ends the launcher with an error naming it.
+    private func openOutputFiles(_ group: RankGroup, _ ranks: Range<Int>) throws {
+        do {
+            try group.openFiles(for: ranks)
+        } catch {
+            Console.error("collectives-run: --output-filename \(outputFilename ?? ""): \(error)")
+            throw ExitCode(1)
+        }
     }
 
     /// How an elastic group's run ends: it fails when the launcher stopped it (a signal), or when

@@ -73,6 +73,8 @@ final class RankGroup {
         let rank: Int
         let descriptor: Int32
         let toStandardError: Bool
+        /// A file that gets every line too, unprefixed (`--output-filename`); -1 for none.
+        var file: Int32 = -1
         var pending: [UInt8] = []
         var open = true
     }
@@ -80,6 +82,10 @@ final class RankGroup {
     private var ranks: [Rank] = []
     private var outputs: [Output] = []
     private let prefixOutput: Bool
+    /// Where each rank's output is written too, if anywhere.
+    private let files: OutputFiles?
+    /// Each rank's output files, opened before any rank starts (``openFiles(for:)``).
+    private var openedFiles: [Int: (output: Int32, error: Int32)] = [:]
     private let grace: Double
     private let report: Double
     /// A failing rank does not stop the others.
@@ -90,12 +96,20 @@ final class RankGroup {
     /// The word before each rank's number in the prefix of its lines.
     private let label: String
 
-    init(prefixOutput: Bool, grace: Double, report: Double, elastic: Bool = false, label: String = "rank") {
+    init(prefixOutput: Bool, grace: Double, report: Double, elastic: Bool = false, label: String = "rank", files: OutputFiles? = nil) {
         self.label = label
+        self.files = files
         self.report = report
         self.elastic = elastic
         self.prefixOutput = prefixOutput
         self.grace = grace
+    }
+
+    /// Makes and opens the output files of `ranks` (with `--output-filename`), so that a folder
+    /// that cannot be written fails the job before any rank starts.
+    func openFiles(for ranks: Range<Int>) throws(SystemError) {
+        guard let files else { return }
+        for rank in ranks { openedFiles[rank] = try files.open(rank: rank) }
     }
 
     /// Starts one rank with its stdout and stderr on pipes, and, given `input`, its standard
@@ -167,8 +181,9 @@ final class RankGroup {
             }
         }
         ranks.append(Rank(rank: rank, pid: pid, input: inPipe[1], throughAgent: inPipe[1] >= 0, host: inPipe[1] >= 0 ? host : nil))
-        outputs.append(Output(rank: rank, descriptor: outPipe[0], toStandardError: false))
-        outputs.append(Output(rank: rank, descriptor: errPipe[0], toStandardError: true))
+        let written = openedFiles.removeValue(forKey: rank)
+        outputs.append(Output(rank: rank, descriptor: outPipe[0], toStandardError: false, file: written?.output ?? -1))
+        outputs.append(Output(rank: rank, descriptor: errPipe[0], toStandardError: true, file: written?.error ?? -1))
         return pid
     }
 
@@ -221,8 +236,7 @@ final class RankGroup {
                     terminateAll(signal: SIGKILL)
                     for index in outputs.indices where outputs[index].open {
                         flush(index)
-                        _ = close(outputs[index].descriptor)
-                        outputs[index].open = false
+                        closeOutput(index)
                     }
                     break
                 }
@@ -292,8 +306,7 @@ final class RankGroup {
                     relay(index, readBuffer[0..<n])
                 } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
                     flush(index)
-                    _ = close(outputs[index].descriptor)
-                    outputs[index].open = false
+                    closeOutput(index)
                 }
             }
         }
@@ -330,15 +343,30 @@ final class RankGroup {
 
     private func emit(_ index: Int, _ line: [UInt8]) {
         let output = outputs[index]
-        let bytes = prefixOutput ? Array("[\(label) \(output.rank)] ".utf8) + line : line
+        writeAll(output.toStandardError ? 2 : 1, prefixOutput ? Array("[\(label) \(output.rank)] ".utf8) + line : line)
+        if output.file >= 0 { writeAll(output.file, line) }
+    }
+
+    /// Writes every byte, retrying interrupted writes; gives up silently on a closed output.
+    private func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { write(output.toStandardError ? 2 : 1, $0.baseAddress! + offset, $0.count - offset) }
+            let n = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
             if n <= 0 {
                 if errno == EINTR { continue }
                 return
             }
             offset += n
+        }
+    }
+
+    /// Closes an output's pipe, and its file.
+    private func closeOutput(_ index: Int) {
+        _ = close(outputs[index].descriptor)
+        outputs[index].open = false
+        if outputs[index].file >= 0 {
+            _ = close(outputs[index].file)
+            outputs[index].file = -1
         }
     }
 }

@@ -142,6 +142,31 @@ extension MultiProcessTests {
         }
     }
 
+    /// `--output-filename DIR`, as mpirun spells it: each rank's standard output and error also
+    /// land, unprefixed and complete, in DIR/1/rank.N/stdout and stderr, while the terminal still
+    /// gets every line prefixed; a folder that cannot be made stops the launcher before any rank
+    /// starts, naming it.
+    @Test func outputFilenameWritesEachRanksStreams() throws {
+        let directory = "/tmp/collectives-output-\(getpid())"
+        defer { _ = system("rm -rf '\(directory)'") }
+        let script = "echo out $RANK; i=0; while [ $i -lt 300 ]; do echo line $i; i=$((i + 1)); done; echo err $RANK >&2"
+        let result = try run([Products.path("collectives-run"), "-n", "3", "--output-filename", directory + "/run", "--", "/bin/sh", "-c", script],
+                             timeout: 60)
+        #expect(result.status == 0, "\(result.output)")
+        for rank in 0..<3 {
+            let output = try TrainingProcessTests().readFile(directory + "/run/1/rank.\(rank)/stdout")
+            let lines = output.split(separator: "\n")
+            #expect(lines.first == "out \(rank)" && lines.count == 301 && lines.last == "line 299", "rank \(rank)'s stdout: \(output.prefix(200))")
+            #expect(try TrainingProcessTests().readFile(directory + "/run/1/rank.\(rank)/stderr") == "err \(rank)\n")
+            #expect(result.output.contains("[rank \(rank)] out \(rank)"), "\(result.output)")
+        }
+        let refused = try run([Products.path("collectives-run"), "-n", "2", "--output-filename", "/proc/no-such-folder", "--",
+                               "/bin/sh", "-c", "touch \(directory)/started-$RANK"], timeout: 60)
+        #expect(refused.status == 1, "\(refused.output)")
+        #expect(refused.output.contains("--output-filename /proc/no-such-folder: mkdir(/proc/no-such-folder)"), "\(refused.output)")
+        #expect(access(directory + "/started-0", F_OK) != 0, "a rank started although its output folder could not be made")
+    }
+
     /// Ranks on other hosts start through the launch agent, which (like `ssh`) gives them an
     /// environment of their own: the job's variables, the secret and `-x` names arrive over the
     /// agent's standard input, none of them on a command line, and the rank runs in the
