@@ -40,6 +40,9 @@ import Testing
             "MASTER_ADDR": "10.1.2.3", "MASTER_PORT": "29600",
         ])
         #expect(c.rank == 3 && c.worldSize == 4 && c.localRank == 1 && c.source == .hydra && c.masterPort == 29600)
+        // PMI-2 and PMIx launchers say the local rank as PMI_LOCAL_RANK.
+        let pmi = try LaunchConfiguration.fromEnvironment(["PMI_RANK": "2", "PMI_SIZE": "4", "PMI_LOCAL_RANK": "0", "MASTER_ADDR": "a"])
+        #expect(pmi.rank == 2 && pmi.worldSize == 4 && pmi.localRank == 0 && pmi.source == .hydra)
         let error = #expect(throws: RendezvousError.self) {
             _ = try LaunchConfiguration.fromEnvironment(["PMI_RANK": "0", "MASTER_ADDR": "a"])
         }

@@ -22,7 +22,7 @@ public struct LaunchConfiguration: Sendable, Hashable {
     public enum Source: String, Sendable {
         case torchrun, slurm, openMPI = "OpenMPI", explicit
         /// MPICH's and Intel MPI's launcher (`mpiexec.hydra`): `PMI_RANK`, `PMI_SIZE`,
-        /// `MPI_LOCALRANKID`, `MPI_LOCALNRANKS`.
+        /// `MPI_LOCALRANKID` (or `PMI_LOCAL_RANK`), `MPI_LOCALNRANKS`.
         case hydra = "MPICH hydra"
     }
 
@@ -124,7 +124,10 @@ public struct LaunchConfiguration: Sendable, Hashable {
             source = .hydra
             rank = try env.integer("PMI_RANK", minimum: 0)
             world = try env.integer("PMI_SIZE", minimum: 1)
-            local = try env.optionalInteger("MPI_LOCALRANKID")
+            // Hydra sets MPI_LOCALRANKID; PMI-2 and PMIx launchers set PMI_LOCAL_RANK.
+            let hydraLocal = try env.optionalInteger("MPI_LOCALRANKID")
+            let pmiLocal = try env.optionalInteger("PMI_LOCAL_RANK")
+            local = hydraLocal ?? pmiLocal
         } else if env["SLURM_PROCID"] != nil {
             source = .slurm
             rank = try env.integer("SLURM_PROCID", minimum: 0)
