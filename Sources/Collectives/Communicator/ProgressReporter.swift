@@ -47,8 +47,10 @@ final class ProgressReporter: @unchecked Sendable {
     func laggards(before sequence: UInt64) -> [(rank: Int, reached: UInt64)]? {
         var behind: [(Int, UInt64)] = []
         for peer in 0..<worldSize where peer != rank {
-            let text = (try? store.check(["progress/\(peer)"])) == true
-                ? (try? store.getString("progress/\(peer)", deadline: .after(seconds: 2))) : "0"
+            // A store that cannot answer says nothing about the peer (it must not read as "reached
+            // nothing", which would blame a healthy rank).
+            guard let published = try? store.check(["progress/\(peer)"]) else { return nil }
+            let text = published ? (try? store.getString("progress/\(peer)", deadline: .after(seconds: 2))) : "0"
             guard let text, let value = UInt64(text) else { return nil }
             if value < sequence { behind.append((peer, value)) }
         }
