@@ -60,22 +60,16 @@ public func cScatter(_ send: UnsafeRawPointer?, _ receive: UnsafeMutableRawPoint
 @_cdecl("collAllToAllv")
 public func cAllToAllv(_ send: UnsafeRawPointer?, _ sendCounts: UnsafePointer<Int>?, _ receive: UnsafeMutableRawPointer?,
                        _ receiveCounts: UnsafePointer<Int>?, _ dataType: collDataType_t, _ comm: OpaquePointer?) -> collResult_t {
-    let operation = "collAllToAllv"
-    switch CCall.check(operation, comm, dataType) {
+    let outgoing: [Int], incoming: [Int]
+    switch CVariable.read(sendCounts, comm, "sendcounts", "collAllToAllv") {
     case .failure(let error): return error.result
-    case .success(let call):
-        let ranks = call.communicator.worldSize
-        let outgoing: [Int], incoming: [Int]
-        switch CPersonalized.counts(sendCounts, ranks, "sendcounts", operation) {
-        case .failure(let error): return error.result
-        case .success(let counts): outgoing = counts
-        }
-        switch CPersonalized.counts(receiveCounts, ranks, "recvcounts", operation) {
-        case .failure(let error): return error.result
-        case .success(let counts): incoming = counts
-        }
-        return CResults.run { () throws(CollectivesError) in
-            try CPersonalized.allToAllVariable(call.element, call, send, outgoing, receive, incoming)
-        }
+    case .success(let counts): outgoing = counts
+    }
+    switch CVariable.read(receiveCounts, comm, "recvcounts", "collAllToAllv") {
+    case .failure(let error): return error.result
+    case .success(let counts): incoming = counts
+    }
+    return CCall.run("collAllToAllv", comm, dataType) { (call) throws(CollectivesError) in
+        try CPersonalized.allToAllVariable(call.element, call, send, outgoing, receive, incoming)
     }
 }

@@ -14,10 +14,13 @@ import Glibc
     static var available: Bool { TorchBackendTests.environment }
     static let fashionMNIST = "/usr/share/datasets/fashion-mnist"
 
-    /// Runs `program` under torchrun with `launch` (its rendezvous options) and 3 ranks.
+    /// Runs `program` under torchrun with `launch` (its rendezvous options) and 3 ranks. The
+    /// ranks' store gets a port found free (`COLLECTIVES_STORE_PORT`) rather than the agent's
+    /// port + 1, which another test's process running beside may hold.
     func torchrun(_ launch: [String], _ program: [String], timeout: Double = 300) throws -> Finished {
         try run([TorchBackendTests.torchrun] + launch + ["--nproc-per-node", "3", "--no-python"] + program,
-                environment: ["COLLECTIVES_TIMEOUT": "60", "OMP_NUM_THREADS": "1"], timeout: timeout)
+                environment: ["COLLECTIVES_TIMEOUT": "60", "OMP_NUM_THREADS": "1", "COLLECTIVES_STORE_PORT": String(try freePort())],
+                timeout: timeout)
     }
 
     @Test(Capability.required(available, "needs scripts/torch-env.sh's .build-torch/venv"))

@@ -86,11 +86,12 @@ void runCall(CollectiveWork& work, Body& body) {
 
 } // namespace
 
-CollectivesBackend::Placement CollectivesBackend::runNowOrQueue(Task task) {
+template <typename Body>
+CollectivesBackend::Placement CollectivesBackend::runNowOrQueue(Body&& task, bool mayRunHere) {
   std::unique_lock<std::mutex> lock(lock_);
   if (stopping_) return Placement::refused;
-  if (running_ || !queue_.empty()) {
-    queue_.push_back(std::move(task));
+  if (!mayRunHere || running_ || !queue_.empty()) {
+    queue_.emplace_back(std::forward<Body>(task));
     lock.unlock();
     changed_.notify_all();
     return Placement::queued;
@@ -112,23 +113,10 @@ template <typename Body>
 c10::intrusive_ptr<c10d::Work> CollectivesBackend::submit(c10d::OpType type, const char* title, Call call,
                                                          std::vector<at::Tensor> outputs, bool asyncOp, Body&& body) {
   auto work = c10::make_intrusive<CollectiveWork>(type, title, std::move(outputs), call);
-  std::unique_lock<std::mutex> lock(lock_);
-  TORCH_CHECK(!stopping_, "swift-collectives ", work->what(), ": the process group was shut down or aborted");
-  if (!asyncOp && !running_ && queue_.empty()) {
-    // torch waits for this call at once: run it here rather than wake the thread for it.
-    running_ = true;
-    lock.unlock();
-    runCall(*work, body);
-    lock.lock();
-    running_ = false;
-    bool wake = !queue_.empty() || stopping_;
-    lock.unlock();
-    if (wake) changed_.notify_all();
-    return work;
-  }
-  queue_.emplace_back([work, body = std::forward<Body>(body)]() mutable { runCall(*work, body); });
-  lock.unlock();
-  changed_.notify_all();
+  // torch waits for a call made with asyncOp false at once: it runs here when nothing is
+  // queued, rather than wake the thread for it.
+  Placement placement = runNowOrQueue([work, body = std::forward<Body>(body)]() mutable { runCall(*work, body); }, !asyncOp);
+  TORCH_CHECK(placement != Placement::refused, "swift-collectives ", work->what(), ": the process group was shut down or aborted");
   return work;
 }
 

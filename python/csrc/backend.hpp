@@ -71,10 +71,12 @@ class CollectivesBackend : public c10d::Backend {
   template <typename Body>
   c10::intrusive_ptr<c10d::Work> submit(c10d::OpType type, const char* title, Call call, std::vector<at::Tensor> outputs,
                                         bool asyncOp, Body&& body);
-  // Runs task now on this thread when nothing is queued or running, else queues it; refuses it
-  // once the backend is stopping.
+  // Runs task now on this thread when mayRunHere and nothing is queued or running, else queues
+  // it for the backend's thread; refuses it once the backend is stopping. Every call and message
+  // goes through here, so all keep their issue order.
   enum class Placement { ran, queued, refused };
-  Placement runNowOrQueue(Task task);
+  template <typename Body>
+  Placement runNowOrQueue(Body&& task, bool mayRunHere = true);
   // Posts a send or receive in issue order (post returns the library's result and request).
   c10::intrusive_ptr<c10d::Work> startPeer(c10d::OpType type, std::vector<at::Tensor> outputs, std::vector<at::Tensor> lent, Call call,
                                            std::function<collResult_t(collRequest_t*)> post, std::function<void()> afterwards);
