@@ -97,6 +97,26 @@ struct Launcher: ParsableCommand {
     @Option(name: .customLong("join"), help: "Start -n ranks (default 1) that join the running elastic job whose launcher serves its store at ADDR:PORT (the job's MASTER_ADDR and MASTER_PORT), with the job's COLLECTIVES_JOB_SECRET; the job admits them at its next boundary. Fails if fewer than --min (default 1) of them finish.")
     var join: String?
 
+    @Option(name: [.customLong("nproc-per-node"), .customLong("nproc_per_node")],
+            help: "Per-node mode, as torchrun: start this node's K ranks (RANK = node rank × K + local rank); with --nnodes, --node-rank and --rdzv-endpoint one launcher per node.")
+    var nprocPerNode: Int?
+
+    @Option(name: .long, help: "Per-node mode: the number of nodes, each with a launcher of its own (default 1).")
+    var nnodes: Int?
+
+    @Option(name: [.customLong("node-rank"), .customLong("node_rank")], help: "Per-node mode: this node's number, 0 to --nnodes − 1 (default 0). Node 0 serves the job's store.")
+    var nodeRank: Int?
+
+    @Option(name: [.customLong("rdzv-endpoint"), .customLong("rdzv_endpoint")],
+            help: "Per-node mode: HOST:PORT of node 0, where the launchers meet (within COLLECTIVES_TIMEOUT, default 600 s) and the ranks find the store. Every node needs the same COLLECTIVES_JOB_SECRET, if any.")
+    var rdzvEndpoint: String?
+
+    @Option(name: .customLong("log-dir"), help: "Also write each rank's output, unprefixed, to DIR/attempt_0/RANK/stdout.log and stderr.log (torchrun's file names, by global rank); made if missing.")
+    var logDirectory: String?
+
+    @Option(name: .customLong("tee"), help: "With --log-dir: which streams go to the files as well as to this terminal, as torchrun's --tee (1 stdout, 2 stderr, 3 both, the default; 0 none).")
+    var tee: Int?
+
     @Argument(parsing: .captureForPassthrough, help: "The program and its arguments.")
     var command: [String] = []
 
@@ -107,6 +127,10 @@ struct Launcher: ParsableCommand {
         if command.first == "--" { command.removeFirst() }
         guard !command.isEmpty else { throw ValidationError("missing PROGRAM: collectives-run -n N [--] PROGRAM [ARGS...]") }
         if remoteRank { return }
+        try validatePerNode()
+        try validateOutputFiles()
+        if nodeLayout != nil { return }
+        if let nprocPerNode { ranks = nprocPerNode }
         guard minRanks >= 1 else { throw ValidationError("--min must be at least 1") }
         if join != nil {
             guard hosts == nil, hostfile == nil, maxRanks == nil else { throw ValidationError("--join starts local ranks for a running job: no --hosts, --hostfile or --max") }
@@ -134,6 +158,7 @@ struct Launcher: ParsableCommand {
             throw ExitCode(RemoteRank.run(command: command, grace: grace, binding: bindTo, reportBindings: reportBindings))
         }
         if let (host, port) = joinAddress { return try runJoining(host: host, port: port) }
+        if let layout = nodeLayout { return try runPerNode(layout) }
         // Where each rank runs: here, or on the hosts given.
         let placement: [String]?
         do {
@@ -177,7 +202,7 @@ struct Launcher: ParsableCommand {
         environment["WORLD_SIZE"] = String(ranks)
         environment["LOCAL_WORLD_SIZE"] = String(ranks)
         let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report, elastic: elastic,
-                              files: outputFilename.map(OutputFiles.init(directory:)))
+                              files: outputFiles)
         try openOutputFiles(group, 0..<ranks)
         installSignalForwarding()
         let agent = launchAgent.split(separator: " ").map(String.init)
@@ -253,7 +278,7 @@ extension Launcher {
         if isatty(1) != 0 { environment["COLLECTIVES_STDOUT_IS_TERMINAL"] = "1" }
         let count = ranks ?? 1
         let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report, elastic: true, label: "joining",
-                              files: outputFilename.map(OutputFiles.init(directory:)))
+                              files: outputFiles)
         try openOutputFiles(group, 0..<count)
         installSignalForwarding()
         for index in 0..<count {
@@ -264,11 +289,11 @@ extension Launcher {
 
     /// Opens the ranks' `--output-filename` files before any rank starts; a folder that cannot be
     /// written ends the launcher with an error naming it.
-    private func openOutputFiles(_ group: RankGroup, _ ranks: Range<Int>) throws {
+    func openOutputFiles(_ group: RankGroup, _ ranks: Range<Int>) throws {
         do {
             try group.openFiles(for: ranks)
         } catch {
-            Console.error("collectives-run: --output-filename \(outputFilename ?? ""): \(error)")
+            Console.error("collectives-run: \(logDirectory == nil ? "--output-filename" : "--log-dir") \(outputFiles?.directory ?? ""): \(error)")
             throw ExitCode(1)
         }
     }
