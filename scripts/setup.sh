@@ -23,6 +23,8 @@ if [ "${1:-}" = "--for-tests" ]; then
     command -v mpirun >/dev/null 2>&1 || packages+=(openmpi-bin)
     # MPICH's mpiexec.hydra too (OpenMPI stays the default mpirun: its alternative ranks higher).
     command -v mpiexec.hydra >/dev/null 2>&1 || packages+=(mpich)
+    # A real sshd in each emulated host, for collectives-run's and mpirun's ssh agents.
+    [ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null 2>&1 || packages+=(openssh-server)
     # The membership protocol's Promela model (scripts/check-models.sh).
     command -v spin >/dev/null 2>&1 || packages+=(spin)
     command -v unshare >/dev/null 2>&1 || packages+=(util-linux)

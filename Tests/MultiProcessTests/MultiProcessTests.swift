@@ -50,6 +50,8 @@ enum Capability {
     static var mpirun: Bool { access("/usr/bin/mpirun", X_OK) == 0 }
     /// MPICH's launcher.
     static var hydra: Bool { access("/usr/bin/mpiexec.hydra", X_OK) == 0 }
+    /// OpenSSH's server and client (Debian's openssh-server).
+    static var sshd: Bool { access("/usr/sbin/sshd", X_OK) == 0 && tool("ssh") && tool("ssh-keygen") }
     static let slurmTools = ["srun", "sinfo", "slurmctld", "slurmd", "munged"]
     static var slurm: Bool { root && slurmTools.allSatisfy(tool) }
 

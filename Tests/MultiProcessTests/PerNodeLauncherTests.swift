@@ -100,3 +100,48 @@ extension MultiProcessTests {
         #expect(failing[0].output.contains("collectives-run: node 1: rank 3 exited with status 7"), "\(failing[0].output)")
     }
 }
+
+extension MultiProcessTests {
+    /// A real OpenSSH server in each of two emulated hosts (scripts/emulated-sshd.sh: keys made
+    /// for the test, host keys checked, no password): `collectives-run --hosts` starts its ranks
+    /// through `ssh` (its default agent with the test's client configuration), and OpenMPI's
+    /// `mpirun` through its default `ssh` agent; every collective is right under both, and each
+    /// host's ranks share memory.
+    @Test(Capability.required(Capability.namespaces && Capability.sshd && Capability.mpirun,
+                              "needs root, iproute2, Debian's openssh-server and openmpi-bin (scripts/setup.sh --for-tests)"))
+    func throughARealSshdInEachEmulatedHost() throws {
+        let cluster = try #require(EmulatedCluster.make(hosts: 2, rate: "1gbit"), "the emulated hosts could not be made")
+        defer { cluster.remove() }
+        let directory = "/tmp/collectives-sshd-\(getpid())"
+        let script = Products.repositoryRoot + "/scripts/emulated-sshd.sh"
+        let up = try run(["/bin/bash", script, "up", cluster.name, "2", cluster.subnet, directory], timeout: 60)
+        defer {
+            _ = try? run(["/bin/bash", script, "down", directory], timeout: 30)
+            _ = system("rm -rf '\(directory)'")
+        }
+        try #require(up.status == 0, "the sshds did not start: \(up.output)")
+        let config = directory + "/ssh_config"
+        let check = [Products.path("collectives-check"), "--collectives", "all", "--counts", "0", "3", "1001", "300007",
+                     "--types", "float32", "--ops", "sum"]
+
+        let launched = try run([Products.path("collectives-run"), "--hosts", "\(cluster.address(0)):2,\(cluster.address(1)):2",
+                                "--launch-agent", "ssh -o BatchMode=yes -F \(config)", "--master-addr", cluster.bridgeAddress, "--"] + check,
+                               environment: ["COLLECTIVES_TIMEOUT": "60", "COLLECTIVES_LOG_LEVEL": "debug"], timeout: 300)
+        #expect(launched.status == 0, "\(launched.output)")
+        expectSummaries(launched.output, ranks: 4, passed: allCollectivesChecks(counts: 4, opsPerType: [1]))
+        #expect(launched.output.contains("rank 0: shared memory with ranks [1] on this host, TCP with ranks [2, 3]"), "\(launched.output)")
+        #expect(launched.output.contains("rank 2: listening on \(cluster.address(1)):"), "\(launched.output)")
+
+        let mpirun = ["/usr/bin/mpirun", "--host", "\(cluster.address(0)):2,\(cluster.address(1)):2", "-np", "4",
+                      "--mca", "plm_rsh_args", "-F \(config)", "--mca", "oob_tcp_if_include", cluster.subnet + ".0/24",
+                      "--mca", "btl", "self", "--mca", "rtc", "^hwloc",
+                      "-x", "MASTER_ADDR=\(cluster.address(0))", "-x", "MASTER_PORT=\(try freePort())", "-x", "COLLECTIVES_JOB_SECRET",
+                      "-x", "COLLECTIVES_TIMEOUT=60", "-x", "COLLECTIVES_LOG_LEVEL"]
+        let environment = ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+                           "COLLECTIVES_JOB_SECRET": "sshd-test", "COLLECTIVES_LOG_LEVEL": "debug"]
+        let underMPI = try run(mpirun + check, environment: environment, timeout: 300)
+        #expect(underMPI.status == 0, "\(underMPI.output)")
+        expectSummaries(underMPI.output, ranks: 4, passed: allCollectivesChecks(counts: 4, opsPerType: [1]))
+        #expect(underMPI.output.contains("rank 3: shared memory with ranks [2] on this host, TCP with ranks [0, 1]"), "\(underMPI.output)")
+    }
+}
