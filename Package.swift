@@ -167,6 +167,7 @@ let package = Package(
             dependencies: [
                 "CCollectivesShim",
                 "CommandLineSupport",
+                "Collectives",
                 "CollectivesSystem",
                 "CollectivesRendezvous",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -194,6 +195,14 @@ let package = Package(
         ),
         // The program README.md shows (a test checks that the two are the same text and runs
         // it under `collectives-run -n 2`).
+        // A job that hangs on purpose (one rank stops calling), for the flight recorder's test and
+        // docs/errors.md.
+        .executableTarget(
+            name: "hang-demo",
+            dependencies: ["Collectives"],
+            path: "Examples/hang-demo",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "readme-example",
             dependencies: ["Collectives"],

@@ -117,6 +117,16 @@ struct Launcher: ParsableCommand {
     @Option(name: .customLong("tee"), help: "With --log-dir: which streams go to the files as well as to this terminal, as torchrun's --tee (1 stdout, 2 stderr, 3 both, the default; 0 none).")
     var tee: Int?
 
+    @Flag(name: .customLong("dump-on-timeout"),
+          help: "When a rank fails (a collective that times out ends its rank), ask every other rank here for its flight recorder (SIGUSR1) before stopping them, then say which rank is behind, on which call (as --analyze). SIGUSR1 to the launcher asks every rank here at any time.")
+    var dumpOnTimeout = false
+
+    @Option(name: .customLong("dump-dir"), help: "Where the ranks write flight-recorder dumps (COLLECTIVES_FLIGHT_RECORDER_DIR for them; default: that variable, else /tmp).")
+    var dumpDirectory: String?
+
+    @Option(name: .customLong("analyze"), help: "Read the flight-recorder dumps in DIR (collectives-flight-*.json, from every rank) and say, per communicator, which rank is behind, on which call, and what the others wait for; then exit.")
+    var analyzeDirectory: String?
+
     @Argument(parsing: .captureForPassthrough, help: "The program and its arguments.")
     var command: [String] = []
 
@@ -125,6 +135,7 @@ struct Launcher: ParsableCommand {
         if command.first == "--help" || command.first == "-h" { throw CleanExit.helpRequest(self) }
         if command.first == "--version" { throw CleanExit.message(collectivesVersion) }
         if command.first == "--" { command.removeFirst() }
+        if analyzeDirectory != nil { return }
         guard !command.isEmpty else { throw ValidationError("missing PROGRAM: collectives-run -n N [--] PROGRAM [ARGS...]") }
         if remoteRank { return }
         try validatePerNode()
@@ -154,6 +165,7 @@ struct Launcher: ParsableCommand {
     }
 
     func run() throws {
+        if let analyzeDirectory { throw ExitCode(FlightReport.analyze(analyzeDirectory, since: 0) ? 0 : 1) }
         if remoteRank {
             throw ExitCode(RemoteRank.run(command: command, grace: grace, binding: bindTo, reportBindings: reportBindings))
         }
@@ -203,6 +215,7 @@ struct Launcher: ParsableCommand {
         environment["LOCAL_WORLD_SIZE"] = String(ranks)
         let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report, elastic: elastic,
                               files: outputFiles)
+        group.flight = flightReport(&environment)
         try openOutputFiles(group, 0..<ranks)
         installSignalForwarding()
         let agent = launchAgent.split(separator: " ").map(String.init)
@@ -279,6 +292,7 @@ extension Launcher {
         let count = ranks ?? 1
         let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report, elastic: true, label: "joining",
                               files: outputFiles)
+        group.flight = flightReport(&environment)
         try openOutputFiles(group, 0..<count)
         installSignalForwarding()
         for index in 0..<count {
@@ -348,15 +362,18 @@ extension Launcher {
 
 /// The signal that asked the launcher to stop (0 for none); set from the signal handler.
 let stopSignal = Atomic<Int32>(0)
+/// Set by `SIGUSR1` to the launcher: the ranks are asked for their flight recorders.
+let dumpRequest = Atomic<Bool>(false)
 
 func installSignalForwarding() {
     for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
         _ = signal(signalNumber) { received in stopSignal.store(received, ordering: .relaxed) }
     }
+    _ = signal(SIGUSR1) { _ in dumpRequest.store(true, ordering: .relaxed) }
     _ = signal(SIGPIPE, SIG_IGN)
     // A parent may have started us with these blocked (signal masks survive exec).
     var stopping = sigset_t()
     sigemptyset(&stopping)
-    for signalNumber in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&stopping, signalNumber) }
+    for signalNumber in [SIGINT, SIGTERM, SIGHUP, SIGUSR1] { sigaddset(&stopping, signalNumber) }
     pthread_sigmask(SIG_UNBLOCK, &stopping, nil)
 }

@@ -94,6 +94,7 @@ extension Launcher {
         environment["GROUP_RANK"] = String(layout.nodeRank)
         if isatty(1) != 0 { environment["COLLECTIVES_STDOUT_IS_TERMINAL"] = "1" }
         let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report, files: outputFiles)
+        group.flight = flightReport(&environment)
         let ranks = layout.firstRank..<(layout.firstRank + layout.ranksPerNode)
         try openOutputFiles(group, ranks)
         installSignalForwarding()

@@ -95,6 +95,8 @@ final class RankGroup {
 
     /// The word before each rank's number in the prefix of its lines.
     private let label: String
+    /// Where the ranks' flight recorders go, and whether a failure asks for them.
+    var flight: FlightReport?
 
     init(prefixOutput: Bool, grace: Double, report: Double, elastic: Bool = false, label: String = "rank", files: OutputFiles? = nil) {
         self.label = label
@@ -219,8 +221,20 @@ final class RankGroup {
         }
     }
 
+    /// Sends `number` to every running rank started here (not through an agent): `SIGUSR1` asks
+    /// for their flight recorders.
+    func signalRanks(_ number: Int32) {
+        for rank in ranks where rank.running && !rank.throughAgent { _ = kill(rank.pid, number) }
+    }
+
     /// Relays output and reaps ranks until all have ended. Returns the first failure, if any.
+    /// With ``flight``, a `SIGUSR1` to the launcher reaches every rank and the dumps are
+    /// analysed two seconds later; with its `onFailure`, so does the first failure, and the
+    /// dumps are analysed once every rank has ended.
     func waitForAll() -> RankFailure? {
+        var analysisDue: Deadline?
+        var analyzeAtEnd = false
+        defer { if analyzeAtEnd { flight?.analyze() } }
         var firstFailure: RankFailure?
         var killDeadline: Deadline?
         var terminateDeadline: Deadline?
@@ -250,6 +264,14 @@ final class RankGroup {
                 terminateAll()
                 killDeadline = killDeadline ?? .after(seconds: grace)
             }
+            if dumpRequest.exchange(false, ordering: .relaxed) {
+                signalRanks(SIGUSR1)
+                analysisDue = .after(seconds: 2)
+            }
+            if let due = analysisDue, due.hasPassed {
+                analysisDue = nil
+                flight?.analyze()
+            }
             // Ranks that ended.
             for index in ranks.indices where ranks[index].running {
                 var status: Int32 = 0
@@ -269,6 +291,11 @@ final class RankGroup {
                         Console.error("collectives-run: --elastic: \(failure.elasticDescription)")
                     } else if firstFailure == nil {
                         firstFailure = failure
+                        if flight?.onFailure == true {
+                            // The others' flight recorders, while they are still there.
+                            signalRanks(SIGUSR1)
+                            analyzeAtEnd = true
+                        }
                         // The others will see the failure and report it in their own words: give
                         // them a moment before stopping them.
                         terminateDeadline = .after(seconds: report)

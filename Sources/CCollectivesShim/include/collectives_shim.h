@@ -19,6 +19,14 @@ static inline void collectives_store_release_u64(void *address, uint64_t value) 
     __atomic_store_n((uint64_t *)address, value, __ATOMIC_RELEASE);
 }
 
+static inline uint64_t collectives_load_relaxed_u64(const void *address) {
+    return __atomic_load_n((const uint64_t *)address, __ATOMIC_RELAXED);
+}
+
+static inline void collectives_store_relaxed_u64(void *address, uint64_t value) {
+    __atomic_store_n((uint64_t *)address, value, __ATOMIC_RELAXED);
+}
+
 static inline uint32_t collectives_load_u32(const void *address) {
     return __atomic_load_n((const uint32_t *)address, __ATOMIC_SEQ_CST);
 }

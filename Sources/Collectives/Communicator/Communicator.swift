@@ -54,7 +54,7 @@ public final class Communicator: @unchecked Sendable {
     let layout: HostLayout
     /// The transport a flat ring runs over: ranks ordered host by host.
     let ringTransport: any Transport
-    let queue = OperationQueue()
+    let queue: OperationQueue
     let logger: Logger
     /// What bootstrap made besides the transport (the rendezvous store and, on the rank that
     /// serves it, its server); kept for the communicator's lifetime.
@@ -68,6 +68,8 @@ public final class Communicator: @unchecked Sendable {
     var elasticStore: (any Store)? { elasticStoreOverride ?? bootstrapped?.store }
     /// Publishes this rank's progress for stuck-rank diagnosis (when there is a store).
     let progress: ProgressReporter?
+    /// This communicator's last calls, for diagnosis (``CommunicatorOptions/flightRecorderEntries``).
+    package let recorder: FlightRecorder?
 
     /// Calls, bytes, time and failures, for swift-metrics.
     let metrics: CollectiveMetrics
@@ -107,6 +109,13 @@ public final class Communicator: @unchecked Sendable {
         metrics = CollectiveMetrics(factory: options.metricsFactory)
         costModel = options.costModel
         workspace = Workspace(scratchBytes: options.ringWindow * options.ringSegmentBytes)
+        let recorder = transport.worldSize > 1 && options.flightRecorderEntries > 0
+            ? FlightRecorder(communicator: FlightRecorders.takeCommunicatorNumber(), rank: transport.rank, worldSize: transport.worldSize,
+                             capacity: options.flightRecorderEntries, directory: options.flightRecorderDirectory)
+            : nil
+        self.recorder = recorder
+        queue = OperationQueue(recorder: recorder)
+        if let recorder { FlightRecorders.register(recorder) }
     }
 
     deinit { close() }
@@ -151,7 +160,9 @@ public final class Communicator: @unchecked Sendable {
     /// The context of one collective's messages: its tag (which describes the call), deadline
     /// (from `start`, the time the call began, read once for its metrics too) and segment size.
     func exchange(_ call: CallDescriptor, segmentBytes: Int? = nil, start: Deadline = .now) -> Exchange {
-        Exchange(transport: transport, tag: call.tag, deadline: operationDeadline(from: start),
+        let tag = call.tag
+        recorder?.begin(tag)
+        return Exchange(transport: transport, tag: tag, deadline: operationDeadline(from: start),
                  workspace: workspace, segmentBytes: segmentBytes ?? options.ringSegmentBytes, window: options.ringWindow)
     }
 
@@ -173,7 +184,12 @@ public final class Communicator: @unchecked Sendable {
         if let earlier = queue.currentFailure { return earlier }
         let (failure, firstDescription) = describe(error, operation)
         metrics.recordFailure(failure.kind)
+        recorder?.fail(peer: failure.peer, error: failure.description)
         queue.fail(failure)
+        if failure.kind == .timedOut, let recorder, let path = FlightRecorders.write(recorder, reason: "timeout") {
+            // What this rank was doing, for `collectives-run --analyze`.
+            logger.notice("rank \(rank): flight recorder written to \(path)")
+        }
         if failure.kind == .peerGone || failure.kind == .timedOut {
             // A timeout's cause is a rank that never arrived, when the store could say which.
             progress?.recordFailure(firstFailed: failure.firstFailedRank ?? failure.missingRanks.first ?? failure.peer, firstDescription)

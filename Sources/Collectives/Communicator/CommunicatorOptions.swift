@@ -64,6 +64,15 @@ public struct CommunicatorOptions: Sendable {
                           yieldMicroseconds: yieldMicroseconds ?? automatic.yieldMicroseconds)
     }
 
+    /// How many of its last calls a communicator keeps for diagnosis (its flight recorder: each
+    /// call's number, operation, type, count, root, algorithm, state and times), dumped as JSON
+    /// on a timeout and on `SIGUSR1`; 0 turns it off. `COLLECTIVES_FLIGHT_RECORDER` sets it.
+    public var flightRecorderEntries = 256
+
+    /// The folder flight-recorder dumps go to, one file per communicator and rank
+    /// (`collectives-flight-c0-rank3.json`). `COLLECTIVES_FLIGHT_RECORDER_DIR` sets it.
+    public var flightRecorderDirectory = "/tmp"
+
     /// Where the library logs (swift-log). Label `collectives`.
     public var logger = Logger(label: "collectives")
 
@@ -85,7 +94,8 @@ extension CommunicatorOptions {
     /// `COLLECTIVES_BANDWIDTH_GBPS` and `COLLECTIVES_REDUCE_GBPS`, and the tuning variables
     /// `COLLECTIVES_RING_SEGMENT_BYTES`, `COLLECTIVES_RING_WINDOW`, `COLLECTIVES_TREE_SEGMENT_BYTES`,
     /// `COLLECTIVES_SOCKET_BUFFER_BYTES`, `COLLECTIVES_TCP_STREAMS`, `COLLECTIVES_TCP_STRIPE_BYTES`, `COLLECTIVES_TCP_LIVENESS_SECONDS`, `COLLECTIVES_AUTHENTICATE_DATA`, `COLLECTIVES_CONNECT_TIMEOUT`,
-    /// `COLLECTIVES_SPIN_MICROSECONDS` and `COLLECTIVES_YIELD_MICROSECONDS` where set; a
+    /// `COLLECTIVES_SPIN_MICROSECONDS` and `COLLECTIVES_YIELD_MICROSECONDS`, and the flight
+    /// recorder's `COLLECTIVES_FLIGHT_RECORDER` and `COLLECTIVES_FLIGHT_RECORDER_DIR`, where set; a
     /// malformed value is an error naming it.
     public mutating func applyTuning(from environment: [String: String]) throws(CollectivesError) {
         func invalid(_ name: String, _ text: String, _ expected: String) -> CollectivesError {
@@ -139,6 +149,11 @@ extension CommunicatorOptions {
         if let value = try integer("COLLECTIVES_TCP_STRIPE_BYTES", limit: 1 << 30) { tcp.stripeThresholdBytes = value }
         if let value = try integer("COLLECTIVES_SPIN_MICROSECONDS", minimum: 0, limit: 1_000_000) { spinMicroseconds = value }
         if let value = try integer("COLLECTIVES_YIELD_MICROSECONDS", minimum: 0, limit: 100_000_000) { yieldMicroseconds = value }
+        if let value = try integer("COLLECTIVES_FLIGHT_RECORDER", minimum: 0, limit: 1 << 20) { flightRecorderEntries = value }
+        if let text = environment["COLLECTIVES_FLIGHT_RECORDER_DIR"] {
+            guard !text.isEmpty else { throw invalid("COLLECTIVES_FLIGHT_RECORDER_DIR", text, "a folder") }
+            flightRecorderDirectory = text
+        }
     }
 }
 

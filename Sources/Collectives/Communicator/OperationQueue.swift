@@ -39,12 +39,19 @@ final class OperationQueue: @unchecked Sendable {
     /// The thread running the current operation, so that an operation made of others (an
     /// `async` or `start…` form running a blocking one on the worker) runs them in its turn.
     private var runningThread: pthread_t?
+    /// Told when each operation ends.
+    private let recorder: FlightRecorder?
+
+    init(recorder: FlightRecorder? = nil) { self.recorder = recorder }
 
     /// Runs `body` on the calling thread once every earlier operation has finished. Called from
     /// inside an operation, runs `body` at once, as part of that operation.
     func runHere<R>(_ body: () throws(CollectivesError) -> R) throws(CollectivesError) -> R {
         if claimIdle() {
-            defer { releaseFastPath() }
+            defer {
+                recorder?.end()
+                releaseFastPath()
+            }
             return try body()
         }
         lock.lock()
@@ -234,6 +241,7 @@ final class OperationQueue: @unchecked Sendable {
     }
 
     private func finish() {
+        recorder?.end()
         lock.withLock {
             runningThread = nil
             serving += 1
