@@ -93,6 +93,9 @@ public enum Bootstrap {
     /// timeout.
     public static func connect(configuration: LaunchConfiguration, settings: BootstrapSettings) throws(BootstrapError) -> Bootstrapped {
         let rank = configuration.rank
+        var settings = settings
+        // Every line of the set-up says whose it is, as metadata.
+        settings.logger[metadataKey: "rank"] = "\(rank)"
         let logger = settings.logger
         do {
             try configuration.validate()

@@ -42,20 +42,14 @@ extension Communicator {
     }
 }
 
-/// Sends swift-log's output to standard error at `COLLECTIVES_LOG_LEVEL`'s level.
+/// Sets up swift-log for a program of this package: ``CollectivesLogHandler`` from
+/// `COLLECTIVES_LOG_LEVEL`, `COLLECTIVES_LOG_SUBSYS` and `COLLECTIVES_LOG_FILE`. A setting it
+/// cannot use is said on standard error, and the program logs at `info` to standard error.
 public func bootstrapLogging(_ program: String) {
-    var level = Logger.Level.info
-    if let text = getenv("COLLECTIVES_LOG_LEVEL").map({ String(cString: $0) }) {
-        if let parsed = Logger.Level(rawValue: text.lowercased()) {
-            level = parsed
-        } else {
-            Console.error("\(program): COLLECTIVES_LOG_LEVEL=\(text) is not a level (trace, debug, info, notice, warning, error, critical); using info")
-        }
-    }
-    let chosen = level
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = chosen
-        return handler
+    do {
+        try CollectivesLogHandler.bootstrapFromEnvironment()
+    } catch {
+        Console.error("\(program): \(error); logging at info to standard error")
+        try? CollectivesLogHandler.bootstrapFromEnvironment([:])
     }
 }

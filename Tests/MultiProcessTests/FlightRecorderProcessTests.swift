@@ -70,3 +70,37 @@ extension MultiProcessTests {
         #expect(!result.output.contains("timed out"), "a rank timed out: the signal must not end a call\n\(result.output)")
     }
 }
+
+extension MultiProcessTests {
+    /// Logging as `NCCL_DEBUG_SUBSYS` users expect: `COLLECTIVES_LOG_SUBSYS=bootstrap` keeps the
+    /// set-up's debug lines and drops the others', `COLLECTIVES_LOG_FILE=…-%r.log` writes each
+    /// rank's lines to a file of its own (not to the terminal), every line carries the rank as
+    /// metadata, and a failure is reported once (by the program that got it), not logged again.
+    @Test func logsBySubsystemToAFilePerRankAndAFailureOnce() throws {
+        let directory = "/tmp/collectives-logs-\(getpid())"
+        _ = mkdir(directory, 0o755)
+        defer { _ = system("rm -rf '\(directory)'") }
+        let result = try run([Products.path("collectives-run"), "-n", "3", "--", Products.path("collectives-check"),
+                              "--collectives", "all-reduce", "broadcast", "--counts", "0", "5"],
+                             environment: ["COLLECTIVES_LOG_LEVEL": "debug", "COLLECTIVES_LOG_SUBSYS": "bootstrap",
+                                           "COLLECTIVES_LOG_FILE": directory + "/log-%r.txt"], timeout: 120)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(!result.output.contains("[CollectivesBootstrap]"), "log lines reached the terminal:\n\(result.output)")
+        for rank in 0..<3 {
+            let log = try TrainingProcessTests().readFile(directory + "/log-\(rank).txt")
+            let lines = log.split(separator: "\n")
+            #expect(lines.contains { $0.contains("debug collectives: rank=\(rank) [CollectivesBootstrap] rank \(rank): listening on") }, "rank \(rank):\n\(log)")
+            #expect(lines.allSatisfy { $0.contains("[CollectivesBootstrap]") }, "another subsystem's line in rank \(rank)'s log:\n\(log)")
+        }
+
+        // A timeout: each rank that timed out says so once, in the program's words.
+        let failed = try run([Products.path("collectives-run"), "-n", "3", "--", Products.path("hang-demo"), "2", "1"],
+                             environment: ["COLLECTIVES_TIMEOUT": "2", "COLLECTIVES_ALGORITHM": "ring", "COLLECTIVES_LOG_LEVEL": "debug",
+                                           "COLLECTIVES_LOG_SUBSYS": "^collectives"], timeout: 120)
+        #expect(failed.status == 1, "\(failed.output)")
+        for rank in [0, 1] {
+            let mentions = failed.output.split(separator: "\n").filter { $0.hasPrefix("[rank \(rank)]") && $0.contains("all-reduce #2 (1001 × float32") }
+            #expect(mentions.count == 1, "rank \(rank) reported its failure \(mentions.count) times:\n\(failed.output)")
+        }
+    }
+}

@@ -70,6 +70,9 @@ public final class Communicator: @unchecked Sendable {
     let progress: ProgressReporter?
     /// This communicator's last calls, for diagnosis (``CommunicatorOptions/flightRecorderEntries``).
     package let recorder: FlightRecorder?
+    /// This communicator's number in this process: 0 for the first made (as every rank makes
+    /// them in the same order, the same on every rank), in its log lines and flight recorder.
+    package let number: Int
 
     /// Calls, bytes, time and failures, for swift-metrics.
     let metrics: CollectiveMetrics
@@ -105,12 +108,17 @@ public final class Communicator: @unchecked Sendable {
         self.options = options
         self.bootstrapped = bootstrapped
         progress = transport.worldSize > 1 ? bootstrapped?.store.map { ProgressReporter(store: $0, rank: transport.rank, worldSize: transport.worldSize) } : nil
-        self.logger = options.logger
+        let number = FlightRecorders.takeCommunicatorNumber()
+        self.number = number
+        var logger = options.logger
+        logger[metadataKey: "rank"] = "\(transport.rank)"
+        logger[metadataKey: "communicator"] = "\(number)"
+        self.logger = logger
         metrics = CollectiveMetrics(factory: options.metricsFactory)
         costModel = options.costModel
         workspace = Workspace(scratchBytes: options.ringWindow * options.ringSegmentBytes)
         let recorder = transport.worldSize > 1 && options.flightRecorderEntries > 0
-            ? FlightRecorder(communicator: FlightRecorders.takeCommunicatorNumber(), rank: transport.rank, worldSize: transport.worldSize,
+            ? FlightRecorder(communicator: number, rank: transport.rank, worldSize: transport.worldSize,
                              capacity: options.flightRecorderEntries, directory: options.flightRecorderDirectory)
             : nil
         self.recorder = recorder
@@ -218,7 +226,8 @@ public final class Communicator: @unchecked Sendable {
             failure.firstFailedRank = earlier.firstFailed ?? peer
             first = earlier.description
         }
-        logger.error("\(failure)")
+        // Reported once: thrown to the caller, whose words it becomes; logged only for debugging.
+        logger.debug("\(failure)", metadata: ["operation": "\(operation)", "peer": "\(failure.peer.map(String.init) ?? "none")"])
         return (failure, first ?? failure.description)
     }
 }
