@@ -21,7 +21,7 @@ public final class FileStore: Store, @unchecked Sendable {
     public init(directory: String) throws(RendezvousError) {
         self.directory = directory
         if mkdir(directory, 0o700) != 0 && errno != EEXIST {
-            throw .fileSystem(path: directory, cause: SystemError(call: "mkdir", errno: errno).description)
+            throw .fileSystem(path: directory, cause: SystemError(call: "mkdir", errno: errno))
         }
     }
 
@@ -44,7 +44,7 @@ public final class FileStore: Store, @unchecked Sendable {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { return nil }
-            throw .fileSystem(path: path, cause: SystemError(call: "open", errno: errno).description)
+            throw .fileSystem(path: path, cause: SystemError(call: "open", errno: errno))
         }
         defer { _ = close(fd) }
         var bytes: [UInt8] = []
@@ -53,7 +53,7 @@ public final class FileStore: Store, @unchecked Sendable {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw .fileSystem(path: path, cause: SystemError(call: "read", errno: errno).description)
+                throw .fileSystem(path: path, cause: SystemError(call: "read", errno: errno))
             }
             if n == 0 { return bytes }
             bytes += chunk[0..<n]
@@ -63,13 +63,13 @@ public final class FileStore: Store, @unchecked Sendable {
     private func write(_ path: String, _ value: [UInt8]) throws(RendezvousError) {
         let temporary = "\(path).tmp.\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        if fd < 0 { throw .fileSystem(path: temporary, cause: SystemError(call: "open", errno: errno).description) }
+        if fd < 0 { throw .fileSystem(path: temporary, cause: SystemError(call: "open", errno: errno)) }
         var offset = 0
         while offset < value.count {
             let n = value.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 {
                 if errno == EINTR { continue }
-                let cause = SystemError(call: "write", errno: errno).description
+                let cause = SystemError(call: "write", errno: errno)
                 _ = close(fd)
                 _ = unlink(temporary)
                 throw .fileSystem(path: temporary, cause: cause)
@@ -78,7 +78,7 @@ public final class FileStore: Store, @unchecked Sendable {
         }
         _ = close(fd)
         if rename(temporary, path) != 0 {
-            let cause = SystemError(call: "rename", errno: errno).description
+            let cause = SystemError(call: "rename", errno: errno)
             _ = unlink(temporary)
             throw .fileSystem(path: path, cause: cause)
         }
@@ -105,10 +105,10 @@ public final class FileStore: Store, @unchecked Sendable {
         let file = path(key)
         let lockPath = file + ".lock"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        if fd < 0 { throw .fileSystem(path: lockPath, cause: SystemError(call: "open", errno: errno).description) }
+        if fd < 0 { throw .fileSystem(path: lockPath, cause: SystemError(call: "open", errno: errno)) }
         defer { _ = close(fd) }
         while flock(fd, LOCK_EX) != 0 {
-            if errno != EINTR { throw .fileSystem(path: lockPath, cause: SystemError(call: "flock", errno: errno).description) }
+            if errno != EINTR { throw .fileSystem(path: lockPath, cause: SystemError(call: "flock", errno: errno)) }
         }
         defer { _ = flock(fd, LOCK_UN) }
         let current = try read(file).flatMap { Int64(String(decoding: $0, as: UTF8.self)) } ?? 0

@@ -4,17 +4,18 @@ import CollectivesSystem
 public enum RendezvousError: Error, Sendable, CustomStringConvertible {
     /// The deadline passed while waiting for `keys` (the operation names what was waited for).
     case timedOut(operation: String, keys: [String])
-    /// The store could not be reached at `address`.
-    case storeUnreachable(address: String, cause: String)
-    /// The connection to the store broke during `operation`.
-    case connectionLost(address: String, operation: String, cause: String)
+    /// The store could not be reached at `address`: the system call that failed, with its errno.
+    case storeUnreachable(address: String, cause: SystemError)
+    /// The connection to the store broke during `operation` (the socket's error: a timeout, a
+    /// closed connection, or a system call's errno).
+    case connectionLost(address: String, operation: String, cause: SocketError)
     /// The store server could not listen on `address` (for example: the port is in use, errno
     /// `EADDRINUSE`; or `address` is not one of this host's, `EADDRNOTAVAIL`).
     case cannotListen(address: String, cause: SocketError)
     /// Bytes from the other end break the store protocol.
     case protocolViolation(String)
-    /// A file store's file could not be read or written.
-    case fileSystem(path: String, cause: String)
+    /// A file store's file could not be read or written: the system call that failed, with its errno.
+    case fileSystem(path: String, cause: SystemError)
     /// An environment variable is missing or malformed.
     case invalidEnvironment(variable: String, value: String?, expected: String)
     /// The configuration is inconsistent (for example a rank outside the world).

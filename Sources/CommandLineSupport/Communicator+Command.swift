@@ -21,9 +21,9 @@ extension Communicator {
         bootstrapLogging(program)
         do {
             let environment = ProcessEnvironment.current()
-            if environment["COLLECTIVES_ELASTIC_JOIN"] == "1" {
+            if environment[EnvironmentVariable.elasticJoin.name] == "1" {
                 var seconds = 600.0
-                if let text = environment["COLLECTIVES_JOIN_TIMEOUT"] {
+                if let text = environment[EnvironmentVariable.joinTimeout.name] {
                     guard let value = Double(text), value > 0, value <= 1e9 else {
                         Console.error("\(program): COLLECTIVES_JOIN_TIMEOUT=\(text) is not a positive number of seconds")
                         throw ExitCode(2)

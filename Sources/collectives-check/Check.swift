@@ -282,7 +282,7 @@ struct Check: AsyncParsableCommand {
         }
         var options = CommunicatorOptions()
         try options.applyTuning(from: environment)
-        if let timeout = environment["COLLECTIVES_TIMEOUT"].flatMap({ Double($0) }) { options.timeoutSeconds = timeout }
+        if let timeout = environment[EnvironmentVariable.timeout.name].flatMap({ Double($0) }) { options.timeoutSeconds = timeout }
         do {
             return try Communicator(store: try FileStore(directory: directory), rank: rank, worldSize: world, options: options)
         } catch {

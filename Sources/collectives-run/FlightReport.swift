@@ -43,8 +43,8 @@ extension Launcher {
     /// The flight-recorder settings of this launch; sets the ranks' dump folder in `environment`
     /// when `--dump-dir` is given.
     func flightReport(_ environment: inout [String: String]) -> FlightReport {
-        if let dumpDirectory { environment["COLLECTIVES_FLIGHT_RECORDER_DIR"] = dumpDirectory }
-        let directory = environment["COLLECTIVES_FLIGHT_RECORDER_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        if let dumpDirectory { environment[EnvironmentVariable.flightRecorderDirectory.name] = dumpDirectory }
+        let directory = environment[EnvironmentVariable.flightRecorderDirectory.name].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         // A second's slack: the coarse clock the ranks stamp with runs up to a tick behind.
         return FlightReport(directory: directory, since: WallClock.nanosecondsSinceEpoch - 1_000_000_000, onFailure: dumpOnTimeout)
     }

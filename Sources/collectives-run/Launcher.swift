@@ -127,6 +127,9 @@ struct Launcher: ParsableCommand {
     @Option(name: .customLong("analyze"), help: "Read the flight-recorder dumps in DIR (collectives-flight-*.json, from every rank) and say, per communicator, which rank is behind, on which call, and what the others wait for; then exit.")
     var analyzeDirectory: String?
 
+    @Flag(name: .customLong("help-environment"), help: "Print every COLLECTIVES_* variable the package reads, with its default and meaning (docs/environment.md), and exit.")
+    var helpEnvironment = false
+
     @Argument(parsing: .captureForPassthrough, help: "The program and its arguments.")
     var command: [String] = []
 
@@ -135,7 +138,7 @@ struct Launcher: ParsableCommand {
         if command.first == "--help" || command.first == "-h" { throw CleanExit.helpRequest(self) }
         if command.first == "--version" { throw CleanExit.message(collectivesVersion) }
         if command.first == "--" { command.removeFirst() }
-        if analyzeDirectory != nil { return }
+        if analyzeDirectory != nil || helpEnvironment { return }
         guard !command.isEmpty else { throw ValidationError("missing PROGRAM: collectives-run -n N [--] PROGRAM [ARGS...]") }
         if remoteRank { return }
         try validatePerNode()
@@ -152,7 +155,7 @@ struct Launcher: ParsableCommand {
         if let maxRanks {
             guard elastic else { throw ValidationError("--max is for --elastic jobs, which ranks may join") }
             guard maxRanks >= (ranks ?? 1) else { throw ValidationError("--max \(maxRanks) is smaller than -n \(ranks ?? 1)") }
-            guard !(ProcessEnvironment.current()["COLLECTIVES_JOB_SECRET"] ?? "").isEmpty else {
+            guard !(ProcessEnvironment.current()[EnvironmentVariable.jobSecret.name] ?? "").isEmpty else {
                 throw ValidationError("--max: ranks joining later must prove the job's secret; set COLLECTIVES_JOB_SECRET (e.g. to `openssl rand -hex 32`) for this launcher and theirs")
             }
         }
@@ -165,6 +168,10 @@ struct Launcher: ParsableCommand {
     }
 
     func run() throws {
+        if helpEnvironment {
+            print(EnvironmentVariable.markdownTable)
+            return
+        }
         if let analyzeDirectory { throw ExitCode(FlightReport.analyze(analyzeDirectory, since: 0) ? 0 : 1) }
         if remoteRank {
             throw ExitCode(RemoteRank.run(command: command, grace: grace, binding: bindTo, reportBindings: reportBindings))
@@ -187,10 +194,10 @@ struct Launcher: ParsableCommand {
         }
         // Every connection of the job proves it knows this secret; make one if none was given.
         var environment = ProcessEnvironment.current()
-        let secretText = environment["COLLECTIVES_JOB_SECRET"].flatMap { $0.isEmpty ? nil : $0 } ?? JobSecret.generate()
-        environment["COLLECTIVES_JOB_SECRET"] = secretText
+        let secretText = environment[EnvironmentVariable.jobSecret.name].flatMap { $0.isEmpty ? nil : $0 } ?? JobSecret.generate()
+        environment[EnvironmentVariable.jobSecret.name] = secretText
         var ports: PortRange?
-        if let text = environment["COLLECTIVES_PORT_RANGE"], !text.isEmpty {
+        if let text = environment[EnvironmentVariable.portRange.name], !text.isEmpty {
             guard let range = PortRange(text) else { throw ValidationError("COLLECTIVES_PORT_RANGE=\(text) is not lo-hi") }
             ports = range
         }
@@ -204,13 +211,13 @@ struct Launcher: ParsableCommand {
         defer { store.close() }
         environment["MASTER_ADDR"] = masterAddress
         environment["MASTER_PORT"] = String(store.address.port)
-        environment["COLLECTIVES_STORE"] = "external"
-        if elastic { environment["COLLECTIVES_ELASTIC"] = "1" }
+        environment[EnvironmentVariable.store.name] = "external"
+        if elastic { environment[EnvironmentVariable.elastic.name] = "1" }
         if let maxRanks {
-            environment["COLLECTIVES_ELASTIC_MAX"] = String(maxRanks)
+            environment[EnvironmentVariable.elasticMaximum.name] = String(maxRanks)
             Console.error("collectives-run: --elastic --max \(maxRanks): more ranks may join with `collectives-run --join \(masterAddress.contains(":") ? "[\(masterAddress)]" : masterAddress):\(store.address.port) -- PROGRAM...` and this job's COLLECTIVES_JOB_SECRET")
         }
-        if isatty(1) != 0 { environment["COLLECTIVES_STDOUT_IS_TERMINAL"] = "1" }
+        if isatty(1) != 0 { environment[EnvironmentVariable.stdoutIsTerminal.name] = "1" }
         environment["WORLD_SIZE"] = String(ranks)
         environment["LOCAL_WORLD_SIZE"] = String(ranks)
         let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report, elastic: elastic,
@@ -236,7 +243,7 @@ struct Launcher: ParsableCommand {
                 // The launcher knows which ranks share a host: say so (an agent such as
                 // `ip netns exec` gives each rank a namespace of its own, which would read as
                 // another host).
-                if rankEnvironment["COLLECTIVES_HOST_ID"] == nil { rankEnvironment["COLLECTIVES_HOST_ID"] = host }
+                if rankEnvironment[EnvironmentVariable.hostID.name] == nil { rankEnvironment[EnvironmentVariable.hostID.name] = host }
                 if !HostList.isThisHost(host) {
                     var forwarded = RemoteRank.forwarded(rankEnvironment, exporting: exports.map { String($0.prefix { $0 != "=" }) })
                     for export in exports where export.contains("=") {
@@ -278,17 +285,17 @@ extension Launcher {
     /// Starts `-n` ranks that join the running job whose store is at `host:port`.
     func runJoining(host: String, port: UInt16) throws {
         var environment = ProcessEnvironment.current()
-        guard !(environment["COLLECTIVES_JOB_SECRET"] ?? "").isEmpty else {
+        guard !(environment[EnvironmentVariable.jobSecret.name] ?? "").isEmpty else {
             Console.error("collectives-run: --join: set COLLECTIVES_JOB_SECRET to the job's secret (its store refuses processes without it)")
             throw ExitCode(2)
         }
         for name in ["RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"] { environment[name] = nil }
         environment["MASTER_ADDR"] = host
         environment["MASTER_PORT"] = String(port)
-        environment["COLLECTIVES_STORE"] = "external"
-        environment["COLLECTIVES_ELASTIC"] = "1"
-        environment["COLLECTIVES_ELASTIC_JOIN"] = "1"
-        if isatty(1) != 0 { environment["COLLECTIVES_STDOUT_IS_TERMINAL"] = "1" }
+        environment[EnvironmentVariable.store.name] = "external"
+        environment[EnvironmentVariable.elastic.name] = "1"
+        environment[EnvironmentVariable.elasticJoin.name] = "1"
+        if isatty(1) != 0 { environment[EnvironmentVariable.stdoutIsTerminal.name] = "1" }
         let count = ranks ?? 1
         let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report, elastic: true, label: "joining",
                               files: outputFiles)
@@ -338,7 +345,7 @@ extension Launcher {
     /// `COLLECTIVES_SOCKET_IFNAME` admits (by default any but loopback and docker's).
     func defaultMasterAddress(placement: [String]?) throws -> String {
         guard let placement, !placement.allSatisfy(HostList.isThisHost) else { return "127.0.0.1" }
-        let text = ProcessEnvironment.current()["COLLECTIVES_SOCKET_IFNAME"].flatMap { $0.isEmpty ? nil : $0 } ?? "^lo,docker"
+        let text = ProcessEnvironment.current()[EnvironmentVariable.socketInterface.name].flatMap { $0.isEmpty ? nil : $0 } ?? "^lo,docker"
         guard let filter = InterfaceFilter(text), let (_, address) = filter.choose(from: try InterfaceFilter.systemInterfaces()) else {
             throw ValidationError("no interface of this host matches \(text) for the rendezvous store: give --master-addr")
         }

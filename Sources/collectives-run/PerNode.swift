@@ -77,7 +77,7 @@ extension Launcher {
     /// Runs this node's ranks of a per-node job.
     func runPerNode(_ layout: NodeLayout) throws {
         var environment = ProcessEnvironment.current()
-        let secretText = environment["COLLECTIVES_JOB_SECRET"] ?? ""
+        let secretText = environment[EnvironmentVariable.jobSecret.name] ?? ""
         let secret = secretText.isEmpty ? JobSecret.none : JobSecret(secretText)
         let timeout = rendezvousTimeout(environment)
         let server = try serveStoreIfNodeZero(layout, secret: secret)
@@ -88,11 +88,11 @@ extension Launcher {
 
         environment["MASTER_ADDR"] = layout.host
         environment["MASTER_PORT"] = String(layout.port)
-        environment["COLLECTIVES_STORE"] = "external"
+        environment[EnvironmentVariable.store.name] = "external"
         environment["WORLD_SIZE"] = String(layout.worldSize)
         environment["LOCAL_WORLD_SIZE"] = String(layout.ranksPerNode)
         environment["GROUP_RANK"] = String(layout.nodeRank)
-        if isatty(1) != 0 { environment["COLLECTIVES_STDOUT_IS_TERMINAL"] = "1" }
+        if isatty(1) != 0 { environment[EnvironmentVariable.stdoutIsTerminal.name] = "1" }
         let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report, files: outputFiles)
         group.flight = flightReport(&environment)
         let ranks = layout.firstRank..<(layout.firstRank + layout.ranksPerNode)
@@ -113,7 +113,7 @@ extension Launcher {
 
     /// The rendezvous bound: `COLLECTIVES_TIMEOUT` seconds where set, else 600 (torchrun's join timeout).
     private func rendezvousTimeout(_ environment: [String: String]) -> Double {
-        environment["COLLECTIVES_TIMEOUT"].flatMap(Double.init).flatMap { $0 > 0 && $0.isFinite ? $0 : nil } ?? 600
+        environment[EnvironmentVariable.timeout.name].flatMap(Double.init).flatMap { $0 > 0 && $0.isFinite ? $0 : nil } ?? 600
     }
 
     /// Node 0 serves the job's store on the endpoint's port, on every address of its family

@@ -12,7 +12,7 @@ import Glibc
 /// learns that the launcher, or the agent's connection, has gone.
 enum RemoteRank {
     /// The variable that carries the launcher's working directory (not passed to the program).
-    static let workingDirectoryVariable = "COLLECTIVES_RUN_DIRECTORY"
+    static let workingDirectoryVariable = EnvironmentVariable.runDirectory.name
 
     /// The variables a rank started through an agent receives: the job's (`RANK`, `WORLD_SIZE`,
     /// `LOCAL_RANK`, `LOCAL_WORLD_SIZE`, `MASTER_ADDR`, `MASTER_PORT`), every `COLLECTIVES_*`, the

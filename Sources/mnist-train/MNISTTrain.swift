@@ -179,10 +179,10 @@ struct MNISTTrain: ParsableCommand {
         defer { communicator.close() }
         let environment = ProcessEnvironment.current()
         // Started by `collectives-run --join`: admitted into a running job at an epoch boundary.
-        let joined = environment["COLLECTIVES_ELASTIC_JOIN"] == "1"
-        let elastic = self.elastic || joined || environment["COLLECTIVES_ELASTIC"] == "1"
+        let joined = environment[EnvironmentVariable.elasticJoin.name] == "1"
+        let elastic = self.elastic || joined || environment[EnvironmentVariable.elastic.name] == "1"
         // How large the job may grow (collectives-run --max); without it, nobody is admitted.
-        var maximumRanks = environment["COLLECTIVES_ELASTIC_MAX"].flatMap { Int($0) }
+        var maximumRanks = environment[EnvironmentVariable.elasticMaximum.name].flatMap { Int($0) }
         let originalRank = communicator.rank
         // Share the cores between the local ranks instead of letting each rank's OpenBLAS
         // start a thread per core.

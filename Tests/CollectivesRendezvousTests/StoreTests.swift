@@ -10,6 +10,23 @@ import Glibc
 
 /// The same behaviour from every store.
 @Suite(.serialized) struct StoreTests {
+    /// A file store that cannot make its folder says which call failed, with its errno as a
+    /// value (not text to be searched).
+    @Test func aFileStoreFailureCarriesTheCallAndErrno() {
+        do {
+            _ = try FileStore(directory: "/proc/no-such-folder/store")
+            Issue.record("a file store was made under /proc")
+        } catch {
+            guard case .fileSystem(let path, let cause) = error else {
+                Issue.record("expected .fileSystem, got \(error)")
+                return
+            }
+            #expect(path == "/proc/no-such-folder/store")
+            #expect(cause.call == "mkdir" && cause.errno == ENOENT, "\(cause)")
+            #expect(error.description.contains("mkdir"), "\(error)")
+        }
+    }
+
     /// `parked` counts the waiters parked for a key (where `store`'s waits park: in it, or on
     /// its server).
     static func exercise(_ store: any Store, _ other: any Store, parked: @escaping @Sendable () -> Int) throws {

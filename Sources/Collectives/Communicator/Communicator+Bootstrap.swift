@@ -50,7 +50,7 @@ extension Communicator {
         let environment = ProcessEnvironment.current()
         var configuration = LaunchConfiguration(
             rank: rank, worldSize: worldSize, timeoutSeconds: options.timeoutSeconds,
-            socketInterface: environment["COLLECTIVES_SOCKET_IFNAME"].flatMap { $0.isEmpty ? nil : $0 })
+            socketInterface: environment[EnvironmentVariable.socketInterface.name].flatMap { $0.isEmpty ? nil : $0 })
         configuration.jobSecret = options.tcp.secret
         configuration.localWorldSize = environment["LOCAL_WORLD_SIZE"].flatMap { Int($0) }
         configuration.localRank = environment["LOCAL_RANK"].flatMap { Int($0) }

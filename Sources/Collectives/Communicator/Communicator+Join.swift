@@ -131,11 +131,11 @@ extension Communicator {
         }
         var options = options
         try options.applyTuning(from: environment)
-        if let text = environment["COLLECTIVES_TIMEOUT"] {
+        if let text = environment[EnvironmentVariable.timeout.name] {
             guard let value = Double(text), value > 0, value.isFinite else { throw invalid("COLLECTIVES_TIMEOUT=\(text) is not a positive number of seconds") }
             options.timeoutSeconds = value
         }
-        if let secret = environment["COLLECTIVES_JOB_SECRET"], !secret.isEmpty { options.tcp.secret = JobSecret(secret) }
+        if let secret = environment[EnvironmentVariable.jobSecret.name], !secret.isEmpty { options.tcp.secret = JobSecret(secret) }
         let store: TCPStore
         do {
             guard let address = try SocketAddress.resolve(host: host, port: port).first else { throw invalid("MASTER_ADDR \(host) has no address") }
@@ -161,7 +161,7 @@ extension Communicator {
     static func connect(store: any Store, generation: Int, rank: Int, worldSize: Int, options: CommunicatorOptions,
                                 operation: String) throws(CollectivesError) -> Bootstrapped {
         var configuration = LaunchConfiguration(rank: rank, worldSize: worldSize, timeoutSeconds: options.timeoutSeconds,
-                                                socketInterface: ProcessEnvironment.current()["COLLECTIVES_SOCKET_IFNAME"].flatMap { $0.isEmpty ? nil : $0 })
+                                                socketInterface: ProcessEnvironment.current()[EnvironmentVariable.socketInterface.name].flatMap { $0.isEmpty ? nil : $0 })
         configuration.jobSecret = options.tcp.secret
         do {
             return try Bootstrap.connect(store: PrefixStore(prefix: ElasticKeys.job(generation), base: store), configuration: configuration,

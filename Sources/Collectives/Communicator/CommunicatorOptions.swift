@@ -114,22 +114,22 @@ extension CommunicatorOptions {
             guard let value = Double(text), value > 0, value.isFinite else { throw invalid(name, text, "a positive number") }
             return value
         }
-        if let text = environment["COLLECTIVES_TRANSPORT"] {
+        if let text = environment[EnvironmentVariable.transport.name] {
             guard let value = TransportChoice(rawValue: text.lowercased()) ?? (text.lowercased() == "rdma" ? .verbs : nil) else {
-                throw invalid("COLLECTIVES_TRANSPORT", text, TransportChoice.allCases.map(\.rawValue).joined(separator: ", "))
+                throw invalid(EnvironmentVariable.transport.name, text, TransportChoice.allCases.map(\.rawValue).joined(separator: ", "))
             }
             transport = value
         }
-        if let value = try integer("COLLECTIVES_SHM_RING_BYTES", minimum: 4096, limit: 1 << 30) { sharedMemory.ringBytes = value }
-        if let value = try integer("COLLECTIVES_SHM_SINGLE_COPY_BYTES", minimum: 0, limit: Int.max) { sharedMemory.singleCopyBytes = value }
-        if let text = environment["COLLECTIVES_ALGORITHM"] {
+        if let value = try integer(EnvironmentVariable.sharedMemoryRingBytes.name, minimum: 4096, limit: 1 << 30) { sharedMemory.ringBytes = value }
+        if let value = try integer(EnvironmentVariable.singleCopyBytes.name, minimum: 0, limit: Int.max) { sharedMemory.singleCopyBytes = value }
+        if let text = environment[EnvironmentVariable.algorithm.name] {
             guard let value = Algorithm(name: text) else {
-                throw invalid("COLLECTIVES_ALGORITHM", text, Algorithm.allCases.map(\.rawValue).joined(separator: ", "))
+                throw invalid(EnvironmentVariable.algorithm.name, text, Algorithm.allCases.map(\.rawValue).joined(separator: ", "))
             }
             algorithm = value
         }
-        let latency = try positive("COLLECTIVES_LATENCY_US"), bandwidth = try positive("COLLECTIVES_BANDWIDTH_GBPS")
-        let reduce = try positive("COLLECTIVES_REDUCE_GBPS")
+        let latency = try positive(EnvironmentVariable.latencyMicroseconds.name), bandwidth = try positive(EnvironmentVariable.bandwidthGBps.name)
+        let reduce = try positive(EnvironmentVariable.reduceGBps.name)
         if latency != nil || bandwidth != nil || reduce != nil {
             guard let latency, let bandwidth else {
                 throw CollectivesError(.configuration, rank: nil, operation: "reading the environment",
@@ -138,20 +138,20 @@ extension CommunicatorOptions {
             costModel = CostModel(latencySeconds: latency * 1e-6, secondsPerByte: 1e-9 / bandwidth,
                                   reduceSecondsPerByte: 1e-9 / (reduce ?? 10))
         }
-        if let value = try integer("COLLECTIVES_TREE_SEGMENT_BYTES", limit: 1 << 30) { treeSegmentBytes = value }
-        if let value = try integer("COLLECTIVES_RING_SEGMENT_BYTES", limit: 1 << 30) { ringSegmentBytes = value }
-        if let value = try integer("COLLECTIVES_RING_WINDOW", limit: 1024) { ringWindow = value }
-        if let value = try integer("COLLECTIVES_SOCKET_BUFFER_BYTES", minimum: 0, limit: 1 << 30) { tcp.socketBufferBytes = Int32(value) }
-        if let value = try integer("COLLECTIVES_TCP_STREAMS", limit: 64) { tcp.streams = value }
-        if let value = try integer("COLLECTIVES_TCP_LIVENESS_SECONDS", minimum: 0, limit: 86_400) { tcp.livenessTimeoutSeconds = Double(value) }
-        if let value = try integer("COLLECTIVES_AUTHENTICATE_DATA", minimum: 0, limit: 1) { tcp.authenticateFrames = value == 1 }
-        if let value = try positive("COLLECTIVES_CONNECT_TIMEOUT") { tcp.connectTimeoutSeconds = value }
-        if let value = try integer("COLLECTIVES_TCP_STRIPE_BYTES", limit: 1 << 30) { tcp.stripeThresholdBytes = value }
-        if let value = try integer("COLLECTIVES_SPIN_MICROSECONDS", minimum: 0, limit: 1_000_000) { spinMicroseconds = value }
-        if let value = try integer("COLLECTIVES_YIELD_MICROSECONDS", minimum: 0, limit: 100_000_000) { yieldMicroseconds = value }
-        if let value = try integer("COLLECTIVES_FLIGHT_RECORDER", minimum: 0, limit: 1 << 20) { flightRecorderEntries = value }
-        if let text = environment["COLLECTIVES_FLIGHT_RECORDER_DIR"] {
-            guard !text.isEmpty else { throw invalid("COLLECTIVES_FLIGHT_RECORDER_DIR", text, "a folder") }
+        if let value = try integer(EnvironmentVariable.treeSegmentBytes.name, limit: 1 << 30) { treeSegmentBytes = value }
+        if let value = try integer(EnvironmentVariable.ringSegmentBytes.name, limit: 1 << 30) { ringSegmentBytes = value }
+        if let value = try integer(EnvironmentVariable.ringWindow.name, limit: 1024) { ringWindow = value }
+        if let value = try integer(EnvironmentVariable.socketBufferBytes.name, minimum: 0, limit: 1 << 30) { tcp.socketBufferBytes = Int32(value) }
+        if let value = try integer(EnvironmentVariable.tcpStreams.name, limit: 64) { tcp.streams = value }
+        if let value = try integer(EnvironmentVariable.tcpLivenessSeconds.name, minimum: 0, limit: 86_400) { tcp.livenessTimeoutSeconds = Double(value) }
+        if let value = try integer(EnvironmentVariable.authenticateData.name, minimum: 0, limit: 1) { tcp.authenticateFrames = value == 1 }
+        if let value = try positive(EnvironmentVariable.connectTimeout.name) { tcp.connectTimeoutSeconds = value }
+        if let value = try integer(EnvironmentVariable.tcpStripeBytes.name, limit: 1 << 30) { tcp.stripeThresholdBytes = value }
+        if let value = try integer(EnvironmentVariable.spinMicroseconds.name, minimum: 0, limit: 1_000_000) { spinMicroseconds = value }
+        if let value = try integer(EnvironmentVariable.yieldMicroseconds.name, minimum: 0, limit: 100_000_000) { yieldMicroseconds = value }
+        if let value = try integer(EnvironmentVariable.flightRecorder.name, minimum: 0, limit: 1 << 20) { flightRecorderEntries = value }
+        if let text = environment[EnvironmentVariable.flightRecorderDirectory.name] {
+            guard !text.isEmpty else { throw invalid(EnvironmentVariable.flightRecorderDirectory.name, text, "a folder") }
             flightRecorderDirectory = text
         }
     }

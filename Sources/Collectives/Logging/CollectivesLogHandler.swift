@@ -66,7 +66,7 @@ public struct CollectivesLogHandler: LogHandler {
             throw .invalidSetting(error)
         }
         var output = LogOutput.standardError
-        if let pattern = environment["COLLECTIVES_LOG_FILE"], !pattern.isEmpty {
+        if let pattern = environment[EnvironmentVariable.logFile.name], !pattern.isEmpty {
             let path = logFilePath(pattern, environment: environment)
             do {
                 output = try LogOutput.appending(to: path)

@@ -1,4 +1,5 @@
 import Logging
+import CollectivesSystem
 
 /// Which messages the library's log handler keeps: a level per subsystem, from
 /// `COLLECTIVES_LOG_LEVEL` and `COLLECTIVES_LOG_SUBSYS` (as NCCL's `NCCL_DEBUG` and
@@ -65,13 +66,13 @@ public struct LogSettings: Sendable, Equatable {
     public init(environment: [String: String]) throws(Invalid) {
         let levelNames = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
         var base = Logger.Level.info
-        if let text = environment["COLLECTIVES_LOG_LEVEL"], !text.isEmpty {
+        if let text = environment[EnvironmentVariable.logLevel.name], !text.isEmpty {
             guard let parsed = Logger.Level(rawValue: text.lowercased()) else {
-                throw Invalid(variable: "COLLECTIVES_LOG_LEVEL", value: text, expected: "one of \(levelNames)")
+                throw Invalid(variable: EnvironmentVariable.logLevel.name, value: text, expected: "one of \(levelNames)")
             }
             base = parsed
         }
-        guard var text = environment["COLLECTIVES_LOG_SUBSYS"], !text.isEmpty else {
+        guard var text = environment[EnvironmentVariable.logSubsystems.name], !text.isEmpty else {
             self.init(level: base)
             return
         }
@@ -83,13 +84,13 @@ public struct LogSettings: Sendable, Equatable {
             let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
             let words = parts[0].lowercased() == "all" ? Subsystem.allCases : [Subsystem(rawValue: parts[0].lowercased())].compactMap { $0 }
             guard !words.isEmpty else {
-                throw Invalid(variable: "COLLECTIVES_LOG_SUBSYS", value: environment["COLLECTIVES_LOG_SUBSYS"]!,
+                throw Invalid(variable: EnvironmentVariable.logSubsystems.name, value: environment[EnvironmentVariable.logSubsystems.name]!,
                               expected: "subsystems among \(subsystemNames) or all, each optionally =LEVEL, or ^ and subsystems to leave out")
             }
             var level = base
             if parts.count == 2 {
                 guard !excluding, let parsed = Logger.Level(rawValue: parts[1].lowercased()) else {
-                    throw Invalid(variable: "COLLECTIVES_LOG_SUBSYS", value: environment["COLLECTIVES_LOG_SUBSYS"]!,
+                    throw Invalid(variable: EnvironmentVariable.logSubsystems.name, value: environment[EnvironmentVariable.logSubsystems.name]!,
                                   expected: "a level (\(levelNames)) after = and no ^")
                 }
                 level = parsed

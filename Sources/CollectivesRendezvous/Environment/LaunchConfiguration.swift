@@ -158,9 +158,9 @@ public struct LaunchConfiguration: Sendable, Hashable {
                                       expected: "the host name or address of rank 0 (where the rendezvous store runs)")
         }
         var timeout = defaultTimeoutSeconds
-        if let text = env["COLLECTIVES_TIMEOUT"] {
+        if let text = env[EnvironmentVariable.timeout.name] {
             guard let value = Double(text), value > 0, value.isFinite else {
-                throw .invalidEnvironment(variable: "COLLECTIVES_TIMEOUT", value: text, expected: "a positive number of seconds")
+                throw .invalidEnvironment(variable: EnvironmentVariable.timeout.name, value: text, expected: "a positive number of seconds")
             }
             timeout = value
         }
@@ -168,7 +168,7 @@ public struct LaunchConfiguration: Sendable, Hashable {
         // otherwise, or torchrun's elastic agent already serves its own store there
         // (TORCHELASTIC_USE_AGENT_STORE=True): then the next port, MASTER_PORT + 1.
         var storePort = port ?? defaultPort
-        if let explicit = try env.port("COLLECTIVES_STORE_PORT") {
+        if let explicit = try env.port(EnvironmentVariable.storePort.name) {
             storePort = explicit
         } else if env["TORCHELASTIC_USE_AGENT_STORE"]?.lowercased() == "true" {
             guard storePort < UInt16.max else {
@@ -180,28 +180,28 @@ public struct LaunchConfiguration: Sendable, Hashable {
         let configuration = LaunchConfiguration(
             rank: rank, worldSize: world, localRank: local, masterAddress: masterAddress,
             masterPort: storePort, timeoutSeconds: timeout,
-            socketInterface: env["COLLECTIVES_SOCKET_IFNAME"].flatMap { $0.isEmpty ? nil : $0 }, source: source)
+            socketInterface: env[EnvironmentVariable.socketInterface.name].flatMap { $0.isEmpty ? nil : $0 }, source: source)
         var withStore = configuration
-        if let secret = env["COLLECTIVES_JOB_SECRET"], !secret.isEmpty { withStore.jobSecret = JobSecret(secret) }
-        switch env["COLLECTIVES_REQUIRE_SECRET"] {
+        if let secret = env[EnvironmentVariable.jobSecret.name], !secret.isEmpty { withStore.jobSecret = JobSecret(secret) }
+        switch env[EnvironmentVariable.requireSecret.name] {
         case nil, "", "0": withStore.requiresSecret = false
         case "1": withStore.requiresSecret = true
         case let other?:
-            throw .invalidEnvironment(variable: "COLLECTIVES_REQUIRE_SECRET", value: other, expected: "1 (refuse to start without COLLECTIVES_JOB_SECRET) or 0")
+            throw .invalidEnvironment(variable: EnvironmentVariable.requireSecret.name, value: other, expected: "1 (refuse to start without COLLECTIVES_JOB_SECRET) or 0")
         }
-        if let bind = env["COLLECTIVES_STORE_BIND"], !bind.isEmpty { withStore.storeBindAddress = bind }
-        if let text = env["COLLECTIVES_PORT_RANGE"], !text.isEmpty {
+        if let bind = env[EnvironmentVariable.storeBind.name], !bind.isEmpty { withStore.storeBindAddress = bind }
+        if let text = env[EnvironmentVariable.portRange.name], !text.isEmpty {
             guard let range = PortRange(text) else {
-                throw .invalidEnvironment(variable: "COLLECTIVES_PORT_RANGE", value: text, expected: "lo-hi, two ports with 1 ≤ lo ≤ hi ≤ 65535")
+                throw .invalidEnvironment(variable: EnvironmentVariable.portRange.name, value: text, expected: "lo-hi, two ports with 1 ≤ lo ≤ hi ≤ 65535")
             }
             withStore.portRange = range
         }
         withStore.localWorldSize = try localWorldSize(env, source: source)
-        switch env["COLLECTIVES_STORE"] {
+        switch env[EnvironmentVariable.store.name] {
         case nil, "", "rank0": withStore.externalStore = false
         case "external": withStore.externalStore = true
         case let other?:
-            throw .invalidEnvironment(variable: "COLLECTIVES_STORE", value: other,
+            throw .invalidEnvironment(variable: EnvironmentVariable.store.name, value: other,
                                       expected: "rank0 (rank 0 serves the store, the default) or external (it is already served)")
         }
         do {

@@ -64,7 +64,7 @@ public final class TCPStore: Store, @unchecked Sendable {
                 lastError = error.description
                 if case .timedOut = error { break }
                 if case .system(let e) = error, ![ECONNREFUSED, ECONNRESET, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH].contains(e.errno) {
-                    throw .storeUnreachable(address: address.description, cause: e.description)
+                    throw .storeUnreachable(address: address.description, cause: e)
                 }
             } catch {
                 lastError = "\(error)"
@@ -88,8 +88,10 @@ public final class TCPStore: Store, @unchecked Sendable {
             return try connected().socket.localAddress()
         } catch let error as RendezvousError {
             throw error
+        } catch let error as SocketError {
+            throw .connectionLost(address: serverAddress.description, operation: "getsockname", cause: error)
         } catch {
-            throw .connectionLost(address: serverAddress.description, operation: "getsockname", cause: "\(error)")
+            throw .protocolViolation("getsockname: \(error)")
         }
     }
 
@@ -123,12 +125,12 @@ public final class TCPStore: Store, @unchecked Sendable {
             return ByteReader(response)
         } catch let error as SocketError {
             socket.close()
-            throw .connectionLost(address: serverAddress.description, operation: operation, cause: error.description)
+            throw .connectionLost(address: serverAddress.description, operation: operation, cause: error)
         } catch let error as TCPStoreSession.FrameError {
             socket.close()
             switch error {
             case .socket(let error):
-                throw .connectionLost(address: serverAddress.description, operation: operation, cause: error.description)
+                throw .connectionLost(address: serverAddress.description, operation: operation, cause: error)
             case .tooLarge(let n): throw .protocolViolation("response frame of \(n) bytes to \(operation)")
             case .badTag: throw .protocolViolation("a response to \(operation) failed authentication")
             }

@@ -37,7 +37,7 @@ extension SharedMemoryTransport {
     public static func localityKey() -> String {
         // An operator's word for which host this is (containers that share memory, tests
         // that emulate hosts) wins over what the kernel says, except for the PID namespace.
-        if let host = getenv("COLLECTIVES_HOST_ID").map({ String(cString: $0) }), !host.isEmpty {
+        if let host = getenv(EnvironmentVariable.hostID.name).map({ String(cString: $0) }), !host.isEmpty {
             return "host-id/" + host + "/" + namespaceIdentity("pid")
         }
         var parts: [String] = []
