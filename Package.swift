@@ -65,7 +65,7 @@ let package = Package(
         .target(name: "CCollectivesAPI", path: "include", publicHeadersPath: "."),
         .target(
             name: "CollectivesC",
-            dependencies: ["CCollectivesAPI", "Collectives", "CollectivesSystem"],
+            dependencies: ["CollectivesRendezvous", "CCollectivesAPI", "Collectives", "CollectivesSystem"],
             swiftSettings: strict
         ),
         // Futexes, atomics on shared memory and cross-memory reads, which Swift cannot call
@@ -76,7 +76,7 @@ let package = Package(
         .target(name: "CVerbs", linkerSettings: [.linkedLibrary("dl")]),
         .target(
             name: "CollectivesTransport",
-            dependencies: [
+            dependencies: [.product(name: "Crypto", package: "swift-crypto"), 
                 "CCollectivesShim",
                 "CVerbs",
                 "CollectivesSystem",
@@ -86,7 +86,7 @@ let package = Package(
         ),
         .target(
             name: "CollectivesRendezvous",
-            dependencies: [
+            dependencies: [.product(name: "Crypto", package: "swift-crypto"), 
                 "CollectivesSystem",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -136,7 +136,7 @@ let package = Package(
         ),
         .target(
             name: "DataParallel",
-            dependencies: ["Collectives", "COpenBLAS", "CZlib"],
+            dependencies: ["CollectivesSystem", "Collectives", "COpenBLAS", "CZlib"],
             swiftSettings: strict
         ),
         // What the executables share: unbuffered output, number formatting, start-up.
@@ -176,7 +176,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "collectives-bench",
-            dependencies: [
+            dependencies: ["CollectivesSystem", 
                 "CommandLineSupport",
                 "Collectives",
                 "CollectivesVerification",
