@@ -9,23 +9,35 @@ import CollectivesTransport
 /// Reads like `rank 1: all-reduce #7 (1000 × float32, sum): receive from rank 0 (127.0.0.1:40111): timed out`.
 public struct CollectivesError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is, for code that reacts to it.
-    public enum Kind: Sendable, Hashable {
+    /// What kind of failure. A struct with a constant per kind rather than an enum, so that a
+    /// later version can add kinds without breaking a program's `switch` (which needs a
+    /// `default:`), as SwiftNIO's error codes do. Compare with `==` or match with `case .timedOut:`.
+    public struct Kind: Sendable, Hashable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+
         /// A deadline passed.
-        case timedOut
+        public static let timedOut = Kind("timedOut")
         /// A peer closed its connection or died.
-        case peerGone
+        public static let peerGone = Kind("peerGone")
         /// Ranks called different collectives, or the same one with different arguments.
-        case mismatch
+        public static let mismatch = Kind("mismatch")
         /// The caller passed something invalid.
-        case invalidArgument
+        public static let invalidArgument = Kind("invalidArgument")
         /// The communicator was closed or aborted.
-        case closed
+        public static let closed = Kind("closed")
         /// Finding the other ranks failed (store unreachable, rank claimed twice, timeout…).
-        case rendezvous
+        public static let rendezvous = Kind("rendezvous")
         /// The configuration (environment variables, options) is invalid.
-        case configuration
+        public static let configuration = Kind("configuration")
         /// A system call or the peer's protocol failed.
-        case transport
+        public static let transport = Kind("transport")
+
+        /// Every kind this version has.
+        public static let all: [Kind] = [.timedOut, .peerGone, .mismatch, .invalidArgument, .closed, .rendezvous, .configuration, .transport]
+
+        /// The kind's name, as its constant is spelled (`timedOut`).
+        public var description: String { name }
     }
 
     public let kind: Kind

@@ -38,6 +38,7 @@ enum CResults {
         case .rendezvous: return collRendezvousError
         case .configuration: return collConfigurationError
         case .transport: return collTransportError
+        default: return collTransportError
         }
     }
 

@@ -1,16 +1,16 @@
 /// One node's links in a binary tree over ranks: its parent and up to two children.
-public struct TreeLinks: Sendable, Hashable, CustomStringConvertible {
+package struct TreeLinks: Sendable, Hashable, CustomStringConvertible {
     /// The parent, or `nil` at the root.
-    public let parent: Int?
+    package let parent: Int?
     /// The first child, if any.
-    public let child0: Int?
+    package let child0: Int?
     /// The second child, if any.
-    public let child1: Int?
+    package let child1: Int?
 
     /// The children, first then second.
-    public var children: [Int] { [child0, child1].compactMap { $0 } }
+    package var children: [Int] { [child0, child1].compactMap { $0 } }
 
-    public var description: String {
+    package var description: String {
         "parent \(parent.map(String.init) ?? "-"), children \(children)"
     }
 }
@@ -25,16 +25,16 @@ public struct TreeLinks: Sendable, Hashable, CustomStringConvertible {
 /// renumbered: mirrored (*n* − 1 − *r*) when *n* is even, shifted by one when it is odd. So
 /// the ranks that are leaves in one tree are interior in the other, and every rank sends and
 /// receives about the same number of bytes. Depth is ⌈log2 *n*⌉ + 1 at most.
-public struct DoubleBinaryTree: Sendable, Hashable {
-    public let worldSize: Int
+package struct DoubleBinaryTree: Sendable, Hashable {
+    package let worldSize: Int
 
-    public init(worldSize: Int) {
+    package init(worldSize: Int) {
         precondition(worldSize > 0)
         self.worldSize = worldSize
     }
 
     /// The links of `rank` in tree `tree` (0 or 1).
-    public func links(of rank: Int, tree: Int) -> TreeLinks {
+    package func links(of rank: Int, tree: Int) -> TreeLinks {
         precondition(rank >= 0 && rank < worldSize && (tree == 0 || tree == 1))
         let index = toIndex(rank, tree: tree)
         let links = Self.inOrderLinks(of: index, worldSize: worldSize)
@@ -44,11 +44,11 @@ public struct DoubleBinaryTree: Sendable, Hashable {
     }
 
     /// The root of tree `tree`.
-    public func root(tree: Int) -> Int { toRank(0, tree: tree) }
+    package func root(tree: Int) -> Int { toRank(0, tree: tree) }
 
     /// The number of levels below the root in the deepest branch of either tree, computed from the
     /// world size alone, so every rank gets the same value.
-    public var depth: Int {
+    package var depth: Int {
         var depth = 0
         for rank in 0..<worldSize {
             var hops = 0, node = rank

@@ -1,13 +1,13 @@
 /// Where the ranks are, host by host: what the topology-aware algorithms need from
 /// ``Communicator/hosts``. Pure functions of the host of every rank; tested alone.
-public struct HostLayout: Sendable, Hashable {
+package struct HostLayout: Sendable, Hashable {
     /// The host of every rank, by rank (hosts numbered in order of their first rank).
-    public let hosts: [Int]
+    package let hosts: [Int]
     /// The ranks of each host, in rank order, hosts in order.
-    public let members: [[Int]]
+    package let members: [[Int]]
 
     /// The layout of ranks whose hosts are `hosts` (by rank; any numbering).
-    public init(hosts: [Int]) {
+    package init(hosts: [Int]) {
         self.hosts = hosts
         // Hosts in order of their first rank.
         var index: [Int: Int] = [:]
@@ -24,14 +24,14 @@ public struct HostLayout: Sendable, Hashable {
     }
 
     /// The number of hosts.
-    public var hostCount: Int { members.count }
+    package var hostCount: Int { members.count }
 
     /// Whether every host holds the same number of ranks (what the hierarchical all-reduce needs).
-    public var isUniform: Bool { members.allSatisfy { $0.count == members[0].count } }
+    package var isUniform: Bool { members.allSatisfy { $0.count == members[0].count } }
 
     /// Ranks ordered host by host (each host's in rank order): a ring in this order crosses from
     /// one host to the next once per direction. `nil` when that is already rank order.
-    public var ringOrder: [Int]? {
+    package var ringOrder: [Int]? {
         let order = members.flatMap { $0 }
         return order == Array(hosts.indices) ? nil : order
     }
@@ -39,7 +39,7 @@ public struct HostLayout: Sendable, Hashable {
     /// For the hierarchical all-reduce of `rank`: the ranks of its host, and the ranks at its
     /// place on every host (one per host, hosts in order). `nil` unless there are at least two
     /// hosts, each with the same number (at least two) of ranks.
-    public func hierarchy(of rank: Int) -> (local: [Int], across: [Int])? {
+    package func hierarchy(of rank: Int) -> (local: [Int], across: [Int])? {
         guard hostCount >= 2, isUniform, members[0].count >= 2 else { return nil }
         let local = members.first { $0.contains(rank) }!
         let place = local.firstIndex(of: rank)!

@@ -23,7 +23,7 @@ public struct VerbsCompletion: Sendable {
 /// immediate into the peer's ring, zero-length receives that take the peer's immediates, and
 /// completion polling. The verbs shim provides it on hardware; the tests run the transport's
 /// protocol over an in-memory fake of it.
-public protocol VerbsChannel: AnyObject {
+package protocol VerbsChannel: AnyObject {
     /// Writes `length` bytes at `local` (in registered memory) to the peer's ring at `offset`,
     /// with `immediate`, signalled.
     func postWrite(_ workRequest: UInt64, local: UnsafeRawPointer, length: Int, remoteOffset: Int, immediate: UInt32) throws(VerbsFailure)
@@ -37,7 +37,7 @@ public protocol VerbsChannel: AnyObject {
 }
 
 extension VerbsChannel {
-    public func close() {}
+    package func close() {}
 }
 
 /// The RDMA data path: per peer, a ring in this rank's registered memory that the peer writes
@@ -85,7 +85,7 @@ public final class RDMATransport: Transport, @unchecked Sendable {
     /// Wraps connected channels (`channels[peer]`, `nil` for this rank) whose peers write into
     /// `inbound[peer]` and which write from `staging[peer]`, both `ringBytes` long and
     /// registered. Posts `depth` receives on each.
-    public init(rank: Int, channels: [VerbsChannel?], inbound: [UnsafeMutableRawPointer?], staging: [UnsafeMutableRawPointer?],
+    package init(rank: Int, channels: [VerbsChannel?], inbound: [UnsafeMutableRawPointer?], staging: [UnsafeMutableRawPointer?],
                 ringBytes: Int, depth: Int = 64, waitPolicy: WaitPolicy = .automatic(localRanks: 1)) throws(TransportError) {
         let n = channels.count
         self.rank = rank

@@ -1,4 +1,5 @@
 import CollectivesSystem
+import CollectivesTransport
 
 /// Queue pairs between threads of one process that behave as verbs do for ``RDMATransport``:
 /// a write copies into the peer's ring at once and, with its immediate, completes one of the
