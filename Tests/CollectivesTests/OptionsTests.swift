@@ -13,5 +13,11 @@ import Testing
         var configuration = LaunchConfiguration(rank: 0, worldSize: 2)
         configuration.timeout = .seconds(42)
         #expect(configuration.timeoutSeconds == 42 && configuration.timeout == .seconds(42))
+        var tcp = CommunicatorOptions().tcp
+        #expect(tcp.connectTimeout == .seconds(15) && tcp.helloTimeout == .seconds(5) && tcp.livenessTimeout == .seconds(10))
+        tcp.connectTimeout = .milliseconds(2500)
+        tcp.livenessTimeout = .zero
+        tcp.helloTimeout = .seconds(1)
+        #expect(tcp.connectTimeoutSeconds == 2.5 && tcp.livenessTimeoutSeconds == 0 && tcp.helloTimeoutSeconds == 1)
     }
 }

@@ -17,6 +17,12 @@ public final class TCPStore: Store, @unchecked Sendable {
     /// Bounds calls that do not wait for keys (set, add, check), and reconnecting after a failed call.
     public var callTimeoutSeconds: Double = 60
 
+    /// ``callTimeoutSeconds`` as a `Duration`.
+    public var callTimeout: Duration {
+        get { Duration(seconds: callTimeoutSeconds) }
+        set { callTimeoutSeconds = newValue.inSeconds }
+    }
+
     /// Connects to the server at `address`, retrying refused connections until `deadline`.
     ///
     /// A server that cannot prove it knows `secret` is refused

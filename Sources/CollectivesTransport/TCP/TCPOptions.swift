@@ -11,10 +11,22 @@ public struct TCPOptions: Sendable, Hashable {
     /// is dropped (a real rank takes milliseconds, even across a data centre).
     public var helloTimeoutSeconds: Double = 5
 
+    /// ``helloTimeoutSeconds`` as a `Duration`.
+    public var helloTimeout: Duration {
+        get { Duration(seconds: helloTimeoutSeconds) }
+        set { helloTimeoutSeconds = newValue.inSeconds }
+    }
+
     /// How long a rank keeps trying to reach a peer's advertised address (refused, unreachable
     /// or unanswered) before it fails, naming the pair and the address. Default 15 s;
     /// `COLLECTIVES_CONNECT_TIMEOUT` sets it.
     public var connectTimeoutSeconds: Double = 15
+
+    /// ``connectTimeoutSeconds`` as a `Duration`.
+    public var connectTimeout: Duration {
+        get { Duration(seconds: connectTimeoutSeconds) }
+        set { connectTimeoutSeconds = newValue.inSeconds }
+    }
 
     /// Handshakes a rank runs at once while it waits for its peers; when more connections
     /// arrive, the oldest unfinished one is dropped.
@@ -25,6 +37,12 @@ public struct TCPOptions: Sendable, Hashable {
     /// that is alive but busy answers the probes from its kernel and keeps its connection. Zero
     /// turns both off. Default 10 s; `COLLECTIVES_TCP_LIVENESS_SECONDS` sets it.
     public var livenessTimeoutSeconds: Double = 10
+
+    /// ``livenessTimeoutSeconds`` as a `Duration` (`.zero` turns the probes off).
+    public var livenessTimeout: Duration {
+        get { Duration(seconds: livenessTimeoutSeconds) }
+        set { livenessTimeoutSeconds = newValue.inSeconds }
+    }
 
     /// How waits spin, yield and sleep. Default: sleep at once; a communicator sets it from the
     /// number of ranks on this host (``WaitPolicy/automatic(localRanks:cores:)``).
