@@ -13,7 +13,7 @@ scratch=.build-tsan
 # authentication, shared memory), stores, communicators over TCP and in process (reliability,
 # elastic membership, metrics, the property cases over all four transports). The kernels and the
 # exhaustive in-process sweeps are single-threaded per rank and take too long under the sanitizer.
-suites="TransportConformanceTests|TransportFailureTests|FrameAuthenticationTests|SharedMemoryTests|HandshakeTests|StoreTests|TCPCommunicatorTests|ReliabilityTests|ElasticMembershipTests|MetricsTests|CollectivesPropertyTests"
+suites="TransportConformanceTests|TransportFailureTests|FrameAuthenticationTests|SharedMemoryTests|HandshakeTests|StoreTests|TCPCommunicatorTests|ReliabilityTests|ElasticMembershipTests|MetricsTests|CollectivesPropertyTests|FlightRecorderTests"
 swift build -c release --scratch-path "$scratch" --sanitize thread --build-tests > "$scratch.log" 2>&1 \
     || { tail -50 "$scratch.log"; exit 1; }
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan-suppressions.txt${TSAN_OPTIONS:+:$TSAN_OPTIONS}"

@@ -13,7 +13,7 @@ import Glibc
 package enum DumpSignal {
     /// The pipe's write end, for the handler; -1 until installed.
     private static let writeEnd = Atomic<Int32>(-1)
-    private static let installation = Mutex<Bool>(false)
+    private static let installation = LockedValue<Bool>(false)
 
     /// Installs the handler once per process, when `SIGUSR1` still has its default action (a
     /// program's own handler is left alone). `action` runs on a dedicated thread each time the

@@ -8,7 +8,7 @@ import Glibc
 /// at a time, so that lines of different threads never interleave.
 package final class LogOutput: Sendable {
     private let descriptor: Int32
-    private let lock = Mutex<Void>(())
+    private let lock = ConditionLock()
 
     /// Standard error.
     package static let standardError = LogOutput(descriptor: 2)
@@ -26,7 +26,7 @@ package final class LogOutput: Sendable {
     /// logging must not fail the program).
     package func write(_ line: String) {
         var bytes = Array(line.utf8)
-        lock.withLock { _ in
+        lock.withLock {
             var offset = 0
             while offset < bytes.count {
                 let n = bytes.withUnsafeMutableBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }

@@ -121,7 +121,7 @@ package enum FlightRecorders {
         init(_ recorder: FlightRecorder) { self.recorder = recorder }
     }
 
-    private static let registered = Mutex<[Weak]>([])
+    private static let registered = LockedValue<[Weak]>([])
     private static let nextCommunicator = Atomic<Int>(0)
 
     /// A number for the next communicator of this process.

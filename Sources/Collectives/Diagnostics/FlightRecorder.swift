@@ -38,7 +38,7 @@ package final class FlightRecorder: @unchecked Sendable {
     /// Odd while the writer changes a slot.
     private let version = Atomic<UInt64>(0)
     /// The failed call's number, peer and error (at most one: a communicator fails once).
-    private let failure = Mutex<(sequence: UInt64, peer: Int?, error: String)?>(nil)
+    private let failure = LockedValue<(sequence: UInt64, peer: Int?, error: String)?>(nil)
 
     package init(communicator: Int, rank: Int, worldSize: Int, capacity: Int, directory: String) {
         self.communicator = communicator
