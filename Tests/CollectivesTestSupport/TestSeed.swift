@@ -26,21 +26,9 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     }
 }
 
-/// A value shared by test threads behind a lock. Threads capture this object, not a `Mutex`
-/// itself: a noncopyable `let` captured by escaping closures is accessed as a modification, which
-/// ThreadSanitizer's exclusivity checks report as a race between the threads that lock it.
-public final class Locked<Value>: @unchecked Sendable {
-    private let lock = ConditionLock()
-    private var value: Value
-
-    public init(_ value: Value) { self.value = value }
-
-    public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}
+/// A value shared by test threads behind a lock: the library's own (`LockedValue`, whose
+/// comment says why not a `Mutex`).
+package typealias Locked<Value> = LockedValue<Value>
 
 /// The largest difference between two parameter vectors; infinity when their lengths differ or
 /// any difference is a NaN or an infinity (which is never "close").
