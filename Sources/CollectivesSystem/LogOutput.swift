@@ -25,11 +25,11 @@ package final class LogOutput: Sendable {
     /// Writes `line` whole (a write the kernel cuts short is finished; an error drops the rest:
     /// logging must not fail the program).
     package func write(_ line: String) {
-        var bytes = Array(line.utf8)
+        let bytes = Array(line.utf8)
         lock.withLock {
             var offset = 0
             while offset < bytes.count {
-                let n = bytes.withUnsafeMutableBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+                let n = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
                 if n > 0 {
                     offset += n
                 } else if n < 0 && errno == EINTR {
@@ -39,7 +39,6 @@ package final class LogOutput: Sendable {
                 }
             }
         }
-        bytes.removeAll()
     }
 
     /// The local time as swift-log's stream handler prints it: `2026-12-05T19:02:11+0000`.

@@ -118,6 +118,15 @@ struct HostList: Equatable {
         let interfaces = (try? InterfaceFilter.systemInterfaces()) ?? []
         return interfaces.contains { $0.address.host == address.host }
     }
+
+    /// `HOST:PORT` or `[v6]:PORT` split into host and port (`--join`, `--rdzv-endpoint`); `nil`
+    /// without a host or a port from 1 to 65535.
+    static func hostAndPort(_ text: String) -> (host: String, port: UInt16)? {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]), port > 0 else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
+    }
 }
 
 struct HostListError: Error, CustomStringConvertible {

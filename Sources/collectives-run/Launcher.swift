@@ -209,15 +209,12 @@ struct Launcher: ParsableCommand {
             throw ExitCode(1)
         }
         defer { store.close() }
-        environment["MASTER_ADDR"] = masterAddress
-        environment["MASTER_PORT"] = String(store.address.port)
-        environment[EnvironmentVariable.store.name] = "external"
+        pointRanks(&environment, atStore: masterAddress, port: store.address.port)
         if elastic { environment[EnvironmentVariable.elastic.name] = "1" }
         if let maxRanks {
             environment[EnvironmentVariable.elasticMaximum.name] = String(maxRanks)
             Console.error("collectives-run: --elastic --max \(maxRanks): more ranks may join with `collectives-run --join \(masterAddress.contains(":") ? "[\(masterAddress)]" : masterAddress):\(store.address.port) -- PROGRAM...` and this job's COLLECTIVES_JOB_SECRET")
         }
-        if isatty(1) != 0 { environment[EnvironmentVariable.stdoutIsTerminal.name] = "1" }
         environment["WORLD_SIZE"] = String(ranks)
         environment["LOCAL_WORLD_SIZE"] = String(ranks)
         let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report, elastic: elastic,
@@ -261,7 +258,7 @@ struct Launcher: ParsableCommand {
             let core = input == nil ? bindTo.core(localRank: Int(rankEnvironment["LOCAL_RANK"]!)!, of: cores) : nil
             let pid = try group.spawnOrStopAll(rank: rank, command: rankCommand, environment: rankEnvironment, input: input,
                                                host: placement?[rank], core: core)
-            if let core, reportBindings { Console.error("collectives-run: rank \(rank) (pid \(pid) on \(thisHostName())) bound to core \(core)") }
+            if let core, reportBindings { reportBinding(rank: String(rank), pid: pid, core: core) }
         }
         let outcome = group.waitForAll()
         if elastic { return try endElastic(group, outcome: outcome, ranks: ranks, noun: "ranks") }
@@ -275,12 +272,7 @@ struct Launcher: ParsableCommand {
 
 extension Launcher {
     /// `--join`'s store address, split into host and port (`[v6]:port` or `host:port`).
-    var joinAddress: (String, UInt16)? {
-        guard let join, let colon = join.lastIndex(of: ":"), let port = UInt16(join[join.index(after: colon)...]), port > 0 else { return nil }
-        var host = String(join[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return host.isEmpty ? nil : (host, port)
-    }
+    var joinAddress: (String, UInt16)? { join.flatMap(HostList.hostAndPort) }
 
     /// Starts `-n` ranks that join the running job whose store is at `host:port`.
     func runJoining(host: String, port: UInt16) throws {
@@ -290,12 +282,9 @@ extension Launcher {
             throw ExitCode(2)
         }
         for name in ["RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"] { environment[name] = nil }
-        environment["MASTER_ADDR"] = host
-        environment["MASTER_PORT"] = String(port)
-        environment[EnvironmentVariable.store.name] = "external"
+        pointRanks(&environment, atStore: host, port: port)
         environment[EnvironmentVariable.elastic.name] = "1"
         environment[EnvironmentVariable.elasticJoin.name] = "1"
-        if isatty(1) != 0 { environment[EnvironmentVariable.stdoutIsTerminal.name] = "1" }
         let count = ranks ?? 1
         let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report, elastic: true, label: "joining",
                               files: outputFiles)
@@ -365,6 +354,20 @@ extension Launcher {
         guard getcwd(&buffer, buffer.count) != nil else { return "/" }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
+}
+
+/// Tells the ranks where the job's store is (`MASTER_ADDR`, `MASTER_PORT`), that the launcher
+/// serves it (`COLLECTIVES_STORE=external`), and whether the output is a terminal.
+func pointRanks(_ environment: inout [String: String], atStore host: String, port: UInt16) {
+    environment["MASTER_ADDR"] = host
+    environment["MASTER_PORT"] = String(port)
+    environment[EnvironmentVariable.store.name] = "external"
+    if isatty(1) != 0 { environment[EnvironmentVariable.stdoutIsTerminal.name] = "1" }
+}
+
+/// `--report-bindings`' line for one rank.
+func reportBinding(rank: String, pid: pid_t, core: Int) {
+    Console.error("collectives-run: rank \(rank) (pid \(pid) on \(thisHostName())) bound to core \(core)")
 }
 
 /// The signal that asked the launcher to stop (0 for none); set from the signal handler.

@@ -27,14 +27,6 @@ struct NodeLayout {
     static func arrivalKey(_ node: Int) -> String { "collectives-run/node/\(node)" }
     /// The key under which node `node` says how its ranks ended ("ok" or the first failure).
     static func endKey(_ node: Int) -> String { "collectives-run/node/\(node)/end" }
-
-    /// Splits `HOST:PORT` or `[v6]:PORT`.
-    static func endpoint(_ text: String) -> (host: String, port: UInt16)? {
-        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]), port > 0 else { return nil }
-        var host = String(text[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return host.isEmpty ? nil : (host, port)
-    }
 }
 
 /// Why the launchers of a per-node job could not meet or finish together.
@@ -47,7 +39,7 @@ extension Launcher {
     /// endpoint), or `nil` for the other modes.
     var nodeLayout: NodeLayout? {
         guard let ranksPerNode = nprocPerNode, (nnodes ?? 1) > 1 || rdzvEndpoint != nil else { return nil }
-        let endpoint = rdzvEndpoint.flatMap(NodeLayout.endpoint)
+        let endpoint = rdzvEndpoint.flatMap(HostList.hostAndPort)
             ?? masterAddress.map { ($0, masterPort ?? 29500) }
         guard let endpoint else { return nil }
         return NodeLayout(nodes: nnodes ?? 1, nodeRank: nodeRank ?? 0, ranksPerNode: ranksPerNode, host: endpoint.0, port: endpoint.1)
@@ -66,7 +58,7 @@ extension Launcher {
         let node = nodeRank ?? 0
         guard node >= 0, node < nodes else { throw ValidationError("--node-rank \(node) is not below --nnodes \(nodes)") }
         if let rdzvEndpoint {
-            guard NodeLayout.endpoint(rdzvEndpoint) != nil else {
+            guard HostList.hostAndPort(rdzvEndpoint) != nil else {
                 throw ValidationError("--rdzv-endpoint takes HOST:PORT, such as node0:29500 or [fd00::1]:29500; got \(rdzvEndpoint)")
             }
         } else if nodes > 1 && masterAddress == nil {
@@ -86,13 +78,10 @@ extension Launcher {
         defer { store.close() }
         try meet(layout, store: store, timeout: timeout)
 
-        environment["MASTER_ADDR"] = layout.host
-        environment["MASTER_PORT"] = String(layout.port)
-        environment[EnvironmentVariable.store.name] = "external"
+        pointRanks(&environment, atStore: layout.host, port: layout.port)
         environment["WORLD_SIZE"] = String(layout.worldSize)
         environment["LOCAL_WORLD_SIZE"] = String(layout.ranksPerNode)
         environment["GROUP_RANK"] = String(layout.nodeRank)
-        if isatty(1) != 0 { environment[EnvironmentVariable.stdoutIsTerminal.name] = "1" }
         let group = RankGroup(prefixOutput: !noPrefix, grace: grace, report: report, files: outputFiles)
         group.flight = flightReport(&environment)
         let ranks = layout.firstRank..<(layout.firstRank + layout.ranksPerNode)
@@ -105,7 +94,7 @@ extension Launcher {
             environment["LOCAL_RANK"] = String(localRank)
             let core = bindTo.core(localRank: localRank, of: cores)
             let pid = try group.spawnOrStopAll(rank: rank, command: command, environment: environment, core: core)
-            if let core, reportBindings { Console.error("collectives-run: rank \(rank) (pid \(pid) on \(thisHostName())) bound to core \(core)") }
+            if let core, reportBindings { reportBinding(rank: String(rank), pid: pid, core: core) }
         }
         let outcome = group.waitForAll()
         try finish(layout, store: store, outcome: outcome, timeout: timeout)

@@ -94,7 +94,7 @@ enum RemoteRank {
             if let core = binding.core(localRank: environment["LOCAL_RANK"].flatMap { Int($0) } ?? 0, of: allowedCores()) {
                 child = try withThreadBound(to: core) { try spawnProgram(command, environment: environment) }
                 if reportBindings {
-                    Console.error("collectives-run: rank \(environment["RANK"] ?? "?") (pid \(child) on \(thisHostName())) bound to core \(core)")
+                    reportBinding(rank: environment["RANK"] ?? "?", pid: child, core: core)
                 }
             } else {
                 child = try spawnProgram(command, environment: environment)

@@ -87,11 +87,18 @@ struct CallDescriptor: CustomStringConvertible {
         if kind == .pointToPoint {
             return "send/receive with tag \(sequence)" + (dataType.map { " (\(count) × \($0))" } ?? "")
         }
-        var details: [String] = []
-        if let dataType { details.append("\(count) × \(dataType)") } else if count > 0 { details.append("\(count) elements") }
-        if let op { details.append("\(op)") }
-        if let root { details.append("root \(root)") }
-        if let algorithm { details.append("\(algorithm)") }
-        return "\(kindName) #\(sequence)" + (details.isEmpty ? "" : " (\(details.joined(separator: ", ")))")
+        return callTitle(kindName, sequence, count: count, dataType: dataType.map { "\($0)" }, op: op.map { "\($0)" },
+                         root: root, algorithm: algorithm.map { "\($0)" })
     }
+}
+
+/// How errors and the flight recorder name a call: `all-reduce #7 (1000 × float32, sum, ring)`.
+func callTitle(_ operation: String, _ sequence: UInt64, count: Int, dataType: String?, op: String?, root: Int?,
+               algorithm: String?) -> String {
+    var details: [String] = []
+    if let dataType { details.append("\(count) × \(dataType)") } else if count > 0 { details.append("\(count) elements") }
+    if let op { details.append(op) }
+    if let root { details.append("root \(root)") }
+    if let algorithm { details.append(algorithm) }
+    return "\(operation) #\(sequence)" + (details.isEmpty ? "" : " (\(details.joined(separator: ", ")))")
 }

@@ -48,12 +48,7 @@ package struct FlightRecord: Codable, Sendable, Equatable {
 
     /// `all-reduce #7 (1000 × float32, sum, ring)`.
     package var title: String {
-        var details: [String] = []
-        if let dataType { details.append("\(count) × \(dataType)") }
-        if let op { details.append(op) }
-        if let root { details.append("root \(root)") }
-        if let algorithm { details.append(algorithm) }
-        return "\(operation) #\(sequence)" + (details.isEmpty ? "" : " (\(details.joined(separator: ", ")))")
+        callTitle(operation, sequence, count: count, dataType: dataType, op: op, root: root, algorithm: algorithm)
     }
 }
 
