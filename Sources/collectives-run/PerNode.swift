@@ -71,7 +71,7 @@ extension Launcher {
         var environment = ProcessEnvironment.current()
         let secretText = environment[EnvironmentVariable.jobSecret.name] ?? ""
         let secret = secretText.isEmpty ? JobSecret.none : JobSecret(secretText)
-        let timeout = rendezvousTimeout(environment)
+        let timeout = try rendezvousTimeout(environment)
         let server = try serveStoreIfNodeZero(layout, secret: secret)
         defer { server?.close() }
         let store = try connectToEndpoint(layout, secret: secret, timeout: timeout)
@@ -100,9 +100,16 @@ extension Launcher {
         try finish(layout, store: store, outcome: outcome, timeout: timeout)
     }
 
-    /// The rendezvous bound: `COLLECTIVES_TIMEOUT` seconds where set, else 600 (torchrun's join timeout).
-    private func rendezvousTimeout(_ environment: [String: String]) -> Double {
-        environment[EnvironmentVariable.timeout.name].flatMap(Double.init).flatMap { $0 > 0 && $0.isFinite ? $0 : nil } ?? 600
+    /// The rendezvous bound: `COLLECTIVES_TIMEOUT` seconds where set, else 600 (torchrun's join
+    /// timeout). A value that is not a positive number stops the launcher, naming it, as it
+    /// would stop the ranks.
+    private func rendezvousTimeout(_ environment: [String: String]) throws -> Double {
+        guard let text = environment[EnvironmentVariable.timeout.name] else { return 600 }
+        guard let seconds = Double(text), seconds > 0, seconds.isFinite else {
+            Console.error("collectives-run: COLLECTIVES_TIMEOUT=\(text) is not a positive number of seconds")
+            throw ExitCode(2)
+        }
+        return seconds
     }
 
     /// Node 0 serves the job's store on the endpoint's port, on every address of its family

@@ -60,6 +60,11 @@ extension MultiProcessTests {
                              environment: ["COLLECTIVES_TIMEOUT": "2"], timeout: 60)
         #expect(lonely.status == 1, "\(lonely.output)")
         #expect(lonely.output.contains("node 1 of 2 did not come"), "\(lonely.output)")
+        // A timeout that is not a number stops the launcher, as it would stop the ranks.
+        let malformed = try run([Products.path("collectives-run"), "--nnodes", "2", "--node-rank", "0", "--nproc-per-node", "2",
+                                 "--rdzv-endpoint", "127.0.0.1:\(try freePort())", "--"] + program,
+                                environment: ["COLLECTIVES_TIMEOUT": "soon"], timeout: 60)
+        #expect(malformed.status == 2 && malformed.output.contains("COLLECTIVES_TIMEOUT=soon is not a positive number of seconds"), "\(malformed.output)")
         // Another number of ranks on node 1: both launchers refuse.
         let mismatched = launchNodes(2, perNode: 2, endpoint: "127.0.0.1:\(try freePort())",
                                      extra: { $0 == 1 ? ["--nproc-per-node", "3"] : [] }, program: program,
