@@ -64,7 +64,7 @@ import Testing
             let dumps = try FlightDump.readAll(from: folder)
             let mine = try #require(dumps.first { $0.communicator == communicators[0].recorder?.communicator && $0.rank == 0 },
                                     "no dump of rank 0 in \(folder): \(dumps)")
-            #expect(mine.reason == "timeout" && mine.worldSize == 2 && mine.pid == getpid())
+            #expect(mine.reason == .timeout && mine.worldSize == 2 && mine.pid == getpid())
             let last = try #require(mine.calls.last)
             #expect(last.operation == "all-reduce" && last.count == 100 && last.state == .failed)
             #expect(last.peer == 1, "\(last)")
@@ -99,11 +99,30 @@ import Testing
         #expect(records.map(\.state) == [.done, .done, .failed])
         #expect(records.last?.peer == 2 && records.last?.error == "gone")
         #expect(records.allSatisfy { $0.operation == "all-reduce" && $0.dataType == nil })
-        let dump = recorder.dump(reason: "request")
+        let dump = recorder.dump(reason: .request)
         let decoded = try FlightDump.decode(dump.encoded())
-        #expect(decoded.calls == dump.calls && decoded.communicator == 7 && decoded.rank == 1 && decoded.reason == "request")
+        #expect(decoded.calls == dump.calls && decoded.communicator == 7 && decoded.rank == 1 && decoded.reason == .request)
         // A folder that cannot be made is an error, not a crash.
         #expect(throws: (any Error).self) { try dump.write(to: "/proc/no-such-folder") }
+    }
+
+    /// `collectives-run --dump-on-timeout` signals every rank when one fails, often after the
+    /// others have timed out and written their dumps: the signal's dump must not replace the
+    /// timeout's (the file would say the rank was merely asked). Before a timeout, and for a
+    /// program's own request, the newest dump wins.
+    @Test func aSignalDoesNotReplaceATimeoutsDump() throws {
+        try withFolder { folder in
+            let recorder = FlightRecorder(communicator: 3, rank: 2, worldSize: 4, capacity: 4, directory: folder)
+            recorder.begin(MessageTag(1 << 8 | 1, call: 0, count: 10))
+            let path = try recorder.writeDump(reason: .signal)
+            func onDisk() throws -> FlightDump.Reason { try FlightDump.decode(Data(contentsOf: URL(fileURLWithPath: path))).reason }
+            #expect(try onDisk() == .signal)
+            recorder.fail(peer: 1, error: "timed out")
+            #expect(try recorder.writeDump(reason: .timeout) == path)
+            #expect(try onDisk() == .timeout)
+            #expect(try recorder.writeDump(reason: .signal) == path)
+            #expect(try onDisk() == .timeout)
+        }
     }
 }
 
@@ -115,7 +134,7 @@ import Testing
     }
 
     func dump(_ rank: Int, of world: Int = 4, _ calls: [FlightRecord]) -> FlightDump {
-        FlightDump(communicator: 0, rank: rank, worldSize: world, host: "h", pid: Int32(100 + rank), reason: "signal",
+        FlightDump(communicator: 0, rank: rank, worldSize: world, host: "h", pid: Int32(100 + rank), reason: .signal,
                    dumpedNanoseconds: 1, calls: calls)
     }
 

@@ -194,7 +194,7 @@ public final class Communicator: @unchecked Sendable {
         metrics.recordFailure(failure.kind)
         recorder?.fail(peer: failure.peer, error: failure.description)
         queue.fail(failure)
-        if failure.kind == .timedOut, let recorder, let path = FlightRecorders.write(recorder, reason: "timeout") {
+        if failure.kind == .timedOut, let recorder, let path = FlightRecorders.write(recorder, reason: .timeout) {
             // What this rank was doing, for `collectives-run --analyze`.
             logger.notice("rank \(rank): flight recorder written to \(path)")
         }

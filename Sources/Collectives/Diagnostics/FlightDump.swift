@@ -61,13 +61,13 @@ package struct FlightDump: Codable, Sendable {
     package var worldSize: Int
     package var host: String
     package var pid: Int32
-    /// Why it was written: `timeout`, `signal`, `request`.
-    package var reason: String
+    /// Why it was written.
+    package var reason: Reason
     package var dumpedNanoseconds: UInt64
     /// Oldest first.
     package var calls: [FlightRecord]
 
-    package init(communicator: Int, rank: Int, worldSize: Int, host: String, pid: Int32, reason: String,
+    package init(communicator: Int, rank: Int, worldSize: Int, host: String, pid: Int32, reason: Reason,
                  dumpedNanoseconds: UInt64, calls: [FlightRecord]) {
         self.communicator = communicator
         self.rank = rank
@@ -77,6 +77,16 @@ package struct FlightDump: Codable, Sendable {
         self.reason = reason
         self.dumpedNanoseconds = dumpedNanoseconds
         self.calls = calls
+    }
+
+    /// Why a dump was written.
+    package enum Reason: String, Codable, Sendable {
+        /// A call of this rank timed out.
+        case timeout
+        /// The process got `SIGUSR1` (from a user or from `collectives-run`).
+        case signal
+        /// The program asked for it.
+        case request
     }
 
     package static func fileName(communicator: Int, rank: Int) -> String { "collectives-flight-c\(communicator)-rank\(rank).json" }
@@ -129,22 +139,22 @@ package enum FlightRecorders {
             list.removeAll { $0.recorder == nil }
             list.append(Weak(recorder))
         }
-        DumpSignal.install { FlightRecorders.dumpAll(reason: "signal") }
+        DumpSignal.install { FlightRecorders.dumpAll(reason: .signal) }
     }
 
     /// Writes every live recorder's dump into its folder; returns the paths written. A dump that
     /// cannot be written is said on standard error (a diagnostic: nothing else depends on it).
     @discardableResult
-    package static func dumpAll(reason: String) -> [String] {
+    package static func dumpAll(reason: FlightDump.Reason) -> [String] {
         let recorders = registered.withLock { $0.compactMap(\.recorder) }
         return recorders.compactMap { write($0, reason: reason) }
     }
 
     /// Writes `recorder`'s dump; returns its path, or `nil` after saying on standard error why
     /// it could not be written (a diagnostic: nothing else depends on it).
-    static func write(_ recorder: FlightRecorder, reason: String) -> String? {
+    static func write(_ recorder: FlightRecorder, reason: FlightDump.Reason) -> String? {
         do {
-            return try recorder.dump(reason: reason).write(to: recorder.directory)
+            return try recorder.writeDump(reason: reason)
         } catch {
             FileHandle.standardError.write(Data("collectives: rank \(recorder.rank): cannot write the flight recorder's dump to \(recorder.directory): \(error)\n".utf8))
             return nil

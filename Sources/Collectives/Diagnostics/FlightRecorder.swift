@@ -39,6 +39,8 @@ package final class FlightRecorder: @unchecked Sendable {
     private let version = Atomic<UInt64>(0)
     /// The failed call's number, peer and error (at most one: a communicator fails once).
     private let failure = LockedValue<(sequence: UInt64, peer: Int?, error: String)?>(nil)
+    /// Why this recorder's file was last written, if it was: one dump written at a time.
+    private let written = LockedValue<FlightDump.Reason?>(nil)
 
     package init(communicator: Int, rank: Int, worldSize: Int, capacity: Int, directory: String) {
         self.communicator = communicator
@@ -148,9 +150,24 @@ package final class FlightRecorder: @unchecked Sendable {
     }
 
     /// What this recorder holds, as a dump for `reason`.
-    package func dump(reason: String) -> FlightDump {
+    package func dump(reason: FlightDump.Reason) -> FlightDump {
         FlightDump(communicator: communicator, rank: rank, worldSize: worldSize, host: thisHostName(), pid: thisProcessID,
                    reason: reason, dumpedNanoseconds: WallClock.nanosecondsSinceEpoch, calls: records())
+    }
+
+    /// Writes this recorder's dump into ``directory``, one writer at a time; returns its path.
+    ///
+    /// A signal's dump does not replace a timeout's: a timed-out communicator starts no call, so
+    /// the calls are the same, and the file keeps saying that this rank stopped by timing out
+    /// (the launcher signals every rank when one fails, often after the others have timed out).
+    package func writeDump(reason: FlightDump.Reason) throws -> String {
+        try written.withLock { earlier in
+            let path = directory + "/" + FlightDump.fileName(communicator: communicator, rank: rank)
+            if reason == .signal && earlier == .timeout { return path }
+            try dump(reason: reason).write(to: directory)
+            earlier = reason
+            return path
+        }
     }
 }
 
