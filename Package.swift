@@ -252,7 +252,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CollectivesTests",
-            dependencies: ["Collectives", "CollectivesTransport", "CollectivesRendezvous", "CollectivesVerification",
+            dependencies: ["Collectives", "CollectivesBootstrap", "CollectivesTransport", "CollectivesRendezvous", "CollectivesVerification",
                            "CollectivesSystem", "CollectivesTestSupport",
                            .product(name: "MetricsTestKit", package: "swift-metrics"),
                            .product(name: "PropertyBased", package: "swift-property-based")],

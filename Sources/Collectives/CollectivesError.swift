@@ -100,11 +100,7 @@ public struct CollectivesError: Error, Sendable, CustomStringConvertible {
             self.init(.mismatch, rank: error.rank, operation: operation, peer: error.peer, reason: why)
             return
         }
-        // The transport's text starts with "rank N: "; keep the rest.
-        let text = error.description
-        let prefix = "rank \(error.rank): "
-        self.init(kind, rank: error.rank, operation: operation, peer: error.peer,
-                  reason: text.hasPrefix(prefix) ? String(text.dropFirst(prefix.count)) : text)
+        self.init(kind, rank: error.rank, operation: operation, peer: error.peer, reason: error.summary)
     }
 
     /// Wraps a bootstrap error (its cause's own words where it has one).

@@ -1,3 +1,4 @@
+import CollectivesSystem
 import CollectivesTransport
 import Logging
 
@@ -12,6 +13,9 @@ public struct BootstrapSettings: Sendable {
     public var sharedMemory = SharedMemoryOptions()
     /// The RDMA verbs calls to make (the library on this host by default).
     public var verbsDevice: any VerbsDevice = HardwareVerbsDevice.shared
+    /// Which host this rank is on, for choosing shared memory, where the operator says so
+    /// (`COLLECTIVES_HOST_ID` by default); `nil` lets the kernel's boot id and namespaces decide.
+    public var hostID: String? = EnvironmentVariable.hostID.value
     /// The wait policy for a given number of ranks on this host.
     public var waitPolicy: @Sendable (_ localRanks: Int) -> WaitPolicy = { WaitPolicy.automatic(localRanks: $0) }
     /// Where to log.

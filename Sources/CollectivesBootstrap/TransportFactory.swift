@@ -7,8 +7,8 @@ import Logging
 public enum TransportFactory {
     /// Chooses the data transport (``TransportChoice``) once the TCP mesh is up: shared memory
     /// when every rank is on this host (set up over the TCP connections, which are then closed);
-    /// across hosts, RDMA verbs where every rank has a device, else shared memory among the ranks
-    /// of each host and TCP between hosts (``RoutedTransport``). Every rank learns every rank's
+    /// across hosts, shared memory among the ranks of each host and, between hosts, RDMA verbs
+    /// where every rank has a device, else TCP (``RoutedTransport``). Every rank learns every rank's
     /// host identity first and every outcome before data moves. The choice is logged at debug
     /// level; a fallback that the settings did not ask for is logged once, on rank 0, at notice
     /// level.
@@ -24,8 +24,8 @@ public enum TransportFactory {
             try SetUpExchange.allGather(bytes, over: tcp, deadline: deadline)
         }
         /// RDMA verbs where every rank has an active device and every rank's set-up succeeded;
-        /// else nil, on every rank alike (rank 0 logs why, once).
-        func verbs(_ context: String) throws(BootstrapError) -> (any Transport)? {
+        /// else nil, on every rank alike (rank 0 logs why, once). The TCP mesh stays open.
+        func verbs(_ context: String) throws(BootstrapError) -> RDMATransport? {
             let device = settings.verbsDevice
             let availability = device.probe()
             // Every rank must agree before any creates queue pairs.
@@ -62,13 +62,12 @@ public enum TransportFactory {
                 return nil
             }
             transport.waitPolicy = tcp.waitPolicy
-            tcp.close()
             logger.debug("rank \(rank): RDMA verbs on device \(index)")
             return transport
         }
         // Which ranks share this host: for shared memory, and for how waits use the cores.
         let keys: [[UInt8]]
-        do { keys = try allGather(Array(SharedMemoryTransport.localityKey().utf8)) } catch {
+        do { keys = try allGather(Array(SharedMemoryTransport.localityKey(hostID: settings.hostID).utf8)) } catch {
             throw BootstrapError(error)
         }
         let elsewhere = keys.indices.filter { keys[$0] != keys[rank] }
@@ -92,11 +91,13 @@ public enum TransportFactory {
         tcp.waitPolicy = policy
         logger.debug("rank \(rank): \(n - elsewhere.count) ranks on this host (host \(hosts[rank]) of \(hostOf.count)), \(localRanks) counted for waits, \(WaitPolicy.availableCores) cores: waits \(policy)")
         /// Ranks on several hosts: shared memory among the ranks of each host that has several,
-        /// TCP across hosts (``RoutedTransport``). A host whose ranks cannot set up shared memory
-        /// uses TCP inside too; every rank learns the outcome of every host before data moves.
-        func routed() throws(BootstrapError) -> any Transport {
+        /// `remote` (TCP or verbs) across hosts (``RoutedTransport``). A host whose ranks cannot
+        /// set up shared memory uses `remote` inside too; every rank learns the outcome of every
+        /// host before data moves. Shared memory is set up over the TCP mesh.
+        func routed(over remote: any WaitMedium) throws(BootstrapError) -> any Transport {
+            let across = remote is TCPTransport ? "TCP" : "RDMA verbs"
             let members = hosts.indices.filter { hosts[$0] == hosts[rank] }
-            guard Set(hosts).count < n else { return tcp }
+            guard Set(hosts).count < n else { return remote }
             var shared: SharedMemoryTransport?
             var problem: String?
             if members.count > 1, let view = TransportSubset(base: tcp, members: members) {
@@ -119,21 +120,36 @@ public enum TransportFactory {
             }
             if rank == 0, let failed = outcomes.firstIndex(where: { $0.first == 0 }) {
                 let failedHosts = Set(outcomes.indices.filter { outcomes[$0].first == 0 }.map { hosts[$0] }).sorted()
-                logger.notice("shared memory unavailable on hosts \(failedHosts) (rank \(failed): \(String(decoding: outcomes[failed].dropFirst(), as: UTF8.self))); their ranks use TCP with each other")
+                logger.notice("shared memory unavailable on hosts \(failedHosts) (rank \(failed): \(String(decoding: outcomes[failed].dropFirst(), as: UTF8.self))); their ranks use \(across) with each other")
             }
             guard let shared else {
-                logger.debug("rank \(rank): TCP with every peer (ranks on \(hostOf.count) hosts)")
-                return tcp
+                logger.debug("rank \(rank): \(across) with every peer (ranks on \(hostOf.count) hosts)")
+                return remote
             }
             let others = (0..<n).filter { hosts[$0] != hosts[rank] }
-            logger.debug("rank \(rank): shared memory with ranks \(members.filter { $0 != rank }) on this host, TCP with ranks \(others) on \(hostOf.count - 1) other hosts")
-            return RoutedTransport(tcp: tcp, sharedMemory: shared, localMembers: members)
+            logger.debug("rank \(rank): shared memory with ranks \(members.filter { $0 != rank }) on this host, \(across) with ranks \(others) on \(hostOf.count - 1) other hosts")
+            return RoutedTransport(remote: remote, sharedMemory: shared, localMembers: members)
+        }
+        /// Verbs (or, where not every rank can use them, TCP) across hosts with shared memory
+        /// inside each; the TCP mesh is closed when verbs carry the data.
+        func spanningHosts(_ context: String) throws(BootstrapError) -> any Transport {
+            guard let verbs = try verbs(context) else { return try routed(over: tcp) }
+            do {
+                let transport = try routed(over: verbs)
+                tcp.close()
+                return transport
+            } catch {
+                verbs.close()
+                throw error
+            }
         }
         switch settings.transport {
         case .tcp:
             return (tcp, hosts)
         case .verbs:
-            return (try verbs("COLLECTIVES_TRANSPORT=verbs") ?? tcp, hosts)
+            guard let verbs = try verbs("COLLECTIVES_TRANSPORT=verbs") else { return (tcp, hosts) }
+            tcp.close()
+            return (verbs, hosts)
         case .auto, .shm:
             break
         }
@@ -142,8 +158,7 @@ public enum TransportFactory {
                 throw BootstrapError(.configuration, rank: rank,
                                      reason: "COLLECTIVES_TRANSPORT=shm, but ranks \(elsewhere) are on another host (or in another container)")
             }
-            if let transport = try verbs("ranks span several hosts") { return (transport, hosts) }
-            return (try routed(), hosts)
+            return (try spanningHosts("ranks span several hosts"), hosts)
         }
         do {
             let shared = try SharedMemoryTransport.establish(

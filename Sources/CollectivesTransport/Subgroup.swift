@@ -37,8 +37,14 @@ public struct SubgroupPlan: Sendable {
 
 /// Transports that can make subgroups of their ranks.
 public protocol SubgroupCapable: Transport {
+    /// Whether ``prepareSubgroup()`` can succeed here (a transport routed over RDMA verbs cannot).
+    var canMakeSubgroups: Bool { get }
     /// Prepares this rank's side of a new subgroup transport.
     func prepareSubgroup() throws(TransportError) -> SubgroupPlan
+}
+
+extension SubgroupCapable {
+    public var canMakeSubgroups: Bool { true }
 }
 
 extension SingleRankTransport: SubgroupCapable {

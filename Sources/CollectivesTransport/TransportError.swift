@@ -28,15 +28,16 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
     public let rank: Int
     /// The peer involved, if any.
     public let peer: Int?
-    /// What was being done: `"send"`, `"receive"`, `"connect"`, `"handshake"`…
-    public let operation: String
+    /// What was being done: ``TransportOperation/send``, ``TransportOperation/receive``,
+    /// ``TransportOperation/connect``, ``TransportOperation/handshake``…
+    public let operation: TransportOperation
     /// Where the peer is, when known (an address).
     public let peerAddress: String?
 
     /// For ``Kind/mismatch(_:)``: what was sent and what was expected.
     public let mismatch: MessageMismatch?
 
-    public init(_ kind: Kind, rank: Int, peer: Int?, operation: String, peerAddress: String? = nil, mismatch: MessageMismatch? = nil) {
+    public init(_ kind: Kind, rank: Int, peer: Int?, operation: TransportOperation, peerAddress: String? = nil, mismatch: MessageMismatch? = nil) {
         self.mismatch = mismatch
         self.kind = kind
         self.rank = rank
@@ -45,10 +46,13 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
         self.peerAddress = peerAddress
     }
 
-    public var description: String {
-        var text = "rank \(rank): \(operation)"
+    public var description: String { "rank \(rank): \(summary)" }
+
+    /// What happened, without the rank that saw it: `receive from rank 1 (10.0.0.5:41234): timed out`.
+    public var summary: String {
+        var text = "\(operation)"
         if let peer {
-            text += operation.hasPrefix("send") || operation.hasPrefix("connect") ? " to rank \(peer)" : " from rank \(peer)"
+            text += operation.towardsPeer ? " to rank \(peer)" : " from rank \(peer)"
         }
         if let peerAddress { text += " (\(peerAddress))" }
         switch kind {
@@ -64,9 +68,69 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// What a transport was doing when it failed, and which way it faced its peer: an error reads
+/// `send to rank 3` or `receive from rank 3`.
+///
+/// The library's operations are constants (``send``, ``receive``, ``wait``, ``connect``…);
+/// another, such as a custom transport's, is made with ``init(_:towardsPeer:)``. A string literal
+/// is the constant of that name where there is one (`"send"` is ``send``), else a new operation
+/// that reads `from rank`.
+public struct TransportOperation: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringLiteral {
+    /// How it reads in an error (`send`, `RDMA set-up`).
+    public let name: String
+    /// Whether the peer is the one this rank addressed (`to rank 3`) rather than heard from.
+    public let towardsPeer: Bool
+
+    public init(_ name: String, towardsPeer: Bool = false) {
+        self.name = name
+        self.towardsPeer = towardsPeer
+    }
+
+    /// (`TransportOperation("flush")` is this too, as for any literal; the constants below pass
+    /// `towardsPeer` so that none is made from the table it is in.)
+    public init(stringLiteral name: String) {
+        self = Self.library.first { $0.name == name } ?? TransportOperation(name)
+    }
+
+    public var description: String { name }
+
+    /// Sending a message to the peer.
+    public static let send = TransportOperation("send", towardsPeer: true)
+    /// Receiving a message from the peer.
+    public static let receive = TransportOperation("receive", towardsPeer: false)
+    /// Waiting for a request to complete.
+    public static let wait = TransportOperation("wait", towardsPeer: false)
+    /// Connecting to the peer.
+    public static let connect = TransportOperation("connect", towardsPeer: true)
+    /// Accepting a connection.
+    public static let accept = TransportOperation("accept", towardsPeer: false)
+    /// The hello and the job secret's challenge on a new connection.
+    public static let handshake = TransportOperation("handshake", towardsPeer: false)
+    /// Setting up a transport.
+    public static let setUp = TransportOperation("set-up", towardsPeer: false)
+    /// Exchanging set-up records over a group's connections.
+    public static let setUpExchange = TransportOperation("set-up exchange", towardsPeer: false)
+    /// Setting up shared memory.
+    public static let sharedMemorySetUp = TransportOperation("shared-memory set-up", towardsPeer: false)
+    /// Setting up RDMA verbs.
+    public static let rdmaSetUp = TransportOperation("RDMA set-up", towardsPeer: false)
+    /// Setting up RDMA verbs, failed because another rank's set-up failed.
+    public static let rdmaSetUpElsewhere = TransportOperation("RDMA set-up (another rank failed)", towardsPeer: false)
+    /// Making a subgroup's transport.
+    public static let subgroupSetUp = TransportOperation("subgroup set-up", towardsPeer: false)
+    /// A connection with nothing to do that failed.
+    public static let idle = TransportOperation("idle", towardsPeer: false)
+
+    /// The library's operations, for string literals.
+    static let library: [TransportOperation] = [
+        .send, .receive, .wait, .connect, .accept, .handshake, .setUp, .setUpExchange, .sharedMemorySetUp, .rdmaSetUp,
+        .rdmaSetUpElsewhere, .subgroupSetUp, .idle,
+    ]
+}
+
 extension TransportError {
     /// Maps a socket error onto a transport error for `peer`.
-    public init(_ error: SocketError, rank: Int, peer: Int?, operation: String) {
+    public init(_ error: SocketError, rank: Int, peer: Int?, operation: TransportOperation) {
         switch error {
         case .timedOut(_, let remote):
             self.init(.timedOut, rank: rank, peer: peer, operation: operation, peerAddress: remote)
@@ -103,7 +167,7 @@ public struct MessageMismatch: Sendable, Hashable {
     }
 
     /// Makes the mismatch error of a receive.
-    public func error(operation: String = "receive", peerAddress: String? = nil) -> TransportError {
+    public func error(operation: TransportOperation = .receive, peerAddress: String? = nil) -> TransportError {
         TransportError(.mismatch(explanation), rank: receiver, peer: sender, operation: operation, peerAddress: peerAddress, mismatch: self)
     }
 }

@@ -27,7 +27,7 @@ public final class TransportSubset: Transport, @unchecked Sendable {
         self.rank = rank
     }
 
-    private func member(_ peer: Int, _ operation: String) throws(TransportError) -> Int {
+    private func member(_ peer: Int, _ operation: TransportOperation) throws(TransportError) -> Int {
         guard peer >= 0, peer < members.count else {
             throw TransportError(.invalidArgument("peer \(peer) is outside the subset's 0..<\(members.count)"),
                                  rank: base.rank, peer: nil, operation: operation)

@@ -67,6 +67,15 @@ import Testing
         #expect(error?.description.contains(mentioned) == true, "\(String(describing: error))")
     }
 
+    /// A configuration the variables make inconsistent says so once, with where it came from.
+    @Test func anInconsistentConfigurationIsSaidOnce() {
+        let error = #expect(throws: RendezvousError.self) {
+            try LaunchConfiguration.fromEnvironment(["RANK": "4", "WORLD_SIZE": "4", "MASTER_ADDR": "a"])
+        }
+        #expect(error?.description == "invalid configuration: rank 4 is outside the world of 4 ranks (0..<4) (from torchrun variables)",
+                "\(String(describing: error))")
+    }
+
     @Test func slurmNodeLists() {
         #expect(SlurmNodeList.expand("node[01-04,07]") == ["node01", "node02", "node03", "node04", "node07"])
         #expect(SlurmNodeList.expand("a,b[1-2]") == ["a", "b1", "b2"])

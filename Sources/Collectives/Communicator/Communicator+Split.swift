@@ -29,7 +29,7 @@ extension Communicator {
     private func performSplit(color: Int?, key: Int) throws(CollectivesError) -> Communicator? {
         let sequence = nextSequence()
         let operation = "split #\(sequence) (color \(color.map(String.init) ?? "none"), key \(key))"
-        guard let capable = transport as? any SubgroupCapable else {
+        guard let capable = transport as? any SubgroupCapable, capable.canMakeSubgroups else {
             throw CollectivesError(.invalidArgument, rank: rank, operation: operation,
                                    reason: "the \(transport.name) transport cannot make sub-communicators")
         }

@@ -207,7 +207,11 @@ public struct LaunchConfiguration: Sendable, Hashable {
         do {
             try withStore.validate()
         } catch {
-            throw .invalidConfiguration("\(error.description.replacingInvalid()) (from \(source.rawValue) variables)")
+            // The reason itself, said once, with where it came from.
+            guard case .invalidConfiguration(let why) = error else {
+                throw .invalidConfiguration("\(error) (from \(source.rawValue) variables)")
+            }
+            throw .invalidConfiguration("\(why) (from \(source.rawValue) variables)")
         }
         return withStore
     }
@@ -266,9 +270,5 @@ extension String {
         let start = firstIndex { $0 != " " } ?? endIndex
         let end = lastIndex { $0 != " " }.map { index(after: $0) } ?? start
         return self[start..<max(start, end)]
-    }
-
-    fileprivate func replacingInvalid() -> String {
-        self.hasPrefix("invalid configuration: ") ? String(dropFirst("invalid configuration: ".count)) : self
     }
 }

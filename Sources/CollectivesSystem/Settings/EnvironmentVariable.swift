@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One environment variable the package reads: its name, its default, what it means.
 ///
 /// Every `COLLECTIVES_*` name the code reads is one of ``EnvironmentVariable/all``, named by
@@ -18,6 +22,15 @@ package struct EnvironmentVariable: Sendable, Hashable {
         self.defaultValue = defaultValue
         self.meaning = meaning
         self.setByLauncher = setByLauncher
+    }
+}
+
+extension EnvironmentVariable {
+    /// Its value in this process's environment; `nil` when unset or empty.
+    package var value: String? {
+        guard let raw = getenv(name) else { return nil }
+        let text = String(cString: raw)
+        return text.isEmpty ? nil : text
     }
 }
 

@@ -93,11 +93,11 @@ struct PeerFrames {
     mutating func admit(_ frame: Frame, peer: Int, isSend: Bool) throws(TransportError) -> TransportRequest {
         guard peer >= 0, peer < worldSize, peer != rank else {
             throw TransportError(.invalidArgument("peer \(peer) is not another rank of 0..<\(worldSize)"), rank: rank, peer: peer,
-                                 operation: isSend ? "send" : "receive")
+                                 operation: isSend ? .send : .receive)
         }
         if let failure { throw failure }
         if let error = broken[peer] {
-            throw TransportError(error.kind, rank: rank, peer: peer, operation: isSend ? "send" : "receive",
+            throw TransportError(error.kind, rank: rank, peer: peer, operation: isSend ? .send : .receive,
                                  peerAddress: error.peerAddress, mismatch: error.mismatch)
         }
         let request = table.allocate()
@@ -154,7 +154,7 @@ struct PeerFrames {
     /// first peer something is still expected from) and where that peer is.
     func timeoutError(for request: TransportRequest, address: (Int) -> String) -> TransportError {
         let peer = peer(of: request)
-        return TransportError(.timedOut, rank: rank, peer: peer, operation: isSend(request) ? "send" : "receive",
+        return TransportError(.timedOut, rank: rank, peer: peer, operation: isSend(request) ? .send : .receive,
                               peerAddress: peer.map(address))
     }
 

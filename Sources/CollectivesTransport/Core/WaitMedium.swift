@@ -2,8 +2,10 @@ import CollectivesSystem
 
 /// What a transport offers so that one thread can wait on it and on another transport at once
 /// (``RoutedTransport``): non-blocking steps instead of a whole wait loop. Each method takes the
-/// transport's own lock.
-protocol WaitMedium: Transport {
+/// transport's own lock. TCP, shared memory and RDMA verbs are media.
+package protocol WaitMedium: Transport {
+    /// How its own waits spin, yield and sleep.
+    var waitPolicy: WaitPolicy { get set }
     /// Settles `request` if it is done (`true`; the handle is spent); `false` while it is
     /// pending. Throws the request's error once it failed. Moves nothing (``progress()`` does).
     func test(_ request: TransportRequest) throws(TransportError) -> Bool

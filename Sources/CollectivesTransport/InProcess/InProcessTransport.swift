@@ -100,7 +100,7 @@ final class InProcessFabric: @unchecked Sendable {
     }
 
     func post(_ op: Operation, rank: Int, peer: Int) throws(TransportError) -> TransportRequest {
-        let kind = op.isSend ? "send" : "receive"
+        let kind: TransportOperation = op.isSend ? .send : .receive
         guard peer >= 0, peer < worldSize else {
             throw TransportError(.invalidArgument("peer \(peer) outside 0..<\(worldSize)"), rank: rank, peer: peer, operation: kind)
         }
@@ -186,7 +186,7 @@ final class InProcessFabric: @unchecked Sendable {
     /// What `peer` sees of `rank`, which closed or failed: `peerGone`, or, when `rank` failed
     /// because the two called differently, that mismatch (what `peer` would have found itself at
     /// its next message), so that both name both calls. Called with the lock held.
-    private func goneError(_ rank: Int, seenBy peer: Int, operation: String) -> TransportError {
+    private func goneError(_ rank: Int, seenBy peer: Int, operation: TransportOperation) -> TransportError {
         if let cause = failures[rank], let mismatch = cause.mismatch {
             return TransportError(.mismatch(mismatch.explanation), rank: peer, peer: rank, operation: operation, mismatch: mismatch)
         }

@@ -3,7 +3,7 @@ import Logging
 
 extension RDMATransport {
     /// The operation of the error a rank throws when set-up failed on another rank, not on it.
-    public static let agreementOperation = "RDMA set-up (another rank failed)"
+    public static let agreementOperation = TransportOperation.rdmaSetUpElsewhere
 
     /// Connects every pair of ranks with a reliable-connected queue pair on `device`, port 1:
     /// each rank makes a queue pair, an inbound ring and a staging ring per peer, registers both

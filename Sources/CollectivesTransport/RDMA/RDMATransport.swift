@@ -80,6 +80,9 @@ public final class RDMATransport: Transport, @unchecked Sendable {
     private var returned: [UInt64]     // bytes of ours returned to the peer as credits
     private var outstanding: [Int]     // signalled sends not yet completed
     private var policy: WaitPolicy
+    /// A wait beside another medium (``RoutedTransport``) naps this long next: 20 µs, doubling
+    /// to 1 ms while nothing moves.
+    private var mediumNap: UInt64 = 20_000
     private static let creditFlag: UInt32 = 0x8000_0000
 
     /// Wraps connected channels (`channels[peer]`, `nil` for this rank) whose peers write into
@@ -315,6 +318,58 @@ public final class RDMATransport: Transport, @unchecked Sendable {
         lock.withLock {
             _ = frames.fail(TransportError(.closed, rank: rank, peer: nil, operation: "wait"))
             for channel in channels { channel?.close() }
+        }
+    }
+}
+
+// MARK: Waiting beside another medium (RoutedTransport)
+
+extension RDMATransport: WaitMedium {
+    package func test(_ request: TransportRequest) throws(TransportError) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let slot = frames.table.slot(of: request) else {
+            throw frames.failure ?? TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
+        }
+        return try frames.settle(slot)
+    }
+
+    package func progress() -> Bool {
+        lock.withLock {
+            guard progressAll() else { return false }
+            mediumNap = 20_000
+            return true
+        }
+    }
+
+    /// Sleeps one nap (there is no descriptor to sleep on), then moves what can move.
+    package func nap(_ nanoseconds: UInt64) {
+        let pause = lock.withLock {
+            let pause = Swift.min(mediumNap, nanoseconds)
+            mediumNap = Swift.min(1_000_000, mediumNap * 2)
+            return pause
+        }
+        var time = timespec(tv_sec: 0, tv_nsec: Int(pause))
+        nanosleep(&time, nil)
+        _ = lock.withLock { progressAll() }
+    }
+
+    /// Queue pairs report a dead peer by themselves (their completions fail).
+    package func checkPeers() {}
+
+    package var hasQueuedWork: Bool {
+        lock.withLock { (0..<worldSize).contains { $0 != rank && frames.broken[$0] == nil && frames.hasWork(with: $0) } }
+    }
+
+    package func expire(_ request: TransportRequest) -> TransportError {
+        lock.withLock {
+            guard let slot = frames.table.slot(of: request) else {
+                return frames.failure ?? TransportError(.timedOut, rank: rank, peer: nil, operation: "wait")
+            }
+            let error = frames.timeoutError(for: request) { "queue pair to rank \($0)" }
+            frames.fail(error)
+            _ = try? frames.settle(slot)
+            return error
         }
     }
 }

@@ -2,24 +2,27 @@ import CollectivesSystem
 import Synchronization
 
 /// Ranks on several hosts, several on some host: shared memory between the ranks of one host,
-/// TCP between hosts, chosen per pair, behind one transport.
+/// TCP or RDMA verbs between hosts, chosen per pair, behind one transport.
 ///
 /// Every message goes over the medium of its pair; one waiting thread moves both (every pass of
-/// a wait moves both media, so a ring step that receives over shared memory and sends over TCP
-/// keeps both flowing, and movement on either restarts the spin). The ``WaitPolicy`` is the one of
-/// either medium: spin, yield, then sleep — on the doorbell futex when only shared memory has
-/// queued work, in `poll` when only TCP has, and in `poll` for at most 1 ms at a time, checking
-/// the shared rings between, when both have (a futex and sockets cannot be waited on together).
+/// a wait moves both media, so a ring step that receives over shared memory and sends across
+/// hosts keeps both flowing, and movement on either restarts the spin). The ``WaitPolicy`` is the
+/// one of either medium: spin, yield, then sleep — on the doorbell futex when only shared memory
+/// has queued work, in the remote medium's own sleep (`poll` for TCP, short naps for verbs) when
+/// only it has, and there for at most 1 ms at a time, checking the shared rings between, when
+/// both have (a futex and sockets cannot be waited on together).
 ///
 /// Errors name ranks of the whole group. A failure of either medium's wait (a timeout) fails
 /// both, so nothing queued on either touches a caller's buffer afterwards.
 public final class RoutedTransport: Transport, @unchecked Sendable {
     public let rank: Int
     public let worldSize: Int
-    public var name: String { "shm+tcp" }
+    public var name: String { "shm+\(remote.name)" }
 
-    /// The TCP mesh over every rank (pairs across hosts use it).
-    public let tcp: TCPTransport
+    /// The medium over every rank that pairs across hosts use: TCP or RDMA verbs.
+    let remote: any WaitMedium
+    /// The TCP mesh that pairs across hosts use, when they use TCP.
+    public var tcp: TCPTransport? { remote as? TCPTransport }
     /// Shared memory among this host's ranks, numbered by their order in ``localMembers``.
     public let sharedMemory: SharedMemoryTransport
     /// The group's rank of each shared-memory rank.
@@ -41,17 +44,24 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
 
     /// Routes `localMembers` (this host's ranks, this rank among them, in `sharedMemory`'s
     /// order) over `sharedMemory` and every other pair over `tcp`.
-    public init(tcp: TCPTransport, sharedMemory: SharedMemoryTransport, localMembers: [Int]) {
-        precondition(localMembers.count == sharedMemory.worldSize && localMembers[sharedMemory.rank] == tcp.rank)
-        rank = tcp.rank
-        worldSize = tcp.worldSize
-        self.tcp = tcp
+    public convenience init(tcp: TCPTransport, sharedMemory: SharedMemoryTransport, localMembers: [Int]) {
+        self.init(remote: tcp, sharedMemory: sharedMemory, localMembers: localMembers)
+    }
+
+    /// Routes `localMembers` (this host's ranks, this rank among them, in `sharedMemory`'s
+    /// order) over `sharedMemory` and every other pair over `remote` (TCP or RDMA verbs, over
+    /// every rank of the group).
+    package init(remote: any WaitMedium, sharedMemory: SharedMemoryTransport, localMembers: [Int]) {
+        precondition(localMembers.count == sharedMemory.worldSize && localMembers[sharedMemory.rank] == remote.rank)
+        rank = remote.rank
+        worldSize = remote.worldSize
+        self.remote = remote
         self.sharedMemory = sharedMemory
         self.localMembers = localMembers
-        var index = Array(repeating: -1, count: tcp.worldSize)
+        var index = Array(repeating: -1, count: remote.worldSize)
         for (local, member) in localMembers.enumerated() { index[member] = local }
         localIndex = index
-        policy = tcp.waitPolicy
+        policy = remote.waitPolicy
         sharedMemory.waitPolicy = policy
     }
 
@@ -60,7 +70,7 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
         get { lock.withLock { policy } }
         set {
             lock.withLock { policy = newValue }
-            tcp.waitPolicy = newValue
+            remote.waitPolicy = newValue
             sharedMemory.waitPolicy = newValue
         }
     }
@@ -73,7 +83,7 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
     public func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
         try checkPeer(peer, "send")
         let local = localIndex[peer]
-        if local < 0 { return try reported { () throws(TransportError) in try tcp.postSend(buffer, to: peer, tag: tag) } }
+        if local < 0 { return try reported { () throws(TransportError) in try remote.postSend(buffer, to: peer, tag: tag) } }
         let inner = try reportedShared { () throws(TransportError) in try sharedMemory.postSend(buffer, to: local, tag: tag) }
         return Self.sharedHandle(inner)
     }
@@ -81,12 +91,12 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
     public func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
         try checkPeer(peer, "receive")
         let local = localIndex[peer]
-        if local < 0 { return try reported { () throws(TransportError) in try tcp.postReceive(into: buffer, from: peer, tag: tag) } }
+        if local < 0 { return try reported { () throws(TransportError) in try remote.postReceive(into: buffer, from: peer, tag: tag) } }
         let inner = try reportedShared { () throws(TransportError) in try sharedMemory.postReceive(into: buffer, from: local, tag: tag) }
         return Self.sharedHandle(inner)
     }
 
-    private func checkPeer(_ peer: Int, _ operation: String) throws(TransportError) {
+    private func checkPeer(_ peer: Int, _ operation: TransportOperation) throws(TransportError) {
         if let failure = failure.withLock({ $0 }) { throw failure }
         guard peer >= 0, peer < worldSize, peer != rank else {
             throw TransportError(.invalidArgument("peer \(peer) is not another rank of 0..<\(worldSize)"),
@@ -104,8 +114,8 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
     public func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError) {
         let shared = request.rawValue & Self.sharedBit != 0
         let inner = TransportRequest(rawValue: request.rawValue & ~Self.sharedBit)
-        let medium: any WaitMedium = shared ? sharedMemory : tcp
-        let other: any WaitMedium = shared ? tcp : sharedMemory
+        let medium: any WaitMedium = shared ? sharedMemory : remote
+        let other: any WaitMedium = shared ? remote : sharedMemory
         lock.lock()
         defer { lock.unlock() }
         try runWaitLoop(
@@ -125,14 +135,14 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
             sleep: { nanoseconds in
                 lock.unlock()
                 defer { lock.lock() }
-                let sockets = tcp.hasQueuedWork, rings = sharedMemory.hasQueuedWork
-                if sockets && rings {
-                    tcp.nap(Swift.min(nanoseconds, Self.mixedNapNanoseconds))
+                let across = remote.hasQueuedWork, rings = sharedMemory.hasQueuedWork
+                if across && rings {
+                    remote.nap(Swift.min(nanoseconds, Self.mixedNapNanoseconds))
                     _ = sharedMemory.progress()
                 } else if rings {
                     sharedMemory.nap(nanoseconds)
                 } else {
-                    tcp.nap(nanoseconds)
+                    remote.nap(nanoseconds)
                 }
             },
             timedOut: { () -> TransportError in
@@ -143,7 +153,7 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
             })
     }
 
-    /// Runs a TCP call, reporting the transport's failure instead of what it throws once failed.
+    /// Runs a call of the remote medium, reporting the transport's failure instead of what it throws once failed.
     private func reported<T>(_ body: () throws(TransportError) -> T) throws(TransportError) -> T {
         do { return try body() } catch {
             throw failure.withLock { $0 } ?? error
@@ -176,26 +186,35 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
             if current == nil { current = error }
             return current!
         }
-        tcp.fail(first)
+        remote.fail(first)
         sharedMemory.fail(first)
     }
 
     public func close() {
         fail(TransportError(.closed, rank: rank, peer: nil, operation: "wait"))
         sharedMemory.close()
-        tcp.close()
+        remote.close()
     }
 }
 
 extension RoutedTransport: SubgroupCapable {
-    /// Sub-communicators of a job that spans hosts run over TCP.
-    public func prepareSubgroup() throws(TransportError) -> SubgroupPlan { try tcp.prepareSubgroup() }
+    /// Sub-communicators of a job that spans hosts run over TCP; over RDMA verbs there are none
+    /// (as for a job on verbs alone).
+    public var canMakeSubgroups: Bool { remote is any SubgroupCapable }
+
+    public func prepareSubgroup() throws(TransportError) -> SubgroupPlan {
+        guard let capable = remote as? any SubgroupCapable else {
+            throw TransportError(.invalidArgument("the \(remote.name) transport cannot make sub-communicators"), rank: rank, peer: nil,
+                                 operation: "subgroup set-up")
+        }
+        return try capable.prepareSubgroup()
+    }
 }
 
 extension RoutedTransport: TransportProbe {
     package var parkedWaiters: Int { gauge.value }
     package func progressOnce() -> Bool {
-        let moved = tcp.progress()
+        let moved = remote.progress()
         return sharedMemory.progress() || moved
     }
 }

@@ -34,11 +34,14 @@ extension SharedMemoryTransport {
     /// memory names its ranks by pid (liveness through pidfds, single copy, stale segments), so
     /// ranks in separate PID namespaces never share it, whatever they share of `/dev/shm`; they
     /// count as separate hosts and talk over TCP.
-    public static func localityKey() -> String {
-        // An operator's word for which host this is (containers that share memory, tests
-        // that emulate hosts) wins over what the kernel says, except for the PID namespace.
-        if let host = getenv(EnvironmentVariable.hostID.name).map({ String(cString: $0) }), !host.isEmpty {
-            return "host-id/" + host + "/" + namespaceIdentity("pid")
+    public static func localityKey() -> String { localityKey(hostID: EnvironmentVariable.hostID.value) }
+
+    /// The same, with `hostID` (an operator's word for which host this is: containers that
+    /// share memory, tests that emulate hosts) in place of `COLLECTIVES_HOST_ID`.
+    package static func localityKey(hostID: String?) -> String {
+        // The operator's word wins over what the kernel says, except for the PID namespace.
+        if let hostID, !hostID.isEmpty {
+            return "host-id/" + hostID + "/" + namespaceIdentity("pid")
         }
         var parts: [String] = []
         if let file = fopen("/proc/sys/kernel/random/boot_id", "r") {
@@ -75,7 +78,7 @@ extension SharedMemoryTransport {
         allGather: ([UInt8]) throws(TransportError) -> [[UInt8]],
         logger: Logger = Logger(label: "collectives.shm")
     ) throws(TransportError) -> SharedMemoryTransport {
-        let operation = "shared-memory set-up"
+        let operation = TransportOperation.sharedMemorySetUp
         var own: SharedMemorySegment?
         var problem: String?
         // Before anyone can try to read this process (they do so after the first exchange). It

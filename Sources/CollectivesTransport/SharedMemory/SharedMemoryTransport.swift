@@ -437,21 +437,21 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
 
     // MARK: Waiting beside another medium (RoutedTransport)
 
-    func test(_ request: TransportRequest) throws(TransportError) -> Bool {
+    package func test(_ request: TransportRequest) throws(TransportError) -> Bool {
         lock.lock()
         defer { lock.unlock() }
         return try frames.settle(try liveSlot(of: request))
     }
 
-    func progress() -> Bool { lock.withLock { progressAll() } }
+    package func progress() -> Bool { lock.withLock { progressAll() } }
 
-    func nap(_ nanoseconds: UInt64) { lock.withLock { napLocked(nanoseconds) } }
+    package func nap(_ nanoseconds: UInt64) { lock.withLock { napLocked(nanoseconds) } }
 
-    func checkPeers() { lock.withLock { checkPeersLocked() } }
+    package func checkPeers() { lock.withLock { checkPeersLocked() } }
 
-    var hasQueuedWork: Bool { lock.withLock { (0..<worldSize).contains { frames.hasWork(with: $0) } } }
+    package var hasQueuedWork: Bool { lock.withLock { (0..<worldSize).contains { frames.hasWork(with: $0) } } }
 
-    func expire(_ request: TransportRequest) -> TransportError {
+    package func expire(_ request: TransportRequest) -> TransportError {
         lock.withLock {
             guard let slot = frames.table.slot(of: request) else {
                 return frames.failure ?? TransportError(.timedOut, rank: rank, peer: nil, operation: "wait")

@@ -137,7 +137,7 @@ public final class TCPAcceptor: @unchecked Sendable {
     /// The timeout of an accept that still misses ranks (lock held).
     private func waitingError() -> TransportError {
         TransportError(.timedOut, rank: rank, peer: missing.min().map { $0 / 64 },
-                       operation: "accept (waiting for ranks \(Set(missing.map { $0 / 64 }).sorted()))")
+                       operation: TransportOperation("accept (waiting for ranks \(Set(missing.map { $0 / 64 }).sorted()))"))
     }
 
     /// Stops accepting and waits for the thread; connections not yet taken are closed.

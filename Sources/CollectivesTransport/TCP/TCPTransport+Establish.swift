@@ -62,8 +62,8 @@ extension TCPTransport {
                     // say which pair and which address, now rather than at the job's deadline.
                     let socket = try connectWithRetry(
                         to: address, rank: rank, peer: peer, deadline: deadline.earlier(.after(seconds: options.connectTimeoutSeconds)),
-                        operation: "reaching rank \(peer) at \(address), the address it advertised (is it on a network this host can reach? "
-                            + "see COLLECTIVES_SOCKET_IFNAME, and firewalls between the hosts)")
+                        operation: TransportOperation("reaching rank \(peer) at \(address), the address it advertised (is it on a network this host can reach? "
+                            + "see COLLECTIVES_SOCKET_IFNAME, and firewalls between the hosts)"))
                     configure(socket)
                     let challenge = JobSecret.challenge()
                     var answered = false
@@ -152,7 +152,7 @@ extension TCPTransport {
 
     /// Connects, retrying refused connections (the peer may not listen yet) until the deadline.
     static func connectWithRetry(to address: SocketAddress, rank: Int, peer: Int?, deadline: Deadline,
-                                 operation: String = "connect") throws(TransportError) -> Socket {
+                                 operation: TransportOperation = .connect) throws(TransportError) -> Socket {
         var pause = 0.01
         while true {
             do {

@@ -153,7 +153,7 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
         if slotStripes[slot] == 0 { table.complete(request) }
     }
 
-    private func usableStreams(_ peer: Int, operation: String) throws(TransportError) -> [TCPConnection] {
+    private func usableStreams(_ peer: Int, operation: TransportOperation) throws(TransportError) -> [TCPConnection] {
         if let failure { throw failure }
         guard peer >= 0, peer < worldSize, peer != rank, !streams[peer].isEmpty else {
             throw TransportError(.invalidArgument("peer \(peer) is not another rank of 0..<\(worldSize)"),
@@ -217,7 +217,7 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
     /// Fails the transport with the timeout of `request` and returns that error.
     private func expireLocked(_ request: TransportRequest, slot: Int) -> TransportError {
         let peer = slotPeers[slot]
-        let error = TransportError(.timedOut, rank: rank, peer: peer, operation: slotIsSend[slot] ? "send" : "receive",
+        let error = TransportError(.timedOut, rank: rank, peer: peer, operation: slotIsSend[slot] ? .send : .receive,
                                    peerAddress: streams[peer].first?.socket.remoteDescription)
         failLocked(error)
         _ = try? table.settle(slot)
@@ -298,7 +298,7 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
             for request in connection.pendingRequests() {
                 // Name the operation of each request, keeping the cause.
                 let slot = RequestTable.slot(request)
-                let operation = slotIsSend[slot] ? "send" : "receive"
+                let operation: TransportOperation = slotIsSend[slot] ? .send : .receive
                 table.fail(request, TransportError(error.kind, rank: rank, peer: connection.peer, operation: operation,
                                                    peerAddress: error.peerAddress ?? failed.socket.remoteDescription,
                                                    mismatch: error.mismatch))
@@ -310,23 +310,23 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
 
     // MARK: Waiting beside another medium (RoutedTransport)
 
-    func test(_ request: TransportRequest) throws(TransportError) -> Bool {
+    package func test(_ request: TransportRequest) throws(TransportError) -> Bool {
         lock.lock()
         defer { lock.unlock() }
         return try table.settle(try liveSlot(of: request))
     }
 
-    func progress() -> Bool { lock.withLock { progressAll(readyOnly: false) } }
+    package func progress() -> Bool { lock.withLock { progressAll(readyOnly: false) } }
 
-    func nap(_ nanoseconds: UInt64) { lock.withLock { napLocked(nanoseconds) } }
+    package func nap(_ nanoseconds: UInt64) { lock.withLock { napLocked(nanoseconds) } }
 
-    func checkPeers() {}
+    package func checkPeers() {}
 
-    var hasQueuedWork: Bool {
+    package var hasQueuedWork: Bool {
         lock.withLock { connections.contains { $0.failure == nil && ($0.hasPendingSends || $0.hasPendingReceives) } }
     }
 
-    func expire(_ request: TransportRequest) -> TransportError {
+    package func expire(_ request: TransportRequest) -> TransportError {
         lock.withLock {
             guard let slot = table.slot(of: request) else {
                 return failure ?? TransportError(.timedOut, rank: rank, peer: nil, operation: "wait")
