@@ -40,7 +40,7 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
     /// Producer and consumer positions, by peer (the shared copies are written, not read back).
     private let heads: UnsafeMutablePointer<UInt64>
     let tails: UnsafeMutablePointer<UInt64>
-    private var policy: WaitPolicy
+    var policy: WaitPolicy
     let jobID: UInt64
     let ringCapacity: Int
     /// How far into its ring a sender may get before, finding the ring empty, it goes back to
@@ -353,7 +353,7 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
     }
 
     /// Moves everything that can move; returns whether anything did.
-    private func progressAll() -> Bool {
+    func progressAll() -> Bool {
         var moved = false
         for peer in 0..<worldSize where peer != rank {
             if !frames.sends[peer].isEmpty, pushSends(to: peer) { moved = true }
@@ -364,7 +364,7 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
     }
 
     /// Fails the requests of peers that closed or died.
-    private func checkPeersLocked() {
+    func checkPeersLocked() {
         for peer in 0..<worldSize where peer != rank && frames.broken[peer] == nil && frames.hasWork(with: peer) {
             let segment = segments[peer]
             if segment.ownerHasLeft {
@@ -388,110 +388,4 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
                              peerAddress: "pid \(segments[peer].ownerPID)")
     }
 
-    // MARK: Waiting
-
-    public func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError) {
-        lock.lock()
-        defer { lock.unlock() }
-        let slot = try liveSlot(of: request)
-        try runWaitLoop(
-            policy: policy, deadline: deadline, lock: lock, gauge: gauge,
-            settle: { () throws(TransportError) in try frames.settle(slot) },
-            progress: { progressAll() },
-            checkPeers: { checkPeersLocked() },
-            sleep: { nanoseconds in napLocked(nanoseconds) },
-            timedOut: { () -> TransportError in expireLocked(request, slot: slot) })
-    }
-
-    private func liveSlot(of request: TransportRequest) throws(TransportError) -> Int {
-        guard let slot = frames.table.slot(of: request) else {
-            if let failure = frames.failure { throw failure }
-            throw TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
-        }
-        return slot
-    }
-
-    /// Sleeps on the doorbell (a peer that moves anything in our rings rings it) for at most
-    /// `nanoseconds`, unless something can move now.
-    private func napLocked(_ nanoseconds: UInt64) {
-        let own = segments[rank]
-        _ = collectives_fetch_add_u32(own.sleepers, 1)
-        collectives_fence()
-        let bell = collectives_load_u32(own.doorbell)
-        // Failed while the caller held no lock: its ring may already be in `bell`; do not sleep.
-        if frames.failure == nil && !progressAll() {
-            lock.unlock()
-            _ = collectives_futex_wait(own.doorbell, bell, Int64(Swift.min(nanoseconds, 1_000_000_000)))
-            lock.lock()
-        }
-        _ = collectives_fetch_add_u32(own.sleepers, UInt32.max)
-    }
-
-    /// Fails the transport with the timeout of `request` and returns that error.
-    private func expireLocked(_ request: TransportRequest, slot: Int) -> TransportError {
-        let error = frames.timeoutError(for: request) { "pid \(segments[$0].ownerPID)" }
-        failLocked(error)
-        _ = try? frames.settle(slot)
-        return error
-    }
-
-    // MARK: Waiting beside another medium (RoutedTransport)
-
-    package func test(_ request: TransportRequest) throws(TransportError) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return try frames.settle(try liveSlot(of: request))
-    }
-
-    package func progress() -> Bool { lock.withLock { progressAll() } }
-
-    package func nap(_ nanoseconds: UInt64) { lock.withLock { napLocked(nanoseconds) } }
-
-    package func checkPeers() { lock.withLock { checkPeersLocked() } }
-
-    package var hasQueuedWork: Bool { lock.withLock { (0..<worldSize).contains { frames.hasWork(with: $0) } } }
-
-    package func expire(_ request: TransportRequest) -> TransportError {
-        lock.withLock {
-            guard let slot = frames.table.slot(of: request) else {
-                return frames.failure ?? TransportError(.timedOut, rank: rank, peer: nil, operation: "wait")
-            }
-            return expireLocked(request, slot: slot)
-        }
-    }
-
-    // MARK: Failing and closing
-
-    /// Fails the transport: drops every queued frame, fails every request, and marks this rank's
-    /// segment closed so that peers waiting on it fail within their next liveness check.
-    public func fail(_ error: TransportError) {
-        lock.withLock { failLocked(error) }
-    }
-
-    func failLocked(_ error: TransportError) {
-        guard frames.fail(error) else { return }
-        collectives_store_u32(segments[rank].closedFlag, 1)
-        for (peer, segment) in segments.enumerated() where peer != rank { segment.ring() }
-        segments[rank].ring()
-    }
-
-    public func close() {
-        lock.withLock {
-            failLocked(TransportError(.closed, rank: rank, peer: nil, operation: "wait"))
-            segments[rank].unlink()
-        }
-    }
-}
-
-extension SharedMemoryTransport: TransportProbe {
-    package var parkedWaiters: Int { gauge.value }
-    package func progressOnce() -> Bool { progress() }
-
-    /// Makes this rank judge `peer`'s liveness by process `pid` (which must not have been reaped
-    /// yet) while it keeps reading `peer`'s memory by `peer`'s own pid: with a process that has
-    /// exited, the state a receiver is in when its sender died and the sender's pid now names
-    /// another process. For the package's tests.
-    package func simulatePIDReuse(peer: Int, exitedProcess pid: pid_t) {
-        lock.withLock { segments[peer].watchOwner(through: pid) }
-    }
 }
