@@ -177,21 +177,7 @@ public final class RDMATransport: Transport, @unchecked Sendable {
             let offset = Int(heads[peer] % capacity)
             // One write never wraps: up to the end of the ring at most.
             let n = Int(Swift.min(free, UInt64(total - frame.done), capacity - UInt64(offset)))
-            var header = frame.outgoingHeader
-            var copied = 0
-            while copied < n {
-                let position = frame.done + copied
-                let target = stage + offset + copied
-                if position < Frame.headerBytes {
-                    let k = Swift.min(n - copied, Frame.headerBytes - position)
-                    withUnsafeBytes(of: &header) { target.copyMemory(from: $0.baseAddress! + position, byteCount: k) }
-                    copied += k
-                } else {
-                    let k = n - copied
-                    target.copyMemory(from: frame.base! + (position - Frame.headerBytes), byteCount: k)
-                    copied += k
-                }
-            }
+            RingStream.write(frame, payload: frame.base, bytes: n, into: stage, capacity: capacity, at: heads[peer])
             do {
                 try channel.postWrite(heads[peer], local: stage + offset, length: n, remoteOffset: offset, immediate: UInt32(n))
             } catch {
@@ -219,19 +205,9 @@ public final class RDMATransport: Transport, @unchecked Sendable {
         let capacity = UInt64(ringBytes)
         var moved = false
         while var frame = frames.receives[peer].first, arrived[peer] > tails[peer] {
-            let available = Int(arrived[peer] - tails[peer])
-            let offset = Int(tails[peer] % capacity)
             let total = Frame.headerBytes + frame.count
-            var n = Swift.min(available, total - frame.done, ringBytes - offset)
-            if frame.done < Frame.headerBytes { n = Swift.min(n, Frame.headerBytes - frame.done) }
-            let source = ring + offset
-            if frame.done < Frame.headerBytes {
-                let done = frame.done
-                withUnsafeMutableBytes(of: &frame.header) { $0.baseAddress!.advanced(by: done).copyMemory(from: source, byteCount: n) }
-            } else {
-                frame.base!.advanced(by: frame.done - Frame.headerBytes).copyMemory(from: source, byteCount: n)
-            }
-            frame.done += n
+            let n = RingStream.read(into: &frame, singleCopy: false, bytes: Swift.min(Int(arrived[peer] - tails[peer]), total - frame.done),
+                                    from: ring, capacity: capacity, at: tails[peer])
             tails[peer] &+= UInt64(n)
             moved = true
             if frame.done == Frame.headerBytes, let error = frame.headerMismatch(from: peer, at: rank) {

@@ -132,6 +132,7 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
     private func pushSends(to peer: Int) -> Bool {
         let segment = segments[peer]
         let ring = segment.ring(from: rank)
+        let data = ring + SharedMemorySegment.ringHeaderBytes
         let capacity = UInt64(segment.capacity)
         var head = heads[peer]
         let tail = collectives_load_acquire_u64(ring + 64)
@@ -159,9 +160,9 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
             if singleCopy {
                 // The payload stays where it is: the ring carries where, and the receiver reads it.
                 var descriptor = (UInt64(UInt(bitPattern: frame.base)).littleEndian, UInt64(frame.count).littleEndian)
-                withUnsafeBytes(of: &descriptor) { copyIn(ring: ring, capacity: capacity, at: head, frame: frame, payload: $0.baseAddress, bytes: Int(n)) }
+                withUnsafeBytes(of: &descriptor) { RingStream.write(frame, payload: $0.baseAddress, bytes: Int(n), into: data, capacity: capacity, at: head) }
             } else {
-                copyIn(ring: ring, capacity: capacity, at: head, frame: frame, payload: frame.base, bytes: Int(n))
+                RingStream.write(frame, payload: frame.base, bytes: Int(n), into: data, capacity: capacity, at: head)
             }
             head += n
             frame.done += Int(n)
@@ -187,28 +188,6 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
         return moved
     }
 
-    /// Writes `bytes` of the frame's stream (header, then `payload`) from its current position.
-    private func copyIn(ring: UnsafeMutableRawPointer, capacity: UInt64, at head: UInt64, frame: Frame, payload: UnsafeRawPointer?, bytes: Int) {
-        var position = head, done = frame.done, left = bytes
-        var header = frame.outgoingHeader
-        while left > 0 {
-            let offset = Int(position % capacity)
-            let room = Swift.min(left, Int(capacity) - offset)
-            let target = ring + SharedMemorySegment.ringHeaderBytes + offset
-            let n: Int
-            if done < Frame.headerBytes {
-                n = Swift.min(room, Frame.headerBytes - done)
-                withUnsafeBytes(of: &header) { target.copyMemory(from: $0.baseAddress! + done, byteCount: n) }
-            } else {
-                n = room
-                target.copyMemory(from: payload! + (done - Frame.headerBytes), byteCount: n)
-            }
-            position += UInt64(n)
-            done += n
-            left -= n
-        }
-    }
-
     /// Copies what has arrived from `peer` into the pending receives.
     private func pullReceives(from peer: Int) -> Bool {
         let own = segments[rank]
@@ -229,8 +208,8 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
             }
             let singleCopy = isSingleCopy(frame)
             let total = wireBytes(frame)
-            let n = copyOut(ring: ring, capacity: capacity, at: tail, frame: &frame, singleCopy: singleCopy,
-                            bytes: Swift.min(Int(head - tail), total - frame.done))
+            let n = RingStream.read(into: &frame, singleCopy: singleCopy, bytes: Swift.min(Int(head - tail), total - frame.done),
+                                    from: ring + SharedMemorySegment.ringHeaderBytes, capacity: capacity, at: tail)
             tail += UInt64(n)
             moved = true
             if frame.done >= Frame.headerBytes, frame.done - n < Frame.headerBytes {
@@ -319,37 +298,6 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
             moved = true
         }
         return moved
-    }
-
-    /// Reads up to `bytes` of the frame's stream; stops where the header ends, so that it is
-    /// checked before any payload lands. Returns the bytes read.
-    private func copyOut(ring: UnsafeMutableRawPointer, capacity: UInt64, at tail: UInt64, frame: inout Frame, singleCopy: Bool, bytes: Int) -> Int {
-        var position = tail, left = bytes
-        while left > 0 {
-            let offset = Int(position % capacity)
-            let room = Swift.min(left, Int(capacity) - offset)
-            let source = ring + SharedMemorySegment.ringHeaderBytes + offset
-            let n: Int
-            if frame.done < Frame.headerBytes {
-                n = Swift.min(room, Frame.headerBytes - frame.done)
-                let done = frame.done
-                withUnsafeMutableBytes(of: &frame.header) { $0.baseAddress!.advanced(by: done).copyMemory(from: source, byteCount: n) }
-            } else {
-                n = room
-                // A header not checked yet never lets payload through (see pullReceives).
-                if singleCopy {
-                    let done = frame.done - Frame.headerBytes
-                    withUnsafeMutableBytes(of: &frame.descriptor) { $0.baseAddress!.advanced(by: done).copyMemory(from: source, byteCount: n) }
-                } else {
-                    frame.base!.advanced(by: frame.done - Frame.headerBytes).copyMemory(from: source, byteCount: n)
-                }
-            }
-            position += UInt64(n)
-            frame.done += n
-            left -= n
-            if frame.done == Frame.headerBytes { break }
-        }
-        return bytes - left
     }
 
     /// Moves everything that can move; returns whether anything did.
