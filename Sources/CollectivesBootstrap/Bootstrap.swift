@@ -250,7 +250,7 @@ public enum Bootstrap {
             options: settings.tcp, deadline: deadline, acceptor: acceptor, logger: logger)
         let (transport, hosts) = try TransportFactory.make(over: tcp, jobID: jobID, settings: settings, localWorldSize: configuration.localWorldSize,
                                                            deadline: deadline)
-        logger.debug("rank \(rank)/\(world): connected (\(transport.name)) in \(Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9) s")
+        logger.debug("rank \(rank)/\(world): connected (\(transport.name)) in \(MonotonicClock.seconds(since: started.uptimeNanoseconds)) s")
         return Bootstrapped(transport: transport, store: store, server: server, hosts: hosts, localRank: configuration.localRank,
                             localWorldSize: configuration.localWorldSize, ownsStore: ownsStore)
     }

@@ -52,10 +52,10 @@ struct BucketExchange {
                      timeline: inout Timeline) throws(CollectivesError) -> UInt64 {
         var communication: UInt64 = 0
         for index in buckets.buckets.indices {
-            let start = Deadline.now.uptimeNanoseconds
+            let start = MonotonicClock.nanoseconds
             try hook.start(bucket: index, gradients: slice(gradients, index), communicator: communicator, algorithm: algorithm).wait()
             hook.finish(bucket: index, gradients: slice(gradients, index))
-            let end = Deadline.now.uptimeNanoseconds
+            let end = MonotonicClock.nanoseconds
             timeline.record("all-reduce bucket \(index)", thread: 1, from: start, to: end)
             communication += end - start
         }

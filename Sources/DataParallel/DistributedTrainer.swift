@@ -55,7 +55,7 @@ extension DistributedTrainer {
                            progress: (Int, Int) -> Void = { _, _ in }) throws(CollectivesError) -> EpochReport {
         let order = permutation(epoch: epoch, totalExamples: data.totalCount)
         let steps = min(limit ?? .max, stepsPerEpoch(totalExamples: data.totalCount))
-        let started = Deadline.now.uptimeNanoseconds
+        let started = MonotonicClock.nanoseconds
         var lossSum = 0.0, correct = 0, communication: UInt64 = 0, exposed: UInt64 = 0
         for step in 0..<steps {
             let batch = order[(step * options.globalBatchSize)..<min(order.count, (step + 1) * options.globalBatchSize)]
@@ -66,7 +66,7 @@ extension DistributedTrainer {
             exposed += result.exposed
             progress(step + 1, steps)
         }
-        let seconds = Double(Deadline.now.uptimeNanoseconds - started) / 1e9
+        let seconds = MonotonicClock.seconds(since: started)
         var totals = [lossSum, Double(correct)]
         try communicator.allReduce(&totals, op: .sum)
         let examples = min(data.totalCount, steps * options.globalBatchSize)

@@ -107,7 +107,7 @@ public final class DataParallelTrainer: DistributedTrainer, @unchecked Sendable 
         try communicator.broadcast(model.parameters, root: 0)
         var sync: [Int32] = [0]
         try communicator.allReduce(&sync)
-        timeline = Timeline(origin: Deadline.now.uptimeNanoseconds, isRecording: options.recordTimeline)
+        timeline = Timeline(origin: MonotonicClock.nanoseconds, isRecording: options.recordTimeline)
     }
 
     deinit {
@@ -140,7 +140,7 @@ public final class DataParallelTrainer: DistributedTrainer, @unchecked Sendable 
         }
         // Micro-steps before the last add their gradients locally, without communicating.
         let microSteps = max(1, options.accumulationSteps)
-        var t = Deadline.now.uptimeNanoseconds, now = t
+        var t = MonotonicClock.nanoseconds, now = t
         var loss = 0.0, correct = 0
         for micro in 0..<microSteps {
             let part = LabeledDataset.shard(of: local, rank: micro, worldSize: microSteps)
@@ -151,11 +151,11 @@ public final class DataParallelTrainer: DistributedTrainer, @unchecked Sendable 
             // The last micro-step's backward runs below, with the exchange.
             guard micro < microSteps - 1 else { break }
             model.backward(accumulating: micro > 0) { _ in }
-            now = Deadline.now.uptimeNanoseconds
+            now = MonotonicClock.nanoseconds
             timeline.record("forward and backward without sync", from: t, to: now)
             t = now
         }
-        now = Deadline.now.uptimeNanoseconds
+        now = MonotonicClock.nanoseconds
         timeline.record("forward", from: t, to: now)
         t = now
 
@@ -165,41 +165,41 @@ public final class DataParallelTrainer: DistributedTrainer, @unchecked Sendable 
         model.backward(accumulating: microSteps > 1) { layer in
             if overlapping { exchange.layerDone(layer, gradients: gradients, communicator: communicator, algorithm: options.algorithm) }
         }
-        now = Deadline.now.uptimeNanoseconds
+        now = MonotonicClock.nanoseconds
         timeline.record("backward", from: t, to: now)
         t = now
 
         switch options.exchange {
         case .allReduce where overlapping:
             communication += try exchange.finishAll(gradients: gradients, timeline: &timeline)
-            now = Deadline.now.uptimeNanoseconds
+            now = MonotonicClock.nanoseconds
             exposed = now - t
             timeline.record("wait for communication", from: t, to: now)
         case .allReduce:
             communication += try exchange.exchangeAll(gradients: gradients, communicator: communicator, algorithm: options.algorithm,
                                                       timeline: &timeline)
-            now = Deadline.now.uptimeNanoseconds
+            now = MonotonicClock.nanoseconds
             exposed = now - t
         case .centralServer:
             try communicator.reduce(gradients, op: .sum, root: 0)
-            now = Deadline.now.uptimeNanoseconds
+            now = MonotonicClock.nanoseconds
             timeline.record("reduce to rank 0", thread: 1, from: t, to: now)
             communication += now - t
             exposed += now - t
         }
 
         // Update: everyone (all-reduce), or rank 0 then a broadcast (central server).
-        t = Deadline.now.uptimeNanoseconds
+        t = MonotonicClock.nanoseconds
         let scale = 1 / Float(batch.count)
         if options.exchange == .allReduce || communicator.rank == 0 {
             state.step(options.optimizer, parameters: model.parameters, gradients: gradients, gradientScale: scale)
         }
-        now = Deadline.now.uptimeNanoseconds
+        now = MonotonicClock.nanoseconds
         timeline.record("optimizer", from: t, to: now)
         if options.exchange == .centralServer {
             t = now
             try communicator.broadcast(model.parameters, root: 0)
-            now = Deadline.now.uptimeNanoseconds
+            now = MonotonicClock.nanoseconds
             timeline.record("broadcast from rank 0", thread: 1, from: t, to: now)
             communication += now - t
             exposed += now - t

@@ -290,9 +290,9 @@ struct BenchSession {
         }
         for _ in 0..<options.warmup { try once() }
         try communicator.barrier()
-        let start = Deadline.now.uptimeNanoseconds
+        let start = MonotonicClock.nanoseconds
         for _ in 0..<options.iterations { try once() }
-        let mean = Double(Deadline.now.uptimeNanoseconds - start) / 1e9 / Double(options.iterations)
+        let mean = MonotonicClock.seconds(since: start) / Double(options.iterations)
         let seconds = try combinedOverRanks(mean)
         var wrong: Int?
         if options.check == 1 {

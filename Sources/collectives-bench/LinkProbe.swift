@@ -23,12 +23,12 @@ struct LinkProbe {
 
         func shift(_ bytes: Int) throws -> Double {
             try communicator.barrier()
-            let start = Deadline.now.uptimeNanoseconds
+            let start = MonotonicClock.nanoseconds
             let receive = communicator.startReceive(into: UnsafeMutableBufferPointer(rebasing: into[0..<(bytes / 4)]), from: left, tag: 1)
             let send = communicator.startSend(UnsafeBufferPointer(rebasing: UnsafeBufferPointer(out)[0..<(bytes / 4)]), to: right, tag: 1)
             try receive.wait()
             try send.wait()
-            return Double(Deadline.now.uptimeNanoseconds - start) / 1e9
+            return MonotonicClock.seconds(since: start)
         }
         var small: [Double] = []
         for _ in 0..<50 { small.append(try shift(8)) }

@@ -146,7 +146,7 @@ struct Check: AsyncParsableCommand {
             do {
                 try await communicator.barrier()
             } catch {
-                Console.say("rank \(communicator.rank): barrier failed after \(Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9) s: \(error)")
+                Console.say("rank \(communicator.rank): barrier failed after \(MonotonicClock.seconds(since: started.uptimeNanoseconds)) s: \(error)")
                 throw ExitCode(1)
             }
         }
@@ -245,7 +245,7 @@ struct Check: AsyncParsableCommand {
             Console.say("rank \(rank): barrier succeeded after a failed all-reduce")
             throw ExitCode(1)
         } catch let error as CollectivesError {
-            let milliseconds = Double(Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+            let milliseconds = Double(MonotonicClock.nanoseconds(since: start.uptimeNanoseconds)) / 1e6
             let same = error.description == first.description && error.kind == first.kind
             Console.say("rank \(rank): barrier failed in \(fixed(milliseconds, 2)) ms \(same ? "with the same error" : "with another error: \(error)")")
             if !same || milliseconds > 100 { throw ExitCode(1) }

@@ -78,7 +78,7 @@ enum Cycles {
         let descriptors = count("/proc/self/fd")!, threads = count("/proc/self/task")!
         let started = Deadline.now
         for _ in 0..<cycles { try one(transport: transport) }
-        let seconds = Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        let seconds = MonotonicClock.seconds(since: started.uptimeNanoseconds)
         // Threads that were joined are gone at once; allow a moment for the kernel's bookkeeping.
         var descriptorsAfter = count("/proc/self/fd")!, threadsAfter = count("/proc/self/task")!
         for _ in 0..<20 where descriptorsAfter != descriptors || threadsAfter > threads {

@@ -23,7 +23,7 @@ extension TrainingRun {
             trainer = try (trainer as! DataParallelTrainer).moved(to: communicator)
         }
         if leader {
-            let seconds = Double(Deadline.now.uptimeNanoseconds - since.uptimeNanoseconds) / 1e9
+            let seconds = MonotonicClock.seconds(since: since.uptimeNanoseconds)
             let ranks = "\(communicator.worldSize) rank\(communicator.worldSize == 1 ? "" : "s")"
             Console.say("epoch \(epoch)/\(command.epochs): lost \(lostNames.joined(separator: ", ")) after \(fixed(seconds, 1)) s"
                         + " (\(kind.map { "\($0)" } ?? "failure")\(repeating ? "" : " while admitting joining ranks")); continuing on \(ranks)\(how)"

@@ -50,7 +50,7 @@ final class CollectiveMetrics: @unchecked Sendable {
     /// (monotonic nanoseconds).
     func record(_ collective: String, algorithm: String, bytes: Int, since started: UInt64) {
         guard isRecording else { return }
-        let nanoseconds = Deadline.now.uptimeNanoseconds &- started
+        let nanoseconds = MonotonicClock.nanoseconds &- started
         let key = Key(collective: collective, algorithm: algorithm)
         let metrics: PerCall = lock.withLock {
             if let last, last.key == key { return last.metrics }

@@ -48,9 +48,9 @@ public final class CollectiveRequest: CommunicationRequest, @unchecked Sendable 
 
     /// Runs the request's job on this thread and completes the request with its outcome and times.
     func run(_ body: () throws(CollectivesError) -> Void) {
-        let started = Deadline.now.uptimeNanoseconds
+        let started = MonotonicClock.nanoseconds
         let outcome = Result { () throws(CollectivesError) in try body() }
-        complete(outcome, started: started, finished: Deadline.now.uptimeNanoseconds)
+        complete(outcome, started: started, finished: MonotonicClock.nanoseconds)
     }
 
     private func complete(_ outcome: Result<Void, CollectivesError>, started: UInt64, finished: UInt64) {

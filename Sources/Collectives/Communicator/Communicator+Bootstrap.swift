@@ -63,7 +63,7 @@ extension Communicator {
     /// Runs `connect`, timing it for the metrics and turning its error into a
     /// ``CollectivesError`` (counted as a failure), and makes the communicator over what it made.
     private convenience init(bootstrapping connect: () throws(BootstrapError) -> Bootstrapped, options: CommunicatorOptions) throws(CollectivesError) {
-        let started = Deadline.now.uptimeNanoseconds
+        let started = MonotonicClock.nanoseconds
         let bootstrapped: Bootstrapped
         do {
             bootstrapped = try connect()
@@ -73,7 +73,7 @@ extension Communicator {
             throw failure
         }
         self.init(transport: bootstrapped.transport, options: options, bootstrapped: bootstrapped)
-        metrics.recordBootstrap(nanoseconds: Deadline.now.uptimeNanoseconds - started)
+        metrics.recordBootstrap(nanoseconds: MonotonicClock.nanoseconds(since: started))
     }
 }
 

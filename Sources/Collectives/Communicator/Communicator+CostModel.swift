@@ -20,7 +20,7 @@ extension Communicator {
             throw failure(error, "measuring the cost model (#\(sequence))")
         }
         costModel = measured
-        let elapsed = Double(Deadline.now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        let elapsed = MonotonicClock.seconds(since: started.uptimeNanoseconds)
         logger.debug("rank \(rank): cost model measured in \(Int(elapsed * 1000)) ms: \(measured)")
         return measured
     }
@@ -56,9 +56,9 @@ enum CostProbe {
         // α: a ring shift of 8 bytes is one step of any algorithm. The median of a dozen.
         var small: [Double] = []
         for _ in 0..<smallRounds {
-            let start = Deadline.now.uptimeNanoseconds
+            let start = MonotonicClock.nanoseconds
             try exchange.exchange(send: memory, to: right, receive: memory + 8, from: left, bytes: 8)
-            small.append(Double(Deadline.now.uptimeNanoseconds - start) / 1e9)
+            small.append(MonotonicClock.seconds(since: start))
         }
         small.sort()
         let alpha = small[small.count / 2]
@@ -66,9 +66,9 @@ enum CostProbe {
         // β: a ring shift of 1 MiB, best of three, less one latency.
         var best = Double.infinity
         for _ in 0..<largeRounds {
-            let start = Deadline.now.uptimeNanoseconds
+            let start = MonotonicClock.nanoseconds
             try exchange.exchange(send: memory, to: right, receive: memory + largeBytes, from: left, bytes: largeBytes)
-            best = Swift.min(best, Double(Deadline.now.uptimeNanoseconds - start) / 1e9)
+            best = Swift.min(best, MonotonicClock.seconds(since: start))
         }
         let beta = Swift.max(best - alpha, best / 2) / Double(largeBytes)
 
@@ -77,9 +77,9 @@ enum CostProbe {
         memory.initializeMemory(as: Float.self, repeating: 1, count: 2 * reduceBytes / 4)
         var reduceBest = Double.infinity
         for _ in 0..<3 {
-            let start = Deadline.now.uptimeNanoseconds
+            let start = MonotonicClock.nanoseconds
             kernel.combine(memory, memory + reduceBytes, reduceBytes / 4)
-            reduceBest = Swift.min(reduceBest, Double(Deadline.now.uptimeNanoseconds - start) / 1e9)
+            reduceBest = Swift.min(reduceBest, MonotonicClock.seconds(since: start))
         }
         let gamma = Swift.max(reduceBest, 1e-6) / Double(reduceBytes)
 
@@ -89,9 +89,9 @@ enum CostProbe {
         let tiny = memory.bindMemory(to: Float.self, capacity: n)
         for _ in 0..<7 {
             tiny.initialize(repeating: 1, count: n)
-            let start = Deadline.now.uptimeNanoseconds
+            let start = MonotonicClock.nanoseconds
             try Ring.run(.allReduce, buffer: UnsafeMutableRawPointer(tiny), count: n, elementSize: 4, kernel: kernel, exchange: exchange)
-            rings.append(Double(Deadline.now.uptimeNanoseconds - start) / 1e9)
+            rings.append(MonotonicClock.seconds(since: start))
         }
         rings.sort()
         let ringStep = rings[rings.count / 2] / Double(2 * (n - 1))
@@ -105,9 +105,9 @@ enum CostProbe {
             try localExchange.exchange(send: memory, to: (me + 1) % l, receive: memory + largeBytes, from: (me + l - 1) % l, bytes: largeBytes)
             var best = Double.infinity
             for _ in 0..<largeRounds {
-                let start = Deadline.now.uptimeNanoseconds
+                let start = MonotonicClock.nanoseconds
                 try localExchange.exchange(send: memory, to: (me + 1) % l, receive: memory + largeBytes, from: (me + l - 1) % l, bytes: largeBytes)
-                best = Swift.min(best, Double(Deadline.now.uptimeNanoseconds - start) / 1e9)
+                best = Swift.min(best, MonotonicClock.seconds(since: start))
             }
             localBeta = Swift.max(best - alpha, best / 2) / Double(largeBytes)
         }
@@ -167,9 +167,9 @@ enum CostProbe {
         var times: [Double] = []
         for round in 0..<(rounds + 2) {
             memory.initializeMemory(as: Float.self, repeating: 1, count: count)
-            let start = Deadline.now.uptimeNanoseconds
+            let start = MonotonicClock.nanoseconds
             try body(memory)
-            if round >= 2 { times.append(Double(Deadline.now.uptimeNanoseconds - start) / 1e9) }
+            if round >= 2 { times.append(MonotonicClock.seconds(since: start)) }
         }
         times.sort()
         return times[times.count / 2]

@@ -29,7 +29,7 @@ extension Communicator {
         let dataType = T.checkedDataType
         try queue.runHere { () throws(CollectivesError) in
             let n = worldSize, count = buffer.count
-            let started = Deadline.now.uptimeNanoseconds
+            let started = MonotonicClock.nanoseconds
             defer { metrics.record("all-reduce", algorithm: "custom", bytes: count * dataType.size, since: started) }
             guard n > 1, count > 0, let base = buffer.baseAddress else { return }
             let piece = Swift.max(1, Swift.min(count, Self.customPieceBytes / (n * dataType.size)))

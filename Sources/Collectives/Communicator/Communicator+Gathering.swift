@@ -95,7 +95,7 @@ extension Communicator {
     func performAllGather(send: UnsafeRawPointer?, receive: UnsafeMutableRawPointer?, blockCount: Int, dataType: DataType) throws(CollectivesError) {
         let sequence = nextSequence()
         let blockBytes = blockCount * dataType.size
-        let started = Deadline.now.uptimeNanoseconds
+        let started = MonotonicClock.nanoseconds
         defer { metrics.record("all-gather", algorithm: "ring", bytes: blockBytes, since: started) }
         guard blockBytes > 0, let output = receive else { return }
         let own = output + rank * blockBytes
@@ -113,7 +113,7 @@ extension Communicator {
         let kernel = try reductionKernel(dataType, op, operation: "reduce-scatter")
         let sequence = nextSequence()
         let blockBytes = blockCount * dataType.size
-        let started = Deadline.now.uptimeNanoseconds
+        let started = MonotonicClock.nanoseconds
         defer { metrics.record("reduce-scatter", algorithm: "ring", bytes: blockBytes * worldSize, since: started) }
         guard blockBytes > 0, let input = send, let output = receive else { return }
         let totalBytes = blockBytes * worldSize

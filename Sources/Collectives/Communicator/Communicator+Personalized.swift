@@ -47,7 +47,7 @@ extension Communicator {
         if rank == root { try checkBlocks(whole: receive.count, block: send.count, operation: "gather") }
         try queue.runHere { () throws(CollectivesError) in
             let sequence = nextSequence()
-            let started = Deadline.now.uptimeNanoseconds
+            let started = MonotonicClock.nanoseconds
             defer { metrics.record("gather", algorithm: "direct", bytes: send.count * T.checkedDataType.size, since: started) }
             do throws(TransportError) {
                 try Direct.gather(send: UnsafeRawPointer(send.baseAddress), receive: UnsafeMutableRawPointer(receive.baseAddress),
@@ -72,7 +72,7 @@ extension Communicator {
         if rank == root { try checkBlocks(whole: send.count, block: receive.count, operation: "scatter") }
         try queue.runHere { () throws(CollectivesError) in
             let sequence = nextSequence()
-            let started = Deadline.now.uptimeNanoseconds
+            let started = MonotonicClock.nanoseconds
             defer { metrics.record("scatter", algorithm: "direct", bytes: send.count * T.checkedDataType.size, since: started) }
             do throws(TransportError) {
                 try Direct.scatter(send: UnsafeRawPointer(send.baseAddress), receive: UnsafeMutableRawPointer(receive.baseAddress),
@@ -107,7 +107,7 @@ extension Communicator {
 
     func performAllToAll(send: UnsafeRawPointer?, receive: UnsafeMutableRawPointer?, blockCount: Int, dataType: DataType) throws(CollectivesError) {
         let sequence = nextSequence()
-        let started = Deadline.now.uptimeNanoseconds
+        let started = MonotonicClock.nanoseconds
         defer { metrics.record("all-to-all", algorithm: "direct", bytes: blockCount * dataType.size * worldSize, since: started) }
         do {
             try Direct.allToAll(send: send, receive: receive, blockBytes: blockCount * dataType.size,
@@ -119,7 +119,7 @@ extension Communicator {
 
     func performBarrier() throws(CollectivesError) {
         let sequence = nextSequence()
-        let started = Deadline.now.uptimeNanoseconds
+        let started = MonotonicClock.nanoseconds
         defer { metrics.record("barrier", algorithm: "dissemination", bytes: 0, since: started) }
         do {
             try Direct.barrier(exchange: exchange(CallDescriptor(.barrier, sequence: sequence)))

@@ -88,7 +88,7 @@ extension Communicator {
         let sequence = nextSequence()
         let bytes = count * dataType.size
         let binomial = worldSize <= 2 || bytes <= rootedTreeLimitBytes
-        let started = Deadline.now.uptimeNanoseconds
+        let started = MonotonicClock.nanoseconds
         defer { metrics.record("broadcast", algorithm: binomial ? "binomial" : "chain", bytes: bytes, since: started) }
         do {
             let context = exchange(CallDescriptor(.broadcast, sequence: sequence, count: count, dataType: dataType, root: root),
@@ -109,7 +109,7 @@ extension Communicator {
         let sequence = nextSequence()
         let bytes = count * dataType.size
         let binomial = worldSize <= 2 || bytes <= rootedTreeLimitBytes
-        let started = Deadline.now.uptimeNanoseconds
+        let started = MonotonicClock.nanoseconds
         defer { metrics.record("reduce", algorithm: binomial ? "binomial" : "chain", bytes: bytes, since: started) }
         do {
             let context = exchange(CallDescriptor(.reduce, sequence: sequence, count: count, dataType: dataType, op: op, root: root),

@@ -178,7 +178,7 @@ extension Communicator {
     private func performVariable(_ kind: CollectiveKind, _ dataType: DataType, root: Int? = nil, bytes: Int, what: String,
                                  _ body: (Exchange) throws(TransportError) -> Void) throws(CollectivesError) {
         let sequence = nextSequence()
-        let started = Deadline.now.uptimeNanoseconds
+        let started = MonotonicClock.nanoseconds
         defer { metrics.record(CallDescriptor(kind, sequence: 0).kindName, algorithm: "direct", bytes: bytes, since: started) }
         let call = CallDescriptor(kind, sequence: sequence, dataType: dataType, root: root)
         do {

@@ -97,14 +97,14 @@ func runWaitLoop(
     gauge.enter()
     defer { gauge.leave() }
     var idle = IdleTimer(policy)
-    var nextCheck = livenessInterval == .max ? UInt64.max : Deadline.now.uptimeNanoseconds &+ livenessInterval
+    var nextCheck = livenessInterval == .max ? UInt64.max : MonotonicClock.nanoseconds &+ livenessInterval
     while true {
         if try settle() { return }
         if progress() {
             idle.reset()
             continue
         }
-        let now = Deadline.now.uptimeNanoseconds
+        let now = MonotonicClock.nanoseconds
         if now >= deadline.uptimeNanoseconds {
             throw timedOut()
         }

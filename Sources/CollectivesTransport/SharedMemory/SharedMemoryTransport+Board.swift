@@ -68,10 +68,10 @@ extension SharedMemoryTransport: MessageBoard {
         defer { gauge.leave() }
         var idle = IdleTimer(waitPolicy)
         let interval = boardCheckInterval
-        var nextCheck = Deadline.now.uptimeNanoseconds &+ interval
+        var nextCheck = MonotonicClock.nanoseconds &+ interval
         while collectives_load_acquire_u64(slot) < round {
             try throwIfFailed()
-            let now = Deadline.now.uptimeNanoseconds
+            let now = MonotonicClock.nanoseconds
             if now >= deadline.uptimeNanoseconds {
                 throw expireBoardWait(for: peer)
             }

@@ -120,7 +120,7 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
         try replicaGroup.broadcast(model.parameters, root: 0)
         var sync: [Int32] = [0]
         try communicator.allReduce(&sync)
-        timeline = Timeline(origin: Deadline.now.uptimeNanoseconds, isRecording: options.recordTimeline)
+        timeline = Timeline(origin: MonotonicClock.nanoseconds, isRecording: options.recordTimeline)
         markEpochBoundary()
     }
 
@@ -171,7 +171,7 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
 
         var loss = 0.0, correct = 0
         var exposed: UInt64 = 0
-        var t = Deadline.now.uptimeNanoseconds, now = t
+        var t = MonotonicClock.nanoseconds, now = t
         let overlapping = options.overlap && replicaCount > 1
         let gradients = model.gradients
         for step in schedule.steps(stage: stage, stages: stageCount, microBatches: microBatches) {
@@ -193,7 +193,7 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
                 } else {
                     try pipeline.receive(into: UnsafeMutableBufferPointer(start: model.input(slot: slot), count: part.count * width),
                                          from: stage - 1, tag: m)
-                    now = Deadline.now.uptimeNanoseconds
+                    now = MonotonicClock.nanoseconds
                     record("receive activations", from: t, to: now)
                     exposed += now - t
                     t = now
@@ -204,7 +204,7 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
                     loss += result.loss
                     correct += result.correct
                 }
-                now = Deadline.now.uptimeNanoseconds
+                now = MonotonicClock.nanoseconds
                 record("forward micro-batch \(m)", from: t, to: now)
                 t = now
                 if !isLast {
@@ -216,7 +216,7 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
                 if !isLast {
                     try pipeline.receive(into: UnsafeMutableBufferPointer(start: model.outputGradient(slot: slot), count: part.count * outputs),
                                          from: stage + 1, tag: m)
-                    now = Deadline.now.uptimeNanoseconds
+                    now = MonotonicClock.nanoseconds
                     record("receive gradients", from: t, to: now)
                     exposed += now - t
                     t = now
@@ -229,7 +229,7 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
                         exchange.layerDone(layer, gradients: gradients, communicator: replicaGroup, algorithm: options.algorithm)
                     }
                 }
-                now = Deadline.now.uptimeNanoseconds
+                now = MonotonicClock.nanoseconds
                 record("backward micro-batch \(m)", from: t, to: now)
                 t = now
                 if !isFirst {
@@ -242,7 +242,7 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
         // The neighbours' messages first: the stage before may still wait for this one's last
         // gradients, and the pipeline's messages move only while this rank waits on them.
         for send in slotSends.joined() { try send.wait() }
-        now = Deadline.now.uptimeNanoseconds
+        now = MonotonicClock.nanoseconds
         record("wait for sends", from: t, to: now)
         exposed += now - t
         t = now
@@ -251,14 +251,14 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
             communication = overlapping
                 ? try exchange.finishAll(gradients: gradients, timeline: &timeline)
                 : try exchange.exchangeAll(gradients: gradients, communicator: replicaGroup, algorithm: options.algorithm, timeline: &timeline)
-            now = Deadline.now.uptimeNanoseconds
+            now = MonotonicClock.nanoseconds
             record("wait for communication", from: t, to: now)
             exposed += now - t
             t = now
         }
 
         state.step(options.optimizer, parameters: model.parameters, gradients: gradients, gradientScale: 1 / Float(batch.count))
-        now = Deadline.now.uptimeNanoseconds
+        now = MonotonicClock.nanoseconds
         record("optimizer", from: t, to: now)
         return (loss, correct, communication, exposed)
     }
