@@ -71,6 +71,9 @@ let package = Package(
         // Futexes, atomics on shared memory and cross-memory reads, which Swift cannot call
         // directly (syscall(2) is variadic).
         .target(name: "CCollectivesShim"),
+        // Reduction kernels for the 16-bit floating-point types (half precision with F16C,
+        // bfloat16 on any CPU), apart from the kernel calls above.
+        .target(name: "CCollectivesKernels"),
         // RDMA verbs through dlopen (libibverbs is never linked), with wrappers for the verbs that
         // are inline functions in <infiniband/verbs.h>.
         .target(name: "CVerbs", linkerSettings: [.linkedLibrary("dl")]),
@@ -107,6 +110,7 @@ let package = Package(
         .target(
             name: "Collectives",
             dependencies: [
+                "CCollectivesKernels",
                 "CCollectivesShim",
                 "CollectivesSystem",
                 "CollectivesTransport",

@@ -1,4 +1,4 @@
-import CCollectivesShim
+import CCollectivesKernels
 
 /// The two 16-bit floating-point formats, for moving `Float` data at half the bytes (compressed
 /// gradients): whole buffers converted with vector instructions where the CPU has them.

@@ -1,4 +1,4 @@
-import CCollectivesShim
+import CCollectivesKernels
 /// An element-wise combine of one buffer into another, chosen once per call for a concrete type
 /// and operation so that the loop inside is specialized and vectorized.
 ///

@@ -2,7 +2,7 @@
 // rounded back to nearest-even, quieting NaNs. Plain loops without branches, which the compiler
 // vectorizes; on x86-64 a second copy is compiled for AVX2 (eight lanes, and a pack of 32-bit
 // lanes to 16 that SSE2 lacks) and chosen at run time where the CPU has it.
-#include "collectives_shim.h"
+#include "collectives_kernels.h"
 #include <string.h>
 
 static inline float bf16_widen(uint16_t h) {
