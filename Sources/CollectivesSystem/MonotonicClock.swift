@@ -6,6 +6,7 @@ import Glibc
 /// goes back and does not count time asleep. Intervals (how long a call, a step or a probe
 /// took) are read here; a time by which something must finish is a ``Deadline`` on the same
 /// clock.
+@usableFromInline
 package enum MonotonicClock {
     /// Nanoseconds now.
     @inlinable

@@ -40,7 +40,7 @@ public enum Console {
     /// Whether standard output is a terminal, or a launcher's output that is one
     /// (`COLLECTIVES_STDOUT_IS_TERMINAL=1`, set by collectives-run).
     public static var standardOutputIsTerminal: Bool {
-        isatty(1) != 0 || getenv(EnvironmentVariable.stdoutIsTerminal.name).map { String(cString: $0) } == "1"
+        isatty(1) != 0 || EnvironmentVariable.stdoutIsTerminal.value == "1"
     }
 }
 

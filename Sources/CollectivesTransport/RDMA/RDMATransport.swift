@@ -80,9 +80,9 @@ public final class RDMATransport: Transport, @unchecked Sendable {
     private var returned: [UInt64]     // bytes of ours returned to the peer as credits
     private var outstanding: [Int]     // signalled sends not yet completed
     private var policy: WaitPolicy
-    /// A wait beside another medium (``RoutedTransport``) naps this long next: 20 µs, doubling
-    /// to 1 ms while nothing moves.
-    private var mediumNap: UInt64 = 20_000
+    /// How long a wait naps next when nothing moves: 20 µs, doubling to 1 ms, back to 20 µs
+    /// once something moves.
+    private var nextNap: UInt64 = 20_000
     private static let creditFlag: UInt32 = 0x8000_0000
 
     /// Wraps connected channels (`channels[peer]`, `nil` for this rank) whose peers write into
@@ -249,32 +249,47 @@ public final class RDMATransport: Transport, @unchecked Sendable {
     public func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError) {
         lock.lock()
         defer { lock.unlock() }
-        guard let slot = frames.table.slot(of: request) else {
-            if let failure = frames.failure { throw failure }
-            throw TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
-        }
-        var nap = 20_000
+        let slot = try liveSlot(of: request)
+        nextNap = 20_000
         try runWaitLoop(
             policy: policy, deadline: deadline, lock: lock, gauge: gauge, livenessInterval: .max,
             settle: { () throws(TransportError) in try frames.settle(slot) },
-            progress: {
-                guard progressAll() else { return false }
-                nap = 20_000
-                return true
-            },
-            sleep: { nanoseconds in
-                lock.unlock()
-                var pause = timespec(tv_sec: 0, tv_nsec: Int(Swift.min(UInt64(nap), nanoseconds)))
-                nanosleep(&pause, nil)
-                lock.lock()
-                nap = Swift.min(1_000_000, nap * 2)
-            },
-            timedOut: { () -> TransportError in
-                let error = frames.timeoutError(for: request) { "queue pair to rank \($0)" }
-                frames.fail(error)
-                _ = try? frames.settle(slot)
-                return error
-            })
+            progress: { progressAllResettingNap() },
+            sleep: { napLocked($0) },
+            timedOut: { expireLocked(request, slot: slot) })
+    }
+
+    /// The slot of a live request; the transport's failure, or an invalid argument, otherwise (lock held).
+    private func liveSlot(of request: TransportRequest) throws(TransportError) -> Int {
+        guard let slot = frames.table.slot(of: request) else {
+            throw frames.failure ?? TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: .wait)
+        }
+        return slot
+    }
+
+    /// Moves what can move; something moving makes the next nap short again (lock held).
+    private func progressAllResettingNap() -> Bool {
+        guard progressAll() else { return false }
+        nextNap = 20_000
+        return true
+    }
+
+    /// Sleeps one nap, at most `nanoseconds`, without the lock: there is no descriptor to sleep
+    /// on. Naps grow from 20 µs to 1 ms while nothing moves (lock held around the call).
+    private func napLocked(_ nanoseconds: UInt64) {
+        var pause = timespec(tv_sec: 0, tv_nsec: Int(Swift.min(nextNap, nanoseconds)))
+        nextNap = Swift.min(1_000_000, nextNap * 2)
+        lock.unlock()
+        nanosleep(&pause, nil)
+        lock.lock()
+    }
+
+    /// Fails the transport with the timeout of `request` and settles its slot (lock held).
+    private func expireLocked(_ request: TransportRequest, slot: Int) -> TransportError {
+        let error = frames.timeoutError(for: request) { "queue pair to rank \($0)" }
+        frames.fail(error)
+        _ = try? frames.settle(slot)
+        return error
     }
 
     /// How waits spin, yield and sleep; may be changed at any time.
@@ -304,30 +319,17 @@ extension RDMATransport: WaitMedium {
     package func test(_ request: TransportRequest) throws(TransportError) -> Bool {
         lock.lock()
         defer { lock.unlock() }
-        guard let slot = frames.table.slot(of: request) else {
-            throw frames.failure ?? TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
-        }
-        return try frames.settle(slot)
+        return try frames.settle(try liveSlot(of: request))
     }
 
-    package func progress() -> Bool {
-        lock.withLock {
-            guard progressAll() else { return false }
-            mediumNap = 20_000
-            return true
-        }
-    }
+    package func progress() -> Bool { lock.withLock { progressAllResettingNap() } }
 
-    /// Sleeps one nap (there is no descriptor to sleep on), then moves what can move.
+    /// Sleeps one nap, then moves what can move.
     package func nap(_ nanoseconds: UInt64) {
-        let pause = lock.withLock {
-            let pause = Swift.min(mediumNap, nanoseconds)
-            mediumNap = Swift.min(1_000_000, mediumNap * 2)
-            return pause
+        lock.withLock {
+            napLocked(nanoseconds)
+            _ = progressAllResettingNap()
         }
-        var time = timespec(tv_sec: 0, tv_nsec: Int(pause))
-        nanosleep(&time, nil)
-        _ = lock.withLock { progressAll() }
     }
 
     /// Queue pairs report a dead peer by themselves (their completions fail).
@@ -340,12 +342,9 @@ extension RDMATransport: WaitMedium {
     package func expire(_ request: TransportRequest) -> TransportError {
         lock.withLock {
             guard let slot = frames.table.slot(of: request) else {
-                return frames.failure ?? TransportError(.timedOut, rank: rank, peer: nil, operation: "wait")
+                return frames.failure ?? TransportError(.timedOut, rank: rank, peer: nil, operation: .wait)
             }
-            let error = frames.timeoutError(for: request) { "queue pair to rank \($0)" }
-            frames.fail(error)
-            _ = try? frames.settle(slot)
-            return error
+            return expireLocked(request, slot: slot)
         }
     }
 }
