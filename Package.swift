@@ -195,6 +195,8 @@ let package = Package(
             name: "api-tour",
             dependencies: ["Collectives"],
             path: "Examples/api-tour",
+            // Sees what a program outside this package sees: no `package` declarations.
+            packageAccess: false,
             swiftSettings: strict
         ),
         // The program README.md shows (a test checks that the two are the same text and runs
@@ -205,12 +207,16 @@ let package = Package(
             name: "hang-demo",
             dependencies: ["Collectives"],
             path: "Examples/hang-demo",
+            // Sees what a program outside this package sees: no `package` declarations.
+            packageAccess: false,
             swiftSettings: strict
         ),
         .executableTarget(
             name: "readme-example",
             dependencies: ["Collectives"],
             path: "Examples/readme-example",
+            // Sees what a program outside this package sees: no `package` declarations.
+            packageAccess: false,
             swiftSettings: strict
         ),
         .executableTarget(

@@ -15,7 +15,7 @@ public enum HalfPrecision: String, Sendable, Hashable, CaseIterable, CustomStrin
 
     /// Rounds every `Float` of `source` to nearest-even into `destination` (the 16-bit patterns;
     /// same length).
-    public func narrow(_ source: UnsafeBufferPointer<Float>, into destination: UnsafeMutableBufferPointer<UInt16>) {
+    package func narrow(_ source: UnsafeBufferPointer<Float>, into destination: UnsafeMutableBufferPointer<UInt16>) {
         precondition(source.count == destination.count, "narrow needs buffers of the same length")
         guard let s = source.baseAddress, let d = destination.baseAddress else { return }
         switch self {
@@ -33,7 +33,7 @@ public enum HalfPrecision: String, Sendable, Hashable, CaseIterable, CustomStrin
     }
 
     /// Widens every 16-bit value of `source` into `destination` (same length), exactly.
-    public func widen(_ source: UnsafeBufferPointer<UInt16>, into destination: UnsafeMutableBufferPointer<Float>) {
+    package func widen(_ source: UnsafeBufferPointer<UInt16>, into destination: UnsafeMutableBufferPointer<Float>) {
         precondition(source.count == destination.count, "widen needs buffers of the same length")
         guard let s = source.baseAddress, let d = destination.baseAddress else { return }
         switch self {

@@ -10,15 +10,15 @@ import Synchronization
 /// What bootstrap made: the data transport, the store and the store's server (on the rank that
 /// serves it), and where the ranks are. ``close()`` releases the store and its server; the
 /// transport is the caller's.
-public final class Bootstrapped: @unchecked Sendable {
-    public let transport: any Transport
+package final class Bootstrapped: @unchecked Sendable {
+    package let transport: any Transport
     /// The rendezvous store, kept for the job's lifetime (progress reports, sub-communicators).
-    public let store: (any Store)?
+    package let store: (any Store)?
     /// The host of every rank, by rank, numbered in order of first rank.
-    public let hosts: [Int]
+    package let hosts: [Int]
     /// The launcher's local rank and ranks per host, where it said them.
-    public let localRank: Int?
-    public let localWorldSize: Int?
+    package let localRank: Int?
+    package let localWorldSize: Int?
     /// What this bootstrap holds of store connections and servers (its own, and those shared
     /// with it by communicators made over the same store); emptied when closed.
     private let held: Mutex<[StoreResources]>
@@ -37,7 +37,7 @@ public final class Bootstrapped: @unchecked Sendable {
     /// Lets go of the store connection (when bootstrap opened it, not when the caller passed it
     /// in) and, on the rank that serves it, the store: each closes once no communicator made
     /// over it holds it any more.
-    public func close() {
+    package func close() {
         let released = held.withLock { held in
             defer { held = [] }
             return held
@@ -47,7 +47,7 @@ public final class Bootstrapped: @unchecked Sendable {
 
     /// Makes the store's connection close with this bootstrap, for a store its caller opened
     /// only for it (and would otherwise leave open).
-    public func adoptStore() {
+    package func adoptStore() {
         guard let connection = store.flatMap({ PrefixStore.innermost($0) as? TCPStore }) else { return }
         held.withLock { $0.append(StoreResources(connection: connection, server: nil)) }
     }
@@ -56,7 +56,7 @@ public final class Bootstrapped: @unchecked Sendable {
     /// `other` (made over the same store, as a shrunk or grown communicator's is): they close
     /// once both have let go, whichever goes first. So a grown communicator that is aborted and
     /// dropped leaves the store to the one it was grown from, and the other way round.
-    public func shareStore(with other: Bootstrapped) {
+    package func shareStore(with other: Bootstrapped) {
         let mine = held.withLock { $0 }
         other.held.withLock { $0.append(contentsOf: mine) }
     }
@@ -81,7 +81,7 @@ final class StoreResources: Sendable {
 
 /// Finds the other ranks and connects to them: the layer below the collectives that knows
 /// stores, sockets and transports.
-public enum Bootstrap {
+package enum Bootstrap {
     /// Finds the other ranks through a TCP store at the configuration's master address (served
     /// by rank 0, or standalone when ``LaunchConfiguration/externalStore`` is set), connects to
     /// them over TCP, and makes the data transport (``TransportFactory``).
@@ -91,7 +91,7 @@ public enum Bootstrap {
     /// address of its store connection, or `COLLECTIVES_SOCKET_IFNAME`'s), publishes it, waits for
     /// everyone's, and connects to each peer. The whole set-up is bounded by the configuration's
     /// timeout.
-    public static func connect(configuration: LaunchConfiguration, settings: BootstrapSettings) throws(BootstrapError) -> Bootstrapped {
+    package static func connect(configuration: LaunchConfiguration, settings: BootstrapSettings) throws(BootstrapError) -> Bootstrapped {
         let rank = configuration.rank
         var settings = settings
         // Every line of the set-up says whose it is, as metadata.
@@ -162,7 +162,7 @@ public enum Bootstrap {
     /// Ranks advertise the address `COLLECTIVES_SOCKET_IFNAME` chooses; without it, the local end
     /// of a ``TCPStore``'s connection, else the first address of an interface that is up and not
     /// loopback, else loopback.
-    public static func connect(store: any Store, configuration: LaunchConfiguration, settings: BootstrapSettings) throws(BootstrapError) -> Bootstrapped {
+    package static func connect(store: any Store, configuration: LaunchConfiguration, settings: BootstrapSettings) throws(BootstrapError) -> Bootstrapped {
         do {
             try configuration.validate()
         } catch {

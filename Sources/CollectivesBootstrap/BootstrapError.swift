@@ -3,8 +3,8 @@ import CollectivesTransport
 
 /// Why bootstrap failed: what kind of failure, on which rank, and in words; with the transport's
 /// or the store's own error where one of them is the cause.
-public struct BootstrapError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable, Hashable {
+package struct BootstrapError: Error, Sendable, CustomStringConvertible {
+    package enum Kind: Sendable, Hashable {
         /// A setting is missing, malformed or contradicts where the ranks are.
         case configuration
         /// Ranks could not find or agree with each other through the store.
@@ -16,21 +16,21 @@ public struct BootstrapError: Error, Sendable, CustomStringConvertible {
     }
 
     /// What the failure came from, where that is another layer's error.
-    public enum Cause: Sendable {
+    package enum Cause: Sendable {
         case transport(TransportError)
         case rendezvous(RendezvousError)
     }
 
-    public let kind: Kind
+    package let kind: Kind
     /// The rank that saw the failure (-1 before the rank is known).
-    public let rank: Int
-    public let peer: Int?
-    public let reason: String
-    public let cause: Cause?
+    package let rank: Int
+    package let peer: Int?
+    package let reason: String
+    package let cause: Cause?
     /// The ranks that never joined, when set-up timed out waiting for them.
-    public let missingRanks: [Int]
+    package let missingRanks: [Int]
 
-    public init(_ kind: Kind, rank: Int, peer: Int? = nil, reason: String, missingRanks: [Int] = []) {
+    package init(_ kind: Kind, rank: Int, peer: Int? = nil, reason: String, missingRanks: [Int] = []) {
         self.kind = kind
         self.rank = rank
         self.peer = peer
@@ -39,7 +39,7 @@ public struct BootstrapError: Error, Sendable, CustomStringConvertible {
         cause = nil
     }
 
-    public init(_ error: TransportError) {
+    package init(_ error: TransportError) {
         kind = error.kind == .timedOut ? .timedOut : .transport
         rank = error.rank
         peer = error.peer
@@ -48,7 +48,7 @@ public struct BootstrapError: Error, Sendable, CustomStringConvertible {
         cause = .transport(error)
     }
 
-    public init(_ error: RendezvousError, rank: Int) {
+    package init(_ error: RendezvousError, rank: Int) {
         switch error {
         case .timedOut: kind = .timedOut
         case .invalidEnvironment, .invalidConfiguration: kind = .configuration
@@ -61,5 +61,5 @@ public struct BootstrapError: Error, Sendable, CustomStringConvertible {
         cause = .rendezvous(error)
     }
 
-    public var description: String { rank >= 0 ? "rank \(rank): bootstrap: \(reason)" : "bootstrap: \(reason)" }
+    package var description: String { rank >= 0 ? "rank \(rank): bootstrap: \(reason)" : "bootstrap: \(reason)" }
 }

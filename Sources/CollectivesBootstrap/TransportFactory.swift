@@ -4,7 +4,7 @@ import Logging
 
 /// Makes the data transport of a group whose TCP mesh is up: which transport carries each pair
 /// of ranks is decided here, below the collectives, which see only `any Transport`.
-public enum TransportFactory {
+package enum TransportFactory {
     /// Chooses the data transport (``TransportChoice``) once the TCP mesh is up: shared memory
     /// when every rank is on this host (set up over the TCP connections, which are then closed);
     /// across hosts, shared memory among the ranks of each host and, between hosts, RDMA verbs
@@ -16,7 +16,7 @@ public enum TransportFactory {
     /// Returns the transport and the host of every rank (numbered in order of first rank). The
     /// wait policy counts `localWorldSize` ranks on this host when the launcher said so, else the
     /// ranks whose host identity is this one's.
-    public static func make(over tcp: TCPTransport, jobID: UInt64, settings: BootstrapSettings, localWorldSize: Int?,
+    package static func make(over tcp: TCPTransport, jobID: UInt64, settings: BootstrapSettings, localWorldSize: Int?,
                             deadline: Deadline) throws(BootstrapError) -> (transport: any Transport, hosts: [Int]) {
         let survey = try HostSurvey(over: tcp, settings: settings, deadline: deadline)
         survey.warnIfUnprotected(secret: settings.tcp.secret)

@@ -43,7 +43,7 @@ public struct PrefixStore: Store {
     }
 
     /// The store under any number of prefixes: `store` itself unless it is a `PrefixStore`.
-    public static func innermost(_ store: any Store) -> any Store {
+    package static func innermost(_ store: any Store) -> any Store {
         var root = store
         while let prefixed = root as? PrefixStore { root = prefixed.base }
         return root

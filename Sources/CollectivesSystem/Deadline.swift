@@ -31,7 +31,7 @@ public struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible 
     /// ``now``, never ahead, at a fraction of its cost (about 6 ns against 29 ns here). For the
     /// start of a deadline seconds away, read on every call of a hot path.
     @inlinable
-    public static var coarseNow: Deadline {
+    package static var coarseNow: Deadline {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
         return Deadline(uptimeNanoseconds: UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec))
@@ -66,7 +66,7 @@ public struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible 
 
     /// Milliseconds left as `poll(2)` wants them: -1 for never, at least 0, rounded up so that a
     /// poll does not return just before the deadline and cause a busy loop.
-    public var pollTimeoutMilliseconds: Int32 {
+    package var pollTimeoutMilliseconds: Int32 {
         if self == .never { return -1 }
         let now = Deadline.now.uptimeNanoseconds
         guard uptimeNanoseconds > now else { return 0 }

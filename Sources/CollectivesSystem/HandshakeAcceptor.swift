@@ -6,16 +6,16 @@ import Darwin
 
 /// The second half of an opening exchange: what the listener sends once a connection's opening
 /// bytes arrived, how many bytes it then expects, and how it judges them.
-public struct HandshakeStep<Outcome> {
+package struct HandshakeStep<Outcome> {
     /// Sent as soon as the opening bytes are read.
-    public var reply: [UInt8]
+    package var reply: [UInt8]
     /// How many bytes the connection must send next.
-    public var expect: Int
+    package var expect: Int
     /// Judges those bytes: the last bytes to send, and the outcome (`nil` refuses the
     /// connection, which is closed once the bytes are sent).
-    public var conclude: ([UInt8]) -> (reply: [UInt8], outcome: Outcome?)
+    package var conclude: ([UInt8]) -> (reply: [UInt8], outcome: Outcome?)
 
-    public init(reply: [UInt8], expect: Int, conclude: @escaping ([UInt8]) -> (reply: [UInt8], outcome: Outcome?)) {
+    package init(reply: [UInt8], expect: Int, conclude: @escaping ([UInt8]) -> (reply: [UInt8], outcome: Outcome?)) {
         self.reply = reply
         self.expect = expect
         self.conclude = conclude
@@ -23,7 +23,7 @@ public struct HandshakeStep<Outcome> {
 }
 
 /// Why a connection was dropped before it finished its opening exchange.
-public enum HandshakeDrop: String, Sendable, CaseIterable {
+package enum HandshakeDrop: String, Sendable, CaseIterable {
     /// It sent too little before its time was up.
     case timedOut = "timed out"
     /// It closed or reset the connection.
@@ -45,7 +45,7 @@ public enum HandshakeDrop: String, Sendable, CaseIterable {
 /// its oldest unfinished exchange, pauses (10 ms, doubling to 1 s) and goes on.
 ///
 /// No call blocks: a peer can hold up neither the listener nor another peer.
-public final class HandshakeAcceptor<Outcome> {
+package final class HandshakeAcceptor<Outcome> {
     private struct Pending {
         let socket: Socket
         let serial: UInt64
@@ -64,14 +64,14 @@ public final class HandshakeAcceptor<Outcome> {
     private var pausedUntil: Deadline?
     private var pause = 0.01
     /// Connections dropped, by reason, since the acceptor was made.
-    public private(set) var drops: [HandshakeDrop: Int] = [:]
+    package private(set) var drops: [HandshakeDrop: Int] = [:]
     /// Told of every dropped connection: why, who, details, and whether it is the first drop
     /// of its kind (so that a flood can be logged once, not once per connection).
-    public var onDrop: (_ reason: HandshakeDrop, _ peer: String, _ detail: String, _ first: Bool) -> Void = { _, _, _, _ in }
+    package var onDrop: (_ reason: HandshakeDrop, _ peer: String, _ detail: String, _ first: Bool) -> Void = { _, _, _, _ in }
     /// Told when `accept` fails for want of resources (once per pause).
-    public var onResourceShortage: (SystemError) -> Void = { _ in }
+    package var onResourceShortage: (SystemError) -> Void = { _ in }
 
-    public init(listener: Socket, openingBytes: Int, maximumPending: Int = 64, stepTimeoutSeconds: Double = 5) {
+    package init(listener: Socket, openingBytes: Int, maximumPending: Int = 64, stepTimeoutSeconds: Double = 5) {
         self.listener = listener
         self.openingBytes = openingBytes
         self.maximumPending = Swift.max(1, maximumPending)
@@ -83,7 +83,7 @@ public final class HandshakeAcceptor<Outcome> {
     /// Accepts and runs exchanges until `accepted` returns `true` (stop), `shouldStop` does, or
     /// `deadline` passes (then `false`). `open` answers a connection's opening bytes, or
     /// returns `nil` to drop it. A failure of the listener itself throws.
-    public func run(deadline: Deadline, open: ([UInt8]) -> HandshakeStep<Outcome>?,
+    package func run(deadline: Deadline, open: ([UInt8]) -> HandshakeStep<Outcome>?,
                     accepted: (Socket, Outcome) -> Bool,
                     shouldStop: () -> Bool = { false }) throws(SocketError) -> Bool {
         var entries: [pollfd] = []

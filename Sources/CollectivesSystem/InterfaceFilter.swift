@@ -8,14 +8,14 @@ import Darwin
 /// (`COLLECTIVES_SOCKET_IFNAME`): a comma-separated list of name prefixes (`eth,ib`); with a
 /// leading `=`, exact names (`=eth0,eth1`); with a leading `^`, prefixes (or, `^=`, exact names)
 /// to exclude (`^docker,lo`).
-public struct InterfaceFilter: Sendable, Hashable, CustomStringConvertible {
-    public let names: [String]
-    public let exact: Bool
-    public let excludes: Bool
-    public let text: String
+package struct InterfaceFilter: Sendable, Hashable, CustomStringConvertible {
+    package let names: [String]
+    package let exact: Bool
+    package let excludes: Bool
+    package let text: String
 
     /// Parses a specification; `nil` for one that names nothing (`""`, `^`, `=`, `,`).
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         var rest = Substring(text.filter { $0 != " " })
         excludes = rest.hasPrefix("^")
         if excludes { rest = rest.dropFirst() }
@@ -26,10 +26,10 @@ public struct InterfaceFilter: Sendable, Hashable, CustomStringConvertible {
         if names.isEmpty { return nil }
     }
 
-    public var description: String { text }
+    package var description: String { text }
 
     /// Whether interface `name` passes the filter.
-    public func admits(_ name: String) -> Bool {
+    package func admits(_ name: String) -> Bool {
         let listed = names.contains { exact ? name == $0 : name.hasPrefix($0) }
         return listed != excludes
     }
@@ -38,14 +38,14 @@ public struct InterfaceFilter: Sendable, Hashable, CustomStringConvertible {
     /// first IPv4 address of an admitted interface, else its first routable IPv6 address
     /// (link-local ones need a scope and are skipped). Loopback is admitted only when the filter
     /// lists it (`lo`, `=lo`), never as a default.
-    public func choose(from interfaces: [(name: String, address: SocketAddress)]) -> (name: String, address: SocketAddress)? {
+    package func choose(from interfaces: [(name: String, address: SocketAddress)]) -> (name: String, address: SocketAddress)? {
         let admitted = interfaces.filter { admits($0.name) && (!excludes || !$0.address.isLoopback) }
         return admitted.first { $0.address.family == AF_INET }
             ?? admitted.first { $0.address.family == AF_INET6 && !$0.address.isLinkLocal }
     }
 
     /// Every address of every interface that is up, in the system's order.
-    public static func systemInterfaces() throws(SystemError) -> [(name: String, address: SocketAddress)] {
+    package static func systemInterfaces() throws(SystemError) -> [(name: String, address: SocketAddress)] {
         var list: UnsafeMutablePointer<ifaddrs>?
         guard getifaddrs(&list) == 0, let first = list else { throw SystemError(call: "getifaddrs", errno: errno) }
         defer { freeifaddrs(first) }
@@ -88,7 +88,7 @@ public struct PortRange: Sendable, Hashable, CustomStringConvertible {
 
     /// The ports in an order that starts at a random one, so that ranks starting together do
     /// not all try the same port first.
-    public func shuffledOrder() -> [UInt16] {
+    package func shuffledOrder() -> [UInt16] {
         let count = Int(highest) - Int(lowest) + 1
         let start = Int.random(in: 0..<count)
         return (0..<count).map { UInt16(Int(lowest) + (start + $0) % count) }
@@ -98,7 +98,7 @@ public struct PortRange: Sendable, Hashable, CustomStringConvertible {
 extension Socket {
     /// A listening socket on `address` with a port from `range` (the first that is free), or
     /// with `address`'s own port when `range` is nil. None free is `EADDRINUSE` naming the range.
-    public static func listen(on address: SocketAddress, ports range: PortRange?, backlog: Int32 = 1024) throws(SocketError) -> Socket {
+    package static func listen(on address: SocketAddress, ports range: PortRange?, backlog: Int32 = 1024) throws(SocketError) -> Socket {
         guard let range, address.port == 0 else { return try listen(on: address, backlog: backlog) }
         for port in range.shuffledOrder() {
             var candidate = address

@@ -22,18 +22,18 @@ public struct JobSecret: Sendable, Hashable {
     public var isSet: Bool { !key.isEmpty }
 
     /// Bytes of a challenge.
-    public static let challengeSize = 16
+    package static let challengeSize = 16
     /// Bytes of an answer.
-    public static let answerSize = 32
+    package static let answerSize = 32
 
     /// A fresh random challenge.
-    public static func challenge() -> [UInt8] {
+    package static func challenge() -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
         return (0..<challengeSize).map { _ in UInt8.random(in: 0...255, using: &generator) }
     }
 
     /// The answer to `challenge` in `context` (which side answers, and what it vouches for).
-    public func answer(_ challenge: [UInt8], context: [UInt8]) -> [UInt8] {
+    package func answer(_ challenge: [UInt8], context: [UInt8]) -> [UInt8] {
         var mac = HMAC<SHA256>(key: SymmetricKey(data: key))
         mac.update(data: context)
         mac.update(data: challenge)
@@ -41,7 +41,7 @@ public struct JobSecret: Sendable, Hashable {
     }
 
     /// Whether `answer` is right, compared in constant time.
-    public func accepts(_ answer: [UInt8], to challenge: [UInt8], context: [UInt8]) -> Bool {
+    package func accepts(_ answer: [UInt8], to challenge: [UInt8], context: [UInt8]) -> Bool {
         guard answer.count == Self.answerSize else { return false }
         var data = context
         data += challenge
@@ -49,7 +49,7 @@ public struct JobSecret: Sendable, Hashable {
     }
 
     /// A new random secret for a job (64 hex digits), as the launcher makes when none is given.
-    public static func generate() -> String {
+    package static func generate() -> String {
         var generator = SystemRandomNumberGenerator()
         let digits = Array("0123456789abcdef")
         return String((0..<64).map { _ in digits[Int.random(in: 0..<16, using: &generator)] })

@@ -5,9 +5,9 @@ import Darwin
 #endif
 
 /// The process's environment variables, read without Foundation.
-public enum ProcessEnvironment {
+package enum ProcessEnvironment {
     /// Every variable of the current process.
-    public static func current() -> [String: String] {
+    package static func current() -> [String: String] {
         var result: [String: String] = [:]
         #if canImport(Glibc)
         var pointer = environ

@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// Sleeps the calling thread for `seconds` (used for retry back-off, never for waiting on data).
-public func sleepSeconds(_ seconds: Double) {
+package func sleepSeconds(_ seconds: Double) {
     guard seconds > 0 else { return }
     var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
     var remaining = timespec()

@@ -11,12 +11,12 @@ import CCollectivesShim
 /// send while another receives; two threads must not send (or receive) at once.
 public final class Socket: @unchecked Sendable {
     /// The file descriptor, or -1 once closed.
-    public private(set) var descriptor: Int32
+    @usableFromInline package private(set) var descriptor: Int32
     /// The remote address as text, for error messages (empty for listening sockets).
-    public let remoteDescription: String?
+    @usableFromInline package let remoteDescription: String?
 
     /// Takes ownership of `descriptor` and puts it in non-blocking mode.
-    public init(descriptor: Int32, remoteDescription: String? = nil) {
+    package init(descriptor: Int32, remoteDescription: String? = nil) {
         self.descriptor = descriptor
         self.remoteDescription = remoteDescription
         let flags = fcntl(descriptor, F_GETFL)
@@ -35,7 +35,7 @@ public final class Socket: @unchecked Sendable {
     }
 
     /// Shuts down both directions without closing the descriptor, waking any thread in `poll`.
-    public func shutdown() {
+    package func shutdown() {
         if descriptor >= 0 { _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }
     }
 
@@ -88,7 +88,7 @@ public final class Socket: @unchecked Sendable {
     }
 
     /// Accepts one connection, or returns `nil` when `deadline` passes first.
-    public func accept(deadline: Deadline) throws(SocketError) -> Socket? {
+    package func accept(deadline: Deadline) throws(SocketError) -> Socket? {
         while true {
             var storage = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -111,7 +111,7 @@ public final class Socket: @unchecked Sendable {
     // MARK: Options and addresses
 
     /// Turns off Nagle's algorithm, so small messages leave at once.
-    public func setNoDelay() {
+    package func setNoDelay() {
         var one: Int32 = 1
         _ = setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
@@ -121,7 +121,7 @@ public final class Socket: @unchecked Sendable {
     /// connection has been idle for a third of it, and a user timeout (`TCP_USER_TIMEOUT`) that
     /// bounds both unacknowledged data and unanswered probes. A peer that is merely slow to
     /// compute keeps its connection: its kernel answers the probes.
-    public func setLivenessTimeout(seconds: Double) {
+    package func setLivenessTimeout(seconds: Double) {
         guard seconds > 0, seconds.isFinite else { return }
         func set(_ level: Int32, _ option: Int32, _ value: Int32) {
             var value = value
@@ -140,7 +140,7 @@ public final class Socket: @unchecked Sendable {
     /// Asks for send and receive buffers of `bytes` each (the kernel caps them at
     /// `net.core.wmem_max` / `rmem_max`). Returns the sizes granted.
     @discardableResult
-    public func setBufferSizes(_ bytes: Int32) -> (send: Int32, receive: Int32) {
+    package func setBufferSizes(_ bytes: Int32) -> (send: Int32, receive: Int32) {
         var value = bytes
         _ = setsockopt(descriptor, SOL_SOCKET, SO_SNDBUF, &value, socklen_t(MemoryLayout<Int32>.size))
         _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &value, socklen_t(MemoryLayout<Int32>.size))
@@ -166,7 +166,7 @@ public final class Socket: @unchecked Sendable {
 
     /// Sleeps until the socket is readable (or writable), or the deadline passes (`false`).
     /// Errors and hang-ups count as ready, so that the next call reports them.
-    public func wait(forWriting: Bool, deadline: Deadline) throws(SocketError) -> Bool {
+    package func wait(forWriting: Bool, deadline: Deadline) throws(SocketError) -> Bool {
         var entry = pollfd(fd: descriptor, events: Int16(forWriting ? POLLOUT : POLLIN), revents: 0)
         while true {
             let rc = poll(&entry, 1, deadline.pollTimeoutMilliseconds)
@@ -184,7 +184,7 @@ public final class Socket: @unchecked Sendable {
 
     /// One `send(2)` of up to `count` bytes; `.wouldBlock` when the send buffer is full.
     @inlinable
-    public func trySend(_ bytes: UnsafeRawPointer, count: Int) throws(SocketError) -> IOResult<Int> {
+    package func trySend(_ bytes: UnsafeRawPointer, count: Int) throws(SocketError) -> IOResult<Int> {
         do {
             return try systemCall("send", remote: remoteDescription) {
                 Glibc.send(descriptor, bytes, count, Int32(MSG_NOSIGNAL))
@@ -194,7 +194,7 @@ public final class Socket: @unchecked Sendable {
 
     /// One `recv(2)` of up to `count` bytes; `.done(0)` means the peer closed the connection.
     @inlinable
-    public func tryReceive(_ bytes: UnsafeMutableRawPointer, count: Int) throws(SocketError) -> IOResult<Int> {
+    package func tryReceive(_ bytes: UnsafeMutableRawPointer, count: Int) throws(SocketError) -> IOResult<Int> {
         do {
             return try systemCall("recv", remote: remoteDescription) {
                 Glibc.recv(descriptor, bytes, count, 0)
@@ -205,7 +205,7 @@ public final class Socket: @unchecked Sendable {
     // MARK: Blocking I/O with deadlines
 
     /// Sends every byte of `buffer` or throws.
-    public func sendAll(_ buffer: UnsafeRawBufferPointer, deadline: Deadline,
+    package func sendAll(_ buffer: UnsafeRawBufferPointer, deadline: Deadline,
                         operation: String = "send") throws(SocketError) {
         guard let base = buffer.baseAddress else { return }
         var offset = 0
@@ -221,7 +221,7 @@ public final class Socket: @unchecked Sendable {
     }
 
     /// Fills `buffer` completely or throws; a peer that closes first is ``SocketError/closedByPeer(operation:remote:)``.
-    public func receiveAll(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline,
+    package func receiveAll(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline,
                            operation: String = "receive") throws(SocketError) {
         guard let base = buffer.baseAddress else { return }
         var offset = 0
@@ -238,7 +238,7 @@ public final class Socket: @unchecked Sendable {
     }
 
     /// Sends the bytes of `array`.
-    public func sendAll(_ array: [UInt8], deadline: Deadline, operation: String = "send") throws(SocketError) {
+    package func sendAll(_ array: [UInt8], deadline: Deadline, operation: String = "send") throws(SocketError) {
         let result: Result<Void, SocketError> = array.withUnsafeBytes { raw in
             Result { () throws(SocketError) in try sendAll(raw, deadline: deadline, operation: operation) }
         }
@@ -246,7 +246,7 @@ public final class Socket: @unchecked Sendable {
     }
 
     /// Receives exactly `count` bytes.
-    public func receive(count: Int, deadline: Deadline, operation: String = "receive") throws(SocketError) -> [UInt8] {
+    package func receive(count: Int, deadline: Deadline, operation: String = "receive") throws(SocketError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
         let result: Result<Void, SocketError> = bytes.withUnsafeMutableBytes { raw in
             Result { () throws(SocketError) in try receiveAll(into: raw, deadline: deadline, operation: operation) }

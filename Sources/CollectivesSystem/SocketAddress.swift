@@ -9,18 +9,18 @@ import Darwin
 /// Its text form is `1.2.3.4:5` or `[::1]:5`; ``init(parsing:)`` reads it back.
 public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     /// The address as stored; only the first ``length`` bytes matter.
-    public private(set) var storage: sockaddr_storage
+    package private(set) var storage: sockaddr_storage
     /// The length of the `sockaddr` in ``storage``.
-    public let length: socklen_t
+    package let length: socklen_t
 
     /// Wraps a raw socket address.
-    public init(storage: sockaddr_storage, length: socklen_t) {
+    package init(storage: sockaddr_storage, length: socklen_t) {
         self.storage = storage
         self.length = length
     }
 
     /// The address family (`AF_INET` or `AF_INET6`).
-    public var family: Int32 { Int32(storage.ss_family) }
+    package var family: Int32 { Int32(storage.ss_family) }
 
     /// The port in host byte order.
     public var port: UInt16 {
@@ -65,7 +65,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Whether this is a loopback address (127.0.0.0/8 or ::1).
-    public var isLoopback: Bool {
+    package var isLoopback: Bool {
         withUnsafeBytes(of: storage) { raw in
             if family == AF_INET6 {
                 let a = raw.load(as: sockaddr_in6.self).sin6_addr
@@ -77,7 +77,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Whether this is an IPv6 link-local address (fe80::/10), usable only with a scope.
-    public var isLinkLocal: Bool {
+    package var isLinkLocal: Bool {
         guard family == AF_INET6 else { return false }
         return withUnsafeBytes(of: storage) { raw in
             let a = raw.load(as: sockaddr_in6.self).sin6_addr
@@ -86,7 +86,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Whether this is the wildcard address (0.0.0.0 or ::).
-    public var isWildcard: Bool {
+    package var isWildcard: Bool {
         withUnsafeBytes(of: storage) { raw in
             if family == AF_INET6 {
                 let a = raw.load(as: sockaddr_in6.self).sin6_addr
@@ -101,7 +101,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Runs `body` with the address as a `sockaddr` pointer and its length.
-    public func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> R) rethrows -> R {
+    package func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> R) rethrows -> R {
         try withUnsafeBytes(of: storage) { raw in
             try body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), length)
         }
@@ -176,7 +176,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Resolves a host name or numeric address with `getaddrinfo`, IPv4 first.
-    public static func resolve(host: String, port: UInt16) throws(SystemError) -> [SocketAddress] {
+    package static func resolve(host: String, port: UInt16) throws(SystemError) -> [SocketAddress] {
         if let numeric = SocketAddress(parsing: host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host,
                                        defaultPort: port) {
             return [numeric]
@@ -211,13 +211,13 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     /// The address of interface `name` (exactly that name): its first IPv4 address, else its
     /// first routable IPv6 one; `nil` when it has none (or is down). ``InterfaceFilter`` takes
     /// NCCL's syntax (prefixes, exclusions, lists).
-    public static func ofInterface(named name: String) throws(SystemError) -> SocketAddress? {
+    package static func ofInterface(named name: String) throws(SystemError) -> SocketAddress? {
         InterfaceFilter("=" + name)?.choose(from: try InterfaceFilter.systemInterfaces())?.address
     }
 }
 
 /// `SOCK_STREAM` as an `Int32` on every platform (Glibc imports it as an enum).
-public let socketStreamType: Int32 = {
+package let socketStreamType: Int32 = {
     #if canImport(Glibc)
     return Int32(SOCK_STREAM.rawValue)
     #else

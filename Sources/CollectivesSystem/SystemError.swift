@@ -33,10 +33,10 @@ public struct SystemError: Error, Sendable, Hashable, CustomStringConvertible {
 
 /// The value of `errno` right now.
 @inlinable
-public var currentErrno: Int32 { errno }
+package var currentErrno: Int32 { errno }
 
 /// The outcome of a non-blocking system call: done (with its result) or would block.
-public enum IOResult<Value: Sendable>: Sendable {
+@usableFromInline package enum IOResult<Value: Sendable>: Sendable {
     case done(Value)
     case wouldBlock
 }
@@ -46,7 +46,7 @@ public enum IOResult<Value: Sendable>: Sendable {
 /// A result of -1 is failure; `EAGAIN`/`EWOULDBLOCK` are reported as ``IOResult/wouldBlock``
 /// instead of an error, so that callers of non-blocking sockets can wait with `poll(2)`.
 @inlinable
-public func systemCall<R: BinaryInteger & Sendable>(
+package func systemCall<R: BinaryInteger & Sendable>(
     _ name: @autoclosure () -> String,
     remote: @autoclosure () -> String? = nil,
     _ body: () -> R
@@ -63,7 +63,7 @@ public func systemCall<R: BinaryInteger & Sendable>(
 
 /// Like ``systemCall(_:remote:_:)`` for calls that never legitimately block.
 @inlinable
-public func systemCallBlocking<R: BinaryInteger & Sendable>(
+package func systemCallBlocking<R: BinaryInteger & Sendable>(
     _ name: @autoclosure () -> String,
     remote: @autoclosure () -> String? = nil,
     _ body: () -> R

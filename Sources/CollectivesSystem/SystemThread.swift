@@ -6,14 +6,14 @@ import Darwin
 
 /// A joinable operating-system thread, for the few places that must block outside Swift's
 /// cooperative pool (store server connections, a communicator's worker).
-public final class SystemThread: @unchecked Sendable {
+package final class SystemThread: @unchecked Sendable {
     private var handle: pthread_t
     /// Serializes `join()`: a second caller waits until the first has joined, and never joins
     /// the same thread twice (undefined behaviour in POSIX).
     private let joinLock = ConditionLock()
     private var joined = false
     /// What the thread is for, for diagnostics.
-    public let name: String
+    package let name: String
 
     private final class Box {
         let body: @Sendable () -> Void
@@ -22,7 +22,7 @@ public final class SystemThread: @unchecked Sendable {
 
     /// Starts `body` on a new thread, or throws when the system cannot make one (`EAGAIN` when
     /// out of threads or memory): a clear error instead of a trap.
-    public init(starting name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) {
+    package init(starting name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) {
         self.name = name
         let box = Unmanaged.passRetained(Box(body))
         #if canImport(Glibc)
@@ -48,14 +48,14 @@ public final class SystemThread: @unchecked Sendable {
 
     /// Starts `body` on a new thread; traps when the system cannot make one. For tests and
     /// tools; the library uses ``init(starting:_:)``.
-    public convenience init(name: String, _ body: @escaping @Sendable () -> Void) {
+    package convenience init(name: String, _ body: @escaping @Sendable () -> Void) {
         do { try self.init(starting: name, body) } catch { fatalError("\(error)") }
     }
 
     /// Waits for the thread to finish; later calls, and calls from several threads at once,
     /// return once it has. Called on the thread itself (its owner released there), it detaches
     /// instead of waiting for itself forever.
-    public func join() {
+    package func join() {
         joinLock.lock()
         defer { joinLock.unlock() }
         guard !joined else { return }

@@ -6,13 +6,13 @@ import CollectivesSystem
 ///
 /// A subgroup's transport is independent of its parent's: it has its own connections (or its own
 /// queues), so collectives on the two never mix, and both can be used at the same time.
-public struct SubgroupPlan: Sendable {
+package struct SubgroupPlan: Sendable {
     /// Bytes the other members need to reach this rank (for TCP, a listening address).
-    public let endpoint: [UInt8]
+    package let endpoint: [UInt8]
     private let connectBody: @Sendable (UInt64, Int, [[UInt8]], Deadline) throws(TransportError) -> any Transport
     private let cancelBody: @Sendable () -> Void
 
-    public init(
+    package init(
         endpoint: [UInt8],
         connect: @escaping @Sendable (UInt64, Int, [[UInt8]], Deadline) throws(TransportError) -> any Transport,
         cancel: @escaping @Sendable () -> Void
@@ -27,16 +27,16 @@ public struct SubgroupPlan: Sendable {
     /// - Parameters:
     ///   - id: the same on every member and different for every subgroup made from this group.
     ///   - endpoints: every member's ``endpoint``, by subgroup rank.
-    public func connect(id: UInt64, rank: Int, endpoints: [[UInt8]], deadline: Deadline) throws(TransportError) -> any Transport {
+    package func connect(id: UInt64, rank: Int, endpoints: [[UInt8]], deadline: Deadline) throws(TransportError) -> any Transport {
         try connectBody(id, rank, endpoints, deadline)
     }
 
     /// Releases what ``SubgroupPlan`` holds, for a rank that joins no subgroup.
-    public func cancel() { cancelBody() }
+    package func cancel() { cancelBody() }
 }
 
 /// Transports that can make subgroups of their ranks.
-public protocol SubgroupCapable: Transport {
+package protocol SubgroupCapable: Transport {
     /// Whether ``prepareSubgroup()`` can succeed here (a transport routed over RDMA verbs cannot).
     var canMakeSubgroups: Bool { get }
     /// Prepares this rank's side of a new subgroup transport.
@@ -44,17 +44,17 @@ public protocol SubgroupCapable: Transport {
 }
 
 extension SubgroupCapable {
-    public var canMakeSubgroups: Bool { true }
+    package var canMakeSubgroups: Bool { true }
 }
 
 extension SingleRankTransport: SubgroupCapable {
-    public func prepareSubgroup() throws(TransportError) -> SubgroupPlan {
+    package func prepareSubgroup() throws(TransportError) -> SubgroupPlan {
         SubgroupPlan(endpoint: [], connect: { _, _, _, _ in SingleRankTransport() }, cancel: {})
     }
 }
 
 extension InProcessTransport: SubgroupCapable {
-    public func prepareSubgroup() throws(TransportError) -> SubgroupPlan {
+    package func prepareSubgroup() throws(TransportError) -> SubgroupPlan {
         let fabric = self.fabric
         return SubgroupPlan(endpoint: [], connect: { id, rank, endpoints, _ in
             InProcessTransport(rank: rank, fabric: fabric.child(id: id, worldSize: endpoints.count))
@@ -64,7 +64,7 @@ extension InProcessTransport: SubgroupCapable {
 
 extension TCPTransport: SubgroupCapable {
     /// Listens on the address this rank's existing connections use, port chosen by the system.
-    public func prepareSubgroup() throws(TransportError) -> SubgroupPlan {
+    package func prepareSubgroup() throws(TransportError) -> SubgroupPlan {
         let listener: Socket
         do {
             var address = try localAddress()

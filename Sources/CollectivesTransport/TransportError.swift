@@ -105,21 +105,21 @@ public struct TransportOperation: Sendable, Hashable, CustomStringConvertible, E
     /// Accepting a connection.
     public static let accept = TransportOperation("accept", towardsPeer: false)
     /// The hello and the job secret's challenge on a new connection.
-    public static let handshake = TransportOperation("handshake", towardsPeer: false)
+    package static let handshake = TransportOperation("handshake", towardsPeer: false)
     /// Setting up a transport.
-    public static let setUp = TransportOperation("set-up", towardsPeer: false)
+    package static let setUp = TransportOperation("set-up", towardsPeer: false)
     /// Exchanging set-up records over a group's connections.
-    public static let setUpExchange = TransportOperation("set-up exchange", towardsPeer: false)
+    package static let setUpExchange = TransportOperation("set-up exchange", towardsPeer: false)
     /// Setting up shared memory.
-    public static let sharedMemorySetUp = TransportOperation("shared-memory set-up", towardsPeer: false)
+    package static let sharedMemorySetUp = TransportOperation("shared-memory set-up", towardsPeer: false)
     /// Setting up RDMA verbs.
-    public static let rdmaSetUp = TransportOperation("RDMA set-up", towardsPeer: false)
+    package static let rdmaSetUp = TransportOperation("RDMA set-up", towardsPeer: false)
     /// Setting up RDMA verbs, failed because another rank's set-up failed.
-    public static let rdmaSetUpElsewhere = TransportOperation("RDMA set-up (another rank failed)", towardsPeer: false)
+    package static let rdmaSetUpElsewhere = TransportOperation("RDMA set-up (another rank failed)", towardsPeer: false)
     /// Making a subgroup's transport.
-    public static let subgroupSetUp = TransportOperation("subgroup set-up", towardsPeer: false)
+    package static let subgroupSetUp = TransportOperation("subgroup set-up", towardsPeer: false)
     /// A connection with nothing to do that failed.
-    public static let idle = TransportOperation("idle", towardsPeer: false)
+    package static let idle = TransportOperation("idle", towardsPeer: false)
 
     /// The library's operations, for string literals.
     static let library: [TransportOperation] = [
@@ -130,7 +130,7 @@ public struct TransportOperation: Sendable, Hashable, CustomStringConvertible, E
 
 extension TransportError {
     /// Maps a socket error onto a transport error for `peer`.
-    public init(_ error: SocketError, rank: Int, peer: Int?, operation: TransportOperation) {
+    package init(_ error: SocketError, rank: Int, peer: Int?, operation: TransportOperation) {
         switch error {
         case .timedOut(_, let remote):
             self.init(.timedOut, rank: rank, peer: peer, operation: operation, peerAddress: remote)
@@ -167,7 +167,7 @@ public struct MessageMismatch: Sendable, Hashable {
     }
 
     /// Makes the mismatch error of a receive.
-    public func error(operation: TransportOperation = .receive, peerAddress: String? = nil) -> TransportError {
+    package func error(operation: TransportOperation = .receive, peerAddress: String? = nil) -> TransportError {
         TransportError(.mismatch(explanation), rank: receiver, peer: sender, operation: operation, peerAddress: peerAddress, mismatch: self)
     }
 }

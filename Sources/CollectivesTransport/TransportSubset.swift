@@ -7,18 +7,18 @@ import CollectivesSystem
 /// Messages travel over the base's connections with the caller's tags, so a subset adds no
 /// connection and no copy. Errors keep the base's rank numbers. The subset owns nothing:
 /// ``close()`` leaves the base open (``fail(_:)`` fails it, as any failure must).
-public final class TransportSubset: Transport, @unchecked Sendable {
+package final class TransportSubset: Transport, @unchecked Sendable {
     /// The transport whose ranks these are.
-    public let base: any Transport
+    package let base: any Transport
     /// The base's rank of each member, by subset rank.
-    public let members: [Int]
-    public let rank: Int
-    public var worldSize: Int { members.count }
-    public var name: String { base.name }
+    package let members: [Int]
+    package let rank: Int
+    package var worldSize: Int { members.count }
+    package var name: String { base.name }
 
     /// The subset `members` (distinct ranks of `base`, in the order they are to be numbered);
     /// `nil` unless the base's own rank is one of them.
-    public init?(base: any Transport, members: [Int]) {
+    package init?(base: any Transport, members: [Int]) {
         guard let rank = members.firstIndex(of: base.rank),
               Set(members).count == members.count,
               members.allSatisfy({ $0 >= 0 && $0 < base.worldSize }) else { return nil }
@@ -35,20 +35,20 @@ public final class TransportSubset: Transport, @unchecked Sendable {
         return members[peer]
     }
 
-    public func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
+    package func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
         try base.postSend(buffer, to: member(peer, "send"), tag: tag)
     }
 
-    public func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
+    package func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
         try base.postReceive(into: buffer, from: member(peer, "receive"), tag: tag)
     }
 
-    public func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError) {
+    package func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError) {
         try base.wait(request, deadline: deadline)
     }
 
     /// Leaves the base open: the subset owns nothing.
-    public func close() {}
+    package func close() {}
 
-    public func fail(_ error: TransportError) { base.fail(error) }
+    package func fail(_ error: TransportError) { base.fail(error) }
 }

@@ -1,7 +1,7 @@
 import Collectives
 
 /// The collectives ``CollectiveCheck`` can run, by the names the command lines use.
-public enum CollectiveName: String, Sendable, CaseIterable, CustomStringConvertible {
+package enum CollectiveName: String, Sendable, CaseIterable, CustomStringConvertible {
     case allReduce = "all-reduce"
     case broadcast
     case reduce
@@ -15,10 +15,10 @@ public enum CollectiveName: String, Sendable, CaseIterable, CustomStringConverti
     /// Splits by parity and all-reduces in both halves while the parent all-reduces too.
     case split
 
-    public var description: String { rawValue }
+    package var description: String { rawValue }
 
     /// Whether the collective combines values (and so takes an operation).
-    public var reduces: Bool { self == .allReduce || self == .reduce || self == .reduceScatter || self == .split }
+    package var reduces: Bool { self == .allReduce || self == .reduce || self == .reduceScatter || self == .split }
 }
 
 /// Runs one collective on deterministic inputs (``ReferencePattern``) and counts the elements of
@@ -28,8 +28,8 @@ public enum CollectiveName: String, Sendable, CaseIterable, CustomStringConverti
 /// `count` is the per-rank element count: the whole buffer for all-reduce, broadcast and
 /// reduce; one block for the others (whose `worldSize`-block buffers hold `worldSize × count`).
 /// The root is `count % worldSize`, so that it moves as the counts change.
-public enum CollectiveCheck {
-    public static func wrongElements<T: CheckableElement>(
+package enum CollectiveCheck {
+    package static func wrongElements<T: CheckableElement>(
         _ collective: CollectiveName, _: T.Type, count: Int, op: ReduceOperation, algorithm: Algorithm? = nil,
         inPlace: Bool = true, communicator: Communicator
     ) throws -> Int {

@@ -5,15 +5,15 @@ import Collectives
 ///
 /// `blockCount` is the per-rank element count as ``CollectiveCheck`` uses it: the whole buffer
 /// for all-reduce, broadcast and reduce; one block for the others.
-public struct CollectiveReference: Sendable {
-    public let collective: CollectiveName
-    public let worldSize: Int
-    public let rank: Int
-    public let blockCount: Int
-    public let op: ReduceOperation
-    public let root: Int
+package struct CollectiveReference: Sendable {
+    package let collective: CollectiveName
+    package let worldSize: Int
+    package let rank: Int
+    package let blockCount: Int
+    package let op: ReduceOperation
+    package let root: Int
 
-    public init(_ collective: CollectiveName, worldSize: Int, rank: Int, blockCount: Int, op: ReduceOperation, root: Int) {
+    package init(_ collective: CollectiveName, worldSize: Int, rank: Int, blockCount: Int, op: ReduceOperation, root: Int) {
         self.collective = collective
         self.worldSize = worldSize
         self.rank = rank
@@ -27,7 +27,7 @@ public struct CollectiveReference: Sendable {
     var inputOp: ReduceOperation { collective.reduces ? op : .sum }
 
     /// Elements in this rank's send buffer.
-    public var inputCount: Int {
+    package var inputCount: Int {
         switch collective {
         case .reduceScatter, .allToAll: return blockCount * worldSize
         case .scatter: return rank == root ? blockCount * worldSize : 0
@@ -36,7 +36,7 @@ public struct CollectiveReference: Sendable {
     }
 
     /// Elements in this rank's result (0 where it gets none).
-    public var outputCount: Int {
+    package var outputCount: Int {
         switch collective {
         case .allGather, .allToAll: return blockCount * worldSize
         case .gather: return rank == root ? blockCount * worldSize : 0
@@ -47,17 +47,17 @@ public struct CollectiveReference: Sendable {
     }
 
     /// The value rank `rank` holds at `index` of its send buffer.
-    public func input(rank: Int, index: Int) -> Int {
+    package func input(rank: Int, index: Int) -> Int {
         ReferencePattern.input(rank: rank, index: index, op: inputOp)
     }
 
     /// Fills this rank's send buffer.
-    public func fillInput<T: CheckableElement>(_ buffer: UnsafeMutableBufferPointer<T>) {
+    package func fillInput<T: CheckableElement>(_ buffer: UnsafeMutableBufferPointer<T>) {
         for i in buffer.indices { buffer[i] = T(pattern: input(rank: rank, index: i)) }
     }
 
     /// The value expected at `index` of this rank's result, as `dataType` holds it.
-    public func expected(index: Int, dataType: DataType) -> Double {
+    package func expected(index: Int, dataType: DataType) -> Double {
         let arithmetic = ReferencePattern.Arithmetic(dataType)
         func moved(_ value: Int) -> Double { arithmetic.result(arithmetic.held(value)) }
         let block = Swift.max(blockCount, 1)
@@ -78,7 +78,7 @@ public struct CollectiveReference: Sendable {
 
     /// Counts the elements of `output` (this rank's result) that differ from the reference, by
     /// more than one rounding of the type for floating-point averages.
-    public func countWrong<T: CheckableElement>(_ output: UnsafeBufferPointer<T>) -> Int {
+    package func countWrong<T: CheckableElement>(_ output: UnsafeBufferPointer<T>) -> Int {
         let tolerance = ReferencePattern.tolerance(for: T.dataType)
         var wrong = 0
         for i in output.indices {

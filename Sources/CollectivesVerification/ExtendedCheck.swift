@@ -4,13 +4,13 @@ import Collectives
 /// variable-size collectives, all-reduce with a caller's reduction, and the object collectives.
 /// Each returns the number of wrong results on this rank, computed against a sequential
 /// reference built here from the same deterministic inputs every rank can compute.
-public enum ExtendedCheck {
+package enum ExtendedCheck {
     /// How many elements rank `rank` contributes to a variable-size collective of "size" `count`:
     /// uneven, zero for some ranks, all zero for `count` 0.
-    public static func variableCount(rank: Int, count: Int) -> Int { (count * (rank + 1)) % (count + 2) }
+    package static func variableCount(rank: Int, count: Int) -> Int { (count * (rank + 1)) % (count + 2) }
 
     /// How many elements rank `from` sends rank `to` in a variable all-to-all of "size" `count`.
-    public static func pairCount(from: Int, to: Int, count: Int) -> Int { (count + from * 5 + to * 3) % (count + 1) }
+    package static func pairCount(from: Int, to: Int, count: Int) -> Int { (count + from * 5 + to * 3) % (count + 1) }
 
     static func value<T: CheckableElement>(_: T.Type, _ a: Int, _ b: Int, _ i: Int) -> T {
         T(pattern: (a &* 13 &+ b &* 5 &+ i &* 7) % 23 - 11)
@@ -18,7 +18,7 @@ public enum ExtendedCheck {
 
     /// The four variable-size collectives, array forms (which exchange the sizes) and buffer
     /// forms (which take them), with the root moving with `count`.
-    public static func variableCollectives<T: CheckableElement>(_: T.Type, count: Int, communicator c: Communicator) throws -> Int {
+    package static func variableCollectives<T: CheckableElement>(_: T.Type, count: Int, communicator c: Communicator) throws -> Int {
         let n = c.worldSize, rank = c.rank, root = count % n
         let counts = (0..<n).map { variableCount(rank: $0, count: count) }
         func contribution(_ r: Int) -> [T] { (0..<counts[r]).map { value(T.self, r, 0, $0) } }
@@ -65,7 +65,7 @@ public enum ExtendedCheck {
     /// All-reduce with a closure that is not commutative: "keep the first value that differs
     /// from the pattern's 0", which depends on the ranks' order for every type. The result must
     /// equal the fold over ranks in order, on every rank.
-    public static func firstDifferent<T: CheckableElement>(_: T.Type, count: Int, communicator c: Communicator) throws -> Int {
+    package static func firstDifferent<T: CheckableElement>(_: T.Type, count: Int, communicator c: Communicator) throws -> Int {
         let marker = T(pattern: 0)
         func combine(_ a: inout T, _ b: T) { if a == marker { a = b } }
         return try customCheck(count: count, communicator: c, combine: combine) { r, i in
@@ -77,7 +77,7 @@ public enum ExtendedCheck {
     /// All-reduce with arithmetic closures that are neither commutative nor (for floating point)
     /// associative: `a = 3a + b` wrapping for `Int32`, `a = a/2 − b` for `Double`, in `Float`
     /// rounded to bfloat16 for ``BFloat16``, both element-wise and buffer-wise.
-    public static func arithmeticClosures(count: Int, communicator c: Communicator) throws -> Int {
+    package static func arithmeticClosures(count: Int, communicator c: Communicator) throws -> Int {
         var wrong = 0
         wrong += try customCheck(count: count, communicator: c, combine: { (a: inout Int32, b: Int32) in a = a &* 3 &+ b }) { r, i in
             value(Int32.self, r, 2, i)
@@ -114,15 +114,15 @@ public enum ExtendedCheck {
 
     /// A value with the shapes configurations have: text (with quotes and control characters),
     /// numbers, arrays, optionals, nesting.
-    public struct Sample: Codable, Sendable, Equatable {
-        public var rank: Int
-        public var name: String
-        public var shard: [Int]
-        public var rate: Double
-        public var parent: Int?
-        public var tags: [String: String]
+    package struct Sample: Codable, Sendable, Equatable {
+        package var rank: Int
+        package var name: String
+        package var shard: [Int]
+        package var rate: Double
+        package var parent: Int?
+        package var tags: [String: String]
 
-        public init(rank: Int, size: Int) {
+        package init(rank: Int, size: Int) {
             self.rank = rank
             name = "rank \"\(rank)\"\t\u{1}✓"
             shard = Array(0..<(Swift.min(size, 5000) * (rank + 1)) % (Swift.min(size, 5000) + 3))
@@ -133,7 +133,7 @@ public enum ExtendedCheck {
     }
 
     /// Broadcast, all-gather, gather and scatter of ``Sample`` values.
-    public static func objects(size: Int, communicator c: Communicator) throws -> Int {
+    package static func objects(size: Int, communicator c: Communicator) throws -> Int {
         let n = c.worldSize, rank = c.rank, root = size % n
         let everyone = (0..<n).map { Sample(rank: $0, size: size) }
         var wrong = 0

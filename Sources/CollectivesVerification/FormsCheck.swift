@@ -2,10 +2,10 @@ import Collectives
 
 /// Checks of the `async` and non-blocking (`start…`) forms of every collective, and of fused
 /// all-reduce groups, against the same sequential references as the blocking forms.
-public enum FormsCheck {
+package enum FormsCheck {
     /// Every collective through its `async` form, then through its `start…` form with all the
     /// requests of one round awaited together; returns the number of wrong results.
-    public static func asyncAndStartForms<T: CheckableElement>(_: T.Type, count: Int, communicator c: Communicator) async throws -> Int {
+    package static func asyncAndStartForms<T: CheckableElement>(_: T.Type, count: Int, communicator c: Communicator) async throws -> Int {
         let n = c.worldSize, rank = c.rank, root = count % n
         func reference(_ collective: CollectiveName, _ op: ReduceOperation = .max) -> CollectiveReference {
             CollectiveReference(collective, worldSize: n, rank: rank, blockCount: count, op: op, root: root)
@@ -100,7 +100,7 @@ public enum FormsCheck {
 
     /// A fused group: three sums (one empty), a maximum and a bitwise or where the type takes
     /// one, each compared with its reference as if it had run alone.
-    public static func fusedGroup<T: CheckableElement>(_: T.Type, count: Int, communicator c: Communicator) throws -> Int {
+    package static func fusedGroup<T: CheckableElement>(_: T.Type, count: Int, communicator c: Communicator) throws -> Int {
         let n = c.worldSize, rank = c.rank
         let buffers = Buffers<T>()
         defer { buffers.release() }

@@ -8,9 +8,9 @@ import Collectives
 /// that sums, products, minima and maxima over up to 16 ranks stay exact in floating point;
 /// integer types wrap as their collectives do; only floating-point averages round, and are
 /// compared with ``tolerance(for:)``.
-public enum ReferencePattern {
+package enum ReferencePattern {
     /// The pattern value rank `rank` contributes at index `index` for `op`.
-    public static func input(rank: Int, index: Int, op: ReduceOperation) -> Int {
+    package static func input(rank: Int, index: Int, op: ReduceOperation) -> Int {
         switch op {
         case .product:
             // Mostly ±1 with a few ±2, so that products over 16 ranks stay within Float16.
@@ -22,12 +22,12 @@ public enum ReferencePattern {
     }
 
     /// Fills `buffer` with this rank's inputs.
-    public static func fill<T: CheckableElement>(_ buffer: UnsafeMutableBufferPointer<T>, rank: Int, op: ReduceOperation) {
+    package static func fill<T: CheckableElement>(_ buffer: UnsafeMutableBufferPointer<T>, rank: Int, op: ReduceOperation) {
         for i in buffer.indices { buffer[i] = T(pattern: input(rank: rank, index: i, op: op)) }
     }
 
     /// The reduction over ranks of the inputs at `index` as `dataType` holds it, as a Double.
-    public static func expected(index: Int, worldSize: Int, op: ReduceOperation, dataType: DataType) -> Double {
+    package static func expected(index: Int, worldSize: Int, op: ReduceOperation, dataType: DataType) -> Double {
         let arithmetic = Arithmetic(dataType)
         var sum = 0, product = 1, smallest = Int.max, largest = Int.min
         var and = -1, or = 0, xor = 0
@@ -56,7 +56,7 @@ public enum ReferencePattern {
     /// The largest difference accepted between a result and the reference, relative to
     /// max(1, |reference|): zero for integers and `Bool`; one rounding of the type for floating
     /// point.
-    public static func tolerance(for dataType: DataType) -> Double {
+    package static func tolerance(for dataType: DataType) -> Double {
         switch dataType {
         case .float16: return 1e-3
         case .bfloat16: return 4e-3
@@ -67,7 +67,7 @@ public enum ReferencePattern {
     }
 
     /// Counts elements of `buffer` (an all-reduce's result) that differ from the reference.
-    public static func countWrong<T: CheckableElement>(_ buffer: UnsafeBufferPointer<T>, worldSize: Int, op: ReduceOperation) -> Int {
+    package static func countWrong<T: CheckableElement>(_ buffer: UnsafeBufferPointer<T>, worldSize: Int, op: ReduceOperation) -> Int {
         let tolerance = Self.tolerance(for: T.dataType)
         var wrong = 0
         for i in buffer.indices {
@@ -82,7 +82,7 @@ public enum ReferencePattern {
     /// infinity is expected, and a zero of the other sign than an expected zero is wrong (the
     /// pattern's zeros are all +0: sums of integers that cancel round to +0). Written so that
     /// no comparison with NaN can let a value through: `abs(NaN - x) > bound` is false.
-    public static func isWrong(_ value: Double, expected: Double, tolerance: Double) -> Bool {
+    package static func isWrong(_ value: Double, expected: Double, tolerance: Double) -> Bool {
         if value.isNaN || expected.isNaN { return value.isNaN != expected.isNaN }
         if value.isInfinite || expected.isInfinite { return value != expected }
         if value == 0 && expected == 0 { return value.sign != expected.sign }
@@ -151,7 +151,7 @@ enum PatternShift {
 
 /// An element type the reference can fill and check: every ``CollectiveElement`` the library
 /// provides.
-public protocol CheckableElement: CollectiveElement, Equatable {
+package protocol CheckableElement: CollectiveElement, Equatable {
     /// The fill value of untouched buffers (zero, or false).
     static var zero: Self { get }
     /// The element holding pattern value `value` (an integer in -11...11), as ``ReferencePattern``
@@ -162,54 +162,54 @@ public protocol CheckableElement: CollectiveElement, Equatable {
 }
 
 extension Float: CheckableElement {
-    public init(pattern value: Int) { self.init(value) }
-    public var checkedValue: Double { Double(self) }
+    package init(pattern value: Int) { self.init(value) }
+    package var checkedValue: Double { Double(self) }
 }
 extension Double: CheckableElement {
-    public init(pattern value: Int) { self.init(value) }
-    public var checkedValue: Double { self }
+    package init(pattern value: Int) { self.init(value) }
+    package var checkedValue: Double { self }
 }
 extension Float16: CheckableElement {
-    public init(pattern value: Int) { self.init(value) }
-    public var checkedValue: Double { Double(self) }
+    package init(pattern value: Int) { self.init(value) }
+    package var checkedValue: Double { Double(self) }
 }
 extension BFloat16: CheckableElement {
-    public init(pattern value: Int) { self.init(Float(value)) }
-    public var checkedValue: Double { Double(floatValue) }
+    package init(pattern value: Int) { self.init(Float(value)) }
+    package var checkedValue: Double { Double(floatValue) }
 }
 extension Int8: CheckableElement {
-    public init(pattern value: Int) { self.init(value) }
-    public var checkedValue: Double { Double(self) }
+    package init(pattern value: Int) { self.init(value) }
+    package var checkedValue: Double { Double(self) }
 }
 extension Int32: CheckableElement {
-    public init(pattern value: Int) { self.init(value) }
-    public var checkedValue: Double { Double(self) }
+    package init(pattern value: Int) { self.init(value) }
+    package var checkedValue: Double { Double(self) }
 }
 extension Int64: CheckableElement {
-    public init(pattern value: Int) { self.init(value) }
-    public var checkedValue: Double { Double(self) }
+    package init(pattern value: Int) { self.init(value) }
+    package var checkedValue: Double { Double(self) }
 }
 extension UInt8: CheckableElement {
-    public init(pattern value: Int) { self.init(value + PatternShift.unsigned) }
-    public var checkedValue: Double { Double(self) }
+    package init(pattern value: Int) { self.init(value + PatternShift.unsigned) }
+    package var checkedValue: Double { Double(self) }
 }
 extension UInt32: CheckableElement {
-    public init(pattern value: Int) { self.init(value + PatternShift.unsigned) }
-    public var checkedValue: Double { Double(self) }
+    package init(pattern value: Int) { self.init(value + PatternShift.unsigned) }
+    package var checkedValue: Double { Double(self) }
 }
 extension UInt64: CheckableElement {
-    public init(pattern value: Int) { self.init(value + PatternShift.unsigned) }
-    public var checkedValue: Double { Double(self) }
+    package init(pattern value: Int) { self.init(value + PatternShift.unsigned) }
+    package var checkedValue: Double { Double(self) }
 }
 extension Bool: CheckableElement {
-    public static var zero: Bool { false }
-    public init(pattern value: Int) { self = value & 1 != 0 }
-    public var checkedValue: Double { self ? 1 : 0 }
+    package static var zero: Bool { false }
+    package init(pattern value: Int) { self = value & 1 != 0 }
+    package var checkedValue: Double { self ? 1 : 0 }
 }
 
 /// The Swift type of each ``DataType``; pass it to a generic function to open it.
-public enum ElementTypes {
-    public static func type(of dataType: DataType) -> any CheckableElement.Type {
+package enum ElementTypes {
+    package static func type(of dataType: DataType) -> any CheckableElement.Type {
         switch dataType {
         case .float32: return Float.self
         case .float64: return Double.self

@@ -17,7 +17,7 @@ extension Communicator {
     /// Under `collectives-run --join` (`COLLECTIVES_ELASTIC_JOIN=1`) the process joins a running
     /// elastic job instead (`Communicator.joinFromEnvironment`), waiting up to
     /// `COLLECTIVES_JOIN_TIMEOUT` seconds (default 600) to be admitted.
-    public static func forCommand(_ program: String, joinSettings: [String: String] = [:]) throws -> Communicator {
+    package static func forCommand(_ program: String, joinSettings: [String: String] = [:]) throws -> Communicator {
         bootstrapLogging(program)
         do {
             let environment = ProcessEnvironment.current()
@@ -45,7 +45,7 @@ extension Communicator {
 /// Sets up swift-log for a program of this package: ``CollectivesLogHandler`` from
 /// `COLLECTIVES_LOG_LEVEL`, `COLLECTIVES_LOG_SUBSYS` and `COLLECTIVES_LOG_FILE`. A setting it
 /// cannot use is said on standard error, and the program logs at `info` to standard error.
-public func bootstrapLogging(_ program: String) {
+package func bootstrapLogging(_ program: String) {
     do {
         try CollectivesLogHandler.bootstrapFromEnvironment()
     } catch {

@@ -10,17 +10,17 @@ import Darwin
 /// Lines go straight to the file descriptor, not through stdio's buffer: under a launcher
 /// standard output is a pipe, where stdio would hold lines back and reorder them with
 /// progress redraws.
-public enum Console {
+package enum Console {
     /// Writes `text` to standard output as it is.
-    public static func write(_ text: String) {
+    package static func write(_ text: String) {
         writeAll(1, text)
     }
 
     /// Writes a line to standard output.
-    public static func say(_ text: String) { writeAll(1, text + "\n") }
+    package static func say(_ text: String) { writeAll(1, text + "\n") }
 
     /// Writes a line to standard error.
-    public static func error(_ text: String) { writeAll(2, text + "\n") }
+    package static func error(_ text: String) { writeAll(2, text + "\n") }
 
     private static func writeAll(_ descriptor: Int32, _ text: String) {
         var text = text
@@ -39,13 +39,13 @@ public enum Console {
 
     /// Whether standard output is a terminal, or a launcher's output that is one
     /// (`COLLECTIVES_STDOUT_IS_TERMINAL=1`, set by collectives-run).
-    public static var standardOutputIsTerminal: Bool {
+    package static var standardOutputIsTerminal: Bool {
         isatty(1) != 0 || EnvironmentVariable.stdoutIsTerminal.value == "1"
     }
 }
 
 /// `value` with exactly `decimals` digits after the point (no Foundation formatter needed).
-public func fixed(_ value: Double, _ decimals: Int) -> String {
+package func fixed(_ value: Double, _ decimals: Int) -> String {
     guard value.isFinite else { return String(value) }
     var scale = 1.0
     for _ in 0..<decimals { scale *= 10 }
@@ -61,6 +61,6 @@ public func fixed(_ value: Double, _ decimals: Int) -> String {
 }
 
 /// `text` right-aligned in `width` columns.
-public func pad(_ text: String, _ width: Int) -> String {
+package func pad(_ text: String, _ width: Int) -> String {
     String(repeating: " ", count: max(0, width - text.count)) + text
 }

@@ -1,14 +1,14 @@
 /// A line chart as a standalone SVG document, for a person to open in a browser: one line per
 /// series, y linear from zero. The one renderer of the benchmark's sweeps (x: sizes in bytes on
 /// a log-2 scale) and of the trainer's epochs (x: whole numbers, a second y axis on the right).
-public struct SVGChart {
-    public struct Series {
-        public var name: String
+package struct SVGChart {
+    package struct Series {
+        package var name: String
         /// (x, y) points; x > 0 on a log-2 axis.
-        public var points: [(Double, Double)]
+        package var points: [(Double, Double)]
         /// Whether the series is measured on the right-hand axis.
-        public var onRightAxis: Bool
-        public init(name: String, points: [(Double, Double)], onRightAxis: Bool = false) {
+        package var onRightAxis: Bool
+        package init(name: String, points: [(Double, Double)], onRightAxis: Bool = false) {
             self.name = name
             self.points = points
             self.onRightAxis = onRightAxis
@@ -16,22 +16,22 @@ public struct SVGChart {
     }
 
     /// How x is laid out.
-    public enum XScale {
+    package enum XScale {
         /// Log 2, ticks at powers of two labelled in B/K/M/G.
         case bytes
         /// Linear between the smallest and largest x, a tick at every whole number.
         case steps
     }
 
-    public var title: String
-    public var xLabel: String
-    public var yLabel: String
-    public var series: [Series]
-    public var xScale: XScale
+    package var title: String
+    package var xLabel: String
+    package var yLabel: String
+    package var series: [Series]
+    package var xScale: XScale
     /// The right-hand axis's label and its top value, where some series use it.
-    public var rightAxis: (label: String, maximum: Double)?
+    package var rightAxis: (label: String, maximum: Double)?
 
-    public init(title: String, xLabel: String, yLabel: String, series: [Series], xScale: XScale = .bytes,
+    package init(title: String, xLabel: String, yLabel: String, series: [Series], xScale: XScale = .bytes,
                 rightAxis: (label: String, maximum: Double)? = nil) {
         self.title = title
         self.xLabel = xLabel
@@ -44,7 +44,7 @@ public struct SVGChart {
     static let colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
     /// The SVG text.
-    public func render() -> String {
+    package func render() -> String {
         let w = 760.0, h = 420.0, left = 70.0, right = rightAxis == nil ? 170.0 : 230.0, top = 36.0, bottom = 50.0
         let plotW = w - left - right, plotH = h - top - bottom
         let xs = series.flatMap { $0.points.map(\.0) }.filter { xScale == .steps || $0 > 0 }

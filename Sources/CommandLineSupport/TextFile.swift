@@ -5,18 +5,18 @@ import Darwin
 #endif
 
 /// A file that could not be written, with the path and the system's reason.
-public struct FileWriteError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+package struct FileWriteError: Error, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
 }
 
 /// Writes `contents` to `path`, replacing it.
-public func writeTextFile(_ path: String, _ contents: String) throws(FileWriteError) {
+package func writeTextFile(_ path: String, _ contents: String) throws(FileWriteError) {
     try writeTextFile(path, contents, mode: "w")
 }
 
 /// Appends `contents` to the file at `path` (made if missing).
-public func appendTextFile(_ path: String, _ contents: String) throws(FileWriteError) {
+package func appendTextFile(_ path: String, _ contents: String) throws(FileWriteError) {
     try writeTextFile(path, contents, mode: "a")
 }
 
@@ -33,14 +33,14 @@ private func writeTextFile(_ path: String, _ contents: String, mode: String) thr
 }
 
 /// Seconds on the monotonic clock.
-public func monotonicSeconds() -> Double {
+package func monotonicSeconds() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
 /// The contents of the text file at `path`, or `nil` if it cannot be read.
-public func readTextFile(_ path: String) -> String? {
+package func readTextFile(_ path: String) -> String? {
     guard let file = fopen(path, "r") else { return nil }
     defer { fclose(file) }
     var bytes: [UInt8] = []

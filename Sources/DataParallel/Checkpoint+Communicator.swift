@@ -25,7 +25,7 @@ extension Checkpoint {
     /// Rank 0 of `communicator` reads the checkpoint in `directory` and every rank gets it whole;
     /// `nil` when there is none yet. A checkpoint of another number of parameters than
     /// `parameterCount` is an error on every rank.
-    public static func load(from directory: String, parameterCount: Int, on communicator: Communicator) throws -> Checkpoint? {
+    package static func load(from directory: String, parameterCount: Int, on communicator: Communicator) throws -> Checkpoint? {
         var header: [Int64] = [-1, 0]
         var loaded: Checkpoint?
         var readError: CheckpointError?

@@ -30,10 +30,10 @@ public struct Checkpoint: Sendable, Equatable {
     /// Magic, epochs completed, parameter count.
     static let headerBytes = 24
     /// The most epochs a checkpoint may say were completed (so `epochs + 1` never overflows).
-    public static let largestEpochCount = Int(Int32.max)
+    package static let largestEpochCount = Int(Int32.max)
 
     /// The checkpoint file in `directory`.
-    public static func path(in directory: String) -> String { directory + "/checkpoint.bin" }
+    package static func path(in directory: String) -> String { directory + "/checkpoint.bin" }
 
     /// The size of a file holding `parameterCount` parameters, or nil if it would not fit an `Int`.
     static func fileBytes(parameterCount: Int) -> Int? {
@@ -43,7 +43,7 @@ public struct Checkpoint: Sendable, Equatable {
     }
 
     /// The bytes of the file.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         precondition(velocity.count == parameters.count, "a checkpoint holds one velocity per parameter")
         precondition((0...Self.largestEpochCount).contains(epochsCompleted), "epochs completed out of range")
         var bytes = Self.magic
@@ -80,7 +80,7 @@ public struct Checkpoint: Sendable, Equatable {
     }
 
     /// Reads the bytes of a file, checking its header, length and CRC.
-    public init(decoding bytes: [UInt8], path: String, expectedParameters: Int? = nil) throws(CheckpointError) {
+    package init(decoding bytes: [UInt8], path: String, expectedParameters: Int? = nil) throws(CheckpointError) {
         let (epochs, count) = try bytes.withUnsafeBytes { raw in
             Result { () throws(CheckpointError) in
                 try Self.checkHeader(raw, fileSize: raw.count, expectedParameters: expectedParameters, path: path)
@@ -117,7 +117,7 @@ public struct Checkpoint: Sendable, Equatable {
     }
 
     /// Writes the checkpoint into `directory` (made if missing), atomically.
-    public func write(to directory: String) throws(CheckpointError) {
+    package func write(to directory: String) throws(CheckpointError) {
         let path = Self.path(in: directory), temporary = path + ".partial"
         func fail(_ call: String) -> CheckpointError { CheckpointError(path: path, problem: .system(call: call, errno: errno)) }
         if mkdir(directory, 0o755) != 0 && errno != EEXIST { throw fail("mkdir \(directory)") }
@@ -152,7 +152,7 @@ public struct Checkpoint: Sendable, Equatable {
     /// The checkpoint in `directory`, or `nil` if there is none. The header and the file's size
     /// are checked (against `expectedParameters` too, when given) before the rest is read, so a
     /// file of the wrong size is refused without being loaded.
-    public static func read(from directory: String, expectedParameters: Int? = nil) throws(CheckpointError) -> Checkpoint? {
+    package static func read(from directory: String, expectedParameters: Int? = nil) throws(CheckpointError) -> Checkpoint? {
         let path = Self.path(in: directory)
         func fail(_ call: String) -> CheckpointError { CheckpointError(path: path, problem: .system(call: call, errno: errno)) }
         let fd = open(path, O_RDONLY | O_CLOEXEC)

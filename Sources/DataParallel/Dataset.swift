@@ -26,7 +26,7 @@ public struct LabeledDataset: Sendable {
 
     /// The shard of `total` examples that `rank` of `worldSize` holds: contiguous, sizes
     /// differing by at most one.
-    public static func shard(of total: Int, rank: Int, worldSize: Int) -> Range<Int> {
+    package static func shard(of total: Int, rank: Int, worldSize: Int) -> Range<Int> {
         let base = total / worldSize, extra = total % worldSize
         let start = rank * base + min(rank, extra)
         return start..<(start + base + (rank < extra ? 1 : 0))
@@ -35,7 +35,7 @@ public struct LabeledDataset: Sendable {
     /// Reads one split of an MNIST-format directory (`train` or `t10k`): the files
     /// `<split>-images-idx3-ubyte[.gz]` and `<split>-labels-idx1-ubyte[.gz]`. Only the items of
     /// this rank's shard are kept.
-    public static func mnist(directory: String, split: String, rank: Int, worldSize: Int) throws(IDXError) -> LabeledDataset {
+    package static func mnist(directory: String, split: String, rank: Int, worldSize: Int) throws(IDXError) -> LabeledDataset {
         let images = try locate(directory, "\(split)-images-idx3-ubyte")
         let labels = try locate(directory, "\(split)-labels-idx1-ubyte")
         let header = try IDXFile(path: images, items: 0..<0)

@@ -5,21 +5,21 @@
 /// once it holds at least its cap: the first bucket has a small cap so that communication
 /// starts early in backward; the others a larger one, so that messages stay large. Because the
 /// model stores gradients last layer first, every bucket is one contiguous range.
-public struct GradientBuckets: Sendable, Hashable {
-    public struct Bucket: Sendable, Hashable {
+package struct GradientBuckets: Sendable, Hashable {
+    package struct Bucket: Sendable, Hashable {
         /// Layers in the bucket, in the order backward finishes them.
-        public let layers: [Int]
+        package let layers: [Int]
         /// The bucket's range in the flat gradient buffer.
-        public let range: Range<Int>
+        package let range: Range<Int>
     }
 
-    public let buckets: [Bucket]
+    package let buckets: [Bucket]
     /// For each layer, the bucket that holds it.
-    public let bucketOfLayer: [Int]
+    package let bucketOfLayer: [Int]
 
     /// Buckets for layers with `parameterCounts` (by layer index), whose gradients start at
     /// `offsets` in the flat buffer.
-    public init(parameterCounts: [Int], offsets: [Int], firstBucketBytes: Int, bucketCapBytes: Int) {
+    package init(parameterCounts: [Int], offsets: [Int], firstBucketBytes: Int, bucketCapBytes: Int) {
         var buckets: [Bucket] = []
         var bucketOfLayer = [Int](repeating: 0, count: parameterCounts.count)
         var layers: [Int] = []

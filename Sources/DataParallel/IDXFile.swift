@@ -4,23 +4,23 @@ import CZlib
 ///
 /// Header: two zero bytes, a type byte (0x08 = unsigned byte is the only one these data sets
 /// use), the number of dimensions, then each dimension as a big-endian u32; the data follows.
-public struct IDXFile: Sendable {
+package struct IDXFile: Sendable {
     /// The dimensions, outermost first: `[60000, 28, 28]` for training images.
-    public let dimensions: [Int]
+    package let dimensions: [Int]
     /// The first items' bytes, `itemCount × itemSize` of them.
-    public let bytes: [UInt8]
+    package let bytes: [UInt8]
     /// The first item of the file held in ``bytes``.
-    public let firstItem: Int
+    package let firstItem: Int
 
     /// Bytes per item (the product of all dimensions but the first).
-    public var itemSize: Int { dimensions.dropFirst().reduce(1, *) }
+    package var itemSize: Int { dimensions.dropFirst().reduce(1, *) }
     /// Items in the whole file.
-    public var itemCount: Int { dimensions.first ?? 0 }
+    package var itemCount: Int { dimensions.first ?? 0 }
 
     /// Reads items `range` of the file at `path` (all of them by default), so that a rank reads
     /// only its shard into memory. A wrong or truncated file throws an ``IDXError`` naming the
     /// file and what is wrong.
-    public init(path: String, items range: Range<Int>? = nil) throws(IDXError) {
+    package init(path: String, items range: Range<Int>? = nil) throws(IDXError) {
         guard let file = gzopen(path, "rb") else {
             throw IDXError(path: path, problem: "cannot open it (missing or unreadable)")
         }
@@ -86,8 +86,8 @@ public struct IDXFile: Sendable {
 }
 
 /// A data file that cannot be used, and why.
-public struct IDXError: Error, Sendable, CustomStringConvertible {
-    public let path: String
-    public let problem: String
-    public var description: String { "\(path): \(problem)" }
+package struct IDXError: Error, Sendable, CustomStringConvertible {
+    package let path: String
+    package let problem: String
+    package var description: String { "\(path): \(problem)" }
 }

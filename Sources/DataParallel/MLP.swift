@@ -17,13 +17,13 @@ public final class MLP: @unchecked Sendable {
     /// Where layer *l*'s weights start in the flat buffers.
     public let offsets: [Int]
     /// Examples one forward pass may take.
-    public let batchCapacity: Int
+    package let batchCapacity: Int
     /// Independent sets of activations: a pipeline stage keeps one per micro-batch in flight,
     /// so each micro-batch's backward finds its own forward's activations.
-    public let slots: Int
+    package let slots: Int
     /// Whether the last layer's output goes through a ReLU too (a pipeline stage before the
     /// last, whose output is the next stage's hidden activations).
-    public let reluOnOutput: Bool
+    package let reluOnOutput: Bool
     /// Per slot, activations per layer boundary (`capacity × size`); `[slot][0]` is the input.
     private let activations: [[UnsafeMutablePointer<Float>]]
     /// Per slot, the gradient with respect to each boundary's activations.
@@ -194,14 +194,14 @@ public final class MLP: @unchecked Sendable {
 
     /// The slot's input buffer (`batchCapacity × inputs`): a pipeline stage receives the stage
     /// before's output straight into it and passes it to ``forward(_:count:slot:)``.
-    public func input(slot: Int) -> UnsafeMutablePointer<Float> { activations[slot][0] }
+    package func input(slot: Int) -> UnsafeMutablePointer<Float> { activations[slot][0] }
 
     /// Where a pipeline stage before the last puts the gradient with respect to its output
     /// (`count × outputs`, from the next stage) before ``backward(slot:accumulating:inputGradient:layerDone:)``.
-    public func outputGradient(slot: Int) -> UnsafeMutablePointer<Float> { deltas[slot][layerCount] }
+    package func outputGradient(slot: Int) -> UnsafeMutablePointer<Float> { deltas[slot][layerCount] }
 
     /// The gradient with respect to the slot's input after a backward with `inputGradient`.
-    public func inputGradient(slot: Int) -> UnsafeMutablePointer<Float> { deltas[slot][0] }
+    package func inputGradient(slot: Int) -> UnsafeMutablePointer<Float> { deltas[slot][0] }
 
     /// Predicted classes for `count` examples (the logits' largest class).
     public func predict(_ features: UnsafePointer<Float>, count: Int, into output: UnsafeMutablePointer<Int32>) {

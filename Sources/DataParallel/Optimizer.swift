@@ -13,10 +13,10 @@ public struct SGD: Sendable {
 }
 
 /// The optimizer's state (one velocity per parameter).
-public final class SGDState: @unchecked Sendable {
+package final class SGDState: @unchecked Sendable {
     let velocity: UnsafeMutableBufferPointer<Float>
 
-    public init(count: Int) {
+    package init(count: Int) {
         velocity = .allocate(capacity: count)
         velocity.initialize(repeating: 0)
     }
@@ -25,7 +25,7 @@ public final class SGDState: @unchecked Sendable {
 
     /// Applies one step of `sgd` to `parameters` with `gradients`, scaled by `gradientScale`
     /// (1 / examples in the global batch, turning summed gradients into their mean).
-    public func step(_ sgd: SGD, parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
+    package func step(_ sgd: SGD, parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeMutableBufferPointer<Float>,
                      gradientScale: Float) {
         let p = parameters.baseAddress!, g = gradients.baseAddress!, v = velocity.baseAddress!
         let mu = sgd.momentum, lambda = sgd.weightDecay, eta = sgd.learningRate

@@ -4,7 +4,7 @@ extension Timeline {
     /// Every rank's spans, gathered on rank 0 of `communicator` (the others get an empty list).
     /// `names` lists every span name any rank may have recorded, the same on every rank: spans
     /// travel as numbers, a name as its index in the list.
-    public func gathered(names: [String], on communicator: Communicator) throws(CollectivesError) -> [[Span]] {
+    package func gathered(names: [String], on communicator: Communicator) throws(CollectivesError) -> [[Span]] {
         let all = try communicator.gatherVariable(encoded(names: names), root: 0)
         return all.map { (values: [Double]) -> [Span] in
             var spans: [Span] = []

@@ -20,22 +20,22 @@ public struct Timeline: Sendable {
 
     public private(set) var spans: [Span] = []
     /// Monotonic nanoseconds at the start; spans are relative to it.
-    public let origin: UInt64
-    public var isRecording: Bool
+    package let origin: UInt64
+    package var isRecording: Bool
 
-    public init(origin: UInt64, isRecording: Bool) {
+    package init(origin: UInt64, isRecording: Bool) {
         self.origin = origin
         self.isRecording = isRecording
     }
 
-    public mutating func record(_ name: String, thread: Int = 0, from start: UInt64, to end: UInt64) {
+    package mutating func record(_ name: String, thread: Int = 0, from start: UInt64, to end: UInt64) {
         guard isRecording else { return }
         spans.append(Span(name: name, thread: thread, start: Double(Int64(start) - Int64(origin)) / 1000,
                           duration: Double(end &- start) / 1000))
     }
 
     /// Encodes spans as numbers, for sending to another rank: name index, thread, start, duration.
-    public func encoded(names: [String]) -> [Double] {
+    package func encoded(names: [String]) -> [Double] {
         spans.flatMap { span in [Double(names.firstIndex(of: span.name) ?? 0), Double(span.thread), span.start, span.duration] }
     }
 
@@ -59,22 +59,22 @@ public struct Timeline: Sendable {
 }
 
 /// The Chrome trace format's document (its JSON object form).
-public struct ChromeTrace: Codable, Sendable {
-    public var traceEvents: [TraceEvent]
-    public var displayTimeUnit = "ms"
+package struct ChromeTrace: Codable, Sendable {
+    package var traceEvents: [TraceEvent]
+    package var displayTimeUnit = "ms"
 }
 
 /// One event of a Chrome trace: a complete span (`"X"`) or a metadata record (`"M"`).
-public struct TraceEvent: Codable, Sendable {
-    public var name: String
-    public var ph: String
-    public var pid: Int
-    public var tid: Int?
-    public var ts: Double?
-    public var dur: Double?
-    public var args: [String: String]?
+package struct TraceEvent: Codable, Sendable {
+    package var name: String
+    package var ph: String
+    package var pid: Int
+    package var tid: Int?
+    package var ts: Double?
+    package var dur: Double?
+    package var args: [String: String]?
 
-    public init(name: String, ph: String, pid: Int, tid: Int? = nil, ts: Double? = nil, dur: Double? = nil, args: [String: String]? = nil) {
+    package init(name: String, ph: String, pid: Int, tid: Int? = nil, ts: Double? = nil, dur: Double? = nil, args: [String: String]? = nil) {
         self.name = name
         self.ph = ph
         self.pid = pid

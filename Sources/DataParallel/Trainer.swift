@@ -79,7 +79,7 @@ public final class DataParallelTrainer: DistributedTrainer, @unchecked Sendable 
     public var examplesUsed: [Int32]?
     /// The settings; the optimizer's learning rate may be changed between steps (schedules).
     public var options: TrainingOptions
-    public let buckets: GradientBuckets
+    package let buckets: GradientBuckets
     /// How each bucket travels (``AllReduceHook`` unless told otherwise).
     public let hook: any CommunicationHook
     public private(set) var timeline: Timeline

@@ -6,7 +6,7 @@ import CollectivesTransport
 /// peer's posted receives (or waits for the next one posted, as RNR retry would); every write
 /// also completes on the writer's side. It runs the RDMA transport's protocol where no device
 /// exists (the tests), not a substitute for hardware.
-public final class InMemoryVerbsFabric: @unchecked Sendable {
+package final class InMemoryVerbsFabric: @unchecked Sendable {
     private let lock = ConditionLock()
     private let worldSize: Int
     private let ringBytes: Int
@@ -17,7 +17,7 @@ public final class InMemoryVerbsFabric: @unchecked Sendable {
     let inbound: [UnsafeMutableRawPointer]
     let staging: [UnsafeMutableRawPointer]
 
-    public init(worldSize: Int, ringBytes: Int) {
+    package init(worldSize: Int, ringBytes: Int) {
         self.worldSize = worldSize
         self.ringBytes = ringBytes
         let pairs = worldSize * worldSize
@@ -34,7 +34,7 @@ public final class InMemoryVerbsFabric: @unchecked Sendable {
     }
 
     /// The transports of the group, one per rank.
-    public func makeGroup(depth: Int = 64) throws(TransportError) -> [RDMATransport] {
+    package func makeGroup(depth: Int = 64) throws(TransportError) -> [RDMATransport] {
         let n = worldSize
         var group: [RDMATransport] = []
         for rank in 0..<n {

@@ -11,7 +11,7 @@ import CollectivesTransport
 /// copies at once, completes on the writer's side, and with its immediate completes one of the
 /// peer's posted receives (or the next one posted, as RNR retry would). Not a substitute for
 /// hardware: there is no RDMA device where these tests run.
-public final class LoopbackVerbsDevice: VerbsDevice, @unchecked Sendable {
+package final class LoopbackVerbsDevice: VerbsDevice, @unchecked Sendable {
     private struct Endpoint {
         var peer: UInt32?
         var completions: [VerbsCompletion] = []
@@ -34,21 +34,21 @@ public final class LoopbackVerbsDevice: VerbsDevice, @unchecked Sendable {
     private var regions: [UInt32: Region] = [:]
     private var nextNumber: UInt32 = 1
 
-    public init() {}
+    package init() {}
 
     /// Endpoints and registrations not yet destroyed (zero once every transport closed).
-    public var liveObjects: Int { lock.withLock { endpoints.count + regions.count } }
+    package var liveObjects: Int { lock.withLock { endpoints.count + regions.count } }
 
     private func handle(_ number: UInt32) -> VerbsHandle { VerbsHandle(UnsafeMutableRawPointer(bitPattern: UInt(number) * 64)!) }
     private func number(_ handle: VerbsHandle) -> UInt32 { UInt32(UInt(bitPattern: handle.raw) / 64) }
 
-    public func probe() -> RDMAAvailability { RDMAAvailability(usable: true, reason: "a loopback stand-in", device: 0) }
+    package func probe() -> RDMAAvailability { RDMAAvailability(usable: true, reason: "a loopback stand-in", device: 0) }
 
-    public func port(device: Int, port: Int) -> Result<VerbsPort, VerbsFailure> {
+    package func port(device: Int, port: Int) -> Result<VerbsPort, VerbsFailure> {
         .success(VerbsPort(isActive: true, mtu: 5, lid: 1, isEthernet: false, gid: [UInt8](repeating: 0, count: 16)))
     }
 
-    public func createEndpoint(device: Int, port: Int, depth: Int) throws(VerbsFailure) -> VerbsHandle {
+    package func createEndpoint(device: Int, port: Int, depth: Int) throws(VerbsFailure) -> VerbsHandle {
         lock.withLock {
             let made = nextNumber
             nextNumber += 1
@@ -57,9 +57,9 @@ public final class LoopbackVerbsDevice: VerbsDevice, @unchecked Sendable {
         }
     }
 
-    public func queuePairNumber(_ endpoint: VerbsHandle) -> UInt32 { number(endpoint) }
+    package func queuePairNumber(_ endpoint: VerbsHandle) -> UInt32 { number(endpoint) }
 
-    public func connect(_ endpoint: VerbsHandle, to remote: VerbsEndpointInfo, localSequence: UInt32) throws(VerbsFailure) {
+    package func connect(_ endpoint: VerbsHandle, to remote: VerbsEndpointInfo, localSequence: UInt32) throws(VerbsFailure) {
         let done: Bool = lock.withLock {
             guard endpoints[number(endpoint)] != nil, endpoints[remote.queuePair] != nil else { return false }
             endpoints[number(endpoint)]?.peer = remote.queuePair
@@ -68,7 +68,7 @@ public final class LoopbackVerbsDevice: VerbsDevice, @unchecked Sendable {
         guard done else { throw VerbsFailure("connect: no queue pair \(remote.queuePair)") }
     }
 
-    public func register(_ endpoint: VerbsHandle, address: UnsafeMutableRawPointer, bytes: Int) throws(VerbsFailure)
+    package func register(_ endpoint: VerbsHandle, address: UnsafeMutableRawPointer, bytes: Int) throws(VerbsFailure)
         -> (region: VerbsHandle, localKey: UInt32, remoteKey: UInt32) {
         lock.withLock {
             let key = nextNumber
@@ -78,13 +78,13 @@ public final class LoopbackVerbsDevice: VerbsDevice, @unchecked Sendable {
         }
     }
 
-    public func deregister(_ region: VerbsHandle) { lock.withLock { _ = regions.removeValue(forKey: number(region)) } }
+    package func deregister(_ region: VerbsHandle) { lock.withLock { _ = regions.removeValue(forKey: number(region)) } }
 
-    public func destroyQueuePair(_ endpoint: VerbsHandle) { lock.withLock { endpoints[number(endpoint)]?.peer = nil } }
+    package func destroyQueuePair(_ endpoint: VerbsHandle) { lock.withLock { endpoints[number(endpoint)]?.peer = nil } }
 
-    public func destroyEndpoint(_ endpoint: VerbsHandle) { lock.withLock { _ = endpoints.removeValue(forKey: number(endpoint)) } }
+    package func destroyEndpoint(_ endpoint: VerbsHandle) { lock.withLock { _ = endpoints.removeValue(forKey: number(endpoint)) } }
 
-    public func postWrite(_ endpoint: VerbsHandle, workRequest: UInt64, local: UnsafeRawPointer, length: Int, localKey: UInt32,
+    package func postWrite(_ endpoint: VerbsHandle, workRequest: UInt64, local: UnsafeRawPointer, length: Int, localKey: UInt32,
                           remote: UInt64, remoteKey: UInt32, immediate: UInt32) throws(VerbsFailure) {
         let problem: String? = lock.withLock {
             let me = number(endpoint)
@@ -118,7 +118,7 @@ public final class LoopbackVerbsDevice: VerbsDevice, @unchecked Sendable {
         endpoints[receiver] = endpoint
     }
 
-    public func postReceive(_ endpoint: VerbsHandle, workRequest: UInt64) throws(VerbsFailure) {
+    package func postReceive(_ endpoint: VerbsHandle, workRequest: UInt64) throws(VerbsFailure) {
         lock.withLock {
             let me = number(endpoint)
             endpoints[me]?.postedReceives.append(workRequest)
@@ -129,7 +129,7 @@ public final class LoopbackVerbsDevice: VerbsDevice, @unchecked Sendable {
         }
     }
 
-    public func poll(_ endpoint: VerbsHandle, max: Int) -> [VerbsCompletion] {
+    package func poll(_ endpoint: VerbsHandle, max: Int) -> [VerbsCompletion] {
         lock.withLock {
             let me = number(endpoint)
             guard let queued = endpoints[me]?.completions, !queued.isEmpty else { return [] }

@@ -7,7 +7,7 @@ import Synchronization
 /// Waits until `count()` (a gauge of parked waiters) reaches `atLeast`, for at most 20 s, so that
 /// a test wakes a waiter only once it is parked and the wake-up it names is the path that runs.
 /// Returns whether it got there.
-public func awaitParked(atLeast: Int = 1, _ count: () -> Int) -> Bool {
+package func awaitParked(atLeast: Int = 1, _ count: () -> Int) -> Bool {
     let deadline = Deadline.after(seconds: 20)
     while count() < atLeast {
         if deadline.hasPassed { return false }
@@ -19,7 +19,7 @@ public func awaitParked(atLeast: Int = 1, _ count: () -> Int) -> Bool {
 /// Runs `body` on a thread of its own while the calling thread calls `step` over and over (the
 /// progress engine of a transport that failed, say, as a wait on other traffic would run it);
 /// returns what `body` returned once it has.
-public func whileStepping<T: Sendable>(_ step: () -> Void, _ body: @escaping @Sendable () -> T) -> T {
+package func whileStepping<T: Sendable>(_ step: () -> Void, _ body: @escaping @Sendable () -> T) -> T {
     let result = Locked<T?>(nil)
     let thread = SystemThread(name: "stepped") {
         let value = body()
@@ -35,12 +35,12 @@ public func whileStepping<T: Sendable>(_ step: () -> Void, _ body: @escaping @Se
 
 /// A child process that has exited but is not reaped yet, so that its pid stays its own (a
 /// pidfd opened on it is readable: the process has ended). Reaped on ``reap()``.
-public final class ExitedProcess: @unchecked Sendable {
-    public let pid: pid_t
+package final class ExitedProcess: @unchecked Sendable {
+    package let pid: pid_t
     private var reaped = false
 
     /// Starts `/bin/true` and waits until it has exited.
-    public init() throws(SystemError) {
+    package init() throws(SystemError) {
         var child: pid_t = 0
         let path = strdup("/bin/true")
         defer { free(path) }
@@ -54,7 +54,7 @@ public final class ExitedProcess: @unchecked Sendable {
         }
     }
 
-    public func reap() {
+    package func reap() {
         guard !reaped else { return }
         reaped = true
         var status: Int32 = 0

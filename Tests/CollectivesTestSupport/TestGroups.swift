@@ -4,9 +4,9 @@ import Synchronization
 
 /// Groups of connected transports whose ranks are threads of this process, for the tests of
 /// every module: TCP over loopback, shared memory, and both routed as on two emulated hosts.
-public enum TestGroups {
+package enum TestGroups {
     /// `worldSize` TCP transports connected over loopback, made by one thread per rank.
-    public static func tcp(worldSize: Int, options: TCPOptions = TCPOptions(), jobID: UInt64 = 42) throws -> [TCPTransport] {
+    package static func tcp(worldSize: Int, options: TCPOptions = TCPOptions(), jobID: UInt64 = 42) throws -> [TCPTransport] {
         let listeners = try (0..<worldSize).map { _ in try Socket.listen(on: .loopback(port: 0)) }
         defer { listeners.forEach { $0.close() } }
         let addresses = try listeners.map { try $0.localAddress() }
@@ -17,7 +17,7 @@ public enum TestGroups {
     }
 
     /// `worldSize` shared-memory transports, made by one thread per rank.
-    public static func sharedMemory(worldSize: Int, ringBytes: Int = 64 << 10, singleCopyBytes: Int = 0,
+    package static func sharedMemory(worldSize: Int, ringBytes: Int = 64 << 10, singleCopyBytes: Int = 0,
                                     jobID: UInt64 = .random(in: 1...UInt64.max), group: UInt64 = 0) throws -> [SharedMemoryTransport] {
         let board = ExchangeBoard(worldSize: worldSize)
         var settings = SharedMemoryOptions()
@@ -33,7 +33,7 @@ public enum TestGroups {
     /// `worldSize` ranks on emulated hosts (`hostOf(rank)`): shared memory among each host's
     /// ranks, TCP across, as ``RoutedTransport`` routes them when a job spans hosts. A host with
     /// one rank has TCP only, as in a real job.
-    public static func routed(worldSize: Int, hostOf: (Int) -> Int) throws -> [any Transport] {
+    package static func routed(worldSize: Int, hostOf: (Int) -> Int) throws -> [any Transport] {
         guard worldSize > 1 else { return [SingleRankTransport()] }
         let tcp = try tcp(worldSize: worldSize, jobID: .random(in: 1...UInt64.max))
         let hosts = (0..<worldSize).map(hostOf)
@@ -64,18 +64,18 @@ public enum TestGroups {
 }
 
 /// An all-gather between threads that play ranks, for setting up shared memory in one process.
-public final class ExchangeBoard: @unchecked Sendable {
+package final class ExchangeBoard: @unchecked Sendable {
     private let lock = ConditionLock()
     private var rounds: [[[UInt8]?]] = []
     private var calls: [Int]
-    public let worldSize: Int
+    package let worldSize: Int
 
-    public init(worldSize: Int) {
+    package init(worldSize: Int) {
         self.worldSize = worldSize
         calls = Array(repeating: 0, count: worldSize)
     }
 
-    public func allGather(rank: Int, _ bytes: [UInt8]) -> [[UInt8]] {
+    package func allGather(rank: Int, _ bytes: [UInt8]) -> [[UInt8]] {
         lock.withLock {
             let round = calls[rank]
             calls[rank] += 1

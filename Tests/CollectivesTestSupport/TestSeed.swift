@@ -2,8 +2,8 @@ import CollectivesSystem
 
 /// The seed of a random test: `COLLECTIVES_TEST_SEED` when it is a number (to replay a run),
 /// else a new one; printed either way, with the test's name, so any run can be replayed.
-public enum TestSeed {
-    public static func make(for test: String) -> UInt64 {
+package enum TestSeed {
+    package static func make(for test: String) -> UInt64 {
         let given = ProcessEnvironment.current()["COLLECTIVES_TEST_SEED"].flatMap { UInt64($0) }
         let seed = given ?? UInt64.random(in: 0...UInt64.max)
         print("\(test): seed \(seed)\(given == nil ? "" : " (from COLLECTIVES_TEST_SEED)"); replay with COLLECTIVES_TEST_SEED=\(seed)")
@@ -12,12 +12,12 @@ public enum TestSeed {
 }
 
 /// A small, fast, seeded generator (splitmix64): the same seed gives the same sequence.
-public struct SeededRandom: RandomNumberGenerator, Sendable {
-    public var state: UInt64
+package struct SeededRandom: RandomNumberGenerator, Sendable {
+    package var state: UInt64
 
-    public init(seed: UInt64) { state = seed }
+    package init(seed: UInt64) { state = seed }
 
-    public mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -32,7 +32,7 @@ package typealias Locked<Value> = LockedValue<Value>
 
 /// The largest difference between two parameter vectors; infinity when their lengths differ or
 /// any difference is a NaN or an infinity (which is never "close").
-public func largestDifference(_ a: [Float], _ b: [Float]) -> Float {
+package func largestDifference(_ a: [Float], _ b: [Float]) -> Float {
     guard a.count == b.count else { return .infinity }
     var largest: Float = 0
     for (x, y) in zip(a, b) {

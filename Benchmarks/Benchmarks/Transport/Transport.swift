@@ -1,37 +1,16 @@
 import Benchmark
 import CollectivesSystem
 import CollectivesTransport
+import Foundation
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// Framing (the 16-byte header every TCP message carries, and the handshake) and the TCP
-/// transport's throughput over one loopback connection.
+/// The TCP transport's throughput over one loopback connection, through the public API of the
+/// `CollectivesTransport` product (this package sees nothing else of the library).
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput, .mallocCountTotal],
         timeUnits: .nanoseconds,
         maxDuration: .seconds(1))
-
-    Benchmark("frame header store+load", configuration: .init(scalingFactor: .kilo)) { benchmark in
-        let memory = UnsafeMutableRawPointer.allocate(byteCount: FrameHeader.size, alignment: 8)
-        defer { memory.deallocate() }
-        var check: UInt64 = 0
-        for i in benchmark.scaledIterations {
-            FrameHeader(tag: MessageTag(UInt64(i) << 8 | 1), length: UInt64(i)).store(to: memory)
-            check &+= FrameHeader.load(from: memory).length
-        }
-        blackHole(check)
-    }
-
-    Benchmark("handshake encode+decode", configuration: .init(scalingFactor: .kilo)) { benchmark in
-        for i in benchmark.scaledIterations {
-            let hello = TCPHello(jobID: UInt64(i), rank: 3, worldSize: 8, receiver: 1)
-            blackHole(TCPHello.decode(hello.encoded()))
-        }
-    }
 
     let rate = BenchmarkMetric.custom("MB/s", polarity: .prefersLarger, useScalingFactor: false)
     for size in [64 << 10, 1 << 20, 16 << 20] {
@@ -56,36 +35,38 @@ final class LoopbackPair: @unchecked Sendable {
     let sender: TCPTransport
     let receiver: TCPTransport
     let buffer: UnsafeMutableRawBufferPointer
-    let lock = ConditionLock()
+    let lock = NSCondition()
     var pending: [Int] = []
     var received = 0
-    var receiverThread: SystemThread?
+    let receiverDone = DispatchSemaphore(value: 0)
 
     init(largest: Int) throws {
         let listeners = try (0..<2).map { _ in try Socket.listen(on: .loopback(port: 0)) }
         let addresses = try listeners.map { try $0.localAddress() }
         let second = Mutex<TCPTransport?>(nil)
-        let other = SystemThread(name: "connect") {
+        let connected = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
             let made = try? TCPTransport.establish(rank: 1, worldSize: 2, jobID: 7, listener: listeners[1],
                                                    peerAddresses: addresses, deadline: .after(seconds: 10))
             second.withLock { $0 = made }
+            connected.signal()
         }
         let first = try TCPTransport.establish(rank: 0, worldSize: 2, jobID: 7, listener: listeners[0],
                                                peerAddresses: addresses, deadline: .after(seconds: 10))
-        other.join()
+        connected.wait()
         listeners.forEach { $0.close() }
         guard let a = Optional(first), let b = second.withLock({ $0 }) else { throw TransportError(.closed, rank: 1, peer: 0, operation: "set-up") }
         sender = a
         receiver = b
         buffer = .allocate(byteCount: largest, alignment: 64)
         buffer.initializeMemory(as: UInt8.self, repeating: 7)
-        receiverThread = SystemThread(name: "receiver") { [self] in
+        Thread.detachNewThread { [self] in
             while true {
                 let size: Int = lock.withLock {
-                    while pending.isEmpty { lock.wait(until: .never) }
+                    while pending.isEmpty { lock.wait() }
                     return pending.removeFirst()
                 }
-                if size < 0 { return }
+                if size < 0 { receiverDone.signal(); return }
                 try? receiver.receive(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]), from: 0, tag: 1,
                                       deadline: .after(seconds: 30))
                 lock.withLock {
@@ -107,7 +88,7 @@ final class LoopbackPair: @unchecked Sendable {
         let scratch = UnsafeRawBufferPointer(start: buffer.baseAddress, count: size)
         try? sender.send(scratch, to: 1, tag: 1, deadline: .after(seconds: 30))
         lock.withLock {
-            while received < target { lock.wait(until: .never) }
+            while received < target { lock.wait() }
         }
     }
 
@@ -115,7 +96,7 @@ final class LoopbackPair: @unchecked Sendable {
         lock.withLock { pending.append(-1); lock.broadcast() }
         sender.close()
         receiver.close()
-        receiverThread?.join()
+        receiverDone.wait()
         buffer.deallocate()
     }
 }

@@ -66,7 +66,7 @@ public final class CollectiveRequest: CommunicationRequest, @unchecked Sendable 
 
     /// When the collective started and finished running, in monotonic nanoseconds
     /// (`Deadline.uptimeNanoseconds`), once complete; for timelines and overhead accounting.
-    public var executionInterval: (started: UInt64, finished: UInt64)? {
+    package var executionInterval: (started: UInt64, finished: UInt64)? {
         lock.withLock { result == nil ? nil : times }
     }
 

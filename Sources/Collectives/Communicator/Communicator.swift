@@ -22,7 +22,7 @@ import Logging
 /// Every rank must call the same collectives in the same order with the same counts, types and
 /// operations. Calls on one communicator run one at a time, in the order they were issued;
 /// blocking calls run on the caller's thread, `async` calls on the communicator's own thread.
-/// Every call is bounded by ``CommunicatorOptions/timeoutSeconds``.
+/// Every call is bounded by ``CommunicatorOptions/timeout``.
 public final class Communicator: @unchecked Sendable {
     /// This process's rank, `0..<worldSize`.
     public let rank: Int

@@ -4,13 +4,14 @@ import CoreMetrics
 import Logging
 
 /// Settings of a communicator. Defaults suit most jobs; `COLLECTIVES_TIMEOUT` sets
-/// ``timeoutSeconds`` when the communicator is made from the environment.
+/// ``timeout`` when the communicator is made from the environment.
 public struct CommunicatorOptions: Sendable {
-    /// Bounds every blocking wait: rendezvous, connecting, each collective. Default 300 s.
-    public var timeoutSeconds: Double = 300
+    /// ``timeout`` in seconds, as the library reads it.
+    package var timeoutSeconds: Double = 300
 
-    /// ``timeoutSeconds`` as a `Duration` (`.seconds(30)`, `.milliseconds(1500)`); a very large
-    /// one (`.seconds(1e10)`) waits as long as it takes.
+    /// Bounds every blocking wait: rendezvous, connecting, each collective. Default 300 s
+    /// (`.seconds(30)`, `.milliseconds(1500)`); a very large one (`.seconds(1e10)`) waits as long
+    /// as it takes.
     public var timeout: Duration {
         get { Duration(seconds: timeoutSeconds) }
         set { timeoutSeconds = newValue.inSeconds }
@@ -58,7 +59,7 @@ public struct CommunicatorOptions: Sendable {
 
     /// The wait policy of a communicator with `localRanks` ranks on this host: the automatic
     /// one, with ``spinMicroseconds`` and ``yieldMicroseconds`` where set.
-    public func waitPolicy(localRanks: Int) -> WaitPolicy {
+    package func waitPolicy(localRanks: Int) -> WaitPolicy {
         let automatic = WaitPolicy.automatic(localRanks: localRanks)
         return WaitPolicy(spinMicroseconds: spinMicroseconds ?? automatic.spinMicroseconds,
                           yieldMicroseconds: yieldMicroseconds ?? automatic.yieldMicroseconds)
@@ -84,7 +85,7 @@ public struct CommunicatorOptions: Sendable {
 
     /// The RDMA verbs calls the communicator makes (the library on this host by default); a test
     /// stands in for a device here.
-    public var verbsDevice: any VerbsDevice = HardwareVerbsDevice.shared
+    package var verbsDevice: any VerbsDevice = HardwareVerbsDevice.shared
 
     public init() {}
 }

@@ -58,7 +58,12 @@ public struct CollectivesLogHandler: LogHandler {
     /// do once), set from `COLLECTIVES_LOG_LEVEL`, `COLLECTIVES_LOG_SUBSYS` and
     /// `COLLECTIVES_LOG_FILE` (`%r` the rank its launcher gave, `%p` the process id, `%h` the
     /// host name, `%%` a percent sign). Invalid settings throw, and nothing is bootstrapped.
-    public static func bootstrapFromEnvironment(_ environment: [String: String] = ProcessEnvironment.current()) throws(SetUpError) {
+    public static func bootstrapFromEnvironment() throws(SetUpError) {
+        try bootstrapFromEnvironment(ProcessEnvironment.current())
+    }
+
+    /// Like ``bootstrapFromEnvironment()``, with the settings read from `environment`.
+    public static func bootstrapFromEnvironment(_ environment: [String: String]) throws(SetUpError) {
         let settings: LogSettings
         do {
             settings = try LogSettings(environment: environment)

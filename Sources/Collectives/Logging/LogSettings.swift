@@ -11,7 +11,7 @@ import CollectivesSystem
 /// listed ones logs at `COLLECTIVES_LOG_LEVEL`. Unset, every subsystem logs at that level.
 public struct LogSettings: Sendable, Equatable {
     /// The library's subsystems: where a message comes from.
-    public enum Subsystem: String, Sendable, CaseIterable {
+    package enum Subsystem: String, Sendable, CaseIterable {
         /// Communicators and their algorithms (module `Collectives`).
         case collectives
         /// Rendezvous and set-up of the connections (`CollectivesBootstrap`).
@@ -26,7 +26,7 @@ public struct LogSettings: Sendable, Equatable {
         case tools
 
         /// The subsystem of a message from swift-log `source` (the module that logged it).
-        public init(source: String) {
+        package init(source: String) {
             switch source {
             case "Collectives": self = .collectives
             case "CollectivesBootstrap": self = .bootstrap
@@ -39,20 +39,20 @@ public struct LogSettings: Sendable, Equatable {
     }
 
     /// The level of subsystems not given one of their own.
-    public var level: Logger.Level
+    package var level: Logger.Level
     /// Levels of their own.
-    public var levels: [Subsystem: Logger.Level]
+    package var levels: [Subsystem: Logger.Level]
 
-    public init(level: Logger.Level = .info, levels: [Subsystem: Logger.Level] = [:]) {
+    package init(level: Logger.Level = .info, levels: [Subsystem: Logger.Level] = [:]) {
         self.level = level
         self.levels = levels
     }
 
     /// The level `subsystem` logs from.
-    public func level(for subsystem: Subsystem) -> Logger.Level { levels[subsystem] ?? level }
+    package func level(for subsystem: Subsystem) -> Logger.Level { levels[subsystem] ?? level }
 
     /// The most verbose level of any subsystem: what a `Logger` must let through to the handler.
-    public var mostVerbose: Logger.Level { ([level] + levels.values).min() ?? level }
+    package var mostVerbose: Logger.Level { ([level] + levels.values).min() ?? level }
 
     /// Why a `COLLECTIVES_LOG_*` value cannot be used.
     public struct Invalid: Error, Equatable, CustomStringConvertible {
@@ -63,7 +63,7 @@ public struct LogSettings: Sendable, Equatable {
     }
 
     /// The settings `COLLECTIVES_LOG_LEVEL` and `COLLECTIVES_LOG_SUBSYS` give.
-    public init(environment: [String: String]) throws(Invalid) {
+    package init(environment: [String: String]) throws(Invalid) {
         let levelNames = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
         var base = Logger.Level.info
         if let text = environment[EnvironmentVariable.logLevel.name], !text.isEmpty {

@@ -48,5 +48,5 @@ public enum Algorithm: String, Sendable, Hashable, CaseIterable, CustomStringCon
     }
 
     /// The algorithms ``auto`` chooses among (``oneShot`` only where a board carries it).
-    public static let automaticCandidates: [Algorithm] = [.ring, .tree, .recursiveDoubling, .rabenseifner, .oneShot]
+    package static let automaticCandidates: [Algorithm] = [.ring, .tree, .recursiveDoubling, .rabenseifner, .oneShot]
 }

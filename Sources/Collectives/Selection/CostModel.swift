@@ -82,7 +82,7 @@ public struct CostModel: Sendable, Hashable, CustomStringConvertible {
     /// (*L* − 1)/*L* · *N* reduced. Across: 2 steps per piece, 2(*H* − 1)/*H* · *N* bytes through
     /// each host's link (its *L* ranks share it) at β, (*H* − 1)/*H* · *N*/*L* reduced. The two
     /// overlap but for one piece's worth of the shorter.
-    public func predictedHierarchicalSeconds(bytes: Int, hosts H: Int, ranksPerHost L: Int) -> Double? {
+    package func predictedHierarchicalSeconds(bytes: Int, hosts H: Int, ranksPerHost L: Int) -> Double? {
         guard let localBeta = localSecondsPerByte else { return nil }
         guard H > 1, L > 1, bytes > 0 else { return 0 }
         let N = Double(bytes), h = Double(H), l = Double(L), γ = reduceSecondsPerByte
@@ -98,7 +98,7 @@ public struct CostModel: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The predicted time of an all-reduce of `bytes` over `worldSize` ranks with `algorithm`.
-    public func predictedSeconds(_ algorithm: Algorithm, bytes: Int, worldSize n: Int, segmentBytes: Int) -> Double {
+    package func predictedSeconds(_ algorithm: Algorithm, bytes: Int, worldSize n: Int, segmentBytes: Int) -> Double {
         guard n > 1, bytes > 0 else { return 0 }
         let formula = formulaSeconds(algorithm, bytes: bytes, worldSize: n, segmentBytes: segmentBytes)
         guard let smallMessage else { return formula }
@@ -156,12 +156,12 @@ public struct CostModel: Sendable, Hashable, CustomStringConvertible {
     /// the 2-core machine (docs/benchmarks.md), it beats the ring from 64 KiB to 1 MiB at 2, 4 and
     /// 8 ranks and loses from 4 MiB up, where its halves (not pipelined as the ring's segments
     /// are) no longer stream through the caches; the formulas, alike in bytes, cannot tell.
-    public static let rabenseifnerLimit = 1 << 20
+    package static let rabenseifnerLimit = 1 << 20
 
     /// The candidate of ``Algorithm/automaticCandidates`` with the least predicted time (the
     /// first of them on a tie); ``Algorithm/rabenseifner`` only up to ``rabenseifnerLimit``. ``Algorithm/oneShot`` is a candidate only for messages of at
     /// most `boardCapacity` bytes (0: no board).
-    public func choose(bytes: Int, worldSize: Int, segmentBytes: Int, boardCapacity: Int = 0) -> Algorithm {
+    package func choose(bytes: Int, worldSize: Int, segmentBytes: Int, boardCapacity: Int = 0) -> Algorithm {
         var best = Algorithm.ring
         var bestTime = Double.infinity
         for candidate in Algorithm.automaticCandidates where candidate != .oneShot || bytes <= boardCapacity {

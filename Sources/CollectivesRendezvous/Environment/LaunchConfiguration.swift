@@ -32,8 +32,8 @@ public struct LaunchConfiguration: Sendable, Hashable {
     /// Host name or address of the rendezvous store, served by rank 0.
     public var masterAddress: String
     public var masterPort: UInt16
-    /// Bounds every blocking wait, rendezvous included.
-    public var timeoutSeconds: Double
+    /// ``timeout`` in seconds, as the library reads it.
+    package var timeoutSeconds: Double
     /// The network interface whose address this rank advertises to its peers.
     public var socketInterface: String?
     public var source: Source
@@ -57,21 +57,32 @@ public struct LaunchConfiguration: Sendable, Hashable {
     /// `MASTER_ADDR` that this host cannot bind is an error, never a silent bind to every interface.
     public var storeBindAddress: String?
 
-    /// ``timeoutSeconds`` as a `Duration`.
+    /// Bounds every blocking wait, rendezvous included.
     public var timeout: Duration {
         get { Duration(seconds: timeoutSeconds) }
         set { timeoutSeconds = newValue.inSeconds }
     }
 
     /// The default for `COLLECTIVES_TIMEOUT`.
-    public static let defaultTimeoutSeconds: Double = 300
+    public static let defaultTimeout: Duration = .seconds(300)
+    /// ``defaultTimeout`` in seconds.
+    package static let defaultTimeoutSeconds: Double = 300
     /// The default `MASTER_PORT` when a launcher gives none (torchrun's default).
     public static let defaultPort: UInt16 = 29500
 
     public init(rank: Int, worldSize: Int, localRank: Int? = nil, masterAddress: String = "127.0.0.1",
                 masterPort: UInt16 = LaunchConfiguration.defaultPort,
-                timeoutSeconds: Double = LaunchConfiguration.defaultTimeoutSeconds,
+                timeout: Duration = LaunchConfiguration.defaultTimeout,
                 socketInterface: String? = nil, source: Source = .explicit) {
+        self.init(rank: rank, worldSize: worldSize, localRank: localRank, masterAddress: masterAddress, masterPort: masterPort,
+                  timeoutSeconds: timeout.inSeconds, socketInterface: socketInterface, source: source)
+    }
+
+    /// Like the public initializer, with the timeout in seconds.
+    package init(rank: Int, worldSize: Int, localRank: Int? = nil, masterAddress: String = "127.0.0.1",
+                 masterPort: UInt16 = LaunchConfiguration.defaultPort,
+                 timeoutSeconds: Double,
+                 socketInterface: String? = nil, source: Source = .explicit) {
         self.rank = rank
         self.worldSize = worldSize
         self.localRank = localRank
@@ -99,11 +110,16 @@ public struct LaunchConfiguration: Sendable, Hashable {
         }
     }
 
-    /// Reads the configuration from `environment` (by default the process's).
+    /// Reads the configuration from the process's environment.
     ///
     /// A variable that is missing where one is needed, or malformed, is
     /// ``RendezvousError/invalidEnvironment(variable:value:expected:)`` naming it.
-    public static func fromEnvironment(_ environment: [String: String] = ProcessEnvironment.current()) throws(RendezvousError) -> LaunchConfiguration {
+    public static func fromEnvironment() throws(RendezvousError) -> LaunchConfiguration {
+        try fromEnvironment(ProcessEnvironment.current())
+    }
+
+    /// Reads the configuration from `environment`, a table of variables like the process's.
+    public static func fromEnvironment(_ environment: [String: String]) throws(RendezvousError) -> LaunchConfiguration {
         let env = Reader(environment)
         let rank: Int, world: Int, local: Int?
         let source: Source

@@ -2,9 +2,9 @@
 ///
 /// Commas inside brackets separate ranges; commas outside separate host expressions; a
 /// range keeps the zero padding of its first bound (`[01-03]` gives `01`, `02`, `03`).
-public enum SlurmNodeList {
+package enum SlurmNodeList {
     /// Every host name in `list`, in order; `nil` when the list is malformed.
-    public static func expand(_ list: String) -> [String]? {
+    package static func expand(_ list: String) -> [String]? {
         var hosts: [String] = []
         guard let expressions = splitTopLevel(list) else { return nil }
         for expression in expressions {
@@ -15,7 +15,7 @@ public enum SlurmNodeList {
     }
 
     /// The first host of `list` without expanding the rest.
-    public static func firstHost(_ list: String) -> String? {
+    package static func firstHost(_ list: String) -> String? {
         expand(list)?.first
     }
 
@@ -75,9 +75,9 @@ public enum SlurmNodeList {
 
 /// Slurm's tasks-per-node lists (`SLURM_STEP_TASKS_PER_NODE`, `SLURM_TASKS_PER_NODE`): counts
 /// in node order, a count repeated as `count(xN)`: `4(x2),3` is 4, 4, 3.
-public enum SlurmTasksPerNode {
+package enum SlurmTasksPerNode {
     /// The counts, one per node; `nil` for malformed text.
-    public static func expand(_ text: String) -> [Int]? {
+    package static func expand(_ text: String) -> [Int]? {
         var counts: [Int] = []
         for item in text.split(separator: ",") {
             let trimmed = item.filter { $0 != " " }

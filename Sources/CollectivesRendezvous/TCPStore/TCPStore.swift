@@ -14,10 +14,10 @@ public final class TCPStore: Store, @unchecked Sendable {
     private let secret: JobSecret
     private var connection: (socket: Socket, session: TCPStoreSession)?
     private let lock = ConditionLock()
-    /// Bounds calls that do not wait for keys (set, add, check), and reconnecting after a failed call.
-    public var callTimeoutSeconds: Double = 60
+    /// ``callTimeout`` in seconds, as the library reads it.
+    package var callTimeoutSeconds: Double = 60
 
-    /// ``callTimeoutSeconds`` as a `Duration`.
+    /// Bounds calls that do not wait for keys (set, add, check), and reconnecting after a failed call.
     public var callTimeout: Duration {
         get { Duration(seconds: callTimeoutSeconds) }
         set { callTimeoutSeconds = newValue.inSeconds }

@@ -15,7 +15,7 @@ public final class TCPStoreServer: @unchecked Sendable {
     /// The address the server listens on (with the port it got, if 0 was asked).
     public let address: SocketAddress
     /// Authenticated connections served at once; more are refused (and logged).
-    public static let maximumClients = 8192
+    package static let maximumClients = 8192
     private let listener: Socket
     private let state = InMemoryStore()
     /// The clients' requests waiting on this server for keys (`get` and `wait`).
@@ -35,13 +35,13 @@ public final class TCPStoreServer: @unchecked Sendable {
     ///
     /// Every client must prove it knows `secret`, and the server proves it to the client (HMAC
     /// over fresh challenges); one that does not is refused and logged, and the job goes on.
-    /// `handshakeSeconds` bounds each step of a connection's opening exchange.
+    /// `handshakeTimeout` bounds each step of a connection's opening exchange.
     /// With `ports` and port 0, the port is the first free one of that range
     /// (`COLLECTIVES_PORT_RANGE`).
-    public init(listeningOn address: SocketAddress, ports: PortRange? = nil, secret: JobSecret = .none, handshakeSeconds: Double = 5,
+    public init(listeningOn address: SocketAddress, ports: PortRange? = nil, secret: JobSecret = .none, handshakeTimeout: Duration = .seconds(5),
                 logger: Logger = Logger(label: "collectives.store")) throws(RendezvousError) {
         self.secret = secret
-        self.handshakeSeconds = handshakeSeconds
+        handshakeSeconds = handshakeTimeout.inSeconds
         do {
             listener = try Socket.listen(on: address, ports: ports)
             self.address = try listener.localAddress()

@@ -5,22 +5,22 @@ import CVerbs
 ///
 /// `libibverbs.so.1` is opened at run time (never linked), so a machine without rdma-core
 /// runs everything else; ``probe(libraryPath:)`` says in one line why verbs cannot be used.
-public enum VerbsLibrary {
+package enum VerbsLibrary {
     /// The library name tried by default.
-    public static let defaultPath = "libibverbs.so.1"
+    package static let defaultPath = "libibverbs.so.1"
 
     /// Whether this build has verbs support (the header was installed when it was built).
-    public static var isBuilt: Bool { collectives_verbs_built() != 0 }
+    package static var isBuilt: Bool { collectives_verbs_built() != 0 }
 
     /// Loads the library; `nil` on success, else why not.
-    public static func load(path: String = defaultPath) -> String? {
+    package static func load(path: String = defaultPath) -> String? {
         var error = [CChar](repeating: 0, count: 512)
         guard collectives_verbs_load(path, &error, error.count) == 0 else { return text(error) }
         return nil
     }
 
     /// The devices the loaded library sees, by name; or why there are none.
-    public static func devices() -> Result<[String], VerbsFailure> {
+    package static func devices() -> Result<[String], VerbsFailure> {
         var error = [CChar](repeating: 0, count: 512)
         let count = collectives_verbs_device_count(&error, error.count)
         guard count >= 0 else { return .failure(VerbsFailure(text(error))) }
@@ -31,7 +31,7 @@ public enum VerbsLibrary {
     }
 
     /// Port `port` of device `device`.
-    public static func port(device: Int, port: Int) -> Result<VerbsPort, VerbsFailure> {
+    package static func port(device: Int, port: Int) -> Result<VerbsPort, VerbsFailure> {
         var info = collectives_verbs_port()
         var error = [CChar](repeating: 0, count: 512)
         guard collectives_verbs_query_port(Int32(device), Int32(port), &info, &error, error.count) == 0 else {
@@ -48,22 +48,22 @@ public enum VerbsLibrary {
 }
 
 /// Why a verbs call failed, in the library's words.
-public struct VerbsFailure: Error, Sendable, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+package struct VerbsFailure: Error, Sendable, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
 }
 
 /// What a port says about itself.
-public struct VerbsPort: Sendable, Hashable {
-    public var isActive: Bool
+package struct VerbsPort: Sendable, Hashable {
+    package var isActive: Bool
     /// `enum ibv_mtu`: 1 = 256 bytes … 5 = 4096.
-    public var mtu: Int
-    public var lid: UInt16
+    package var mtu: Int
+    package var lid: UInt16
     /// RoCE (addressed by GID) rather than InfiniBand (addressed by LID).
-    public var isEthernet: Bool
-    public var gid: [UInt8]
+    package var isEthernet: Bool
+    package var gid: [UInt8]
 
-    public init(isActive: Bool, mtu: Int, lid: UInt16, isEthernet: Bool, gid: [UInt8]) {
+    package init(isActive: Bool, mtu: Int, lid: UInt16, isEthernet: Bool, gid: [UInt8]) {
         self.isActive = isActive
         self.mtu = mtu
         self.lid = lid
@@ -73,20 +73,20 @@ public struct VerbsPort: Sendable, Hashable {
 }
 
 /// Whether RDMA verbs can carry a job's data here, and why not.
-public struct RDMAAvailability: Sendable {
-    public var usable: Bool
+package struct RDMAAvailability: Sendable {
+    package var usable: Bool
     /// One line: the device and port found, or why there is none.
-    public var reason: String
+    package var reason: String
     /// The first device with an active port 1.
-    public var device: Int?
+    package var device: Int?
 
-    public init(usable: Bool, reason: String, device: Int? = nil) {
+    package init(usable: Bool, reason: String, device: Int? = nil) {
         self.usable = usable
         self.reason = reason
         self.device = device
     }
 
-    public static func probe(libraryPath: String = VerbsLibrary.defaultPath) -> RDMAAvailability {
+    package static func probe(libraryPath: String = VerbsLibrary.defaultPath) -> RDMAAvailability {
         guard VerbsLibrary.isBuilt else {
             return RDMAAvailability(usable: false, reason: "this build has no RDMA verbs support (libibverbs-dev was not installed)")
         }

@@ -3,7 +3,7 @@ import Logging
 
 extension RDMATransport {
     /// The operation of the error a rank throws when set-up failed on another rank, not on it.
-    public static let agreementOperation = TransportOperation.rdmaSetUpElsewhere
+    package static let agreementOperation = TransportOperation.rdmaSetUpElsewhere
 
     /// Connects every pair of ranks with a reliable-connected queue pair on `device`, port 1:
     /// each rank makes a queue pair, an inbound ring and a staging ring per peer, registers both
@@ -15,7 +15,7 @@ extension RDMATransport {
     ///
     /// Whatever fails, what was made is torn down in order before the error is thrown
     /// (``RDMAResources/tearDown()``), and so is everything when the transport closes.
-    public static func establish(
+    package static func establish(
         rank: Int, worldSize n: Int, device: Int, ringBytes: Int = 4 << 20, depth: Int = 64,
         on verbs: any VerbsDevice = HardwareVerbsDevice.shared,
         allGather: ([UInt8]) throws(TransportError) -> [[UInt8]]

@@ -5,13 +5,13 @@ import CCollectivesShim
 import CollectivesSystem
 
 /// One completion from a queue pair's completion queue.
-public struct VerbsCompletion: Sendable {
-    public var workRequest: UInt64
-    public var immediate: UInt32
-    public var isReceive: Bool
-    public var succeeded: Bool
+package struct VerbsCompletion: Sendable {
+    package var workRequest: UInt64
+    package var immediate: UInt32
+    package var isReceive: Bool
+    package var succeeded: Bool
 
-    public init(workRequest: UInt64, immediate: UInt32, isReceive: Bool, succeeded: Bool) {
+    package init(workRequest: UInt64, immediate: UInt32, isReceive: Bool, succeeded: Bool) {
         self.workRequest = workRequest
         self.immediate = immediate
         self.isReceive = isReceive
@@ -54,10 +54,10 @@ extension VerbsChannel {
 /// Waiting polls the completion queues, moves what can move, and waits as its ``WaitPolicy``
 /// says: spins, yields, then sleeps in short naps (20 µs growing to 1 ms; there is no file
 /// descriptor to sleep on without a completion channel).
-public final class RDMATransport: Transport, @unchecked Sendable {
-    public let rank: Int
-    public let worldSize: Int
-    public var name: String { "verbs" }
+package final class RDMATransport: Transport, @unchecked Sendable {
+    package let rank: Int
+    package let worldSize: Int
+    package var name: String { "verbs" }
 
     private let lock = ConditionLock()
     /// The threads parked in this transport's wait loop (``TransportProbe``).
@@ -121,11 +121,11 @@ public final class RDMATransport: Transport, @unchecked Sendable {
         framesStorage.deallocate()
     }
 
-    public func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
+    package func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
         try post(Frame(base: UnsafeMutableRawPointer(mutating: buffer.baseAddress), count: buffer.count, tag: tag), peer: peer, isSend: true)
     }
 
-    public func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
+    package func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
         try post(Frame(base: buffer.baseAddress, count: buffer.count, tag: tag), peer: peer, isSend: false)
     }
 
@@ -246,7 +246,7 @@ public final class RDMATransport: Transport, @unchecked Sendable {
         return moved
     }
 
-    public func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError) {
+    package func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError) {
         lock.lock()
         defer { lock.unlock() }
         let slot = try liveSlot(of: request)
@@ -293,19 +293,19 @@ public final class RDMATransport: Transport, @unchecked Sendable {
     }
 
     /// How waits spin, yield and sleep; may be changed at any time.
-    public var waitPolicy: WaitPolicy {
+    package var waitPolicy: WaitPolicy {
         get { lock.withLock { policy } }
         set { lock.withLock { policy = newValue } }
     }
 
     /// Fails the transport: drops every queued frame and fails every request with `error`.
-    public func fail(_ error: TransportError) {
+    package func fail(_ error: TransportError) {
         lock.withLock { _ = frames.fail(error) }
     }
 
     /// Fails every request, then tears down the device resources in order (queue pairs,
     /// registrations, endpoints, rings).
-    public func close() {
+    package func close() {
         lock.withLock {
             _ = frames.fail(TransportError(.closed, rank: rank, peer: nil, operation: "wait"))
             for channel in channels { channel?.close() }

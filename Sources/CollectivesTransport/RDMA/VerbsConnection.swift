@@ -14,20 +14,20 @@ import CollectivesSystem
 /// | 28..<36 | address of the receiver's ring |
 /// | 36..<40 | remote key of the ring |
 /// | 40..<48 | ring size in bytes |
-public struct VerbsEndpointInfo: Sendable, Hashable {
-    public static let size = 48
+package struct VerbsEndpointInfo: Sendable, Hashable {
+    package static let size = 48
 
-    public var queuePair: UInt32
-    public var packetSequence: UInt32
-    public var lid: UInt16
-    public var mtu: UInt8
-    public var usesGID: Bool
-    public var gid: [UInt8]
-    public var ringAddress: UInt64
-    public var ringKey: UInt32
-    public var ringBytes: UInt64
+    package var queuePair: UInt32
+    package var packetSequence: UInt32
+    package var lid: UInt16
+    package var mtu: UInt8
+    package var usesGID: Bool
+    package var gid: [UInt8]
+    package var ringAddress: UInt64
+    package var ringKey: UInt32
+    package var ringBytes: UInt64
 
-    public init(queuePair: UInt32, packetSequence: UInt32, lid: UInt16, mtu: UInt8, usesGID: Bool, gid: [UInt8],
+    package init(queuePair: UInt32, packetSequence: UInt32, lid: UInt16, mtu: UInt8, usesGID: Bool, gid: [UInt8],
                 ringAddress: UInt64, ringKey: UInt32, ringBytes: UInt64) {
         self.queuePair = queuePair
         self.packetSequence = packetSequence & 0xFF_FFFF
@@ -40,7 +40,7 @@ public struct VerbsEndpointInfo: Sendable, Hashable {
         self.ringBytes = ringBytes
     }
 
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var w = ByteWriter(capacity: Self.size)
         w.write(queuePair)
         w.write(packetSequence)
@@ -56,7 +56,7 @@ public struct VerbsEndpointInfo: Sendable, Hashable {
 
     /// Decodes what a peer sent; `nil` for anything malformed (wrong size, PSN over 24 bits,
     /// MTU outside 1…5, a flag other than 0 or 1, an empty ring).
-    public static func decode(_ bytes: [UInt8]) -> VerbsEndpointInfo? {
+    package static func decode(_ bytes: [UInt8]) -> VerbsEndpointInfo? {
         guard bytes.count == size else { return nil }
         var r = ByteReader(bytes)
         guard let qp = r.read(UInt32.self), let psn = r.read(UInt32.self), psn <= 0xFF_FFFF,
@@ -73,11 +73,11 @@ public struct VerbsEndpointInfo: Sendable, Hashable {
 
 /// The states a reliable-connected queue pair goes through, and the moves allowed between them
 /// (a subset of the verbs state diagram: the ones this library makes).
-public enum QueuePairState: String, Sendable, CaseIterable {
+package enum QueuePairState: String, Sendable, CaseIterable {
     case reset, initialized, readyToReceive, readyToSend, error
 
     /// Whether moving from this state to `next` is allowed.
-    public func canMove(to next: QueuePairState) -> Bool {
+    package func canMove(to next: QueuePairState) -> Bool {
         switch (self, next) {
         case (.reset, .initialized), (.initialized, .readyToReceive), (.readyToReceive, .readyToSend): return true
         case (_, .error): return self != .error
@@ -92,21 +92,21 @@ public enum QueuePairState: String, Sendable, CaseIterable {
 ///
 /// It does not tear itself down when released: its owner (``RDMAResources``) destroys the queue
 /// pair, removes the registrations, then destroys the endpoint, in that order.
-public final class VerbsQueuePair: @unchecked Sendable {
-    public private(set) var state: QueuePairState = .reset
+package final class VerbsQueuePair: @unchecked Sendable {
+    package private(set) var state: QueuePairState = .reset
     let device: any VerbsDevice
     let endpoint: VerbsHandle
-    public let localSequence: UInt32
+    package let localSequence: UInt32
 
     /// Opens device `index` and makes a queue pair on `port`, moving it to INIT.
-    public init(device index: Int, port: Int = 1, depth: Int = 256, on device: any VerbsDevice = HardwareVerbsDevice.shared) throws(VerbsFailure) {
+    package init(device index: Int, port: Int = 1, depth: Int = 256, on device: any VerbsDevice = HardwareVerbsDevice.shared) throws(VerbsFailure) {
         self.device = device
         localSequence = UInt32.random(in: 0...0xFF_FFFF)
         endpoint = try device.createEndpoint(device: index, port: port, depth: depth)
         try move(to: .initialized)
     }
 
-    public var number: UInt32 { device.queuePairNumber(endpoint) }
+    package var number: UInt32 { device.queuePairNumber(endpoint) }
 
     private func move(to next: QueuePairState) throws(VerbsFailure) {
         guard state.canMove(to: next) else {
@@ -117,7 +117,7 @@ public final class VerbsQueuePair: @unchecked Sendable {
     }
 
     /// Moves to RTR then RTS towards the peer described by `remote`.
-    public func connect(to remote: VerbsEndpointInfo) throws(VerbsFailure) {
+    package func connect(to remote: VerbsEndpointInfo) throws(VerbsFailure) {
         guard state == .initialized else { throw VerbsFailure("queue pair is \(state), not initialized") }
         do {
             try device.connect(endpoint, to: remote, localSequence: localSequence)

@@ -2,9 +2,9 @@ import CVerbs
 
 /// An opaque handle a ``VerbsDevice`` gives out: an endpoint (context, protection domain,
 /// completion queue and queue pair) or a memory registration.
-public struct VerbsHandle: @unchecked Sendable, Hashable {
-    public let raw: UnsafeMutableRawPointer
-    public init(_ raw: UnsafeMutableRawPointer) { self.raw = raw }
+package struct VerbsHandle: @unchecked Sendable, Hashable {
+    package let raw: UnsafeMutableRawPointer
+    package init(_ raw: UnsafeMutableRawPointer) { self.raw = raw }
 }
 
 /// The verbs calls the RDMA transport makes, behind a protocol so that a test can stand in for a
@@ -14,7 +14,7 @@ public struct VerbsHandle: @unchecked Sendable, Hashable {
 /// Teardown order (``RDMAResources/tearDown()``): every queue pair is destroyed first (no
 /// transfer can touch the memory any more), then every registration is removed, then each
 /// endpoint's completion queue, protection domain and device context, and last the memory.
-public protocol VerbsDevice: AnyObject, Sendable {
+package protocol VerbsDevice: AnyObject, Sendable {
     /// Whether verbs can carry data here, and on which device.
     func probe() -> RDMAAvailability
     /// Port `port` of device `device`.
@@ -44,16 +44,16 @@ public protocol VerbsDevice: AnyObject, Sendable {
 }
 
 /// The verbs library itself (`libibverbs.so.1`, opened at run time).
-public final class HardwareVerbsDevice: VerbsDevice {
-    public static let shared = HardwareVerbsDevice()
+package final class HardwareVerbsDevice: VerbsDevice {
+    package static let shared = HardwareVerbsDevice()
 
-    public init() {}
+    package init() {}
 
-    public func probe() -> RDMAAvailability { RDMAAvailability.probe() }
+    package func probe() -> RDMAAvailability { RDMAAvailability.probe() }
 
-    public func port(device: Int, port: Int) -> Result<VerbsPort, VerbsFailure> { VerbsLibrary.port(device: device, port: port) }
+    package func port(device: Int, port: Int) -> Result<VerbsPort, VerbsFailure> { VerbsLibrary.port(device: device, port: port) }
 
-    public func createEndpoint(device: Int, port: Int, depth: Int) throws(VerbsFailure) -> VerbsHandle {
+    package func createEndpoint(device: Int, port: Int, depth: Int) throws(VerbsFailure) -> VerbsHandle {
         var error = [CChar](repeating: 0, count: 512)
         guard let made = collectives_verbs_endpoint_create(Int32(device), Int32(port), Int32(depth), &error, error.count) else {
             throw VerbsFailure(VerbsLibrary.text(error))
@@ -63,9 +63,9 @@ public final class HardwareVerbsDevice: VerbsDevice {
 
     private func endpoint(_ handle: VerbsHandle) -> OpaquePointer { OpaquePointer(handle.raw) }
 
-    public func queuePairNumber(_ handle: VerbsHandle) -> UInt32 { collectives_verbs_endpoint_qpn(endpoint(handle)) }
+    package func queuePairNumber(_ handle: VerbsHandle) -> UInt32 { collectives_verbs_endpoint_qpn(endpoint(handle)) }
 
-    public func connect(_ handle: VerbsHandle, to remote: VerbsEndpointInfo, localSequence: UInt32) throws(VerbsFailure) {
+    package func connect(_ handle: VerbsHandle, to remote: VerbsEndpointInfo, localSequence: UInt32) throws(VerbsFailure) {
         var error = [CChar](repeating: 0, count: 512)
         let rc = remote.gid.withUnsafeBufferPointer { gid in
             collectives_verbs_endpoint_connect(endpoint(handle), remote.queuePair, remote.lid, gid.baseAddress, remote.packetSequence,
@@ -74,7 +74,7 @@ public final class HardwareVerbsDevice: VerbsDevice {
         guard rc == 0 else { throw VerbsFailure(VerbsLibrary.text(error)) }
     }
 
-    public func register(_ handle: VerbsHandle, address: UnsafeMutableRawPointer, bytes: Int) throws(VerbsFailure)
+    package func register(_ handle: VerbsHandle, address: UnsafeMutableRawPointer, bytes: Int) throws(VerbsFailure)
         -> (region: VerbsHandle, localKey: UInt32, remoteKey: UInt32) {
         var lkey: UInt32 = 0, rkey: UInt32 = 0
         guard let region = collectives_verbs_register(endpoint(handle), address, bytes, &lkey, &rkey) else {
@@ -83,24 +83,24 @@ public final class HardwareVerbsDevice: VerbsDevice {
         return (VerbsHandle(region), lkey, rkey)
     }
 
-    public func deregister(_ region: VerbsHandle) { collectives_verbs_deregister(region.raw) }
+    package func deregister(_ region: VerbsHandle) { collectives_verbs_deregister(region.raw) }
 
-    public func destroyQueuePair(_ handle: VerbsHandle) { collectives_verbs_endpoint_destroy_qp(endpoint(handle)) }
+    package func destroyQueuePair(_ handle: VerbsHandle) { collectives_verbs_endpoint_destroy_qp(endpoint(handle)) }
 
-    public func destroyEndpoint(_ handle: VerbsHandle) { collectives_verbs_endpoint_destroy(endpoint(handle)) }
+    package func destroyEndpoint(_ handle: VerbsHandle) { collectives_verbs_endpoint_destroy(endpoint(handle)) }
 
-    public func postWrite(_ handle: VerbsHandle, workRequest: UInt64, local: UnsafeRawPointer, length: Int, localKey: UInt32,
+    package func postWrite(_ handle: VerbsHandle, workRequest: UInt64, local: UnsafeRawPointer, length: Int, localKey: UInt32,
                           remote: UInt64, remoteKey: UInt32, immediate: UInt32) throws(VerbsFailure) {
         let rc = collectives_verbs_post_write_immediate(endpoint(handle), workRequest, local, length, localKey, remote, remoteKey, immediate)
         guard rc == 0 else { throw VerbsFailure("ibv_post_send failed (\(rc))") }
     }
 
-    public func postReceive(_ handle: VerbsHandle, workRequest: UInt64) throws(VerbsFailure) {
+    package func postReceive(_ handle: VerbsHandle, workRequest: UInt64) throws(VerbsFailure) {
         let rc = collectives_verbs_post_receive(endpoint(handle), workRequest)
         guard rc == 0 else { throw VerbsFailure("ibv_post_recv failed (\(rc))") }
     }
 
-    public func poll(_ handle: VerbsHandle, max: Int) -> [VerbsCompletion] {
+    package func poll(_ handle: VerbsHandle, max: Int) -> [VerbsCompletion] {
         var ids = [UInt64](repeating: 0, count: 16), immediates = [UInt32](repeating: 0, count: 16)
         var statuses = [Int32](repeating: 0, count: 16), receives = [Int32](repeating: 0, count: 16)
         let count = collectives_verbs_poll(endpoint(handle), Int32(Swift.min(max, 16)), &ids, &immediates, &statuses, &receives)

@@ -14,19 +14,19 @@ import Synchronization
 ///
 /// Errors name ranks of the whole group. A failure of either medium's wait (a timeout) fails
 /// both, so nothing queued on either touches a caller's buffer afterwards.
-public final class RoutedTransport: Transport, @unchecked Sendable {
-    public let rank: Int
-    public let worldSize: Int
-    public var name: String { "shm+\(remote.name)" }
+package final class RoutedTransport: Transport, @unchecked Sendable {
+    package let rank: Int
+    package let worldSize: Int
+    package var name: String { "shm+\(remote.name)" }
 
     /// The medium over every rank that pairs across hosts use: TCP or RDMA verbs.
     let remote: any WaitMedium
     /// The TCP mesh that pairs across hosts use, when they use TCP.
-    public var tcp: TCPTransport? { remote as? TCPTransport }
+    package var tcp: TCPTransport? { remote as? TCPTransport }
     /// Shared memory among this host's ranks, numbered by their order in ``localMembers``.
-    public let sharedMemory: SharedMemoryTransport
+    package let sharedMemory: SharedMemoryTransport
     /// The group's rank of each shared-memory rank.
-    public let localMembers: [Int]
+    package let localMembers: [Int]
     /// By group rank: its shared-memory rank, or −1 for ranks on other hosts.
     private let localIndex: [Int]
     private let lock = ConditionLock()
@@ -44,7 +44,7 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
 
     /// Routes `localMembers` (this host's ranks, this rank among them, in `sharedMemory`'s
     /// order) over `sharedMemory` and every other pair over `tcp`.
-    public convenience init(tcp: TCPTransport, sharedMemory: SharedMemoryTransport, localMembers: [Int]) {
+    package convenience init(tcp: TCPTransport, sharedMemory: SharedMemoryTransport, localMembers: [Int]) {
         self.init(remote: tcp, sharedMemory: sharedMemory, localMembers: localMembers)
     }
 
@@ -66,7 +66,7 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
     }
 
     /// How waits spin, yield and sleep (for both media); may be changed at any time.
-    public var waitPolicy: WaitPolicy {
+    package var waitPolicy: WaitPolicy {
         get { lock.withLock { policy } }
         set {
             lock.withLock { policy = newValue }
@@ -76,11 +76,11 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
     }
 
     /// Whether messages with `peer` go through shared memory.
-    public func isShared(_ peer: Int) -> Bool { peer >= 0 && peer < worldSize && localIndex[peer] >= 0 }
+    package func isShared(_ peer: Int) -> Bool { peer >= 0 && peer < worldSize && localIndex[peer] >= 0 }
 
     // MARK: Posting
 
-    public func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
+    package func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
         try checkPeer(peer, "send")
         let local = localIndex[peer]
         if local < 0 { return try reported { () throws(TransportError) in try remote.postSend(buffer, to: peer, tag: tag) } }
@@ -88,7 +88,7 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
         return Self.sharedHandle(inner)
     }
 
-    public func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
+    package func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
         try checkPeer(peer, "receive")
         let local = localIndex[peer]
         if local < 0 { return try reported { () throws(TransportError) in try remote.postReceive(into: buffer, from: peer, tag: tag) } }
@@ -111,7 +111,7 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
 
     // MARK: Waiting
 
-    public func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError) {
+    package func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError) {
         let shared = request.rawValue & Self.sharedBit != 0
         let inner = TransportRequest(rawValue: request.rawValue & ~Self.sharedBit)
         let medium: any WaitMedium = shared ? sharedMemory : remote
@@ -181,7 +181,7 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
 
     // MARK: Failing and closing
 
-    public func fail(_ error: TransportError) {
+    package func fail(_ error: TransportError) {
         let first = failure.withLock { current -> TransportError in
             if current == nil { current = error }
             return current!
@@ -190,7 +190,7 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
         sharedMemory.fail(first)
     }
 
-    public func close() {
+    package func close() {
         fail(TransportError(.closed, rank: rank, peer: nil, operation: "wait"))
         sharedMemory.close()
         remote.close()
@@ -200,9 +200,9 @@ public final class RoutedTransport: Transport, @unchecked Sendable {
 extension RoutedTransport: SubgroupCapable {
     /// Sub-communicators of a job that spans hosts run over TCP; over RDMA verbs there are none
     /// (as for a job on verbs alone).
-    public var canMakeSubgroups: Bool { remote is any SubgroupCapable }
+    package var canMakeSubgroups: Bool { remote is any SubgroupCapable }
 
-    public func prepareSubgroup() throws(TransportError) -> SubgroupPlan {
+    package func prepareSubgroup() throws(TransportError) -> SubgroupPlan {
         guard let capable = remote as? any SubgroupCapable else {
             throw TransportError(.invalidArgument("the \(remote.name) transport cannot make sub-communicators"), rank: rank, peer: nil,
                                  operation: "subgroup set-up")

@@ -34,7 +34,7 @@ extension SharedMemoryTransport {
     /// memory names its ranks by pid (liveness through pidfds, single copy, stale segments), so
     /// ranks in separate PID namespaces never share it, whatever they share of `/dev/shm`; they
     /// count as separate hosts and talk over TCP.
-    public static func localityKey() -> String { localityKey(hostID: EnvironmentVariable.hostID.value) }
+    package static func localityKey() -> String { localityKey(hostID: EnvironmentVariable.hostID.value) }
 
     /// The same, with `hostID` (an operator's word for which host this is: containers that
     /// share memory, tests that emulate hosts) in place of `COLLECTIVES_HOST_ID`.
@@ -72,7 +72,7 @@ extension SharedMemoryTransport {
     /// - Parameter group: distinguishes the segments of sub-communicators of one job.
     /// - Parameter waitPolicy: how waits spin, yield and sleep; `nil` chooses from the number of
     ///   ranks (all on this host) and the cores available.
-    public static func establish(
+    package static func establish(
         rank: Int, worldSize: Int, jobID: UInt64, group: UInt64 = 0,
         options: SharedMemoryOptions = SharedMemoryOptions(), waitPolicy: WaitPolicy? = nil,
         allGather: ([UInt8]) throws(TransportError) -> [[UInt8]],
@@ -130,7 +130,7 @@ extension SharedMemoryTransport: SubgroupCapable {
     /// Creates this rank's segment for the subgroup now (its name is the endpoint), maps the
     /// other members' in `connect`, and unlinks it once every member has answered a one-byte
     /// hello over the new rings.
-    public func prepareSubgroup() throws(TransportError) -> SubgroupPlan {
+    package func prepareSubgroup() throws(TransportError) -> SubgroupPlan {
         let group = UInt64.random(in: 1...UInt64.max)
         let segment: SharedMemorySegment
         do {

@@ -8,7 +8,7 @@ import Logging
 extension SharedMemoryTransport {
     // MARK: Waiting
 
-    public func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError) {
+    package func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError) {
         lock.lock()
         defer { lock.unlock() }
         let slot = try liveSlot(of: request)
@@ -82,7 +82,7 @@ extension SharedMemoryTransport {
 
     /// Fails the transport: drops every queued frame, fails every request, and marks this rank's
     /// segment closed so that peers waiting on it fail within their next liveness check.
-    public func fail(_ error: TransportError) {
+    package func fail(_ error: TransportError) {
         lock.withLock { failLocked(error) }
     }
 
@@ -93,7 +93,7 @@ extension SharedMemoryTransport {
         segments[rank].ring()
     }
 
-    public func close() {
+    package func close() {
         lock.withLock {
             failLocked(TransportError(.closed, rank: rank, peer: nil, operation: "wait"))
             segments[rank].unlink()

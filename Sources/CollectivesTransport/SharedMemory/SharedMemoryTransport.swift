@@ -19,10 +19,10 @@ import Logging
 /// segment (its *doorbell*), which a peer bumps and wakes only when the owner sleeps. Every
 /// 100 ms it checks that the peers it waits for are still running and have not closed, so a
 /// crashed peer is reported within that time.
-public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Sendable {
-    public let rank: Int
-    public let worldSize: Int
-    public var name: String { "shm" }
+package final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Sendable {
+    package let rank: Int
+    package let worldSize: Int
+    package var name: String { "shm" }
 
     let lock = ConditionLock()
     /// The threads parked in this transport's wait loop (``TransportProbe``).
@@ -98,18 +98,18 @@ public final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Send
     }
 
     /// How waits spin, yield and sleep; may be changed at any time.
-    public var waitPolicy: WaitPolicy {
+    package var waitPolicy: WaitPolicy {
         get { lock.withLock { policy } }
         set { lock.withLock { policy = newValue } }
     }
 
     // MARK: Posting
 
-    public func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
+    package func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
         try post(Frame(base: UnsafeMutableRawPointer(mutating: buffer.baseAddress), count: buffer.count, tag: tag), peer: peer, isSend: true)
     }
 
-    public func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
+    package func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
         try post(Frame(base: buffer.baseAddress, count: buffer.count, tag: tag), peer: peer, isSend: false)
     }
 

@@ -3,9 +3,9 @@ import Logging
 
 /// A higher rank's connection, accepted and handshaken, and its key when frames are
 /// authenticated (``TCPOptions/authenticateFrames``).
-public struct AcceptedConnection: Sendable {
-    public let socket: Socket
-    public let frameKey: [UInt8]?
+package struct AcceptedConnection: Sendable {
+    package let socket: Socket
+    package let frameKey: [UInt8]?
 }
 
 /// Accepts the data connections of the ranks above this one on a thread of its own, from the
@@ -17,7 +17,7 @@ public struct AcceptedConnection: Sendable {
 /// ``TCPOptions/maximumPendingHandshakes`` unfinished, ``TCPOptions/helloTimeoutSeconds`` per
 /// step, the oldest dropped when more arrive); a connection is kept only if it proves the job's
 /// secret and claims a rank and stream this rank expects and does not have yet.
-public final class TCPAcceptor: @unchecked Sendable {
+package final class TCPAcceptor: @unchecked Sendable {
     private let rank: Int
     private let lock = ConditionLock()
     /// The accepted connections by rank and stream, with their frame keys.
@@ -31,7 +31,7 @@ public final class TCPAcceptor: @unchecked Sendable {
 
     /// Starts accepting on `listener` for `rank` of `worldSize` in job `jobID`, until every
     /// higher rank's streams are in, ``stop()``, or `deadline`.
-    public init(listener: Socket, rank: Int, worldSize: Int, jobID: UInt64, options: TCPOptions, deadline: Deadline,
+    package init(listener: Socket, rank: Int, worldSize: Int, jobID: UInt64, options: TCPOptions, deadline: Deadline,
                 logger: Logger) throws(TransportError) {
         self.rank = rank
         self.listener = listener
@@ -123,7 +123,7 @@ public final class TCPAcceptor: @unchecked Sendable {
     }
 
     /// Waits until every higher rank's streams are in (by rank and stream), or throws why not.
-    public func connections(deadline: Deadline) throws(TransportError) -> [[AcceptedConnection?]] {
+    package func connections(deadline: Deadline) throws(TransportError) -> [[AcceptedConnection?]] {
         lock.lock()
         defer { lock.unlock() }
         while !missing.isEmpty && failure == nil && !finished {
@@ -141,7 +141,7 @@ public final class TCPAcceptor: @unchecked Sendable {
     }
 
     /// Stops accepting and waits for the thread; connections not yet taken are closed.
-    public func stop() {
+    package func stop() {
         let running: SystemThread? = lock.withLock {
             stopped = true
             return thread

@@ -19,24 +19,24 @@ import CollectivesSystem
 /// hello), the connector checks it and sends its proof over the acceptor's challenge, and the
 /// acceptor answers with 8 bytes: the magic and a ``Status``. So both ends prove they know the
 /// secret, which never crosses the wire.
-public struct TCPHello: Sendable, Hashable {
-    public static let magic: UInt32 = 0x4C4C_4F43
-    public static let version: UInt16 = 1
-    public static let size = 28
-    public static let replySize = 8
+package struct TCPHello: Sendable, Hashable {
+    package static let magic: UInt32 = 0x4C4C_4F43
+    package static let version: UInt16 = 1
+    package static let size = 28
+    package static let replySize = 8
 
-    public var version: UInt16 = TCPHello.version
-    public var jobID: UInt64
-    public var rank: UInt32
-    public var worldSize: UInt32
-    public var receiver: UInt32
+    package var version: UInt16 = TCPHello.version
+    package var jobID: UInt64
+    package var rank: UInt32
+    package var worldSize: UInt32
+    package var receiver: UInt32
     /// Which of the pair's streams this connection is, and how many there are.
-    public var stream: UInt8 = 0
-    public var streams: UInt8 = 1
+    package var stream: UInt8 = 0
+    package var streams: UInt8 = 1
     /// Every data frame carries an authentication tag (``TCPOptions/authenticateFrames``).
-    public var authenticatesFrames = false
+    package var authenticatesFrames = false
 
-    public init(jobID: UInt64, rank: Int, worldSize: Int, receiver: Int, stream: Int = 0, streams: Int = 1, authenticatesFrames: Bool = false) {
+    package init(jobID: UInt64, rank: Int, worldSize: Int, receiver: Int, stream: Int = 0, streams: Int = 1, authenticatesFrames: Bool = false) {
         self.stream = UInt8(stream)
         self.streams = UInt8(streams)
         self.authenticatesFrames = authenticatesFrames
@@ -47,7 +47,7 @@ public struct TCPHello: Sendable, Hashable {
     }
 
     /// The answer to a hello.
-    public enum Status: UInt32, Sendable {
+    package enum Status: UInt32, Sendable {
         case accepted = 0
         case badMagic = 1
         case wrongVersion = 2
@@ -59,7 +59,7 @@ public struct TCPHello: Sendable, Hashable {
         case wrongSecret = 8
         case frameAuthenticationDiffers = 9
 
-        public var explanation: String {
+        package var explanation: String {
             switch self {
             case .accepted: return "accepted"
             case .badMagic: return "not a swift-collectives connection (bad magic number)"
@@ -75,7 +75,7 @@ public struct TCPHello: Sendable, Hashable {
         }
     }
 
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var w = ByteWriter(capacity: TCPHello.size)
         w.write(TCPHello.magic)
         w.write(version)
@@ -89,7 +89,7 @@ public struct TCPHello: Sendable, Hashable {
     }
 
     /// Decodes a hello; a wrong magic number or short input is ``Status/badMagic``.
-    public static func decode(_ bytes: [UInt8]) -> Result<TCPHello, StatusError> {
+    package static func decode(_ bytes: [UInt8]) -> Result<TCPHello, StatusError> {
         var r = ByteReader(bytes)
         guard bytes.count == size, r.read(UInt32.self) == magic,
               let version = r.read(UInt16.self), let stream = r.read(UInt8.self), let streams = r.read(UInt8.self),
@@ -103,7 +103,7 @@ public struct TCPHello: Sendable, Hashable {
     }
 
     /// Checks a hello received by `rank`, which accepts connections from ranks above it.
-    public func validate(jobID: UInt64, rank: Int, worldSize: Int, streams: Int = 1, authenticatesFrames: Bool = false) -> Status {
+    package func validate(jobID: UInt64, rank: Int, worldSize: Int, streams: Int = 1, authenticatesFrames: Bool = false) -> Status {
         if version != TCPHello.version { return .wrongVersion }
         if self.jobID != jobID { return .wrongJob }
         if Int(self.worldSize) != worldSize { return .wrongWorldSize }
@@ -113,39 +113,39 @@ public struct TCPHello: Sendable, Hashable {
         return .accepted
     }
 
-    public static func encodeReply(_ status: Status) -> [UInt8] {
+    package static func encodeReply(_ status: Status) -> [UInt8] {
         var w = ByteWriter(capacity: replySize)
         w.write(magic)
         w.write(status.rawValue)
         return w.bytes
     }
 
-    public static func decodeReply(_ bytes: [UInt8]) -> Status? {
+    package static func decodeReply(_ bytes: [UInt8]) -> Status? {
         var r = ByteReader(bytes)
         guard r.read(UInt32.self) == magic, let raw = r.read(UInt32.self) else { return nil }
         return Status(rawValue: raw)
     }
 
     /// A hello that failed to decode, carrying the status to answer with.
-    public struct StatusError: Error, Sendable {
-        public let status: Status
+    package struct StatusError: Error, Sendable {
+        package let status: Status
     }
 
     /// What the acceptor's proof vouches for.
-    public static func acceptorContext(_ hello: [UInt8]) -> [UInt8] { Array("swift-collectives accept".utf8) + hello }
+    package static func acceptorContext(_ hello: [UInt8]) -> [UInt8] { Array("swift-collectives accept".utf8) + hello }
     /// What the connector's proof vouches for.
-    public static func connectorContext(_ hello: [UInt8]) -> [UInt8] { Array("swift-collectives connect".utf8) + hello }
+    package static func connectorContext(_ hello: [UInt8]) -> [UInt8] { Array("swift-collectives connect".utf8) + hello }
 
     /// The key of a connection whose frames are authenticated: HMAC-SHA256(secret,
     /// "swift-collectives frames" ‖ hello ‖ connector's challenge ‖ acceptor's challenge).
-    public static func frameKey(secret: JobSecret, hello: [UInt8], connectorChallenge: [UInt8], acceptorChallenge: [UInt8]) -> [UInt8] {
+    package static func frameKey(secret: JobSecret, hello: [UInt8], connectorChallenge: [UInt8], acceptorChallenge: [UInt8]) -> [UInt8] {
         secret.answer(connectorChallenge + acceptorChallenge, context: Array("swift-collectives frames".utf8) + hello)
     }
 
     /// The key that tags frames going one way on a connection with key `connectionKey`:
     /// HMAC-SHA256(connectionKey, "swift-collectives frames from" ‖ sender u32 ‖ receiver u32).
     /// Each direction has its own, so a frame sent back to its sender (reflected) never verifies.
-    public static func directionKey(connectionKey: [UInt8], sender: Int, receiver: Int) -> [UInt8] {
+    package static func directionKey(connectionKey: [UInt8], sender: Int, receiver: Int) -> [UInt8] {
         var ranks = ByteWriter()
         ranks.write(UInt32(truncatingIfNeeded: sender))
         ranks.write(UInt32(truncatingIfNeeded: receiver))

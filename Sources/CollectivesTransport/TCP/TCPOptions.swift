@@ -7,22 +7,22 @@ public struct TCPOptions: Sendable, Hashable {
     /// Zero leaves the sizes to the kernel's autotuning.
     public var socketBufferBytes: Int32 = 4 << 20
 
+    /// ``helloTimeout`` in seconds, as the library reads it.
+    package var helloTimeoutSeconds: Double = 5
+
     /// How long each step of an accepted connection's handshake may take before the connection
     /// is dropped (a real rank takes milliseconds, even across a data centre).
-    public var helloTimeoutSeconds: Double = 5
-
-    /// ``helloTimeoutSeconds`` as a `Duration`.
     public var helloTimeout: Duration {
         get { Duration(seconds: helloTimeoutSeconds) }
         set { helloTimeoutSeconds = newValue.inSeconds }
     }
 
+    /// ``connectTimeout`` in seconds, as the library reads it.
+    package var connectTimeoutSeconds: Double = 15
+
     /// How long a rank keeps trying to reach a peer's advertised address (refused, unreachable
     /// or unanswered) before it fails, naming the pair and the address. Default 15 s;
     /// `COLLECTIVES_CONNECT_TIMEOUT` sets it.
-    public var connectTimeoutSeconds: Double = 15
-
-    /// ``connectTimeoutSeconds`` as a `Duration`.
     public var connectTimeout: Duration {
         get { Duration(seconds: connectTimeoutSeconds) }
         set { connectTimeoutSeconds = newValue.inSeconds }
@@ -32,13 +32,13 @@ public struct TCPOptions: Sendable, Hashable {
     /// arrive, the oldest unfinished one is dropped.
     public var maximumPendingHandshakes: Int = 64
 
+    /// ``livenessTimeout`` in seconds, as the library reads it.
+    package var livenessTimeoutSeconds: Double = 10
+
     /// How soon a peer whose host vanished (no reset, no answer) is an error on its connection:
     /// TCP keepalive probes and a user timeout (`TCP_USER_TIMEOUT`) on every data socket. A peer
     /// that is alive but busy answers the probes from its kernel and keeps its connection. Zero
     /// turns both off. Default 10 s; `COLLECTIVES_TCP_LIVENESS_SECONDS` sets it.
-    public var livenessTimeoutSeconds: Double = 10
-
-    /// ``livenessTimeoutSeconds`` as a `Duration` (`.zero` turns the probes off).
     public var livenessTimeout: Duration {
         get { Duration(seconds: livenessTimeoutSeconds) }
         set { livenessTimeoutSeconds = newValue.inSeconds }

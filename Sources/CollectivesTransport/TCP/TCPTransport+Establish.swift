@@ -21,8 +21,6 @@ extension TCPTransport {
     ///   - listener: this rank's listening socket; its address is `peerAddresses[rank]`.
     ///   - peerAddresses: every rank's listening address, by rank.
     ///   - deadline: bounds the whole set-up.
-    ///   - acceptor: accepting higher ranks' connections since `listener` was opened (one is
-    ///     started here when none is given).
     public static func establish(
         rank: Int,
         worldSize: Int,
@@ -31,7 +29,23 @@ extension TCPTransport {
         peerAddresses: [SocketAddress],
         options: TCPOptions = TCPOptions(),
         deadline: Deadline,
-        acceptor: TCPAcceptor? = nil,
+        logger: Logger = Logger(label: "collectives.tcp")
+    ) throws(TransportError) -> TCPTransport {
+        try establish(rank: rank, worldSize: worldSize, jobID: jobID, listener: listener, peerAddresses: peerAddresses,
+                      options: options, deadline: deadline, acceptor: nil, logger: logger)
+    }
+
+    /// Like the public `establish`, with `acceptor` accepting higher ranks' connections since
+    /// `listener` was opened (one is started here when it is `nil`).
+    package static func establish(
+        rank: Int,
+        worldSize: Int,
+        jobID: UInt64,
+        listener: Socket,
+        peerAddresses: [SocketAddress],
+        options: TCPOptions = TCPOptions(),
+        deadline: Deadline,
+        acceptor: TCPAcceptor?,
         logger: Logger = Logger(label: "collectives.tcp")
     ) throws(TransportError) -> TCPTransport {
         precondition(peerAddresses.count == worldSize && rank >= 0 && rank < worldSize)

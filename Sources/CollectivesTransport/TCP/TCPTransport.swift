@@ -58,7 +58,7 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
     ///
     /// `frameKeys[peer][stream]`, when given, is that connection's key for authenticated frames
     /// (``TCPOptions/authenticateFrames``).
-    public init(rank: Int, worldSize: Int, sockets: [[Socket]], jobID: UInt64 = 0, options: TCPOptions = TCPOptions(),
+    package init(rank: Int, worldSize: Int, sockets: [[Socket]], jobID: UInt64 = 0, options: TCPOptions = TCPOptions(),
                 frameKeys: [[[UInt8]?]] = [], logger: Logger = Logger(label: "collectives.tcp")) {
         precondition(sockets.count == worldSize)
         stripeThreshold = Swift.max(options.stripeThresholdBytes, 1)
@@ -82,7 +82,7 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
 
     /// How waits spin, yield and sleep; may be changed at any time (the communicator sets it
     /// once it knows how many ranks share this host).
-    public var waitPolicy: WaitPolicy {
+    package var waitPolicy: WaitPolicy {
         get { lock.withLock { policy } }
         set { lock.withLock { policy = newValue } }
     }

@@ -13,13 +13,13 @@ public enum PipelineSchedule: String, Sendable, CaseIterable {
     case oneForwardOneBackward = "1f1b"
 
     /// One pass of one micro-batch.
-    public enum Step: Hashable, Sendable {
+    package enum Step: Hashable, Sendable {
         case forward(Int)
         case backward(Int)
     }
 
     /// The passes of `stage` (of `stages`) over `microBatches` micro-batches, in order.
-    public func steps(stage: Int, stages: Int, microBatches: Int) -> [Step] {
+    package func steps(stage: Int, stages: Int, microBatches: Int) -> [Step] {
         precondition(stages >= 1 && (0..<stages).contains(stage) && microBatches >= 0)
         switch self {
         case .gpipe:
@@ -37,7 +37,7 @@ public enum PipelineSchedule: String, Sendable, CaseIterable {
     }
 
     /// The most micro-batches whose activations `stage` holds at once.
-    public func activationsInFlight(stage: Int, stages: Int, microBatches: Int) -> Int {
+    package func activationsInFlight(stage: Int, stages: Int, microBatches: Int) -> Int {
         var alive = 0, most = 0
         for step in steps(stage: stage, stages: stages, microBatches: microBatches) {
             if case .forward = step { alive += 1 } else { alive -= 1 }

@@ -73,7 +73,7 @@ extension PipelineTrainer {
     /// Keeps a copy of this stage's parameters and optimizer state, every stage's from the same
     /// moment (call it on every rank between epochs): what ``recoverWholeModel(on:epochsCompleted:)``
     /// puts together if ranks are lost later.
-    public func markEpochBoundary() {
+    package func markEpochBoundary() {
         snapshot = (Array(model.parameters), Array(state.velocity))
     }
 
@@ -82,7 +82,7 @@ extension PipelineTrainer {
     /// from the stages' states at the last ``markEpochBoundary()``: each stage from the first
     /// survivor that held it. `nil` on every rank when a stage has no survivor (every replica
     /// of it was lost): then only a checkpoint can bring it back.
-    public func recoverWholeModel(on communicator: Communicator, epochsCompleted: Int) throws(CollectivesError) -> Checkpoint? {
+    package func recoverWholeModel(on communicator: Communicator, epochsCompleted: Int) throws(CollectivesError) -> Checkpoint? {
         let stages = try communicator.allGather([Int64(stage)])
         let holders = (0..<stageCount).map { s in stages.firstIndex(of: Int64(s)) }
         guard holders.allSatisfy({ $0 != nil }) else { return nil }
@@ -109,7 +109,7 @@ extension PipelineTrainer {
     }
 
     /// What each rank of the job does, for the timeline's process names.
-    public var rankLabels: [String] {
+    package var rankLabels: [String] {
         (0..<communicator.worldSize).map { rank in
             let (stage, replica) = Self.position(rank: rank, stages: stageCount)
             return "rank \(rank): stage \(stage), replica \(replica)"

@@ -40,7 +40,7 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
     public let totalParameterCount: Int
     public var options: TrainingOptions
     /// This stage's gradient buckets.
-    public let buckets: GradientBuckets
+    package let buckets: GradientBuckets
     public let hook: any CommunicationHook
     public private(set) var timeline: Timeline
     let state: SGDState
@@ -53,12 +53,12 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
     var snapshot: (parameters: [Float], velocity: [Float])?
 
     /// The stage and replica of `rank` in a job cut into `stages` stages.
-    public static func position(rank: Int, stages: Int) -> (stage: Int, replica: Int) {
+    package static func position(rank: Int, stages: Int) -> (stage: Int, replica: Int) {
         (rank % stages, rank / stages)
     }
 
     /// How `layerSizes`' layers are cut into `stages` stages (balanced by parameter count).
-    public static func partition(layerSizes: [Int], stages: Int) -> [Range<Int>] {
+    package static func partition(layerSizes: [Int], stages: Int) -> [Range<Int>] {
         PipelinePartition.layers(costs: (0..<(layerSizes.count - 1)).map { layerSizes[$0 + 1] * layerSizes[$0] + layerSizes[$0 + 1] },
                                  stages: stages)
     }
