@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CollectivesRendezvous
 import CollectivesSystem
 import CollectivesTransport
@@ -260,7 +257,7 @@ package enum Bootstrap {
         var address = master
         if let bind = configuration.storeBindAddress {
             // Asked for: every interface, or a given address of this host, on MASTER_PORT.
-            let host = bind != "any" ? bind : master.family == AF_INET6 ? "::" : "0.0.0.0"
+            let host = bind != "any" ? bind : master.isIPv6 ? "::" : "0.0.0.0"
             if let parsed = try? SocketAddress.resolve(host: host, port: master.port).first {
                 address = parsed
             } else {
@@ -271,7 +268,7 @@ package enum Bootstrap {
         do {
             return try TCPStoreServer(listeningOn: address, secret: configuration.jobSecret, logger: logger)
         } catch {
-            if case .cannotListen(_, .system(let cause)) = error, cause.errno == EADDRNOTAVAIL {
+            if case .cannotListen(_, .system(let cause)) = error, cause.isAddressOfAnotherHost {
                 throw BootstrapError(.configuration, rank: rank,
                     reason: "rank 0 serves the rendezvous store on MASTER_ADDR \(configuration.masterAddress) (\(address)), "
                         + "but that is not an address of this host: run rank 0 where MASTER_ADDR points, or set "

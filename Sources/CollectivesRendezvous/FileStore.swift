@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import CollectivesSystem
 
 /// A store in a directory that every rank can see (a shared file system, or `/tmp` for ranks on
@@ -20,9 +15,7 @@ public final class FileStore: Store, @unchecked Sendable {
     /// Uses (and creates if needed) `directory`.
     public init(directory: String) throws(RendezvousError) {
         self.directory = directory
-        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
-            throw .fileSystem(path: directory, cause: SystemError(call: "mkdir", errno: errno))
-        }
+        try Self.onFiles { () throws(FileSystemError) in try FileSystem.makeDirectory(directory) }
     }
 
     /// The file name for a key: bytes other than letters, digits, `-` and `.` are escaped.
@@ -40,48 +33,21 @@ public final class FileStore: Store, @unchecked Sendable {
         return directory + "/" + name
     }
 
-    private func read(_ path: String) throws(RendezvousError) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw .fileSystem(path: path, cause: SystemError(call: "open", errno: errno))
-        }
-        defer { _ = close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .fileSystem(path: path, cause: SystemError(call: "read", errno: errno))
-            }
-            if n == 0 { return bytes }
-            bytes += chunk[0..<n]
+    /// Runs `body`, whose failure is the store's ``RendezvousError/fileSystem(path:cause:)``.
+    private static func onFiles<T>(_ body: () throws(FileSystemError) -> T) throws(RendezvousError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw .fileSystem(path: error.path, cause: error.cause)
         }
     }
 
+    private func read(_ path: String) throws(RendezvousError) -> [UInt8]? {
+        try Self.onFiles { () throws(FileSystemError) in try FileSystem.contents(of: path) }
+    }
+
     private func write(_ path: String, _ value: [UInt8]) throws(RendezvousError) {
-        let temporary = "\(path).tmp.\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        if fd < 0 { throw .fileSystem(path: temporary, cause: SystemError(call: "open", errno: errno)) }
-        var offset = 0
-        while offset < value.count {
-            let n = value.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let cause = SystemError(call: "write", errno: errno)
-                _ = close(fd)
-                _ = unlink(temporary)
-                throw .fileSystem(path: temporary, cause: cause)
-            }
-            offset += n
-        }
-        _ = close(fd)
-        if rename(temporary, path) != 0 {
-            let cause = SystemError(call: "rename", errno: errno)
-            _ = unlink(temporary)
-            throw .fileSystem(path: path, cause: cause)
-        }
+        try Self.onFiles { () throws(FileSystemError) in try FileSystem.replaceAtomically(path, with: value) }
     }
 
     public func set(_ key: String, _ value: [UInt8]) throws(RendezvousError) {
@@ -103,18 +69,19 @@ public final class FileStore: Store, @unchecked Sendable {
 
     public func add(_ key: String, _ delta: Int64) throws(RendezvousError) -> Int64 {
         let file = path(key)
-        let lockPath = file + ".lock"
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        if fd < 0 { throw .fileSystem(path: lockPath, cause: SystemError(call: "open", errno: errno)) }
-        defer { _ = close(fd) }
-        while flock(fd, LOCK_EX) != 0 {
-            if errno != EINTR { throw .fileSystem(path: lockPath, cause: SystemError(call: "flock", errno: errno)) }
+        do {
+            return try FileSystem.withExclusiveLock(on: file + ".lock") { () throws(RendezvousError) in
+                let current = try read(file).flatMap { Int64(String(decoding: $0, as: UTF8.self)) } ?? 0
+                let next = current &+ delta
+                try write(file, Array(String(next).utf8))
+                return next
+            }
+        } catch {
+            switch error {
+            case .system(let failure): throw .fileSystem(path: failure.path, cause: failure.cause)
+            case .body(let failure): throw failure
+            }
         }
-        defer { _ = flock(fd, LOCK_UN) }
-        let current = try read(file).flatMap { Int64(String(decoding: $0, as: UTF8.self)) } ?? 0
-        let next = current &+ delta
-        try write(file, Array(String(next).utf8))
-        return next
     }
 
     public func wait(_ keys: [String], deadline: Deadline) throws(RendezvousError) {
@@ -123,7 +90,7 @@ public final class FileStore: Store, @unchecked Sendable {
         var pause = 0.001
         while true {
             var missing: [String] = []
-            for key in keys where access(path(key), F_OK) != 0 { missing.append(key) }
+            for key in keys where !FileSystem.exists(path(key)) { missing.append(key) }
             if missing.isEmpty { return }
             if deadline.hasPassed { throw .timedOut(operation: "wait", keys: missing) }
             sleepSeconds(min(pause, deadline.remainingSeconds))
@@ -132,6 +99,6 @@ public final class FileStore: Store, @unchecked Sendable {
     }
 
     public func check(_ keys: [String]) throws(RendezvousError) -> Bool {
-        keys.allSatisfy { access(path($0), F_OK) == 0 }
+        keys.allSatisfy { FileSystem.exists(path($0)) }
     }
 }

@@ -20,3 +20,6 @@ package func withThreadBound<R>(to core: Int, _ body: () throws -> R) throws -> 
     defer { _ = collectives_unbind_thread(own, Int32(own.count)) }
     return try body()
 }
+
+/// The processors online on this host (at least 1).
+package var onlineProcessorCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }

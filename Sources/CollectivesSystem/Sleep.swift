@@ -13,3 +13,10 @@ package func sleepSeconds(_ seconds: Double) {
         request = remaining
     }
 }
+
+/// Sleeps the calling thread for about `nanoseconds` (a nap between polls: a signal may end it
+/// early, which costs one more poll).
+package func nap(nanoseconds: UInt64) {
+    var pause = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+    nanosleep(&pause, nil)
+}

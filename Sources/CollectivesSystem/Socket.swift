@@ -202,6 +202,52 @@ public final class Socket: @unchecked Sendable {
         } catch { throw .system(error) }
     }
 
+    /// One `sendmsg(2)` of `first`, `second` and `third` in that order, less their first `skip`
+    /// bytes, without waiting; `.wouldBlock` when the send buffer is full. Empty parts are left out.
+    @inlinable
+    package func trySendGathering(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+                                  _ third: UnsafeRawBufferPointer, skipping skip: Int) throws(SocketError) -> IOResult<Int> {
+        var vectors = (iovec(), iovec(), iovec())
+        let used = withUnsafeMutableBytes(of: &vectors) { raw in
+            let vector = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
+            var used = 0, skip = skip
+            func add(_ part: UnsafeRawBufferPointer) {
+                if skip >= part.count {
+                    skip -= part.count
+                    return
+                }
+                vector[used] = iovec(iov_base: UnsafeMutableRawPointer(mutating: part.baseAddress! + skip), iov_len: part.count - skip)
+                used += 1
+                skip = 0
+            }
+            add(first)
+            add(second)
+            add(third)
+            return used
+        }
+        do {
+            return try systemCall("sendmsg", remote: remoteDescription) {
+                withUnsafeMutableBytes(of: &vectors) { raw in
+                    var message = msghdr()
+                    message.msg_iov = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
+                    message.msg_iovlen = used
+                    return sendmsg(descriptor, &message, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+                }
+            }
+        } catch { throw .system(error) }
+    }
+
+    /// One receive of up to `count` bytes without waiting (`recvmsg(2)`, `MSG_DONTWAIT`);
+    /// `.wouldBlock` when nothing has arrived, `.done(0)` when the peer closed the connection.
+    @inlinable
+    package func tryReceiveWithoutWaiting(_ bytes: UnsafeMutableRawPointer, count: Int) throws(SocketError) -> IOResult<Int> {
+        do {
+            return try systemCall("recv", remote: remoteDescription) {
+                Glibc.recv(descriptor, bytes, count, Int32(MSG_DONTWAIT))
+            }
+        } catch { throw .system(error) }
+    }
+
     // MARK: Blocking I/O with deadlines
 
     /// Sends every byte of `buffer` or throws.

@@ -85,6 +85,9 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Whether this is an IPv6 address.
+    package var isIPv6: Bool { family == AF_INET6 }
+
     /// Whether this is the wildcard address (0.0.0.0 or ::).
     package var isWildcard: Bool {
         withUnsafeBytes(of: storage) { raw in

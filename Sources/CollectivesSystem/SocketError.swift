@@ -28,6 +28,24 @@ public enum SocketError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+extension SystemError {
+    /// Whether a failed `connect` may succeed if tried again: refused (nobody listens yet),
+    /// reset, timed out or unreachable (a route or a peer that is still coming up).
+    package var mayConnectLater: Bool {
+        [ECONNREFUSED, ECONNRESET, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH].contains(errno)
+    }
+
+    /// Whether a `connect` to a peer that is listening failed only for now: refused or reset (a
+    /// listener whose queue is full), out of ports for the moment, or unanswered.
+    package var isRefusedForNow: Bool { [ECONNREFUSED, ECONNRESET, EAGAIN, ETIMEDOUT].contains(errno) }
+
+    /// Whether the connection was dropped under the call (reset, or written after the peer closed).
+    package var isConnectionDropped: Bool { errno == ECONNRESET || errno == EPIPE }
+
+    /// Whether a `bind` failed because the address is not one of this host's.
+    package var isAddressOfAnotherHost: Bool { errno == EADDRNOTAVAIL }
+}
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

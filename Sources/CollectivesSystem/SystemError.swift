@@ -76,3 +76,8 @@ package func systemCallBlocking<R: BinaryInteger & Sendable>(
         throw SystemError(call: name(), errno: code, remote: remote())
     }
 }
+
+extension SystemError {
+    /// `call` failing for want of room on a device (`ENOSPC`).
+    package static func noSpace(call: String) -> SystemError { SystemError(call: call, errno: ENOSPC) }
+}

@@ -67,3 +67,8 @@ package final class SystemThread: @unchecked Sendable {
         pthread_join(handle, nil)
     }
 }
+
+/// The calling thread's identity, never 0 (its `pthread_t`): equal on one thread, different on
+/// two threads alive at once.
+@inlinable
+package var currentThreadID: UInt { UInt(bitPattern: Int(bitPattern: UInt(pthread_self()))) }

@@ -3,9 +3,6 @@ import Collectives
 import CollectivesSystem
 import Logging
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 extension Communicator {
     /// The communicator of a command run under a launcher; a configuration or rendezvous

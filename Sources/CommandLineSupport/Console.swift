@@ -1,9 +1,4 @@
-#if canImport(Glibc)
-import Glibc
 import CollectivesSystem
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Output helpers shared by the executables.
 ///
@@ -24,23 +19,13 @@ package enum Console {
 
     private static func writeAll(_ descriptor: Int32, _ text: String) {
         var text = text
-        text.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let n = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                if n <= 0 {
-                    if errno == EINTR { continue }
-                    return
-                }
-                offset += n
-            }
-        }
+        text.withUTF8 { StandardStreams.write(UnsafeRawBufferPointer($0), to: descriptor) }
     }
 
     /// Whether standard output is a terminal, or a launcher's output that is one
     /// (`COLLECTIVES_STDOUT_IS_TERMINAL=1`, set by collectives-run).
     package static var standardOutputIsTerminal: Bool {
-        isatty(1) != 0 || EnvironmentVariable.stdoutIsTerminal.value == "1"
+        StandardStreams.isTerminal(1) || EnvironmentVariable.stdoutIsTerminal.value == "1"
     }
 }
 

@@ -1,3 +1,4 @@
+import CollectivesSystem
 /// A line chart as a standalone SVG document, for a person to open in a browser: one line per
 /// series, y linear from zero. The one renderer of the benchmark's sweeps (x: sizes in bytes on
 /// a log-2 scale) and of the trainer's epochs (x: whole numbers, a second y axis on the right).
@@ -166,10 +167,4 @@ extension String {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-private func cLog2(_ value: Double) -> Double { Glibc.log2(value) }
-#elseif canImport(Darwin)
-import Darwin
-private func cLog2(_ value: Double) -> Double { Darwin.log2(value) }
-#endif
+private func cLog2(_ value: Double) -> Double { CMath.log2(value) }

@@ -1,8 +1,6 @@
+import CollectivesSystem
 import CZlib
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Training state on disk: the epochs completed, the parameters and the optimizer's state, with
 /// a CRC-32 over all of it. Written atomically (to a temporary file, flushed, renamed over the
@@ -116,36 +114,12 @@ public struct Checkpoint: Sendable, Equatable {
         return UInt32(truncatingIfNeeded: crc)
     }
 
-    /// Writes the checkpoint into `directory` (made if missing), atomically.
+    /// Writes the checkpoint into `directory` (made if missing), atomically and durably.
     package func write(to directory: String) throws(CheckpointError) {
-        let path = Self.path(in: directory), temporary = path + ".partial"
-        func fail(_ call: String) -> CheckpointError { CheckpointError(path: path, problem: .system(call: call, errno: errno)) }
-        if mkdir(directory, 0o755) != 0 && errno != EEXIST { throw fail("mkdir \(directory)") }
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw fail("open \(temporary)") }
-        let bytes = encoded()
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                let error = fail("write \(temporary)")
-                close(fd)
-                throw error
-            }
-            written += n
-        }
-        guard fsync(fd) == 0 else {
-            let error = fail("fsync \(temporary)")
-            close(fd)
-            throw error
-        }
-        close(fd)
-        guard rename(temporary, path) == 0 else { throw fail("rename \(temporary)") }
-        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directoryFD >= 0 {
-            fsync(directoryFD)
-            close(directoryFD)
+        let path = Self.path(in: directory)
+        try Self.onFiles(path) { () throws(FileSystemError) in
+            try FileSystem.makeDirectory(directory, mode: 0o755)
+            try FileSystem.replaceAtomically(path, with: encoded(), durably: true, mode: 0o644)
         }
     }
 
@@ -154,18 +128,10 @@ public struct Checkpoint: Sendable, Equatable {
     /// file of the wrong size is refused without being loaded.
     package static func read(from directory: String, expectedParameters: Int? = nil) throws(CheckpointError) -> Checkpoint? {
         let path = Self.path(in: directory)
-        func fail(_ call: String) -> CheckpointError { CheckpointError(path: path, problem: .system(call: call, errno: errno)) }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw fail("open")
-        }
-        defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { throw fail("fstat") }
-        let size = Int(status.st_size)
+        guard let file = try onFiles(path, { () throws(FileSystemError) in try ReadableFile(path) }) else { return nil }
+        let size = try onFiles(path) { () throws(FileSystemError) in try file.size() }
         var header = [UInt8](repeating: 0, count: headerBytes)
-        let headerRead = try readFully(fd, into: &header, range: 0..<Swift.min(size, headerBytes), path: path)
+        let headerRead = try readFully(file, into: &header, range: 0..<Swift.min(size, headerBytes))
         _ = try header.withUnsafeBytes { raw in
             Result { () throws(CheckpointError) in
                 try checkHeader(UnsafeRawBufferPointer(rebasing: raw[0..<headerRead]), fileSize: size,
@@ -174,7 +140,7 @@ public struct Checkpoint: Sendable, Equatable {
         }.get()
         var bytes = header
         bytes += [UInt8](repeating: 0, count: size - headerBytes)
-        let rest = try readFully(fd, into: &bytes, range: headerBytes..<size, path: path)
+        let rest = try readFully(file, into: &bytes, range: headerBytes..<size)
         guard rest == size - headerBytes else {
             throw CheckpointError(path: path, problem: .size(bytes: headerBytes + rest, parameterCount: nil))
         }
@@ -182,25 +148,24 @@ public struct Checkpoint: Sendable, Equatable {
     }
 
     /// Reads into `array[range]` until it is full or the file ends; returns the bytes read.
-    private static func readFully(_ fd: Int32, into array: inout [UInt8], range: Range<Int>, path: String) throws(CheckpointError) -> Int {
+    private static func readFully(_ file: ReadableFile, into array: inout [UInt8], range: Range<Int>) throws(CheckpointError) -> Int {
         try array.withUnsafeMutableBytes { raw in
             Result { () throws(CheckpointError) in
-                try readFully(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[range]), path: path)
+                try onFiles(file.path) { () throws(FileSystemError) in
+                    try file.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[range]))
+                }
             }
         }.get()
     }
 
-    /// Reads until `buffer` is full or the file ends; returns the bytes read.
-    private static func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws(CheckpointError) -> Int {
-        var done = 0
-        while done < buffer.count {
-            let n = Glibc.read(fd, buffer.baseAddress! + done, buffer.count - done)
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw CheckpointError(path: path, problem: .system(call: "read", errno: errno)) }
-            if n == 0 { break }
-            done += n
+    /// Runs `body`, whose failure is a ``CheckpointError`` of `path` naming the call that failed.
+    private static func onFiles<T>(_ path: String, _ body: () throws(FileSystemError) -> T) throws(CheckpointError) -> T {
+        do {
+            return try body()
+        } catch {
+            let call = error.path == path ? error.cause.call : "\(error.cause.call) \(error.path)"
+            throw CheckpointError(path: path, problem: .system(call: call, errno: error.cause.errno))
         }
-        return done
     }
 }
 
@@ -246,7 +211,7 @@ public struct CheckpointError: Error, Sendable, CustomStringConvertible, Equatab
         case .size(let bytes, nil): why = "the file ended after \(bytes) bytes (truncated while being read?)"
         case .checksum(let stored, let computed):
             why = "CRC-32 \(String(computed, radix: 16)) differs from the stored \(String(stored, radix: 16)): the file is damaged"
-        case .system(let call, let code): why = "\(call): \(String(cString: strerror(code)))"
+        case .system(let call, let code): why = "\(call): \(SystemError(call: call, errno: code).message)"
         case .failedOnRankZero(let writing): why = "rank 0 could not \(writing ? "write" : "read") it (its output says why)"
         }
         return "checkpoint \(path): \(why)"

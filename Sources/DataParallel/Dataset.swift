@@ -1,3 +1,4 @@
+import CollectivesSystem
 /// Labelled examples held by one rank: its shard of a data set, features scaled to [0, 1].
 public struct LabeledDataset: Sendable {
     /// `count × featureCount` values, row by row.
@@ -61,8 +62,5 @@ public struct LabeledDataset: Sendable {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
-func fileExists(_ path: String) -> Bool { access(path, R_OK) == 0 }
+func fileExists(_ path: String) -> Bool { FileSystem.isReadable(path) }

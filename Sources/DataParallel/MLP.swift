@@ -1,3 +1,4 @@
+import CollectivesSystem
 import COpenBLAS
 
 /// A multi-layer perceptron: dense layers with ReLU between them and a softmax cross-entropy
@@ -138,13 +139,13 @@ public final class MLP: @unchecked Sendable {
             for c in 1..<classes where z[c] > largest { largest = z[c]; best = c }
             var sum: Float = 0
             for c in 0..<classes {
-                let e = expf(z[c] - largest)
+                let e = CMath.exp(z[c] - largest)
                 d[c] = e
                 sum += e
             }
             let label = Int(labels[row])
             for c in 0..<classes { d[c] /= sum }
-            total -= Double(logf(max(d[label], 1e-30)))
+            total -= Double(CMath.log(max(d[label], 1e-30)))
             d[label] -= 1
             if best == label { correct += 1 }
         }
@@ -216,6 +217,3 @@ public final class MLP: @unchecked Sendable {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#endif

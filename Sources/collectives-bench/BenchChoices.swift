@@ -2,9 +2,6 @@ import ArgumentParser
 import Collectives
 import CollectivesSystem
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `-d`: one type, or `all`, with nccl-tests' names (`float`, `half`, `double`, `int`…) as well
 /// as the library's own (`float32`, `float16`, `float64`…).
@@ -51,5 +48,5 @@ struct RankPlace: Codable, Sendable {
     var pid: Int
     var host: String
 
-    static func ofThisProcess() -> RankPlace { RankPlace(pid: Int(getpid()), host: thisHostName(fallback: "?")) }
+    static func ofThisProcess() -> RankPlace { RankPlace(pid: Int(thisProcessID), host: thisHostName(fallback: "?")) }
 }

@@ -5,9 +5,6 @@ import CollectivesSystem
 import CollectivesVerification
 import CommandLineSupport
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Run under a launcher; every rank runs collectives on deterministic inputs for each count,
 /// type and operation and compares its results with a sequential reference. Exits non-zero on
@@ -139,9 +136,9 @@ struct Check: AsyncParsableCommand {
         if let holdFile {
             // "%r" is this rank; "<file>.waiting" says this rank is done and waiting.
             let path = holdFile.split(separator: "%r", omittingEmptySubsequences: false).joined(separator: String(communicator.rank))
-            close(open(path + ".waiting", O_CREAT | O_WRONLY, 0o600))
+            try FileSystem.touch(path + ".waiting")
             let deadline = Deadline.after(seconds: communicator.options.timeoutSeconds)
-            while access(path, F_OK) != 0 && !deadline.hasPassed { sleepSeconds(0.05) }
+            while !FileSystem.exists(path) && !deadline.hasPassed { sleepSeconds(0.05) }
             let started = Deadline.now
             do {
                 try await communicator.barrier()

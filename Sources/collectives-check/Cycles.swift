@@ -5,9 +5,6 @@ import CollectivesSystem
 import CommandLineSupport
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `collectives-check --cycles N`: in this one process, N times, two ranks (threads) meet through
 /// a TCP store over loopback, connect, all-reduce, and close, as a job's processes would; then
@@ -16,25 +13,15 @@ import Glibc
 enum Cycles {
     /// Entries of a `/proc/self` directory (descriptors or threads), or nil without `/proc`.
     static func count(_ directory: String) -> Int? {
-        guard let handle = opendir(directory) else { return nil }
-        defer { closedir(handle) }
-        var count = 0
-        while let entry = readdir(handle) {
-            let first = withUnsafePointer(to: entry.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 1) { $0.pointee } }
-            if first != 0x2E { count += 1 }  // not "." or ".."
-        }
-        return count - (directory.hasSuffix("/fd") ? 1 : 0)  // the directory being read
+        guard let names = FileSystem.entries(of: directory) else { return nil }
+        return names.count - (directory.hasSuffix("/fd") ? 1 : 0)  // the directory being read
     }
 
     /// A field of /proc/self/status in MiB (VmHWM: peak resident; VmRSS: resident now), 0 where
     /// it cannot be read.
     static func statusMiB(_ field: String) -> Int {
-        guard let file = fopen("/proc/self/status", "r") else { return 0 }
-        defer { fclose(file) }
-        var line = [CChar](repeating: 0, count: 256)
-        while fgets(&line, 256, file) != nil {
-            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if text.hasPrefix(field + ":"), let kib = text.split(separator: " ").compactMap({ Int($0) }).first { return kib / 1024 }
+        for line in (FileSystem.text(of: "/proc/self/status") ?? "").split(separator: "\n") where line.hasPrefix(field + ":") {
+            if let kib = line.split(separator: " ").compactMap({ Int($0) }).first { return kib / 1024 }
         }
         return 0
     }

@@ -1,9 +1,6 @@
 import CommandLineSupport
 import DataParallel
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A progress bar with an ETA on one terminal line, redrawn at most ten times a second.
 final class ProgressBar {

@@ -4,9 +4,6 @@ import CollectivesSystem
 import CommandLineSupport
 import DataParallel
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The epochs, from the first line of the log to the last.
 extension TrainingRun {
@@ -82,7 +79,7 @@ extension TrainingRun {
         if command.learningRateSchedule == "cosine" {
             // Half a cosine from the base rate at the first epoch towards 0 after the last.
             let progress = Double(epoch - 1) / Double(command.epochs)
-            trainer.options.optimizer.learningRate = command.learningRate * Float(0.5 * (1 + cos(Double.pi * progress)))
+            trainer.options.optimizer.learningRate = command.learningRate * Float(0.5 * (1 + CMath.cos(Double.pi * progress)))
         }
         if command.recordExamples != nil { trainer.examplesUsed = [] }
         // On a terminal, or under a launcher whose output is one.
@@ -92,7 +89,7 @@ extension TrainingRun {
         do {
             let report = try trainer.trainEpoch(train, epoch: epoch, steps: command.stepsPerEpoch) { step, steps in
                 progress.update(epoch: epoch, of: epochs, step: step, steps: steps)
-                if originalRank == killRank, epoch == killAtEpoch, step == min(3, steps) { kill(getpid(), SIGKILL) }
+                if originalRank == killRank, epoch == killAtEpoch, step == min(3, steps) { Processes.killThisProcess() }
             }
             progress.finish()
             return .finished(report, accuracy: try trainer.evaluate(test))
@@ -110,7 +107,7 @@ extension TrainingRun {
         rows.append(report)
         accuracies.append(accuracy)
         if let recordExamples = command.recordExamples, let used = trainer.examplesUsed {
-            try appendTextFile(recordExamples + "/examples-\(getpid()).txt",
+            try appendTextFile(recordExamples + "/examples-\(thisProcessID).txt",
                                "epoch \(epoch): \(used.map(String.init).joined(separator: ","))\n")
         }
         (trainer as? PipelineTrainer)?.markEpochBoundary()

@@ -5,9 +5,6 @@ import CollectivesSystem
 import CommandLineSupport
 import DataParallel
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// One rank's training run: the communicator, its shard of the data and the trainer, which an
 /// elastic job replaces when ranks are lost or admitted (``goOnWithout(_:since:repeating:)``,
@@ -91,7 +88,7 @@ final class TrainingRun {
     /// every rank gave at rendezvous).
     static func shareCores(_ communicator: Communicator) {
         guard ProcessEnvironment.current()["OPENBLAS_NUM_THREADS"] == nil else { return }
-        let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let cores = onlineProcessorCount
         openblas_set_num_threads(Int32(max(1, cores / max(1, communicator.localWorldSize))))
     }
 

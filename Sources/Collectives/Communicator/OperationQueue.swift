@@ -1,9 +1,6 @@
 import CollectivesSystem
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Runs a communicator's operations one at a time, in the order they were issued, whether they
 /// were issued by blocking calls (which run on the caller's thread) or by `async` calls (which
@@ -23,7 +20,7 @@ final class OperationQueue: @unchecked Sendable {
     private var failure: CollectivesError?
     /// Whether ``failure`` is set, readable without the lock.
     private let failed = Atomic<Bool>(false)
-    /// The thread running a call by the fast path (its `pthread_t`), 0 when none.
+    /// The thread running a call by the fast path (its `currentThreadID`), 0 when none.
     private let fastOwner = Atomic<UInt>(0)
     /// Tickets issued and not finished: `nextTicket − serving`, kept beside them under the lock.
     private let outstanding = Atomic<UInt64>(0)
@@ -38,7 +35,7 @@ final class OperationQueue: @unchecked Sendable {
     private var stopping = false
     /// The thread running the current operation, so that an operation made of others (an
     /// `async` or `start…` form running a blocking one on the worker) runs them in its turn.
-    private var runningThread: pthread_t?
+    private var runningThread: UInt?
     /// Told when each operation ends.
     private let recorder: FlightRecorder?
 
@@ -65,7 +62,7 @@ final class OperationQueue: @unchecked Sendable {
         nextTicket += 1
         while serving != ticket || fastOwner.load(ordering: .sequentiallyConsistent) != 0 { lock.wait(until: .never) }
         let failed = failure
-        runningThread = pthread_self()
+        runningThread = currentThreadID
         lock.unlock()
         defer { finish() }
         if let failed { throw failed }
@@ -77,7 +74,7 @@ final class OperationQueue: @unchecked Sendable {
     @inline(__always)
     private func claimIdle() -> Bool {
         guard !failed.load(ordering: .relaxed), outstanding.load(ordering: .sequentiallyConsistent) == 0,
-              fastOwner.compareExchange(expected: 0, desired: UInt(pthread_self()), ordering: .sequentiallyConsistent).exchanged else {
+              fastOwner.compareExchange(expected: 0, desired: currentThreadID, ordering: .sequentiallyConsistent).exchanged else {
             return false
         }
         if outstanding.load(ordering: .sequentiallyConsistent) == 0 { return true }
@@ -97,9 +94,9 @@ final class OperationQueue: @unchecked Sendable {
 
     /// Whether the calling thread runs one of this queue's operations (with the lock held).
     private var isRunningOnThisThreadLocked: Bool {
-        if let running = runningThread, pthread_equal(running, pthread_self()) != 0 { return true }
+        if let running = runningThread, running == currentThreadID { return true }
         let fast = fastOwner.load(ordering: .sequentiallyConsistent)
-        return fast != 0 && pthread_equal(pthread_t(fast), pthread_self()) != 0
+        return fast != 0 && fast == currentThreadID
     }
 
     /// Whether the calling thread is running one of this queue's operations.
@@ -174,7 +171,7 @@ final class OperationQueue: @unchecked Sendable {
             lock.unlock()
             return request
         }
-        runningThread = pthread_self()
+        runningThread = currentThreadID
         lock.unlock()
         let request = CollectiveRequest(queue: self)
         request.run(guarded(body))
@@ -216,7 +213,7 @@ final class OperationQueue: @unchecked Sendable {
             return
         }
         let job = jobs.remove(at: index)
-        runningThread = pthread_self()
+        runningThread = currentThreadID
         lock.unlock()
         job.run()
         finish()
@@ -227,7 +224,7 @@ final class OperationQueue: @unchecked Sendable {
         while true {
             if let first = jobs.first, first.ticket == serving, fastOwner.load(ordering: .sequentiallyConsistent) == 0 {
                 jobs.removeFirst()
-                runningThread = pthread_self()
+                runningThread = currentThreadID
                 lock.unlock()
                 first.run()
                 finish()

@@ -69,7 +69,7 @@ public final class TCPStore: Store, @unchecked Sendable {
             } catch let error as SocketError {
                 lastError = error.description
                 if case .timedOut = error { break }
-                if case .system(let e) = error, ![ECONNREFUSED, ECONNRESET, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH].contains(e.errno) {
+                if case .system(let e) = error, !e.mayConnectLater {
                     throw .storeUnreachable(address: address.description, cause: e)
                 }
             } catch {
@@ -224,8 +224,3 @@ public final class TCPStore: Store, @unchecked Sendable {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

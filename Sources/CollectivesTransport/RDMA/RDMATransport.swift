@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CCollectivesShim
 import CollectivesSystem
 
@@ -277,10 +274,10 @@ package final class RDMATransport: Transport, @unchecked Sendable {
     /// Sleeps one nap, at most `nanoseconds`, without the lock: there is no descriptor to sleep
     /// on. Naps grow from 20 µs to 1 ms while nothing moves (lock held around the call).
     private func napLocked(_ nanoseconds: UInt64) {
-        var pause = timespec(tv_sec: 0, tv_nsec: Int(Swift.min(nextNap, nanoseconds)))
+        let pause = Swift.min(nextNap, nanoseconds)
         nextNap = Swift.min(1_000_000, nextNap * 2)
         lock.unlock()
-        nanosleep(&pause, nil)
+        CollectivesSystem.nap(nanoseconds: pause)
         lock.lock()
     }
 

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CollectivesSystem
 
 /// Why a rank could not make its shared-memory segment.
@@ -26,14 +23,7 @@ package enum SegmentError: Error, Sendable, CustomStringConvertible {
     var transportKind: TransportError.Kind {
         switch self {
         case .system(let error): .system(error)
-        case .noRoom(let needed, let free): .system(SystemError(call: "posix_fallocate(\(needed) bytes; /dev/shm has \(free) free)", errno: ENOSPC))
+        case .noRoom(let needed, let free): .system(.noSpace(call: "posix_fallocate(\(needed) bytes; /dev/shm has \(free) free)"))
         }
     }
-}
-
-/// The bytes free in `/dev/shm` (0 when it cannot be asked).
-func freeBytes(in path: String = "/dev/shm") -> Int {
-    var status = statvfs()
-    guard statvfs(path, &status) == 0 else { return 0 }
-    return Int(status.f_bavail) * Int(status.f_frsize)
 }

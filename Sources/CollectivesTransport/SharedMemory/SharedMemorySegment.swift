@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CCollectivesShim
 import CollectivesSystem
 
@@ -53,7 +50,7 @@ final class SharedMemorySegment: @unchecked Sendable {
     /// A pidfd of the owner, opened when the segment is mapped (the owner runs then): it says
     /// when that very process ends, where `kill(pid, 0)` is fooled by a zombie or a reused pid.
     /// -1 for a segment of our own, or where the kernel has no pidfds (before Linux 5.3).
-    private var ownerHandle: Int32 = -1
+    private var ownerWatch: ProcessWatch?
 
     private init(name: String, base: UnsafeMutableRawPointer, bytes: Int, capacity: Int, slots: Int, boardCapacity: Int) {
         self.boardCapacity = boardCapacity
@@ -65,14 +62,12 @@ final class SharedMemorySegment: @unchecked Sendable {
     }
 
     deinit {
-        munmap(base, bytes)
-        if ownerHandle >= 0 { close(ownerHandle) }
+        SharedMemoryMapping(base: base, bytes: bytes).unmap()
     }
 
     /// Watches the owner's liveness through the pidfd of process `pid` from now on (tests only).
-    func watchOwner(through pid: pid_t) {
-        if ownerHandle >= 0 { close(ownerHandle) }
-        ownerHandle = collectives_pidfd_open(pid)
+    func watchOwner(through pid: Int32) {
+        ownerWatch = ProcessWatch(pid)
     }
 
     static func size(slots: Int, capacity: Int, boardCapacity: Int) -> Int {
@@ -85,34 +80,22 @@ final class SharedMemorySegment: @unchecked Sendable {
     static func create(jobID: UInt64, group: UInt64, rank: Int, slots: Int, capacity: Int,
                        boardCapacity: Int = SharedMemorySegment.boardCapacity) throws(SegmentError) -> SharedMemorySegment {
         removeStale()
-        let name = "/\(namePrefix)\(getpid())-\(String(jobID, radix: 16))-\(String(group, radix: 16))-\(rank)"
-        let descriptor = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0o600)
-        guard descriptor >= 0 else { throw .system(SystemError(call: "shm_open(\(name))", errno: errno)) }
-        defer { close(descriptor) }
+        let name = "/\(namePrefix)\(thisProcessID)-\(String(jobID, radix: 16))-\(String(group, radix: 16))-\(rank)"
         let bytes = size(slots: slots, capacity: capacity, boardCapacity: boardCapacity)
-        guard ftruncate(descriptor, off_t(bytes)) == 0 else {
-            let error = SystemError(call: "ftruncate(\(name), \(bytes))", errno: errno)
-            shm_unlink(name)
-            throw .system(error)
-        }
-        // Reserve every page now: a tmpfs without room would otherwise answer the first touch of
-        // a page, in the middle of a collective, with SIGBUS.
-        let reserved = posix_fallocate(descriptor, 0, off_t(bytes))
-        guard reserved == 0 else {
-            shm_unlink(name)
-            if reserved == ENOSPC { throw .noRoom(needed: bytes, free: freeBytes()) }
-            throw .system(SystemError(call: "posix_fallocate(\(name), \(bytes))", errno: reserved))
-        }
-        guard let memory = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0), memory != MAP_FAILED else {
-            let error = SystemError(call: "mmap(\(name))", errno: errno)
-            shm_unlink(name)
-            throw .system(error)
+        let memory: UnsafeMutableRawPointer
+        do {
+            memory = try SharedMemoryFile.create(name, bytes: bytes).base
+        } catch {
+            switch error {
+            case .system(let failure): throw .system(failure)
+            case .noRoom(let needed): throw .noRoom(needed: needed, free: SharedMemoryFile.freeBytes())
+            }
         }
         let segment = SharedMemorySegment(name: name, base: memory, bytes: bytes, capacity: capacity, slots: slots,
                                           boardCapacity: boardCapacity)
         memory.storeBytes(of: UInt32(slots), toByteOffset: 12, as: UInt32.self)
         memory.storeBytes(of: UInt32(rank), toByteOffset: 16, as: UInt32.self)
-        memory.storeBytes(of: UInt32(getpid()), toByteOffset: 20, as: UInt32.self)
+        memory.storeBytes(of: UInt32(bitPattern: thisProcessID), toByteOffset: 20, as: UInt32.self)
         memory.storeBytes(of: UInt64(capacity), toByteOffset: 24, as: UInt64.self)
         memory.storeBytes(of: UInt64(UInt(bitPattern: memory)), toByteOffset: 32, as: UInt64.self)
         memory.storeBytes(of: UInt64(boardCapacity), toByteOffset: 256, as: UInt64.self)
@@ -127,14 +110,16 @@ final class SharedMemorySegment: @unchecked Sendable {
             TransportError(.protocolViolation("shared-memory segment \(name): \(why)"), rank: -1, peer: expectedRank, operation: "shared-memory set-up")
         }
         guard name.hasPrefix("/" + namePrefix), !name.dropFirst().contains("/") else { throw failure("not a segment name") }
-        let descriptor = shm_open(name, O_RDWR, 0)
-        guard descriptor >= 0 else { throw failure("cannot open: \(SystemError(call: "shm_open", errno: errno))") }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0, status.st_size >= headerBytes else { throw failure("too small") }
-        let bytes = Int(status.st_size)
-        guard let memory = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0), memory != MAP_FAILED else {
-            throw failure("cannot map: \(SystemError(call: "mmap", errno: errno))")
+        let memory: UnsafeMutableRawPointer, bytes: Int
+        do {
+            let mapping = try SharedMemoryFile.open(name, minimumBytes: headerBytes)
+            (memory, bytes) = (mapping.base, mapping.bytes)
+        } catch {
+            switch error {
+            case .cannotOpen(let cause): throw failure("cannot open: \(cause)")
+            case .tooSmall: throw failure("too small")
+            case .cannotMap(let cause): throw failure("cannot map: \(cause)")
+            }
         }
         // Written by another process: every value is checked before it is used, without a trap.
         let slots = Int(memory.load(fromByteOffset: 12, as: UInt32.self))
@@ -145,13 +130,13 @@ final class SharedMemorySegment: @unchecked Sendable {
               boardCapacity == Self.boardCapacity, capacity > 0, capacity <= bytes,
               ringsOffset(boardCapacity: boardCapacity) <= bytes,
               slots <= (bytes - ringsOffset(boardCapacity: boardCapacity)) / (ringHeaderBytes + capacity) else {
-            munmap(memory, bytes)
+            SharedMemoryMapping(base: memory, bytes: bytes).unmap()
             throw failure("unexpected header")
         }
         let segment = SharedMemorySegment(name: name, base: memory, bytes: bytes, capacity: capacity, slots: slots,
                                           boardCapacity: boardCapacity)
-        segment.ownerHandle = collectives_pidfd_open(segment.ownerPID)
-        if segment.ownerHandle < 0 && errno == ESRCH {
+        segment.ownerWatch = ProcessWatch(segment.ownerPID)
+        if segment.ownerWatch == nil && !Processes.exists(segment.ownerPID) {
             throw failure("its owner, pid \(segment.ownerPID), has already exited")
         }
         return segment
@@ -161,10 +146,10 @@ final class SharedMemorySegment: @unchecked Sendable {
     func unlink() {
         guard !unlinked else { return }
         unlinked = true
-        shm_unlink(name)
+        SharedMemoryFile.unlink(name)
     }
 
-    var ownerPID: pid_t { pid_t(base.load(fromByteOffset: 20, as: UInt32.self)) }
+    var ownerPID: Int32 { Int32(bitPattern: base.load(fromByteOffset: 20, as: UInt32.self)) }
     /// Where the owner mapped this segment in its own address space.
     var ownerAddress: UInt64 { base.load(fromByteOffset: 32, as: UInt64.self) }
 
@@ -172,10 +157,10 @@ final class SharedMemorySegment: @unchecked Sendable {
     /// the magic at the start of the owner's own mapping.
     var ownerMemoryIsReadable: Bool {
         var word: UInt64 = 0
-        let n = withUnsafeMutableBytes(of: &word) {
-            collectives_read_process_memory(ownerPID, $0.baseAddress, UnsafeRawPointer(bitPattern: UInt(ownerAddress)), 8)
+        let read = withUnsafeMutableBytes(of: &word) {
+            try? Processes.readMemory(of: ownerPID, at: UnsafeRawPointer(bitPattern: UInt(ownerAddress)), into: $0.baseAddress!, count: 8)
         }
-        return n == 8 && word == Self.magic
+        return read == 8 && word == Self.magic
     }
     var closedFlag: UnsafeMutableRawPointer { base + 64 }
     var doorbell: UnsafeMutableRawPointer { base + 128 }
@@ -200,11 +185,8 @@ final class SharedMemorySegment: @unchecked Sendable {
     /// Whether the owner still runs (a process that is gone cannot answer): its pidfd is
     /// readable once it has exited, zombie or not; without a pidfd, `kill(pid, 0)`.
     var ownerIsAlive: Bool {
-        if ownerHandle >= 0 {
-            var entry = pollfd(fd: ownerHandle, events: Int16(POLLIN), revents: 0)
-            return poll(&entry, 1, 0) == 0
-        }
-        return kill(ownerPID, 0) == 0 || errno != ESRCH
+        if let ownerWatch { return ownerWatch.isAlive }
+        return Processes.exists(ownerPID)
     }
 
     /// Tells the owner it has something to do, after a ring's head or tail was stored: if it
@@ -229,16 +211,10 @@ final class SharedMemorySegment: @unchecked Sendable {
 
     /// Unlinks segments in `/dev/shm` whose creator is no longer running (left by a crashed job).
     static func removeStale() {
-        guard let directory = opendir("/dev/shm") else { return }
-        defer { closedir(directory) }
-        while let entry = readdir(directory) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
-                pointer.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            guard name.hasPrefix(namePrefix) else { continue }
+        for name in SharedMemoryFile.names() where name.hasPrefix(namePrefix) {
             let rest = name.dropFirst(namePrefix.count)
             guard let dash = rest.firstIndex(of: "-"), let pid = Int32(rest[..<dash]) else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH { shm_unlink("/" + name) }
+            if !Processes.exists(pid) { SharedMemoryFile.unlink("/" + name) }
         }
     }
 }

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CCollectivesShim
 import CollectivesSystem
 import Logging
@@ -44,12 +41,8 @@ extension SharedMemoryTransport {
             return "host-id/" + hostID + "/" + namespaceIdentity("pid")
         }
         var parts: [String] = []
-        if let file = fopen("/proc/sys/kernel/random/boot_id", "r") {
-            var buffer = [CChar](repeating: 0, count: 64)
-            if fgets(&buffer, 64, file) != nil {
-                parts.append(String(decoding: buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
-            }
-            fclose(file)
+        if let bootID = FileSystem.text(of: "/proc/sys/kernel/random/boot_id")?.split(separator: "\n").first {
+            parts.append(String(bootID))
         }
         for namespace in ["pid", "mnt", "ipc"] { parts.append(namespaceIdentity(namespace)) }
         return parts.joined(separator: "/")
@@ -57,9 +50,7 @@ extension SharedMemoryTransport {
 
     /// This process's namespace of kind `namespace` (`pid:[4026531836]`), or `?`.
     static func namespaceIdentity(_ namespace: String) -> String {
-        var buffer = [CChar](repeating: 0, count: 128)
-        let n = readlink("/proc/self/ns/\(namespace)", &buffer, 127)
-        return n > 0 ? String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
+        FileSystem.linkTarget(of: "/proc/self/ns/\(namespace)") ?? "?"
     }
 
     /// Sets up shared memory among the ranks of a group that are all on this host.

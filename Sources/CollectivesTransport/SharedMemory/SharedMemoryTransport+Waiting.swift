@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CCollectivesShim
 import CollectivesSystem
 import Logging
@@ -109,7 +106,7 @@ extension SharedMemoryTransport: TransportProbe {
     /// yet) while it keeps reading `peer`'s memory by `peer`'s own pid: with a process that has
     /// exited, the state a receiver is in when its sender died and the sender's pid now names
     /// another process. For the package's tests.
-    package func simulatePIDReuse(peer: Int, exitedProcess pid: pid_t) {
+    package func simulatePIDReuse(peer: Int, exitedProcess pid: Int32) {
         lock.withLock { segments[peer].watchOwner(through: pid) }
     }
 }

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CCollectivesShim
 import CollectivesSystem
 import Logging
@@ -270,14 +267,19 @@ package final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Sen
         }
         var done = 0
         while done < frame.count {
-            let n = collectives_read_process_memory(segment.ownerPID, local + done, remote + done, frame.count - done)
-            if n <= 0 {
-                let code = errno
-                if n < 0 && code == EINTR { continue }
-                return TransportError(segment.ownerIsAlive ? .system(SystemError(call: "process_vm_readv", errno: code)) : .peerGone,
+            let read: Int
+            do {
+                read = try Processes.readMemory(of: segment.ownerPID, at: remote + done, into: local + done, count: frame.count - done)
+            } catch {
+                return TransportError(segment.ownerIsAlive ? .system(error) : .peerGone,
                                       rank: rank, peer: peer, operation: "receive", peerAddress: "pid \(segment.ownerPID)")
             }
-            done += n
+            if read == 0 {
+                let nothing = SystemError(call: "process_vm_readv (no bytes at \(remote + done))", errno: 0)
+                return TransportError(segment.ownerIsAlive ? .system(nothing) : .peerGone,
+                                      rank: rank, peer: peer, operation: "receive", peerAddress: "pid \(segment.ownerPID)")
+            }
+            done += read
         }
         // The read went by pid: if the sender died meanwhile, its pid may already name another
         // process, whose memory was read. Its pidfd tells, whatever the pid names now.

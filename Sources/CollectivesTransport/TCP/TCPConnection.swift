@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import CollectivesSystem
 import Crypto
 
@@ -138,42 +133,22 @@ final class TCPConnection {
             let total = FrameHeader.size + op.count + trailerBytes
             var header = FrameHeader(tag: op.tag, length: UInt64(op.count)).words
             var mac = op.mac
+            let payload = UnsafeRawBufferPointer(start: op.base, count: op.count)
             let trailer = trailerBytes
-            let n: Int = withUnsafeMutableBytes(of: &header) { headerBytes in
-                withUnsafeMutableBytes(of: &mac.words) { macBytes in
-                    // Header, payload and tag, from where the last call stopped.
-                    var vectors = (iovec(), iovec(), iovec())
-                    var used = 0
-                    withUnsafeMutableBytes(of: &vectors) { raw in
-                        let iov = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
-                        var skip = op.done
-                        func add(_ base: UnsafeMutableRawPointer?, _ length: Int) {
-                            if skip >= length {
-                                skip -= length
-                                return
-                            }
-                            iov[used] = iovec(iov_base: base.map { $0 + skip }, iov_len: length - skip)
-                            used += 1
-                            skip = 0
-                        }
-                        add(headerBytes.baseAddress!, FrameHeader.size)
-                        if op.count > 0 { add(op.base, op.count) }
-                        if trailer > 0 { add(macBytes.baseAddress!, trailer) }
-                    }
-                    return withUnsafeMutableBytes(of: &vectors) { raw in
-                        var message = msghdr()
-                        message.msg_iov = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
-                        message.msg_iovlen = used
-                        return sendmsg(socket.descriptor, &message, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+            // Header, payload and tag, from where the last call stopped.
+            let sent = withUnsafeBytes(of: &header) { headerBytes in
+                withUnsafeBytes(of: &mac.words) { macBytes in
+                    Result { () throws(SocketError) in
+                        try socket.trySendGathering(headerBytes, payload, UnsafeRawBufferPointer(rebasing: macBytes[0..<trailer]),
+                                                    skipping: op.done)
                     }
                 }
             }
-            if n < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                if code == EAGAIN || code == EWOULDBLOCK { return moved }
-                throw TransportError(SocketError.system(SystemError(call: "sendmsg", errno: code, remote: socket.remoteDescription)),
-                                     rank: rank, peer: peer, operation: "send")
+            let n: Int
+            switch sent {
+            case .success(.done(let count)): n = count
+            case .success(.wouldBlock): return moved
+            case .failure(let error): throw TransportError(error, rank: rank, peer: peer, operation: .send)
             }
             moved = true
             op.done += n
@@ -200,33 +175,28 @@ final class TCPConnection {
             let total = payloadEnd + trailerBytes
             let readingHeader = op.done < FrameHeader.size
             if op.done == 0 && authenticates { reserveVerifiedStaging(op.count) }
-            var vectors = (iovec(), iovec())
-            var requested = 0
-            let n: Int = withUnsafeMutableBytes(of: &vectors) { raw in
-                let iov = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
-                if readingHeader {
-                    // The header, and the start of the payload into staging: never past this frame.
-                    iov[0] = iovec(iov_base: headerIn + op.done,
-                                   iov_len: FrameHeader.size - op.done + Swift.min(op.count, Self.stagingBytes))
-                } else if op.done < payloadEnd {
-                    let offset = op.done - FrameHeader.size
-                    iov[0] = iovec(iov_base: payloadDestination(op) + offset, iov_len: op.count - offset)
-                } else {
-                    // The authentication tag after the payload.
-                    iov[0] = iovec(iov_base: macIn + (op.done - payloadEnd), iov_len: total - op.done)
-                }
-                requested = iov[0].iov_len
-                var message = msghdr()
-                message.msg_iov = iov
-                message.msg_iovlen = 1
-                return recvmsg(socket.descriptor, &message, Int32(MSG_DONTWAIT))
+            let destination: UnsafeMutableRawPointer, requested: Int
+            if readingHeader {
+                // The header, and the start of the payload into staging: never past this frame.
+                destination = headerIn + op.done
+                requested = FrameHeader.size - op.done + Swift.min(op.count, Self.stagingBytes)
+            } else if op.done < payloadEnd {
+                let offset = op.done - FrameHeader.size
+                destination = payloadDestination(op) + offset
+                requested = op.count - offset
+            } else {
+                // The authentication tag after the payload.
+                destination = macIn + (op.done - payloadEnd)
+                requested = total - op.done
             }
-            if n < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                if code == EAGAIN || code == EWOULDBLOCK { return moved }
-                throw TransportError(SocketError.system(SystemError(call: "recvmsg", errno: code, remote: socket.remoteDescription)),
-                                     rank: rank, peer: peer, operation: "receive")
+            let n: Int
+            do {
+                switch try socket.tryReceiveWithoutWaiting(destination, count: requested) {
+                case .done(let count): n = count
+                case .wouldBlock: return moved
+                }
+            } catch {
+                throw TransportError(error, rank: rank, peer: peer, operation: .receive)
             }
             if n == 0 {
                 throw TransportError(.peerGone, rank: rank, peer: peer, operation: "receive", peerAddress: socket.remoteDescription)

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import CollectivesSystem
 import Logging
 
@@ -103,7 +98,7 @@ extension TCPTransport {
                     } catch let error as SocketError {
                         var dropped = false
                         if case .closedByPeer = error { dropped = true }
-                        if case .system(let e) = error, e.errno == ECONNRESET || e.errno == EPIPE { dropped = true }
+                        if case .system(let e) = error, e.isConnectionDropped { dropped = true }
                         guard dropped && !answered && deadline.remainingSeconds > pause else {
                             throw TransportError(error, rank: rank, peer: peer, operation: "handshake")
                         }
@@ -173,7 +168,7 @@ extension TCPTransport {
                 return try Socket.connect(to: address, deadline: deadline)
             } catch {
                 let retryable: Bool
-                if case .system(let e) = error, [ECONNREFUSED, ECONNRESET, EAGAIN, ETIMEDOUT].contains(e.errno) {
+                if case .system(let e) = error, e.isRefusedForNow {
                     retryable = true
                 } else {
                     retryable = false

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import CCollectivesShim
 import CollectivesSystem
 import Logging
@@ -38,7 +33,7 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
     /// Per request slot: the peer it concerns and whether it is a send, for error messages.
     private var slotPeers: [Int] = []
     private var slotIsSend: [Bool] = []
-    private var pollSet: [pollfd] = []
+    private var pollSet = PollSet()
     private var pollPeers: [Int] = []
     private let closedFlag = Atomic<Bool>(false)
     /// Why the whole transport failed, once it has: later posts throw it.
@@ -74,7 +69,6 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
             }
         }
         connections = streams.flatMap { $0 }
-        pollSet.reserveCapacity(worldSize)
         pollPeers.reserveCapacity(worldSize)
     }
 
@@ -227,26 +221,20 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
     /// Sleeps in `poll` on the sockets that can move queued work (and, for the others, on the
     /// peer hanging up, so a dead peer is noticed), until one is ready or the time is up.
     private func pollOnce(timeoutNanoseconds: UInt64) {
-        pollSet.removeAll(keepingCapacity: true)
+        pollSet.removeAll()
         pollPeers.removeAll(keepingCapacity: true)
         for (index, connection) in connections.enumerated() where connection.failure == nil {
-            var events: Int32 = 0
-            if connection.hasPendingSends { events |= Int32(POLLOUT) }
-            if connection.hasPendingReceives { events |= Int32(POLLIN) }
-            if events == 0 {
+            var events: PollEvents = []
+            if connection.hasPendingSends { events.insert(.writable) }
+            if connection.hasPendingReceives { events.insert(.readable) }
+            if events.isEmpty {
                 if connection.peerShutDown { continue }
-                events = pollPeerHangUp
+                events = .peerShutDown
             }
-            pollSet.append(pollfd(fd: connection.socket.descriptor, events: Int16(truncatingIfNeeded: events), revents: 0))
+            pollSet.add(connection.socket.descriptor, waitingFor: events)
             pollPeers.append(index)
         }
-        let count = nfds_t(pollSet.count)
-        // Rounded up, so that a poll does not return just before the deadline and spin.
-        let milliseconds = timeoutNanoseconds >= UInt64(Int32.max) * 1_000_000 ? -1 : Int32((timeoutNanoseconds + 999_999) / 1_000_000)
-        let rc = pollSet.withUnsafeMutableBufferPointer { poll($0.baseAddress, count, milliseconds) }
-        if rc <= 0 {
-            for i in pollSet.indices { pollSet[i].revents = 0 }
-        }
+        pollSet.wait(timeoutNanoseconds: timeoutNanoseconds)
     }
 
     /// Moves bytes on connections with queued work: all of them, or those `poll` marked ready.
@@ -255,11 +243,11 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
     private func progressAll(readyOnly: Bool) -> Bool {
         var moved = false
         if readyOnly {
-            for (index, entry) in pollSet.enumerated() where entry.revents != 0 {
+            for index in 0..<pollSet.count where !pollSet.found(at: index).isEmpty {
                 let connection = connections[pollPeers[index]]
-                let revents = Int32(entry.revents)
+                let found = pollSet.found(at: index)
                 if !connection.hasPendingSends && !connection.hasPendingReceives {
-                    if revents & Int32(POLLERR) != 0 {
+                    if found.contains(.error) {
                         fail(connection, TransportError(.peerGone, rank: rank, peer: connection.peer, operation: "idle",
                                                         peerAddress: connection.socket.remoteDescription))
                     } else {
@@ -366,13 +354,6 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
         }
     }
 }
-
-/// `POLLRDHUP` (the peer shut down its writing side); Glibc hides it behind `_GNU_SOURCE`.
-#if os(Linux)
-let pollPeerHangUp: Int32 = 0x2000
-#else
-let pollPeerHangUp: Int32 = Int32(POLLHUP)
-#endif
 
 extension TCPTransport: TransportProbe {
     package var parkedWaiters: Int { gauge.value }
