@@ -169,7 +169,6 @@ let package = Package(
         .executableTarget(
             name: "collectives-run",
             dependencies: [
-                "CCollectivesShim",
                 "CommandLineSupport",
                 "Collectives",
                 "CollectivesSystem",

@@ -21,5 +21,9 @@ package struct BootstrapSettings: Sendable {
     /// Where to log.
     package var logger = Logger(label: "collectives")
 
-    package init() {}
+    /// The tag of the set-up exchanges' messages, from the numbering of the layer above (a
+    /// communicator's kind "set-up" at sequence 0, before any collective).
+    package var setUpTag: MessageTag
+
+    package init(setUpTag: MessageTag) { self.setUpTag = setUpTag }
 }

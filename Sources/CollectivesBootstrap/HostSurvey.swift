@@ -15,7 +15,8 @@ struct HostSurvey {
     init(over tcp: TCPTransport, settings: BootstrapSettings, deadline: Deadline) throws(BootstrapError) {
         let keys: [[UInt8]]
         do {
-            keys = try SetUpExchange.allGather(Array(SharedMemoryTransport.localityKey(hostID: settings.hostID).utf8), over: tcp, deadline: deadline)
+            keys = try SetUpRecords.allGather(Array(SharedMemoryTransport.localityKey(hostID: settings.hostID).utf8), over: tcp,
+                                              tag: settings.setUpTag, deadline: deadline)
         } catch {
             throw BootstrapError(error)
         }

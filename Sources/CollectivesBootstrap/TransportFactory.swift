@@ -40,7 +40,7 @@ struct MediaChoice {
     var logger: Logger { settings.logger }
 
     func allGather(_ bytes: [UInt8]) throws(TransportError) -> [[UInt8]] {
-        try SetUpExchange.allGather(bytes, over: tcp, deadline: deadline)
+        try SetUpRecords.allGather(bytes, over: tcp, tag: settings.setUpTag, deadline: deadline)
     }
 
     /// What the settings ask for, where every rank can have it; the TCP mesh is closed once
@@ -157,7 +157,7 @@ struct MediaChoice {
                     rank: view.rank, worldSize: members.count, jobID: jobID, group: UInt64(hosts[rank]) + 1,
                     options: settings.sharedMemory, waitPolicy: tcp.waitPolicy,
                     allGather: { (bytes) throws(TransportError) in
-                        try SetUpExchange.allGather(bytes, over: view, deadline: deadline)
+                        try SetUpRecords.allGather(bytes, over: view, tag: settings.setUpTag, deadline: deadline)
                     }, logger: logger)
             } catch {
                 if error.kind == .timedOut || error.kind == .peerGone { throw BootstrapError(error) }

@@ -14,6 +14,18 @@ package enum FileSystem {
         }
     }
 
+    /// Makes `path` this process's working directory.
+    package static func changeDirectory(to path: String) throws(FileSystemError) {
+        if chdir(path) != 0 { throw FileSystemError(path: path, call: "chdir") }
+    }
+
+    /// This process's working directory; `nil` when it cannot be named.
+    package static func currentDirectory() -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buffer, buffer.count) != nil else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// Whether something exists at `path`.
     package static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 

@@ -192,12 +192,13 @@ public final class Socket: @unchecked Sendable {
         } catch { throw .system(error) }
     }
 
-    /// One `recv(2)` of up to `count` bytes; `.done(0)` means the peer closed the connection.
+    /// One `recv(2)` of up to `count` bytes without waiting (`MSG_DONTWAIT`, on blocking sockets
+    /// too): `.wouldBlock` when nothing has arrived, `.done(0)` when the peer closed the connection.
     @inlinable
     package func tryReceive(_ bytes: UnsafeMutableRawPointer, count: Int) throws(SocketError) -> IOResult<Int> {
         do {
             return try systemCall("recv", remote: remoteDescription) {
-                Glibc.recv(descriptor, bytes, count, 0)
+                Glibc.recv(descriptor, bytes, count, Int32(MSG_DONTWAIT))
             }
         } catch { throw .system(error) }
     }
@@ -233,17 +234,6 @@ public final class Socket: @unchecked Sendable {
                     message.msg_iovlen = used
                     return sendmsg(descriptor, &message, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
                 }
-            }
-        } catch { throw .system(error) }
-    }
-
-    /// One receive of up to `count` bytes without waiting (`recvmsg(2)`, `MSG_DONTWAIT`);
-    /// `.wouldBlock` when nothing has arrived, `.done(0)` when the peer closed the connection.
-    @inlinable
-    package func tryReceiveWithoutWaiting(_ bytes: UnsafeMutableRawPointer, count: Int) throws(SocketError) -> IOResult<Int> {
-        do {
-            return try systemCall("recv", remote: remoteDescription) {
-                Glibc.recv(descriptor, bytes, count, Int32(MSG_DONTWAIT))
             }
         } catch { throw .system(error) }
     }

@@ -9,13 +9,7 @@ package enum StandardStreams {
     /// Writes every byte of `bytes` to `descriptor` (1: output, 2: error), retrying on `EINTR`;
     /// stops quietly when the stream is gone (nobody to tell).
     package static func write(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) {
-        guard let base = bytes.baseAddress else { return }
-        var offset = 0
-        while offset < bytes.count {
-            guard let written = try? systemCallBlocking("write", { Glibc.write(descriptor, base + offset, bytes.count - offset) }),
-                  written > 0 else { return }
-            offset += written
-        }
+        Descriptors.writeAll(descriptor, bytes)
     }
 
     /// Whether `descriptor` is a terminal.

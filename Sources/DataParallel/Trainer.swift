@@ -126,18 +126,8 @@ public final class DataParallelTrainer: DistributedTrainer, @unchecked Sendable 
     /// rank's part, exchange of gradients, update.
     public func trainStep(batch: ArraySlice<Int32>, data: LabeledDataset)
         throws(CollectivesError) -> (loss: Double, correct: Int, communication: UInt64, exposed: UInt64) {
-        // This rank's examples of the global batch.
-        var local = 0
+        let local = gatherLocalExamples(of: batch, from: data)
         let width = data.featureCount
-        data.features.withUnsafeBufferPointer { features in
-            for index in batch where data.indices.contains(Int(index)) {
-                examplesUsed?.append(index)
-                let row = Int(index) - data.firstIndex
-                (batchFeatures + local * width).update(from: features.baseAddress! + row * width, count: width)
-                batchLabels[local] = data.labels[row]
-                local += 1
-            }
-        }
         // Micro-steps before the last add their gradients locally, without communicating.
         let microSteps = max(1, options.accumulationSteps)
         var t = MonotonicClock.nanoseconds, now = t
@@ -205,6 +195,23 @@ public final class DataParallelTrainer: DistributedTrainer, @unchecked Sendable 
             exposed += now - t
         }
         return (loss, correct, communication, exposed)
+    }
+
+    /// Copies this rank's examples of the global batch `batch` into the batch buffers; returns
+    /// how many there are.
+    private func gatherLocalExamples(of batch: ArraySlice<Int32>, from data: LabeledDataset) -> Int {
+        var local = 0
+        let width = data.featureCount
+        data.features.withUnsafeBufferPointer { features in
+            for index in batch where data.indices.contains(Int(index)) {
+                examplesUsed?.append(index)
+                let row = Int(index) - data.firstIndex
+                (batchFeatures + local * width).update(from: features.baseAddress! + row * width, count: width)
+                batchLabels[local] = data.labels[row]
+                local += 1
+            }
+        }
+        return local
     }
 
     /// Accuracy on `data` (each rank evaluates its shard; counts are summed over ranks).

@@ -90,31 +90,55 @@ struct Check: AsyncParsableCommand {
             : try parse(self.collectives, [.allReduce], "collective") { CollectiveName(rawValue: $0) }
         let algorithms: [Algorithm?] = self.algorithms.isEmpty ? [nil]
             : try parse(self.algorithms, [], "algorithm") { Algorithm(name: $0) }
-        var checks = 0, failures = 0
+        var tally = Tally(rank: communicator.rank)
         if extended {
-            func note(_ wrong: Int, _ what: String) {
-                checks += 1
-                if wrong > 0 {
-                    failures += 1
-                    Console.say("rank \(communicator.rank): \(what): \(wrong) wrong results")
-                }
-            }
-            for count in counts {
-                for type in types {
-                    note(try ExtendedCheck.variableCollectives(ElementTypes.type(of: type), count: count, communicator: communicator),
-                         "variable-size collectives of \(count) × \(type)")
-                    note(try ExtendedCheck.firstDifferent(ElementTypes.type(of: type), count: count, communicator: communicator),
-                         "all-reduce of \(count) × \(type) with a non-commutative closure")
-                    note(try await FormsCheck.asyncAndStartForms(ElementTypes.type(of: type), count: count, communicator: communicator),
-                         "async and start… forms of \(count) × \(type)")
-                    note(try FormsCheck.fusedGroup(ElementTypes.type(of: type), count: count, communicator: communicator),
-                         "fused all-reduce group of \(count) × \(type)")
-                }
-                note(try ExtendedCheck.arithmeticClosures(count: count, communicator: communicator), "all-reduce of \(count) elements with arithmetic closures")
-                note(try ExtendedCheck.objects(size: count, communicator: communicator), "object collectives of size \(count)")
+            try await checkExtended(counts: counts, types: types, communicator: communicator, into: &tally)
+        } else {
+            try await checkCollectives(collectives, algorithms: algorithms, counts: counts, types: types, ops: ops,
+                                       communicator: communicator, into: &tally)
+        }
+        if let holdFile { try await hold(holdFile, communicator) }
+        if reportMemory { Console.say("rank \(communicator.rank): resident memory now \(Cycles.statusMiB("VmRSS")) MiB, peak resident memory \(Cycles.statusMiB("VmHWM")) MiB") }
+        Console.say("rank \(communicator.rank) of \(n): \(tally.checks - tally.failures) passed, \(tally.failures) failed")
+        if tally.failures > 0 { throw ExitCode(1) }
+    }
+
+    /// Checks run and failed, each failure said as it is found.
+    struct Tally {
+        let rank: Int
+        var checks = 0, failures = 0
+
+        mutating func note(_ wrong: Int, _ what: String, _ unit: String = "wrong results") {
+            checks += 1
+            if wrong > 0 {
+                failures += 1
+                Console.say("rank \(rank): \(what): \(wrong) \(unit)")
             }
         }
-        for collective in extended ? [] : collectives {
+    }
+
+    /// `--extended`: the variable-size, closure, object, async and grouped forms.
+    func checkExtended(counts: [Int], types: [DataType], communicator: Communicator, into tally: inout Tally) async throws {
+        for count in counts {
+            for type in types {
+                tally.note(try ExtendedCheck.variableCollectives(ElementTypes.type(of: type), count: count, communicator: communicator),
+                           "variable-size collectives of \(count) × \(type)")
+                tally.note(try ExtendedCheck.firstDifferent(ElementTypes.type(of: type), count: count, communicator: communicator),
+                           "all-reduce of \(count) × \(type) with a non-commutative closure")
+                tally.note(try await FormsCheck.asyncAndStartForms(ElementTypes.type(of: type), count: count, communicator: communicator),
+                           "async and start… forms of \(count) × \(type)")
+                tally.note(try FormsCheck.fusedGroup(ElementTypes.type(of: type), count: count, communicator: communicator),
+                           "fused all-reduce group of \(count) × \(type)")
+            }
+            tally.note(try ExtendedCheck.arithmeticClosures(count: count, communicator: communicator), "all-reduce of \(count) elements with arithmetic closures")
+            tally.note(try ExtendedCheck.objects(size: count, communicator: communicator), "object collectives of size \(count)")
+        }
+    }
+
+    /// Every collective asked for, with every algorithm, count, type, operation and placement.
+    func checkCollectives(_ collectives: [CollectiveName], algorithms: [Algorithm?], counts: [Int], types: [DataType],
+                          ops: [ReduceOperation], communicator: Communicator, into tally: inout Tally) async throws {
+        for collective in collectives {
             for algorithm in collective == .allReduce ? algorithms : [nil] {
                 for count in counts {
                     for type in types {
@@ -122,34 +146,30 @@ struct Check: AsyncParsableCommand {
                             for inPlace in outOfPlace ? [true, false] : [true] {
                                 let wrong = try await check(collective, ElementTypes.type(of: type), count: count, op: op,
                                                             algorithm: algorithm, inPlace: inPlace, communicator: communicator)
-                                checks += 1
-                                if wrong > 0 {
-                                    failures += 1
-                                    Console.say("rank \(communicator.rank): \(collective)\(algorithm.map { " (\($0))" } ?? "") of \(count) × \(type) with \(op): \(wrong) wrong elements")
-                                }
+                                tally.note(wrong, "\(collective)\(algorithm.map { " (\($0))" } ?? "") of \(count) × \(type) with \(op)",
+                                           "wrong elements")
                             }
                         }
                     }
                 }
             }
         }
-        if let holdFile {
-            // "%r" is this rank; "<file>.waiting" says this rank is done and waiting.
-            let path = holdFile.split(separator: "%r", omittingEmptySubsequences: false).joined(separator: String(communicator.rank))
-            try FileSystem.touch(path + ".waiting")
-            let deadline = Deadline.after(seconds: communicator.options.timeoutSeconds)
-            while !FileSystem.exists(path) && !deadline.hasPassed { sleepSeconds(0.05) }
-            let started = Deadline.now
-            do {
-                try await communicator.barrier()
-            } catch {
-                Console.say("rank \(communicator.rank): barrier failed after \(MonotonicClock.seconds(since: started.uptimeNanoseconds)) s: \(error)")
-                throw ExitCode(1)
-            }
+    }
+
+    /// `--hold-file`: says this rank is waiting (`<file>.waiting`, `%r` its rank), waits for
+    /// the file to appear, then meets the others in a barrier.
+    func hold(_ holdFile: String, _ communicator: Communicator) async throws {
+        let path = holdFile.split(separator: "%r", omittingEmptySubsequences: false).joined(separator: String(communicator.rank))
+        try FileSystem.touch(path + ".waiting")
+        let deadline = Deadline.after(seconds: communicator.options.timeoutSeconds)
+        while !FileSystem.exists(path) && !deadline.hasPassed { sleepSeconds(0.05) }
+        let started = Deadline.now
+        do {
+            try await communicator.barrier()
+        } catch {
+            Console.say("rank \(communicator.rank): barrier failed after \(MonotonicClock.seconds(since: started.uptimeNanoseconds)) s: \(error)")
+            throw ExitCode(1)
         }
-        if reportMemory { Console.say("rank \(communicator.rank): resident memory now \(Cycles.statusMiB("VmRSS")) MiB, peak resident memory \(Cycles.statusMiB("VmHWM")) MiB") }
-        Console.say("rank \(communicator.rank) of \(n): \(checks - failures) passed, \(failures) failed")
-        if failures > 0 { throw ExitCode(1) }
     }
 
     /// Every rank all-reduces 1000 float32 with sum over the ring, or broadcasts from rank 0,
@@ -279,7 +299,7 @@ struct Check: AsyncParsableCommand {
         }
         var options = CommunicatorOptions()
         try options.applyTuning(from: environment)
-        if let timeout = environment[EnvironmentVariable.timeout.name].flatMap({ Double($0) }) { options.timeoutSeconds = timeout }
+        if let timeout = try LaunchConfiguration.timeoutSeconds(setIn: environment) { options.timeoutSeconds = timeout }
         do {
             return try Communicator(store: try FileStore(directory: directory), rank: rank, worldSize: world, options: options)
         } catch {

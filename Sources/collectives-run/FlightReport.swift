@@ -2,10 +2,6 @@ import Collectives
 import CollectivesSystem
 import CommandLineSupport
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The launcher's side of the flight recorder: where its ranks dump, asking them to (`SIGUSR1`),
 /// and saying what the dumps show (``FlightAnalysis``).
 struct FlightReport {

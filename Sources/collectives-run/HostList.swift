@@ -1,9 +1,5 @@
 import CollectivesSystem
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Where the ranks of a job run: hosts with a number of slots each, filled in order, as
 /// mpirun's `--host a:4,b:4` and `--hostfile` place them.
 struct HostList: Equatable {
@@ -63,7 +59,7 @@ struct HostList: Equatable {
         } else if text.filter({ $0 == ":" }).count == 1, let colon = text.firstIndex(of: ":") {
             name = text[..<colon]
             slotsText = text[text.index(after: colon)...]
-        } else if text.contains(":"), SocketAddress(parsing: text, defaultPort: 0)?.family != AF_INET6 {
+        } else if text.contains(":"), SocketAddress(parsing: text, defaultPort: 0)?.isIPv6 != true {
             throw HostListError("\(context): \"\(text)\" is neither host:slots nor an IPv6 address (write [address]:slots)")
         }
         var slots = 1

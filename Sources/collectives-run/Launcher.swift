@@ -4,10 +4,6 @@ import CollectivesSystem
 import CommandLineSupport
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `collectives-run -n N [--] PROGRAM [ARGS…]`: starts N local ranks of PROGRAM, like
 /// `torchrun --standalone`; with `--hosts a:4,b:4` or `--hostfile FILE`, ranks on other hosts
 /// through a launch agent (`ssh`), like `mpirun`.
@@ -187,27 +183,8 @@ struct Launcher: ParsableCommand {
         }
         let ranks = placement?.count ?? self.ranks!
         let masterAddress = try self.masterAddress ?? defaultMasterAddress(placement: placement)
-        // The launcher serves the rendezvous store itself (standalone), so that it outlives
-        // any rank and no rank races for the port.
-        guard let address = SocketAddress(parsing: masterAddress, defaultPort: masterPort ?? 0) else {
-            throw ValidationError("--master-addr \(masterAddress) is not a numeric address")
-        }
-        // Every connection of the job proves it knows this secret; make one if none was given.
         var environment = ProcessEnvironment.current()
-        let secretText = environment[EnvironmentVariable.jobSecret.name].flatMap { $0.isEmpty ? nil : $0 } ?? JobSecret.generate()
-        environment[EnvironmentVariable.jobSecret.name] = secretText
-        var ports: PortRange?
-        if let text = environment[EnvironmentVariable.portRange.name], !text.isEmpty {
-            guard let range = PortRange(text) else { throw ValidationError("COLLECTIVES_PORT_RANGE=\(text) is not lo-hi") }
-            ports = range
-        }
-        let store: TCPStoreServer
-        do {
-            store = try TCPStoreServer(listeningOn: address, ports: ports, secret: JobSecret(secretText))
-        } catch {
-            Console.error("collectives-run: \(error)")
-            throw ExitCode(1)
-        }
+        let store = try serveStore(masterAddress, environment: &environment)
         defer { store.close() }
         pointRanks(&environment, atStore: masterAddress, port: store.address.port)
         if elastic { environment[EnvironmentVariable.elastic.name] = "1" }
@@ -222,44 +199,7 @@ struct Launcher: ParsableCommand {
         group.flight = flightReport(&environment)
         try openOutputFiles(group, 0..<ranks)
         installSignalForwarding()
-        let agent = launchAgent.split(separator: " ").map(String.init)
-        let launcherPath = try executablePath()
-        let directory = currentDirectory()
-        let cores = allowedCores()
-        for rank in 0..<ranks {
-            environment["RANK"] = String(rank)
-            environment["LOCAL_RANK"] = String(rank)
-            var rankCommand = command
-            var input: [UInt8]?
-            var rankEnvironment = environment
-            if let placement {
-                let host = placement[rank]
-                let sameHost = placement.indices.filter { placement[$0] == host }
-                rankEnvironment["LOCAL_RANK"] = String(sameHost.firstIndex(of: rank)!)
-                rankEnvironment["LOCAL_WORLD_SIZE"] = String(sameHost.count)
-                // The launcher knows which ranks share a host: say so (an agent such as
-                // `ip netns exec` gives each rank a namespace of its own, which would read as
-                // another host).
-                if rankEnvironment[EnvironmentVariable.hostID.name] == nil { rankEnvironment[EnvironmentVariable.hostID.name] = host }
-                if !HostList.isThisHost(host) {
-                    var forwarded = RemoteRank.forwarded(rankEnvironment, exporting: exports.map { String($0.prefix { $0 != "=" }) })
-                    for export in exports where export.contains("=") {
-                        forwarded[String(export.prefix { $0 != "=" })] = String(export.drop { $0 != "=" }.dropFirst())
-                    }
-                    forwarded[RemoteRank.workingDirectoryVariable] = directory
-                    input = RemoteRank.encode(forwarded)
-                    let remote = [launcherPath, "--remote-rank", "--grace", String(grace), "--bind-to", bindTo.rawValue]
-                        + (reportBindings ? ["--report-bindings"] : []) + ["--"] + command
-                    // ssh joins its words into one line for the remote shell: quote them for it.
-                    rankCommand = agent + [host] + (RemoteRank.agentUsesShell(agent) ? remote.map(RemoteRank.shellQuoted) : remote)
-                }
-            }
-            // A rank started through the agent is bound by its far end, on that host's cores.
-            let core = input == nil ? bindTo.core(localRank: Int(rankEnvironment["LOCAL_RANK"]!)!, of: cores) : nil
-            let pid = try group.spawnOrStopAll(rank: rank, command: rankCommand, environment: rankEnvironment, input: input,
-                                               host: placement?[rank], core: core)
-            if let core, reportBindings { reportBinding(rank: String(rank), pid: pid, core: core) }
-        }
+        try startRanks(ranks, placement: placement, environment: environment, in: group)
         let outcome = group.waitForAll()
         if elastic { return try endElastic(group, outcome: outcome, ranks: ranks, noun: "ranks") }
         if let failure = outcome {
@@ -343,16 +283,14 @@ extension Launcher {
 
     /// This executable's absolute path, which ranks on other hosts run as their far end.
     func executablePath() throws -> String {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard n > 0 else { throw ValidationError("cannot find this executable's path (/proc/self/exe)") }
-        return String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard let path = FileSystem.linkTarget(of: "/proc/self/exe") else {
+            throw ValidationError("cannot find this executable's path (/proc/self/exe)")
+        }
+        return path
     }
 
     func currentDirectory() -> String {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard getcwd(&buffer, buffer.count) != nil else { return "/" }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        FileSystem.currentDirectory() ?? "/"
     }
 }
 
@@ -362,11 +300,11 @@ func pointRanks(_ environment: inout [String: String], atStore host: String, por
     environment["MASTER_ADDR"] = host
     environment["MASTER_PORT"] = String(port)
     environment[EnvironmentVariable.store.name] = "external"
-    if isatty(1) != 0 { environment[EnvironmentVariable.stdoutIsTerminal.name] = "1" }
+    if StandardStreams.isTerminal(1) { environment[EnvironmentVariable.stdoutIsTerminal.name] = "1" }
 }
 
 /// `--report-bindings`' line for one rank.
-func reportBinding(rank: String, pid: pid_t, core: Int) {
+func reportBinding(rank: String, pid: Int32, core: Int) {
     Console.error("collectives-run: rank \(rank) (pid \(pid) on \(thisHostName())) bound to core \(core)")
 }
 
@@ -376,14 +314,6 @@ let stopSignal = Atomic<Int32>(0)
 let dumpRequest = Atomic<Bool>(false)
 
 func installSignalForwarding() {
-    for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
-        _ = signal(signalNumber) { received in stopSignal.store(received, ordering: .relaxed) }
-    }
-    _ = signal(SIGUSR1) { _ in dumpRequest.store(true, ordering: .relaxed) }
-    _ = signal(SIGPIPE, SIG_IGN)
-    // A parent may have started us with these blocked (signal masks survive exec).
-    var stopping = sigset_t()
-    sigemptyset(&stopping)
-    for signalNumber in [SIGINT, SIGTERM, SIGHUP, SIGUSR1] { sigaddset(&stopping, signalNumber) }
-    pthread_sigmask(SIG_UNBLOCK, &stopping, nil)
+    LauncherSignals.install(stop: { received in stopSignal.store(received, ordering: .relaxed) },
+                            flightRecorderRequest: { _ in dumpRequest.store(true, ordering: .relaxed) })
 }

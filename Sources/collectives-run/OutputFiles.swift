@@ -1,10 +1,6 @@
 import ArgumentParser
 import CollectivesSystem
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Each rank's standard output and error also written to files, without the launcher's prefix,
 /// as `mpirun --output-filename DIR` does (OpenMPI's layout: `DIR/1/rank.N/stdout` and
 /// `DIR/1/rank.N/stderr`) or `torchrun --log-dir DIR --tee 3` (`DIR/attempt_0/N/stdout.log`
@@ -42,15 +38,13 @@ struct OutputFiles {
         do {
             return (output, streams.error ? try create(folder(of: rank) + "/" + fileNames.error) : -1)
         } catch {
-            if output >= 0 { _ = close(output) }
+            Descriptors.close(output)
             throw error
         }
     }
 
     private func create(_ path: String) throws(SystemError) -> Int32 {
-        let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw SystemError(call: "open(\(path))", errno: errno) }
-        return descriptor
+        try Descriptors.create(path)
     }
 
     /// `mkdir -p`: every missing folder of `path`.
@@ -58,8 +52,10 @@ struct OutputFiles {
         var built = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {
             built += "/" + part
-            if mkdir(built, 0o755) != 0 && errno != EEXIST {
-                throw SystemError(call: "mkdir(\(built))", errno: errno)
+            do {
+                try FileSystem.makeDirectory(built, mode: 0o755)
+            } catch {
+                throw SystemError(call: "mkdir(\(built))", errno: error.cause.errno)
             }
         }
     }

@@ -3,10 +3,6 @@ import CollectivesRendezvous
 import CollectivesSystem
 import CommandLineSupport
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// torchrun's one-launcher-per-node model: `collectives-run --nnodes N --node-rank R
 /// --nproc-per-node K --rdzv-endpoint HOST:PORT -- PROGRAM…` on each of N nodes starts that
 /// node's K ranks (`RANK` = R·K + local rank). Node 0's launcher serves the job's store at the
@@ -104,12 +100,13 @@ extension Launcher {
     /// timeout). A value that is not a positive number stops the launcher, naming it, as it
     /// would stop the ranks.
     private func rendezvousTimeout(_ environment: [String: String]) throws -> Double {
-        guard let text = environment[EnvironmentVariable.timeout.name] else { return 600 }
-        guard let seconds = Double(text), seconds > 0, seconds.isFinite else {
+        do {
+            return try LaunchConfiguration.timeoutSeconds(setIn: environment) ?? 600
+        } catch {
+            let text = environment[EnvironmentVariable.timeout.name] ?? ""
             Console.error("collectives-run: COLLECTIVES_TIMEOUT=\(text) is not a positive number of seconds")
             throw ExitCode(2)
         }
-        return seconds
     }
 
     /// Node 0 serves the job's store on the endpoint's port, on every address of its family

@@ -1,10 +1,6 @@
 import CollectivesSystem
 import CommandLineSupport
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The far end of a rank started through a launch agent (`ssh HOST collectives-run --remote-rank
 /// -- PROGRAM…`): it reads the rank's environment from its standard input (so the job secret is
 /// never on a command line, where `ps` on either host would show it), starts the program in the
@@ -60,9 +56,8 @@ enum RemoteRank {
         var record: [UInt8] = []
         var byte: UInt8 = 0
         while true {
-            let n = read(descriptor, &byte, 1)
-            if n < 0 && errno == EINTR { continue }
-            guard n == 1 else { return nil }
+            let read = withUnsafeMutableBytes(of: &byte) { try? Descriptors.readSome(descriptor, into: $0) }
+            guard case .done(1) = read else { return nil }
             if byte != 0 {
                 record.append(byte)
                 continue
@@ -85,16 +80,20 @@ enum RemoteRank {
         }
         var environment = ProcessEnvironment.current()
         for (key, value) in received where key != workingDirectoryVariable { environment[key] = value }
-        if let directory = received[workingDirectoryVariable], chdir(directory) != 0 {
-            Console.error("collectives-run --remote-rank: cannot enter \(directory) (errno \(errno)); staying in the agent's directory")
+        if let directory = received[workingDirectoryVariable] {
+            do {
+                try FileSystem.changeDirectory(to: directory)
+            } catch {
+                Console.error("collectives-run --remote-rank: cannot enter \(directory) (\(error.cause)); staying in the agent's directory")
+            }
         }
         installSignalForwarding()
-        var child: pid_t = 0
+        let child: ChildProcess
         do {
             if let core = binding.core(localRank: environment["LOCAL_RANK"].flatMap { Int($0) } ?? 0, of: allowedCores()) {
                 child = try withThreadBound(to: core) { try spawnProgram(command, environment: environment) }
                 if reportBindings {
-                    reportBinding(rank: environment["RANK"] ?? "?", pid: child, core: core)
+                    reportBinding(rank: environment["RANK"] ?? "?", pid: child.pid, core: core)
                 }
             } else {
                 child = try spawnProgram(command, environment: environment)
@@ -103,36 +102,38 @@ enum RemoteRank {
             Console.error("collectives-run --remote-rank: \(error)")
             return 127
         }
+        return superviseProgram(child, grace: grace)
+    }
+
+    /// Waits for the program to end, passing on the stop signals the agent gets, and stops it
+    /// when standard input closes; returns its exit code.
+    private static func superviseProgram(_ child: ChildProcess, grace: Double) -> Int32 {
         var stopping: Deadline?
-        var input = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+        var input = PollSet()
+        input.add(0, waitingFor: .readable)
         var inputOpen = true
         while true {
-            var status: Int32 = 0
-            if waitpid(child, &status, WNOHANG) == child {
+            if let status = child.exitStatus() {
                 // What the program left behind would hold the agent's connection open.
-                signalGroup(child, SIGTERM)
-                return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+                signalGroup(child, .terminate)
+                return status.code
             }
             let signalled = stopSignal.exchange(0, ordering: .relaxed)
             if signalled != 0 {
-                signalGroup(child, signalled)
+                signalGroup(child, Signal(signalled))
                 stopping = stopping ?? .after(seconds: grace)
             }
             if let deadline = stopping, deadline.hasPassed {
-                signalGroup(child, SIGKILL)
+                signalGroup(child, .kill)
                 stopping = .after(seconds: 3600)
             }
             if inputOpen {
-                input.revents = 0
-                if poll(&input, 1, 100) > 0 {
-                    var scratch = [UInt8](repeating: 0, count: 256)
-                    let n = read(0, &scratch, scratch.count)
-                    if n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN) {
-                        // The launcher (or the agent's connection) is gone: stop the rank.
-                        inputOpen = false
-                        signalGroup(child, SIGTERM)
-                        stopping = stopping ?? .after(seconds: grace)
-                    }
+                input.wait(timeoutNanoseconds: 100_000_000)
+                if !input.found(at: 0).isEmpty && inputHasEnded() {
+                    // The launcher (or the agent's connection) is gone: stop the rank.
+                    inputOpen = false
+                    signalGroup(child, .terminate)
+                    stopping = stopping ?? .after(seconds: grace)
                 }
             } else {
                 sleepSeconds(0.05)
@@ -140,17 +141,25 @@ enum RemoteRank {
         }
     }
 
-    /// Signals the program's process group (or the program alone, if that fails).
-    private static func signalGroup(_ child: pid_t, _ number: Int32) {
-        if kill(-child, number) != 0 { _ = kill(child, number) }
+    /// Reads what standard input holds; whether it has ended (closed, or failed).
+    private static func inputHasEnded() -> Bool {
+        var scratch = [UInt8](repeating: 0, count: 256)
+        do {
+            guard case .done(let count) = try scratch.withUnsafeMutableBytes({ (buffer) throws(SystemError) in
+                try Descriptors.readSome(0, into: buffer)
+            }) else { return false }
+            return count == 0
+        } catch {
+            return true
+        }
     }
 
-    private static func spawnProgram(_ command: [String], environment: [String: String]) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        let pid = try spawnInOwnGroup(command, environment: environment, actions: &actions)
-        return pid
+    /// Signals the program's process group (or the program alone, if that fails).
+    private static func signalGroup(_ child: ChildProcess, _ signal: Signal) {
+        if !child.sendToGroup(signal) { child.send(signal) }
+    }
+
+    private static func spawnProgram(_ command: [String], environment: [String: String]) throws -> ChildProcess {
+        try ChildProcess.startInOwnGroup(command, environment: environment, input: .nullDevice)
     }
 }

@@ -47,4 +47,22 @@ import Testing
         }
         #expect(undeclared.isEmpty, "imports not declared in Package.swift:\n\(undeclared.sorted().joined(separator: "\n"))")
     }
+
+    /// The C library is one module's business: every other module reaches the kernel through
+    /// `CollectivesSystem` (its calls retry `EINTR` and fail with errors that name the call).
+    @Test func onlyTheSystemModuleImportsTheCLibrary() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let importLine = try Regex(#"(?m)^\s*(?:@preconcurrency\s+)?import\s+(?:Glibc|Darwin|Musl)\b"#)
+        var importing: [String] = []
+        // (The examples are programs of a user's, who may call the C library as they like.)
+        for folder in ["Sources"] {
+            guard let files = FileManager.default.enumerator(atPath: root + "/" + folder) else { continue }
+            while let file = files.nextObject() as? String {
+                guard file.hasSuffix(".swift"), !file.hasPrefix("CollectivesSystem/") else { continue }
+                let text = try String(contentsOfFile: root + "/" + folder + "/" + file, encoding: .utf8)
+                if text.contains(importLine) { importing.append(folder + "/" + file) }
+            }
+        }
+        #expect(importing.isEmpty, "files outside CollectivesSystem that import the C library:\n\(importing.sorted().joined(separator: "\n"))")
+    }
 }

@@ -20,7 +20,7 @@ import Testing
         let tcp = try TestGroups.tcp(worldSize: n, jobID: .random(in: 1...UInt64.max))
         let jobID = UInt64.random(in: 1...UInt64.max)
         let made = runRanks(n) { rank in
-            var settings = BootstrapSettings()
+            var settings = BootstrapSettings(setUpTag: MessageTag(13))
             settings.hostID = hostIDs[rank] + "-\(jobID)"
             settings.verbsDevice = device
             settings.sharedMemory.ringBytes = 64 << 10

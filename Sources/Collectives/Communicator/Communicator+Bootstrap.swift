@@ -80,7 +80,7 @@ extension Communicator {
 extension CommunicatorOptions {
     /// What bootstrap needs of these settings.
     var bootstrapSettings: BootstrapSettings {
-        var settings = BootstrapSettings()
+        var settings = BootstrapSettings(setUpTag: CallDescriptor(.setUp, sequence: 0).tag)
         settings.transport = transport
         settings.tcp = tcp
         settings.sharedMemory = sharedMemory

@@ -54,62 +54,27 @@ enum CostProbe {
         }
 
         // α: a ring shift of 8 bytes is one step of any algorithm. The median of a dozen.
-        var small: [Double] = []
-        for _ in 0..<smallRounds {
-            let start = MonotonicClock.nanoseconds
+        let alpha = try median(of: smallRounds) { () throws(TransportError) in
             try exchange.exchange(send: memory, to: right, receive: memory + 8, from: left, bytes: 8)
-            small.append(MonotonicClock.seconds(since: start))
         }
-        small.sort()
-        let alpha = small[small.count / 2]
-
         // β: a ring shift of 1 MiB, best of three, less one latency.
-        var best = Double.infinity
-        for _ in 0..<largeRounds {
-            let start = MonotonicClock.nanoseconds
-            try exchange.exchange(send: memory, to: right, receive: memory + largeBytes, from: left, bytes: largeBytes)
-            best = Swift.min(best, MonotonicClock.seconds(since: start))
-        }
-        let beta = Swift.max(best - alpha, best / 2) / Double(largeBytes)
-
-        // γ: this rank's float32 sum kernel over 8 MiB, beyond the caches.
-        let kernel = ReductionKernel(checked: .float32, operation: .sum)
-        memory.initializeMemory(as: Float.self, repeating: 1, count: 2 * reduceBytes / 4)
-        var reduceBest = Double.infinity
-        for _ in 0..<3 {
-            let start = MonotonicClock.nanoseconds
-            kernel.combine(memory, memory + reduceBytes, reduceBytes / 4)
-            reduceBest = Swift.min(reduceBest, MonotonicClock.seconds(since: start))
-        }
-        let gamma = Swift.max(reduceBest, 1e-6) / Double(reduceBytes)
-
+        let beta = try shiftSecondsPerByte(exchange, memory: memory, to: right, from: left, alpha: alpha)
+        let gamma = reduceSecondsPerByte(memory: memory)
         // The ring's own step: a ring all-reduce of one element per rank, median of seven, over
         // its 2(n − 1) steps.
-        var rings: [Double] = []
         let tiny = memory.bindMemory(to: Float.self, capacity: n)
-        for _ in 0..<7 {
-            tiny.initialize(repeating: 1, count: n)
-            let start = MonotonicClock.nanoseconds
+        let kernel = ReductionKernel(checked: .float32, operation: .sum)
+        let ringStep = try median(of: 7, preparing: { tiny.initialize(repeating: 1, count: n) }) { () throws(TransportError) in
             try Ring.run(.allReduce, buffer: UnsafeMutableRawPointer(tiny), count: n, elementSize: 4, kernel: kernel, exchange: exchange)
-            rings.append(MonotonicClock.seconds(since: start))
-        }
-        rings.sort()
-        let ringStep = rings[rings.count / 2] / Double(2 * (n - 1))
+        } / Double(2 * (n - 1))
 
         // β inside this host: the same 1 MiB shift among its ranks only (every host at once).
         var localBeta = 0.0
         if let local, let inside = TransportSubset(base: exchange.transport, members: local) {
-            let localExchange = exchange.over(inside)
             let l = local.count, me = inside.rank
             memory.initializeMemory(as: UInt8.self, repeating: 1, count: 2 * largeBytes)
-            try localExchange.exchange(send: memory, to: (me + 1) % l, receive: memory + largeBytes, from: (me + l - 1) % l, bytes: largeBytes)
-            var best = Double.infinity
-            for _ in 0..<largeRounds {
-                let start = MonotonicClock.nanoseconds
-                try localExchange.exchange(send: memory, to: (me + 1) % l, receive: memory + largeBytes, from: (me + l - 1) % l, bytes: largeBytes)
-                best = Swift.min(best, MonotonicClock.seconds(since: start))
-            }
-            localBeta = Swift.max(best - alpha, best / 2) / Double(largeBytes)
+            localBeta = try shiftSecondsPerByte(exchange.over(inside), memory: memory, to: (me + 1) % l, from: (me + l - 1) % l,
+                                                alpha: alpha, warmUp: true)
         }
 
         // Recursive doubling and the tree, whole, on 8 bytes, Rabenseifner's on one float per
@@ -138,6 +103,47 @@ enum CostProbe {
                          ringStepSeconds: values[3], localSecondsPerByte: local == nil ? nil : values[4], oneShot: oneShotCost,
                          smallMessage: CostModel.SmallMessageCost(recursiveDoublingSeconds: values[7], treeSeconds: values[8],
                                                                   rabenseifnerSeconds: values[9]))
+    }
+
+    /// The median time of `rounds` runs of `body`, each after `preparing` (untimed).
+    private static func median(of rounds: Int, preparing: () -> Void = {},
+                               _ body: () throws(TransportError) -> Void) throws(TransportError) -> Double {
+        var times: [Double] = []
+        for _ in 0..<rounds {
+            preparing()
+            let start = MonotonicClock.nanoseconds
+            try body()
+            times.append(MonotonicClock.seconds(since: start))
+        }
+        times.sort()
+        return times[times.count / 2]
+    }
+
+    /// β of a 1 MiB ring shift over `exchange`: the best of three, less one latency (`alpha`),
+    /// per byte. With `warmUp`, one untimed shift first.
+    private static func shiftSecondsPerByte(_ exchange: Exchange, memory: UnsafeMutableRawPointer, to right: Int, from left: Int,
+                                            alpha: Double, warmUp: Bool = false) throws(TransportError) -> Double {
+        if warmUp { try exchange.exchange(send: memory, to: right, receive: memory + largeBytes, from: left, bytes: largeBytes) }
+        var best = Double.infinity
+        for _ in 0..<largeRounds {
+            let start = MonotonicClock.nanoseconds
+            try exchange.exchange(send: memory, to: right, receive: memory + largeBytes, from: left, bytes: largeBytes)
+            best = Swift.min(best, MonotonicClock.seconds(since: start))
+        }
+        return Swift.max(best - alpha, best / 2) / Double(largeBytes)
+    }
+
+    /// γ: this rank's float32 sum kernel over 8 MiB, beyond the caches, best of three.
+    private static func reduceSecondsPerByte(memory: UnsafeMutableRawPointer) -> Double {
+        let kernel = ReductionKernel(checked: .float32, operation: .sum)
+        memory.initializeMemory(as: Float.self, repeating: 1, count: 2 * reduceBytes / 4)
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let start = MonotonicClock.nanoseconds
+            kernel.combine(memory, memory + reduceBytes, reduceBytes / 4)
+            best = Swift.min(best, MonotonicClock.seconds(since: start))
+        }
+        return Swift.max(best, 1e-6) / Double(reduceBytes)
     }
 
     /// The median times of 8-byte float32 sums by recursive doubling and by the tree, and of one

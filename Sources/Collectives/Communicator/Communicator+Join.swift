@@ -131,9 +131,10 @@ extension Communicator {
         }
         var options = options
         try options.applyTuning(from: environment)
-        if let text = environment[EnvironmentVariable.timeout.name] {
-            guard let value = Double(text), value > 0, value.isFinite else { throw invalid("COLLECTIVES_TIMEOUT=\(text) is not a positive number of seconds") }
-            options.timeoutSeconds = value
+        do {
+            if let value = try LaunchConfiguration.timeoutSeconds(setIn: environment) { options.timeoutSeconds = value }
+        } catch {
+            throw invalid("COLLECTIVES_TIMEOUT=\(environment[EnvironmentVariable.timeout.name] ?? "") is not a positive number of seconds")
         }
         if let secret = environment[EnvironmentVariable.jobSecret.name], !secret.isEmpty { options.tcp.secret = JobSecret(secret) }
         let store: TCPStore

@@ -45,9 +45,9 @@ extension Communicator {
         }
         let all: [SplitRecord]
         do {
-            all = try RecordExchange.allGather(SplitRecord(color: color, key: key, endpoint: plan.endpoint).encoded(),
-                                               transport: transport, tag: CallDescriptor(.split, sequence: sequence).tag,
-                                               deadline: operationDeadline(), workspace: workspace).map(SplitRecord.init(decoding:))
+            all = try SetUpRecords.allGather(SplitRecord(color: color, key: key, endpoint: plan.endpoint).encoded(), over: transport,
+                                             tag: CallDescriptor(.split, sequence: sequence).tag,
+                                             deadline: operationDeadline()).map(SplitRecord.init(decoding:))
         } catch {
             throw failure(error, operation)
         }
@@ -71,7 +71,7 @@ extension Communicator {
 
 /// One rank's contribution to a split: colour (or none), key and transport endpoint.
 struct SplitRecord {
-    static let maximumEndpoint = RecordExchange.recordSize - 4 - 21
+    static let maximumEndpoint = SetUpRecords.recordSize - 4 - 21
 
     var color: Int?
     var key: Int

@@ -1,3 +1,4 @@
+import CollectivesRendezvous
 import CollectivesSystem
 import Logging
 
@@ -85,7 +86,7 @@ public struct CollectivesLogHandler: LogHandler {
 
     /// `pattern` with `%r`, `%p`, `%h` and `%%` replaced.
     static func logFilePath(_ pattern: String, environment: [String: String]) -> String {
-        let rank = ["RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"].lazy.compactMap { environment[$0] }.first ?? "norank"
+        let rank = LaunchConfiguration.launcherRank(in: environment) ?? "norank"
         var path = ""
         var escaped = false
         for character in pattern {

@@ -121,115 +121,90 @@ public struct LaunchConfiguration: Sendable, Hashable {
     /// Reads the configuration from `environment`, a table of variables like the process's.
     public static func fromEnvironment(_ environment: [String: String]) throws(RendezvousError) -> LaunchConfiguration {
         let env = Reader(environment)
-        let rank: Int, world: Int, local: Int?
-        let source: Source
-        var address = env["MASTER_ADDR"]
-        var port: UInt16? = try env.port("MASTER_PORT")
-
-        if env["RANK"] != nil || env["WORLD_SIZE"] != nil {
-            source = .torchrun
-            rank = try env.integer("RANK", minimum: 0)
-            world = try env.integer("WORLD_SIZE", minimum: 1)
-            local = try env.optionalInteger("LOCAL_RANK")
-        } else if env["OMPI_COMM_WORLD_RANK"] != nil {
-            source = .openMPI
-            rank = try env.integer("OMPI_COMM_WORLD_RANK", minimum: 0)
-            world = try env.integer("OMPI_COMM_WORLD_SIZE", minimum: 1)
-            local = try env.optionalInteger("OMPI_COMM_WORLD_LOCAL_RANK")
-        } else if env["PMI_RANK"] != nil {
-            source = .hydra
-            rank = try env.integer("PMI_RANK", minimum: 0)
-            world = try env.integer("PMI_SIZE", minimum: 1)
-            // Hydra sets MPI_LOCALRANKID; PMI-2 and PMIx launchers set PMI_LOCAL_RANK.
-            let hydraLocal = try env.optionalInteger("MPI_LOCALRANKID")
-            let pmiLocal = try env.optionalInteger("PMI_LOCAL_RANK")
-            local = hydraLocal ?? pmiLocal
-        } else if env["SLURM_PROCID"] != nil {
-            source = .slurm
-            rank = try env.integer("SLURM_PROCID", minimum: 0)
-            world = try env.integer("SLURM_NTASKS", minimum: 1)
-            local = try env.optionalInteger("SLURM_LOCALID")
-            if address == nil {
-                let variable = env["SLURM_JOB_NODELIST"] != nil ? "SLURM_JOB_NODELIST" : "SLURM_NODELIST"
-                guard let list = env[variable] else {
-                    throw .invalidEnvironment(variable: "SLURM_JOB_NODELIST", value: nil,
-                                              expected: "Slurm's node list (or set MASTER_ADDR)")
-                }
-                guard let first = SlurmNodeList.firstHost(list) else {
-                    throw .invalidEnvironment(variable: variable, value: list, expected: "a Slurm host list such as node[01-04,07]")
-                }
-                address = first
-            }
-            if port == nil {
-                let job = try env.integer("SLURM_JOB_ID", minimum: 0)
-                port = UInt16(20000 + job % 10000)
-            }
-        } else {
-            throw .invalidEnvironment(variable: "RANK", value: nil,
-                                      expected: "a rank from a launcher: RANK and WORLD_SIZE (collectives-run, torchrun), SLURM_PROCID (srun), OMPI_COMM_WORLD_RANK (OpenMPI's mpirun) or PMI_RANK (MPICH's and Intel MPI's mpiexec)")
-        }
-
-        guard let masterAddress = address, !masterAddress.isEmpty else {
-            throw .invalidEnvironment(variable: "MASTER_ADDR", value: address,
+        let place = try LauncherPlace(env)
+        guard let masterAddress = place.address, !masterAddress.isEmpty else {
+            throw .invalidEnvironment(variable: "MASTER_ADDR", value: place.address,
                                       expected: "the host name or address of rank 0 (where the rendezvous store runs)")
         }
-        var timeout = defaultTimeoutSeconds
-        if let text = env[EnvironmentVariable.timeout.name] {
-            guard let value = Double(text), value > 0, value.isFinite else {
-                throw .invalidEnvironment(variable: EnvironmentVariable.timeout.name, value: text, expected: "a positive number of seconds")
+        var configuration = LaunchConfiguration(
+            rank: place.rank, worldSize: place.worldSize, localRank: place.localRank, masterAddress: masterAddress,
+            masterPort: try storePort(env, masterPort: place.port ?? defaultPort), timeoutSeconds: try timeoutSeconds(env),
+            socketInterface: env[EnvironmentVariable.socketInterface.name].flatMap { $0.isEmpty ? nil : $0 }, source: place.source)
+        try configuration.readStoreSettings(env)
+        configuration.localWorldSize = try localWorldSize(env, source: place.source)
+        do {
+            try configuration.validate()
+        } catch {
+            // The reason itself, said once, with where it came from.
+            guard case .invalidConfiguration(let why) = error else {
+                throw .invalidConfiguration("\(error) (from \(place.source.rawValue) variables)")
             }
-            timeout = value
+            throw .invalidConfiguration("\(why) (from \(place.source.rawValue) variables)")
         }
-        // Where the job's store listens: MASTER_PORT, unless COLLECTIVES_STORE_PORT says
-        // otherwise, or torchrun's elastic agent already serves its own store there
-        // (TORCHELASTIC_USE_AGENT_STORE=True): then the next port, MASTER_PORT + 1.
-        var storePort = port ?? defaultPort
-        if let explicit = try env.port(EnvironmentVariable.storePort.name) {
-            storePort = explicit
-        } else if env["TORCHELASTIC_USE_AGENT_STORE"]?.lowercased() == "true" {
-            guard storePort < UInt16.max else {
-                throw .invalidEnvironment(variable: "MASTER_PORT", value: String(storePort),
-                                          expected: "a port below 65535 (torchrun's agent serves MASTER_PORT; this job's store takes the next one)")
-            }
-            storePort += 1
+        return configuration
+    }
+
+    /// `COLLECTIVES_TIMEOUT`, or the default.
+    private static func timeoutSeconds(_ env: Reader) throws(RendezvousError) -> Double {
+        try timeoutSeconds(setIn: env.values) ?? defaultTimeoutSeconds
+    }
+
+    /// `COLLECTIVES_TIMEOUT` in `environment`, `nil` where unset; anything but a positive
+    /// number of seconds is ``RendezvousError/invalidEnvironment(variable:value:expected:)``.
+    /// Every reader of the variable reads it here.
+    package static func timeoutSeconds(setIn environment: [String: String]) throws(RendezvousError) -> Double? {
+        guard let text = environment[EnvironmentVariable.timeout.name] else { return nil }
+        guard let value = Double(text), value > 0, value.isFinite else {
+            throw .invalidEnvironment(variable: EnvironmentVariable.timeout.name, value: text, expected: "a positive number of seconds")
         }
-        let configuration = LaunchConfiguration(
-            rank: rank, worldSize: world, localRank: local, masterAddress: masterAddress,
-            masterPort: storePort, timeoutSeconds: timeout,
-            socketInterface: env[EnvironmentVariable.socketInterface.name].flatMap { $0.isEmpty ? nil : $0 }, source: source)
-        var withStore = configuration
-        if let secret = env[EnvironmentVariable.jobSecret.name], !secret.isEmpty { withStore.jobSecret = JobSecret(secret) }
+        return value
+    }
+
+    /// The variables that carry a process's rank, one per launcher, in the order they are
+    /// read: collectives-run's and torchrun's, OpenMPI's, MPICH's (Hydra) and Slurm's.
+    package static let rankVariables = ["RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"]
+
+    /// The rank a launcher gave this process, as written, if one did.
+    package static func launcherRank(in environment: [String: String]) -> String? {
+        rankVariables.lazy.compactMap { environment[$0] }.first
+    }
+
+    /// Where the job's store listens: `masterPort`, unless `COLLECTIVES_STORE_PORT` says
+    /// otherwise, or torchrun's elastic agent already serves its own store there
+    /// (`TORCHELASTIC_USE_AGENT_STORE=True`): then the next port.
+    private static func storePort(_ env: Reader, masterPort: UInt16) throws(RendezvousError) -> UInt16 {
+        if let explicit = try env.port(EnvironmentVariable.storePort.name) { return explicit }
+        guard env["TORCHELASTIC_USE_AGENT_STORE"]?.lowercased() == "true" else { return masterPort }
+        guard masterPort < UInt16.max else {
+            throw .invalidEnvironment(variable: "MASTER_PORT", value: String(masterPort),
+                                      expected: "a port below 65535 (torchrun's agent serves MASTER_PORT; this job's store takes the next one)")
+        }
+        return masterPort + 1
+    }
+
+    /// The secret, the store's binding, port range and server from their variables.
+    private mutating func readStoreSettings(_ env: Reader) throws(RendezvousError) {
+        if let secret = env[EnvironmentVariable.jobSecret.name], !secret.isEmpty { jobSecret = JobSecret(secret) }
         switch env[EnvironmentVariable.requireSecret.name] {
-        case nil, "", "0": withStore.requiresSecret = false
-        case "1": withStore.requiresSecret = true
+        case nil, "", "0": requiresSecret = false
+        case "1": requiresSecret = true
         case let other?:
             throw .invalidEnvironment(variable: EnvironmentVariable.requireSecret.name, value: other, expected: "1 (refuse to start without COLLECTIVES_JOB_SECRET) or 0")
         }
-        if let bind = env[EnvironmentVariable.storeBind.name], !bind.isEmpty { withStore.storeBindAddress = bind }
+        if let bind = env[EnvironmentVariable.storeBind.name], !bind.isEmpty { storeBindAddress = bind }
         if let text = env[EnvironmentVariable.portRange.name], !text.isEmpty {
             guard let range = PortRange(text) else {
                 throw .invalidEnvironment(variable: EnvironmentVariable.portRange.name, value: text, expected: "lo-hi, two ports with 1 ≤ lo ≤ hi ≤ 65535")
             }
-            withStore.portRange = range
+            portRange = range
         }
-        withStore.localWorldSize = try localWorldSize(env, source: source)
         switch env[EnvironmentVariable.store.name] {
-        case nil, "", "rank0": withStore.externalStore = false
-        case "external": withStore.externalStore = true
+        case nil, "", "rank0": externalStore = false
+        case "external": externalStore = true
         case let other?:
             throw .invalidEnvironment(variable: EnvironmentVariable.store.name, value: other,
                                       expected: "rank0 (rank 0 serves the store, the default) or external (it is already served)")
         }
-        do {
-            try withStore.validate()
-        } catch {
-            // The reason itself, said once, with where it came from.
-            guard case .invalidConfiguration(let why) = error else {
-                throw .invalidConfiguration("\(error) (from \(source.rawValue) variables)")
-            }
-            throw .invalidConfiguration("\(why) (from \(source.rawValue) variables)")
-        }
-        return withStore
     }
 
     /// Ranks on this host as the launcher says, if it does.
@@ -251,7 +226,7 @@ public struct LaunchConfiguration: Sendable, Hashable {
         }
     }
 
-    private struct Reader {
+    struct Reader {
         let values: [String: String]
         init(_ values: [String: String]) { self.values = values }
         subscript(_ name: String) -> String? { values[name] }

@@ -26,61 +26,34 @@ extension RDMATransport {
         // Every rank takes part in every exchange below whatever fails locally, so that a
         // failure on one rank is an error on all of them at the same step, never a rank left
         // waiting for a round its peer skipped.
-        var localFailure: TransportError?
         let resources = RDMAResources(worldSize: n, ringBytes: ringBytes)
-        var channels: [VerbsChannel?] = Array(repeating: nil, count: n)
-        var pairs: [VerbsQueuePair?] = Array(repeating: nil, count: n)
-        var mine: [[UInt8]] = Array(repeating: [], count: n)
+        var made = LocalEndpoints(worldSize: n)
         switch verbs.port(device: device, port: 1) {
         case .failure(let error):
-            localFailure = failure("\(error)")
+            made.failure = failure("\(error)")
         case .success(let port):
-            for peer in 0..<n where peer != rank {
-                do {
-                    let pair = try VerbsQueuePair(device: device, depth: depth * 2, on: verbs)
-                    resources.add(pair)
-                    let inbound = try pair.register(resources.inbound[peer], bytes: ringBytes)
-                    resources.add(inbound.region, of: pair)
-                    let staging = try pair.register(resources.staging[peer], bytes: ringBytes)
-                    resources.add(staging.region, of: pair)
-                    resources.stagingKeys[peer] = staging.localKey
-                    pairs[peer] = pair
-                    mine[peer] = VerbsEndpointInfo(queuePair: pair.number, packetSequence: pair.localSequence, lid: port.lid,
-                                                   mtu: UInt8(Swift.max(1, Swift.min(port.mtu, 5))), usesGID: port.isEthernet, gid: port.gid,
-                                                   ringAddress: UInt64(UInt(bitPattern: resources.inbound[peer])), ringKey: inbound.remoteKey,
-                                                   ringBytes: UInt64(ringBytes)).encoded()
-                } catch {
-                    localFailure = failure("\(error)", peer: peer)
-                    break
-                }
-            }
+            made.makePairs(rank: rank, device: device, depth: depth, ringBytes: ringBytes, port: port, on: verbs, resources: resources,
+                           failure: failure)
         }
+        var localFailure = made.failure
         // Did every rank make its queue pairs and rings? If not, none goes on.
-        let made: [[UInt8]]
-        do { made = try allGather(localFailure == nil ? [1] : [0]) } catch {
+        let notReady: Int?
+        do { notReady = try firstRankNotReady(localFailure == nil, allGather: allGather) } catch {
             resources.tearDown()
             throw error
         }
-        if let failed = made.indices.first(where: { made[$0] != [1] }) {
+        if let notReady {
             resources.tearDown()
-            throw localFailure ?? TransportError(.protocolViolation("rank \(failed) could not set up RDMA"), rank: rank, peer: failed,
+            throw localFailure ?? TransportError(.protocolViolation("rank \(notReady) could not set up RDMA"), rank: rank, peer: notReady,
                                                  operation: RDMATransport.agreementOperation)
         }
-        // Round j: everyone sends what it has for rank j; rank j keeps it.
-        var theirs: [VerbsEndpointInfo?] = Array(repeating: nil, count: n)
-        do {
-            for target in 0..<n {
-                let round = try allGather(target == rank ? [] : mine[target])
-                if target == rank {
-                    for peer in 0..<n where peer != rank {
-                        theirs[peer] = VerbsEndpointInfo.decode(round[peer])
-                        if theirs[peer] == nil && localFailure == nil { localFailure = failure("malformed endpoint from rank \(peer)", peer: peer) }
-                    }
-                }
-            }
-        } catch {
+        let theirs: [VerbsEndpointInfo?]
+        do { theirs = try swapEndpoints(made.encoded, rank: rank, allGather: allGather) } catch {
             resources.tearDown()
             throw error
+        }
+        for peer in 0..<n where peer != rank && theirs[peer] == nil && localFailure == nil {
+            localFailure = failure("malformed endpoint from rank \(peer)", peer: peer)
         }
         if let localFailure {
             resources.tearDown()
@@ -88,8 +61,9 @@ extension RDMATransport {
         }
         // Connecting is local; a failure here is agreed on by the caller (every rank returns or
         // throws at this same step).
+        var channels: [VerbsChannel?] = Array(repeating: nil, count: n)
         for peer in 0..<n where peer != rank {
-            guard let pair = pairs[peer], let remote = theirs[peer] else { continue }
+            guard let pair = made.pairs[peer], let remote = theirs[peer] else { continue }
             do { try pair.connect(to: remote) } catch {
                 resources.tearDown()
                 throw failure("\(error)", peer: peer)
@@ -102,6 +76,65 @@ extension RDMATransport {
         } catch {
             resources.tearDown()
             throw error
+        }
+    }
+
+    /// Says whether this rank made its queue pairs and rings; returns the first rank that did
+    /// not, if one did not.
+    private static func firstRankNotReady(_ ready: Bool, allGather: ([UInt8]) throws(TransportError) -> [[UInt8]]) throws(TransportError) -> Int? {
+        let made = try allGather(ready ? [1] : [0])
+        return made.indices.first { made[$0] != [1] }
+    }
+
+    /// Round j: everyone sends what it has for rank j (`mine[j]`); rank j keeps it. Returns
+    /// each peer's endpoint, `nil` where it was malformed.
+    private static func swapEndpoints(_ mine: [[UInt8]], rank: Int,
+                                      allGather: ([UInt8]) throws(TransportError) -> [[UInt8]]) throws(TransportError) -> [VerbsEndpointInfo?] {
+        let n = mine.count
+        var theirs: [VerbsEndpointInfo?] = Array(repeating: nil, count: n)
+        for target in 0..<n {
+            let round = try allGather(target == rank ? [] : mine[target])
+            guard target == rank else { continue }
+            for peer in 0..<n where peer != rank { theirs[peer] = VerbsEndpointInfo.decode(round[peer]) }
+        }
+        return theirs
+    }
+}
+
+/// What this rank made for each peer: a queue pair with its rings registered, and the endpoint
+/// (``VerbsEndpointInfo``) that tells the peer how to reach them; or why it could not.
+private struct LocalEndpoints {
+    var pairs: [VerbsQueuePair?]
+    var encoded: [[UInt8]]
+    var failure: TransportError?
+
+    init(worldSize n: Int) {
+        pairs = Array(repeating: nil, count: n)
+        encoded = Array(repeating: [], count: n)
+    }
+
+    /// Makes a queue pair per peer and registers its inbound and staging rings (each kept by
+    /// `resources` for tear-down), stopping at the first failure.
+    mutating func makePairs(rank: Int, device: Int, depth: Int, ringBytes: Int, port: VerbsPort, on verbs: any VerbsDevice,
+                            resources: RDMAResources, failure: (String, Int?) -> TransportError) {
+        for peer in 0..<pairs.count where peer != rank {
+            do {
+                let pair = try VerbsQueuePair(device: device, depth: depth * 2, on: verbs)
+                resources.add(pair)
+                let inbound = try pair.register(resources.inbound[peer], bytes: ringBytes)
+                resources.add(inbound.region, of: pair)
+                let staging = try pair.register(resources.staging[peer], bytes: ringBytes)
+                resources.add(staging.region, of: pair)
+                resources.stagingKeys[peer] = staging.localKey
+                pairs[peer] = pair
+                encoded[peer] = VerbsEndpointInfo(queuePair: pair.number, packetSequence: pair.localSequence, lid: port.lid,
+                                                  mtu: UInt8(Swift.max(1, Swift.min(port.mtu, 5))), usesGID: port.isEthernet, gid: port.gid,
+                                                  ringAddress: UInt64(UInt(bitPattern: resources.inbound[peer])), ringKey: inbound.remoteKey,
+                                                  ringBytes: UInt64(ringBytes)).encoded()
+            } catch {
+                self.failure = failure("\(error)", peer)
+                return
+            }
         }
     }
 }

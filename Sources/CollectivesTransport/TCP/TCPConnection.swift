@@ -191,7 +191,7 @@ final class TCPConnection {
             }
             let n: Int
             do {
-                switch try socket.tryReceiveWithoutWaiting(destination, count: requested) {
+                switch try socket.tryReceive(destination, count: requested) {
                 case .done(let count): n = count
                 case .wouldBlock: return moved
                 }

@@ -156,111 +156,124 @@ public final class PipelineTrainer: DistributedTrainer, @unchecked Sendable {
     public func trainStep(batch: ArraySlice<Int32>, data: LabeledDataset)
         throws(CollectivesError) -> (loss: Double, correct: Int, communication: UInt64, exposed: UInt64) {
         defer { for slot in slotSends.indices { slotSends[slot].removeAll(keepingCapacity: true) } }
-        rows.removeAll(keepingCapacity: true)
-        for index in batch where data.indices.contains(Int(index)) {
-            rows.append(Int(index) - data.firstIndex)
-            if isFirst { examplesUsed?.append(index) }
-        }
-        let local = rows.count, width = inputWidth, outputs = outputWidth
-        if isFirst {
-            precondition(data.featureCount == width, "the data's \(data.featureCount) features do not fit the model's \(width) inputs")
-        }
-        if isLast {
-            for (k, row) in rows.enumerated() { labels[k] = data.labels[row] }
-        }
-
-        var loss = 0.0, correct = 0
-        var exposed: UInt64 = 0
-        var t = MonotonicClock.nanoseconds, now = t
+        let local = takeRows(of: batch, from: data)
+        var tally = StepTally(t: MonotonicClock.nanoseconds)
         let overlapping = options.overlap && replicaCount > 1
-        let gradients = model.gradients
         for step in schedule.steps(stage: stage, stages: stageCount, microBatches: microBatches) {
             switch step {
-            case .forward(let m):
-                let part = LabeledDataset.shard(of: local, rank: m, worldSize: microBatches)
-                let slot = m % model.slots
-                // The slot's last micro-batch is done with (its backward ran): its messages
-                // must have left before the slot's buffers are overwritten.
-                for send in slotSends[slot] { try send.wait() }
-                slotSends[slot].removeAll(keepingCapacity: true)
-                if isFirst {
-                    let input = model.input(slot: slot)
-                    data.features.withUnsafeBufferPointer { features in
-                        for (k, row) in rows[part].enumerated() {
-                            (input + k * width).update(from: features.baseAddress! + row * width, count: width)
-                        }
-                    }
-                } else {
-                    try pipeline.receive(into: UnsafeMutableBufferPointer(start: model.input(slot: slot), count: part.count * width),
-                                         from: stage - 1, tag: m)
-                    now = MonotonicClock.nanoseconds
-                    record("receive activations", from: t, to: now)
-                    exposed += now - t
-                    t = now
-                }
-                let output = model.forward(model.input(slot: slot), count: part.count, slot: slot)
-                if isLast {
-                    let result = model.loss(labels: labels + part.lowerBound, slot: slot)
-                    loss += result.loss
-                    correct += result.correct
-                }
-                now = MonotonicClock.nanoseconds
-                record("forward micro-batch \(m)", from: t, to: now)
-                t = now
-                if !isLast {
-                    slotSends[slot].append(pipeline.startSend(UnsafeBufferPointer(start: output, count: part.count * outputs), to: stage + 1, tag: m))
-                }
-            case .backward(let m):
-                let part = LabeledDataset.shard(of: local, rank: m, worldSize: microBatches)
-                let slot = m % model.slots
-                if !isLast {
-                    try pipeline.receive(into: UnsafeMutableBufferPointer(start: model.outputGradient(slot: slot), count: part.count * outputs),
-                                         from: stage + 1, tag: m)
-                    now = MonotonicClock.nanoseconds
-                    record("receive gradients", from: t, to: now)
-                    exposed += now - t
-                    t = now
-                }
-                // The last micro-batch's backward finishes each layer's gradients: its buckets
-                // travel while the layers below are computed.
-                let final = m == microBatches - 1
-                model.backward(slot: slot, accumulating: m > 0, inputGradient: !isFirst) { layer in
-                    if final && overlapping {
-                        exchange.layerDone(layer, gradients: gradients, communicator: replicaGroup, algorithm: options.algorithm)
-                    }
-                }
-                now = MonotonicClock.nanoseconds
-                record("backward micro-batch \(m)", from: t, to: now)
-                t = now
-                if !isFirst {
-                    slotSends[slot].append(pipeline.startSend(UnsafeBufferPointer(start: model.inputGradient(slot: slot), count: part.count * width),
-                                                              to: stage - 1, tag: m))
-                }
+            case .forward(let m): try forward(microBatch: m, of: local, data: data, tally: &tally)
+            case .backward(let m): try backward(microBatch: m, of: local, overlapping: overlapping, tally: &tally)
             }
         }
 
         // The neighbours' messages first: the stage before may still wait for this one's last
         // gradients, and the pipeline's messages move only while this rank waits on them.
         for send in slotSends.joined() { try send.wait() }
-        now = MonotonicClock.nanoseconds
-        record("wait for sends", from: t, to: now)
-        exposed += now - t
-        t = now
+        tally.lap("wait for sends", self, exposed: true)
         var communication: UInt64 = 0
+        let gradients = model.gradients
         if replicaCount > 1 {
             communication = overlapping
                 ? try exchange.finishAll(gradients: gradients, timeline: &timeline)
                 : try exchange.exchangeAll(gradients: gradients, communicator: replicaGroup, algorithm: options.algorithm, timeline: &timeline)
-            now = MonotonicClock.nanoseconds
-            record("wait for communication", from: t, to: now)
-            exposed += now - t
+            tally.lap("wait for communication", self, exposed: true)
+        }
+        state.step(options.optimizer, parameters: model.parameters, gradients: gradients, gradientScale: 1 / Float(batch.count))
+        tally.lap("optimizer", self)
+        return (tally.loss, tally.correct, communication, tally.exposed)
+    }
+
+    /// What one step has computed and measured so far: the time its last phase began, the time
+    /// spent waiting for others, the loss and the correct predictions.
+    private struct StepTally {
+        var t: UInt64
+        var exposed: UInt64 = 0
+        var loss = 0.0
+        var correct = 0
+
+        /// Ends a phase named `name` now (recorded on the timeline; counted as waiting when
+        /// `exposed`) and begins the next.
+        mutating func lap(_ name: @autoclosure () -> String, _ trainer: PipelineTrainer, exposed waited: Bool = false) {
+            let now = MonotonicClock.nanoseconds
+            trainer.record(name(), from: t, to: now)
+            if waited { exposed += now - t }
             t = now
         }
+    }
 
-        state.step(options.optimizer, parameters: model.parameters, gradients: gradients, gradientScale: 1 / Float(batch.count))
-        now = MonotonicClock.nanoseconds
-        record("optimizer", from: t, to: now)
-        return (loss, correct, communication, exposed)
+    /// Notes the rows of this replica's examples of `batch` (and, on the last stage, their
+    /// labels); returns how many there are.
+    private func takeRows(of batch: ArraySlice<Int32>, from data: LabeledDataset) -> Int {
+        rows.removeAll(keepingCapacity: true)
+        for index in batch where data.indices.contains(Int(index)) {
+            rows.append(Int(index) - data.firstIndex)
+            if isFirst { examplesUsed?.append(index) }
+        }
+        if isFirst {
+            precondition(data.featureCount == inputWidth, "the data's \(data.featureCount) features do not fit the model's \(inputWidth) inputs")
+        }
+        if isLast {
+            for (k, row) in rows.enumerated() { labels[k] = data.labels[row] }
+        }
+        return rows.count
+    }
+
+    /// Micro-batch `m` forward: its inputs (from the data, or received from the stage before),
+    /// this stage's layers, the loss on the last stage, the activations sent on.
+    private func forward(microBatch m: Int, of local: Int, data: LabeledDataset, tally: inout StepTally) throws(CollectivesError) {
+        let part = LabeledDataset.shard(of: local, rank: m, worldSize: microBatches)
+        let slot = m % model.slots, width = inputWidth
+        // The slot's last micro-batch is done with (its backward ran): its messages must have
+        // left before the slot's buffers are overwritten.
+        for send in slotSends[slot] { try send.wait() }
+        slotSends[slot].removeAll(keepingCapacity: true)
+        if isFirst {
+            let input = model.input(slot: slot)
+            data.features.withUnsafeBufferPointer { features in
+                for (k, row) in rows[part].enumerated() {
+                    (input + k * width).update(from: features.baseAddress! + row * width, count: width)
+                }
+            }
+        } else {
+            try pipeline.receive(into: UnsafeMutableBufferPointer(start: model.input(slot: slot), count: part.count * width),
+                                 from: stage - 1, tag: m)
+            tally.lap("receive activations", self, exposed: true)
+        }
+        let output = model.forward(model.input(slot: slot), count: part.count, slot: slot)
+        if isLast {
+            let result = model.loss(labels: labels + part.lowerBound, slot: slot)
+            tally.loss += result.loss
+            tally.correct += result.correct
+        }
+        tally.lap("forward micro-batch \(m)", self)
+        if !isLast {
+            slotSends[slot].append(pipeline.startSend(UnsafeBufferPointer(start: output, count: part.count * outputWidth), to: stage + 1, tag: m))
+        }
+    }
+
+    /// Micro-batch `m` backward: the output gradients (received from the stage after, unless
+    /// this is the last), this stage's layers, the input gradients sent back. The last
+    /// micro-batch's backward finishes each layer's gradients: with `overlapping`, its buckets
+    /// travel between replicas while the layers below are computed.
+    private func backward(microBatch m: Int, of local: Int, overlapping: Bool, tally: inout StepTally) throws(CollectivesError) {
+        let part = LabeledDataset.shard(of: local, rank: m, worldSize: microBatches)
+        let slot = m % model.slots
+        if !isLast {
+            try pipeline.receive(into: UnsafeMutableBufferPointer(start: model.outputGradient(slot: slot), count: part.count * outputWidth),
+                                 from: stage + 1, tag: m)
+            tally.lap("receive gradients", self, exposed: true)
+        }
+        let final = m == microBatches - 1, gradients = model.gradients
+        model.backward(slot: slot, accumulating: m > 0, inputGradient: !isFirst) { layer in
+            if final && overlapping {
+                exchange.layerDone(layer, gradients: gradients, communicator: replicaGroup, algorithm: options.algorithm)
+            }
+        }
+        tally.lap("backward micro-batch \(m)", self)
+        if !isFirst {
+            slotSends[slot].append(pipeline.startSend(UnsafeBufferPointer(start: model.inputGradient(slot: slot), count: part.count * inputWidth),
+                                                      to: stage - 1, tag: m))
+        }
     }
 
     /// Accuracy on `data` (each replica's shard, through its stages in chunks of a

@@ -1,16 +1,15 @@
 import CollectivesSystem
-import CollectivesTransport
 
-/// Every rank's few bytes, by rank, for the exchanges of set-up (host identities, shared-memory
-/// names, outcomes): each rank sends its record to every other and receives theirs. Records are
-/// fixed at ``recordSize`` bytes on the wire (a 4-byte length, then up to 508 bytes).
-enum SetUpExchange {
-    static let recordSize = 512
-    /// The tag of set-up messages: kind 13 ("set-up") at sequence 0 in a communicator's numbering,
-    /// before any collective.
-    static let tag = MessageTag(13)
+/// Every rank's few bytes, by rank, for the exchanges of set-up that happen before or beside a
+/// communicator's numbered collectives (host identities, shared-memory names, outcomes, split
+/// colours): each rank sends its record to every other and receives theirs. Records are fixed
+/// at ``recordSize`` bytes on the wire (a 4-byte length, then up to 508 bytes). The tag is the
+/// caller's: the layer that numbers messages owns it.
+package enum SetUpRecords {
+    package static let recordSize = 512
 
-    static func allGather(_ bytes: [UInt8], over transport: any Transport, deadline: Deadline) throws(TransportError) -> [[UInt8]] {
+    package static func allGather(_ bytes: [UInt8], over transport: any Transport, tag: MessageTag,
+                                  deadline: Deadline) throws(TransportError) -> [[UInt8]] {
         let n = transport.worldSize, rank = transport.rank
         guard bytes.count <= recordSize - 4 else {
             throw TransportError(.invalidArgument("a set-up record of \(bytes.count) bytes is too long"), rank: rank, peer: nil,
