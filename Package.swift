@@ -68,9 +68,12 @@ let package = Package(
             dependencies: ["CollectivesRendezvous", "CCollectivesAPI", "Collectives", "CollectivesSystem"],
             swiftSettings: strict
         ),
-        // Futexes, atomics on shared memory and cross-memory reads, which Swift cannot call
-        // directly (syscall(2) is variadic).
+        // Kernel calls Swift cannot make directly (futexes: syscall(2) is variadic; cross-memory
+        // reads, pidfds, affinity); only CollectivesSystem imports it.
         .target(name: "CCollectivesShim"),
+        // Atomics on memory shared between processes, static inline so that they compile into
+        // the shared-memory transport's loops (no system calls).
+        .target(name: "CCollectivesAtomics"),
         // Reduction kernels for the 16-bit floating-point types (half precision with F16C,
         // bfloat16 on any CPU), apart from the kernel calls above.
         .target(name: "CCollectivesKernels"),
@@ -80,7 +83,7 @@ let package = Package(
         .target(
             name: "CollectivesTransport",
             dependencies: [.product(name: "Crypto", package: "swift-crypto"), 
-                "CCollectivesShim",
+                "CCollectivesAtomics",
                 "CVerbs",
                 "CollectivesSystem",
                 .product(name: "Logging", package: "swift-log"),
@@ -111,7 +114,7 @@ let package = Package(
             name: "Collectives",
             dependencies: [
                 "CCollectivesKernels",
-                "CCollectivesShim",
+                "CCollectivesAtomics",
                 "CollectivesSystem",
                 "CollectivesTransport",
                 "CollectivesRendezvous",

@@ -1,5 +1,6 @@
-// Small C helpers for what Swift cannot express directly: atomics on memory shared between
-// processes, the futex system call (syscall(2) is variadic), and cross-memory reads.
+// Kernel calls Swift cannot make directly: the futex system call (syscall(2) is variadic),
+// cross-memory reads, pidfds, affinity, spawn's close-from. Only CollectivesSystem imports this
+// module; the atomics on shared memory are CCollectivesAtomics'.
 #ifndef COLLECTIVES_SHIM_H
 #define COLLECTIVES_SHIM_H
 
@@ -10,42 +11,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-static inline uint64_t collectives_load_acquire_u64(const void *address) {
-    return __atomic_load_n((const uint64_t *)address, __ATOMIC_ACQUIRE);
-}
-
-static inline void collectives_store_release_u64(void *address, uint64_t value) {
-    __atomic_store_n((uint64_t *)address, value, __ATOMIC_RELEASE);
-}
-
-static inline uint64_t collectives_load_relaxed_u64(const void *address) {
-    return __atomic_load_n((const uint64_t *)address, __ATOMIC_RELAXED);
-}
-
-static inline void collectives_store_relaxed_u64(void *address, uint64_t value) {
-    __atomic_store_n((uint64_t *)address, value, __ATOMIC_RELAXED);
-}
-
-static inline uint32_t collectives_load_u32(const void *address) {
-    return __atomic_load_n((const uint32_t *)address, __ATOMIC_SEQ_CST);
-}
-
-static inline void collectives_store_u32(void *address, uint32_t value) {
-    __atomic_store_n((uint32_t *)address, value, __ATOMIC_SEQ_CST);
-}
-
-static inline uint32_t collectives_fetch_add_u32(void *address, uint32_t value) {
-    return __atomic_fetch_add((uint32_t *)address, value, __ATOMIC_SEQ_CST);
-}
-
-static inline void collectives_pause(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
 
 /// Sleeps while the 32-bit word at `address` (in shared memory) still holds `expected`, at most
 /// `timeout_ns` nanoseconds. Returns 0 when woken or when the value had changed, -1 with errno set
@@ -82,11 +47,6 @@ int collectives_unbind_thread(const int *cores, int count);
 
 /// Gives up the CPU to another runnable thread (sched_yield).
 void collectives_yield(void);
-
-/// A full memory barrier (orders a store before a later load, which release/acquire does not).
-static inline void collectives_fence(void) {
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-}
 
 /// A pidfd for process `pid` (close-on-exec; readable once the process has exited), or -1 with
 /// errno set (ESRCH: no such process; ENOSYS: a kernel before 5.3).

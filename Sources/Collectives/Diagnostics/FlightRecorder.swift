@@ -1,4 +1,4 @@
-import CCollectivesShim
+import CCollectivesAtomics
 import CollectivesSystem
 import CollectivesTransport
 import Synchronization

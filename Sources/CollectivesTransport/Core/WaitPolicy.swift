@@ -1,4 +1,4 @@
-import CCollectivesShim
+import CCollectivesAtomics
 import CollectivesSystem
 
 /// How a thread that waits on a transport spends its time: it polls, then yields its core
@@ -42,7 +42,7 @@ public struct WaitPolicy: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The cores this process may run on (its CPU affinity).
-    public static var availableCores: Int { Int(collectives_available_cpus()) }
+    public static var availableCores: Int { Scheduler.availableCores }
 
     public var description: String { "spin \(spinMicroseconds) µs, yield \(yieldMicroseconds) µs, then sleep" }
 }
@@ -118,7 +118,7 @@ func runWaitLoop(
             collectives_pause()
         case .yield:
             lock.unlock()
-            collectives_yield()
+            Scheduler.yield()
             lock.lock()
         case .sleep:
             // Until the deadline or the next liveness check, whichever is first.

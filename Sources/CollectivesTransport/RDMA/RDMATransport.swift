@@ -1,4 +1,3 @@
-import CCollectivesShim
 import CollectivesSystem
 
 /// One completion from a queue pair's completion queue.

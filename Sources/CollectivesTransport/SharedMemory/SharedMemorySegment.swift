@@ -1,4 +1,4 @@
-import CCollectivesShim
+import CCollectivesAtomics
 import CollectivesSystem
 
 /// One rank's shared-memory segment in `/dev/shm`: a header (who owns it, whether it is closed,
@@ -205,7 +205,7 @@ final class SharedMemorySegment: @unchecked Sendable {
     func wakeIfSleeping() {
         if collectives_load_u32(sleepers) != 0 {
             _ = collectives_fetch_add_u32(doorbell, 1)
-            _ = collectives_futex_wake(doorbell, Int32.max)
+            Futex.wakeAll(on: doorbell)
         }
     }
 

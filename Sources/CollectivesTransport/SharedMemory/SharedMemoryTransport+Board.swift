@@ -1,4 +1,4 @@
-import CCollectivesShim
+import CCollectivesAtomics
 import CollectivesSystem
 
 /// The board on shared memory: each rank's segment holds two slots (rounds alternate between
@@ -82,7 +82,7 @@ extension SharedMemoryTransport: MessageBoard {
             }
             switch idle.next(now: now) {
             case .spin: collectives_pause()
-            case .yield: collectives_yield()
+            case .yield: Scheduler.yield()
             case .sleep: napOnBoard(slot: slot, round: round, nanoseconds: Swift.min(deadline.uptimeNanoseconds, nextCheck) &- now)
             }
         }
@@ -98,7 +98,7 @@ extension SharedMemoryTransport: MessageBoard {
         let bell = collectives_load_u32(own.doorbell)
         if collectives_load_acquire_u64(slot) < round && !own.isClosed {
             // Bounded by the caller: the deadline or the next check, whichever is first.
-            _ = collectives_futex_wait(own.doorbell, bell, Int64(clamping: nanoseconds))
+            Futex.wait(on: own.doorbell, whileItHolds: bell, timeoutNanoseconds: Int64(clamping: nanoseconds))
         }
         _ = collectives_fetch_add_u32(own.sleepers, UInt32.max)
     }

@@ -1,4 +1,3 @@
-import CCollectivesShim
 import CollectivesSystem
 import Logging
 
@@ -76,7 +75,7 @@ extension SharedMemoryTransport {
         // fails where the kernel has no Yama module, which needs none: the reads themselves tell.
         let threshold = options.singleCopyBytes
         let singleCopyAllowed = threshold > 0
-        if singleCopyAllowed { _ = collectives_allow_peer_reads() }
+        if singleCopyAllowed { Scheduler.allowPeersToReadMemory() }
         do {
             own = try SharedMemorySegment.create(jobID: jobID, group: group, rank: rank, slots: worldSize, capacity: options.ringBytes)
         } catch {

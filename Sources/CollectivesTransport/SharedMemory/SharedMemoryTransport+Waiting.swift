@@ -1,4 +1,4 @@
-import CCollectivesShim
+import CCollectivesAtomics
 import CollectivesSystem
 import Logging
 
@@ -36,7 +36,7 @@ extension SharedMemoryTransport {
         // Failed while the caller held no lock: its ring may already be in `bell`; do not sleep.
         if frames.failure == nil && !progressAll() {
             lock.unlock()
-            _ = collectives_futex_wait(own.doorbell, bell, Int64(Swift.min(nanoseconds, 1_000_000_000)))
+            Futex.wait(on: own.doorbell, whileItHolds: bell, timeoutNanoseconds: Int64(Swift.min(nanoseconds, 1_000_000_000)))
             lock.lock()
         }
         _ = collectives_fetch_add_u32(own.sleepers, UInt32.max)

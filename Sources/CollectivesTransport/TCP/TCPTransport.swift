@@ -1,4 +1,3 @@
-import CCollectivesShim
 import CollectivesSystem
 import Logging
 import Synchronization
