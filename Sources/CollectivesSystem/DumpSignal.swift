@@ -1,4 +1,3 @@
-import CCollectivesShim
 import Synchronization
 
 #if canImport(Glibc)
@@ -24,15 +23,13 @@ package enum DumpSignal {
             if installed { return true }
             var current = sigaction()
             guard sigaction(SIGUSR1, nil, &current) == 0, current.__sigaction_handler.sa_handler == nil else { return false }
-            var ends: [Int32] = [-1, -1]
-            guard collectives_pipe_cloexec(&ends) == 0 else { return false }
-            let readEnd = ends[0]
+            guard let pipe = try? Pipe.make() else { return false }
+            let readEnd = pipe.readEnd
             guard (try? SystemThread(starting: "collectives-dump-signal", { watch(readEnd, action) })) != nil else {
-                close(ends[0])
-                close(ends[1])
+                pipe.close()
                 return false
             }
-            writeEnd.store(ends[1], ordering: .sequentiallyConsistent)
+            writeEnd.store(pipe.writeEnd, ordering: .sequentiallyConsistent)
             var handler = sigaction()
             handler.__sigaction_handler.sa_handler = { _ in
                 var byte: UInt8 = 1

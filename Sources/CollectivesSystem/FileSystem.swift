@@ -31,13 +31,7 @@ package enum FileSystem {
 
     /// The whole file at `path`; `nil` when there is none.
     package static func contents(of path: String) throws(FileSystemError) -> [UInt8]? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        if descriptor < 0 {
-            if errno == ENOENT { return nil }
-            throw FileSystemError(path: path, call: "open")
-        }
-        defer { _ = close(descriptor) }
-        return try readToEnd(descriptor, path: path)
+        try ReadableFile(path)?.readToEnd()
     }
 
     /// Writes `bytes` to `path` so that a reader sees the old file or the whole new one: written
@@ -109,11 +103,17 @@ package enum FileSystem {
     /// Writes `text` to `path`, replacing the file (or after its end, with `appending`), made
     /// if missing.
     package static func write(_ text: String, to path: String, appending: Bool = false) throws(FileSystemError) {
-        let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (appending ? O_APPEND : O_TRUNC)
-        let descriptor = open(path, flags, 0o644)
-        if descriptor < 0 { throw FileSystemError(path: path, call: "open") }
+        let descriptor = try openForWriting(path, appending: appending)
         defer { _ = close(descriptor) }
         try writeAll(descriptor, Array(text.utf8), path: path)
+    }
+
+    /// Opens `path` for writing, made if missing (mode 0644) and emptied if not, or, with
+    /// `appending`, written after its end. The caller closes the descriptor.
+    package static func openForWriting(_ path: String, appending: Bool = false) throws(FileSystemError) -> Int32 {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (appending ? O_APPEND : O_TRUNC), 0o644)
+        if descriptor < 0 { throw FileSystemError(path: path, call: "open") }
+        return descriptor
     }
 
     /// Makes an empty file at `path` if there is none.
@@ -153,26 +153,9 @@ package enum FileSystem {
         return Int(status.f_bavail) * Int(status.f_frsize)
     }
 
-    private static func readToEnd(_ descriptor: Int32, path: String) throws(FileSystemError) -> [UInt8] {
-        var bytes: [UInt8] = []
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
-        defer { chunk.deallocate() }
-        while true {
-            let count = try FileSystemError.naming(path) { () throws(SystemError) in
-                try systemCallBlocking("read") { read(descriptor, chunk.baseAddress, chunk.count) }
-            }
-            if count == 0 { return bytes }
-            bytes += chunk[0..<count]
-        }
-    }
-
     private static func writeAll(_ descriptor: Int32, _ bytes: [UInt8], path: String) throws(FileSystemError) {
-        var offset = 0
-        while offset < bytes.count {
-            let remaining = bytes[offset...]
-            offset += try FileSystemError.naming(path) { () throws(SystemError) in
-                try systemCallBlocking("write") { remaining.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) } }
-            }
+        try FileSystemError.naming(path) { () throws(SystemError) in
+            try bytes.withUnsafeBytes { buffer in Result { () throws(SystemError) in try Descriptors.write(every: buffer, to: descriptor) } }.get()
         }
     }
 }
@@ -232,6 +215,18 @@ package final class ReadableFile {
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { throw FileSystemError(path: path, call: "fstat") }
         return Int(status.st_size)
+    }
+
+    /// The rest of the file.
+    package func readToEnd() throws(FileSystemError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+        defer { chunk.deallocate() }
+        while true {
+            let count = try read(into: chunk)
+            bytes += chunk[0..<count]
+            if count < chunk.count { return bytes }
+        }
     }
 
     /// Reads until `buffer` is full or the file ends; returns the bytes read.

@@ -192,8 +192,9 @@ public final class Socket: @unchecked Sendable {
         } catch { throw .system(error) }
     }
 
-    /// One `recv(2)` of up to `count` bytes without waiting (`MSG_DONTWAIT`, on blocking sockets
-    /// too): `.wouldBlock` when nothing has arrived, `.done(0)` when the peer closed the connection.
+    /// One `recv(2)` of up to `count` bytes without waiting (the socket is non-blocking, and
+    /// `MSG_DONTWAIT` says so again): `.wouldBlock` when nothing has arrived, `.done(0)` when the
+    /// peer closed the connection.
     @inlinable
     package func tryReceive(_ bytes: UnsafeMutableRawPointer, count: Int) throws(SocketError) -> IOResult<Int> {
         do {

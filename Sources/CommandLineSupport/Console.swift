@@ -19,13 +19,13 @@ package enum Console {
 
     private static func writeAll(_ descriptor: Int32, _ text: String) {
         var text = text
-        text.withUTF8 { StandardStreams.write(UnsafeRawBufferPointer($0), to: descriptor) }
+        text.withUTF8 { _ = Descriptors.writeAll(descriptor, UnsafeRawBufferPointer($0)) }
     }
 
     /// Whether standard output is a terminal, or a launcher's output that is one
     /// (`COLLECTIVES_STDOUT_IS_TERMINAL=1`, set by collectives-run).
     package static var standardOutputIsTerminal: Bool {
-        StandardStreams.isTerminal(1) || EnvironmentVariable.stdoutIsTerminal.value == "1"
+        Descriptors.isTerminal(1) || EnvironmentVariable.stdoutIsTerminal.value == "1"
     }
 }
 

@@ -23,13 +23,3 @@ private func writeTextFile(_ path: String, _ contents: String, mode: String) thr
         throw FileWriteError("cannot write \(path): \(error.cause.message)")
     }
 }
-
-/// Seconds on the monotonic clock.
-package func monotonicSeconds() -> Double {
-    Double(MonotonicClock.nanoseconds) / 1e9
-}
-
-/// The contents of the text file at `path`, or `nil` if it cannot be read.
-package func readTextFile(_ path: String) -> String? {
-    FileSystem.text(of: path)
-}

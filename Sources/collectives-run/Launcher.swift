@@ -266,7 +266,7 @@ extension Launcher {
     func hostList() throws -> HostList? {
         if let hosts { return try HostList(hosts: hosts) }
         guard let hostfile else { return nil }
-        guard let text = readTextFile(hostfile) else { throw HostListError("cannot read --hostfile \(hostfile)") }
+        guard let text = FileSystem.text(of: hostfile) else { throw HostListError("cannot read --hostfile \(hostfile)") }
         return try HostList(hostfile: text, path: hostfile)
     }
 
@@ -300,7 +300,7 @@ func pointRanks(_ environment: inout [String: String], atStore host: String, por
     environment["MASTER_ADDR"] = host
     environment["MASTER_PORT"] = String(port)
     environment[EnvironmentVariable.store.name] = "external"
-    if StandardStreams.isTerminal(1) { environment[EnvironmentVariable.stdoutIsTerminal.name] = "1" }
+    if Descriptors.isTerminal(1) { environment[EnvironmentVariable.stdoutIsTerminal.name] = "1" }
 }
 
 /// `--report-bindings`' line for one rank.

@@ -44,7 +44,11 @@ struct OutputFiles {
     }
 
     private func create(_ path: String) throws(SystemError) -> Int32 {
-        try Descriptors.create(path)
+        do {
+            return try FileSystem.openForWriting(path)
+        } catch {
+            throw SystemError(call: "open(\(path))", errno: error.cause.errno)
+        }
     }
 
     /// `mkdir -p`: every missing folder of `path`.

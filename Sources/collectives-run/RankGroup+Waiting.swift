@@ -78,14 +78,7 @@ extension RankGroup {
             ranks[index].running = false
             closeInput(index)
             guard !status.isSuccess else { continue }
-            let failure: RankFailure
-            switch status {
-            case .exited(let code):
-                failure = RankFailure(rank: ranks[index].rank, status: code, signal: nil, stoppedByLauncher: false, host: ranks[index].host)
-            case .killed(let signal):
-                failure = RankFailure(rank: ranks[index].rank, status: 0, signal: signal.number, stoppedByLauncher: false,
-                                      host: ranks[index].host)
-            }
+            let failure = RankFailure(rank: ranks[index].rank, ended: status, host: ranks[index].host)
             failures.append(failure)
             if elastic {
                 // The others go on without it; say so now, while they do.

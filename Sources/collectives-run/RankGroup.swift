@@ -12,6 +12,18 @@ struct RankFailure: CustomStringConvertible {
 
     var exitCode: Int32 { signal.map { 128 + $0 } ?? status }
 
+    init(rank: Int, status: Int32, signal: Int32?, stoppedByLauncher: Bool, host: String? = nil) {
+        (self.rank, self.status, self.signal, self.stoppedByLauncher, self.host) = (rank, status, signal, stoppedByLauncher, host)
+    }
+
+    /// Rank `rank`, which ended as `ended` on its own.
+    init(rank: Int, ended: ExitStatus, host: String?) {
+        switch ended {
+        case .exited(let code): self.init(rank: rank, status: code, signal: nil, stoppedByLauncher: false, host: host)
+        case .killed(let signal): self.init(rank: rank, status: 0, signal: signal.number, stoppedByLauncher: false, host: host)
+        }
+    }
+
     var description: String {
         if stoppedByLauncher, let signal {
             return "stopped every rank after signal \(signal) (\(Signal(signal).name))"

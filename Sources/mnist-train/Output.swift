@@ -1,3 +1,4 @@
+import CollectivesSystem
 import CommandLineSupport
 import DataParallel
 
@@ -13,7 +14,7 @@ final class ProgressBar {
 
     func update(epoch: Int, of epochs: Int, step: Int, steps: Int) {
         guard enabled else { return }
-        let now = monotonicSeconds()
+        let now = Double(MonotonicClock.nanoseconds) / 1e9
         if step == 1 { started = now }
         guard step == steps || now - lastDraw >= 0.1 else { return }
         lastDraw = now

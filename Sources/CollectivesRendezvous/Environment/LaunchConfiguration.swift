@@ -128,7 +128,8 @@ public struct LaunchConfiguration: Sendable, Hashable {
         }
         var configuration = LaunchConfiguration(
             rank: place.rank, worldSize: place.worldSize, localRank: place.localRank, masterAddress: masterAddress,
-            masterPort: try storePort(env, masterPort: place.port ?? defaultPort), timeoutSeconds: try timeoutSeconds(env),
+            masterPort: try storePort(env, masterPort: place.port ?? defaultPort),
+            timeoutSeconds: try timeoutSeconds(setIn: environment) ?? defaultTimeoutSeconds,
             socketInterface: env[EnvironmentVariable.socketInterface.name].flatMap { $0.isEmpty ? nil : $0 }, source: place.source)
         try configuration.readStoreSettings(env)
         configuration.localWorldSize = try localWorldSize(env, source: place.source)
@@ -142,11 +143,6 @@ public struct LaunchConfiguration: Sendable, Hashable {
             throw .invalidConfiguration("\(why) (from \(place.source.rawValue) variables)")
         }
         return configuration
-    }
-
-    /// `COLLECTIVES_TIMEOUT`, or the default.
-    private static func timeoutSeconds(_ env: Reader) throws(RendezvousError) -> Double {
-        try timeoutSeconds(setIn: env.values) ?? defaultTimeoutSeconds
     }
 
     /// `COLLECTIVES_TIMEOUT` in `environment`, `nil` where unset; anything but a positive

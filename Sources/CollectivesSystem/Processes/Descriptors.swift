@@ -37,23 +37,24 @@ package enum Descriptors {
         try systemCall("read") { Glibc.read(descriptor, buffer.baseAddress, buffer.count) }
     }
 
+    /// Writes every byte of `bytes`, retrying on `EINTR`. A write that takes nothing ends it as
+    /// `EIO` (no progress is possible).
+    package static func write(every bytes: UnsafeRawBufferPointer, to descriptor: Int32) throws(SystemError) {
+        guard let base = bytes.baseAddress else { return }
+        var offset = 0
+        while offset < bytes.count {
+            let written = try systemCallBlocking("write") { Glibc.write(descriptor, base + offset, bytes.count - offset) }
+            guard written > 0 else { throw SystemError(call: "write", errno: EIO) }
+            offset += written
+        }
+    }
+
     /// Writes every byte of `bytes`; whether it could (a closed pipe or a full disk stops it).
     @discardableResult
     package static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard let base = bytes.baseAddress else { return true }
-        var offset = 0
-        while offset < bytes.count {
-            guard let written = try? systemCallBlocking("write", { Glibc.write(descriptor, base + offset, bytes.count - offset) }),
-                  written > 0 else { return false }
-            offset += written
-        }
-        return true
+        (try? write(every: bytes, to: descriptor)) != nil
     }
 
-    /// Opens `path` for writing, made if missing and emptied if not.
-    package static func create(_ path: String, mode: UInt32 = 0o644) throws(SystemError) -> Int32 {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode))
-        guard descriptor >= 0 else { throw SystemError(call: "open(\(path))", errno: errno) }
-        return descriptor
-    }
+    /// Whether `descriptor` is a terminal.
+    package static func isTerminal(_ descriptor: Int32) -> Bool { isatty(descriptor) != 0 }
 }

@@ -22,13 +22,7 @@ package enum Processes {
     @inlinable
     package static func readMemory(of pid: Int32, at remote: UnsafeRawPointer?, into local: UnsafeMutableRawPointer,
                                    count: Int) throws(SystemError) -> Int {
-        while true {
-            let read = collectives_read_process_memory(pid, local, remote, count)
-            if read >= 0 { return read }
-            let code = currentErrno
-            if code == EINTR { continue }
-            throw SystemError(call: "process_vm_readv", errno: code)
-        }
+        try systemCallBlocking("process_vm_readv") { collectives_read_process_memory(pid, local, remote, count) }
     }
 }
 

@@ -49,7 +49,7 @@ final class SharedMemorySegment: @unchecked Sendable {
     private(set) var unlinked = false
     /// A pidfd of the owner, opened when the segment is mapped (the owner runs then): it says
     /// when that very process ends, where `kill(pid, 0)` is fooled by a zombie or a reused pid.
-    /// -1 for a segment of our own, or where the kernel has no pidfds (before Linux 5.3).
+    /// `nil` for a segment of our own, or where the kernel has no pidfds (before Linux 5.3).
     private var ownerWatch: ProcessWatch?
 
     private init(name: String, base: UnsafeMutableRawPointer, bytes: Int, capacity: Int, slots: Int, boardCapacity: Int) {
