@@ -272,7 +272,8 @@ let package = Package(
         ),
         .testTarget(
             name: "DataParallelTests",
-            dependencies: ["DataParallel", "Collectives", "CollectivesTransport", "CollectivesSystem", "CZlib", "CollectivesTestSupport"],
+            dependencies: ["DataParallel", "Collectives", "CollectivesTransport", "CollectivesRendezvous", "CollectivesSystem", "CZlib",
+                           "CollectivesTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -6,21 +6,24 @@
  * EXPECTED RESULT: errors: 0, exhaustively (4 ranks, 2 joiners, any one crash at any step).
  * membership-current.pml models the protocol before 957bdef (commit b7d2d05), which splits.
  *
- * THE PROTOCOL (ElasticMembership.swift): generations form a chain; generation g has at most one
+ * THE PROTOCOL (StoreKeys.swift, CollectivesBootstrap/Membership/): generations form a chain; generation g has at most one
  * successor, decided by whoever wins add("elastic/<g>/next", 1) == 1 -- rank 0 admitting joiners
  * (JoinTickets.admit) or the first survivor of a shrink to finish waiting
- * (Communicator.decideSurvivors) -- and written to "elastic/<g>/successor" (an ElasticSuccessor:
+ * (Membership.decideSurvivors) -- and written to "elastic/<g>/successor" (an ElasticSuccessor:
  * admit|shrink, members, worldSize, tickets) before anyone connects under generation g+1.
  * shrink() follows the successors decided since its communicator's generation that it is a member
  * of (setting "elastic/<g+1>/job/job/error" on the way, so ranks still connecting to g+1 stop),
  * marks itself alive there, and shrinks that generation.
  *
  * Modelled from:
- *   Sources/Collectives/Communicator/ElasticMembership.swift    ElasticKeys, ElasticSuccessor
- *   Sources/Collectives/Communicator/Communicator+Shrink.swift  Communicator.shrink(grace:), decideSurvivors, follow, aliveRanks
- *   Sources/Collectives/Communicator/Communicator+Join.swift    Communicator.admitJoining, Communicator.join, Communicator.connect,
- *                                                              JoinTickets.admit, .claimWaitingTickets, .handBack,
+ *   Sources/CollectivesRendezvous/StoreKeys.swift               StoreKeys.Elastic (every key)
+ *   Sources/CollectivesBootstrap/Membership/ElasticSuccessor.swift  ElasticSuccessor, ElasticPlace
+ *   Sources/CollectivesBootstrap/Membership/Membership+Shrink.swift  Membership.shrink, decideSurvivors, follow, aliveRanks
+ *   Sources/CollectivesBootstrap/Membership/Membership.swift    Membership.connect, .admitWaiting, .grow, .join
+ *   Sources/CollectivesBootstrap/Membership/JoinTickets*.swift  JoinTickets.admit, .claimWaitingTickets, .handBack,
  *                                                              .requeueStranded, .awaitAdmission
+ *   Sources/Collectives/Communicator/Communicator+Shrink.swift  Communicator.shrink(grace:) (aborts, then Membership.shrink)
+ *   Sources/Collectives/Communicator/Communicator+Join.swift    Communicator.admitJoining (rank 0's plan broadcast), Communicator.join
  *   Sources/Collectives/Algorithms/Broadcast.swift              Broadcast.binomial (the plan is 8 bytes: binomial tree)
  *   Sources/CollectivesBootstrap/Bootstrap.swift                Bootstrap.connect (job/id, rank claims, addresses, waitForAll, establish)
  *   Sources/mnist-train/MNISTTrain.swift                        the caller: a failed admission (broadcast, connect, or the first
@@ -100,7 +103,7 @@
 #define ROOM (MAXWORLD-N)
 #define WANTED (AWAITING < ROOM -> AWAITING : ROOM)   /* claimWaitingTickets: min(awaiting, room) */
 #define FULL(w) ((1<<(w))-1)
-#define REQUEUE 255         /* admission "requeue" (ElasticKeys.requeue) */
+#define REQUEUE 255         /* admission "requeue" (StoreKeys.Elastic.requeue) */
 #define ADMIT  1            /* ElasticSuccessor.Kind.admitted ("admit") */
 #define SHRINK 2            /* ElasticSuccessor.Kind.shrunk ("shrink") */
 
@@ -125,23 +128,23 @@
 #define MAY_CRASH (crashes > 0 && me == VICTIM)
 #endif
 
-/* ============ the store: keys named as in the Swift code (ElasticKeys) ============ */
+/* ============ the store: keys named as in the Swift code (StoreKeys.Elastic) ============ */
 
-byte elastic_join_tickets;               /* ElasticKeys.tickets  "elastic/join/tickets"  (counter) */
-byte elastic_join_examined;              /* ElasticKeys.examined "elastic/join/examined" (counter) */
-bit  elastic_join_claim[NT+1];           /* ElasticKeys.claim(ticket:) "elastic/join/claim/<t>": 1 once an add returned 1 */
-byte elastic_join_admission_gen[NT+1];   /* ElasticKeys.admission(ticket:) "elastic/join/admission/<t>" = "gen,rank,world"; */
-byte elastic_join_admission_rank[NT+1];  /*   gen 0: not set; REQUEUE: "requeue" (ElasticKeys.requeue)                    */
+byte elastic_join_tickets;               /* StoreKeys.Elastic.tickets  "elastic/join/tickets"  (counter) */
+byte elastic_join_examined;              /* StoreKeys.Elastic.examined "elastic/join/examined" (counter) */
+bit  elastic_join_claim[NT+1];           /* StoreKeys.Elastic.claim(ticket:) "elastic/join/claim/<t>": 1 once an add returned 1 */
+byte elastic_join_admission_gen[NT+1];   /* StoreKeys.Elastic.admission(ticket:) "elastic/join/admission/<t>" = "gen,rank,world"; */
+byte elastic_join_admission_rank[NT+1];  /*   gen 0: not set; REQUEUE: "requeue" (StoreKeys.Elastic.requeue)                    */
 byte elastic_join_admission_world[NT+1];
 
-bit  elastic_g_next[MAXG];               /* ElasticKeys.next(g) "elastic/<g>/next": 1 once an add returned 1   */
-byte elastic_g_successor_kind[MAXG];     /* ElasticKeys.successor(g) "elastic/<g>/successor": 0 = not set,     */
+bit  elastic_g_next[MAXG];               /* StoreKeys.Elastic.next(g) "elastic/<g>/next": 1 once an add returned 1   */
+byte elastic_g_successor_kind[MAXG];     /* StoreKeys.Elastic.successor(g) "elastic/<g>/successor": 0 = not set,     */
 byte elastic_g_successor_members[MAXG];  /*   ADMIT|SHRINK; members: ranks of g (bit mask); worldSize; tickets */
 byte elastic_g_successor_world[MAXG];    /*   (bit t = ticket t)                                               */
 byte elastic_g_successor_tickets[MAXG];
-byte elastic_g_alive[MAXG];              /* ElasticKeys.alive(g, r) "elastic/<g>/alive/<r>": bit r once set     */
+byte elastic_g_alive[MAXG];              /* StoreKeys.Elastic.alive(g, r) "elastic/<g>/alive/<r>": bit r once set     */
 
-/* Bootstrap.connect through PrefixStore(prefix: ElasticKeys.job(g) = "elastic/<g>/job") */
+/* Bootstrap.connect through PrefixStore(prefix: StoreKeys.Elastic.job(g) = "elastic/<g>/job") */
 byte elastic_g_job_rank_claims[MAXG];    /* "rank/<r>/claims": bit r once claimed                           */
 byte elastic_g_job_rank_address[MAXG];   /* "rank/<r>/address" (rank 0 sets "job/id" in the same step)       */
 bit  elastic_g_job_job_error[MAXG];      /* "job/error" (set by follow(), or by a rank claimed twice)         */
@@ -279,7 +282,7 @@ inline shrinkEnter(V, G) {
 #endif
 }
 
-/* ElasticKeys.job(g), Communicator.connect -> Bootstrap.connect: g, k (rank), w (world), nm (members, this process's view) */
+/* StoreKeys.Elastic.job(g), Membership.connect -> Bootstrap.connect: g, k (rank), w (world), nm (members, this process's view) */
 inline connectStart() {
   if
   :: w == 1 -> formStep()                            /* Bootstrap.connect: worldSize 1 -> SingleRankTransport, no rendezvous */
@@ -383,7 +386,7 @@ inline handBack() {
   if :: next > first -> elastic_join_examined = elastic_join_examined + (next - first); CP :: else fi
 }
 
-/* JoinTickets.claimWaitingTickets, one pass: `let tickets = try store.add(ElasticKeys.tickets, 0)`;
+/* JoinTickets.claimWaitingTickets, one pass: `let tickets = try store.add(StoreKeys.Elastic.tickets, 0)`;
    while next <= tickets && claimed.count < room: add(claim(ticket: next), 1) == 1 (and acceptsSettings: equal) -> claimed.append */
 inline claimTickets() {
   t = elastic_join_tickets;
@@ -414,7 +417,7 @@ inline afterClaims() {
      if :: next > first -> elastic_join_examined = elastic_join_examined + (next - first); CP :: else fi;
      planv = 2
   :: !fl && x > 0 ->
-     if                                              /* add(ElasticKeys.next(generation), 1) == 1 */
+     if                                              /* add(StoreKeys.Elastic.next(generation), 1) == 1 */
      :: !elastic_g_next[0] -> elastic_g_next[0] = 1;
         if :: elastic_g_alive[0] != 0 -> REACHED(10) :: else fi;   /* REACH 10: admits while a rank shrinks generation 0 */
         CP;
@@ -457,7 +460,7 @@ inline followAndMarkAlive() {
     :: elastic_g_successor_kind[pg] == ADMIT ->      /* members 0..<worldSize: every rank of pg is one */
        REACHED(1);                                   /* REACH 1: a shrink follows an admission */
        assert(pg + 1 < MAXG);
-       elastic_g_job_job_error[pg + 1] = 1;          /* PrefixStore(ElasticKeys.job(next)).set("job/error") */
+       elastic_g_job_job_error[pg + 1] = 1;          /* PrefixStore(StoreKeys.Elastic.job(next)).set("job/error") */
        printf("MSC: process %d follows elastic/%d (admit) and sets elastic/%d/job/job/error\n", me, pg, pg + 1);
        CP;
        ticketsToIds(elastic_g_successor_tickets[pg], pv, pv);   /* (pr: newRank = rank) */
@@ -472,7 +475,7 @@ inline followAndMarkAlive() {
        pw = elastic_g_successor_world[pg]; pg++
     :: else -> break
     od;
-    elastic_g_alive[pg] = elastic_g_alive[pg] | (1 << pr);   /* set(ElasticKeys.alive(generation, place.rank), "1") */
+    elastic_g_alive[pg] = elastic_g_alive[pg] | (1 << pr);   /* set(StoreKeys.Elastic.alive(generation, place.rank), "1") */
     printf("MSC: process %d alive in elastic/%d as rank %d of %d\n", me, pg, pr, pw);
     CP;
     goto grace
@@ -495,7 +498,7 @@ inline successorRead() {
   fi
 }
 
-/* a joiner's ticket: add(ElasticKeys.tickets, 1) (and set(settings(ticket:)), not modelled) */
+/* a joiner's ticket: add(StoreKeys.Elastic.tickets, 1) (and set(settings(ticket:)), not modelled) */
 inline takeTicket() {
   elastic_join_tickets++; t = elastic_join_tickets;
   printf("MSC: joiner %d takes ticket %d\n", me, t);
@@ -535,7 +538,7 @@ end_start:           /* (joiners that come after rank 0 looked wait here for goo
 
   /* ---------- rank 0: Communicator.admitJoining -> JoinTickets.admit -> claimWaitingTickets ---------- */
   :: atomic { !noticed && me == 0 ->
-       first = elastic_join_examined + 1; next = first;   /* let first = try store.add(ElasticKeys.examined, 0) + 1 */
+       first = elastic_join_examined + 1; next = first;   /* let first = try store.add(StoreKeys.Elastic.examined, 0) + 1 */
        x = 0; cnt = 0; fl = 0;
        claimTickets();
        if
@@ -576,7 +579,7 @@ newTicket:                                           /* join: `guard let admissi
     assert(!ghost_tickets_open);                     /* rank 0 looked already: this ticket is never claimed, so nothing
                                                         admits it or hands it back (requeueStranded needs a claim); the
                                                         joiner waits out its deadline and gives it up, which nobody reads */
-    elastic_join_tickets++;                          /* add(ElasticKeys.tickets, 1) */
+    elastic_join_tickets++;                          /* add(StoreKeys.Elastic.tickets, 1) */
     STOP("took a new ticket (no later boundary in this model)")
   }
 
@@ -610,7 +613,7 @@ follow:
 grace:                                               /* until every rank is alive, or `grace` passes, or a successor is there */
   if
   :: atomic { true ->                                /* grace (3 s) may end at any moment */
-       if                                            /* add(ElasticKeys.next(generation), 1) == 1 */
+       if                                            /* add(StoreKeys.Elastic.next(generation), 1) == 1 */
        :: !elastic_g_next[pg] -> elastic_g_next[pg] = 1;
           CP;
           sm = elastic_g_alive[pg] & FULL(pw);       /* aliveRanks(generation, place.worldSize, store) */

@@ -197,15 +197,15 @@ package enum Bootstrap {
         let jobID: UInt64
         if rank == 0 {
             jobID = UInt64.random(in: 1...UInt64.max)
-            try store.set("job/id", string: String(jobID))
+            try store.set(StoreKeys.jobID, string: String(jobID))
         } else {
-            let text = try store.getString("job/id", deadline: deadline)
+            let text = try store.getString(StoreKeys.jobID, deadline: deadline)
             guard let value = UInt64(text) else { throw RendezvousError.protocolViolation("bad job id \(text)") }
             jobID = value
         }
-        if try store.add("rank/\(rank)/claims", 1) > 1 {
+        if try store.add(StoreKeys.rankClaims(rank), 1) > 1 {
             let why = "rank \(rank) was claimed by two processes (check RANK and WORLD_SIZE of every process, and that the store is this job's alone)"
-            try? store.set("job/error", string: why)
+            try? store.set(StoreKeys.jobError, string: why)
             throw BootstrapError(.rendezvous, rank: rank, reason: why)
         }
 
@@ -226,11 +226,11 @@ package enum Bootstrap {
         let acceptor = try TCPAcceptor(listener: listener, rank: rank, worldSize: world, jobID: jobID, options: settings.tcp,
                                        deadline: deadline, logger: logger)
         defer { acceptor.stop() }
-        try store.set("rank/\(rank)/address", string: listening.description)
+        try store.set(StoreKeys.rankAddress(rank), string: listening.description)
         logger.debug("rank \(rank): listening on \(listening)")
 
         // 4. Everyone's address.
-        let keys = (0..<world).map { "rank/\($0)/address" }
+        let keys = (0..<world).map(StoreKeys.rankAddress)
         try waitForAll(keys, store: store, rank: rank, deadline: deadline)
         var addresses: [SocketAddress] = []
         for (peer, key) in keys.enumerated() {
@@ -327,12 +327,12 @@ package enum Bootstrap {
                 return
             } catch {
                 guard case .timedOut(_, let missing) = error else { throw error }
-                if try store.check(["job/error"]) {
-                    let why = try store.getString("job/error", deadline: deadline)
+                if try store.check([StoreKeys.jobError]) {
+                    let why = try store.getString(StoreKeys.jobError, deadline: deadline)
                     throw RendezvousError.peerReported(why)
                 }
                 if deadline.hasPassed {
-                    let ranks = missing.compactMap { $0.split(separator: "/").dropFirst().first.flatMap { Int($0) } }
+                    let ranks = missing.compactMap(StoreKeys.rank(ofAddressKey:))
                     throw BootstrapError(.timedOut, rank: rank,
                                          reason: "timed out waiting for ranks \(ranks.map(String.init).joined(separator: ", ")) to join",
                                          missingRanks: ranks)

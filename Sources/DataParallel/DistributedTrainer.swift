@@ -33,9 +33,17 @@ public protocol DistributedTrainer: AnyObject {
     /// for tests that check each example is used exactly once per epoch; a pipeline records on
     /// its first stage, the one that reads the examples).
     var examplesUsed: [Int32]? { get set }
+    /// Gives up on the step under way after ranks were lost, before `Communicator.shrink`
+    /// (which aborts only the job's communicator): aborts any sub-communicators this trainer
+    /// made, so ranks waiting on this one there fail at once instead of at their timeout. The
+    /// default does nothing.
+    func abort()
 }
 
 extension DistributedTrainer {
+    /// A trainer without sub-communicators has nothing to abort.
+    public func abort() {}
+
     /// Steps per epoch for `totalExamples` (the last batch may be smaller).
     public func stepsPerEpoch(totalExamples: Int) -> Int {
         (totalExamples + options.globalBatchSize - 1) / options.globalBatchSize

@@ -18,11 +18,6 @@ struct NodeLayout {
 
     var worldSize: Int { nodes * ranksPerNode }
     var firstRank: Int { nodeRank * ranksPerNode }
-
-    /// The store key under which node `node` says it arrived (its host name and ranks per node).
-    static func arrivalKey(_ node: Int) -> String { "collectives-run/node/\(node)" }
-    /// The key under which node `node` says how its ranks ended ("ok" or the first failure).
-    static func endKey(_ node: Int) -> String { "collectives-run/node/\(node)/end" }
 }
 
 /// Why the launchers of a per-node job could not meet or finish together.
@@ -140,12 +135,12 @@ extension Launcher {
     /// all the others; a node that does not come in time, or brings another number of ranks,
     /// stops the launch before any rank starts.
     private func meet(_ layout: NodeLayout, store: TCPStore, timeout: Double) throws {
-        let keys = (0..<layout.nodes).map(NodeLayout.arrivalKey)
+        let keys = (0..<layout.nodes).map(StoreKeys.nodeArrival)
         do {
-            try store.set(NodeLayout.arrivalKey(layout.nodeRank), string: "\(layout.ranksPerNode) \(thisHostName())")
+            try store.set(StoreKeys.nodeArrival(layout.nodeRank), string: "\(layout.ranksPerNode) \(thisHostName())")
             try store.wait(keys, deadline: .after(seconds: timeout))
             for node in 0..<layout.nodes {
-                let words = try store.getString(NodeLayout.arrivalKey(node), deadline: .after(seconds: timeout)).split(separator: " ", maxSplits: 1)
+                let words = try store.getString(StoreKeys.nodeArrival(node), deadline: .after(seconds: timeout)).split(separator: " ", maxSplits: 1)
                 guard words.first.flatMap({ Int($0) }) == layout.ranksPerNode else {
                     throw NodeRendezvousError(description: "node \(node) (on \(words.last ?? "?")) has --nproc-per-node \(words.first ?? "?"), this node \(layout.ranksPerNode): give every node the same")
                 }
@@ -154,7 +149,7 @@ extension Launcher {
             Console.error("collectives-run: node \(layout.nodeRank): \(error)")
             throw ExitCode(1)
         } catch {
-            let missing = (0..<layout.nodes).filter { !((try? store.check([NodeLayout.arrivalKey($0)])) ?? false) }
+            let missing = (0..<layout.nodes).filter { !((try? store.check([StoreKeys.nodeArrival($0)])) ?? false) }
             let which = missing.isEmpty ? "" : ": node\(missing.count == 1 ? "" : "s") \(missing.map(String.init).joined(separator: ", ")) of \(layout.nodes) did not come"
             Console.error("collectives-run: node \(layout.nodeRank): the launchers did not all meet at \(layout.host):\(layout.port) within \(formatSeconds(timeout))\(which) (\(error))")
             throw ExitCode(1)
@@ -167,9 +162,9 @@ extension Launcher {
         let said = outcome.map { "node \(layout.nodeRank): \($0.description)" } ?? "ok"
         var othersFailed = false
         do {
-            try store.set(NodeLayout.endKey(layout.nodeRank), string: said)
+            try store.set(StoreKeys.nodeEnd(layout.nodeRank), string: said)
             if layout.nodeRank == 0 && layout.nodes > 1 {
-                let others = (1..<layout.nodes).map(NodeLayout.endKey)
+                let others = (1..<layout.nodes).map(StoreKeys.nodeEnd)
                 try store.wait(others, deadline: .after(seconds: timeout))
                 for key in others {
                     let end = try store.getString(key, deadline: .after(seconds: timeout))

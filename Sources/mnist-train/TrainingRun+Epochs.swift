@@ -49,33 +49,17 @@ extension TrainingRun {
 
     /// Every epoch to the last (or to `--stop-after-epoch`); in an elastic job, an epoch that
     /// lost ranks runs again on the survivors, and ranks waiting to join are admitted between
-    /// epochs.
+    /// epochs (`ElasticTraining`, with ``regroup(on:from:after:)``).
     func trainEpochs() throws {
         (trainer as? PipelineTrainer)?.markEpochBoundary()
         let lastEpoch = min(command.epochs, command.stopAfterEpoch ?? command.epochs)
-        while epoch <= lastEpoch {
-            let started = Deadline.now
-            let outcome = try runEpoch()
-            guard case .finished(let report, let accuracy) = outcome else {
-                if case .lost(let kind) = outcome { try goOnWithout(kind, since: started, repeating: true) }
-                continue
-            }
-            try record(report, accuracy: accuracy)
-            if elastic && stages == 1 && maximumRanks != nil && epoch < lastEpoch {
-                try admitJoiningRanks(after: epoch)
-            }
-            epoch += 1
-        }
+        try elasticRun.run(from: epoch, through: lastEpoch, attempt: runEpoch, finish: record, awaiting: joinersAwaited)
+        epoch = lastEpoch + 1
     }
 
-    enum EpochOutcome {
-        case finished(EpochReport, accuracy: Double)
-        /// Ranks were lost (an elastic job goes on without them).
-        case lost(CollectivesError.Kind)
-    }
-
-    /// Trains and evaluates one epoch.
-    func runEpoch() throws -> EpochOutcome {
+    /// Trains and evaluates epoch `epoch`.
+    func runEpoch(_ epoch: Int) throws(CollectivesError) -> (report: EpochReport, accuracy: Double) {
+        self.epoch = epoch
         if command.learningRateSchedule == "cosine" {
             // Half a cosine from the base rate at the first epoch towards 0 after the last.
             let progress = Double(epoch - 1) / Double(command.epochs)
@@ -84,26 +68,20 @@ extension TrainingRun {
         if command.recordExamples != nil { trainer.examplesUsed = [] }
         // On a terminal, or under a launcher whose output is one.
         let progress = ProgressBar(enabled: leader && Console.standardOutputIsTerminal)
-        let epoch = self.epoch, epochs = command.epochs, originalRank = originalRank
+        defer { progress.finish() }
+        let epochs = command.epochs, originalRank = originalRank
         let (killRank, killAtEpoch) = (command.killRank, command.killAtEpoch)
-        do {
-            let report = try trainer.trainEpoch(train, epoch: epoch, steps: command.stepsPerEpoch) { step, steps in
-                progress.update(epoch: epoch, of: epochs, step: step, steps: steps)
-                if originalRank == killRank, epoch == killAtEpoch, step == min(3, steps) { Processes.killThisProcess() }
-            }
-            progress.finish()
-            return .finished(report, accuracy: try trainer.evaluate(test))
-        } catch {
-            progress.finish()
-            guard elastic, [.peerGone, .timedOut, .closed, .transport].contains(error.kind) else { throw error }
-            // Wake the ranks waiting on this one in the stage's sub-communicators.
-            (trainer as? PipelineTrainer)?.abort()
-            return .lost(error.kind)
+        let report = try trainer.trainEpoch(train, epoch: epoch, steps: command.stepsPerEpoch) { step, steps in
+            progress.update(epoch: epoch, of: epochs, step: step, steps: steps)
+            if originalRank == killRank, epoch == killAtEpoch, step == min(3, steps) { Processes.killThisProcess() }
         }
+        progress.finish()
+        return (report, try trainer.evaluate(test))
     }
 
     /// Keeps an epoch's report, writes the checkpoint and says how it went (rank 0).
-    func record(_ report: EpochReport, accuracy: Double) throws {
+    func record(_ epoch: Int, _ result: (report: EpochReport, accuracy: Double)) throws {
+        let (report, accuracy) = result
         rows.append(report)
         accuracies.append(accuracy)
         if let recordExamples = command.recordExamples, let used = trainer.examplesUsed {

@@ -7,12 +7,14 @@ import DataParallel
 
 
 /// One rank's training run: the communicator, its shard of the data and the trainer, which an
-/// elastic job replaces when ranks are lost or admitted (``goOnWithout(_:since:repeating:)``,
-/// ``admitJoiningRanks(after:)``), and what the epochs so far reported.
+/// elastic job replaces when ranks are lost or admitted (``elasticRun``, with
+/// ``regroup(on:from:after:)``), and what the epochs so far reported.
 final class TrainingRun {
     let command: MNISTTrain
-    var communicator: Communicator
-    var trainer: any DistributedTrainer
+    /// The epochs through lost and joining ranks; it holds the communicator and the trainer.
+    private(set) var elasticRun: ElasticTraining!
+    var communicator: Communicator { elasticRun.communicator }
+    var trainer: any DistributedTrainer { elasticRun.trainer }
     /// Pipeline stages per replica (1: data parallelism).
     var stages: Int
     var train: LabeledDataset
@@ -35,8 +37,6 @@ final class TrainingRun {
     var rankNames: [String]
     var rows: [EpochReport] = []
     var accuracies: [Double] = []
-    /// Communicators of failed admissions: aborted, kept until the end (they hold the store's connection).
-    var abandoned: [Communicator] = []
 
     var leader: Bool { communicator.rank == 0 }
     var parameterCount: Int { sizes.indices.dropLast().reduce(0) { $0 + sizes[$1 + 1] * sizes[$1] + sizes[$1 + 1] } }
@@ -46,7 +46,7 @@ final class TrainingRun {
     init(_ command: MNISTTrain) throws {
         self.command = command
         let environment = ProcessEnvironment.current()
-        communicator = try Communicator.forCommand("mnist-train", joinSettings: command.jobSettings)
+        let communicator = try Communicator.forCommand("mnist-train", joinSettings: command.jobSettings)
         joined = environment[EnvironmentVariable.elasticJoin.name] == "1"
         elastic = command.elastic || joined || environment[EnvironmentVariable.elastic.name] == "1"
         maximumRanks = environment[EnvironmentVariable.elasticMaximum.name].flatMap { Int($0) }
@@ -77,11 +77,15 @@ final class TrainingRun {
         }
         options = command.trainingOptions
         sizes = [train.featureCount] + command.hiddenSizes! + [Int(classes[0])]
-        trainer = try Self.makeTrainer(command, sizes: sizes, options: options, communicator, stages: stages)
+        let trainer = try Self.makeTrainer(command, sizes: sizes, options: options, communicator, stages: stages)
         if joined { try (trainer as! DataParallelTrainer).synchronizeOptimizerState() }
+        let policy = ElasticPolicy(goesOnWithoutLostRanks: elastic, maximumWorldSize: maximumRanks, joinSettings: command.jobSettings)
+        elasticRun = ElasticTraining(communicator: communicator, trainer: trainer, policy: policy) { [unowned self] in
+            try self.regroup(on: $0, from: $1, after: $2)
+        }
     }
 
-    func close() { communicator.close() }
+    func close() { elasticRun.close() }
 
     /// Shares the cores between the local ranks instead of letting each rank's OpenBLAS start
     /// a thread per core (ranks on this host: the launcher's word, else the host identities

@@ -1,4 +1,6 @@
 import Collectives
+import CollectivesTestSupport
+import CollectivesBootstrap
 import CollectivesRendezvous
 import CollectivesSystem
 import CollectivesTransport
@@ -71,7 +73,7 @@ import Testing
         let options = { var options = Self.options; options.timeoutSeconds = 2; return options }()
         // A ticket whose process is gone (after writing its settings, as joiners do).
         _ = try store.add("elastic/join/tickets", 1)
-        try store.set(ElasticKeys.settings(ticket: 1), string: "{}")
+        try store.set(StoreKeys.Elastic.settings(ticket: 1), string: "{}")
         let results = runRanks(2) { rank -> [Int] in
             let communicator = try Communicator(store: store, rank: rank, worldSize: 2, options: options)
             defer { communicator.close() }
@@ -133,22 +135,21 @@ import Testing
     /// shrank under the prefix of its own local generation: rank 3 alone, 0 and 1 as a pair.)
     @Test func ranksThatDidAndDidNotSeeAnAdmissionShrinkTheSameGeneration() throws {
         let store = InMemoryStore()
-        _ = try store.add(ElasticKeys.tickets, 1)
-        try store.set(ElasticKeys.settings(ticket: 1), string: "{}")
-        let admitted = try JoinTickets.admit(generation: 0, worldSize: 4, room: .max, awaiting: 0, waitSeconds: 1, store: store,
-                                             operation: "test admission")
+        _ = try store.add(StoreKeys.Elastic.tickets, 1)
+        try store.set(StoreKeys.Elastic.settings(ticket: 1), string: "{}")
+        let admitted = try JoinTickets.admit(generation: 0, worldSize: 4, room: .max, awaiting: 0, waitSeconds: 1, store: store)
         #expect(admitted == 1)
         let places = [ElasticPlace(generation: 1, rank: 0, worldSize: 5), ElasticPlace(generation: 1, rank: 1, worldSize: 5),
                       ElasticPlace(generation: 0, rank: 3, worldSize: 4)]
         let results = runRanks(3) { index -> [Int] in
             var place = places[index]
-            let survivors = try Communicator.decideSurvivors(from: &place, store: store, grace: 2, deadline: .after(seconds: 30))
+            let survivors = try Membership.decideSurvivors(from: &place, store: store, grace: 2, deadline: .after(seconds: 30))
             return [place.generation, survivors.worldSize] + survivors.members
         }
         // Every survivor shrank generation 1 (the grown one) to ranks 0, 1, 3 of it.
         #expect(try results.map { try $0.get() } == [[1, 3, 0, 1, 3], [1, 3, 0, 1, 3], [1, 3, 0, 1, 3]])
         // Ranks still connecting to generation 1 were told to stop.
-        #expect(try store.check(["elastic/1/job/job/error"]))
+        #expect(try store.check([StoreKeys.Elastic.job(1) + "/" + StoreKeys.jobError]))
     }
 
     /// A joiner that gave up does not count as waiting, so
@@ -192,8 +193,8 @@ import Testing
             defer { communicator.close() }
             if index == 0 {
                 // An admission that claims the joiner's ticket and is lost before deciding.
-                while try store.add(ElasticKeys.tickets, 0) < 1 { sleepSeconds(0.01) }
-                #expect(try store.add(ElasticKeys.claim(ticket: 1), 1) == 1)
+                while try store.add(StoreKeys.Elastic.tickets, 0) < 1 { sleepSeconds(0.01) }
+                #expect(try store.add(StoreKeys.Elastic.claim(ticket: 1), 1) == 1)
             }
             var flag = [Int32(0)]
             try communicator.allReduce(&flag)
@@ -227,7 +228,7 @@ import Testing
             }
             if index == 3 {
                 // The second joiner comes once the first is refused.
-                while !(try store.check([ElasticKeys.admission(ticket: 1)])) { sleepSeconds(0.01) }
+                while !(try store.check([StoreKeys.Elastic.admission(ticket: 1)])) { sleepSeconds(0.01) }
                 let communicator = try Communicator.join(store: store, options: options, timeout: .seconds(30), settings: job)
                 defer { communicator.close() }
                 return ["\(communicator.rank)", "\(communicator.worldSize)"]

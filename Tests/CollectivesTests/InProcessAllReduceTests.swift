@@ -1,4 +1,5 @@
 import Collectives
+import CollectivesTestSupport
 import CollectivesTransport
 import CollectivesVerification
 import Testing

@@ -1,4 +1,5 @@
 import Collectives
+import CollectivesTestSupport
 import CollectivesSystem
 import MetricsTestKit
 import Testing

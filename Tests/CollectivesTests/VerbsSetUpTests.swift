@@ -1,4 +1,5 @@
 import Collectives
+import CollectivesTestSupport
 import CollectivesRendezvous
 import CollectivesSystem
 import CollectivesTransport

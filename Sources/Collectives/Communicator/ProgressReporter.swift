@@ -35,7 +35,7 @@ final class ProgressReporter: @unchecked Sendable {
             let now = latest.load(ordering: .relaxed)
             guard now != published else { continue }
             lock.unlock()
-            let ok = (try? store.set("progress/\(rank)", string: String(now))) != nil
+            let ok = (try? store.set(StoreKeys.progress(rank), string: String(now))) != nil
             lock.lock()
             if ok { published = now }
         }
@@ -49,8 +49,8 @@ final class ProgressReporter: @unchecked Sendable {
         for peer in 0..<worldSize where peer != rank {
             // A store that cannot answer says nothing about the peer (it must not read as "reached
             // nothing", which would blame a healthy rank).
-            guard let published = try? store.check(["progress/\(peer)"]) else { return nil }
-            let text = published ? (try? store.getString("progress/\(peer)", deadline: .after(seconds: 2))) : "0"
+            guard let published = try? store.check([StoreKeys.progress(peer)]) else { return nil }
+            let text = published ? (try? store.getString(StoreKeys.progress(peer), deadline: .after(seconds: 2))) : "0"
             guard let text, let value = UInt64(text) else { return nil }
             if value < sequence { behind.append((peer, value)) }
         }
@@ -63,14 +63,14 @@ final class ProgressReporter: @unchecked Sendable {
     /// diagnostic: a store that cannot take it changes nothing else.
     func recordFailure(firstFailed: Int?, _ description: String) {
         let root = firstFailed.map(String.init) ?? ""
-        _ = try? store.set("failed/\(rank)", string: root + "\n" + description)
+        _ = try? store.set(StoreKeys.failed(rank), string: root + "\n" + description)
     }
 
     /// What `peer` recorded when it failed, if it did (a peer that died records nothing): the
     /// rank whose loss started its failure, if it knew one, and its error.
     func failure(of peer: Int) -> (firstFailed: Int?, description: String)? {
-        guard (try? store.check(["failed/\(peer)"])) == true,
-              let text = try? store.getString("failed/\(peer)", deadline: .after(seconds: 2)),
+        guard (try? store.check([StoreKeys.failed(peer)])) == true,
+              let text = try? store.getString(StoreKeys.failed(peer), deadline: .after(seconds: 2)),
               let newline = text.firstIndex(of: "\n") else { return nil }
         return (Int(text[..<newline]), String(text[text.index(after: newline)...]))
     }
