@@ -71,3 +71,22 @@ extension CollectiveElement {
         return type
     }
 }
+
+extension DataType {
+    /// The Swift element type of this data type, to open generic calls with.
+    package var elementType: any CollectiveElement.Type {
+        switch self {
+        case .float32: return Float.self
+        case .float64: return Double.self
+        case .float16: return Float16.self
+        case .bfloat16: return BFloat16.self
+        case .int8: return Int8.self
+        case .uint8: return UInt8.self
+        case .int32: return Int32.self
+        case .uint32: return UInt32.self
+        case .int64: return Int64.self
+        case .uint64: return UInt64.self
+        case .bool: return Bool.self
+        }
+    }
+}

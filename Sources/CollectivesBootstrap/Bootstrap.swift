@@ -242,9 +242,7 @@ package enum Bootstrap {
         }
 
         // 5. Connect.
-        let tcp = try TCPTransport.establish(
-            rank: rank, worldSize: world, jobID: jobID, listener: listener, peerAddresses: addresses,
-            options: settings.tcp, deadline: deadline, acceptor: acceptor, logger: logger)
+        let tcp = try TCPTransport.establish(acceptedBy: acceptor, peerAddresses: addresses, deadline: deadline)
         let (transport, hosts) = try TransportFactory.make(over: tcp, jobID: jobID, settings: settings, localWorldSize: configuration.localWorldSize,
                                                            deadline: deadline)
         logger.debug("rank \(rank)/\(world): connected (\(transport.name)) in \(MonotonicClock.seconds(since: started.uptimeNanoseconds)) s")

@@ -33,23 +33,6 @@ enum CTypes {
         default: return nil
         }
     }
-
-    /// The Swift element type of `dataType`, to open generic calls with.
-    static func element(_ dataType: DataType) -> any CollectiveElement.Type {
-        switch dataType {
-        case .float32: return Float.self
-        case .float64: return Double.self
-        case .float16: return Float16.self
-        case .bfloat16: return BFloat16.self
-        case .int8: return Int8.self
-        case .uint8: return UInt8.self
-        case .int32: return Int32.self
-        case .uint32: return UInt32.self
-        case .int64: return Int64.self
-        case .uint64: return UInt64.self
-        case .bool: return Bool.self
-        }
-    }
 }
 
 /// The checked arguments of one C call: the communicator, the element type and (for
@@ -73,7 +56,7 @@ struct CCall: @unchecked Sendable {
         guard let operation = CTypes.operation(op) else {
             return .failure(CHandleError(result: CResults.invalid(operation, "operation \(op.rawValue) is not one of collectives.h's")))
         }
-        return .success(CCall(communicator: communicator, dataType: type, element: CTypes.element(type), op: operation))
+        return .success(CCall(communicator: communicator, dataType: type, element: type.elementType, op: operation))
     }
 
     /// Runs `body` with the checked call, as a result code.

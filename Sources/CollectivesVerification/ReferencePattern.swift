@@ -210,18 +210,9 @@ extension Bool: CheckableElement {
 /// The Swift type of each ``DataType``; pass it to a generic function to open it.
 package enum ElementTypes {
     package static func type(of dataType: DataType) -> any CheckableElement.Type {
-        switch dataType {
-        case .float32: return Float.self
-        case .float64: return Double.self
-        case .float16: return Float16.self
-        case .bfloat16: return BFloat16.self
-        case .int8: return Int8.self
-        case .uint8: return UInt8.self
-        case .int32: return Int32.self
-        case .uint32: return UInt32.self
-        case .int64: return Int64.self
-        case .uint64: return UInt64.self
-        case .bool: return Bool.self
+        guard let type = dataType.elementType as? any CheckableElement.Type else {
+            preconditionFailure("\(dataType.elementType) is not a CheckableElement")
         }
+        return type
     }
 }

@@ -11,20 +11,9 @@ package enum TestSeed {
     }
 }
 
-/// A small, fast, seeded generator (splitmix64): the same seed gives the same sequence.
-package struct SeededRandom: RandomNumberGenerator, Sendable {
-    package var state: UInt64
-
-    package init(seed: UInt64) { state = seed }
-
-    package mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// A small, fast, seeded generator (splitmix64, `CollectivesSystem`'s): the same seed gives the
+/// same sequence.
+package typealias SeededRandom = SeededGenerator
 
 /// A value shared by test threads behind a lock: the library's own (`LockedValue`, whose
 /// comment says why not a `Mutex`).

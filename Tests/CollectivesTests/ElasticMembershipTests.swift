@@ -47,11 +47,19 @@ import Testing
 
     /// A joiner that gave up is not admitted later (its ticket is skipped); the one after it is.
     @Test func aTicketGivenUpIsSkipped() throws {
+        #expect(try Self.admitOneAfterAGivenUpTicket(gaveUpAfter: .milliseconds(200), joinerDelay: 0) == [[0, 3], [1, 3], [2, 3]])
+    }
+
+    /// A joiner gives up waiting after `gaveUpAfter`; then two ranks wait for one joiner
+    /// (`awaiting: 1`) and admit it, while another joiner comes `joinerDelay` seconds after they
+    /// start. Every rank's number and world size afterwards.
+    static func admitOneAfterAGivenUpTicket(gaveUpAfter: Duration, joinerDelay: Double) throws -> [[Int]] {
         let store = InMemoryStore()
         let options = Self.options
-        #expect(throws: CollectivesError.self) { _ = try Communicator.join(store: store, options: options, timeout: .milliseconds(200)) }
+        #expect(throws: CollectivesError.self) { _ = try Communicator.join(store: store, options: options, timeout: gaveUpAfter) }
         let results = runRanks(3) { index -> [Int] in
             if index == 2 {
+                if joinerDelay > 0 { sleepSeconds(joinerDelay) }
                 let communicator = try Communicator.join(store: store, options: options, timeout: .seconds(30))
                 defer { communicator.close() }
                 return [communicator.rank, communicator.worldSize]
@@ -62,7 +70,7 @@ import Testing
             defer { grown.close() }
             return [grown.rank, grown.worldSize]
         }
-        #expect(try results.map { try $0.get() } == [[0, 3], [1, 3], [2, 3]])
+        return try results.map { try $0.get() }
     }
 
     /// An admission that fails (the process admitted never connects): the ranks then shrink the
@@ -156,23 +164,7 @@ import Testing
     /// `awaiting: 1` waits for one that still waits (before, it returned at once, admitting
     /// nobody). The second joiner comes a second after the ranks start waiting.
     @Test func aGivenUpTicketDoesNotCountAsAwaited() throws {
-        let store = InMemoryStore()
-        let options = Self.options
-        #expect(throws: CollectivesError.self) { _ = try Communicator.join(store: store, options: options, timeout: .milliseconds(100)) }
-        let results = runRanks(3) { index -> [Int] in
-            if index == 2 {
-                sleepSeconds(1)
-                let communicator = try Communicator.join(store: store, options: options, timeout: .seconds(30))
-                defer { communicator.close() }
-                return [communicator.rank, communicator.worldSize]
-            }
-            let communicator = try Communicator(store: store, rank: index, worldSize: 2, options: options)
-            defer { communicator.close() }
-            guard let grown = try communicator.admitJoining(maximumWorldSize: 4, awaiting: 1) else { return [-1] }
-            defer { grown.close() }
-            return [grown.rank, grown.worldSize]
-        }
-        #expect(try results.map { try $0.get() } == [[0, 3], [1, 3], [2, 3]])
+        #expect(try Self.admitOneAfterAGivenUpTicket(gaveUpAfter: .milliseconds(100), joinerDelay: 1) == [[0, 3], [1, 3], [2, 3]])
     }
 
     /// A ticket claimed by an admission that never finished (its rank 0

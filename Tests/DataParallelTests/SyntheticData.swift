@@ -1,3 +1,4 @@
+import CollectivesSystem
 import CZlib
 import DataParallel
 

@@ -6,22 +6,27 @@ import CollectivesTransport
 enum Direct {
     /// Block *j* of `send` goes to rank *j*; block *j* of `receive` comes from rank *j*.
     static func allToAll(send: UnsafeRawPointer?, receive: UnsafeMutableRawPointer?, blockBytes: Int, exchange: Exchange) throws(TransportError) {
-        let n = exchange.worldSize, rank = exchange.rank
+        let rank = exchange.rank
         guard blockBytes > 0, let source = send, let target = receive else { return }
         (target + rank * blockBytes).copyMemory(from: source + rank * blockBytes, byteCount: blockBytes)
+        try withEveryPeer(exchange, receive: { from throws(TransportError) in
+            try exchange.postReceive(target + from * blockBytes, bytes: blockBytes, from: from)
+        }, send: { to throws(TransportError) in
+            try exchange.postSend(source + to * blockBytes, bytes: blockBytes, to: to)
+        })
+    }
+
+    /// Posts a receive from every other rank (`receive(peer)`), then a send to every other rank
+    /// (`send(peer)`), staggered so that not every rank sends to rank 0 first, and waits for all.
+    static func withEveryPeer(_ exchange: Exchange, receive: (Int) throws(TransportError) -> TransportRequest,
+                              send: (Int) throws(TransportError) -> TransportRequest) throws(TransportError) {
+        let n = exchange.worldSize, rank = exchange.rank
         guard n > 1 else { return }
         let workspace = exchange.workspace
         workspace.receives.removeAll(keepingCapacity: true)
         workspace.sends.removeAll(keepingCapacity: true)
-        // Staggered so that not every rank sends to rank 0 first.
-        for step in 1..<n {
-            let from = (rank - step + n) % n
-            workspace.receives.append(try exchange.postReceive(target + from * blockBytes, bytes: blockBytes, from: from))
-        }
-        for step in 1..<n {
-            let to = (rank + step) % n
-            workspace.sends.append(try exchange.postSend(source + to * blockBytes, bytes: blockBytes, to: to))
-        }
+        for step in 1..<n { workspace.receives.append(try receive((rank - step + n) % n)) }
+        for step in 1..<n { workspace.sends.append(try send((rank + step) % n)) }
         for request in workspace.receives { try exchange.wait(request) }
         try exchange.waitForSends()
     }

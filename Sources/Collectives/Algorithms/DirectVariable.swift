@@ -14,22 +14,12 @@ extension Direct {
     /// *j*. This rank's own block is copied.
     static func allToAllVariable(send: UnsafeRawPointer?, sendBlocks: [Block], receive: UnsafeMutableRawPointer?,
                                  receiveBlocks: [Block], exchange: Exchange) throws(TransportError) {
-        let n = exchange.worldSize, rank = exchange.rank
-        copyOwn(send, sendBlocks[rank], receive, receiveBlocks[rank])
-        guard n > 1 else { return }
-        let workspace = exchange.workspace
-        workspace.receives.removeAll(keepingCapacity: true)
-        workspace.sends.removeAll(keepingCapacity: true)
-        for step in 1..<n {
-            let from = (rank - step + n) % n
-            workspace.receives.append(try postReceive(receive, receiveBlocks[from], from: from, exchange))
-        }
-        for step in 1..<n {
-            let to = (rank + step) % n
-            workspace.sends.append(try postSend(send, sendBlocks[to], to: to, exchange))
-        }
-        for request in workspace.receives { try exchange.wait(request) }
-        try exchange.waitForSends()
+        copyOwn(send, sendBlocks[exchange.rank], receive, receiveBlocks[exchange.rank])
+        try withEveryPeer(exchange, receive: { from throws(TransportError) in
+            try postReceive(receive, receiveBlocks[from], from: from, exchange)
+        }, send: { to throws(TransportError) in
+            try postSend(send, sendBlocks[to], to: to, exchange)
+        })
     }
 
     /// Every rank's `send` (of `sendBytes`) lands at `receiveBlocks[rank]` of the root's

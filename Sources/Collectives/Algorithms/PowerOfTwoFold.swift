@@ -17,6 +17,14 @@ struct PowerOfTwoFold {
         extra = n - power
     }
 
+    /// The fold of an all-reduce of `count` elements in `buffer` over `exchange`'s ranks, with
+    /// the buffer and its bytes; nil when there is nothing to exchange (one rank, no elements).
+    static func of(_ buffer: UnsafeMutableRawPointer?, count: Int, elementSize: Int,
+                   exchange: Exchange) -> (PowerOfTwoFold, UnsafeMutableRawPointer, Int)? {
+        guard exchange.worldSize > 1, count > 0, let buffer else { return nil }
+        return (PowerOfTwoFold(worldSize: exchange.worldSize), buffer, count * elementSize)
+    }
+
     /// The rank whose index among the *p* taking part is `index`.
     func rank(ofIndex index: Int) -> Int { index < extra ? 2 * index + 1 : index + extra }
 

@@ -14,10 +14,9 @@ enum RecursiveDoubling {
     static func run(
         buffer: UnsafeMutableRawPointer?, count: Int, elementSize: Int, kernel: ReductionKernel, exchange: Exchange
     ) throws(TransportError) {
-        let n = exchange.worldSize
-        guard n > 1, count > 0, let base = buffer else { return }
-        let bytes = count * elementSize
-        let fold = PowerOfTwoFold(worldSize: n)
+        guard case let (fold, base, bytes)? = PowerOfTwoFold.of(buffer, count: count, elementSize: elementSize, exchange: exchange) else {
+            return
+        }
         let scratch = exchange.workspace.scratch(atLeast: bytes)
         guard let me = try fold.foldIn(base, count: count, elementSize: elementSize, scratch: scratch, kernel: kernel,
                                        exchange: exchange) else { return }
@@ -28,7 +27,7 @@ enum RecursiveDoubling {
             kernel.combine(base, scratch, count)
             mask <<= 1
         }
-        kernel.finish?(base, count, n)
+        kernel.finish?(base, count, exchange.worldSize)
         try fold.foldOut(base, bytes: bytes, exchange: exchange)
     }
 }

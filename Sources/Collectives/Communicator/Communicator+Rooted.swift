@@ -26,15 +26,7 @@ extension Communicator {
     /// Out of place: `root` sends its `send`; every rank (the root too) gets it in `receive`.
     /// `send` is read on the root only (pass an empty buffer elsewhere).
     public func broadcast<T: CollectiveElement>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>, root: Int) throws(CollectivesError) {
-        if rank == root {
-            guard send.count == receive.count else {
-                throw CollectivesError(.invalidArgument, rank: rank, operation: "broadcast",
-                                       reason: "the root's send buffer holds \(send.count) elements, its receive buffer \(receive.count)")
-            }
-            if let from = send.baseAddress, let to = receive.baseAddress, from != UnsafePointer(to) {
-                to.update(from: from, count: send.count)
-            }
-        }
+        if rank == root { try copyOnRoot(send, into: receive, operation: "broadcast") }
         try broadcast(receive, root: root)
     }
 
@@ -67,13 +59,7 @@ extension Communicator {
     /// not touched elsewhere (pass an empty buffer there).
     public func reduce<T: CollectiveElement>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>, op: ReduceOperation = .sum, root: Int) throws(CollectivesError) {
         if rank == root {
-            guard send.count == receive.count else {
-                throw CollectivesError(.invalidArgument, rank: rank, operation: "reduce",
-                                       reason: "the root's send buffer holds \(send.count) elements, its receive buffer \(receive.count)")
-            }
-            if let from = send.baseAddress, let to = receive.baseAddress, from != UnsafePointer(to) {
-                to.update(from: from, count: send.count)
-            }
+            try copyOnRoot(send, into: receive, operation: "reduce")
             try reduce(receive, op: op, root: root)
         } else {
             // Non-roots' buffers are only read.
@@ -121,6 +107,21 @@ extension Communicator {
             }
         } catch {
             throw failure(error, "reduce #\(sequence) (\(count) × \(dataType), \(op), root \(root))")
+        }
+    }
+}
+
+extension Communicator {
+    /// The root's part of an out-of-place broadcast or reduce: checks that its two buffers hold
+    /// as many elements and copies `send` into `receive` (unless they are one buffer).
+    func copyOnRoot<T: CollectiveElement>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>,
+                                          operation: String) throws(CollectivesError) {
+        guard send.count == receive.count else {
+            throw CollectivesError(.invalidArgument, rank: rank, operation: operation,
+                                   reason: "the root's send buffer holds \(send.count) elements, its receive buffer \(receive.count)")
+        }
+        if let from = send.baseAddress, let to = receive.baseAddress, from != UnsafePointer(to) {
+            to.update(from: from, count: send.count)
         }
     }
 }

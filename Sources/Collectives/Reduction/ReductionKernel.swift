@@ -99,28 +99,23 @@ struct ReductionKernel: Sendable {
     }
     #endif
 
+    /// The kernel whose combine is `loop` over elements of type `T`.
+    private static func combining<T>(_: T.Type, _ loop: @escaping @Sendable (UnsafeMutablePointer<T>, UnsafePointer<T>, Int) -> Void,
+                                     finish: Finish? = nil) -> ReductionKernel {
+        ReductionKernel(combine: { d, s, n in loop(d.assumingMemoryBound(to: T.self), s.assumingMemoryBound(to: T.self), n) },
+                        finish: finish)
+    }
+
     private static func floating<T: BinaryFloatingPoint & Sendable>(_: T.Type, _ operation: ReduceOperation) -> ReductionKernel {
         switch operation {
-        case .sum, .average:
-            let combine: Combine = { d, s, n in
-                Kernels.sum(d.assumingMemoryBound(to: T.self), s.assumingMemoryBound(to: T.self), n)
-            }
-            let divide: Finish = { d, n, world in
+        case .sum: return combining(T.self, Kernels.sum)
+        case .average:
+            return combining(T.self, Kernels.sum, finish: { d, n, world in
                 Kernels.divide(d.assumingMemoryBound(to: T.self), n, by: T(world))
-            }
-            return ReductionKernel(combine: combine, finish: operation == .average ? divide : nil)
-        case .product:
-            return ReductionKernel(combine: { d, s, n in
-                Kernels.product(d.assumingMemoryBound(to: T.self), s.assumingMemoryBound(to: T.self), n)
-            }, finish: nil)
-        case .min:
-            return ReductionKernel(combine: { d, s, n in
-                Kernels.minimum(d.assumingMemoryBound(to: T.self), s.assumingMemoryBound(to: T.self), n)
-            }, finish: nil)
-        case .max:
-            return ReductionKernel(combine: { d, s, n in
-                Kernels.maximum(d.assumingMemoryBound(to: T.self), s.assumingMemoryBound(to: T.self), n)
-            }, finish: nil)
+            })
+        case .product: return combining(T.self, Kernels.product)
+        case .min: return combining(T.self, Kernels.minimum)
+        case .max: return combining(T.self, Kernels.maximum)
         case .bitwiseAnd, .bitwiseOr, .bitwiseXor:
             preconditionFailure("\(operation) does not apply to floating point")
         }
@@ -128,11 +123,9 @@ struct ReductionKernel: Sendable {
 
     private static func integer<T: FixedWidthInteger & Sendable>(_: T.Type, _ operation: ReduceOperation) -> ReductionKernel {
         switch operation {
-        case .sum, .average:
-            let combine: Combine = { d, s, n in
-                Kernels.wrappingSum(d.assumingMemoryBound(to: T.self), s.assumingMemoryBound(to: T.self), n)
-            }
-            let divide: Finish = { d, n, world in
+        case .sum: return combining(T.self, Kernels.wrappingSum)
+        case .average:
+            return combining(T.self, Kernels.wrappingSum, finish: { d, n, world in
                 let values = d.assumingMemoryBound(to: T.self)
                 if let divisor = T(exactly: world) {
                     Kernels.divide(values, n, by: divisor)
@@ -141,32 +134,13 @@ struct ReductionKernel: Sendable {
                     // quotient has a magnitude below one, except T.min / world for signed types.
                     for i in 0..<n { values[i] = T(truncatingIfNeeded: Int64(values[i]) / Int64(world)) }
                 }
-            }
-            return ReductionKernel(combine: combine, finish: operation == .average ? divide : nil)
-        case .product:
-            return ReductionKernel(combine: { d, s, n in
-                Kernels.wrappingProduct(d.assumingMemoryBound(to: T.self), s.assumingMemoryBound(to: T.self), n)
-            }, finish: nil)
-        case .min:
-            return ReductionKernel(combine: { d, s, n in
-                Kernels.minimum(d.assumingMemoryBound(to: T.self), s.assumingMemoryBound(to: T.self), n)
-            }, finish: nil)
-        case .max:
-            return ReductionKernel(combine: { d, s, n in
-                Kernels.maximum(d.assumingMemoryBound(to: T.self), s.assumingMemoryBound(to: T.self), n)
-            }, finish: nil)
-        case .bitwiseAnd:
-            return ReductionKernel(combine: { d, s, n in
-                Kernels.and(d.assumingMemoryBound(to: T.self), s.assumingMemoryBound(to: T.self), n)
-            }, finish: nil)
-        case .bitwiseOr:
-            return ReductionKernel(combine: { d, s, n in
-                Kernels.or(d.assumingMemoryBound(to: T.self), s.assumingMemoryBound(to: T.self), n)
-            }, finish: nil)
-        case .bitwiseXor:
-            return ReductionKernel(combine: { d, s, n in
-                Kernels.xor(d.assumingMemoryBound(to: T.self), s.assumingMemoryBound(to: T.self), n)
-            }, finish: nil)
+            })
+        case .product: return combining(T.self, Kernels.wrappingProduct)
+        case .min: return combining(T.self, Kernels.minimum)
+        case .max: return combining(T.self, Kernels.maximum)
+        case .bitwiseAnd: return combining(T.self, Kernels.and)
+        case .bitwiseOr: return combining(T.self, Kernels.or)
+        case .bitwiseXor: return combining(T.self, Kernels.xor)
         }
     }
 }

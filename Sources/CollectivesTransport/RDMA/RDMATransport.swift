@@ -50,7 +50,7 @@ extension VerbsChannel {
 /// Waiting polls the completion queues, moves what can move, and waits as its ``WaitPolicy``
 /// says: spins, yields, then sleeps in short naps (20 µs growing to 1 ms; there is no file
 /// descriptor to sleep on without a completion channel).
-package final class RDMATransport: Transport, @unchecked Sendable {
+package final class RDMATransport: FramePosting, @unchecked Sendable {
     package let rank: Int
     package let worldSize: Int
     package var name: String { "verbs" }
@@ -117,18 +117,11 @@ package final class RDMATransport: Transport, @unchecked Sendable {
         framesStorage.deallocate()
     }
 
-    package func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
-        try post(Frame(base: UnsafeMutableRawPointer(mutating: buffer.baseAddress), count: buffer.count, tag: tag), peer: peer, isSend: true)
-    }
-
-    package func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
-        try post(Frame(base: buffer.baseAddress, count: buffer.count, tag: tag), peer: peer, isSend: false)
-    }
-
-    private func post(_ frame: Frame, peer: Int, isSend: Bool) throws(TransportError) -> TransportRequest {
+    package func postFrame(at base: UnsafeMutableRawPointer?, count: Int, tag: MessageTag, peer: Int,
+                           isSend: Bool) throws(TransportError) -> TransportRequest {
         lock.lock()
         defer { lock.unlock() }
-        let request = try frames.admit(frame, peer: peer, isSend: isSend)
+        let request = try frames.admit(Frame(base: base, count: count, tag: tag), peer: peer, isSend: isSend)
         // Start at once: small messages usually leave in this one call.
         if isSend, frames.sends[peer].count == 1 { _ = pushSends(peer) }
         return request

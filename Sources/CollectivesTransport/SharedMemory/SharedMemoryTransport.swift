@@ -16,7 +16,7 @@ import Logging
 /// segment (its *doorbell*), which a peer bumps and wakes only when the owner sleeps. Every
 /// 100 ms it checks that the peers it waits for are still running and have not closed, so a
 /// crashed peer is reported within that time.
-package final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Sendable {
+package final class SharedMemoryTransport: FramePosting, WaitMedium, @unchecked Sendable {
     package let rank: Int
     package let worldSize: Int
     package var name: String { "shm" }
@@ -102,18 +102,11 @@ package final class SharedMemoryTransport: Transport, WaitMedium, @unchecked Sen
 
     // MARK: Posting
 
-    package func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
-        try post(Frame(base: UnsafeMutableRawPointer(mutating: buffer.baseAddress), count: buffer.count, tag: tag), peer: peer, isSend: true)
-    }
-
-    package func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
-        try post(Frame(base: buffer.baseAddress, count: buffer.count, tag: tag), peer: peer, isSend: false)
-    }
-
-    private func post(_ frame: Frame, peer: Int, isSend: Bool) throws(TransportError) -> TransportRequest {
+    package func postFrame(at base: UnsafeMutableRawPointer?, count: Int, tag: MessageTag, peer: Int,
+                           isSend: Bool) throws(TransportError) -> TransportRequest {
         lock.lock()
         defer { lock.unlock() }
-        let request = try frames.admit(frame, peer: peer, isSend: isSend)
+        let request = try frames.admit(Frame(base: base, count: count, tag: tag), peer: peer, isSend: isSend)
         // Small messages usually fit at once; what has already arrived is taken at once too.
         if isSend {
             if frames.sends[peer].count == 1 { _ = pushSends(to: peer) }

@@ -18,7 +18,13 @@ package struct AcceptedConnection: Sendable {
 /// step, the oldest dropped when more arrive); a connection is kept only if it proves the job's
 /// secret and claims a rank and stream this rank expects and does not have yet.
 package final class TCPAcceptor: @unchecked Sendable {
-    private let rank: Int
+    /// The rank accepting, its group's size, its job and the options the connections are made
+    /// with: what `TCPTransport.establish(acceptedBy:peerAddresses:deadline:)` builds on.
+    package let rank: Int
+    package let worldSize: Int
+    package let jobID: UInt64
+    package let options: TCPOptions
+    package let logger: Logger
     private let lock = ConditionLock()
     /// The accepted connections by rank and stream, with their frame keys.
     private var accepted: [[AcceptedConnection?]]
@@ -34,6 +40,10 @@ package final class TCPAcceptor: @unchecked Sendable {
     package init(listener: Socket, rank: Int, worldSize: Int, jobID: UInt64, options: TCPOptions, deadline: Deadline,
                 logger: Logger) throws(TransportError) {
         self.rank = rank
+        self.worldSize = worldSize
+        self.jobID = jobID
+        self.options = options
+        self.logger = logger
         self.listener = listener
         let streamCount = Swift.max(1, Swift.min(options.streams, 64))
         accepted = [[AcceptedConnection?]](repeating: [AcceptedConnection?](repeating: nil, count: streamCount), count: worldSize)

@@ -26,24 +26,19 @@ extension TCPTransport {
         deadline: Deadline,
         logger: Logger = Logger(label: "collectives.tcp")
     ) throws(TransportError) -> TCPTransport {
-        try establish(rank: rank, worldSize: worldSize, jobID: jobID, listener: listener, peerAddresses: peerAddresses,
-                      options: options, deadline: deadline, acceptor: nil, logger: logger)
+        precondition(peerAddresses.count == worldSize && rank >= 0 && rank < worldSize)
+        let acceptor = try TCPAcceptor(listener: listener, rank: rank, worldSize: worldSize, jobID: jobID, options: options,
+                                       deadline: deadline, logger: logger)
+        return try establish(acceptedBy: acceptor, peerAddresses: peerAddresses, deadline: deadline)
     }
 
-    /// Like the public `establish`, with `acceptor` accepting higher ranks' connections since
-    /// `listener` was opened (one is started here when it is `nil`).
-    package static func establish(
-        rank: Int,
-        worldSize: Int,
-        jobID: UInt64,
-        listener: Socket,
-        peerAddresses: [SocketAddress],
-        options: TCPOptions = TCPOptions(),
-        deadline: Deadline,
-        acceptor: TCPAcceptor?,
-        logger: Logger = Logger(label: "collectives.tcp")
-    ) throws(TransportError) -> TCPTransport {
-        precondition(peerAddresses.count == worldSize && rank >= 0 && rank < worldSize)
+    /// Like the public `establish`, over `acceptor`, which has accepted higher ranks'
+    /// connections since the listener was opened (and says which rank, group, job and options).
+    package static func establish(acceptedBy acceptor: TCPAcceptor, peerAddresses: [SocketAddress],
+                                  deadline: Deadline) throws(TransportError) -> TCPTransport {
+        defer { acceptor.stop() }
+        let (rank, worldSize, jobID, options, logger) = (acceptor.rank, acceptor.worldSize, acceptor.jobID, acceptor.options, acceptor.logger)
+        precondition(peerAddresses.count == worldSize)
         let streamCount = Swift.max(1, Swift.min(options.streams, 64))
         var sockets = [[Socket?]](repeating: [Socket?](repeating: nil, count: streamCount), count: worldSize)
         var frameKeys = [[[UInt8]?]](repeating: [[UInt8]?](repeating: nil, count: streamCount), count: worldSize)
@@ -58,16 +53,8 @@ extension TCPTransport {
         }
 
         // 2. Every stream of every higher rank, accepted by the acceptor's thread (started by
-        //    the caller when it began listening, or here).
-        let accepting: TCPAcceptor
-        if let acceptor {
-            accepting = acceptor
-        } else {
-            accepting = try TCPAcceptor(listener: listener, rank: rank, worldSize: worldSize, jobID: jobID,
-                                        options: options, deadline: deadline, logger: logger)
-        }
-        defer { accepting.stop() }
-        let accepted = try accepting.connections(deadline: deadline)
+        //    the caller when it began listening).
+        let accepted = try acceptor.connections(deadline: deadline)
         for peer in (rank + 1)..<max(rank + 1, worldSize) {
             for stream in 0..<streamCount {
                 guard let connection = accepted[peer][stream] else { continue }
