@@ -13,11 +13,64 @@ enum Ordinals {
     static let operations = Array(ReduceOperation.allCases)
     static let algorithms = Array(Algorithm.allCases)
 
-    /// The value's index in `all`, plus one; zero for `nil`.
+    /// The value's index in its `allCases`, plus one; zero for `nil`.
     @inline(__always)
-    static func index<T: Equatable>(of value: T?, in all: [T]) -> UInt64 {
-        guard let value, let i = all.firstIndex(of: value) else { return 0 }
-        return UInt64(i + 1)
+    static func index<T: DeclarationOrdinal>(of value: T?) -> UInt64 {
+        value.map { UInt64($0.ordinal + 1) } ?? 0
+    }
+}
+
+/// A case's place in its enum's declaration order, which is its index in `allCases`: a switch,
+/// not a search of an array (on the path of every call). `OrdinalTests` checks the two agree.
+package protocol DeclarationOrdinal: CaseIterable, Equatable {
+    var ordinal: Int { get }
+}
+
+extension DataType: DeclarationOrdinal {
+    package var ordinal: Int {
+        switch self {
+        case .float16: 0
+        case .float32: 1
+        case .float64: 2
+        case .int32: 3
+        case .int64: 4
+        case .bfloat16: 5
+        case .int8: 6
+        case .uint8: 7
+        case .uint32: 8
+        case .uint64: 9
+        case .bool: 10
+        }
+    }
+}
+
+extension ReduceOperation: DeclarationOrdinal {
+    package var ordinal: Int {
+        switch self {
+        case .sum: 0
+        case .product: 1
+        case .min: 2
+        case .max: 3
+        case .average: 4
+        case .bitwiseAnd: 5
+        case .bitwiseOr: 6
+        case .bitwiseXor: 7
+        }
+    }
+}
+
+extension Algorithm: DeclarationOrdinal {
+    package var ordinal: Int {
+        switch self {
+        case .auto: 0
+        case .ring: 1
+        case .tree: 2
+        case .recursiveDoubling: 3
+        case .central: 4
+        case .hierarchical: 5
+        case .oneShot: 6
+        case .rabenseifner: 7
+        }
     }
 }
 
@@ -42,8 +95,8 @@ struct CallDescriptor: CustomStringConvertible {
     }
 
     var tag: MessageTag {
-        let call = Ordinals.index(of: dataType, in: Ordinals.dataTypes) | Ordinals.index(of: op, in: Ordinals.operations) << 8
-            | Ordinals.index(of: algorithm, in: Ordinals.algorithms) << 16 | UInt64(root.map { $0 + 1 } ?? 0) << 32
+        let call = Ordinals.index(of: dataType) | Ordinals.index(of: op) << 8
+            | Ordinals.index(of: algorithm) << 16 | UInt64(root.map { $0 + 1 } ?? 0) << 32
         return MessageTag(sequence << 8 | kind.rawValue, call: call, count: UInt64(count))
     }
 

@@ -195,6 +195,7 @@ extension Communicator {
     func resolve(_ algorithm: Algorithm?, bytes: Int) throws(CollectivesError) -> Algorithm {
         let wanted = algorithm ?? options.algorithm
         guard wanted == .auto else { return wanted }
+        if let known = automaticChoices.choice(forBytes: bytes) { return known }
         let model = try currentCostModel()
         var choice = model.choose(bytes: bytes, worldSize: worldSize, segmentBytes: options.ringSegmentBytes,
                                   boardCapacity: board?.boardCapacity ?? 0)
@@ -207,15 +208,16 @@ extension Communicator {
             if hierarchical.map({ $0 < ring }) ?? true { choice = .hierarchical }
         }
         logger.debug("rank \(rank): all-reduce of \(bytes) bytes over \(worldSize) ranks: \(choice) (\(model))")
+        automaticChoices.remember(choice, forBytes: bytes)
         return choice
     }
 
     /// The kernel of `op` on `dataType`, or an error naming `operation` where the operation does
     /// not apply to the type.
     func reductionKernel(_ dataType: DataType, _ op: ReduceOperation, operation: String) throws(CollectivesError) -> ReductionKernel {
-        let slot = Int(Ordinals.index(of: dataType, in: Ordinals.dataTypes) - 1) * Ordinals.operations.count
-            + Int(Ordinals.index(of: op, in: Ordinals.operations) - 1)
-        if kernels.isEmpty { kernels = Array(repeating: nil, count: Ordinals.dataTypes.count * Ordinals.operations.count) }
+        let operations = Ordinals.operations.count
+        let slot = dataType.ordinal * operations + op.ordinal
+        if kernels.isEmpty { kernels = Array(repeating: nil, count: Ordinals.dataTypes.count * operations) }
         if let known = kernels[slot] { return known }
         guard let kernel = ReductionKernel(dataType: dataType, operation: op) else {
             let applicable = ReduceOperation.allCases.filter { $0.applies(to: dataType) }.map(\.rawValue).joined(separator: ", ")

@@ -84,6 +84,8 @@ public final class Communicator: @unchecked Sendable {
     var costModel: CostModel?
     /// The reduction kernels made so far, by type and operation (``Ordinals``).
     var kernels: [ReductionKernel?] = []
+    /// The cost model's choices already made, by size (``resolve(_:bytes:)``).
+    var automaticChoices = AlgorithmChoices()
 
     /// Makes a communicator over a transport that is already connected (for example one of an
     /// `InProcessTransport` group).
