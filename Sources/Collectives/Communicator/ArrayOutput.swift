@@ -5,13 +5,41 @@ func collected<T: CollectiveElement>(
     _ fill: (UnsafeBufferPointer<T>, UnsafeMutableBufferPointer<T>) throws(CollectivesError) -> Void
 ) throws(CollectivesError) -> [T] {
     var output: [T] = uninitializedArray(count)
-    let result: Result<Void, CollectivesError> = input.withUnsafeBufferPointer { send in
-        output.withUnsafeMutableBufferPointer { receive in
-            Result { () throws(CollectivesError) in try fill(send, receive) }
-        }
-    }
-    try result.get()
+    try withBuffers(input, &output, fill)
     return output
+}
+
+/// `body` over `array`'s storage, keeping its typed error (`withUnsafeMutableBufferPointer`
+/// rethrows it as `any Error`): the in-place array forms of the collectives run through it.
+func withMutableBuffer<T, R>(_ array: inout [T], _ body: (UnsafeMutableBufferPointer<T>) throws(CollectivesError) -> R) throws(CollectivesError) -> R {
+    let result: Result<R, CollectivesError> = array.withUnsafeMutableBufferPointer { buffer in
+        Result { () throws(CollectivesError) in try body(buffer) }
+    }
+    return try result.get()
+}
+
+/// `body` over the memory `span` covers, keeping its typed error.
+func withMutableBuffer<T, R>(_ span: inout MutableSpan<T>, _ body: (UnsafeMutableBufferPointer<T>) throws(CollectivesError) -> R) throws(CollectivesError) -> R {
+    let result: Result<R, CollectivesError> = span.withUnsafeMutableBufferPointer { buffer in
+        Result { () throws(CollectivesError) in try body(buffer) }
+    }
+    return try result.get()
+}
+
+/// `body` over `array`'s storage, read only, keeping its typed error.
+func withBuffer<T, R>(_ array: [T], _ body: (UnsafeBufferPointer<T>) throws(CollectivesError) -> R) throws(CollectivesError) -> R {
+    let result: Result<R, CollectivesError> = array.withUnsafeBufferPointer { buffer in
+        Result { () throws(CollectivesError) in try body(buffer) }
+    }
+    return try result.get()
+}
+
+/// `body` over `input`'s storage and `output`'s, keeping its typed error.
+func withBuffers<T>(_ input: [T], _ output: inout [T],
+                    _ body: (UnsafeBufferPointer<T>, UnsafeMutableBufferPointer<T>) throws(CollectivesError) -> Void) throws(CollectivesError) {
+    try withBuffer(input) { (send) throws(CollectivesError) in
+        try withMutableBuffer(&output) { (receive) throws(CollectivesError) in try body(send, receive) }
+    }
 }
 
 /// An array of `count` elements whose values a collective writes next. Empty without touching

@@ -24,10 +24,7 @@ extension Communicator {
 
     /// All-reduces an array in place. See `allReduce(_:op:algorithm:)` on a buffer.
     public func allReduce<T: CollectiveElement>(_ array: inout [T], op: ReduceOperation = .sum, algorithm: Algorithm? = nil) throws(CollectivesError) {
-        let result: Result<Void, CollectivesError> = array.withUnsafeMutableBufferPointer { buffer in
-            Result { () throws(CollectivesError) in try allReduce(buffer, op: op, algorithm: algorithm) }
-        }
-        try result.get()
+        try withMutableBuffer(&array) { (buffer) throws(CollectivesError) in try allReduce(buffer, op: op, algorithm: algorithm) }
     }
 
     /// Out of place: `receive` gets the reduction of every rank's `send`; `send` is unchanged.
@@ -276,10 +273,7 @@ final class ArrayBox<T>: @unchecked Sendable {
     init(_ array: [T]) { self.array = array }
 
     func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<T>) throws(CollectivesError) -> R) throws(CollectivesError) -> R {
-        let result: Result<R, CollectivesError> = array.withUnsafeMutableBufferPointer { buffer in
-            Result { () throws(CollectivesError) in try body(buffer) }
-        }
-        return try result.get()
+        try withMutableBuffer(&array, body)
     }
 
     func take() -> [T] {

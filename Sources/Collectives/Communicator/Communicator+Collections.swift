@@ -22,18 +22,12 @@ extension Communicator {
 
     /// All-reduces the elements a `MutableSpan` covers, in place.
     public func allReduce<T: CollectiveElement>(_ span: inout MutableSpan<T>, op: ReduceOperation = .sum, algorithm: Algorithm? = nil) throws(CollectivesError) {
-        let result: Result<Void, CollectivesError> = span.withUnsafeMutableBufferPointer { buffer in
-            Result { () throws(CollectivesError) in try allReduce(buffer, op: op, algorithm: algorithm) }
-        }
-        try result.get()
+        try withMutableBuffer(&span) { (buffer) throws(CollectivesError) in try allReduce(buffer, op: op, algorithm: algorithm) }
     }
 
     /// Broadcasts the root's span into every rank's.
     public func broadcast<T: CollectiveElement>(_ span: inout MutableSpan<T>, root: Int) throws(CollectivesError) {
-        let result: Result<Void, CollectivesError> = span.withUnsafeMutableBufferPointer { buffer in
-            Result { () throws(CollectivesError) in try broadcast(buffer, root: root) }
-        }
-        try result.get()
+        try withMutableBuffer(&span) { (buffer) throws(CollectivesError) in try broadcast(buffer, root: root) }
     }
 
     private func withContiguous<C: MutableCollection>(

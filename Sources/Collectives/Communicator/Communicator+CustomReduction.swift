@@ -60,20 +60,14 @@ extension Communicator {
     /// All-reduces an array with a reduction of the caller's; see
     /// ``allReduce(_:combining:)-(UnsafeMutableBufferPointer<T>,_)``.
     public func allReduce<T: CollectiveElement>(_ array: inout [T], combining combine: (inout T, T) -> Void) throws(CollectivesError) {
-        let result: Result<Void, CollectivesError> = array.withUnsafeMutableBufferPointer { buffer in
-            Result { () throws(CollectivesError) in try allReduce(buffer, combining: combine) }
-        }
-        try result.get()
+        try withMutableBuffer(&array) { (buffer) throws(CollectivesError) in try allReduce(buffer, combining: combine) }
     }
 
     /// All-reduces an array with a buffer-wise reduction of the caller's.
     public func allReduce<T: CollectiveElement>(
         _ array: inout [T], combiningBuffers combine: (UnsafeMutableBufferPointer<T>, UnsafeBufferPointer<T>) -> Void
     ) throws(CollectivesError) {
-        let result: Result<Void, CollectivesError> = array.withUnsafeMutableBufferPointer { buffer in
-            Result { () throws(CollectivesError) in try allReduce(buffer, combiningBuffers: combine) }
-        }
-        try result.get()
+        try withMutableBuffer(&array) { (buffer) throws(CollectivesError) in try allReduce(buffer, combiningBuffers: combine) }
     }
 
     /// Bytes, across all ranks, of one piece of a custom all-reduce.

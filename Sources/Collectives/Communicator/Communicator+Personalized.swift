@@ -45,16 +45,11 @@ extension Communicator {
     public func gather<T: CollectiveElement>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>, root: Int) throws(CollectivesError) {
         try checkRoot(root, operation: "gather")
         if rank == root { try checkBlocks(whole: receive.count, block: send.count, operation: "gather") }
+        let blockBytes = send.count * T.checkedDataType.size
         try queue.runHere { () throws(CollectivesError) in
-            let sequence = nextSequence()
-            let started = MonotonicClock.nanoseconds
-            defer { metrics.record("gather", algorithm: "direct", bytes: send.count * T.checkedDataType.size, since: started) }
-            do throws(TransportError) {
+            try runNumbered(.gather, T.checkedDataType, count: send.count, root: root, bytes: blockBytes) { exchange throws(TransportError) in
                 try Direct.gather(send: UnsafeRawPointer(send.baseAddress), receive: UnsafeMutableRawPointer(receive.baseAddress),
-                                  blockBytes: send.count * T.checkedDataType.size, root: root,
-                                  exchange: exchange(CallDescriptor(.gather, sequence: sequence, count: send.count, dataType: T.checkedDataType, root: root)))
-            } catch {
-                throw failure(error, "gather #\(sequence) (\(send.count) × \(T.checkedDataType) per rank, root \(root))")
+                                  blockBytes: blockBytes, root: root, exchange: exchange)
             }
         }
     }
@@ -70,16 +65,11 @@ extension Communicator {
     public func scatter<T: CollectiveElement>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>, root: Int) throws(CollectivesError) {
         try checkRoot(root, operation: "scatter")
         if rank == root { try checkBlocks(whole: send.count, block: receive.count, operation: "scatter") }
+        let size = T.checkedDataType.size
         try queue.runHere { () throws(CollectivesError) in
-            let sequence = nextSequence()
-            let started = MonotonicClock.nanoseconds
-            defer { metrics.record("scatter", algorithm: "direct", bytes: send.count * T.checkedDataType.size, since: started) }
-            do throws(TransportError) {
+            try runNumbered(.scatter, T.checkedDataType, count: receive.count, root: root, bytes: send.count * size) { exchange throws(TransportError) in
                 try Direct.scatter(send: UnsafeRawPointer(send.baseAddress), receive: UnsafeMutableRawPointer(receive.baseAddress),
-                                   blockBytes: receive.count * T.checkedDataType.size, root: root,
-                                   exchange: exchange(CallDescriptor(.scatter, sequence: sequence, count: receive.count, dataType: T.checkedDataType, root: root)))
-            } catch {
-                throw failure(error, "scatter #\(sequence) (\(receive.count) × \(T.checkedDataType) per rank, root \(root))")
+                                   blockBytes: receive.count * size, root: root, exchange: exchange)
             }
         }
     }
@@ -106,25 +96,14 @@ extension Communicator {
     // MARK: The operations
 
     func performAllToAll(send: UnsafeRawPointer?, receive: UnsafeMutableRawPointer?, blockCount: Int, dataType: DataType) throws(CollectivesError) {
-        let sequence = nextSequence()
-        let started = MonotonicClock.nanoseconds
-        defer { metrics.record("all-to-all", algorithm: "direct", bytes: blockCount * dataType.size * worldSize, since: started) }
-        do {
-            try Direct.allToAll(send: send, receive: receive, blockBytes: blockCount * dataType.size,
-                                exchange: exchange(CallDescriptor(.allToAll, sequence: sequence, count: blockCount, dataType: dataType)))
-        } catch {
-            throw failure(error, "all-to-all #\(sequence) (\(blockCount) × \(dataType) per block)")
+        try runNumbered(.allToAll, dataType, count: blockCount, bytes: blockCount * dataType.size * worldSize) { exchange throws(TransportError) in
+            try Direct.allToAll(send: send, receive: receive, blockBytes: blockCount * dataType.size, exchange: exchange)
         }
     }
 
     func performBarrier() throws(CollectivesError) {
-        let sequence = nextSequence()
-        let started = MonotonicClock.nanoseconds
-        defer { metrics.record("barrier", algorithm: "dissemination", bytes: 0, since: started) }
-        do {
-            try Direct.barrier(exchange: exchange(CallDescriptor(.barrier, sequence: sequence)))
-        } catch {
-            throw failure(error, "barrier #\(sequence)")
+        try runNumbered(.barrier, nil, algorithm: "dissemination", bytes: 0) { exchange throws(TransportError) in
+            try Direct.barrier(exchange: exchange)
         }
     }
 }

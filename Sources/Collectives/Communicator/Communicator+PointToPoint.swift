@@ -22,10 +22,7 @@ extension Communicator {
 
     /// Sends an array to `peer`.
     public func send<T: CollectiveElement>(_ array: [T], to peer: Int, tag: Int = 0) throws(CollectivesError) {
-        let result: Result<Void, CollectivesError> = array.withUnsafeBufferPointer { buffer in
-            Result { () throws(CollectivesError) in try send(buffer, to: peer, tag: tag) }
-        }
-        try result.get()
+        try withBuffer(array) { (buffer) throws(CollectivesError) in try send(buffer, to: peer, tag: tag) }
     }
 
     /// Receives exactly `buffer.count` elements from `peer` into `buffer`.

@@ -17,10 +17,7 @@ extension Communicator {
 
     /// Broadcasts an array in place from `root`.
     public func broadcast<T: CollectiveElement>(_ array: inout [T], root: Int) throws(CollectivesError) {
-        let result: Result<Void, CollectivesError> = array.withUnsafeMutableBufferPointer { buffer in
-            Result { () throws(CollectivesError) in try broadcast(buffer, root: root) }
-        }
-        try result.get()
+        try withMutableBuffer(&array) { (buffer) throws(CollectivesError) in try broadcast(buffer, root: root) }
     }
 
     /// Out of place: `root` sends its `send`; every rank (the root too) gets it in `receive`.
@@ -49,10 +46,7 @@ extension Communicator {
 
     /// Reduces an array into `root`'s.
     public func reduce<T: CollectiveElement>(_ array: inout [T], op: ReduceOperation = .sum, root: Int) throws(CollectivesError) {
-        let result: Result<Void, CollectivesError> = array.withUnsafeMutableBufferPointer { buffer in
-            Result { () throws(CollectivesError) in try reduce(buffer, op: op, root: root) }
-        }
-        try result.get()
+        try withMutableBuffer(&array) { (buffer) throws(CollectivesError) in try reduce(buffer, op: op, root: root) }
     }
 
     /// Out of place: the root's `receive` gets the reduction of every rank's `send`; `receive` is
@@ -71,42 +65,30 @@ extension Communicator {
 
     func performBroadcast(_ base: UnsafeMutableRawPointer?, count: Int, dataType: DataType, root: Int) throws(CollectivesError) {
         try checkRoot(root, operation: "broadcast")
-        let sequence = nextSequence()
         let bytes = count * dataType.size
         let binomial = worldSize <= 2 || bytes <= rootedTreeLimitBytes
-        let started = MonotonicClock.nanoseconds
-        defer { metrics.record("broadcast", algorithm: binomial ? "binomial" : "chain", bytes: bytes, since: started) }
-        do {
-            let context = exchange(CallDescriptor(.broadcast, sequence: sequence, count: count, dataType: dataType, root: root),
-                                   segmentBytes: options.treeSegmentBytes)
+        try runNumbered(.broadcast, dataType, count: count, root: root, algorithm: binomial ? "binomial" : "chain", bytes: bytes,
+                        segmentBytes: options.treeSegmentBytes) { context throws(TransportError) in
             if binomial {
                 try Broadcast.binomial(buffer: base, bytes: bytes, root: root, exchange: context)
             } else {
                 try Broadcast.chain(buffer: base, bytes: bytes, root: root, exchange: context)
             }
-        } catch {
-            throw failure(error, "broadcast #\(sequence) (\(count) × \(dataType), root \(root))")
         }
     }
 
     func performReduce(_ base: UnsafeMutableRawPointer?, count: Int, dataType: DataType, op: ReduceOperation, root: Int) throws(CollectivesError) {
         try checkRoot(root, operation: "reduce")
         let kernel = try reductionKernel(dataType, op, operation: "reduce")
-        let sequence = nextSequence()
         let bytes = count * dataType.size
         let binomial = worldSize <= 2 || bytes <= rootedTreeLimitBytes
-        let started = MonotonicClock.nanoseconds
-        defer { metrics.record("reduce", algorithm: binomial ? "binomial" : "chain", bytes: bytes, since: started) }
-        do {
-            let context = exchange(CallDescriptor(.reduce, sequence: sequence, count: count, dataType: dataType, op: op, root: root),
-                                   segmentBytes: options.treeSegmentBytes)
+        try runNumbered(.reduce, dataType, count: count, op: op, root: root, algorithm: binomial ? "binomial" : "chain", bytes: bytes,
+                        segmentBytes: options.treeSegmentBytes) { context throws(TransportError) in
             if binomial {
                 try Reduce.binomial(buffer: base, count: count, elementSize: dataType.size, kernel: kernel, root: root, exchange: context)
             } else {
                 try Reduce.chain(buffer: base, count: count, elementSize: dataType.size, kernel: kernel, root: root, exchange: context)
             }
-        } catch {
-            throw failure(error, "reduce #\(sequence) (\(count) × \(dataType), \(op), root \(root))")
         }
     }
 }

@@ -32,7 +32,7 @@ extension Communicator {
         let size = T.checkedDataType.size
         let blocks = Self.blocks(counts, size)
         try queue.runHere { () throws(CollectivesError) in
-            try performVariable(.allGatherVariable, T.checkedDataType, bytes: send.count * size, what: "(\(counts.reduce(0, +)) × \(T.checkedDataType) in all)") { exchange throws(TransportError) in
+            try runNumbered(.allGatherVariable, T.checkedDataType, bytes: send.count * size, what: "(\(counts.reduce(0, +)) × \(T.checkedDataType) in all)") { exchange throws(TransportError) in
                 let own = Direct.Block(offset: 0, bytes: send.count * size)
                 try Direct.allToAllVariable(send: UnsafeRawPointer(send.baseAddress), sendBlocks: Array(repeating: own, count: worldSize),
                                             receive: UnsafeMutableRawPointer(receive.baseAddress), receiveBlocks: blocks, exchange: exchange)
@@ -70,7 +70,7 @@ extension Communicator {
             blocks = Self.blocks(counts, size)
         }
         try queue.runHere { () throws(CollectivesError) in
-            try performVariable(.gatherVariable, T.checkedDataType, root: root, bytes: send.count * size, what: "(\(send.count) × \(T.checkedDataType) from this rank, root \(root))") { exchange throws(TransportError) in
+            try runNumbered(.gatherVariable, T.checkedDataType, root: root, bytes: send.count * size, what: "(\(send.count) × \(T.checkedDataType) from this rank, root \(root))") { exchange throws(TransportError) in
                 try Direct.gatherVariable(send: UnsafeRawPointer(send.baseAddress), sendBytes: send.count * size,
                                           receive: UnsafeMutableRawPointer(receive.baseAddress), receiveBlocks: blocks, root: root, exchange: exchange)
             }
@@ -122,7 +122,7 @@ extension Communicator {
             blocks = Self.blocks(counts, size)
         }
         try queue.runHere { () throws(CollectivesError) in
-            try performVariable(.scatterVariable, T.checkedDataType, root: root, bytes: rank == root ? send.count * size : 0, what: "(\(receive.count) × \(T.checkedDataType) to this rank, root \(root))") { exchange throws(TransportError) in
+            try runNumbered(.scatterVariable, T.checkedDataType, root: root, bytes: rank == root ? send.count * size : 0, what: "(\(receive.count) × \(T.checkedDataType) to this rank, root \(root))") { exchange throws(TransportError) in
                 try Direct.scatterVariable(send: UnsafeRawPointer(send.baseAddress), sendBlocks: blocks,
                                            receive: UnsafeMutableRawPointer(receive.baseAddress), receiveBytes: receive.count * size,
                                            root: root, exchange: exchange)
@@ -165,7 +165,7 @@ extension Communicator {
         let size = T.checkedDataType.size
         let sendBlocks = Self.blocks(sendCounts, size), receiveBlocks = Self.blocks(receiveCounts, size)
         try queue.runHere { () throws(CollectivesError) in
-            try performVariable(.allToAllVariable, T.checkedDataType, bytes: send.count * size, what: "(\(send.count) × \(T.checkedDataType) out, \(receive.count) in)") { exchange throws(TransportError) in
+            try runNumbered(.allToAllVariable, T.checkedDataType, bytes: send.count * size, what: "(\(send.count) × \(T.checkedDataType) out, \(receive.count) in)") { exchange throws(TransportError) in
                 try Direct.allToAllVariable(send: UnsafeRawPointer(send.baseAddress), sendBlocks: sendBlocks,
                                             receive: UnsafeMutableRawPointer(receive.baseAddress), receiveBlocks: receiveBlocks, exchange: exchange)
             }
@@ -173,20 +173,6 @@ extension Communicator {
     }
 
     // MARK: Helpers
-
-    /// Runs one variable-size exchange in the operation queue, naming it in errors.
-    private func performVariable(_ kind: CollectiveKind, _ dataType: DataType, root: Int? = nil, bytes: Int, what: String,
-                                 _ body: (Exchange) throws(TransportError) -> Void) throws(CollectivesError) {
-        let sequence = nextSequence()
-        let started = MonotonicClock.nanoseconds
-        defer { metrics.record(CallDescriptor(kind, sequence: 0).kindName, algorithm: "direct", bytes: bytes, since: started) }
-        let call = CallDescriptor(kind, sequence: sequence, dataType: dataType, root: root)
-        do {
-            try body(exchange(call))
-        } catch {
-            throw failure(error, "\(call.kindName) #\(sequence) \(what)")
-        }
-    }
 
     /// Byte blocks laid end to end for `counts` elements of `size` bytes.
     private static func blocks(_ counts: [Int], _ size: Int) -> [Direct.Block] {
@@ -209,16 +195,6 @@ extension Communicator {
             throw CollectivesError(.invalidArgument, rank: rank, operation: operation,
                                    reason: "\(what) holds \(count) elements, the counts say \(expected)")
         }
-    }
-
-    private func withBuffers<T>(_ input: [T], _ output: inout [T],
-                                _ body: (UnsafeBufferPointer<T>, UnsafeMutableBufferPointer<T>) throws(CollectivesError) -> Void) throws(CollectivesError) {
-        let result: Result<Void, CollectivesError> = input.withUnsafeBufferPointer { send in
-            output.withUnsafeMutableBufferPointer { receive in
-                Result { () throws(CollectivesError) in try body(send, receive) }
-            }
-        }
-        try result.get()
     }
 
     private func split<T>(_ flat: [T], _ counts: [Int]) -> [[T]] {

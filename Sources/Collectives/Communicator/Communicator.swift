@@ -165,6 +165,23 @@ public final class Communicator: @unchecked Sendable {
     }
 
     /// The deadline for an operation starting now (or at `start`).
+    /// One collective, numbered: takes the next sequence number for a call of `kind`, times it
+    /// into the metrics under the kind's name (with `algorithm` and `bytes`), runs `body` over
+    /// its exchange, and turns a transport error into this communicator's failure, named by the
+    /// call (`what`, when given, in place of its count, type, operation and root).
+    func runNumbered(_ kind: CollectiveKind, _ dataType: DataType?, count: Int = 0, op: ReduceOperation? = nil, root: Int? = nil,
+                     algorithm: String = "direct", bytes: Int, what: @autoclosure () -> String? = nil, segmentBytes: Int? = nil,
+                     _ body: (Exchange) throws(TransportError) -> Void) throws(CollectivesError) {
+        let call = CallDescriptor(kind, sequence: nextSequence(), count: count, dataType: dataType, op: op, root: root)
+        let started = MonotonicClock.nanoseconds
+        defer { metrics.record(call.kindName, algorithm: algorithm, bytes: bytes, since: started) }
+        do {
+            try body(exchange(call, segmentBytes: segmentBytes))
+        } catch {
+            throw failure(error, what().map { "\(call.kindName) #\(call.sequence) \($0)" } ?? call.description)
+        }
+    }
+
     func operationDeadline(from start: Deadline = .now) -> Deadline { .after(seconds: options.timeoutSeconds, from: start) }
 
     /// The context of one collective's messages: its tag (which describes the call), deadline
