@@ -89,40 +89,37 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
     // MARK: Posting
 
     public func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
-        lock.lock()
-        defer { lock.unlock() }
-        let lanes = try usableStreams(peer, operation: "send")
-        let stripes = stripeCount(buffer.count, lanes.count)
-        let request = allocate(peer: peer, isSend: true, stripes: stripes)
-        for index in 0..<stripes {
-            let range = Self.stripe(index, of: buffer.count, into: stripes)
-            let connection = lanes[index]
+        try post(buffer.count, peer: peer, isSend: true) { connection, range, request in
             let wasIdle = !connection.hasPendingSends
             connection.enqueueSend(.init(base: UnsafeMutableRawPointer(mutating: buffer.baseAddress.map { $0 + range.lowerBound }),
                                          count: range.count, tag: tag, done: 0, request: request))
-            if wasIdle {
-                // Start at once: small messages usually leave in this one call.
-                do {
-                    _ = try connection.progressSends(rank: rank) { completeStripe($0) }
-                } catch {
-                    fail(connection, error)
-                }
+            guard wasIdle else { return }
+            // Start at once: small messages usually leave in this one call.
+            do throws(TransportError) {
+                _ = try connection.progressSends(rank: rank) { completeStripe($0) }
+            } catch {
+                fail(connection, error)
             }
         }
-        return request
     }
 
     public func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
+        try post(buffer.count, peer: peer, isSend: false) { connection, range, request in
+            connection.enqueueReceive(.init(base: buffer.baseAddress.map { $0 + range.lowerBound }, count: range.count, tag: tag,
+                                            done: 0, request: request))
+        }
+    }
+
+    /// Admits a message of `bytes` to or from `peer` under the lock, striped over the pair's
+    /// streams: `enqueue` puts each stripe (its byte range) on its stream, for the request made.
+    private func post(_ bytes: Int, peer: Int, isSend: Bool,
+                      _ enqueue: (TCPConnection, Range<Int>, TransportRequest) -> Void) throws(TransportError) -> TransportRequest {
         lock.lock()
         defer { lock.unlock() }
-        let lanes = try usableStreams(peer, operation: "receive")
-        let stripes = stripeCount(buffer.count, lanes.count)
-        let request = allocate(peer: peer, isSend: false, stripes: stripes)
-        for index in 0..<stripes {
-            let range = Self.stripe(index, of: buffer.count, into: stripes)
-            lanes[index].enqueueReceive(.init(base: buffer.baseAddress.map { $0 + range.lowerBound }, count: range.count, tag: tag,
-                                              done: 0, request: request))
-        }
+        let lanes = try usableStreams(peer, operation: isSend ? .send : .receive)
+        let stripes = stripeCount(bytes, lanes.count)
+        let request = allocate(peer: peer, isSend: isSend, stripes: stripes)
+        for index in 0..<stripes { enqueue(lanes[index], Self.stripe(index, of: bytes, into: stripes), request) }
         return request
     }
 
