@@ -56,6 +56,9 @@ extension SharedMemoryTransport: MessageBoard {
         return UnsafeRawPointer(slot + SharedMemorySegment.boardDataOffset)
     }
 
+    /// Pauses between clock reads while a board wait spins (about a microsecond of pauses).
+    static let boardSpinsPerClockRead = 32
+
     /// Waits until `peer` has posted `round` (or a later one).
     private func awaitRound(_ round: UInt64, of peer: Int, tag: MessageTag, bytes: Int, deadline: Deadline) throws(TransportError) {
         let slot = segments[peer].boardSlot(Int(round & 1))
@@ -81,7 +84,14 @@ extension SharedMemoryTransport: MessageBoard {
                 continue
             }
             switch idle.next(now: now) {
-            case .spin: collectives_pause()
+            case .spin:
+                // Look again at every pause, and at the clock only every so many: a post is seen
+                // a pause after it lands, not a clock read after.
+                var spins = 0
+                while spins < Self.boardSpinsPerClockRead && collectives_load_acquire_u64(slot) < round {
+                    collectives_pause()
+                    spins += 1
+                }
             case .yield: Scheduler.yield()
             case .sleep: napOnBoard(slot: slot, round: round, nanoseconds: Swift.min(deadline.uptimeNanoseconds, nextCheck) &- now)
             }
