@@ -32,11 +32,12 @@ enum Ring {
     /// Runs `phases` over `count` elements at `buffer`, which every rank holds in full. For the
     /// reduce-scatter and the all-gather `count` is *n* × the block size.
     ///
-    /// With a `source` (an all-reduce out of place), this rank's values are read from it instead
-    /// of `buffer`: the first step's segments are sent from it, and each segment is copied into
-    /// `buffer` just before the received one is combined into it. Every element of `buffer` is
-    /// written (the chunk sent first comes back in the all-gather), and the copying overlaps
-    /// the transfers instead of preceding them.
+    /// With a `source` (an all-reduce or a reduce-scatter out of place), this rank's values are
+    /// read from it instead of `buffer`: the first step's segments are sent from it, and each
+    /// segment is copied into `buffer` just before the received one is combined into it, so the
+    /// copying overlaps the transfers instead of preceding them. An all-reduce writes every
+    /// element of `buffer` (the chunk sent first comes back in the all-gather); a reduce-scatter
+    /// writes the chunks it combines, its own block among them.
     static func run(
         _ phases: Phases, buffer: UnsafeMutableRawPointer?, source: UnsafeRawPointer? = nil, count: Int, elementSize: Int,
         kernel: ReductionKernel?, exchange: Exchange
@@ -66,7 +67,7 @@ enum Ring {
         workspace.receives.removeAll(keepingCapacity: true)
         for _ in 0..<window { workspace.receives.append(TransportRequest(rawValue: 0)) }
 
-        precondition(source == nil || phases == .allReduce, "only the all-reduce reads a separate source")
+        precondition(source == nil || phases != .allGather, "the all-gather reads no separate source")
         let firstStepBase = source ?? UnsafeRawPointer(base)
         func postSends(upTo limit: Int, _ sendsPosted: inout Int) throws(TransportError) {
             while sendsPosted < totalSends, sendsPosted < limit {

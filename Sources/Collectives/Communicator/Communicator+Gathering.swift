@@ -117,11 +117,13 @@ extension Communicator {
         defer { metrics.record("reduce-scatter", algorithm: "ring", bytes: blockBytes * worldSize, since: started) }
         guard blockBytes > 0, let input = send, let output = receive else { return }
         let totalBytes = blockBytes * worldSize
-        // The ring reduces in place: work on a copy unless the caller lent the whole buffer.
+        // The ring reduces in place: out of place it works in staging memory, reading the
+        // caller's input where it needs it (one rank: no ring, the input is the result).
         let work = inPlace ? output : workspace.staging(atLeast: totalBytes)
-        if !inPlace { work.copyMemory(from: input, byteCount: totalBytes) }
+        if !inPlace && worldSize == 1 { work.copyMemory(from: input, byteCount: totalBytes) }
         do {
-            try Ring.run(.reduceScatter, buffer: work, count: blockCount * worldSize, elementSize: dataType.size, kernel: kernel,
+            try Ring.run(.reduceScatter, buffer: work, source: inPlace ? nil : UnsafeRawPointer(input), count: blockCount * worldSize,
+                         elementSize: dataType.size, kernel: kernel,
                          exchange: exchange(CallDescriptor(.reduceScatter, sequence: sequence, count: blockCount, dataType: dataType, op: op)))
         } catch {
             throw failure(error, "reduce-scatter #\(sequence) (\(blockCount) × \(dataType) per rank, \(op))")
