@@ -15,6 +15,27 @@ import Testing
         #expect(external.externalStore)
     }
 
+    /// A joiner finds the job's store where the job's ranks do, and is told which variable is
+    /// missing or malformed.
+    @Test func aJoinerReadsTheStoreEndpointAsTheRanksDo() throws {
+        let endpoint = try LaunchConfiguration.storeEndpoint(in: ["MASTER_ADDR": "node7", "MASTER_PORT": " 1234"])
+        #expect(endpoint.host == "node7" && endpoint.port == 1234)
+        for (environment, variable) in [(["MASTER_PORT": "1234"], "MASTER_ADDR"), (["MASTER_ADDR": "", "MASTER_PORT": "1234"], "MASTER_ADDR"),
+                                        (["MASTER_ADDR": "node7"], "MASTER_PORT"), (["MASTER_ADDR": "node7", "MASTER_PORT": "0"], "MASTER_PORT"),
+                                        (["MASTER_ADDR": "node7", "MASTER_PORT": "70000"], "MASTER_PORT")] {
+            do {
+                _ = try LaunchConfiguration.storeEndpoint(in: environment)
+                Issue.record("\(environment) was accepted")
+            } catch {
+                guard case .invalidEnvironment(let named, _, _) = error else {
+                    Issue.record("\(environment): \(error)")
+                    continue
+                }
+                #expect(named == variable, "\(environment)")
+            }
+        }
+    }
+
     @Test func slurmWithoutMasterAddressUsesTheFirstNode() throws {
         let c = try LaunchConfiguration.fromEnvironment([
             "SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1",

@@ -75,6 +75,30 @@ import Testing
         #expect(said.count == 1 && said[0].hasPrefix("lost [2] (") && said[0].hasSuffix("repeating true"), "\(said)")
     }
 
+    /// A job that does not go on without lost ranks does not shrink after a failed admission
+    /// either: two ranks wait for a joiner that never comes (rank 0 times out, rank 1 hears it
+    /// failed), and both stop with the error instead of regrouping.
+    @Test func aJobThatDoesNotGoOnStopsAfterAFailedAdmission() throws {
+        let store = InMemoryStore()
+        let options = { var options = Self.options; options.timeoutSeconds = 2; return options }()
+        let regrouped = Locked<Int>(0)
+        let results = runRanks(2) { rank -> [Seen] in
+            let communicator = try Communicator(store: store, rank: rank, worldSize: 2, options: options)
+            let policy = ElasticPolicy(goesOnWithoutLostRanks: false, maximumWorldSize: 3)
+            let driver = ElasticTraining(communicator: communicator, trainer: try Self.trainer(on: communicator), policy: policy) {
+                _, trainer, _ in
+                regrouped.withLock { $0 += 1 }
+                return Regrouped(trainer: trainer)
+            }
+            defer { driver.close() }
+            return try Self.train(driver, original: rank, from: 1, through: 2, awaiting: { _ in 1 })
+        }
+        for (rank, result) in results.enumerated() {
+            #expect(throws: CollectivesError.self, "rank \(rank)") { try result.get() }
+        }
+        #expect(regrouped.withLock { $0 } == 0)
+    }
+
     /// Two ranks and a process that joins: the job waits for it after epoch 1, admits it,
     /// tells it the epoch to go on with (in `regroup`), and all three run epochs 2 and 3.
     @Test func aJoinerIsAdmittedBetweenEpochs() throws {

@@ -88,11 +88,11 @@ package struct Membership: Sendable {
     /// `MASTER_PORT`, and the job secret in `settings`.
     package static func jobStore(in environment: [String: String], timeoutSeconds: Double,
                                  settings: BootstrapSettings) throws(MembershipError) -> TCPStore {
-        guard let host = environment["MASTER_ADDR"], !host.isEmpty else {
-            throw .store(.invalidEnvironment(variable: "MASTER_ADDR", value: nil, expected: "the host of the job's store"))
-        }
-        guard let portText = environment["MASTER_PORT"], let port = UInt16(portText), port > 0 else {
-            throw .store(.invalidEnvironment(variable: "MASTER_PORT", value: environment["MASTER_PORT"], expected: "a port"))
+        let (host, port): (String, UInt16)
+        do {
+            (host, port) = try LaunchConfiguration.storeEndpoint(in: environment)
+        } catch {
+            throw .store(error)
         }
         let addresses: [SocketAddress]
         do {

@@ -145,6 +145,19 @@ public struct LaunchConfiguration: Sendable, Hashable {
         return configuration
     }
 
+    /// Where a launcher's store is, as its ranks read it: `MASTER_ADDR` (required) and
+    /// `MASTER_PORT` (a TCP port, required), for a process that joins the job from outside.
+    package static func storeEndpoint(in environment: [String: String]) throws(RendezvousError) -> (host: String, port: UInt16) {
+        let env = Reader(environment)
+        guard let host = env["MASTER_ADDR"], !host.isEmpty else {
+            throw .invalidEnvironment(variable: "MASTER_ADDR", value: nil, expected: "the host of the job's store")
+        }
+        guard let port = try env.port("MASTER_PORT") else {
+            throw .invalidEnvironment(variable: "MASTER_PORT", value: nil, expected: "a TCP port from 1 to 65535")
+        }
+        return (host, port)
+    }
+
     /// `COLLECTIVES_TIMEOUT` in `environment`, `nil` where unset; anything but a positive
     /// number of seconds is ``RendezvousError/invalidEnvironment(variable:value:expected:)``.
     /// Every reader of the variable reads it here.

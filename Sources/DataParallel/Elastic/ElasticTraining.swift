@@ -90,7 +90,7 @@ public final class ElasticTraining {
                             awaiting: (Int) -> Int? = { _ in 0 }) throws {
         var epoch = first
         while epoch <= last {
-            let started = ContinuousClock.now
+            let started = MonotonicClock.nanoseconds
             let result: Result
             do {
                 result = try attempt(epoch)
@@ -108,17 +108,20 @@ public final class ElasticTraining {
         }
     }
 
-    /// Whether `error` is a loss this job goes on after.
-    func canGoOn(after error: CollectivesError) -> Bool {
-        policy.goesOnWithoutLostRanks && ElasticPolicy.lossKinds.contains(error.kind)
+    /// Whether `error` is a loss this job goes on after. While admitting, a rendezvous error
+    /// counts too: rank 0 could not make the admission, and every rank saw it fail, so the ranks
+    /// agree on a new generation of those still alive.
+    func canGoOn(after error: CollectivesError, admitting: Bool = false) -> Bool {
+        policy.goesOnWithoutLostRanks && (ElasticPolicy.lossKinds.contains(error.kind) || admitting && error.kind == .rendezvous)
     }
 
     /// Goes on without the ranks lost; the epoch to run next if regrouping chose one.
-    func shrink(_ cause: CollectivesError.Kind, since started: ContinuousClock.Instant, repeating: Bool) throws -> Int? {
+    func shrink(_ cause: CollectivesError.Kind, since started: UInt64, repeating: Bool) throws -> Int? {
         let (next, lost) = try communicator.shrink(grace: policy.shrinkGrace)
         communicator.close()
         communicator = next
-        let change = ElasticChange.shrunk(lost: lost, cause: cause, elapsed: ContinuousClock.now - started, repeatingEpoch: repeating)
+        let change = ElasticChange.shrunk(lost: lost, cause: cause, elapsed: .nanoseconds(Int64(clamping: MonotonicClock.nanoseconds(since: started))),
+                                          repeatingEpoch: repeating)
         let regrouped = try regroup(next, trainer, change)
         trainer = regrouped.trainer
         return regrouped.nextEpoch
@@ -126,9 +129,10 @@ public final class ElasticTraining {
 
     /// Admits the processes waiting to join after `epoch` and regroups on the grown
     /// communicator; if a rank (old or joining) is lost on the way, or the admission fails,
-    /// goes on without the ranks lost (if any) from the communicator before. The epoch to run next if regrouping chose one.
+    /// goes on without the ranks lost (if any) from the communicator before. The epoch to run
+    /// next if regrouping chose one.
     func admitJoining(after epoch: Int, awaiting: Int) throws -> Int? {
-        let started = ContinuousClock.now
+        let started = MonotonicClock.nanoseconds
         var grown: Communicator?
         do {
             grown = try communicator.admitJoining(maximumWorldSize: policy.maximumWorldSize, awaiting: awaiting,
@@ -139,9 +143,7 @@ public final class ElasticTraining {
             communicator = grown
             trainer = regrouped.trainer
             return regrouped.nextEpoch
-        } catch let error as CollectivesError where canGoOn(after: error) || error.kind == .rendezvous {
-            // (An admission rank 0 could not make, a rendezvous error on every rank, is met the
-            // same way: the ranks agree on a new generation of those still alive.)
+        } catch let error as CollectivesError where canGoOn(after: error, admitting: true) {
             if let grown {
                 grown.abort()
                 abandoned.append(grown)
