@@ -144,7 +144,7 @@ struct MediaChoice {
     /// `remote` (TCP or verbs) across hosts (``RoutedTransport``). A host whose ranks cannot
     /// set up shared memory uses `remote` inside too; every rank learns the outcome of every
     /// host before data moves. Shared memory is set up over the TCP mesh.
-    func routed(over remote: any WaitMedium) throws(BootstrapError) -> any Transport {
+    func routed(over remote: any HostSpanning) throws(BootstrapError) -> any Transport {
         let across = remote is TCPTransport ? "TCP" : "RDMA verbs"
         let hosts = survey.hosts
         let members = survey.ranksOnThisHost

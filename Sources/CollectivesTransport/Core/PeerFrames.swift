@@ -60,16 +60,15 @@ struct FrameQueue {
     }
 }
 
-/// The request bookkeeping of the ring transports: requests, frames queued by peer, peers whose
-/// stream broke, and the transport's failure, if it failed. The owner guards it with its lock.
+/// The queues of the ring media (shared memory, RDMA verbs): frames queued by peer, and peers
+/// whose stream broke. The engine's lock guards it; requests are the engine's
+/// (``RequestLedger``), which the medium completes and fails.
 ///
-/// Once the transport has failed (a wait timed out, it was closed or aborted), no frame is
-/// queued any more: nothing the transport does later can touch a caller's buffer, every pending
-/// request has failed with the error, and every later post throws it.
+/// Once the engine has failed (a wait timed out, it was closed or aborted), the queues are
+/// dropped and stay empty: nothing the medium does later can touch a caller's buffer.
 struct PeerFrames {
     let rank: Int
     let worldSize: Int
-    var table = RequestTable(capacity: 256)
     var sends: [FrameQueue]
     var receives: [FrameQueue]
     /// Sends whose bytes have left but which wait for the peer's acknowledgement (single-copy
@@ -77,8 +76,8 @@ struct PeerFrames {
     var awaiting: [FrameQueue]
     /// Peers whose stream broke (mismatch, death): later requests with them fail at once.
     var broken: [TransportError?]
-    /// Why the whole transport failed, once it has.
-    private(set) var failure: TransportError?
+    /// Whether the engine failed and the queues were dropped for good.
+    private(set) var isDropped = false
 
     init(rank: Int, worldSize: Int) {
         self.rank = rank
@@ -89,34 +88,27 @@ struct PeerFrames {
         broken = Array(repeating: nil, count: worldSize)
     }
 
-    /// Checks the peer and the transport's state, gives the frame a request and queues it.
-    mutating func admit(_ frame: Frame, peer: Int, isSend: Bool) throws(TransportError) -> TransportRequest {
-        guard peer >= 0, peer < worldSize, peer != rank else {
-            throw TransportError(.invalidArgument("peer \(peer) is not another rank of 0..<\(worldSize)"), rank: rank, peer: peer,
-                                 operation: isSend ? .send : .receive)
-        }
-        if let failure { throw failure }
+    /// Queues `message` for `peer`, unless the pair's stream broke.
+    mutating func admit(_ message: Message, peer: Int, isSend: Bool) throws(TransportError) {
         if let error = broken[peer] {
             throw TransportError(error.kind, rank: rank, peer: peer, operation: isSend ? .send : .receive,
                                  peerAddress: error.peerAddress, mismatch: error.mismatch)
         }
-        let request = table.allocate()
-        var frame = frame
-        frame.request = request
+        var frame = Frame(base: message.base, count: message.count, tag: message.tag)
+        frame.request = message.request
         if isSend { sends[peer].append(frame) } else { receives[peer].append(frame) }
-        return request
     }
 
-    /// Fails every pending request with `peer` and every later one.
-    mutating func breakPeer(_ peer: Int, _ error: TransportError) {
+    /// Fails every pending request with `peer` in `ledger`, and every later one.
+    mutating func breakPeer(_ peer: Int, _ error: TransportError, in ledger: UnsafeMutablePointer<RequestLedger>) {
         broken[peer] = error
         for frame in sends[peer].all + awaiting[peer].all {
-            table.fail(frame.request, TransportError(error.kind, rank: rank, peer: peer, operation: "send", peerAddress: error.peerAddress,
-                                                     mismatch: error.mismatch))
+            ledger.pointee.fail(frame.request, TransportError(error.kind, rank: rank, peer: peer, operation: .send,
+                                                              peerAddress: error.peerAddress, mismatch: error.mismatch))
         }
         for frame in receives[peer].all {
-            table.fail(frame.request, TransportError(error.kind, rank: rank, peer: peer, operation: "receive", peerAddress: error.peerAddress,
-                                                     mismatch: error.mismatch))
+            ledger.pointee.fail(frame.request, TransportError(error.kind, rank: rank, peer: peer, operation: .receive,
+                                                              peerAddress: error.peerAddress, mismatch: error.mismatch))
         }
         sends[peer].removeAll()
         receives[peer].removeAll()
@@ -128,50 +120,16 @@ struct PeerFrames {
         !sends[peer].isEmpty || !receives[peer].isEmpty || !awaiting[peer].isEmpty
     }
 
-    /// A waiter's check: `true` once the request succeeded, an error once it failed, `false`
-    /// while it is pending.
-    @inline(__always)
-    mutating func settle(_ slot: Int) throws(TransportError) -> Bool {
-        try table.settle(slot)
-    }
+    /// Whether anything is pending with any peer.
+    var hasWork: Bool { (0..<worldSize).contains { hasWork(with: $0) } }
 
-    /// Fails the transport with `error`: every pending request fails with it, every queued frame
-    /// is dropped, and later posts throw it. Returns false if it had failed already.
-    @discardableResult
-    mutating func fail(_ error: TransportError) -> Bool {
-        guard failure == nil else { return false }
-        failure = error
-        table.failAll(error)
+    /// Drops every queued frame, for good: the engine failed (its requests failed with it).
+    mutating func dropAll() {
+        isDropped = true
         for peer in 0..<worldSize {
             sends[peer].removeAll()
             receives[peer].removeAll()
             awaiting[peer].removeAll()
         }
-        return true
-    }
-
-    /// The error of a wait for `request` that timed out: it names the request's peer (or the
-    /// first peer something is still expected from) and where that peer is.
-    func timeoutError(for request: TransportRequest, address: (Int) -> String) -> TransportError {
-        let peer = peer(of: request)
-        return TransportError(.timedOut, rank: rank, peer: peer, operation: isSend(request) ? .send : .receive,
-                              peerAddress: peer.map(address))
-    }
-
-    /// The peer a timed-out wait names: the peer of the request if it is still queued, else the
-    /// first peer something is still expected from.
-    func peer(of request: TransportRequest) -> Int? {
-        for peer in 0..<worldSize {
-            if receives[peer].all.contains(where: { $0.request == request }) || sends[peer].all.contains(where: { $0.request == request })
-                || awaiting[peer].all.contains(where: { $0.request == request }) {
-                return peer
-            }
-        }
-        return (0..<worldSize).first { !receives[$0].isEmpty } ?? (0..<worldSize).first { !sends[$0].isEmpty }
-    }
-
-    /// Whether the request is a send (for error messages).
-    func isSend(_ request: TransportRequest) -> Bool {
-        (sends + awaiting).contains { $0.all.contains { $0.request == request } }
     }
 }

@@ -50,20 +50,16 @@ extension VerbsChannel {
 /// Waiting polls the completion queues, moves what can move, and waits as its ``WaitPolicy``
 /// says: spins, yields, then sleeps in short naps (20 µs growing to 1 ms; there is no file
 /// descriptor to sleep on without a completion channel).
-package final class RDMATransport: FramePosting, @unchecked Sendable {
-    package let rank: Int
-    package let worldSize: Int
-    package var name: String { "verbs" }
+package final class RDMATransport: TransportEngine, TransportMedium, @unchecked Sendable {
+    package override var name: String { "verbs" }
 
-    private let lock = ConditionLock()
-    /// The threads parked in this transport's wait loop (``TransportProbe``).
-    let gauge = WaiterGauge()
     private let channels: [VerbsChannel?]
     private let inbound: [UnsafeMutableRawPointer?]
     private let staging: [UnsafeMutableRawPointer?]
     private let ringBytes: Int
     private let depth: Int
-    /// Behind a pointer, so the hot path pays no dynamic exclusivity check; the lock guards it.
+    /// Behind a pointer, so the hot path pays no dynamic exclusivity check; the engine's lock
+    /// guards it.
     private let framesStorage: UnsafeMutablePointer<PeerFrames>
     private var frames: PeerFrames {
         unsafeAddress { UnsafePointer(framesStorage) }
@@ -75,7 +71,6 @@ package final class RDMATransport: FramePosting, @unchecked Sendable {
     private var tails: [UInt64]        // bytes consumed from ours
     private var returned: [UInt64]     // bytes of ours returned to the peer as credits
     private var outstanding: [Int]     // signalled sends not yet completed
-    private var policy: WaitPolicy
     /// How long a wait naps next when nothing moves: 20 µs, doubling to 1 ms, back to 20 µs
     /// once something moves.
     private var nextNap: UInt64 = 20_000
@@ -87,14 +82,11 @@ package final class RDMATransport: FramePosting, @unchecked Sendable {
     package init(rank: Int, channels: [VerbsChannel?], inbound: [UnsafeMutableRawPointer?], staging: [UnsafeMutableRawPointer?],
                 ringBytes: Int, depth: Int = 64, waitPolicy: WaitPolicy = .automatic(localRanks: 1)) throws(TransportError) {
         let n = channels.count
-        self.rank = rank
-        worldSize = n
         self.channels = channels
         self.inbound = inbound
         self.staging = staging
         self.ringBytes = ringBytes
         self.depth = depth
-        policy = waitPolicy
         framesStorage = .allocate(capacity: 1)
         framesStorage.initialize(to: PeerFrames(rank: rank, worldSize: n))
         heads = Array(repeating: 0, count: n)
@@ -103,6 +95,8 @@ package final class RDMATransport: FramePosting, @unchecked Sendable {
         tails = Array(repeating: 0, count: n)
         returned = Array(repeating: 0, count: n)
         outstanding = Array(repeating: 0, count: n)
+        super.init(rank: rank, worldSize: n, policy: waitPolicy)
+        adopt(self, owned: false)
         for peer in 0..<n where peer != rank {
             for i in 0..<depth {
                 do { try channels[peer]?.postReceive(UInt64(i)) } catch {
@@ -117,14 +111,10 @@ package final class RDMATransport: FramePosting, @unchecked Sendable {
         framesStorage.deallocate()
     }
 
-    package func postFrame(at base: UnsafeMutableRawPointer?, count: Int, tag: MessageTag, peer: Int,
-                           isSend: Bool) throws(TransportError) -> TransportRequest {
-        lock.lock()
-        defer { lock.unlock() }
-        let request = try frames.admit(Frame(base: base, count: count, tag: tag), peer: peer, isSend: isSend)
-        // Start at once: small messages usually leave in this one call.
+    /// Queues `message`; a send starts at once (small messages usually leave in this one call).
+    func enqueue(_ message: Message, peer: Int, isSend: Bool) throws(TransportError) {
+        try frames.admit(message, peer: peer, isSend: isSend)
         if isSend, frames.sends[peer].count == 1 { _ = pushSends(peer) }
-        return request
     }
 
     // MARK: Progress (lock held)
@@ -135,7 +125,7 @@ package final class RDMATransport: FramePosting, @unchecked Sendable {
         for completion in channel.poll(max: 16) {
             moved = true
             guard completion.succeeded else {
-                frames.breakPeer(peer, TransportError(.peerGone, rank: rank, peer: peer, operation: "wait"))
+                frames.breakPeer(peer, TransportError(.peerGone, rank: rank, peer: peer, operation: "wait"), in: requests)
                 continue
             }
             if !completion.isReceive {
@@ -148,7 +138,7 @@ package final class RDMATransport: FramePosting, @unchecked Sendable {
                 arrived[peer] &+= UInt64(completion.immediate)
             }
             do { try channel.postReceive(completion.workRequest) } catch {
-                frames.breakPeer(peer, TransportError(.protocolViolation("reposting a receive: \(error)"), rank: rank, peer: peer, operation: "wait"))
+                frames.breakPeer(peer, TransportError(.protocolViolation("reposting a receive: \(error)"), rank: rank, peer: peer, operation: "wait"), in: requests)
             }
         }
         return moved
@@ -170,7 +160,7 @@ package final class RDMATransport: FramePosting, @unchecked Sendable {
             do {
                 try channel.postWrite(heads[peer], local: stage + offset, length: n, remoteOffset: offset, immediate: UInt32(n))
             } catch {
-                frames.breakPeer(peer, TransportError(.protocolViolation("RDMA write: \(error)"), rank: rank, peer: peer, operation: "send"))
+                frames.breakPeer(peer, TransportError(.protocolViolation("RDMA write: \(error)"), rank: rank, peer: peer, operation: "send"), in: requests)
                 return true
             }
             outstanding[peer] += 1
@@ -178,7 +168,7 @@ package final class RDMATransport: FramePosting, @unchecked Sendable {
             frame.done += n
             moved = true
             if frame.done == total {
-                frames.table.complete(frame.request)
+                requests.pointee.complete(frame.request)
                 frames.sends[peer].removeFirst()
             } else {
                 frames.sends[peer].updateFirst(frame)
@@ -200,11 +190,11 @@ package final class RDMATransport: FramePosting, @unchecked Sendable {
             tails[peer] &+= UInt64(n)
             moved = true
             if frame.done == Frame.headerBytes, let error = frame.headerMismatch(from: peer, at: rank) {
-                frames.breakPeer(peer, error)
+                frames.breakPeer(peer, error, in: requests)
                 return true
             }
             if frame.done == total {
-                frames.table.complete(frame.request)
+                requests.pointee.complete(frame.request)
                 frames.receives[peer].removeFirst()
             } else {
                 frames.receives[peer].updateFirst(frame)
@@ -219,53 +209,33 @@ package final class RDMATransport: FramePosting, @unchecked Sendable {
                 returned[peer] &+= UInt64(credit)
                 moved = true
             } catch {
-                frames.breakPeer(peer, TransportError(.protocolViolation("returning credits: \(error)"), rank: rank, peer: peer, operation: "receive"))
+                frames.breakPeer(peer, TransportError(.protocolViolation("returning credits: \(error)"), rank: rank, peer: peer, operation: "receive"), in: requests)
             }
         }
         return moved
     }
 
-    private func progressAll() -> Bool {
+    /// Moves what can move; something moving makes the next nap short again.
+    func progress() -> Bool {
         var moved = false
         for peer in 0..<worldSize where peer != rank && frames.broken[peer] == nil {
             if pollCompletions(peer) { moved = true }
             if !frames.sends[peer].isEmpty, pushSends(peer) { moved = true }
             if pullReceives(peer) { moved = true }
         }
+        if moved { nextNap = 20_000 }
         return moved
     }
 
-    package func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError) {
-        lock.lock()
-        defer { lock.unlock() }
-        let slot = try liveSlot(of: request)
-        nextNap = 20_000
-        try runWaitLoop(
-            policy: policy, deadline: deadline, lock: lock, gauge: gauge, livenessInterval: .max,
-            settle: { () throws(TransportError) in try frames.settle(slot) },
-            progress: { progressAllResettingNap() },
-            sleep: { napLocked($0) },
-            timedOut: { expireLocked(request, slot: slot) })
+    var hasQueuedWork: Bool {
+        (0..<worldSize).contains { $0 != rank && frames.broken[$0] == nil && frames.hasWork(with: $0) }
     }
 
-    /// The slot of a live request; the transport's failure, or an invalid argument, otherwise (lock held).
-    private func liveSlot(of request: TransportRequest) throws(TransportError) -> Int {
-        guard let slot = frames.table.slot(of: request) else {
-            throw frames.failure ?? TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: .wait)
-        }
-        return slot
-    }
-
-    /// Moves what can move; something moving makes the next nap short again (lock held).
-    private func progressAllResettingNap() -> Bool {
-        guard progressAll() else { return false }
-        nextNap = 20_000
-        return true
-    }
+    func peerAddress(_ peer: Int) -> String? { "queue pair to rank \(peer)" }
 
     /// Sleeps one nap, at most `nanoseconds`, without the lock: there is no descriptor to sleep
-    /// on. Naps grow from 20 µs to 1 ms while nothing moves (lock held around the call).
-    private func napLocked(_ nanoseconds: UInt64) {
+    /// on. Naps grow from 20 µs to 1 ms while nothing moves.
+    func sleep(_ nanoseconds: UInt64, releasing lock: ConditionLock) {
         let pause = Swift.min(nextNap, nanoseconds)
         nextNap = Swift.min(1_000_000, nextNap * 2)
         lock.unlock()
@@ -273,72 +243,13 @@ package final class RDMATransport: FramePosting, @unchecked Sendable {
         lock.lock()
     }
 
-    /// Fails the transport with the timeout of `request` and settles its slot (lock held).
-    private func expireLocked(_ request: TransportRequest, slot: Int) -> TransportError {
-        let error = frames.timeoutError(for: request) { "queue pair to rank \($0)" }
-        frames.fail(error)
-        _ = try? frames.settle(slot)
-        return error
+    /// Naps are short and taken without the lock: nothing to wake.
+    func interrupt() {}
+
+    func dropAll() { frames.dropAll() }
+
+    /// Tears down the device resources in order (queue pairs, registrations, endpoints, rings).
+    func release() {
+        for channel in channels { channel?.close() }
     }
-
-    /// How waits spin, yield and sleep; may be changed at any time.
-    package var waitPolicy: WaitPolicy {
-        get { lock.withLock { policy } }
-        set { lock.withLock { policy = newValue } }
-    }
-
-    /// Fails the transport: drops every queued frame and fails every request with `error`.
-    package func fail(_ error: TransportError) {
-        lock.withLock { _ = frames.fail(error) }
-    }
-
-    /// Fails every request, then tears down the device resources in order (queue pairs,
-    /// registrations, endpoints, rings).
-    package func close() {
-        lock.withLock {
-            _ = frames.fail(TransportError(.closed, rank: rank, peer: nil, operation: "wait"))
-            for channel in channels { channel?.close() }
-        }
-    }
-}
-
-// MARK: Waiting beside another medium (RoutedTransport)
-
-extension RDMATransport: WaitMedium {
-    package func test(_ request: TransportRequest) throws(TransportError) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return try frames.settle(try liveSlot(of: request))
-    }
-
-    package func progress() -> Bool { lock.withLock { progressAllResettingNap() } }
-
-    /// Sleeps one nap, then moves what can move.
-    package func nap(_ nanoseconds: UInt64) {
-        lock.withLock {
-            napLocked(nanoseconds)
-            _ = progressAllResettingNap()
-        }
-    }
-
-    /// Queue pairs report a dead peer by themselves (their completions fail).
-    package func checkPeers() {}
-
-    package var hasQueuedWork: Bool {
-        lock.withLock { (0..<worldSize).contains { $0 != rank && frames.broken[$0] == nil && frames.hasWork(with: $0) } }
-    }
-
-    package func expire(_ request: TransportRequest) -> TransportError {
-        lock.withLock {
-            guard let slot = frames.table.slot(of: request) else {
-                return frames.failure ?? TransportError(.timedOut, rank: rank, peer: nil, operation: .wait)
-            }
-            return expireLocked(request, slot: slot)
-        }
-    }
-}
-
-extension RDMATransport: TransportProbe {
-    package var parkedWaiters: Int { gauge.value }
-    package func progressOnce() -> Bool { lock.withLock { progressAll() } }
 }

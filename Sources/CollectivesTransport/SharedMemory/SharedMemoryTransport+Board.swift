@@ -123,7 +123,7 @@ extension SharedMemoryTransport: MessageBoard {
     /// Throws the transport's failure once it has failed or closed (its segment says so).
     private func throwIfFailed() throws(TransportError) {
         guard segments[rank].isClosed else { return }
-        throw lock.withLock { frames.failure } ?? TransportError(.closed, rank: rank, peer: nil, operation: "wait")
+        throw lock.withLock { failure } ?? TransportError(.closed, rank: rank, peer: nil, operation: .wait)
     }
 
     /// Fails the transport with the timeout of a board wait on `peer` and returns that error.

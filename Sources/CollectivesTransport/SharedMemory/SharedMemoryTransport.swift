@@ -16,19 +16,14 @@ import Logging
 /// segment (its *doorbell*), which a peer bumps and wakes only when the owner sleeps. Every
 /// 100 ms it checks that the peers it waits for are still running and have not closed, so a
 /// crashed peer is reported within that time.
-package final class SharedMemoryTransport: FramePosting, WaitMedium, @unchecked Sendable {
-    package let rank: Int
-    package let worldSize: Int
-    package var name: String { "shm" }
+package final class SharedMemoryTransport: TransportEngine, TransportMedium, @unchecked Sendable {
+    package override var name: String { "shm" }
 
-    let lock = ConditionLock()
-    /// The threads parked in this transport's wait loop (``TransportProbe``).
-    let gauge = WaiterGauge()
     /// Every member's segment, by rank; `segments[rank]` is this rank's.
     let segments: [SharedMemorySegment]
-    /// The bookkeeping, behind a pointer: as a stored `var` of the class, every access on the
-    /// hot path paid a dynamic exclusivity check (measured: about 10 % of an 8-byte all-reduce).
-    /// The lock is what makes access exclusive.
+    /// The queues, behind a pointer: as a stored `var` of the class, every access on the hot
+    /// path paid a dynamic exclusivity check (measured: about 10 % of an 8-byte all-reduce).
+    /// The engine's lock is what makes access exclusive.
     private let framesStorage: UnsafeMutablePointer<PeerFrames>
     var frames: PeerFrames {
         unsafeAddress { UnsafePointer(framesStorage) }
@@ -37,7 +32,6 @@ package final class SharedMemoryTransport: FramePosting, WaitMedium, @unchecked 
     /// Producer and consumer positions, by peer (the shared copies are written, not read back).
     private let heads: UnsafeMutablePointer<UInt64>
     let tails: UnsafeMutablePointer<UInt64>
-    var policy: WaitPolicy
     let jobID: UInt64
     let ringCapacity: Int
     /// How far into its ring a sender may get before, finding the ring empty, it goes back to
@@ -61,14 +55,11 @@ package final class SharedMemoryTransport: FramePosting, WaitMedium, @unchecked 
 
     init(rank: Int, segments: [SharedMemorySegment], jobID: UInt64, waitPolicy: WaitPolicy, singleCopyBytes: Int, logger: Logger) {
         self.singleCopyBytes = Swift.max(0, singleCopyBytes)
-        self.rank = rank
-        self.worldSize = segments.count
         self.segments = segments
         self.jobID = jobID
         self.logger = logger
         ringCapacity = segments[rank].capacity
         rewindThreshold = UInt64(Swift.min(64 << 10, segments[rank].capacity / 4))
-        policy = waitPolicy
         framesStorage = .allocate(capacity: 1)
         framesStorage.initialize(to: PeerFrames(rank: rank, worldSize: segments.count))
         heads = .allocate(capacity: segments.count)
@@ -81,6 +72,8 @@ package final class SharedMemoryTransport: FramePosting, WaitMedium, @unchecked 
         boardRound.initialize(to: 0)
         wakePending = .allocate(capacity: 1)
         wakePending.initialize(to: false)
+        super.init(rank: rank, worldSize: segments.count, policy: waitPolicy)
+        adopt(self, owned: false)
     }
 
     deinit {
@@ -94,26 +87,16 @@ package final class SharedMemoryTransport: FramePosting, WaitMedium, @unchecked 
         wakePending.deallocate()
     }
 
-    /// How waits spin, yield and sleep; may be changed at any time.
-    package var waitPolicy: WaitPolicy {
-        get { lock.withLock { policy } }
-        set { lock.withLock { policy = newValue } }
-    }
-
     // MARK: Posting
 
-    package func postFrame(at base: UnsafeMutableRawPointer?, count: Int, tag: MessageTag, peer: Int,
-                           isSend: Bool) throws(TransportError) -> TransportRequest {
-        lock.lock()
-        defer { lock.unlock() }
-        let request = try frames.admit(Frame(base: base, count: count, tag: tag), peer: peer, isSend: isSend)
+    func enqueue(_ message: Message, peer: Int, isSend: Bool) throws(TransportError) {
+        try frames.admit(message, peer: peer, isSend: isSend)
         // Small messages usually fit at once; what has already arrived is taken at once too.
         if isSend {
             if frames.sends[peer].count == 1 { _ = pushSends(to: peer) }
         } else if frames.receives[peer].count == 1 {
             _ = pullReceives(from: peer)
         }
-        return request
     }
 
     // MARK: Moving bytes (with the lock held)
@@ -162,7 +145,7 @@ package final class SharedMemoryTransport: FramePosting, WaitMedium, @unchecked 
                     // Done when the receiver says it has read the buffer.
                     frames.awaiting[peer].append(frame)
                 } else {
-                    frames.table.complete(frame.request)
+                    requests.pointee.complete(frame.request)
                 }
                 frames.sends[peer].removeFirst()
             } else {
@@ -205,7 +188,7 @@ package final class SharedMemoryTransport: FramePosting, WaitMedium, @unchecked 
             if frame.done >= Frame.headerBytes, frame.done - n < Frame.headerBytes {
                 // The header just became whole: check it against what was posted.
                 if let error = frame.headerMismatch(from: peer, at: rank) {
-                    frames.breakPeer(peer, error)
+                    frames.breakPeer(peer, error, in: requests)
                     break
                 }
             }
@@ -213,13 +196,13 @@ package final class SharedMemoryTransport: FramePosting, WaitMedium, @unchecked 
                 if singleCopy {
                     // The header was checked; now read the payload from the sender's buffer.
                     if let error = readPayload(of: frame, from: peer) {
-                        frames.breakPeer(peer, error)
+                        frames.breakPeer(peer, error, in: requests)
                         break
                     }
                     let acknowledgements = ring + SharedMemorySegment.acknowledgementsOffset
                     collectives_store_release_u64(acknowledgements, collectives_load_acquire_u64(acknowledgements) &+ 1)
                 }
-                frames.table.complete(frame.request)
+                requests.pointee.complete(frame.request)
                 frames.receives[peer].removeFirst()
             } else {
                 frames.receives[peer].updateFirst(frame)
@@ -287,7 +270,7 @@ package final class SharedMemoryTransport: FramePosting, WaitMedium, @unchecked 
         let count = collectives_load_acquire_u64(segments[peer].ring(from: rank) + SharedMemorySegment.acknowledgementsOffset)
         var moved = false
         while acknowledged[peer] < count, let frame = frames.awaiting[peer].first {
-            frames.table.complete(frame.request)
+            requests.pointee.complete(frame.request)
             frames.awaiting[peer].removeFirst()
             acknowledged[peer] += 1
             moved = true
@@ -296,7 +279,7 @@ package final class SharedMemoryTransport: FramePosting, WaitMedium, @unchecked 
     }
 
     /// Moves everything that can move; returns whether anything did.
-    func progressAll() -> Bool {
+    func progress() -> Bool {
         var moved = false
         for peer in 0..<worldSize where peer != rank {
             if !frames.sends[peer].isEmpty, pushSends(to: peer) { moved = true }
@@ -306,17 +289,18 @@ package final class SharedMemoryTransport: FramePosting, WaitMedium, @unchecked 
         return moved
     }
 
-    /// Fails the requests of peers that closed or died.
-    func checkPeersLocked() {
+    /// Fails the requests of peers that closed or died, or that posted on the board for a call
+    /// this rank makes by messages.
+    func checkPeers() {
         for peer in 0..<worldSize where peer != rank && frames.broken[peer] == nil && frames.hasWork(with: peer) {
             let segment = segments[peer]
             if segment.ownerHasLeft {
                 let why = segment.isClosed ? "closed its transport" : "process \(segment.ownerPID) is gone"
                 logger.debug("rank \(rank): shared memory: rank \(peer) \(why)")
-                frames.breakPeer(peer, TransportError(.peerGone, rank: rank, peer: peer, operation: "wait",
-                                                      peerAddress: "pid \(segment.ownerPID)"))
+                frames.breakPeer(peer, TransportError(.peerGone, rank: rank, peer: peer, operation: .wait,
+                                                      peerAddress: "pid \(segment.ownerPID)"), in: requests)
             } else if let error = boardMismatch(with: peer) {
-                frames.breakPeer(peer, error)
+                frames.breakPeer(peer, error, in: requests)
             }
         }
     }

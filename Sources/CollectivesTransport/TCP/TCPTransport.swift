@@ -1,6 +1,5 @@
 import CollectivesSystem
 import Logging
-import Synchronization
 
 /// The TCP transport: one connection per pair of ranks (or several, striped), non-blocking
 /// sockets, and a progress engine that runs in the thread that waits.
@@ -14,32 +13,16 @@ import Synchronization
 /// large) keep data flowing while the caller reduces.
 ///
 /// Build one with ``establish(rank:worldSize:jobID:listener:peerAddresses:options:deadline:)``.
-public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
-    public let rank: Int
-    public let worldSize: Int
-    public var name: String { "tcp" }
+public final class TCPTransport: TransportEngine, TransportMedium, @unchecked Sendable {
+    /// `"tcp"`.
+    public override var name: String { "tcp" }
 
-    private let lock = ConditionLock()
-    /// The threads parked in this transport's wait loop (``TransportProbe``).
-    let gauge = WaiterGauge()
     /// Every connection, and by peer the connections to it in stream order.
     private let connections: [TCPConnection]
     private let streams: [[TCPConnection]]
-    /// Stripes of each request still to move; the request completes when it reaches zero.
-    private var slotStripes: [Int] = []
     private let stripeThreshold: Int
-    private var table = RequestTable(capacity: 256)
-    /// Per request slot: the peer it concerns and whether it is a send, for error messages.
-    private var slotPeers: [Int] = []
-    private var slotIsSend: [Bool] = []
     private var pollSet = PollSet()
     private var pollPeers: [Int] = []
-    private let closedFlag = Atomic<Bool>(false)
-    /// Why the whole transport failed, once it has: later posts throw it.
-    private var failure: TransportError?
-    /// A failure asked for by ``fail(_:)`` from another thread, seen by a waiter woken from poll.
-    private let requestedFailure = Mutex<TransportError?>(nil)
-    private var policy: WaitPolicy
 
     /// The job this transport's connections were checked against.
     let jobID: UInt64
@@ -56,12 +39,9 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
                 frameKeys: [[[UInt8]?]] = [], logger: Logger = Logger(label: "collectives.tcp")) {
         precondition(sockets.count == worldSize)
         stripeThreshold = Swift.max(options.stripeThresholdBytes, 1)
-        policy = options.waitPolicy
         self.jobID = jobID
         self.options = options
         self.logger = logger
-        self.rank = rank
-        self.worldSize = worldSize
         streams = sockets.enumerated().map { peer, list in
             list.enumerated().map { stream, socket in
                 TCPConnection(peer: peer, rank: rank, socket: socket, key: peer < frameKeys.count && stream < frameKeys[peer].count ? frameKeys[peer][stream] : nil)
@@ -69,16 +49,11 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
         }
         connections = streams.flatMap { $0 }
         pollPeers.reserveCapacity(worldSize)
+        super.init(rank: rank, worldSize: worldSize, policy: options.waitPolicy)
+        adopt(self, owned: false)
     }
 
     deinit { close() }
-
-    /// How waits spin, yield and sleep; may be changed at any time (the communicator sets it
-    /// once it knows how many ranks share this host).
-    package var waitPolicy: WaitPolicy {
-        get { lock.withLock { policy } }
-        set { lock.withLock { policy = newValue } }
-    }
 
     /// The local address of this rank's connections (its address on the network they use).
     func localAddress() throws(SocketError) -> SocketAddress {
@@ -88,39 +63,30 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
 
     // MARK: Posting
 
-    public func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
-        try post(buffer.count, peer: peer, isSend: true) { connection, range, request in
+    /// Queues `message` on the pair's streams, striped when it is large; a send starts at once
+    /// (small messages usually leave in this one call).
+    func enqueue(_ message: Message, peer: Int, isSend: Bool) throws(TransportError) {
+        let lanes = try usableStreams(peer, operation: isSend ? .send : .receive)
+        let stripes = stripeCount(message.count, lanes.count)
+        if stripes > 1 { requests.pointee.split(message.request, into: stripes) }
+        for index in 0..<stripes {
+            let range = Self.stripe(index, of: message.count, into: stripes)
+            let stripe = TCPConnection.Pending(base: message.base.map { $0 + range.lowerBound }, count: range.count, tag: message.tag,
+                                               done: 0, request: message.request)
+            let connection = lanes[index]
+            if !isSend {
+                connection.enqueueReceive(stripe)
+                continue
+            }
             let wasIdle = !connection.hasPendingSends
-            connection.enqueueSend(.init(base: UnsafeMutableRawPointer(mutating: buffer.baseAddress.map { $0 + range.lowerBound }),
-                                         count: range.count, tag: tag, done: 0, request: request))
-            guard wasIdle else { return }
-            // Start at once: small messages usually leave in this one call.
+            connection.enqueueSend(stripe)
+            guard wasIdle else { continue }
             do throws(TransportError) {
-                _ = try connection.progressSends(rank: rank) { completeStripe($0) }
+                _ = try connection.progressSends(rank: rank) { requests.pointee.complete($0) }
             } catch {
                 fail(connection, error)
             }
         }
-    }
-
-    public func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: MessageTag) throws(TransportError) -> TransportRequest {
-        try post(buffer.count, peer: peer, isSend: false) { connection, range, request in
-            connection.enqueueReceive(.init(base: buffer.baseAddress.map { $0 + range.lowerBound }, count: range.count, tag: tag,
-                                            done: 0, request: request))
-        }
-    }
-
-    /// Admits a message of `bytes` to or from `peer` under the lock, striped over the pair's
-    /// streams: `enqueue` puts each stripe (its byte range) on its stream, for the request made.
-    private func post(_ bytes: Int, peer: Int, isSend: Bool,
-                      _ enqueue: (TCPConnection, Range<Int>, TransportRequest) -> Void) throws(TransportError) -> TransportRequest {
-        lock.lock()
-        defer { lock.unlock() }
-        let lanes = try usableStreams(peer, operation: isSend ? .send : .receive)
-        let stripes = stripeCount(bytes, lanes.count)
-        let request = allocate(peer: peer, isSend: isSend, stripes: stripes)
-        for index in 0..<stripes { enqueue(lanes[index], Self.stripe(index, of: bytes, into: stripes), request) }
-        return request
     }
 
     /// How many stripes a message of `bytes` takes: one below the threshold, else one per stream.
@@ -136,16 +102,8 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
         return Swift.min(index * per, bytes)..<Swift.min((index + 1) * per, bytes)
     }
 
-    private func completeStripe(_ request: TransportRequest) {
-        guard table.isPending(request) else { return }
-        let slot = RequestTable.slot(request)
-        slotStripes[slot] -= 1
-        if slotStripes[slot] == 0 { table.complete(request) }
-    }
-
     private func usableStreams(_ peer: Int, operation: TransportOperation) throws(TransportError) -> [TCPConnection] {
-        if let failure { throw failure }
-        guard peer >= 0, peer < worldSize, peer != rank, !streams[peer].isEmpty else {
+        guard !streams[peer].isEmpty else {
             throw TransportError(.invalidArgument("peer \(peer) is not another rank of 0..<\(worldSize)"),
                                  rank: rank, peer: peer, operation: operation)
         }
@@ -153,66 +111,17 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
         return streams[peer]
     }
 
-    private func allocate(peer: Int, isSend: Bool, stripes: Int) -> TransportRequest {
-        let request = table.allocate()
-        let slot = RequestTable.slot(request)
-        if slot >= slotPeers.count {
-            slotPeers.append(peer)
-            slotIsSend.append(isSend)
-            slotStripes.append(stripes)
-        } else {
-            slotPeers[slot] = peer
-            slotIsSend[slot] = isSend
-            slotStripes[slot] = stripes
-        }
-        return request
-    }
+    // MARK: Sleeping
 
-    // MARK: Waiting
-
-    public func wait(_ request: TransportRequest, deadline: Deadline) throws(TransportError) {
-        lock.lock()
-        defer { lock.unlock() }
-        let slot = try liveSlot(of: request)
-        try runWaitLoop(
-            policy: policy, deadline: deadline, lock: lock, gauge: gauge, livenessInterval: .max,
-            settle: { () throws(TransportError) in try table.settle(slot) },
-            progress: { progressAll(readyOnly: false) },
-            sleep: { nanoseconds in napLocked(nanoseconds) },
-            timedOut: { () -> TransportError in expireLocked(request, slot: slot) })
-    }
-
-    /// The slot of a request this rank may wait on, or the transport's failure (or a spent-handle
-    /// error).
-    private func liveSlot(of request: TransportRequest) throws(TransportError) -> Int {
-        guard let slot = table.slot(of: request) else {
-            if let failure { throw failure }
-            throw TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: "wait")
-        }
-        return slot
-    }
-
-    /// Sleeps in `poll` until a socket with work is ready or `nanoseconds` pass, then moves what
-    /// is ready. Holding the lock is fine: close() and fail() shut the sockets down first, which
-    /// wakes the poll.
-    private func napLocked(_ nanoseconds: UInt64) {
+    /// Sleeps in `poll` until a socket with work is ready or `nanoseconds` pass. Holding the lock
+    /// is fine: the engine's `fail` shuts the sockets down first (``interrupt()``), which wakes
+    /// the poll.
+    func sleep(_ nanoseconds: UInt64, releasing lock: ConditionLock) {
         pollOnce(timeoutNanoseconds: nanoseconds)
-        if let failure = requestedFailure.withLock({ $0 }) {
-            failLocked(failure)
-            return
-        }
-        progressAll(readyOnly: true)
     }
 
-    /// Fails the transport with the timeout of `request` and returns that error.
-    private func expireLocked(_ request: TransportRequest, slot: Int) -> TransportError {
-        let peer = slotPeers[slot]
-        let error = TransportError(.timedOut, rank: rank, peer: peer, operation: slotIsSend[slot] ? .send : .receive,
-                                   peerAddress: streams[peer].first?.socket.remoteDescription)
-        failLocked(error)
-        _ = try? table.settle(slot)
-        return error
-    }
+    /// Moves the connections `poll` found ready.
+    func progressAfterSleep() -> Bool { progressAll(readyOnly: true) }
 
     /// Sleeps in `poll` on the sockets that can move queued work (and, for the others, on the
     /// peer hanging up, so a dead peer is noticed), until one is ready or the time is up.
@@ -265,8 +174,8 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
     private func progress(_ connection: TCPConnection) -> Bool {
         do {
             var moved = false
-            if connection.hasPendingSends, try connection.progressSends(rank: rank, complete: { completeStripe($0) }) { moved = true }
-            if connection.hasPendingReceives, try connection.progressReceives(rank: rank, complete: { completeStripe($0) }) { moved = true }
+            if connection.hasPendingSends, try connection.progressSends(rank: rank, complete: { requests.pointee.complete($0) }) { moved = true }
+            if connection.hasPendingReceives, try connection.progressReceives(rank: rank, complete: { requests.pointee.complete($0) }) { moved = true }
             return moved
         } catch {
             fail(connection, error)
@@ -281,9 +190,8 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
             connection.failure = error
             for request in connection.pendingRequests() {
                 // Name the operation of each request, keeping the cause.
-                let slot = RequestTable.slot(request)
-                let operation: TransportOperation = slotIsSend[slot] ? .send : .receive
-                table.fail(request, TransportError(error.kind, rank: rank, peer: connection.peer, operation: operation,
+                let operation: TransportOperation = requests.pointee.isSend(request) ? .send : .receive
+                requests.pointee.fail(request, TransportError(error.kind, rank: rank, peer: connection.peer, operation: operation,
                                                    peerAddress: error.peerAddress ?? failed.socket.remoteDescription,
                                                    mismatch: error.mismatch))
             }
@@ -292,66 +200,29 @@ public final class TCPTransport: Transport, WaitMedium, @unchecked Sendable {
         }
     }
 
-    // MARK: Waiting beside another medium (RoutedTransport)
+    // MARK: What the engine asks besides
 
-    package func test(_ request: TransportRequest) throws(TransportError) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return try table.settle(try liveSlot(of: request))
-    }
+    func progress() -> Bool { progressAll(readyOnly: false) }
 
-    package func progress() -> Bool { lock.withLock { progressAll(readyOnly: false) } }
+    var hasQueuedWork: Bool { connections.contains { $0.failure == nil && ($0.hasPendingSends || $0.hasPendingReceives) } }
 
-    package func nap(_ nanoseconds: UInt64) { lock.withLock { napLocked(nanoseconds) } }
+    func peerAddress(_ peer: Int) -> String? { streams[peer].first?.socket.remoteDescription }
 
-    package func checkPeers() {}
-
-    package var hasQueuedWork: Bool {
-        lock.withLock { connections.contains { $0.failure == nil && ($0.hasPendingSends || $0.hasPendingReceives) } }
-    }
-
-    package func expire(_ request: TransportRequest) -> TransportError {
-        lock.withLock {
-            guard let slot = table.slot(of: request) else {
-                return failure ?? TransportError(.timedOut, rank: rank, peer: nil, operation: "wait")
-            }
-            return expireLocked(request, slot: slot)
-        }
-    }
-
-    // MARK: Failing and closing
-
-    /// Fails the transport: every queued request fails with `error` and is dropped, later posts
-    /// throw it, and every connection is shut down, so that peers see this rank as gone at once.
-    public func fail(_ error: TransportError) {
-        // Wake a thread sleeping in poll first (it holds the lock while it sleeps); it finds the
-        // error here before it reads the shut-down sockets, so the failure is this one.
-        requestedFailure.withLock { if $0 == nil { $0 = error } }
+    /// Shuts every socket down, which wakes a thread asleep in `poll`.
+    func interrupt() {
         for connection in connections { connection.socket.shutdown() }
-        lock.withLock { failLocked(error) }
     }
 
-    private func failLocked(_ error: TransportError) {
-        guard failure == nil else { return }
-        failure = error
-        // Every pending request is queued on some connection: fail them all, drop the queues.
-        table.failAll(error)
+    /// Drops every queued operation and shuts every connection down, so that peers see this
+    /// rank as gone at once.
+    func dropAll() {
         for connection in connections {
             connection.dropPending()
             connection.socket.shutdown()
         }
     }
 
-    public func close() {
-        if closedFlag.exchange(true, ordering: .acquiringAndReleasing) { return }
-        fail(TransportError(.closed, rank: rank, peer: nil, operation: "wait"))
-        lock.withLock {
-            for connection in connections { connection.socket.close() }
-        }
+    func release() {
+        for connection in connections { connection.socket.close() }
     }
-}
-
-extension TCPTransport: TransportProbe {
-    package var parkedWaiters: Int { gauge.value }
-    package func progressOnce() -> Bool { progress() }
 }
