@@ -85,4 +85,20 @@ import Testing
         senders.forEach { $0.join() }
         #expect(received == values)
     }
+
+    @Test func aMediumOfTheEngineRefusesPostsOfItsOwn() throws {
+        let group = try Self.group()
+        defer { group.forEach { $0.close() } }
+        let routed = try #require(group[0] as? RoutedTransport)
+        let bytes = [UInt8](repeating: 1, count: 8)
+        for medium in [routed.tcp! as any Transport, routed.sharedMemory] {
+            let refused = bytes.withUnsafeBytes { raw in
+                #expect(throws: TransportError.self) { _ = try medium.postSend(raw, to: 1, tag: 9) }
+            }
+            guard case .invalidArgument = refused?.kind else {
+                Issue.record("\(medium.name): \(String(describing: refused))")
+                continue
+            }
+        }
+    }
 }

@@ -41,7 +41,12 @@ public class TransportEngine: Transport, @unchecked Sendable {
     private(set) var failure: TransportError?
     /// A failure asked for from another thread, seen by a waiter that wakes holding the lock.
     private let requestedFailure = Mutex<TransportError?>(nil)
+    /// Whether ``requestedFailure`` holds one: a post reads this instead of taking the mutex.
+    private let failureAsked = Atomic<Bool>(false)
     private let closedFlag = Atomic<Bool>(false)
+    /// Set when another engine drives this transport as one of its media (the name of that
+    /// engine's transport): this one's own posts are refused, as its medium reports elsewhere.
+    private var lender: String?
 
     /// An engine for `rank` of `worldSize` ranks, with no medium yet (``adopt(_:members:owned:)``).
     init(rank: Int, worldSize: Int, policy: WaitPolicy) {
@@ -55,6 +60,8 @@ public class TransportEngine: Transport, @unchecked Sendable {
     }
 
     deinit {
+        // Media that outlive this engine for a moment report into their own ledgers again.
+        for case let engine as TransportEngine in ownedMedia { engine.requests = engine.ledgerStorage }
         ledgerStorage.deinitialize(count: 1)
         ledgerStorage.deallocate()
     }
@@ -63,6 +70,8 @@ public class TransportEngine: Transport, @unchecked Sendable {
     /// numbers) over `medium`, which from now on reports into this engine's ledger. `owned`
     /// keeps it alive (a transport adopting itself does not).
     func adopt(_ medium: any TransportMedium, members: [Int]? = nil, owned: Bool) {
+        precondition(!medium.hasQueuedWork, "a medium is adopted with nothing queued")
+        if owned, let engine = medium as? TransportEngine { engine.lender = self.name }
         let index = media.count
         media.append(MediumReference(medium: medium))
         if owned { ownedMedia.append(medium) }
@@ -95,7 +104,10 @@ public class TransportEngine: Transport, @unchecked Sendable {
     private func post(_ message: Message, peer: Int, isSend: Bool) throws(TransportError) -> TransportRequest {
         lock.lock()
         defer { lock.unlock() }
-        if let failure { throw failure }
+        if failure != nil || failureAsked.load(ordering: .relaxed), let failure = failure ?? requestedFailure.withLock({ $0 }) {
+            throw failure
+        }
+        if let lender { throw lentError(lender, operation: isSend ? .send : .receive) }
         guard peer >= 0, peer < worldSize, peer != rank, routes[peer].medium >= 0 else {
             throw TransportError(.invalidArgument("peer \(peer) is not another rank of 0..<\(worldSize)"), rank: rank, peer: peer,
                                  operation: isSend ? .send : .receive)
@@ -107,7 +119,7 @@ public class TransportEngine: Transport, @unchecked Sendable {
             try media[route.medium].medium.enqueue(message, peer: route.peer, isSend: isSend)
         } catch {
             ledger.discard(message.request)
-            throw ledger.renumbered(error, medium: route.medium)
+            throw failure ?? requestedFailure.withLock({ $0 }) ?? ledger.renumbered(error, medium: route.medium)
         }
         return message.request
     }
@@ -120,11 +132,21 @@ public class TransportEngine: Transport, @unchecked Sendable {
         let slot = try liveSlot(of: request)
         try runWaitLoop(
             policy: policy, deadline: deadline, lock: lock, gauge: gauge, livenessInterval: livenessInterval,
-            settle: { () throws(TransportError) in try ledger.settle(slot) },
+            settle: { () throws(TransportError) in try settle(slot) },
             progress: { progressAll() },
             checkPeers: { for reference in media { reference.medium.checkPeers() } },
             sleep: { nanoseconds in sleepLocked(nanoseconds) },
             timedOut: { () -> TransportError in expireLocked(slot: slot) })
+    }
+
+    /// Whether the request in `slot` is done; once it failed, the engine's own failure if it has
+    /// one (a medium that was being shut down may have failed it with what the shut-down looked
+    /// like, a peer gone), else the request's error. Lock held.
+    @inline(__always)
+    private func settle(_ slot: Int) throws(TransportError) -> Bool {
+        do { return try ledger.settle(slot) } catch {
+            throw failure ?? requestedFailure.withLock({ $0 }) ?? error
+        }
     }
 
     /// The slot of a request this rank may wait on, or the engine's failure (or a spent-handle
@@ -134,6 +156,12 @@ public class TransportEngine: Transport, @unchecked Sendable {
             throw failure ?? TransportError(.invalidArgument("unknown or spent request"), rank: rank, peer: nil, operation: .wait)
         }
         return slot
+    }
+
+    /// The error of a post on a transport that another engine drives as a medium.
+    private func lentError(_ lender: String, operation: TransportOperation) -> TransportError {
+        TransportError(.invalidArgument("this \(name) transport is a medium of the \(lender) transport; post there"), rank: rank,
+                       peer: nil, operation: operation)
     }
 
     /// Moves what every medium can move; returns whether anything did. Lock held.
@@ -146,19 +174,21 @@ public class TransportEngine: Transport, @unchecked Sendable {
     }
 
     /// Sleeps in the medium that has work queued (a peer's progress wakes it). When several
-    /// have, sleeps in the last of them for at most 1 ms at a time, moving the others after
-    /// (a futex and sockets cannot be waited on together). Then takes a failure asked for from
-    /// another thread, or moves what the sleep found. Lock held.
+    /// have, sleeps in the first medium (the one across hosts: `poll`, or verbs' short naps) for
+    /// at most 1 ms at a time, moving the others after (a futex and sockets cannot be waited on
+    /// together). Then takes a failure asked for from another thread, or moves what the sleep
+    /// found. Lock held.
     private func sleepLocked(_ nanoseconds: UInt64) {
-        let sleeper: any TransportMedium
-        if media.count == 1 {
-            sleeper = media[0].medium
-            sleeper.sleep(nanoseconds, releasing: lock)
-        } else {
-            let busy = media.filter { $0.medium.hasQueuedWork }
-            sleeper = (busy.last ?? media.last!).medium
-            sleeper.sleep(busy.count > 1 ? Swift.min(nanoseconds, Self.mixedNapNanoseconds) : nanoseconds, releasing: lock)
+        var sleeper = media[0].medium, busy = 0
+        if media.count > 1 {
+            for reference in media where reference.medium.hasQueuedWork {
+                busy += 1
+                if busy == 1 { sleeper = reference.medium }
+            }
+            // Several busy (or none): the first medium, which wakes on its own descriptors.
+            if busy != 1 { sleeper = media[0].medium }
         }
+        sleeper.sleep(busy > 1 ? Swift.min(nanoseconds, Self.mixedNapNanoseconds) : nanoseconds, releasing: lock)
         // Before moving anything: a failure asked for woke the sleeper by breaking what it sleeps on.
         if let failure = requestedFailure.withLock({ $0 }) {
             failLocked(failure)
@@ -190,6 +220,7 @@ public class TransportEngine: Transport, @unchecked Sendable {
         // Wake a thread asleep in a medium first (TCP polls holding the lock); it finds the error
         // here when it wakes, so the failure is this one and not the shut-down sockets.
         requestedFailure.withLock { if $0 == nil { $0 = error } }
+        failureAsked.store(true, ordering: .releasing)
         for reference in media { reference.medium.interrupt() }
         lock.withLock { failLocked(error) }
     }

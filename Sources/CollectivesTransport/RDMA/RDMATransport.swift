@@ -114,6 +114,7 @@ package final class RDMATransport: TransportEngine, TransportMedium, @unchecked 
     /// Queues `message`; a send starts at once (small messages usually leave in this one call).
     func enqueue(_ message: Message, peer: Int, isSend: Bool) throws(TransportError) {
         try frames.admit(message, peer: peer, isSend: isSend)
+        nextNap = 20_000
         if isSend, frames.sends[peer].count == 1 { _ = pushSends(peer) }
     }
 

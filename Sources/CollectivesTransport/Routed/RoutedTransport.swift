@@ -44,6 +44,17 @@ package final class RoutedTransport: TransportEngine, @unchecked Sendable {
         adopt(sharedMemory, members: localMembers, owned: true)
     }
 
+    /// How waits spin, yield and sleep, for the engine and both media (subgroups made from the
+    /// medium across hosts take its policy).
+    package override var waitPolicy: WaitPolicy {
+        get { super.waitPolicy }
+        set {
+            super.waitPolicy = newValue
+            remote.waitPolicy = newValue
+            sharedMemory.waitPolicy = newValue
+        }
+    }
+
     /// Whether messages with `peer` go through shared memory.
     package func isShared(_ peer: Int) -> Bool { peer != rank && localMembers.contains(peer) }
 }
