@@ -9,7 +9,7 @@ import Testing
 /// (a value past `Int.max`, or ring counts and capacities whose product overflows) fails the
 /// set-up with an error naming the peer's segment, instead of trapping.
 @Suite struct SegmentHeaderTests {
-    /// Makes `/dev/shm/<name>` (sparse, `bytes` long) with a version-3 header claiming to be
+    /// Makes `/dev/shm/<name>` (sparse, `bytes` long) with a version-4 header claiming to be
     /// rank 1's, with `slots` rings of `capacity` bytes.
     static func craft(_ name: String, bytes: Int, slots: UInt32, capacity: UInt64) throws {
         let descriptor = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0o600)
@@ -19,7 +19,7 @@ import Testing
         var header = [UInt8](repeating: 0, count: 264)
         func put<T>(_ value: T, at offset: Int) { withUnsafeBytes(of: value) { header.replaceSubrange(offset..<(offset + $0.count), with: $0) } }
         put(UInt64(0x4D48_534C_4C4F_4353), at: 0)  // "SCOLLSHM"
-        put(UInt32(3), at: 8)
+        put(UInt32(4), at: 8)
         put(slots, at: 12)
         put(UInt32(1), at: 16)
         put(UInt32(getpid()), at: 20)

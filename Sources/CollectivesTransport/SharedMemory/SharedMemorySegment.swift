@@ -18,18 +18,21 @@ import CollectivesSystem
 /// | 128 | doorbell (u32): bumped by anyone who gives the owner something to do; the owner sleeps on it (futex) |
 /// | 192 | sleepers (u32): how many of the owner's threads sleep on the doorbell |
 /// | 256 | board capacity in bytes (u64) |
-/// | 4096 + b·(64 + board capacity) | board slot *b* (0, 1): round (u64, stored last, with release) at +0, the header (tag value, length, call, count: u64 each) at +8, data at +40 |
-/// | rings + s·(128 + capacity), rings = 4096 + 2·(64 + board capacity) | ring for sender *s*: head (u64, written by the sender) at +0, tail (u64, written by the owner) at +64, single-copy acknowledgements (u64, written by the owner) at +96, data at +128 |
+/// | 4096 + b·(128 + board capacity) | board slot *b* (0, 1): round (u64, stored last, with release) at +0, the header (tag value, length, call, count: u64 each) at +8, data at +40 |
+/// | rings + s·(128 + capacity), rings = 4096 + 2·(128 + board capacity) | ring for sender *s*: head (u64, written by the sender) at +0, tail (u64, written by the owner) at +64, single-copy acknowledgements (u64, written by the owner) at +96, data at +128 |
 ///
 /// The name holds the creator's process id, so that segments left by a crashed job can be
 /// recognized and removed (``removeStale()``); a segment is unlinked as soon as every member has
 /// mapped it, so a job that crashes later leaves nothing behind.
 final class SharedMemorySegment: @unchecked Sendable {
     static let magic: UInt64 = 0x4D48_534C_4C4F_4353  // "SCOLLSHM" little-endian
-    static let version: UInt32 = 3
+    static let version: UInt32 = 4
     static let headerBytes = 4096
     static let ringHeaderBytes = 128
-    static let boardSlotHeaderBytes = 64
+    /// A board slot's bytes before its capacity: 128, so that both slots start on a 128-byte
+    /// boundary, where a reader's fetch of a post's first cache line brings the second with it
+    /// (the adjacent-line prefetch of x86 cores works on 128-byte pairs).
+    static let boardSlotHeaderBytes = 128
     /// Where a board post's bytes start in its slot: right after the round and the header, so
     /// that a post of up to 24 bytes shares the round's cache line and a reader takes one miss.
     static let boardDataOffset = 40
