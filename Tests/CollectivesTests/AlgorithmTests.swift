@@ -21,6 +21,12 @@ import Testing
                 for dataType in DataType.allCases {
                     for op in ReduceOperation.allCases where op.applies(to: dataType) {
                         cases.append(CheckCase(collective: .allReduce, dataType: dataType, count: count, op: op, algorithm: algorithm))
+                        // The ring reads the send buffer of an out-of-place call as it goes, and
+                        // combines it with what arrives straight into the output.
+                        if algorithm == .ring {
+                            cases.append(CheckCase(collective: .allReduce, dataType: dataType, count: count, op: op, algorithm: algorithm,
+                                                   inPlace: false))
+                        }
                     }
                 }
             }

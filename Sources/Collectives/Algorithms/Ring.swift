@@ -34,8 +34,8 @@ enum Ring {
     ///
     /// With a `source` (an all-reduce or a reduce-scatter out of place), this rank's values are
     /// read from it instead of `buffer`: the first step's segments are sent from it, and each
-    /// segment is copied into `buffer` just before the received one is combined into it, so the
-    /// copying overlaps the transfers instead of preceding them. An all-reduce writes every
+    /// received segment is combined with the source's into `buffer` in one pass
+    /// (``ReductionKernel/combine(into:_:_:_:elementSize:)``), so nothing is copied up front. An all-reduce writes every
     /// element of `buffer` (the chunk sent first comes back in the all-gather); a reduce-scatter
     /// writes the chunks it combines, its own block among them.
     static func run(
@@ -97,10 +97,13 @@ enum Ring {
             if topology.isReduceStep(doneCursor.step), let kernel {
                 let range = doneCursor.elements
                 let target = base + range.lowerBound * elementSize
+                let received = UnsafeRawPointer(scratch + (receivesDone % window) * slotBytes)
                 if let source {
-                    target.copyMemory(from: source + range.lowerBound * elementSize, byteCount: range.count * elementSize)
+                    // The chunk's first combine: the input and what came, into the output, in one pass.
+                    kernel.combine(into: target, source + range.lowerBound * elementSize, received, range.count, elementSize: elementSize)
+                } else {
+                    kernel.combine(target, received, range.count)
                 }
-                kernel.combine(target, scratch + (receivesDone % window) * slotBytes, range.count)
                 if doneCursor.step == lastReduceStep, let finish = kernel.finish {
                     finish(target, range.count, n)
                 }

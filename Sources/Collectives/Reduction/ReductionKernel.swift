@@ -5,16 +5,36 @@ import CCollectivesKernels
 /// `combine(destination, source, count)` sets `destination[i] = destination[i] ⊕ source[i]`;
 /// `finish(destination, count, worldSize)` applies the last step of ``ReduceOperation/average``
 /// (division by the number of ranks) and is `nil` for the other operations.
+/// ``combine(into:_:_:_:)`` sets `destination[i] = first[i] ⊕ second[i]` in one pass, for an
+/// out-of-place algorithm's first combine into its output.
 struct ReductionKernel: Sendable {
     typealias Combine = @Sendable (UnsafeMutableRawPointer, UnsafeRawPointer, Int) -> Void
+    typealias CombineInto = @Sendable (UnsafeMutableRawPointer, UnsafeRawPointer, UnsafeRawPointer, Int) -> Void
     typealias Finish = @Sendable (UnsafeMutableRawPointer, Int, Int) -> Void
 
     let combine: Combine
     let finish: Finish?
+    /// The one-pass three-operand loop, where the type has one (not the half-precision C loops).
+    private let combineInto: CombineInto?
 
-    init(combine: @escaping Combine, finish: Finish?) {
+    init(combine: @escaping Combine, finish: Finish?, combineInto: CombineInto? = nil) {
         self.combine = combine
         self.finish = finish
+        self.combineInto = combineInto
+    }
+
+    /// Sets `count` elements at `destination` to those at `first` ⊕ those at `second` (the
+    /// three do not overlap): in one pass where the type has a three-operand loop, else as a copy
+    /// of `first` and a combine.
+    @inline(__always)
+    func combine(into destination: UnsafeMutableRawPointer, _ first: UnsafeRawPointer, _ second: UnsafeRawPointer, _ count: Int,
+                 elementSize: Int) {
+        if let combineInto {
+            combineInto(destination, first, second, count)
+        } else {
+            destination.copyMemory(from: first, byteCount: count * elementSize)
+            combine(destination, second, count)
+        }
     }
 
     /// The kernel of `operation` on `dataType`; `nil` where the operation does not apply to the
@@ -99,23 +119,28 @@ struct ReductionKernel: Sendable {
     }
     #endif
 
-    /// The kernel whose combine is `loop` over elements of type `T`.
+    /// The kernel whose combine is `loop` over elements of type `T`, and whose three-operand
+    /// combine is `into`.
     private static func combining<T>(_: T.Type, _ loop: @escaping @Sendable (UnsafeMutablePointer<T>, UnsafePointer<T>, Int) -> Void,
+                                     into: @escaping @Sendable (UnsafeMutablePointer<T>, UnsafePointer<T>, UnsafePointer<T>, Int) -> Void,
                                      finish: Finish? = nil) -> ReductionKernel {
         ReductionKernel(combine: { d, s, n in loop(d.assumingMemoryBound(to: T.self), s.assumingMemoryBound(to: T.self), n) },
-                        finish: finish)
+                        finish: finish,
+                        combineInto: { d, a, b, n in
+                            into(d.assumingMemoryBound(to: T.self), a.assumingMemoryBound(to: T.self), b.assumingMemoryBound(to: T.self), n)
+                        })
     }
 
     private static func floating<T: BinaryFloatingPoint & Sendable>(_: T.Type, _ operation: ReduceOperation) -> ReductionKernel {
         switch operation {
-        case .sum: return combining(T.self, Kernels.sum)
+        case .sum: return combining(T.self, Kernels.sum, into: Kernels.sumInto)
         case .average:
-            return combining(T.self, Kernels.sum, finish: { d, n, world in
+            return combining(T.self, Kernels.sum, into: Kernels.sumInto, finish: { d, n, world in
                 Kernels.divide(d.assumingMemoryBound(to: T.self), n, by: T(world))
             })
-        case .product: return combining(T.self, Kernels.product)
-        case .min: return combining(T.self, Kernels.minimum)
-        case .max: return combining(T.self, Kernels.maximum)
+        case .product: return combining(T.self, Kernels.product, into: Kernels.productInto)
+        case .min: return combining(T.self, Kernels.minimum, into: Kernels.minimumInto)
+        case .max: return combining(T.self, Kernels.maximum, into: Kernels.maximumInto)
         case .bitwiseAnd, .bitwiseOr, .bitwiseXor:
             preconditionFailure("\(operation) does not apply to floating point")
         }
@@ -123,9 +148,9 @@ struct ReductionKernel: Sendable {
 
     private static func integer<T: FixedWidthInteger & Sendable>(_: T.Type, _ operation: ReduceOperation) -> ReductionKernel {
         switch operation {
-        case .sum: return combining(T.self, Kernels.wrappingSum)
+        case .sum: return combining(T.self, Kernels.wrappingSum, into: Kernels.wrappingSumInto)
         case .average:
-            return combining(T.self, Kernels.wrappingSum, finish: { d, n, world in
+            return combining(T.self, Kernels.wrappingSum, into: Kernels.wrappingSumInto, finish: { d, n, world in
                 let values = d.assumingMemoryBound(to: T.self)
                 if let divisor = T(exactly: world) {
                     Kernels.divide(values, n, by: divisor)
@@ -135,12 +160,12 @@ struct ReductionKernel: Sendable {
                     for i in 0..<n { values[i] = T(truncatingIfNeeded: Int64(values[i]) / Int64(world)) }
                 }
             })
-        case .product: return combining(T.self, Kernels.wrappingProduct)
-        case .min: return combining(T.self, Kernels.minimum)
-        case .max: return combining(T.self, Kernels.maximum)
-        case .bitwiseAnd: return combining(T.self, Kernels.and)
-        case .bitwiseOr: return combining(T.self, Kernels.or)
-        case .bitwiseXor: return combining(T.self, Kernels.xor)
+        case .product: return combining(T.self, Kernels.wrappingProduct, into: Kernels.wrappingProductInto)
+        case .min: return combining(T.self, Kernels.minimum, into: Kernels.minimumInto)
+        case .max: return combining(T.self, Kernels.maximum, into: Kernels.maximumInto)
+        case .bitwiseAnd: return combining(T.self, Kernels.and, into: Kernels.andInto)
+        case .bitwiseOr: return combining(T.self, Kernels.or, into: Kernels.orInto)
+        case .bitwiseXor: return combining(T.self, Kernels.xor, into: Kernels.xorInto)
         }
     }
 }
@@ -197,6 +222,62 @@ enum Kernels {
     @inline(__always)
     static func xor<T: FixedWidthInteger>(_ d: UnsafeMutablePointer<T>, _ s: UnsafePointer<T>, _ n: Int) {
         for i in 0..<n { d[i] = d[i] ^ s[i] }
+    }
+
+    // Three operands: `d[i] = a[i] ⊕ b[i]`, the buffers apart (so the vector loop runs).
+
+    @inline(__always)
+    static func sumInto<T: FloatingPoint>(_ d: UnsafeMutablePointer<T>, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) {
+        for i in 0..<n { d[i] = a[i] + b[i] }
+    }
+
+    @inline(__always)
+    static func productInto<T: FloatingPoint>(_ d: UnsafeMutablePointer<T>, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) {
+        for i in 0..<n { d[i] = a[i] * b[i] }
+    }
+
+    @inline(__always)
+    static func wrappingSumInto<T: FixedWidthInteger>(_ d: UnsafeMutablePointer<T>, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) {
+        for i in 0..<n { d[i] = a[i] &+ b[i] }
+    }
+
+    @inline(__always)
+    static func wrappingProductInto<T: FixedWidthInteger>(_ d: UnsafeMutablePointer<T>, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>,
+                                                          _ n: Int) {
+        for i in 0..<n { d[i] = a[i] &* b[i] }
+    }
+
+    /// As ``minimum(_:_:_:)`` with `a` as the destination's old value: the same element wins a tie
+    /// or a NaN.
+    @inline(__always)
+    static func minimumInto<T: Comparable>(_ d: UnsafeMutablePointer<T>, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) {
+        for i in 0..<n {
+            let x = a[i], y = b[i]
+            d[i] = y < x ? y : x
+        }
+    }
+
+    @inline(__always)
+    static func maximumInto<T: Comparable>(_ d: UnsafeMutablePointer<T>, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) {
+        for i in 0..<n {
+            let x = a[i], y = b[i]
+            d[i] = y > x ? y : x
+        }
+    }
+
+    @inline(__always)
+    static func andInto<T: FixedWidthInteger>(_ d: UnsafeMutablePointer<T>, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) {
+        for i in 0..<n { d[i] = a[i] & b[i] }
+    }
+
+    @inline(__always)
+    static func orInto<T: FixedWidthInteger>(_ d: UnsafeMutablePointer<T>, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) {
+        for i in 0..<n { d[i] = a[i] | b[i] }
+    }
+
+    @inline(__always)
+    static func xorInto<T: FixedWidthInteger>(_ d: UnsafeMutablePointer<T>, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) {
+        for i in 0..<n { d[i] = a[i] ^ b[i] }
     }
 
     @inline(__always)
