@@ -29,6 +29,8 @@ extension Communicator {
 /// The short measurements behind a ``CostModel``.
 enum CostProbe {
     static let smallRounds = 12
+    /// Batches of ``batch`` calls timed per small all-reduce candidate.
+    static let smallBatches = 5
     static let largeBytes = 1 << 20
     static let largeRounds = 3
     /// The reduction is timed on buffers larger than the caches, as large all-reduces see them.
@@ -78,7 +80,7 @@ enum CostProbe {
         }
 
         // Recursive doubling and the tree, whole, on 8 bytes, Rabenseifner's on one float per
-        // rank: median of a dozen each.
+        // rank: the median of five batches of four calls each.
         let smallAllReduces = try measureSmallAllReduces(exchange: exchange, memory: memory)
         let oneShot = try board.map { (board) throws(TransportError) in try measureOneShot(on: board, exchange: exchange, memory: memory) }
 
@@ -152,7 +154,7 @@ enum CostProbe {
         let kernel = ReductionKernel(checked: .float32, operation: .sum)
         let n = exchange.worldSize
         func median(_ algorithm: (UnsafeMutableRawPointer) throws(TransportError) -> Void) throws(TransportError) -> Double {
-            try medianSeconds(rounds: smallRounds, count: n, memory: memory, algorithm)
+            try medianSeconds(rounds: smallBatches, count: n, memory: memory, algorithm)
         }
         let doubling = try median { (buffer) throws(TransportError) in
             try RecursiveDoubling.run(buffer: buffer, count: 2, elementSize: 4, kernel: kernel, exchange: exchange)
@@ -166,20 +168,32 @@ enum CostProbe {
         return CostModel.SmallMessageCost(recursiveDoublingSeconds: doubling, treeSeconds: tree, rabenseifnerSeconds: halving)
     }
 
-    /// The median time of `rounds` runs of `body` on `count` float32 ones at `memory`, after two
-    /// untimed runs (which touch the pages it uses).
+    /// The time of one run of `body` on `count` float32 values at `memory`: the median over
+    /// `rounds` batches of ``batch`` runs back to back, each batch timed whole, after two
+    /// untimed runs (which touch the pages it uses). A run timed alone also counts the ranks'
+    /// skew as they enter it, which back-to-back calls do not pay; it is largest for the
+    /// algorithms that wait for every peer at once (one-shot waited out about 10 µs of it at 4
+    /// ranks on 2 cores, against 4 µs a call in steady state, and lost to recursive doubling).
     private static func medianSeconds(rounds: Int, count: Int, memory: UnsafeMutableRawPointer,
                                       _ body: (UnsafeMutableRawPointer) throws(TransportError) -> Void) throws(TransportError) -> Double {
+        for _ in 0..<2 {
+            memory.initializeMemory(as: Float.self, repeating: 1, count: count)
+            try body(memory)
+        }
         var times: [Double] = []
-        for round in 0..<(rounds + 2) {
+        for _ in 0..<rounds {
+            // Ones, so that a batch of sums over n ranks stays below n^batch.
             memory.initializeMemory(as: Float.self, repeating: 1, count: count)
             let start = MonotonicClock.nanoseconds
-            try body(memory)
-            if round >= 2 { times.append(MonotonicClock.seconds(since: start)) }
+            for _ in 0..<batch { try body(memory) }
+            times.append(MonotonicClock.seconds(since: start) / Double(batch))
         }
         times.sort()
         return times[times.count / 2]
     }
+
+    /// Calls timed together in one batch of ``medianSeconds(rounds:count:memory:_:)``.
+    static let batch = 4
 
     /// The one-shot all-reduce of float32 sums on `board`: the median time of 8 bytes, and of
     /// a full post.
@@ -192,6 +206,6 @@ enum CostProbe {
                 try OneShot.run(buffer: buffer, source: nil, count: count, elementSize: 4, kernel: kernel, board: board, exchange: exchange)
             }
         }
-        return (try median(count: 2, rounds: smallRounds), try median(count: capacityFloats, rounds: 5))
+        return (try median(count: 2, rounds: smallBatches), try median(count: capacityFloats, rounds: 3))
     }
 }
