@@ -9,8 +9,8 @@ import CollectivesSystem
 /// that leaves the engine names ranks of the group.
 ///
 /// Not thread-safe: the engine's lock guards it, and media touch it only with that lock held.
-package struct RequestLedger {
-    private(set) var table = RequestTable(capacity: 256)
+struct RequestLedger {
+    private var table = RequestTable(capacity: 256)
     private var peers: [Int32] = []
     private var sends: [Bool] = []
     private var carriers: [UInt8] = []

@@ -104,9 +104,7 @@ public class TransportEngine: Transport, @unchecked Sendable {
     private func post(_ message: Message, peer: Int, isSend: Bool) throws(TransportError) -> TransportRequest {
         lock.lock()
         defer { lock.unlock() }
-        if failure != nil || failureAsked.load(ordering: .relaxed), let failure = failure ?? requestedFailure.withLock({ $0 }) {
-            throw failure
-        }
+        if failure != nil || failureAsked.load(ordering: .relaxed), let failure = latchedFailure { throw failure }
         if let lender { throw lentError(lender, operation: isSend ? .send : .receive) }
         guard peer >= 0, peer < worldSize, peer != rank, routes[peer].medium >= 0 else {
             throw TransportError(.invalidArgument("peer \(peer) is not another rank of 0..<\(worldSize)"), rank: rank, peer: peer,
@@ -119,7 +117,7 @@ public class TransportEngine: Transport, @unchecked Sendable {
             try media[route.medium].medium.enqueue(message, peer: route.peer, isSend: isSend)
         } catch {
             ledger.discard(message.request)
-            throw failure ?? requestedFailure.withLock({ $0 }) ?? ledger.renumbered(error, medium: route.medium)
+            throw latchedFailure ?? ledger.renumbered(error, medium: route.medium)
         }
         return message.request
     }
@@ -145,9 +143,13 @@ public class TransportEngine: Transport, @unchecked Sendable {
     @inline(__always)
     private func settle(_ slot: Int) throws(TransportError) -> Bool {
         do { return try ledger.settle(slot) } catch {
-            throw failure ?? requestedFailure.withLock({ $0 }) ?? error
+            throw latchedFailure ?? error
         }
     }
+
+    /// The engine's failure, or one asked for from another thread that has not latched yet.
+    /// Lock held.
+    private var latchedFailure: TransportError? { failure ?? requestedFailure.withLock { $0 } }
 
     /// The slot of a request this rank may wait on, or the engine's failure (or a spent-handle
     /// error). Lock held.
@@ -179,15 +181,16 @@ public class TransportEngine: Transport, @unchecked Sendable {
     /// together). Then takes a failure asked for from another thread, or moves what the sleep
     /// found. Lock held.
     private func sleepLocked(_ nanoseconds: UInt64) {
-        var sleeper = media[0].medium, busy = 0
+        // The one busy medium; with several busy (or none), the first, which wakes on its own
+        // descriptors.
+        var busy = 0, lastBusy = media[0].medium
         if media.count > 1 {
             for reference in media where reference.medium.hasQueuedWork {
                 busy += 1
-                if busy == 1 { sleeper = reference.medium }
+                lastBusy = reference.medium
             }
-            // Several busy (or none): the first medium, which wakes on its own descriptors.
-            if busy != 1 { sleeper = media[0].medium }
         }
+        let sleeper = busy == 1 ? lastBusy : media[0].medium
         sleeper.sleep(busy > 1 ? Swift.min(nanoseconds, Self.mixedNapNanoseconds) : nanoseconds, releasing: lock)
         // Before moving anything: a failure asked for woke the sleeper by breaking what it sleeps on.
         if let failure = requestedFailure.withLock({ $0 }) {

@@ -73,7 +73,9 @@ package final class RDMATransport: TransportEngine, TransportMedium, @unchecked 
     private var outstanding: [Int]     // signalled sends not yet completed
     /// How long a wait naps next when nothing moves: 20 µs, doubling to 1 ms, back to 20 µs
     /// once something moves.
-    private var nextNap: UInt64 = 20_000
+    private var nextNap = RDMATransport.shortestNap
+    /// The first nap after something moved or was posted.
+    private static let shortestNap: UInt64 = 20_000
     private static let creditFlag: UInt32 = 0x8000_0000
 
     /// Wraps connected channels (`channels[peer]`, `nil` for this rank) whose peers write into
@@ -114,7 +116,7 @@ package final class RDMATransport: TransportEngine, TransportMedium, @unchecked 
     /// Queues `message`; a send starts at once (small messages usually leave in this one call).
     func enqueue(_ message: Message, peer: Int, isSend: Bool) throws(TransportError) {
         try frames.admit(message, peer: peer, isSend: isSend)
-        nextNap = 20_000
+        nextNap = Self.shortestNap
         if isSend, frames.sends[peer].count == 1 { _ = pushSends(peer) }
     }
 
@@ -224,7 +226,7 @@ package final class RDMATransport: TransportEngine, TransportMedium, @unchecked 
             if !frames.sends[peer].isEmpty, pushSends(peer) { moved = true }
             if pullReceives(peer) { moved = true }
         }
-        if moved { nextNap = 20_000 }
+        if moved { nextNap = Self.shortestNap }
         return moved
     }
 
